@@ -1,0 +1,163 @@
+/**
+ * Derives the transitions the Pusher protocol announces (`channel_occupied` / `vacated`,
+ * `member_added` / `member_removed`, subscription counts) from the changes a TrackerState
+ * returns. Each node feeds its own view with every Change[] its state produces (local ops,
+ * applyDelta, applySnapshot, replicaDown/Up, removeReplica) and tells its own sockets only.
+ * Pure and incremental: no scans of the whole state.
+ *
+ * Same-call net rule: the transitions of one `apply()` call compare the counts before the call
+ * with the counts after it, per topic and per (topic, key). Changes inside one call never surface
+ * on their own: [leave u(sock1), join u(sock2)] yields no member_removed / member_added (a user
+ * reconnecting quickly does not flap), and [join, leave] of one entry yields nothing at all.
+ * Consequence, the guarantee callers rely on: summed over all apply() calls of one view,
+ * member_added − member_removed for a (topic, key) is 1 while the key is present and 0 otherwise
+ * (likewise occupied − vacated per topic), so each view announces each transition once.
+ *
+ * Ordering of one call's transitions: topics in the order the call first touched them; per topic
+ * `occupied`, then member transitions in first-touch order of their keys, then `vacated`; finally
+ * one `count` per topic whose subscription count differs from before the call.
+ */
+import type { Change, Entry } from './state.js';
+
+export type Transition =
+  | { kind: 'occupied'; topic: string }
+  | { kind: 'vacated'; topic: string }
+  | { kind: 'member_added'; topic: string; key: string; meta: unknown }
+  | { kind: 'member_removed'; topic: string; key: string }
+  | { kind: 'count'; topic: string; count: number };
+
+interface KeyView {
+  /** `replica\0ref` → entry: the sockets of this key in this topic. */
+  readonly entries: Map<string, Entry>;
+  /** The entry whose meta is shown: least by (replica, clock). */
+  first: Entry;
+}
+
+interface TopicView {
+  subs: number;
+  readonly keys: Map<string, KeyView>;
+  /** key → meta of `first`; kept incrementally for members(). */
+  readonly members: Map<string, unknown>;
+}
+
+const NO_MEMBERS: ReadonlyMap<string, unknown> = new Map();
+
+/** Deterministic order of entries, the same on every node (replica ids are never re-used). */
+function before(a: Entry, b: Entry): boolean {
+  return a.replica === b.replica ? a.clock < b.clock : a.replica < b.replica;
+}
+
+export class PresenceView {
+  readonly #topics = new Map<string, TopicView>();
+
+  /**
+   * Applies changes in order and returns the transitions of their net effect (see the module
+   * comment). A leave of an entry the view does not hold, or a second join of one it holds, is
+   * ignored, so counts always equal the entries actually held.
+   */
+  apply(changes: readonly Change[]): Transition[] {
+    const subsBefore = new Map<string, number>();
+    const keysBefore = new Map<string, Map<string, number>>();
+    for (const { op, entry } of changes) {
+      const { topic, key } = entry;
+      let keys = keysBefore.get(topic);
+      if (keys === undefined) {
+        subsBefore.set(topic, this.subscriptionCount(topic));
+        keysBefore.set(topic, (keys = new Map()));
+      }
+      if (!keys.has(key)) keys.set(key, this.keyCount(topic, key));
+      if (op === 'join') this.#add(entry);
+      else this.#remove(entry);
+    }
+
+    const out: Transition[] = [];
+    for (const [topic, subs] of subsBefore) {
+      const now = this.subscriptionCount(topic);
+      if (subs === 0 && now > 0) out.push({ kind: 'occupied', topic });
+      for (const [key, count] of keysBefore.get(topic)!) {
+        const present = this.keyCount(topic, key) > 0;
+        if (count === 0 && present) {
+          out.push({ kind: 'member_added', topic, key, meta: this.#topics.get(topic)!.members.get(key) });
+        } else if (count > 0 && !present) {
+          out.push({ kind: 'member_removed', topic, key });
+        }
+      }
+      if (subs > 0 && now === 0) out.push({ kind: 'vacated', topic });
+    }
+    for (const [topic, subs] of subsBefore) {
+      const now = this.subscriptionCount(topic);
+      if (now !== subs) out.push({ kind: 'count', topic, count: now });
+    }
+    return out;
+  }
+
+  /** Entries (sockets) in the topic. */
+  subscriptionCount(topic: string): number {
+    return this.#topics.get(topic)?.subs ?? 0;
+  }
+
+  /** Distinct keys (users) in the topic. */
+  userCount(topic: string): number {
+    return this.#topics.get(topic)?.keys.size ?? 0;
+  }
+
+  /**
+   * key → meta, kept incrementally (O(1) to get; the live map, do not hold on to it across
+   * apply calls). A key with several entries shows the meta of its least entry by
+   * (replica, clock): deterministic, and the same on every node holding the same entries.
+   */
+  members(topic: string): ReadonlyMap<string, unknown> {
+    return this.#topics.get(topic)?.members ?? NO_MEMBERS;
+  }
+
+  hasMember(topic: string, key: string): boolean {
+    return this.#topics.get(topic)?.keys.has(key) ?? false;
+  }
+
+  /** Entries of (topic, key): the user's sockets in the channel, across all up replicas. */
+  keyCount(topic: string, key: string): number {
+    return this.#topics.get(topic)?.keys.get(key)?.entries.size ?? 0;
+  }
+
+  /** Occupied topics. */
+  topics(): string[] {
+    return [...this.#topics.keys()];
+  }
+
+  #add(e: Entry): void {
+    let t = this.#topics.get(e.topic);
+    if (t === undefined) this.#topics.set(e.topic, (t = { subs: 0, keys: new Map(), members: new Map() }));
+    const id = e.replica + '\u0000' + e.ref;
+    const k = t.keys.get(e.key);
+    if (k === undefined) {
+      t.keys.set(e.key, { entries: new Map([[id, e]]), first: e });
+      t.members.set(e.key, e.meta);
+    } else {
+      if (k.entries.has(id)) return;
+      k.entries.set(id, e);
+      if (before(e, k.first)) {
+        k.first = e;
+        t.members.set(e.key, e.meta);
+      }
+    }
+    t.subs += 1;
+  }
+
+  #remove(e: Entry): void {
+    const t = this.#topics.get(e.topic);
+    const k = t?.keys.get(e.key);
+    const id = e.replica + '\u0000' + e.ref;
+    if (t === undefined || k === undefined || !k.entries.delete(id)) return;
+    t.subs -= 1;
+    if (k.entries.size === 0) {
+      t.keys.delete(e.key);
+      t.members.delete(e.key);
+      if (t.subs === 0) this.#topics.delete(e.topic);
+    } else if (k.first.replica === e.replica && k.first.ref === e.ref) {
+      let first: Entry | undefined;
+      for (const x of k.entries.values()) if (first === undefined || before(x, first)) first = x;
+      k.first = first!;
+      t.members.set(e.key, first!.meta);
+    }
+  }
+}
