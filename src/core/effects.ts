@@ -1,0 +1,95 @@
+/**
+ * Turns the transitions decided by the presence state into what the outside world sees:
+ * member_added / member_removed frames to this node's subscribers, watchlist online/offline
+ * events, and webhooks (sent only by the node that owns the topic, so once per cluster).
+ * Used for local joins/leaves and for changes merged from other nodes alike.
+ */
+import type { AppConfig } from '../config/schema.js';
+import type { Transition } from '../presence/view.js';
+import type { ClusterLink } from '../cluster/types.js';
+import type { WebhookEvent } from '../webhooks/types.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
+import * as frames from '../protocol/frames.js';
+import { channelKind } from '../protocol/channels.js';
+import { parseTopic } from './topics.js';
+import type { Watchlists } from './watchlist.js';
+
+export interface Delivery {
+  publish(topic: string, frame: string): number;
+}
+
+export interface WebhookSink {
+  emit(app: AppConfig, event: WebhookEvent): void;
+  wants(app: AppConfig, name: WebhookEvent['name']): boolean;
+}
+
+export class TransitionEffects {
+  constructor(
+    private readonly deps: {
+      delivery: Delivery;
+      link: ClusterLink;
+      webhooks: WebhookSink;
+      watchlists: Watchlists;
+      appById: (id: string) => AppConfig | undefined;
+      metrics: ServerMetrics;
+    },
+  ) {}
+
+  apply(transitions: Transition[]): void {
+    for (const t of transitions) this.one(t);
+  }
+
+  private one(t: Transition): void {
+    const { appId, channel } = parseTopic(t.topic);
+    const app = this.deps.appById(appId);
+    if (!app) return;
+    if (channel === '#users') {
+      if (t.kind === 'member_added') this.watch(app, t.key, 'online');
+      else if (t.kind === 'member_removed') this.watch(app, t.key, 'offline');
+      return;
+    }
+    const owner = this.deps.link.ownsTopic(t.topic);
+    switch (t.kind) {
+      case 'occupied':
+        this.deps.metrics.channels.inc({ app: appId });
+        if (owner) this.deps.webhooks.emit(app, { name: 'channel_occupied', channel });
+        return;
+      case 'vacated':
+        this.deps.metrics.channels.dec({ app: appId });
+        if (owner) this.deps.webhooks.emit(app, { name: 'channel_vacated', channel });
+        return;
+      case 'member_added':
+        if (channelKind(channel) !== 'presence') return;
+        this.send(t.topic, frames.memberAdded(channel, t.key, t.meta));
+        if (owner) this.deps.webhooks.emit(app, { name: 'member_added', channel, user_id: t.key });
+        return;
+      case 'member_removed':
+        if (channelKind(channel) !== 'presence') return;
+        this.send(t.topic, frames.memberRemoved(channel, t.key));
+        if (owner) this.deps.webhooks.emit(app, { name: 'member_removed', channel, user_id: t.key });
+        return;
+      case 'count':
+        if (owner && channelKind(channel) !== 'presence' && this.deps.webhooks.wants(app, 'subscription_count')) {
+          this.deps.webhooks.emit(app, { name: 'subscription_count', channel, subscription_count: t.count });
+        }
+        return;
+    }
+  }
+
+  private send(topic: string, frame: string): void {
+    const n = this.deps.delivery.publish(topic, frame);
+    if (n > 0) {
+      const app = parseTopic(topic).appId;
+      this.deps.metrics.messagesOut.inc({ app }, n);
+      this.deps.metrics.bytesOut.inc({ app }, n * frame.length);
+    }
+  }
+
+  private watch(app: AppConfig, userId: string, name: 'online' | 'offline'): void {
+    let frame: string | undefined;
+    for (const conn of this.deps.watchlists.watchersOf(app.id, userId)) {
+      frame ??= frames.watchlistEvents([{ name, user_ids: [userId] }]);
+      conn.socket.send(frame);
+    }
+  }
+}

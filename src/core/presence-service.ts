@@ -1,0 +1,30 @@
+/**
+ * Subscription and presence state of the whole cluster as this node knows it: the replicated
+ * tracker (each node owns its sockets' entries) and the view that derives transitions from it.
+ * Every subscription is an entry: key = user id on presence channels and on the users topic,
+ * the socket id elsewhere. Transitions are returned by the state itself, never read-then-act.
+ */
+import { TrackerState, type Change } from '../presence/state.js';
+import { PresenceView, type Transition } from '../presence/view.js';
+
+export class PresenceService {
+  readonly state: TrackerState;
+  readonly view = new PresenceView();
+
+  constructor(replica: string) {
+    this.state = new TrackerState(replica);
+  }
+
+  join(topic: string, key: string, socketId: string, meta: unknown): Transition[] {
+    return this.view.apply(this.state.join(topic, key, socketId, meta));
+  }
+
+  leave(topic: string, socketId: string): Transition[] {
+    return this.view.apply(this.state.leave(topic, socketId));
+  }
+
+  /** Applies changes merged from other nodes. */
+  apply(changes: Change[]): Transition[] {
+    return this.view.apply(changes);
+  }
+}

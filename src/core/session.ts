@@ -1,0 +1,148 @@
+/**
+ * What one client may do on its connection: ping, subscribe, unsubscribe, sign in, send client
+ * events. Every refusal is a PusherError turned into a frame in one place (`fail`).
+ */
+import { ErrorCodes, PusherError } from '../errors.js';
+import { allowsClientEvents, channelKind } from '../protocol/channels.js';
+import * as frames from '../protocol/frames.js';
+import { verifyUserAuth } from '../protocol/signature.js';
+import type { Logger } from '../log/logger.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
+import type { Connection } from './connection.js';
+import type { WebhookSink } from './effects.js';
+import type { Subscriptions } from './subscriptions.js';
+
+/** Where a client event goes: every subscriber of the topic on every node, except the sender. */
+export interface ClientEventRoute {
+  publishFromClient(conn: Connection, topic: string, frame: string): void;
+  /** A user signed in on `conn`: record it (users topic, watchlists, registry). */
+  signedIn(conn: Connection): void;
+}
+
+export class Session {
+  constructor(
+    private readonly deps: {
+      subscriptions: Subscriptions;
+      route: ClientEventRoute;
+      webhooks: WebhookSink;
+      metrics: ServerMetrics;
+      logger: Logger;
+      now: () => number;
+    },
+  ) {}
+
+  handle(conn: Connection, text: string): void {
+    conn.lastActivity = this.deps.now();
+    conn.pingSentAt = 0;
+    this.deps.metrics.messagesIn.inc({ app: conn.app.id });
+    this.deps.metrics.bytesIn.inc({ app: conn.app.id }, text.length);
+    let channel: string | undefined;
+    try {
+      const f = frames.parseClientFrame(text);
+      switch (f.kind) {
+        case 'ping':
+          conn.socket.send(frames.pong());
+          return;
+        case 'pong':
+          return;
+        case 'subscribe':
+          if (typeof f.channel !== 'string') throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'pusher:subscribe needs a channel');
+          channel = f.channel;
+          this.deps.subscriptions.subscribe(conn, f.channel, f.auth, f.channelData);
+          return;
+        case 'unsubscribe':
+          if (typeof f.channel !== 'string') throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'pusher:unsubscribe needs a channel');
+          this.deps.subscriptions.unsubscribe(conn, f.channel);
+          return;
+        case 'signin':
+          this.signin(conn, f.auth, f.userData);
+          return;
+        case 'client-event':
+          this.clientEvent(conn, f.event, f.channel, f.data);
+          return;
+      }
+    } catch (err) {
+      this.fail(conn, err, channel);
+    }
+  }
+
+  /** The one place a refusal on a connection becomes frames (and, if fatal, a close). */
+  fail(conn: Connection, err: unknown, channel?: string): void {
+    if (!(err instanceof PusherError)) {
+      this.deps.logger.error('unexpected error handling a client frame', { err, appId: conn.app.id });
+      err = new PusherError(null, 'Internal server error');
+    }
+    const e = err as PusherError;
+    this.deps.metrics.protocolErrors.inc({ app: conn.app.id, code: String(e.code) });
+    if (channel !== undefined) conn.socket.send(frames.subscriptionError(channel, e));
+    else conn.socket.send(frames.errorFrame(e));
+    if (e.fatal && e.code !== null) conn.socket.close(e.code, e.message);
+  }
+
+  private signin(conn: Connection, auth: unknown, userData: unknown): void {
+    if (!conn.app.userAuthentication) {
+      throw new PusherError(ErrorCodes.UNAUTHORIZED, 'User authentication is not enabled for this app');
+    }
+    if (typeof auth !== 'string' || typeof userData !== 'string' || !verifyUserAuth(conn.app, auth, conn.socketId, userData)) {
+      throw new PusherError(ErrorCodes.UNAUTHORIZED, 'Invalid signature: pusher:signin auth does not match this socket');
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(userData);
+    } catch (err) {
+      throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'user_data is not valid JSON', { cause: err });
+    }
+    const { id, watchlist } = (parsed ?? {}) as Record<string, unknown>;
+    if ((typeof id !== 'string' || id === '') && typeof id !== 'number') {
+      throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'user_data must contain an id');
+    }
+    const userId = String(id);
+    if (conn.user) {
+      if (conn.user.id !== userId) throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'This connection is already signed in as another user');
+      conn.socket.send(frames.signinSuccess(userData));
+      return;
+    }
+    const list = Array.isArray(watchlist) ? watchlist.slice(0, 100).map(String) : [];
+    conn.user = { id: userId, data: userData, watchlist: list };
+    conn.signinDeadline = 0;
+    conn.socket.send(frames.signinSuccess(userData));
+    this.deps.route.signedIn(conn);
+  }
+
+  private clientEvent(conn: Connection, event: string, channel: unknown, data: unknown): void {
+    const app = conn.app;
+    if (!app.clientEvents) throw new PusherError(null, 'Client events are not enabled for this app');
+    if (typeof channel !== 'string') throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Client event needs a channel');
+    const sub = conn.channels.get(channel);
+    if (!sub) throw new PusherError(null, `Client event rejected: not subscribed to ${channel.slice(0, 200)}`);
+    if (!allowsClientEvents(channelKind(channel))) {
+      throw new PusherError(null, 'Client events are only allowed on private and presence channels (not encrypted ones)');
+    }
+    if (event.length > app.maxEventNameLength) {
+      throw new PusherError(ErrorCodes.INVALID_MESSAGE, `Event name is longer than ${app.maxEventNameLength} characters`);
+    }
+    if (!conn.takeClientEventToken(this.deps.now())) {
+      throw new PusherError(
+        ErrorCodes.CLIENT_EVENT_RATE_LIMIT,
+        `Client event rejected: at most ${app.maxClientEventsPerSecond} client events per second`,
+      );
+    }
+    const frame = frames.channelEvent(event, channel, data, sub.userId);
+    const size = frame.length;
+    if (size > app.maxEventPayloadBytes) {
+      throw new PusherError(ErrorCodes.MESSAGE_TOO_LARGE, `Client event is larger than ${app.maxEventPayloadBytes} bytes`);
+    }
+    this.deps.route.publishFromClient(conn, sub.topic, frame);
+    if (this.deps.webhooks.wants(app, 'client_event')) {
+      const payload = typeof data === 'string' ? data : JSON.stringify(data ?? null);
+      this.deps.webhooks.emit(app, {
+        name: 'client_event',
+        channel,
+        event,
+        data: payload,
+        socket_id: conn.socketId,
+        ...(sub.userId !== undefined ? { user_id: sub.userId } : {}),
+      });
+    }
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Subscribing and unsubscribing a connection: authorization, presence member data and limits,
+ * the join/leave in the presence state, the transitions it decides, cache replay.
+ */
+import type { ClusterLink } from '../cluster/types.js';
+import { ErrorCodes, PusherError } from '../errors.js';
+import {
+  channelKind,
+  channelNameProblem,
+  isCacheChannel,
+  needsAuth,
+  serverToUserChannel,
+} from '../protocol/channels.js';
+import * as frames from '../protocol/frames.js';
+import { verifyChannelAuth } from '../protocol/signature.js';
+import type { ChannelCache } from './cache.js';
+import type { Connection } from './connection.js';
+import type { TransitionEffects, WebhookSink } from './effects.js';
+import type { PresenceService } from './presence-service.js';
+import { topicOf } from './topics.js';
+
+export interface TopicSizes {
+  topicSize(topic: string): number;
+}
+
+const refuse = (code: number | null, message: string, status = 401): PusherError =>
+  new PusherError(code, message, { status });
+
+interface Member {
+  userId: string;
+  userInfo: unknown;
+}
+
+export class Subscriptions {
+  constructor(
+    private readonly deps: {
+      presence: PresenceService;
+      effects: TransitionEffects;
+      link: ClusterLink;
+      sizes: TopicSizes;
+      cache: ChannelCache;
+      webhooks: WebhookSink;
+      maxChannelNameLength: number;
+    },
+  ) {}
+
+  /** Subscribes `conn` to `channel`; refusals are thrown as PusherError for the caller to frame. */
+  subscribe(conn: Connection, channel: string, auth: unknown, channelData: unknown): void {
+    const problem = channelNameProblem(channel, this.deps.maxChannelNameLength);
+    if (problem) throw refuse(ErrorCodes.INVALID_MESSAGE, `Invalid channel name: ${problem}`, 400);
+    const kind = channelKind(channel);
+    const topic = topicOf(conn.app.id, channel);
+    const existing = conn.channels.get(channel);
+    if (existing) {
+      conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
+      return;
+    }
+    if (needsAuth(kind)) {
+      const data = kind === 'presence' ? (typeof channelData === 'string' ? channelData : '') : undefined;
+      if (typeof auth !== 'string' || !verifyChannelAuth(conn.app, auth, conn.socketId, channel, data)) {
+        throw refuse(ErrorCodes.UNAUTHORIZED, `Invalid signature: the auth for ${channel} does not match this socket`);
+      }
+    }
+    if (kind === 'server-to-user' && (!conn.user || serverToUserChannel(conn.user.id) !== channel)) {
+      throw refuse(ErrorCodes.UNAUTHORIZED, 'Only the signed-in user may subscribe to its own #server-to-user channel');
+    }
+
+    let key = conn.socketId;
+    let meta: unknown;
+    if (kind === 'presence') {
+      const member = this.member(conn, topic, channelData);
+      key = member.userId;
+      meta = member.userInfo;
+    }
+    if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(topic);
+    this.deps.effects.apply(this.deps.presence.join(topic, key, conn.socketId, meta));
+    conn.channels.set(channel, kind === 'presence' ? { channel, topic, userId: key } : { channel, topic });
+    conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
+    conn.socket.subscribe(topic);
+    if (isCacheChannel(channel)) this.replayCache(conn, channel, topic);
+  }
+
+  unsubscribe(conn: Connection, channel: string): void {
+    const sub = conn.channels.get(channel);
+    if (!sub) return;
+    conn.channels.delete(channel);
+    conn.socket.unsubscribe(sub.topic);
+    this.leave(conn, sub.topic);
+  }
+
+  /** On disconnect: the transport already dropped the socket from its topics. */
+  leaveAll(conn: Connection): void {
+    for (const sub of conn.channels.values()) this.leave(conn, sub.topic);
+    conn.channels.clear();
+  }
+
+  private leave(conn: Connection, topic: string): void {
+    this.deps.effects.apply(this.deps.presence.leave(topic, conn.socketId));
+    if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.unwatch(topic);
+  }
+
+  private member(conn: Connection, topic: string, channelData: unknown): Member {
+    if (typeof channelData !== 'string') throw refuse(ErrorCodes.INVALID_MESSAGE, 'Presence channels need channel_data', 400);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(channelData);
+    } catch (err) {
+      throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'channel_data is not valid JSON', { status: 400, cause: err });
+    }
+    const { user_id, user_info } = (parsed ?? {}) as Record<string, unknown>;
+    if ((typeof user_id !== 'string' || user_id === '') && typeof user_id !== 'number') {
+      throw refuse(ErrorCodes.INVALID_MESSAGE, 'channel_data must contain a user_id', 400);
+    }
+    const userId = String(user_id);
+    const infoSize = user_info === undefined ? 0 : Buffer.byteLength(JSON.stringify(user_info));
+    if (infoSize > conn.app.maxPresenceMemberSizeBytes) {
+      throw refuse(
+        ErrorCodes.INVALID_MESSAGE,
+        `Presence user_info is ${infoSize} bytes, more than the ${conn.app.maxPresenceMemberSizeBytes} allowed`,
+        413,
+      );
+    }
+    const view = this.deps.presence.view;
+    if (view.userCount(topic) >= conn.app.maxPresenceMembers && !view.hasMember(topic, userId)) {
+      throw refuse(
+        ErrorCodes.OVER_CAPACITY,
+        `Presence channel is full: at most ${conn.app.maxPresenceMembers} members`,
+        403,
+      );
+    }
+    return { userId, userInfo: user_info };
+  }
+
+  private presenceData(topic: string): frames.PresenceData {
+    const members = this.deps.presence.view.members(topic);
+    const hash: Record<string, unknown> = {};
+    for (const [id, info] of members) hash[id] = info ?? null;
+    return { ids: [...members.keys()], hash, count: members.size };
+  }
+
+  private replayCache(conn: Connection, channel: string, topic: string): void {
+    const cached = this.deps.cache.get(topic);
+    if (cached !== undefined) {
+      conn.socket.send(cached);
+      return;
+    }
+    conn.socket.send(frames.cacheMiss(channel));
+    if (this.deps.webhooks.wants(conn.app, 'cache_miss')) this.deps.webhooks.emit(conn.app, { name: 'cache_miss', channel });
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * The metrics wiremesh exposes on /metrics, per app where it matters. Parts receive this object
+ * (or a narrower view of it) and only increment.
+ */
+import { MetricsRegistry } from './registry.js';
+
+export function createServerMetrics(registry = new MetricsRegistry()) {
+  return {
+    registry,
+    connections: registry.gauge('wiremesh_connections', 'Open WebSocket connections'),
+    connectionsTotal: registry.counter('wiremesh_connections_total', 'WebSocket connections accepted'),
+    disconnectionsTotal: registry.counter('wiremesh_disconnections_total', 'WebSocket connections closed, by close code'),
+    messagesIn: registry.counter('wiremesh_ws_messages_received_total', 'Frames received from clients'),
+    bytesIn: registry.counter('wiremesh_ws_bytes_received_total', 'Bytes received from clients'),
+    messagesOut: registry.counter('wiremesh_ws_messages_sent_total', 'Frames sent to clients'),
+    bytesOut: registry.counter('wiremesh_ws_bytes_sent_total', 'Bytes sent to clients'),
+    protocolErrors: registry.counter('wiremesh_protocol_errors_total', 'Errors sent to clients, by code'),
+    apiCalls: registry.counter('wiremesh_http_api_calls_total', 'HTTP API calls, by endpoint and status'),
+    apiEvents: registry.counter('wiremesh_http_api_events_total', 'Events published through the HTTP API'),
+    webhooks: registry.counter('wiremesh_webhooks_total', 'Webhook requests, by outcome'),
+    webhooksDropped: registry.counter('wiremesh_webhook_events_dropped_total', 'Webhook events dropped, by reason'),
+    channels: registry.gauge('wiremesh_channels', 'Occupied channels'),
+  };
+}
+
+export type ServerMetrics = ReturnType<typeof createServerMetrics>;

@@ -1,0 +1,147 @@
+/**
+ * Every frame of the Pusher protocol (version 7), typed, built and parsed in this one module.
+ * Handlers never write `{ event: 'pusher:…' }` literals: they call these functions, which return the
+ * serialized text ready for the transport. Channel events are serialized once per publish.
+ */
+import { PusherError, ErrorCodes } from '../errors.js';
+
+export interface PresenceData {
+  ids: string[];
+  hash: Record<string, unknown>;
+  count: number;
+}
+
+export interface WatchlistEvent {
+  name: 'online' | 'offline';
+  user_ids: string[];
+}
+
+const str = JSON.stringify;
+
+export function connectionEstablished(socketId: string, activityTimeout: number): string {
+  return str({
+    event: 'pusher:connection_established',
+    data: str({ socket_id: socketId, activity_timeout: activityTimeout }),
+  });
+}
+
+/** The single place a PusherError becomes a frame. */
+export function errorFrame(err: PusherError): string {
+  return str({ event: 'pusher:error', data: { code: err.code, message: err.message } });
+}
+
+export function pong(): string {
+  return '{"event":"pusher:pong","data":{}}';
+}
+
+export function ping(): string {
+  return '{"event":"pusher:ping","data":{}}';
+}
+
+export function subscriptionSucceeded(channel: string, presence?: PresenceData): string {
+  const data = presence === undefined ? '{}' : str({ presence });
+  return str({ event: 'pusher_internal:subscription_succeeded', channel, data });
+}
+
+/** A refused subscription (bad auth, limits). pusher-js raises it as the channel's `pusher:subscription_error`. */
+export function subscriptionError(channel: string, err: PusherError): string {
+  return str({
+    event: 'pusher:subscription_error',
+    channel,
+    data: { type: 'AuthError', error: err.message, status: err.status, code: err.code },
+  });
+}
+
+export function memberAdded(channel: string, userId: string, userInfo: unknown): string {
+  const data = userInfo === undefined ? str({ user_id: userId }) : str({ user_id: userId, user_info: userInfo });
+  return str({ event: 'pusher_internal:member_added', channel, data });
+}
+
+export function memberRemoved(channel: string, userId: string): string {
+  return str({ event: 'pusher_internal:member_removed', channel, data: str({ user_id: userId }) });
+}
+
+export function subscriptionCount(channel: string, count: number): string {
+  return str({ event: 'pusher_internal:subscription_count', channel, data: str({ subscription_count: count }) });
+}
+
+export function cacheMiss(channel: string): string {
+  return str({ event: 'pusher:cache_miss', channel });
+}
+
+export function signinSuccess(userData: string): string {
+  return str({ event: 'pusher:signin_success', data: str({ user_data: userData }) });
+}
+
+export function watchlistEvents(events: WatchlistEvent[]): string {
+  return str({ event: 'pusher_internal:watchlist_events', data: str({ events }) });
+}
+
+/**
+ * A channel event. `data` is passed through as the publisher sent it: a string from the HTTP API,
+ * any JSON value from a client event. Built once per publish, sent to every recipient unchanged.
+ */
+export function channelEvent(event: string, channel: string, data: unknown, userId?: string): string {
+  return userId === undefined ? str({ event, channel, data }) : str({ event, channel, data, user_id: userId });
+}
+
+/** An event to a signed-in user (server-to-user), delivered on the user's `#server-to-user-{id}` channel. */
+export function userEvent(event: string, channel: string, data: unknown): string {
+  return str({ event, channel, data });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incoming frames
+
+export type ClientFrame =
+  | { kind: 'ping' }
+  | { kind: 'pong' }
+  | { kind: 'subscribe'; channel: unknown; auth: unknown; channelData: unknown }
+  | { kind: 'unsubscribe'; channel: unknown }
+  | { kind: 'signin'; auth: unknown; userData: unknown }
+  | { kind: 'client-event'; event: string; channel: unknown; data: unknown };
+
+const invalid = (message: string): PusherError => new PusherError(ErrorCodes.INVALID_MESSAGE, message);
+
+function objectData(data: unknown): Record<string, unknown> {
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data);
+    } catch (err) {
+      throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'data is not valid JSON', { cause: err });
+    }
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw invalid('data must be an object');
+  return data as Record<string, unknown>;
+}
+
+/** Parses a client's text frame. Throws a non-fatal PusherError (4302) on anything malformed. */
+export function parseClientFrame(text: string): ClientFrame {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch (err) {
+    throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Invalid JSON', { cause: err });
+  }
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) throw invalid('Frame must be a JSON object');
+  const { event, data, channel } = msg as Record<string, unknown>;
+  if (typeof event !== 'string' || event.length === 0) throw invalid('Frame has no event name');
+  switch (event) {
+    case 'pusher:ping':
+      return { kind: 'ping' };
+    case 'pusher:pong':
+      return { kind: 'pong' };
+    case 'pusher:subscribe': {
+      const d = objectData(data);
+      return { kind: 'subscribe', channel: d.channel, auth: d.auth, channelData: d.channel_data };
+    }
+    case 'pusher:unsubscribe':
+      return { kind: 'unsubscribe', channel: objectData(data).channel };
+    case 'pusher:signin': {
+      const d = objectData(data);
+      return { kind: 'signin', auth: d.auth, userData: d.user_data };
+    }
+  }
+  if (event.startsWith('client-')) return { kind: 'client-event', event, channel, data };
+  throw invalid(`Unknown event: ${event.slice(0, 64)}`);
+}

@@ -1,0 +1,120 @@
+/**
+ * The composition root: builds every part from the validated config and wires them through their
+ * narrow interfaces. Nothing else constructs parts or hands the server object around.
+ */
+import { randomBytes } from 'node:crypto';
+import { StaticAppDirectory } from './apps/directory.js';
+import { SoloLink, type ClusterLink } from './cluster/types.js';
+import type { Config } from './config/schema.js';
+import { Core } from './core/core.js';
+import { PresenceService } from './core/presence-service.js';
+import { HttpApi } from './http/router.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { createServerMetrics } from './metrics/server-metrics.js';
+import { createTransport } from './transport/select.js';
+import type { Transport } from './transport/types.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+
+export interface RunningServer {
+  readonly port: number;
+  readonly nodeId: string;
+  readonly transport: string;
+  /** Graceful stop: stop accepting, ask clients to reconnect, drain, flush webhooks. */
+  shutdown(): Promise<void>;
+  /** Immediate stop (tests). */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+  const replica = `${config.nodeId || 'wiremesh'}-${randomBytes(4).toString('hex')}`;
+  const logger = (options.logger ?? createLogger({ level: config.logLevel })).child({ nodeId: replica });
+  const metrics = createServerMetrics();
+  const apps = new StaticAppDirectory(config.apps);
+  const webhooks = new WebhookDispatcher({
+    config: config.webhooks,
+    logger: logger.child({ part: 'webhooks' }),
+    observer: {
+      sent: (appId, ok) => metrics.webhooks.inc({ app: appId, outcome: ok ? 'ok' : 'failed' }),
+      dropped: (appId, events, reason) => metrics.webhooksDropped.inc({ app: appId, reason }, events),
+    },
+  });
+  const presence = new PresenceService(replica);
+  const link: ClusterLink = new SoloLink();
+  let ready = false;
+
+  let core: Core | undefined;
+  let http: HttpApi | undefined;
+  const transport: Transport = await createTransport(
+    config.transport,
+    {
+      host: config.host,
+      port: config.port,
+      maxFrameBytes: config.limits.maxFrameBytes,
+      maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
+      maxBufferedBytes: config.limits.maxBufferedBytes,
+    },
+    {
+      openSocket: (socket, info) => core!.open(socket, info),
+      handleHttp: (req) => http!.handle(req),
+    },
+    logger.child({ part: 'transport' }),
+  );
+  core = new Core({
+    config,
+    apps,
+    delivery: transport,
+    presence,
+    link,
+    webhooks,
+    metrics,
+    logger: logger.child({ part: 'core' }),
+  });
+  http = new HttpApi({
+    apps,
+    queries: core,
+    publisher: core,
+    metrics,
+    logger: logger.child({ part: 'http' }),
+    maxChannelNameLength: config.limits.maxChannelNameLength,
+    metricsEnabled: config.metrics,
+    isReady: () => ready,
+  });
+
+  const port = await transport.listen();
+  core.start();
+  ready = true;
+  logger.info('wiremesh listening', {
+    host: config.host,
+    port,
+    transport: transport.name,
+    apps: config.apps.map((a) => a.id),
+    cluster: config.cluster.driver,
+  });
+
+  const c = core;
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    nodeId: replica,
+    transport: transport.name,
+    shutdown: () =>
+      (stopping ??= (async () => {
+        ready = false;
+        logger.info('shutting down: draining connections', { graceMs: config.shutdownGraceMs });
+        await transport.stopAccepting();
+        await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
+        c.stop();
+        await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
+        webhooks.close();
+        await transport.close();
+        logger.info('shutdown complete');
+      })()),
+    close: () =>
+      (stopping ??= (async () => {
+        ready = false;
+        c.stop();
+        webhooks.close();
+        await transport.close();
+      })()),
+  };
+}

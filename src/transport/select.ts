@@ -1,0 +1,30 @@
+/**
+ * Chooses the WebSocket transport: `uws` (native, optional) when asked for or when `auto` finds it
+ * loadable, else the portable `ws` transport. A native module that fails to load is reported once
+ * in the log and never stops the server from starting (unless `uws` was demanded explicitly).
+ */
+import type { TransportKind } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { Transport, TransportHooks, TransportOptions } from './types.js';
+import { WsTransport } from './ws.js';
+
+export async function createTransport(
+  kind: TransportKind,
+  options: TransportOptions,
+  hooks: TransportHooks,
+  logger: Logger,
+): Promise<Transport> {
+  if (kind === 'uws' || kind === 'auto') {
+    try {
+      const { loadUws, UwsTransport } = await import('./uws.js');
+      const uws = await loadUws();
+      return new UwsTransport(uws, options, hooks, logger);
+    } catch (err) {
+      if (kind === 'uws') throw new Error('transport "uws" was requested but uWebSockets.js could not be loaded', { cause: err });
+      logger.info('native uWebSockets.js transport not available; using the portable ws transport', {
+        reason: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+  return new WsTransport(options, hooks, logger);
+}

@@ -1,0 +1,83 @@
+/**
+ * The seam between wiremesh and a WebSocket/HTTP library. One port serves both the WebSocket
+ * endpoint and the HTTP API. Implementations: `ws` + node:http (portable, always available) and
+ * uWebSockets.js (native, optional). Frames are handed over already serialized; a transport may
+ * frame a published message once for all recipients.
+ */
+
+export interface HttpRequest {
+  method: string;
+  /** Path without the query string, percent-decoding left to the router. */
+  path: string;
+  /** Raw query string without `?` (signatures are computed over raw values). */
+  query: string;
+  /** Lower-cased header names. */
+  headers: Record<string, string>;
+  body: Buffer;
+  remoteAddress: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body: string | Buffer;
+}
+
+export interface UpgradeInfo {
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  remoteAddress: string;
+}
+
+/** Outcome of a send: written/queued, or dropped because the socket is closed. */
+export type SendResult = 'sent' | 'closed';
+
+/** One client connection as the core sees it. Never carries wiremesh state. */
+export interface WsSocket {
+  send(frame: string): SendResult;
+  close(code: number, reason: string): void;
+  /** Bytes queued for this socket and not yet written to the kernel. */
+  bufferedAmount(): number;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  readonly remoteAddress: string;
+}
+
+/** What the core attaches to a socket when it opens; the transport calls it for that socket's life. */
+export interface SocketHandler {
+  onMessage(text: string): void;
+  onClose(code: number, reason: string): void;
+}
+
+export interface TransportHooks {
+  openSocket(socket: WsSocket, info: UpgradeInfo): SocketHandler;
+  handleHttp(req: HttpRequest): Promise<HttpResponse>;
+}
+
+export interface TransportOptions {
+  host: string;
+  port: number;
+  /** Frames larger than this close the socket with 1009. */
+  maxFrameBytes: number;
+  /** HTTP bodies larger than this answer 413. */
+  maxRequestBodyBytes: number;
+  /** A socket whose queued bytes exceed this is closed with 4100 (client too slow). */
+  maxBufferedBytes: number;
+}
+
+export interface Transport {
+  readonly name: 'ws' | 'uws';
+  listen(): Promise<number>;
+  /** Sends `frame` to every socket subscribed to `topic` except `except`; returns how many were sent to. */
+  publish(topic: string, frame: string, except?: WsSocket): number;
+  /** Number of sockets subscribed to `topic`. */
+  topicSize(topic: string): number;
+  /** Stop accepting new connections and HTTP requests (keeps open sockets). */
+  stopAccepting(): Promise<void>;
+  /** Close everything. */
+  close(): Promise<void>;
+}
+
+/** Body of the close that a slow client gets. */
+export const SLOW_CLIENT_CLOSE = { code: 4100, reason: 'Over capacity: client is not reading fast enough' } as const;

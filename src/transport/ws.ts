@@ -1,0 +1,226 @@
+/**
+ * Portable transport: node:http for the HTTP API and `ws` for WebSockets. Always available.
+ * Topics are kept here (topic → sockets); a published frame is converted to a Buffer once and the
+ * same Buffer handed to every recipient.
+ */
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../log/logger.js';
+import {
+  SLOW_CLIENT_CLOSE,
+  type HttpRequest,
+  type SendResult,
+  type SocketHandler,
+  type Transport,
+  type TransportHooks,
+  type TransportOptions,
+  type WsSocket,
+} from './types.js';
+
+function flatHeaders(raw: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+function splitUrl(url: string): { path: string; query: string } {
+  const q = url.indexOf('?');
+  return q < 0 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
+}
+
+class WsClient implements WsSocket {
+  readonly topics = new Set<string>();
+  handler: SocketHandler | null = null;
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly transport: WsTransport,
+    readonly remoteAddress: string,
+  ) {}
+
+  send(frame: string | Buffer): SendResult {
+    if (this.ws.readyState !== 1) return 'closed';
+    this.ws.send(frame);
+    if (this.ws.bufferedAmount > this.transport.options.maxBufferedBytes) {
+      this.close(SLOW_CLIENT_CLOSE.code, SLOW_CLIENT_CLOSE.reason);
+      return 'closed';
+    }
+    return 'sent';
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === 0 || this.ws.readyState === 1) this.ws.close(code, reason);
+    // A client that never completes the close handshake is cut off.
+    setTimeout(() => this.ws.terminate(), 2_000).unref();
+  }
+
+  bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  subscribe(topic: string): void {
+    if (this.topics.has(topic)) return;
+    this.topics.add(topic);
+    this.transport.addToTopic(topic, this);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.topics.delete(topic)) return;
+    this.transport.removeFromTopic(topic, this);
+  }
+}
+
+export class WsTransport implements Transport {
+  readonly name = 'ws' as const;
+  private readonly server: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly topics = new Map<string, Set<WsClient>>();
+  private readonly sockets = new Set<Socket>();
+  private accepting = true;
+
+  constructor(
+    readonly options: TransportOptions,
+    private readonly hooks: TransportHooks,
+    private readonly logger: Logger,
+  ) {
+    this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
+      this.onRequest(req, res);
+    });
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.server.on('clientError', (err, socket) => {
+      logger.debug('http client error', { err });
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.server.on('upgrade', (req, socket, head) => {
+      if (!this.accepting) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      socket.on('error', (err) => logger.debug('socket error during upgrade', { err }));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, req));
+    });
+  }
+
+  private onOpen(ws: WebSocket, req: http.IncomingMessage): void {
+    const { path, query } = splitUrl(req.url ?? '/');
+    const remoteAddress = req.socket.remoteAddress ?? '';
+    const client = new WsClient(ws, this, remoteAddress);
+    const info = { path, query, headers: flatHeaders(req.headers), remoteAddress };
+    ws.on('error', (err) => this.logger.debug('websocket error', { err }));
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return; // the Pusher protocol is text only
+      client.handler?.onMessage(data.toString());
+    });
+    ws.on('close', (code, reason) => {
+      for (const t of client.topics) this.removeFromTopic(t, client);
+      client.topics.clear();
+      client.handler?.onClose(code, reason.toString());
+      client.handler = null;
+    });
+    client.handler = this.hooks.openSocket(client, info);
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const { path, query } = splitUrl(req.url ?? '/');
+    if (!this.accepting) res.setHeader('Connection', 'close');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > this.options.maxRequestBodyBytes) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('error', (err) => this.logger.debug('http request error', { err }));
+    req.on('end', () => {
+      if (tooLarge) {
+        res.writeHead(413, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: `Request body is larger than ${this.options.maxRequestBodyBytes} bytes` }));
+        return;
+      }
+      const request: HttpRequest = {
+        method: req.method ?? 'GET',
+        path,
+        query,
+        headers: flatHeaders(req.headers),
+        body: Buffer.concat(chunks),
+        remoteAddress: req.socket.remoteAddress ?? '',
+      };
+      this.hooks.handleHttp(request).then(
+        (out) => {
+          res.writeHead(out.status, out.headers);
+          res.end(out.body);
+        },
+        (err: unknown) => {
+          this.logger.error('http handler failed', { err });
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end('{"error":"Internal server error"}');
+        },
+      );
+    });
+  }
+
+  addToTopic(topic: string, client: WsClient): void {
+    let set = this.topics.get(topic);
+    if (!set) this.topics.set(topic, (set = new Set()));
+    set.add(client);
+  }
+
+  removeFromTopic(topic: string, client: WsClient): void {
+    const set = this.topics.get(topic);
+    if (!set) return;
+    set.delete(client);
+    if (set.size === 0) this.topics.delete(topic);
+  }
+
+  publish(topic: string, frame: string, except?: WsSocket): number {
+    const set = this.topics.get(topic);
+    if (!set) return 0;
+    const buf = Buffer.from(frame);
+    let n = 0;
+    for (const c of set) {
+      if (c === except) continue;
+      if (c.send(buf) === 'sent') n++;
+    }
+    return n;
+  }
+
+  topicSize(topic: string): number {
+    return this.topics.get(topic)?.size ?? 0;
+  }
+
+  async listen(): Promise<number> {
+    this.server.listen(this.options.port, this.options.host);
+    await once(this.server, 'listening');
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async stopAccepting(): Promise<void> {
+    this.accepting = false;
+    // Stop listening; open WebSockets are left to the core, which asks them to reconnect.
+    this.server.close((err) => {
+      if (err) this.logger.debug('http server close', { err });
+    });
+    this.server.closeIdleConnections();
+  }
+
+  async close(): Promise<void> {
+    this.accepting = false;
+    for (const s of this.sockets) s.destroy();
+    this.server.closeAllConnections();
+    if (this.server.listening) {
+      this.server.close();
+      await once(this.server, 'close');
+    }
+  }
+}
