@@ -1,0 +1,187 @@
+/**
+ * Webhook dispatcher: collects each app's events for `batchMs`, then gives every endpoint of that
+ * app one signed request holding only the events it asked for. Apps never share a batch.
+ *
+ * Guarantees: `emit()` is synchronous, O(1) per endpoint, and never throws; all I/O happens in
+ * the background. Delivery is at least once per endpoint and in order per endpoint, within
+ * `retryForMs`; what cannot be delivered in that time is dropped with a warning.
+ */
+import type { AppConfig, WebhookEndpointConfig, WebhookEventName, WebhooksConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { EndpointQueue, type SendContext } from './endpoint-queue.js';
+import { endpointAccepts, endpointWantsName } from './filter.js';
+import { webhookHeaders } from './sign.js';
+import type { WebhookEvent, WebhookObserver, WebhookPayload } from './types.js';
+
+export interface WebhookDispatcherOptions {
+  config: WebhooksConfig;
+  logger: Logger;
+  observer?: WebhookObserver;
+  /** Clock for `time_ms` and retry expiry (ms since epoch). */
+  now?: () => number;
+  fetch?: typeof fetch;
+  /** Retry delays; default 1 s doubling to 60 s with ±20 % jitter. Tests pass a small `baseMs`. */
+  backoff?: Partial<BackoffOptions>;
+}
+
+/** `flush()` waits this long when no deadline is given. */
+export const DEFAULT_FLUSH_DEADLINE_MS = 5_000;
+
+interface AppState {
+  app: AppConfig;
+  events: WebhookEvent[];
+  timer: NodeJS.Timeout | null;
+  queues: Map<WebhookEndpointConfig, EndpointQueue>;
+}
+
+export class WebhookDispatcher {
+  private readonly apps = new Map<string, AppState>();
+  private readonly closer = new AbortController();
+  private readonly ctx: SendContext;
+  private readonly batchMs: number;
+  private readonly logger: Logger;
+  private closed = false;
+
+  constructor(opts: WebhookDispatcherOptions) {
+    validateWebhooksConfig(opts.config);
+    const { batchMs, timeoutMs, retryForMs, maxQueuedBatches } = opts.config;
+    this.batchMs = batchMs;
+    this.logger = opts.logger.child({ component: 'webhooks' });
+    this.ctx = {
+      timeoutMs,
+      retryForMs,
+      maxQueuedBatches,
+      backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
+      fetch: opts.fetch ?? globalThis.fetch,
+      now: opts.now ?? Date.now,
+      observer: opts.observer,
+      closeSignal: this.closer.signal,
+    };
+  }
+
+  /** True if any endpoint of the app wants this event name (so callers can skip building it). */
+  wants(app: AppConfig, name: WebhookEventName): boolean {
+    return app.webhooks.some((endpoint) => endpointWantsName(endpoint, name));
+  }
+
+  emit(app: AppConfig, event: WebhookEvent): void {
+    try {
+      if (this.closed || !this.wants(app, event.name)) return;
+      let state = this.apps.get(app.id);
+      if (!state) {
+        state = { app, events: [], timer: null, queues: new Map() };
+        this.apps.set(app.id, state);
+      }
+      state.app = app;
+      state.events.push(event);
+      if (state.timer === null) {
+        const s = state;
+        s.timer = setTimeout(() => this.cut(s), this.batchMs);
+      }
+    } catch (err) {
+      this.logger.error('webhook emit failed', { appId: app?.id, err });
+    }
+  }
+
+  /** Sends everything pending now and waits for in-flight sends, up to `deadlineMs`. */
+  async flush(deadlineMs = DEFAULT_FLUSH_DEADLINE_MS): Promise<void> {
+    for (const state of this.apps.values()) this.cut(state);
+    const queues = [...this.apps.values()].flatMap((state) => [...state.queues.values()]);
+    if (queues.length === 0) return;
+    const drained = Promise.all(queues.map((queue) => queue.hurry()));
+    if (!(await settlesWithin(drained, deadlineMs))) {
+      const batches = queues.reduce((n, queue) => n + queue.size, 0);
+      this.logger.warn('webhook flush deadline passed with batches undelivered', { batches, deadlineMs });
+    }
+  }
+
+  /** Stops timers and in-flight requests; whatever is undelivered is abandoned (and logged). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    let abandoned = 0;
+    for (const state of this.apps.values()) {
+      if (state.timer) clearTimeout(state.timer);
+      abandoned += state.events.length;
+      for (const queue of state.queues.values()) abandoned += queue.close();
+    }
+    this.apps.clear();
+    this.closer.abort();
+    if (abandoned > 0) this.logger.warn('webhook dispatcher closed with undelivered events', { events: abandoned });
+  }
+
+  /** Ends the app's batch window: one batch per endpoint with the events it accepts. */
+  private cut(state: AppState): void {
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = null;
+    const { app, events } = state;
+    state.events = [];
+    try {
+      const time_ms = this.ctx.now();
+      for (const endpoint of app.webhooks) {
+        const accepted = events.filter((event) => endpointAccepts(endpoint, event));
+        if (accepted.length === 0) continue;
+        const payload: WebhookPayload = { time_ms, events: accepted };
+        const body = JSON.stringify(payload);
+        const headers = webhookHeaders(app, body, endpoint.headers);
+        this.queue(state, endpoint).push({ appId: app.id, body, headers, events: accepted.length });
+      }
+    } catch (err) {
+      this.logger.error('webhook batch could not be built', { appId: app.id, events: events.length, err });
+    }
+    this.forgetIfIdle(state);
+  }
+
+  private queue(state: AppState, endpoint: WebhookEndpointConfig): EndpointQueue {
+    let queue = state.queues.get(endpoint);
+    if (!queue) {
+      const logger = this.logger.child({ appId: state.app.id, endpoint: describeUrl(endpoint.url) });
+      const created = new EndpointQueue(endpoint.url, this.ctx, logger, () => {
+        if (state.queues.get(endpoint) === created) state.queues.delete(endpoint);
+        this.forgetIfIdle(state);
+      });
+      state.queues.set(endpoint, created);
+      queue = created;
+    }
+    return queue;
+  }
+
+  private forgetIfIdle(state: AppState): void {
+    if (state.timer === null && state.events.length === 0 && state.queues.size === 0) {
+      if (this.apps.get(state.app.id) === state) this.apps.delete(state.app.id);
+    }
+  }
+}
+
+/** Bad settings fail here, at start, with one precise message. */
+export function validateWebhooksConfig(config: WebhooksConfig): void {
+  const fail = (message: string): never => {
+    throw new RangeError(`webhooks.${message}`);
+  };
+  if (!Number.isFinite(config.batchMs) || config.batchMs < 0) fail('batchMs must be a number ≥ 0');
+  if (!Number.isFinite(config.timeoutMs) || config.timeoutMs <= 0) fail('timeoutMs must be a number > 0');
+  if (!Number.isFinite(config.retryForMs) || config.retryForMs < 0) fail('retryForMs must be a number ≥ 0');
+  if (!Number.isInteger(config.maxQueuedBatches) || config.maxQueuedBatches < 1) {
+    fail('maxQueuedBatches must be an integer ≥ 1');
+  }
+}
+
+/** The endpoint for logs, without credentials or query string. */
+function describeUrl(url: string): string {
+  if (!URL.canParse(url)) return '(invalid url)';
+  const parsed = new URL(url);
+  return parsed.origin + parsed.pathname;
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
