@@ -1,0 +1,172 @@
+/**
+ * The one configuration schema: types, defaults and validation (cross-field rules included).
+ * The config file and environment variables (config/env.ts) both map onto this shape; every part
+ * of the server receives only its own slice.
+ */
+import type { LogLevel } from '../log/logger.js';
+
+export type WebhookEventName =
+  | 'channel_occupied'
+  | 'channel_vacated'
+  | 'member_added'
+  | 'member_removed'
+  | 'client_event'
+  | 'cache_miss'
+  | 'subscription_count';
+
+export const WEBHOOK_EVENTS: readonly WebhookEventName[] = [
+  'channel_occupied',
+  'channel_vacated',
+  'member_added',
+  'member_removed',
+  'client_event',
+  'cache_miss',
+  'subscription_count',
+];
+
+export interface WebhookEndpointConfig {
+  url: string;
+  /** Which events this endpoint receives. */
+  events: WebhookEventName[];
+  /** Extra headers sent with every request to this endpoint. */
+  headers: Record<string, string>;
+  /** Only channels whose name starts with this prefix / ends with this suffix. */
+  filter: { channelNamePrefix?: string; channelNameSuffix?: string };
+}
+
+export interface AppConfig {
+  id: string;
+  key: string;
+  secret: string;
+  enabled: boolean;
+  /** Allow `client-*` events on private and presence channels. */
+  clientEvents: boolean;
+  /** Allow `pusher:signin` (user authentication, server-to-user events, watchlists). */
+  userAuthentication: boolean;
+  /** Close sockets that have not signed in after this many ms (0 = never). Needs userAuthentication. */
+  signinTimeoutMs: number;
+  /** Maximum simultaneous connections for the app (0 = unlimited). */
+  maxConnections: number;
+  /** Client events a single connection may send per second (0 = unlimited). */
+  maxClientEventsPerSecond: number;
+  /** Maximum distinct users in one presence channel. */
+  maxPresenceMembers: number;
+  /** Maximum size of one member's `user_info`, JSON-encoded, in bytes. */
+  maxPresenceMemberSizeBytes: number;
+  /** Maximum size of an event's `data` (HTTP API and client events), in bytes. */
+  maxEventPayloadBytes: number;
+  /** Maximum length of an event name. */
+  maxEventNameLength: number;
+  /** Maximum channels in one HTTP API `events` call. */
+  maxEventChannels: number;
+  /** Maximum events in one HTTP API `batch_events` call. */
+  maxEventBatchSize: number;
+  webhooks: WebhookEndpointConfig[];
+}
+
+export interface WebhooksConfig {
+  /** Events of one app are collected for this long and sent in one request. */
+  batchMs: number;
+  /** An endpoint that does not answer 2xx within this time is retried. */
+  timeoutMs: number;
+  /** Retries (exponential backoff) stop after this long; the batch is then dropped and logged. */
+  retryForMs: number;
+  /** Batches waiting per endpoint (of each app) beyond this are dropped, oldest first, with a log line. */
+  maxQueuedBatches: number;
+}
+
+export interface LimitsConfig {
+  /** Largest WebSocket frame accepted from a client, in bytes. Larger frames close the socket (1009). */
+  maxFrameBytes: number;
+  /** Largest HTTP request body, in bytes (413 beyond). */
+  maxRequestBodyBytes: number;
+  /** Bytes queued for one socket beyond which it is closed as too slow (4100). */
+  maxBufferedBytes: number;
+  /** Maximum channel name length. */
+  maxChannelNameLength: number;
+}
+
+export type TransportKind = 'auto' | 'ws' | 'uws';
+
+export interface ClusterConfig {
+  driver: 'memory' | 'redis' | 'nats';
+  redis: { url: string; prefix: string; sharded: boolean };
+  nats: { servers: string[]; prefix: string; user?: string; pass?: string; token?: string };
+  /** How often each node sends its presence delta / heartbeat. */
+  heartbeatMs: number;
+  /** A node silent for this long is down and its users leave (must be ≥ 2 × heartbeatMs). */
+  nodeTimeoutMs: number;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Stable name of this node in logs and metrics; a random suffix makes each run a new replica. */
+  nodeId: string;
+  logLevel: LogLevel;
+  transport: TransportKind;
+  /** Seconds of client silence before the server pings it (sent as `activity_timeout`). */
+  activityTimeout: number;
+  /** After a server ping, close the socket (4201) if no pong arrives within this many ms. */
+  pongTimeoutMs: number;
+  /** SIGTERM: time given to clients to reconnect elsewhere before the process exits. */
+  shutdownGraceMs: number;
+  /** Serve Prometheus metrics on /metrics. */
+  metrics: boolean;
+  limits: LimitsConfig;
+  webhooks: WebhooksConfig;
+  cluster: ClusterConfig;
+  apps: AppConfig[];
+}
+
+export const DEFAULT_APP: Pick<AppConfig, 'id' | 'key' | 'secret'> = {
+  id: 'app-id',
+  key: 'app-key',
+  secret: 'app-secret',
+};
+
+export function appDefaults(): Omit<AppConfig, 'id' | 'key' | 'secret'> {
+  return {
+    enabled: true,
+    clientEvents: false,
+    userAuthentication: false,
+    signinTimeoutMs: 0,
+    maxConnections: 0,
+    maxClientEventsPerSecond: 10,
+    maxPresenceMembers: 100,
+    maxPresenceMemberSizeBytes: 1024,
+    maxEventPayloadBytes: 100 * 1024,
+    maxEventNameLength: 200,
+    maxEventChannels: 100,
+    maxEventBatchSize: 10,
+    webhooks: [],
+  };
+}
+
+export function defaults(): Omit<Config, 'apps'> {
+  return {
+    host: '0.0.0.0',
+    port: 6001,
+    nodeId: '',
+    logLevel: 'info',
+    transport: 'auto',
+    activityTimeout: 120,
+    pongTimeoutMs: 30_000,
+    shutdownGraceMs: 10_000,
+    metrics: true,
+    limits: {
+      maxFrameBytes: 256 * 1024,
+      maxRequestBodyBytes: 1024 * 1024,
+      maxBufferedBytes: 4 * 1024 * 1024,
+      maxChannelNameLength: 164,
+    },
+    webhooks: { batchMs: 50, timeoutMs: 5_000, retryForMs: 300_000, maxQueuedBatches: 1000 },
+    cluster: {
+      driver: 'memory',
+      redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },
+      nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh' },
+      heartbeatMs: 1_000,
+      nodeTimeoutMs: 10_000,
+    },
+  };
+}

@@ -1,0 +1,340 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { ConfigError } from './errors.js';
+import { appDefaults, DEFAULT_APP, defaults } from './schema.js';
+import type { Config } from './schema.js';
+import { isDefaultCredentials, validateConfig } from './validate.js';
+
+const app = { id: 'a1', key: 'k1', secret: 's1' };
+
+/** The example from the README: it must validate exactly as written. */
+const EXAMPLE = {
+  port: 6001,
+  host: '127.0.0.1',
+  apps: [
+    {
+      id: 'app-id',
+      key: 'app-key',
+      secret: 'app-secret',
+      clientEvents: true,
+      userAuthentication: true,
+      webhooks: [
+        {
+          url: 'http://127.0.0.1:6130/webhook',
+          events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event'],
+        },
+      ],
+    },
+  ],
+};
+
+function fails(raw: unknown, path: string, message: string): void {
+  assert.throws(
+    () => validateConfig(raw),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+      assert.equal(err.name, 'ConfigError');
+      assert.equal(err.message, message);
+      assert.equal(err.path, path);
+      return true;
+    },
+  );
+}
+
+describe('validateConfig: valid configs', () => {
+  it('accepts the README example and fills every default', () => {
+    const config = validateConfig(EXAMPLE);
+    const { apps, ...rest } = config;
+    assert.deepEqual(rest, { ...defaults(), host: '127.0.0.1', port: 6001, nodeId: rest.nodeId });
+    assert.deepEqual(apps, [
+      {
+        ...appDefaults(),
+        id: 'app-id',
+        key: 'app-key',
+        secret: 'app-secret',
+        clientEvents: true,
+        userAuthentication: true,
+        webhooks: [{ ...EXAMPLE.apps[0]!.webhooks[0]!, headers: {}, filter: {} }],
+      },
+    ]);
+  });
+
+  it('accepts the redis and nats cluster sections of the README', () => {
+    const redis = validateConfig({ ...EXAMPLE, cluster: { driver: 'redis', redis: { url: 'redis://127.0.0.1:6379' } } });
+    assert.deepEqual(redis.cluster, { ...defaults().cluster, driver: 'redis' });
+    const nats = validateConfig({ ...EXAMPLE, cluster: { driver: 'nats', nats: { servers: ['nats://127.0.0.1:4222'] } } });
+    assert.deepEqual(nats.cluster, { ...defaults().cluster, driver: 'nats' });
+  });
+
+  it('uses the default app and the host name when nothing is given', () => {
+    for (const raw of [{}, { apps: [] }]) {
+      const config = validateConfig(raw);
+      assert.deepEqual(config.apps, [{ ...DEFAULT_APP, ...appDefaults() }]);
+      assert.equal(config.nodeId, os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128));
+      assert.equal(isDefaultCredentials(config), true);
+    }
+    assert.equal(isDefaultCredentials(validateConfig({ apps: [app] })), false);
+    assert.equal(isDefaultCredentials(validateConfig({ apps: [app, { ...DEFAULT_APP, key: 'other' }] })), true);
+  });
+
+  it('keeps every field of a config that sets all of them (no field is dropped)', () => {
+    const full: Config = {
+      host: '::',
+      port: 0,
+      nodeId: 'node-a.eu_1',
+      logLevel: 'debug',
+      transport: 'ws',
+      activityTimeout: 30,
+      pongTimeoutMs: 5000,
+      shutdownGraceMs: 0,
+      metrics: false,
+      limits: { maxFrameBytes: 1024, maxRequestBodyBytes: 2048, maxBufferedBytes: 4096, maxChannelNameLength: 200 },
+      webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5 },
+      cluster: {
+        driver: 'nats',
+        redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
+        nats: { servers: ['tls://n1:4222', 'n2:4222'], prefix: 'wm.eu', user: 'u', pass: 'p' },
+        heartbeatMs: 500,
+        nodeTimeoutMs: 1000,
+      },
+      apps: [
+        {
+          id: '12345',
+          key: 'key-1',
+          secret: 'secret-1',
+          enabled: false,
+          clientEvents: true,
+          userAuthentication: true,
+          signinTimeoutMs: 3000,
+          maxConnections: 7,
+          maxClientEventsPerSecond: 0,
+          maxPresenceMembers: 3,
+          maxPresenceMemberSizeBytes: 10,
+          maxEventPayloadBytes: 2000,
+          maxEventNameLength: 20,
+          maxEventChannels: 2,
+          maxEventBatchSize: 1,
+          webhooks: [
+            {
+              url: 'https://example.com/hook',
+              events: ['cache_miss', 'subscription_count'],
+              headers: { Authorization: 'Bearer x' },
+              filter: { channelNamePrefix: 'presence-', channelNameSuffix: '-room' },
+            },
+          ],
+        },
+      ],
+    };
+    assert.deepEqual(validateConfig(structuredClone(full)), full);
+  });
+
+  it('reads a numeric app id as a string', () => {
+    assert.equal(validateConfig({ apps: [{ ...app, id: 12345 }] }).apps[0]!.id, '12345');
+  });
+
+  it('does not share arrays with the raw input or with defaults()', () => {
+    const raw = { cluster: { nats: { servers: ['n1:4222'] } } };
+    const config = validateConfig(raw);
+    config.cluster.nats.servers.push('n2:4222');
+    assert.deepEqual(raw.cluster.nats.servers, ['n1:4222']);
+    assert.deepEqual(validateConfig({}).cluster.nats.servers, defaults().cluster.nats.servers);
+  });
+});
+
+describe('validateConfig: one precise message per problem', () => {
+  const cases: Array<[string, unknown, string, string]> = [
+    ['not an object', [], '', 'Invalid config: the config (an array) must be an object'],
+    ['unknown top-level key', { hots: 'x' }, 'hots', 'Invalid config: hots is not a known setting (did you mean host?)'],
+    [
+      'unknown key far from any',
+      { colour: 'red' },
+      'colour',
+      'Invalid config: colour is not a known setting',
+    ],
+    [
+      'Soketi file key',
+      { 'appManager.array.apps': [] },
+      '["appManager.array.apps"]',
+      'Invalid config: ["appManager.array.apps"] is not a known setting (did you mean apps?)',
+    ],
+    ['port too large', { port: 70000 }, 'port', 'Invalid config: port (70000) must be an integer from 0 to 65535'],
+    ['port as string', { port: '6001' }, 'port', 'Invalid config: port ("6001") must be an integer from 0 to 65535'],
+    ['port fraction', { port: 60.5 }, 'port', 'Invalid config: port (60.5) must be an integer from 0 to 65535'],
+    ['null is not a default', { host: null }, 'host', 'Invalid config: host (null) must be a non-empty string'],
+    [
+      'log level',
+      { logLevel: 'warning' },
+      'logLevel',
+      'Invalid config: logLevel ("warning") must be one of debug, info, warn, error, silent (did you mean warn?)',
+    ],
+    ['transport', { transport: 'uwebsockets' }, 'transport', 'Invalid config: transport ("uwebsockets") must be one of auto, ws, uws'],
+    ['metrics', { metrics: 'yes' }, 'metrics', 'Invalid config: metrics ("yes") must be true or false'],
+    ['negative ms', { shutdownGraceMs: -1 }, 'shutdownGraceMs', 'Invalid config: shutdownGraceMs (-1) must be a non-negative integer'],
+    ['zero activity timeout', { activityTimeout: 0 }, 'activityTimeout', 'Invalid config: activityTimeout (0) must be a positive integer'],
+    [
+      'node id',
+      { nodeId: 'node a' },
+      'nodeId',
+      "Invalid config: nodeId (\"node a\") must be 1 to 128 letters, digits, '.', '_' or '-'",
+    ],
+    [
+      'frame limit',
+      { limits: { maxFrameBytes: 512 } },
+      'limits.maxFrameBytes',
+      'Invalid config: limits.maxFrameBytes (512) must be an integer of at least 1024',
+    ],
+    [
+      'limits typo',
+      { limits: { maxFrameSize: 2048 } },
+      'limits.maxFrameSize',
+      'Invalid config: limits.maxFrameSize is not a known setting (did you mean maxFrameBytes?)',
+    ],
+    ['webhooks section', { webhooks: [] }, 'webhooks', 'Invalid config: webhooks (an array) must be an object'],
+    [
+      'cluster timing',
+      { cluster: { heartbeatMs: 1000, nodeTimeoutMs: 1500 } },
+      'cluster.nodeTimeoutMs',
+      'Invalid config: cluster.nodeTimeoutMs (1500) must be at least twice cluster.heartbeatMs (1000)',
+    ],
+    [
+      'cluster driver',
+      { cluster: { driver: 'redsi' } },
+      'cluster.driver',
+      'Invalid config: cluster.driver ("redsi") must be one of memory, redis, nats (did you mean redis?)',
+    ],
+    [
+      'redis url',
+      { cluster: { redis: { url: 'http://u:secret@x' } } },
+      'cluster.redis.url',
+      'Invalid config: cluster.redis.url ("http://***@x") must be a redis:// or rediss:// URL',
+    ],
+    [
+      'nats servers',
+      { cluster: { nats: { servers: ['nats://a:4222', 'http://b'] } } },
+      'cluster.nats.servers[1]',
+      'Invalid config: cluster.nats.servers[1] ("http://b") must be a NATS server URL (nats://, tls://, ws://, wss:// or host:port)',
+    ],
+    [
+      'nats user without pass',
+      { cluster: { nats: { user: 'u' } } },
+      'cluster.nats.pass',
+      'Invalid config: cluster.nats.pass is required when cluster.nats.user is set',
+    ],
+    ['apps not an array', { apps: {} }, 'apps', 'Invalid config: apps (an object) must be an array'],
+    ['app not an object', { apps: ['x'] }, 'apps[0]', 'Invalid config: apps[0] ("x") must be an object'],
+    [
+      'empty key',
+      { apps: [{ ...app, key: '' }] },
+      'apps[0].key',
+      'Invalid config: apps[0].key must be a non-empty string',
+    ],
+    ['missing key', { apps: [{ id: 'a', secret: 's' }] }, 'apps[0].key', 'Invalid config: apps[0].key must be a non-empty string'],
+    [
+      'key with a slash',
+      { apps: [{ ...app, key: 'a/b' }] },
+      'apps[0].key',
+      "Invalid config: apps[0].key (\"a/b\") must be a string without spaces, '/', '?', '#' or '%'",
+    ],
+    [
+      'secret is never echoed',
+      { apps: [{ ...app, secret: 12345 }] },
+      'apps[0].secret',
+      'Invalid config: apps[0].secret must be a non-empty string',
+    ],
+    [
+      'typo is reported before the field it was meant to be',
+      { apps: [{ id: 'a', kye: 'k', secret: 's' }] },
+      'apps[0].kye',
+      'Invalid config: apps[0].kye is not a known setting (did you mean key?)',
+    ],
+    [
+      'app key typo',
+      { apps: [{ ...app, clientEvent: true }] },
+      'apps[0].clientEvent',
+      'Invalid config: apps[0].clientEvent is not a known setting (did you mean clientEvents?)',
+    ],
+    [
+      'snake case',
+      { apps: [{ ...app, client_events: true }] },
+      'apps[0].client_events',
+      'Invalid config: apps[0].client_events is not a known setting (did you mean clientEvents?)',
+    ],
+    [
+      'Soketi app key',
+      { apps: [{ ...app, maxEventPayloadInKb: 100 }] },
+      'apps[0].maxEventPayloadInKb',
+      'Invalid config: apps[0].maxEventPayloadInKb is not a known setting (did you mean maxEventPayloadBytes?)',
+    ],
+    [
+      'duplicate id',
+      { apps: [app, { ...app, key: 'k2' }] },
+      'apps[1].id',
+      'Invalid config: apps[1].id ("a1") is already used by apps[0]',
+    ],
+    [
+      'duplicate key',
+      { apps: [app, { ...app, id: 'a2' }] },
+      'apps[1].key',
+      'Invalid config: apps[1].key ("k1") is already used by apps[0]',
+    ],
+    [
+      'signin timeout without user authentication',
+      { apps: [{ ...app, signinTimeoutMs: 5000 }] },
+      'apps[0].signinTimeoutMs',
+      'Invalid config: apps[0].signinTimeoutMs (5000) requires apps[0].userAuthentication to be true',
+    ],
+    [
+      'payload larger than a request',
+      { apps: [{ ...app, maxEventPayloadBytes: 2_000_000 }] },
+      'apps[0].maxEventPayloadBytes',
+      'Invalid config: apps[0].maxEventPayloadBytes (2000000) must not exceed limits.maxRequestBodyBytes (1048576)',
+    ],
+    [
+      'webhook url',
+      { apps: [{ ...app, webhooks: [{ url: 'ftp://x', events: ['member_added'] }] }] },
+      'apps[0].webhooks[0].url',
+      'Invalid config: apps[0].webhooks[0].url ("ftp://x") must be an http(s) URL',
+    ],
+    [
+      'webhook event',
+      { apps: [{ ...app, webhooks: [{ url: 'http://x', events: ['member_add'] }] }] },
+      'apps[0].webhooks[0].events[0]',
+      'Invalid config: apps[0].webhooks[0].events[0] ("member_add") must be one of channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss, subscription_count (did you mean member_added?)',
+    ],
+    [
+      'webhook without events',
+      { apps: [{ ...app, webhooks: [{ url: 'http://x' }] }] },
+      'apps[0].webhooks[0].events',
+      'Invalid config: apps[0].webhooks[0].events must list the events to send: channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss, subscription_count',
+    ],
+    [
+      'webhook event twice',
+      { apps: [{ ...app, webhooks: [{ url: 'http://x', events: ['member_added', 'member_added'] }] }] },
+      'apps[0].webhooks[0].events[1]',
+      'Invalid config: apps[0].webhooks[0].events[1] ("member_added") is listed twice',
+    ],
+    [
+      'Soketi webhook key',
+      { apps: [{ ...app, webhooks: [{ url: 'http://x', event_types: ['member_added'] }] }] },
+      'apps[0].webhooks[0].event_types',
+      'Invalid config: apps[0].webhooks[0].event_types is not a known setting (did you mean events?)',
+    ],
+    [
+      'reserved webhook header',
+      { apps: [{ ...app, webhooks: [{ url: 'http://x', events: ['member_added'], headers: { 'X-Pusher-Signature': 'x' } }] }] },
+      'apps[0].webhooks[0].headers["X-Pusher-Signature"]',
+      'Invalid config: apps[0].webhooks[0].headers["X-Pusher-Signature"] is set by wiremesh and cannot be overridden',
+    ],
+    [
+      'webhook filter typo',
+      { apps: [{ ...app, webhooks: [{ url: 'http://x', events: ['member_added'], filter: { prefix: 'a' } }] }] },
+      'apps[0].webhooks[0].filter.prefix',
+      'Invalid config: apps[0].webhooks[0].filter.prefix is not a known setting',
+    ],
+  ];
+
+  for (const [name, raw, path, message] of cases) {
+    it(name, () => fails(raw, path, message));
+  }
+});

@@ -1,0 +1,87 @@
+/**
+ * validateConfig: the raw config (file and environment merged) → a complete Config. Every
+ * missing field takes its default from schema.ts; every present one is checked, cross-field
+ * rules included, and the first problem is thrown as one ConfigError naming its path.
+ */
+import os from 'node:os';
+import { DEFAULT_APP, defaults } from './schema.js';
+import type { Config, TransportKind } from './schema.js';
+import type { LogLevel } from '../log/logger.js';
+import { readApps } from './apps.js';
+import { readCluster } from './cluster.js';
+import { invalid, isPlainObject, Section } from './fields.js';
+
+const TOP_KEYS = [...Object.keys(defaults()), 'apps'];
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+const TRANSPORTS: readonly TransportKind[] = ['auto', 'ws', 'uws'];
+const NODE_ID = { pattern: /^[A-Za-z0-9._-]{1,128}$/, describe: "1 to 128 letters, digits, '.', '_' or '-'" };
+const NO_SPACES = { pattern: /^\S+$/, describe: 'a host name or IP address' };
+
+export function validateConfig(raw: unknown): Config {
+  if (!isPlainObject(raw)) throw invalid('', 'must be an object', raw);
+  const d = defaults();
+  const s = Section.open(raw, '', TOP_KEYS);
+
+  const config: Config = {
+    host: s.string('host', d.host, NO_SPACES),
+    port: s.int('port', d.port, 0, 65535),
+    nodeId: s.string('nodeId', defaultNodeId(), NODE_ID),
+    logLevel: s.oneOf('logLevel', LOG_LEVELS, d.logLevel),
+    transport: s.oneOf('transport', TRANSPORTS, d.transport),
+    activityTimeout: s.int('activityTimeout', d.activityTimeout, 1),
+    pongTimeoutMs: s.int('pongTimeoutMs', d.pongTimeoutMs, 1),
+    shutdownGraceMs: s.int('shutdownGraceMs', d.shutdownGraceMs, 0),
+    metrics: s.bool('metrics', d.metrics),
+    limits: readLimits(s.get('limits')),
+    webhooks: readWebhooks(s.get('webhooks')),
+    cluster: readCluster(s.get('cluster')),
+    apps: readApps(s.get('apps')),
+  };
+
+  // An event of the largest allowed size must fit in one HTTP request and in one socket's buffer.
+  config.apps.forEach((app, i) => {
+    const path = `apps[${i}].maxEventPayloadBytes`;
+    for (const limit of ['maxRequestBodyBytes', 'maxBufferedBytes'] as const) {
+      if (app.maxEventPayloadBytes > config.limits[limit]) {
+        throw invalid(path, `must not exceed limits.${limit} (${config.limits[limit]})`, app.maxEventPayloadBytes);
+      }
+    }
+  });
+  return config;
+}
+
+function readLimits(raw: unknown): Config['limits'] {
+  const d = defaults().limits;
+  const s = Section.open(raw, 'limits', Object.keys(d));
+  return {
+    maxFrameBytes: s.int('maxFrameBytes', d.maxFrameBytes, 1024),
+    maxRequestBodyBytes: s.int('maxRequestBodyBytes', d.maxRequestBodyBytes, 1024),
+    maxBufferedBytes: s.int('maxBufferedBytes', d.maxBufferedBytes, 1024),
+    maxChannelNameLength: s.int('maxChannelNameLength', d.maxChannelNameLength, 1),
+  };
+}
+
+function readWebhooks(raw: unknown): Config['webhooks'] {
+  const d = defaults().webhooks;
+  const s = Section.open(raw, 'webhooks', Object.keys(d));
+  return {
+    batchMs: s.int('batchMs', d.batchMs, 0),
+    timeoutMs: s.int('timeoutMs', d.timeoutMs, 1),
+    retryForMs: s.int('retryForMs', d.retryForMs, 0),
+    maxQueuedBatches: s.int('maxQueuedBatches', d.maxQueuedBatches, 1),
+  };
+}
+
+/**
+ * True when some app still uses the publicly known DEFAULT_APP key or secret (no apps were
+ * configured, or they were copied from an example). The CLI warns: anyone can sign API calls.
+ */
+export function isDefaultCredentials(config: Pick<Config, 'apps'>): boolean {
+  return config.apps.some((app) => app.key === DEFAULT_APP.key || app.secret === DEFAULT_APP.secret);
+}
+
+/** The host name, made safe for logs, metric labels and broker subjects. */
+function defaultNodeId(): string {
+  const name = os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128);
+  return name === '' ? 'wiremesh' : name;
+}
