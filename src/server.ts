@@ -5,6 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { StaticAppDirectory } from './apps/directory.js';
 import { SoloLink, type ClusterLink } from './cluster/types.js';
+import { BackendLink } from './cluster/link.js';
+import { createBackend } from './cluster/backends/load.js';
+import type { MemoryBus } from './cluster/backends/memory.js';
 import type { Config } from './config/schema.js';
 import { Core } from './core/core.js';
 import { PresenceService } from './core/presence-service.js';
@@ -23,9 +26,17 @@ export interface RunningServer {
   shutdown(): Promise<void>;
   /** Immediate stop (tests). */
   close(): Promise<void>;
+  /** Stops like a crash: no goodbye to the cluster, sockets cut (tests of failure handling). */
+  crash(): Promise<void>;
 }
 
-export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  logger?: Logger;
+  /** In-process cluster tests: nodes sharing one bus (with `cluster.driver: 'memory'`). */
+  bus?: MemoryBus;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const replica = `${config.nodeId || 'wiremesh'}-${randomBytes(4).toString('hex')}`;
   const logger = (options.logger ?? createLogger({ level: config.logLevel })).child({ nodeId: replica });
   const metrics = createServerMetrics();
@@ -39,7 +50,29 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     },
   });
   const presence = new PresenceService(replica);
-  const link: ClusterLink = new SoloLink();
+  const clustered = config.cluster.driver !== 'memory' || options.bus !== undefined;
+  let backendLink: BackendLink | undefined;
+  let localConnections: () => Record<string, number> = () => ({});
+  if (clustered) {
+    const c = config.cluster;
+    backendLink = new BackendLink({
+      backend: await createBackend(c, logger.child({ part: 'backend' }), options.bus),
+      state: presence.state,
+      localConnections: () => localConnections(),
+      options: {
+        prefix: c.driver === 'nats' ? c.nats.prefix : c.redis.prefix,
+        heartbeatMs: c.heartbeatMs,
+        nodeTimeoutMs: c.nodeTimeoutMs,
+        handoffMs: c.nodeTimeoutMs,
+        forgetAfterMs: 5 * 60_000,
+        deltaDelayMs: 5,
+      },
+      logger: logger.child({ part: 'cluster' }),
+    });
+    const l = backendLink;
+    presence.onLocalChange = () => l.presenceDirty();
+  }
+  const link: ClusterLink = backendLink ?? new SoloLink();
   let ready = false;
 
   let core: Core | undefined;
@@ -69,6 +102,14 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     metrics,
     logger: logger.child({ part: 'core' }),
   });
+  const registry = core.registry;
+  localConnections = () => {
+    const out: Record<string, number> = {};
+    for (const appId of registry.appIds()) out[appId] = registry.appConnections(appId);
+    return out;
+  };
+  backendLink?.register(core);
+  await link.start();
   http = new HttpApi({
     apps,
     queries: core,
@@ -104,15 +145,25 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         await transport.stopAccepting();
         await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
         c.stop();
+        await link.stop();
         await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
         webhooks.close();
         await transport.close();
         logger.info('shutdown complete');
       })()),
+    crash: () =>
+      (stopping ??= (async () => {
+        ready = false;
+        c.stop();
+        await backendLink?.abandon();
+        webhooks.close();
+        await transport.close();
+      })()),
     close: () =>
       (stopping ??= (async () => {
         ready = false;
         c.stop();
+        await link.stop();
         webhooks.close();
         await transport.close();
       })()),

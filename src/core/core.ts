@@ -91,7 +91,9 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
   }
 
   start(): void {
-    const period = Math.max(250, Math.min(5_000, (this.deps.config.activityTimeout * 1000) / 4));
+    // Often enough for the shortest sign-in deadline too, not only for the activity timeout.
+    const signin = this.deps.apps.all().flatMap((a) => (a.signinTimeoutMs > 0 ? [a.signinTimeoutMs / 2] : []));
+    const period = Math.max(250, Math.min(5_000, (this.deps.config.activityTimeout * 1000) / 4, ...signin));
     this.sweepTimer = setInterval(() => this.sweep(), period);
     this.sweepTimer.unref();
   }
@@ -148,6 +150,13 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
     if (conn.closed) return;
     conn.closed = true;
     this.deps.metrics.disconnectionsTotal.inc({ app: conn.app.id, code: String(code) });
+    if (this.draining && this.deps.link.handsOffPresence) {
+      // Graceful leave in a cluster: the other nodes keep this node's entries for the hand-off
+      // period, so users reconnecting elsewhere neither leave nor rejoin.
+      this.watchlists.remove(conn);
+      this.registry.remove(conn);
+      return;
+    }
     this.subscriptions.leaveAll(conn);
     if (conn.user) {
       this.watchlists.remove(conn);
@@ -212,7 +221,10 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
   publish(app: AppConfig, channel: string, event: string, data: unknown, exceptSocketId?: string): void {
     const topic = topicOf(app.id, channel);
     const frame = frames.channelEvent(event, channel, data);
-    if (isCacheChannel(channel)) this.cache.set(topic, frame);
+    if (isCacheChannel(channel)) {
+      this.cache.set(topic, frame);
+      this.deps.link.cache(topic, frame);
+    }
     const except = exceptSocketId === undefined ? undefined : this.registry.get(exceptSocketId)?.socket;
     this.deliverAndForward(topic, frame, except, exceptSocketId);
   }
@@ -226,9 +238,12 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
   // ClusterInbound
 
   deliver(topic: string, frame: string, exceptSocketId?: string): void {
-    if (isCacheChannel(parseTopic(topic).channel)) this.cache.set(topic, frame);
     const except = exceptSocketId === undefined ? undefined : this.registry.get(exceptSocketId)?.socket;
     this.deliverLocal(topic, frame, except);
+  }
+
+  cacheStored(topic: string, frame: string): void {
+    this.cache.set(topic, frame);
   }
 
   userCommand(appId: string, userId: string, command: UserCommand): void {

@@ -10,17 +10,23 @@ import { PresenceView, type Transition } from '../presence/view.js';
 export class PresenceService {
   readonly state: TrackerState;
   readonly view = new PresenceView();
+  /** Called after every local join/leave (the cluster link batches the delta out). */
+  onLocalChange: () => void = () => {};
 
   constructor(replica: string) {
     this.state = new TrackerState(replica);
   }
 
   join(topic: string, key: string, socketId: string, meta: unknown): Transition[] {
-    return this.view.apply(this.state.join(topic, key, socketId, meta));
+    const changes = this.state.join(topic, key, socketId, meta);
+    if (changes.length > 0) this.onLocalChange();
+    return this.view.apply(changes);
   }
 
   leave(topic: string, socketId: string): Transition[] {
-    return this.view.apply(this.state.leave(topic, socketId));
+    const changes = this.state.leave(topic, socketId);
+    if (changes.length > 0) this.onLocalChange();
+    return this.view.apply(changes);
   }
 
   /** Applies changes merged from other nodes. */

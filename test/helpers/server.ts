@@ -11,7 +11,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/validate.js';
 import { createLogger } from '../../src/log/logger.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type StartOptions } from '../../src/server.js';
 
 export const APP = { id: 'app-id', key: 'app-key', secret: 'app-secret' } as const;
 
@@ -29,11 +29,11 @@ export function testApp(overrides: Record<string, unknown> = {}): Record<string,
   return { ...APP, clientEvents: true, userAuthentication: true, ...overrides };
 }
 
-export async function startTestServer(raw: Record<string, unknown> = {}): Promise<TestServer> {
+export async function startTestServer(raw: Record<string, unknown> = {}, options: Omit<StartOptions, 'logger'> = {}): Promise<TestServer> {
   const config = validateConfig({ host: '127.0.0.1', port: 0, apps: [testApp()], logLevel: 'debug', ...raw });
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', sink: (line) => logs.push(line) });
-  const server = await startServer(config, { logger });
+  const server = await startServer(config, { logger, ...options });
   return {
     port: server.port,
     wsUrl: `ws://127.0.0.1:${server.port}`,

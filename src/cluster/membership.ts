@@ -1,0 +1,126 @@
+/**
+ * Who else is in the cluster, decided from heartbeats alone (no primary, no registry). Pure state
+ * plus a clock: the link feeds it heartbeats and calls `sweep()` periodically; it answers which
+ * nodes are up, which just went down, and which leaving node's hand-off has ended.
+ */
+export interface NodeInfo {
+  replica: string;
+  lastSeen: number;
+  conns: Record<string, number>;
+  down: boolean;
+  downSince: number;
+  /** Graceful leave announced: entries are kept until this time, then removed. 0 = not leaving. */
+  leavingUntil: number;
+}
+
+export interface SweepResult {
+  /** Silent for longer than the node timeout: hide their entries. */
+  wentDown: string[];
+  /** Down for longer than the forget period, or a leaving node whose hand-off ended: forget them. */
+  forget: string[];
+}
+
+export class Membership {
+  private readonly nodes = new Map<string, NodeInfo>();
+
+  constructor(
+    readonly self: string,
+    private readonly opts: { nodeTimeoutMs: number; forgetAfterMs: number },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Records a heartbeat. Returns 'new' for a node never seen, 'up' for one that was down, else null. */
+  heartbeat(replica: string, conns: Record<string, number>): 'new' | 'up' | null {
+    const now = this.now();
+    const n = this.nodes.get(replica);
+    if (!n) {
+      this.nodes.set(replica, { replica, lastSeen: now, conns, down: false, downSince: 0, leavingUntil: 0 });
+      return 'new';
+    }
+    n.lastSeen = now;
+    n.conns = conns;
+    if (n.leavingUntil > 0) return null;
+    if (n.down) {
+      n.down = false;
+      n.downSince = 0;
+      return 'up';
+    }
+    return null;
+  }
+
+  /** A node said goodbye: it no longer counts as live, its entries are dropped after `handoffMs`. */
+  leaving(replica: string, handoffMs: number): void {
+    const n = this.nodes.get(replica);
+    if (!n) return;
+    n.leavingUntil = this.now() + handoffMs;
+    n.conns = {};
+  }
+
+  /** Our own link to the backend was down: nobody could be heard, so nobody is blamed for it. */
+  forgiveAll(): void {
+    const now = this.now();
+    for (const n of this.nodes.values()) if (!n.down) n.lastSeen = now;
+  }
+
+  sweep(): SweepResult {
+    const now = this.now();
+    const out: SweepResult = { wentDown: [], forget: [] };
+    for (const n of this.nodes.values()) {
+      if (n.leavingUntil > 0) {
+        if (now >= n.leavingUntil) out.forget.push(n.replica);
+      } else if (!n.down && now - n.lastSeen > this.opts.nodeTimeoutMs) {
+        n.down = true;
+        n.downSince = now;
+        out.wentDown.push(n.replica);
+      } else if (n.down && now - n.downSince > this.opts.forgetAfterMs) {
+        out.forget.push(n.replica);
+      }
+    }
+    for (const r of out.forget) this.nodes.delete(r);
+    return out;
+  }
+
+  /** Live nodes other than this one. */
+  live(): NodeInfo[] {
+    return [...this.nodes.values()].filter((n) => !n.down && n.leavingUntil === 0);
+  }
+
+  known(replica: string): boolean {
+    return this.nodes.has(replica);
+  }
+
+  remoteConnections(appId: string): number {
+    let sum = 0;
+    for (const n of this.nodes.values()) if (!n.down && n.leavingUntil === 0) sum += n.conns[appId] ?? 0;
+    return sum;
+  }
+
+  /**
+   * The live node that owns `topic` (rendezvous hashing over live nodes and this one), so each
+   * cluster-wide webhook is sent by exactly one node while membership is stable.
+   */
+  owner(topic: string): string {
+    let best = this.self;
+    let bestScore = score(this.self, topic);
+    for (const n of this.nodes.values()) {
+      if (n.down || n.leavingUntil > 0) continue;
+      const s = score(n.replica, topic);
+      if (s > bestScore || (s === bestScore && n.replica > best)) {
+        best = n.replica;
+        bestScore = s;
+      }
+    }
+    return best;
+  }
+}
+
+/** FNV-1a over `replica \0 topic`. */
+function score(replica: string, topic: string): number {
+  let h = 0x811c9dc5;
+  const s = replica + '\u0000' + topic;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
