@@ -140,10 +140,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     transport: transport.name,
     shutdown: () =>
       (stopping ??= (async () => {
+        // While draining, the port stays open: /ready answers 503 so load balancers move on, the
+        // HTTP API keeps serving publishers, and new WebSockets are refused with 4200 by the core.
         ready = false;
         logger.info('shutting down: draining connections', { graceMs: config.shutdownGraceMs });
-        await transport.stopAccepting();
         await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
+        await transport.stopAccepting();
         c.stop();
         await link.stop();
         await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));

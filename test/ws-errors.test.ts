@@ -1,0 +1,222 @@
+/**
+ * Protocol errors seen on the wire by raw `ws` clients: refused connections (4001–4008), frames
+ * the server cannot understand (4302, connection kept), oversized frames (that socket closed,
+ * others unaffected) and graceful shutdown (4200; /ready not ready while draining).
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { serverSdk, until, type PusherClient } from './helpers/clients.js';
+import { APP, startTestServer, testApp, type TestServer } from './helpers/server.js';
+import { RawClient, appUrl, errorData, rawConnected, rawSubscribe } from './helpers/ws-raw.js';
+import { disconnectAll } from './helpers/ws-real.js';
+
+const raws: RawClient[] = [];
+const clients: PusherClient[] = [];
+afterEach(() => {
+  for (const r of raws.splice(0)) r.close();
+  disconnectAll(clients);
+});
+
+function open(port: number, path?: string): RawClient {
+  const r = new RawClient(appUrl(port, path));
+  raws.push(r);
+  return r;
+}
+
+/** Connects to `path` and expects a pusher:error with `code` followed by a close with `code`. */
+async function refusedWith(port: number, path: string, code: number): Promise<string> {
+  const r = open(port, path);
+  const closed = await r.waitClosed();
+  assert.equal(closed.code, code, `close code for ${path}`);
+  const err = r.frames.find((f) => f.event === 'pusher:error');
+  assert.ok(err, `a pusher:error frame before the close for ${path}`);
+  assert.equal(errorData(err).code, code);
+  assert.equal(r.frames.some((f) => f.event === 'pusher:connection_established'), false);
+  return errorData(err).message;
+}
+
+describe('refused connections', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({
+      apps: [
+        testApp(),
+        { id: 'off', key: 'off-key', secret: 'off-secret', enabled: false },
+        { id: 'one', key: 'one-key', secret: 'one-secret', maxConnections: 1 },
+      ],
+    });
+  });
+  after(async () => {
+    await srv.close();
+  });
+
+  test('unknown app key: 4001', async () => {
+    await refusedWith(srv.port, '/app/no-such-key?protocol=7', 4001);
+  });
+
+  test('disabled app: 4003', async () => {
+    await refusedWith(srv.port, '/app/off-key?protocol=7', 4003);
+  });
+
+  test('over the connection quota (maxConnections: 1): 4004, and a place frees up on disconnect', async () => {
+    const first = open(srv.port, '/app/one-key?protocol=7');
+    await first.established();
+    const msg = await refusedWith(srv.port, '/app/one-key?protocol=7', 4004);
+    assert.match(msg, /quota/);
+    // Other apps are not limited by it.
+    await open(srv.port).established();
+    first.close();
+    await first.closed;
+    let third: RawClient | undefined;
+    for (let i = 0; i < 50; i++) {
+      third = open(srv.port, '/app/one-key?protocol=7');
+      const done = await Promise.race([third.established().then(() => 'ok'), third.closed.then(() => 'closed')]);
+      if (done === 'ok') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(third?.isOpen, 'a new connection is accepted once the first has gone');
+  });
+
+  test('wrong path: 4005', async () => {
+    await refusedWith(srv.port, '/nope?protocol=7', 4005);
+    await refusedWith(srv.port, `/app/?protocol=7`, 4005);
+    await refusedWith(srv.port, `/app/${APP.key}/extra?protocol=7`, 4005);
+  });
+
+  test('protocol versions: invalid 4006, unsupported 4007, missing 4008', async () => {
+    await refusedWith(srv.port, `/app/${APP.key}?protocol=abc`, 4006);
+    await refusedWith(srv.port, `/app/${APP.key}?protocol=4`, 4007);
+    await refusedWith(srv.port, `/app/${APP.key}?protocol=8`, 4007);
+    await refusedWith(srv.port, `/app/${APP.key}`, 4008);
+    await refusedWith(srv.port, `/app/${APP.key}?client=js`, 4008);
+  });
+
+  test('pusher-js reports the 4001 and gives up', async () => {
+    const c = new (await import('./helpers/clients.js')).PusherJS('no-such-key', {
+      wsHost: '127.0.0.1',
+      wsPort: srv.port,
+      forceTLS: false,
+      enabledTransports: ['ws'],
+      disableStats: true,
+      cluster: 'mt1',
+    });
+    clients.push(c);
+    const errors: unknown[] = [];
+    c.connection.bind('error', (e: unknown) => errors.push(e));
+    await until(() => c.connection.state === 'failed' || c.connection.state === 'disconnected', 'gave up');
+    assert.ok(
+      errors.some((e) => (e as { error?: { data?: { code?: number } } }).error?.data?.code === 4001),
+      `pusher-js saw the 4001 error: ${JSON.stringify(errors)}`,
+    );
+  });
+});
+
+describe('frames the server cannot understand', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ limits: { maxFrameBytes: 1024 } });
+  });
+  after(async () => {
+    await srv.close();
+  });
+
+  const bad: Array<[string, string]> = [
+    ['malformed JSON', '{"event": "pusher:ping", '],
+    ['a JSON array', '[1,2,3]'],
+    ['a JSON string', '"pusher:ping"'],
+    ['no event name', '{"data": {}}'],
+    ['an unknown pusher: event', '{"event":"pusher:nonsense","data":{}}'],
+    ['an unknown pusher_internal: event', '{"event":"pusher_internal:member_added","data":{}}'],
+    ['an event that is neither pusher: nor client-', '{"event":"hello","data":{}}'],
+    ['subscribe data that is not JSON', '{"event":"pusher:subscribe","data":"{not json"}'],
+  ];
+  for (const [what, text] of bad) {
+    test(`${what}: pusher:error 4302 and the connection stays open`, async () => {
+      const { raw } = await rawConnected(srv.port);
+      raws.push(raw);
+      raw.send(text);
+      const err = await raw.error(4302);
+      assert.ok(err.message.length > 0);
+      await raw.roundTrip();
+      assert.ok(raw.isOpen);
+      // Still fully usable.
+      await rawSubscribe(raw, 'after-error');
+    });
+  }
+
+  // Every transport: the portable `ws` one sends 1009; uWebSockets.js cuts the connection (1006).
+  for (const transport of ['ws', 'uws'] as const) {
+    test(`${transport} transport: an oversized frame closes that socket while others keep working`, async (t) => {
+      let own: TestServer;
+      try {
+        own = await startTestServer({ transport, limits: { maxFrameBytes: 1024 } });
+      } catch (err) {
+        if (transport === 'uws') return t.skip(`uWebSockets.js not available: ${(err as Error).message}`);
+        throw err;
+      }
+      try {
+        assert.equal(own.server.transport, transport);
+        const { raw: big } = await rawConnected(own.port);
+        const { raw: other } = await rawConnected(own.port);
+        raws.push(big, other);
+        await rawSubscribe(other, 'still-working');
+        await rawSubscribe(big, 'still-working');
+        big.send({ event: 'client-huge', channel: 'still-working', data: 'x'.repeat(2_000) });
+        const closed = await big.waitClosed();
+        assert.equal(closed.code, transport === 'ws' ? 1009 : 1006);
+        assert.equal(other.frames.some((f) => f.event === 'client-huge'), false, 'the oversized event was not delivered');
+        await serverSdk(own.port).trigger('still-working', 'ping', { ok: true });
+        const f = await other.next((x) => x.event === 'ping', 'event on the other socket');
+        assert.deepEqual(JSON.parse(f.data as string), { ok: true });
+        // A frame just under the limit is fine.
+        other.send({ event: 'pusher:ping', data: { pad: 'x'.repeat(900) } });
+        await other.roundTrip();
+        assert.ok(other.isOpen);
+        // The server no longer counts the closed socket.
+        const info = (await (await serverSdk(own.port).get({ path: '/channels/still-working', params: { info: 'subscription_count' } })).json()) as {
+          subscription_count: number;
+        };
+        assert.equal(info.subscription_count, 1);
+      } finally {
+        await own.close();
+      }
+    });
+  }
+
+  test('binary frames are ignored without closing the connection', async () => {
+    const { raw } = await rawConnected(srv.port);
+    raws.push(raw);
+    (raw as unknown as { ws: { send(b: Buffer): void } }).ws.send(Buffer.from('{"event":"pusher:ping","data":{}}'));
+    await raw.roundTrip();
+    assert.equal(raw.frames.filter((f) => f.event === 'pusher:pong').length, 1, 'only the text ping was answered');
+  });
+});
+
+describe('graceful shutdown', () => {
+  test('clients are closed with 4200, /ready is not ready while draining, new sockets are refused', async () => {
+    const srv = await startTestServer({ shutdownGraceMs: 3_000 });
+    try {
+      const sockets = await Promise.all([1, 2, 3].map(() => rawConnected(srv.port)));
+      for (const s of sockets) raws.push(s.raw);
+      assert.equal((await fetch(`${srv.httpUrl}/ready`)).status, 200);
+
+      const done = srv.server.shutdown();
+      // Not ready while draining: the port stays open during the drain and /ready answers 503.
+      assert.equal((await fetch(`${srv.httpUrl}/ready`)).status, 503);
+
+      const closes = await Promise.all(sockets.map((s) => s.raw.waitClosed(3_000)));
+      assert.deepEqual(closes.map((c) => c.code), [4200, 4200, 4200]);
+      for (const s of sockets) assert.equal(s.raw.frames.some((f) => f.event === 'pusher:error' && errorData(f).code === 4200), true);
+
+      // A new WebSocket during the drain is not accepted.
+      const late = new RawClient(appUrl(srv.port));
+      raws.push(late);
+      const lateClosed = await late.waitClosed(3_000);
+      assert.notEqual(lateClosed.code, 1000);
+      assert.equal(late.frames.some((f) => f.event === 'pusher:connection_established'), false);
+      await done;
+    } finally {
+      await srv.close();
+    }
+  });
+});

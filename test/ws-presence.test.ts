@@ -1,0 +1,198 @@
+/**
+ * Presence channels through laravel-echo: here / joining / leaving, one user on several sockets
+ * counted once, the member limit and the member info size limit.
+ */
+import { after, afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connected, echoOn, pusherClient, serverSdk, sleep, until, type PusherClient } from './helpers/clients.js';
+import { startTestServer, testApp, type TestServer } from './helpers/server.js';
+import { disconnectAll, untilAsync } from './helpers/ws-real.js';
+
+interface Info {
+  id: string;
+  name: string;
+}
+
+const servers: TestServer[] = [];
+const clients: PusherClient[] = [];
+afterEach(() => disconnectAll(clients));
+after(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+async function server(raw: Record<string, unknown> = {}): Promise<TestServer> {
+  const s = await startTestServer(raw);
+  servers.push(s);
+  return s;
+}
+
+/** A pusher-js client (and Echo on it) whose presence auth names `id`. */
+function user(srv: TestServer, id: string, info: unknown = { id, name: id.toUpperCase() }) {
+  const client = pusherClient(srv.port, { presence: () => ({ user_id: id, user_info: info }) });
+  clients.push(client);
+  return { client, echo: echoOn(client) };
+}
+
+interface Watch {
+  here: Info[] | null;
+  joining: Info[];
+  leaving: Info[];
+  errors: Array<{ status?: number; code?: number }>;
+}
+
+function join(echo: ReturnType<typeof echoOn>, room: string): Watch {
+  const w: Watch = { here: null, joining: [], leaving: [], errors: [] };
+  echo
+    .join(room)
+    .here((users: Info[]) => (w.here = users))
+    .joining((u: Info) => w.joining.push(u))
+    .leaving((u: Info) => w.leaving.push(u))
+    .error((e: { status?: number; code?: number }) => w.errors.push(e));
+  return w;
+}
+
+async function presenceInfo(srv: TestServer, channel: string): Promise<{ sockets: number; users: string[] }> {
+  const sdk = serverSdk(srv.port);
+  const info = (await (await sdk.get({ path: `/channels/${channel}`, params: { info: 'subscription_count,user_count' } })).json()) as {
+    subscription_count: number;
+  };
+  const users = (await (await sdk.get({ path: `/channels/${channel}/users` })).json()) as { users: Array<{ id: string }> };
+  return { sockets: info.subscription_count, users: users.users.map((u) => u.id).sort() };
+}
+
+const byId = (a: Info, b: Info) => a.id.localeCompare(b.id);
+
+describe('here / joining / leaving', () => {
+  test('members see each other join and leave with their user_info', async () => {
+    const srv = await server();
+    const alice = user(srv, 'alice');
+    const wa = join(alice.echo, 'room');
+    await until(() => wa.here !== null, 'alice here');
+    assert.deepEqual(wa.here, [{ id: 'alice', name: 'ALICE' }]);
+
+    const bob = user(srv, 'bob');
+    const wb = join(bob.echo, 'room');
+    await until(() => wb.here !== null && wa.joining.length === 1, 'bob here, alice sees bob join');
+    assert.deepEqual([...wb.here!].sort(byId), [
+      { id: 'alice', name: 'ALICE' },
+      { id: 'bob', name: 'BOB' },
+    ]);
+    assert.deepEqual(wa.joining, [{ id: 'bob', name: 'BOB' }]);
+    assert.deepEqual(wb.joining, [], 'a member is not told about its own join');
+
+    bob.echo.leave('room');
+    await until(() => wa.leaving.length === 1, 'alice sees bob leave');
+    assert.deepEqual(wa.leaving, [{ id: 'bob', name: 'BOB' }]);
+    assert.deepEqual(await presenceInfo(srv, 'presence-room'), { sockets: 1, users: ['alice'] });
+
+    // A disconnect is a leave too.
+    const carol = user(srv, 'carol');
+    const wc = join(carol.echo, 'room');
+    await until(() => wc.here !== null && wa.joining.length === 2, 'carol joined');
+    carol.client.disconnect();
+    await until(() => wa.leaving.length === 2, 'alice sees carol leave on disconnect');
+    assert.deepEqual(wa.leaving[1], { id: 'carol', name: 'CAROL' });
+  });
+
+  test('numeric user ids and members without user_info', async () => {
+    const srv = await server();
+    const a = pusherClient(srv.port, { presence: () => ({ user_id: 42 as unknown as string }) });
+    const b = pusherClient(srv.port, { presence: () => ({ user_id: 'b' }) });
+    clients.push(a, b);
+    await Promise.all([connected(a), connected(b)]);
+    const cha = a.subscribe('presence-plain') as unknown as { subscribed: boolean; members: { count: number } };
+    await until(() => cha.subscribed, 'a subscribed');
+    const chb = b.subscribe('presence-plain') as unknown as {
+      subscribed: boolean;
+      members: { count: number; get(id: string): { info: unknown } | null };
+    };
+    await until(() => chb.subscribed && cha.members.count === 2, 'both in');
+    assert.equal(chb.members.get('42')?.info, null, 'the numeric id is listed as the string "42", without info');
+    assert.deepEqual(await presenceInfo(srv, 'presence-plain'), { sockets: 2, users: ['42', 'b'] });
+  });
+});
+
+describe('one user on several sockets', () => {
+  test('is one member: joining once, leaving only when the last socket leaves', async () => {
+    const srv = await server();
+    const bob = user(srv, 'bob');
+    const wb = join(bob.echo, 'team');
+    await until(() => wb.here !== null, 'bob here');
+
+    const a1 = user(srv, 'alice');
+    const w1 = join(a1.echo, 'team');
+    await until(() => w1.here !== null && wb.joining.length === 1, 'first alice socket joined');
+    const a2 = user(srv, 'alice');
+    const w2 = join(a2.echo, 'team');
+    await until(() => w2.here !== null, 'second alice socket joined');
+    assert.deepEqual([...w2.here!].sort(byId), [
+      { id: 'alice', name: 'ALICE' },
+      { id: 'bob', name: 'BOB' },
+    ], 'alice is listed once');
+    assert.deepEqual(await presenceInfo(srv, 'presence-team'), { sockets: 3, users: ['alice', 'bob'] });
+    await sleep(50);
+    assert.equal(wb.joining.length, 1, 'bob saw alice join once');
+    assert.equal(w1.joining.length, 0, "alice's first socket is not told about her second");
+
+    a1.client.disconnect();
+    await untilAsync(async () => (await presenceInfo(srv, 'presence-team')).sockets === 2, 'first socket gone');
+    await sleep(50);
+    assert.deepEqual(wb.leaving, [], 'alice has not left while a socket remains');
+    assert.deepEqual((await presenceInfo(srv, 'presence-team')).users, ['alice', 'bob']);
+
+    a2.echo.leave('team');
+    await until(() => wb.leaving.length === 1, 'alice left with her last socket');
+    assert.deepEqual(wb.leaving, [{ id: 'alice', name: 'ALICE' }]);
+    assert.deepEqual(await presenceInfo(srv, 'presence-team'), { sockets: 1, users: ['bob'] });
+  });
+});
+
+describe('limits', () => {
+  test('maxPresenceMembers: 2 refuses a third user but accepts a member’s second socket', async () => {
+    const srv = await server({ apps: [testApp({ maxPresenceMembers: 2 })] });
+    const alice = user(srv, 'alice');
+    const bob = user(srv, 'bob');
+    const wa = join(alice.echo, 'small');
+    const wb = join(bob.echo, 'small');
+    await until(() => wa.here !== null && wb.here !== null, 'two members in');
+
+    const carol = user(srv, 'carol');
+    const wc = join(carol.echo, 'small');
+    await until(() => wc.errors.length === 1, 'carol refused');
+    assert.equal(wc.errors[0]!.status, 403);
+    assert.equal(wc.errors[0]!.code, 4100);
+    assert.equal(wc.here, null);
+    assert.equal(carol.client.connection.state, 'connected');
+
+    const alice2 = user(srv, 'alice');
+    const wa2 = join(alice2.echo, 'small');
+    await until(() => wa2.here !== null || wa2.errors.length > 0, 'alice second socket answered');
+    assert.deepEqual(wa2.errors, []);
+    assert.equal(wa2.here!.length, 2);
+    assert.deepEqual(wa.joining.map((u) => u.id), ['bob'], 'carol never appeared');
+    assert.deepEqual(await presenceInfo(srv, 'presence-small'), { sockets: 3, users: ['alice', 'bob'] });
+
+    // A place frees up when a member leaves.
+    bob.client.disconnect();
+    await until(() => wa.leaving.length === 1, 'bob left');
+    const dave = user(srv, 'dave');
+    const wd = join(dave.echo, 'small');
+    await until(() => wd.here !== null || wd.errors.length > 0, 'dave answered');
+    assert.deepEqual(wd.errors, []);
+  });
+
+  test('maxPresenceMemberSizeBytes refuses an oversized user_info (413) and accepts one that fits', async () => {
+    const srv = await server({ apps: [testApp({ maxPresenceMemberSizeBytes: 100 })] });
+    const big = user(srv, 'big', { id: 'big', name: 'x'.repeat(200) });
+    const wbig = join(big.echo, 'sized');
+    await until(() => wbig.errors.length === 1, 'oversized refused');
+    assert.equal(wbig.errors[0]!.status, 413);
+    assert.equal(wbig.here, null);
+
+    const fits = user(srv, 'fits', { id: 'fits', name: 'x'.repeat(60) });
+    const wfits = join(fits.echo, 'sized');
+    await until(() => wfits.here !== null || wfits.errors.length > 0, 'fitting answered');
+    assert.deepEqual(wfits.errors, []);
+    assert.deepEqual(wfits.here, [{ id: 'fits', name: 'x'.repeat(60) }]);
+  });
+});
