@@ -59,6 +59,9 @@ export class Gauge extends Metric {
     return this;
   }
   override render(): string {
+    // Collected values are only what the collectors report now: a label set they no longer
+    // report (an app whose last connection closed) must not keep its last value.
+    if (this.collectors.length > 0) this.values.clear();
     for (const c of this.collectors) c((labels, v) => this.set(labels, v));
     return super.render();
   }

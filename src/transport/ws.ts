@@ -144,8 +144,9 @@ export class WsTransport implements Transport {
     req.on('error', (err) => this.logger.debug('http request error', { err }));
     req.on('end', () => {
       if (tooLarge) {
-        res.writeHead(413, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: `Request body is larger than ${this.options.maxRequestBodyBytes} bytes` }));
+        const body = JSON.stringify({ error: `Request body is larger than ${this.options.maxRequestBodyBytes} bytes` });
+        res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
         return;
       }
       const request: HttpRequest = {
@@ -158,13 +159,16 @@ export class WsTransport implements Transport {
       };
       this.hooks.handleHttp(request).then(
         (out) => {
-          res.writeHead(out.status, out.headers);
+          // An explicit length: writeHead() fixes the headers, and without one Node sends every answer
+          // chunked, which node-fetch 2 (the `pusher` SDK) misreads as "Premature close" on a reused socket.
+          res.writeHead(out.status, { ...out.headers, 'content-length': Buffer.byteLength(out.body) });
           res.end(out.body);
         },
         (err: unknown) => {
           this.logger.error('http handler failed', { err });
-          res.writeHead(500, { 'content-type': 'application/json' });
-          res.end('{"error":"Internal server error"}');
+          const body = '{"error":"Internal server error"}';
+          res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
         },
       );
     });

@@ -1,0 +1,117 @@
+/**
+ * The HTTP side of the uWebSockets.js transport: copies the request out of uWS's stack-allocated
+ * object before anything asynchronous, reads the body up to the cap (413 beyond it, as ws.ts),
+ * calls the core's handler and writes the answer in one corked write. Keep-alive is uWS's default.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Logger } from '../log/logger.js';
+import type { HttpRequest, HttpResponse, TransportHooks } from './types.js';
+import type { UwsHttpRequest, UwsHttpResponse } from './uws-api.js';
+import { formatAddress } from './uws-address.js';
+
+export interface UwsHttpDeps {
+  hooks: Pick<TransportHooks, 'handleHttp'>;
+  logger: Logger;
+  maxRequestBodyBytes: number;
+  /** False after stopAccepting(): answers then ask the client to close the connection. */
+  accepting(): boolean;
+}
+
+/** uWS writes these itself. */
+const OWN_HEADERS = new Set(['content-length', 'transfer-encoding']);
+
+const INTERNAL_ERROR: HttpResponse = {
+  status: 500,
+  headers: { 'content-type': 'application/json' },
+  body: '{"error":"Internal server error"}',
+};
+
+/** Header names are lower-case; repeated headers are joined with ", " as node:http does. */
+export function readHeaders(req: UwsHttpRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  req.forEach((key, value) => {
+    out[key] = Object.hasOwn(out, key) ? `${out[key]}, ${value}` : value;
+  });
+  return out;
+}
+
+export function remoteAddressOf(res: UwsHttpResponse): string {
+  return formatAddress(new Uint8Array(res.getRemoteAddress()));
+}
+
+/** A response may be written once, and never after the client went away. */
+interface Exchange {
+  res: UwsHttpResponse;
+  open: boolean;
+}
+
+function write(ex: Exchange, out: HttpResponse, closeConnection: boolean): void {
+  if (!ex.open) return;
+  ex.open = false;
+  ex.res.cork(() => {
+    ex.res.writeStatus(`${out.status} ${STATUS_CODES[out.status] ?? 'Unknown'}`);
+    for (const [key, value] of Object.entries(out.headers ?? {})) {
+      if (!OWN_HEADERS.has(key.toLowerCase())) ex.res.writeHeader(key, value);
+    }
+    ex.res.end(out.body, closeConnection);
+  });
+}
+
+async function answer(ex: Exchange, request: HttpRequest, deps: UwsHttpDeps): Promise<void> {
+  let out: HttpResponse;
+  try {
+    out = await deps.hooks.handleHttp(request);
+  } catch (err) {
+    deps.logger.error('http handler failed', { err });
+    out = INTERNAL_ERROR;
+  }
+  write(ex, out, !deps.accepting());
+}
+
+/** Handles one request; returns synchronously with `onAborted` attached, as uWS requires. */
+export function serveHttp(res: UwsHttpResponse, req: UwsHttpRequest, deps: UwsHttpDeps): void {
+  // `req` is only valid until this function returns: copy everything first.
+  const method = req.getMethod().toUpperCase();
+  const path = req.getUrl();
+  const query = req.getQuery() ?? '';
+  const headers = readHeaders(req);
+  const remoteAddress = remoteAddressOf(res);
+
+  const ex: Exchange = { res, open: true };
+  if (headers.upgrade !== undefined && /\bupgrade\b/i.test(headers.connection ?? '')) {
+    // An upgrade uWS did not accept as a WebSocket handshake: 400, as ws answers (ws.ts).
+    write(ex, { status: 400, body: '' }, true);
+    return;
+  }
+  res.onAborted(() => {
+    ex.open = false;
+  });
+
+  const max = deps.maxRequestBodyBytes;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // uWS calls onData for every request, with an empty last chunk when there is no body.
+  res.onData((chunk, isLast) => {
+    size += chunk.byteLength;
+    // uWS neuters the ArrayBuffer when this callback returns: keep a copy.
+    if (size <= max && chunk.byteLength > 0) chunks.push(Buffer.from(new Uint8Array(chunk)));
+    if (!isLast) return;
+    if (size > max) {
+      const error = `Request body is larger than ${max} bytes`;
+      write(ex, { status: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error }) }, !deps.accepting());
+      return;
+    }
+    const request: HttpRequest = { method, path, query, headers, body: Buffer.concat(chunks, size), remoteAddress };
+    answer(ex, request, deps).catch((err: unknown) => deps.logger.error('http response failed', { err }));
+  });
+}
+
+/** Last resort when serveHttp itself threw: uWS aborts the process if a request is left unanswered. */
+export function failHttp(res: UwsHttpResponse, logger: Logger, err: unknown): void {
+  logger.error('http request handling failed', { err });
+  try {
+    write({ res, open: true }, INTERNAL_ERROR, true);
+  } catch (writeErr) {
+    logger.debug('could not answer the failed request', { err: writeErr });
+  }
+}

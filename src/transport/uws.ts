@@ -1,0 +1,211 @@
+/**
+ * Native transport on uWebSockets.js (optional; loaded by select.ts through `loadUws()`, which
+ * throws when the binary is missing or does not load, and select.ts then uses ws.ts). One uWS app
+ * serves WebSocket upgrades on every path and the HTTP API (uws-http.ts) on one port.
+ *
+ * Topics are uWS's own pub/sub: `publish` hands the frame to C++ once and uWS frames and writes it
+ * to every subscriber, batching several messages to one socket into one write per loop turn.
+ *
+ * Behaves like ws.ts, with these differences that come from uWS:
+ * - A frame above `maxFrameBytes` cuts the connection (code 1006 on the client) instead of 1009.
+ * - A slow client is closed with 4100 when a direct `send` leaves more than `maxBufferedBytes`
+ *   queued. Frames from `publish` are queued in C++: a subscriber that falls more than
+ *   `maxBufferedBytes` + CLOSE_HEADROOM_BYTES behind is cut by uWS (`closeOnBackpressureLimit`),
+ *   without a close frame.
+ */
+import type { Logger } from '../log/logger.js';
+import type { Transport, TransportHooks, TransportOptions, UpgradeInfo, WsSocket } from './types.js';
+import type {
+  UwsApp,
+  UwsHttpRequest,
+  UwsHttpResponse,
+  UwsListenSocket,
+  UwsModule,
+  UwsSocketContext,
+  UwsWebSocket,
+} from './uws-api.js';
+import { failHttp, readHeaders, remoteAddressOf, serveHttp, type UwsHttpDeps } from './uws-http.js';
+import { UWS_PACKAGE, UWS_VERSION } from './uws-load.js';
+import { UwsSocket, type SocketData, type SocketOwner } from './uws-socket.js';
+
+export { loadUws, UwsUnavailableError } from './uws-load.js';
+
+/** Room above `maxBufferedBytes` so the 4100 close frame still fits after a send crossed the limit. */
+export const CLOSE_HEADROOM_BYTES = 64 * 1024;
+
+export class UwsTransport implements Transport {
+  readonly name = 'uws' as const;
+  private readonly app: UwsApp;
+  private listenSocket: UwsListenSocket | null = null;
+  private accepting = true;
+  private closed = false;
+  /** > 0 while wiremesh itself is inside a uWS call that may run close handlers. */
+  private depth = 0;
+  private readonly owner: SocketOwner;
+  /** Open sockets, tracked only when the app cannot close them itself (builds without `app.close()`). */
+  private readonly sockets: Set<UwsSocket> | null;
+  private readonly http: UwsHttpDeps;
+
+  constructor(
+    private readonly uws: UwsModule,
+    readonly options: TransportOptions,
+    private readonly hooks: TransportHooks,
+    private readonly logger: Logger,
+  ) {
+    this.app = uws.App();
+    logger.debug('using the native uWebSockets.js transport', { package: `${UWS_PACKAGE}@${UWS_VERSION}` });
+    this.sockets = typeof this.app.close === 'function' ? null : new Set();
+    this.owner = { maxBufferedBytes: options.maxBufferedBytes, reentrant: (fn) => this.reentrant(fn) };
+    this.http = {
+      hooks,
+      logger,
+      maxRequestBodyBytes: options.maxRequestBodyBytes,
+      accepting: () => this.accepting,
+    };
+    this.app.ws<SocketData>('/*', {
+      maxPayloadLength: options.maxFrameBytes,
+      maxBackpressure: options.maxBufferedBytes + CLOSE_HEADROOM_BYTES,
+      closeOnBackpressureLimit: true,
+      idleTimeout: 0, // the core pings
+      sendPingsAutomatically: false,
+      compression: uws.DISABLED,
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
+      open: (ws) => this.onOpen(ws),
+      message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
+      close: (ws, code, message) => this.onClose(ws, code, message),
+    });
+    // Registered after ws(): a GET that is not a WebSocket upgrade falls through to here.
+    this.app.any('/*', (res, req) => {
+      try {
+        serveHttp(res, req, this.http);
+      } catch (err) {
+        failHttp(res, logger, err);
+      }
+    });
+  }
+
+  /** Runs `fn` (a uWS call) marking close handlers inside it as re-entrant. */
+  private reentrant(fn: () => void): void {
+    this.depth++;
+    try {
+      fn();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  // Exceptions must not escape a uWS callback: the native side would abort the process.
+
+  private onUpgrade(res: UwsHttpResponse, req: UwsHttpRequest, context: UwsSocketContext): void {
+    try {
+      if (!this.accepting) {
+        res.writeStatus('503 Service Unavailable').end('', true);
+        return;
+      }
+      const headers = readHeaders(req);
+      const info: UpgradeInfo = { path: req.getUrl(), query: req.getQuery() ?? '', headers, remoteAddress: remoteAddressOf(res) };
+      const data: SocketData = { info, socket: null, handler: null };
+      // Like ws: accept the first sub-protocol offered, if any.
+      const protocol = (headers['sec-websocket-protocol'] ?? '').split(',')[0]!.trim();
+      res.upgrade(data, headers['sec-websocket-key'] ?? '', protocol, headers['sec-websocket-extensions'] ?? '', context);
+    } catch (err) {
+      failHttp(res, this.logger, err);
+    }
+  }
+
+  private onOpen(ws: UwsWebSocket<SocketData>): void {
+    const data = ws.getUserData();
+    const info = data.info!;
+    data.info = null;
+    const socket = new UwsSocket(ws, this.owner, info.remoteAddress);
+    data.socket = socket;
+    this.sockets?.add(socket);
+    try {
+      data.handler = this.hooks.openSocket(socket, info);
+    } catch (err) {
+      this.logger.error('opening a socket failed', { err });
+      socket.close(1011, 'Internal server error');
+    }
+  }
+
+  private onMessage(ws: UwsWebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    if (isBinary) return; // the Pusher protocol is text only
+    const handler = ws.getUserData().handler;
+    if (!handler) return;
+    try {
+      handler.onMessage(Buffer.from(message).toString());
+    } catch (err) {
+      this.logger.error('socket message handler failed', { err });
+    }
+  }
+
+  private onClose(ws: UwsWebSocket<SocketData>, code: number, message: ArrayBuffer): void {
+    const data = ws.getUserData();
+    const socket = data.socket;
+    socket?.markClosed();
+    if (socket) this.sockets?.delete(socket);
+    const reason = Buffer.from(message).toString();
+    // uWS has already dropped the socket from its topics. Inside our own end()/app.close() the
+    // core is told later, so it never sees onClose in the middle of its own close() call.
+    if (this.depth > 0) queueMicrotask(() => this.finish(data, code, reason));
+    else this.finish(data, code, reason);
+  }
+
+  private finish(data: SocketData, code: number, reason: string): void {
+    const handler = data.handler;
+    data.handler = null;
+    data.socket = null;
+    try {
+      handler?.onClose(code, reason);
+    } catch (err) {
+      this.logger.error('socket close handler failed', { err });
+    }
+  }
+
+  publish(topic: string, frame: string, except?: WsSocket): number {
+    const size = this.app.numSubscribers(topic);
+    if (size === 0) return 0;
+    if (except instanceof UwsSocket && except.owner === this.owner && except.isSubscribed(topic)) {
+      except.publishToOthers(topic, frame);
+      return size - 1;
+    }
+    this.app.publish(topic, frame, false, false);
+    return size;
+  }
+
+  topicSize(topic: string): number {
+    return this.app.numSubscribers(topic);
+  }
+
+  async listen(): Promise<number> {
+    const { host, port } = this.options;
+    const result: { socket: UwsListenSocket | false } = { socket: false };
+    // Exclusive: without it uSockets sets SO_REUSEPORT and a second server on the port would not fail.
+    this.app.listen(host, port, this.uws.LIBUS_LISTEN_EXCLUSIVE_PORT ?? 0, (socket) => {
+      result.socket = socket;
+    });
+    if (!result.socket) throw new Error(`uWebSockets.js could not listen on ${host}:${port} (address in use or not permitted)`);
+    this.listenSocket = result.socket;
+    return this.uws.us_socket_local_port(result.socket);
+  }
+
+  async stopAccepting(): Promise<void> {
+    this.accepting = false;
+    // Open WebSockets stay; the core asks them to reconnect elsewhere.
+    if (this.listenSocket) {
+      this.uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.stopAccepting();
+    if (this.closed) return;
+    this.closed = true;
+    this.reentrant(() => {
+      if (this.app.close) this.app.close();
+      else for (const socket of [...this.sockets!]) socket.terminate();
+    });
+    this.logger.debug('uWebSockets.js transport closed');
+  }
+}
