@@ -3,7 +3,7 @@
  * held, never extended.
  */
 import type { AppConfig } from '../config/schema.js';
-import type { WsSocket } from '../transport/types.js';
+import type { UpgradeInfo, WsSocket } from '../transport/types.js';
 
 export interface SignedInUser {
   id: string;
@@ -29,6 +29,8 @@ export class Connection {
   /** Deadline (ms) for `pusher:signin`, 0 = none. */
   signinDeadline = 0;
   closed = false;
+  /** The WebSocket handshake (headers, client address); kept only for apps that need it (the tunnel). */
+  handshake: UpgradeInfo | null = null;
   private tokens: number;
   private tokensAt: number;
 

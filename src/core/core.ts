@@ -18,7 +18,7 @@ import { Connection, makeSocketIdFactory } from './connection.js';
 import { TransitionEffects, type WebhookSink } from './effects.js';
 import type { PresenceService } from './presence-service.js';
 import { LocalRegistry } from './registry.js';
-import { Session } from './session.js';
+import { Session, type ExtensionHandler } from './session.js';
 import { Subscriptions } from './subscriptions.js';
 import { parseTopic, topicOf, usersTopic } from './topics.js';
 import type { ChannelQueries, ChannelSnapshot, EventPublisher } from './types.js';
@@ -53,6 +53,8 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
       webhooks: WebhookSink;
       metrics: ServerMetrics;
       logger: Logger;
+      /** wiremesh:* events (the Livewire tunnel); optional. */
+      extensions?: ExtensionHandler & { wantsHandshake(app: AppConfig): boolean };
       now?: () => number;
     },
   ) {
@@ -84,6 +86,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
       metrics: deps.metrics,
       logger: deps.logger,
       now: this.now,
+      ...(deps.extensions ? { extensions: deps.extensions } : {}),
     });
     deps.metrics.connections.collect((set) => {
       for (const appId of this.registry.appIds()) set({ app: appId }, this.registry.appConnections(appId));
@@ -115,6 +118,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
     const now = this.now();
     const conn = new Connection(this.nextSocketId(), app, socket, now);
     if (app.userAuthentication && app.signinTimeoutMs > 0) conn.signinDeadline = now + app.signinTimeoutMs;
+    if (this.deps.extensions?.wantsHandshake(app)) conn.handshake = info;
     this.registry.add(conn);
     this.deps.metrics.connectionsTotal.inc({ app: app.id });
     socket.send(frames.connectionEstablished(conn.socketId, this.deps.config.activityTimeout));
@@ -149,6 +153,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
   private closed(conn: Connection, code: number): void {
     if (conn.closed) return;
     conn.closed = true;
+    this.deps.extensions?.closed(conn);
     this.deps.metrics.disconnectionsTotal.inc({ app: conn.app.id, code: String(code) });
     if (this.draining && this.deps.link.handsOffPresence) {
       // Graceful leave in a cluster: the other nodes keep this node's entries for the hand-off

@@ -12,6 +12,16 @@ import type { Connection } from './connection.js';
 import type { WebhookSink } from './effects.js';
 import type { Subscriptions } from './subscriptions.js';
 
+/**
+ * Handles wiremesh's own events on a connection (`wiremesh:*`), registered once in the
+ * composition root (the Livewire tunnel is one). Refusals are thrown as PusherError.
+ */
+export interface ExtensionHandler {
+  handle(conn: Connection, event: string, data: unknown): void;
+  /** The connection closed: cancel whatever it still has in flight. */
+  closed(conn: Connection): void;
+}
+
 /** Where a client event goes: every subscriber of the topic on every node, except the sender. */
 export interface ClientEventRoute {
   publishFromClient(conn: Connection, topic: string, frame: string): void;
@@ -24,6 +34,7 @@ export class Session {
     private readonly deps: {
       subscriptions: Subscriptions;
       route: ClientEventRoute;
+      extensions?: ExtensionHandler;
       webhooks: WebhookSink;
       metrics: ServerMetrics;
       logger: Logger;
@@ -59,6 +70,10 @@ export class Session {
           return;
         case 'client-event':
           this.clientEvent(conn, f.event, f.channel, f.data);
+          return;
+        case 'extension':
+          if (!this.deps.extensions) throw new PusherError(ErrorCodes.INVALID_MESSAGE, `Unknown event: ${f.event.slice(0, 64)}`);
+          this.deps.extensions.handle(conn, f.event, f.data);
           return;
       }
     } catch (err) {

@@ -77,6 +77,11 @@ export function watchlistEvents(events: WatchlistEvent[]): string {
   return str({ event: 'pusher_internal:watchlist_events', data: str({ events }) });
 }
 
+/** A wiremesh extension event (`wiremesh:*`), e.g. a tunnelled HTTP response. */
+export function extensionEvent(event: `wiremesh:${string}`, data: unknown): string {
+  return str({ event, data });
+}
+
 /**
  * A channel event. `data` is passed through as the publisher sent it: a string from the HTTP API,
  * any JSON value from a client event. Built once per publish, sent to every recipient unchanged.
@@ -99,7 +104,9 @@ export type ClientFrame =
   | { kind: 'subscribe'; channel: unknown; auth: unknown; channelData: unknown }
   | { kind: 'unsubscribe'; channel: unknown }
   | { kind: 'signin'; auth: unknown; userData: unknown }
-  | { kind: 'client-event'; event: string; channel: unknown; data: unknown };
+  | { kind: 'client-event'; event: string; channel: unknown; data: unknown }
+  /** wiremesh's own events on the same socket (`wiremesh:*`), e.g. the Livewire tunnel. */
+  | { kind: 'extension'; event: string; data: unknown };
 
 const invalid = (message: string): PusherError => new PusherError(ErrorCodes.INVALID_MESSAGE, message);
 
@@ -143,5 +150,6 @@ export function parseClientFrame(text: string): ClientFrame {
     }
   }
   if (event.startsWith('client-')) return { kind: 'client-event', event, channel, data };
+  if (event.startsWith('wiremesh:')) return { kind: 'extension', event, data };
   throw invalid(`Unknown event: ${event.slice(0, 64)}`);
 }
