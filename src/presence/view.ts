@@ -27,10 +27,19 @@ export type Transition =
   | { kind: 'count'; topic: string; count: number };
 
 interface KeyView {
-  /** `replica\0ref` → entry: the sockets of this key in this topic. */
-  readonly entries: Map<string, Entry>;
+  /**
+   * The sockets of this key in this topic: the entry itself while there is one (the common case:
+   * every public-channel subscription is its own key), a map `replica\0ref` → entry beyond that.
+   */
+  entries: Entry | Map<string, Entry>;
   /** The entry whose meta is shown: least by (replica, clock). */
   first: Entry;
+}
+
+const slot = (e: Entry): string => e.replica + '\u0000' + e.ref;
+
+function sizeOf(k: KeyView): number {
+  return k.entries instanceof Map ? k.entries.size : 1;
 }
 
 interface TopicView {
@@ -116,7 +125,8 @@ export class PresenceView {
 
   /** Entries of (topic, key): the user's sockets in the channel, across all up replicas. */
   keyCount(topic: string, key: string): number {
-    return this.#topics.get(topic)?.keys.get(key)?.entries.size ?? 0;
+    const k = this.#topics.get(topic)?.keys.get(key);
+    return k === undefined ? 0 : sizeOf(k);
   }
 
   /** Occupied topics. */
@@ -127,14 +137,22 @@ export class PresenceView {
   #add(e: Entry): void {
     let t = this.#topics.get(e.topic);
     if (t === undefined) this.#topics.set(e.topic, (t = { subs: 0, keys: new Map(), members: new Map() }));
-    const id = e.replica + '\u0000' + e.ref;
     const k = t.keys.get(e.key);
     if (k === undefined) {
-      t.keys.set(e.key, { entries: new Map([[id, e]]), first: e });
+      t.keys.set(e.key, { entries: e, first: e });
       t.members.set(e.key, e.meta);
     } else {
-      if (k.entries.has(id)) return;
-      k.entries.set(id, e);
+      const id = slot(e);
+      if (k.entries instanceof Map) {
+        if (k.entries.has(id)) return;
+        k.entries.set(id, e);
+      } else {
+        if (slot(k.entries) === id) return;
+        k.entries = new Map([
+          [slot(k.entries), k.entries],
+          [id, e],
+        ]);
+      }
       if (before(e, k.first)) {
         k.first = e;
         t.members.set(e.key, e.meta);
@@ -146,16 +164,21 @@ export class PresenceView {
   #remove(e: Entry): void {
     const t = this.#topics.get(e.topic);
     const k = t?.keys.get(e.key);
-    const id = e.replica + '\u0000' + e.ref;
-    if (t === undefined || k === undefined || !k.entries.delete(id)) return;
+    if (t === undefined || k === undefined) return;
+    const id = slot(e);
+    if (k.entries instanceof Map) {
+      if (!k.entries.delete(id)) return;
+    } else if (slot(k.entries) !== id) {
+      return;
+    }
     t.subs -= 1;
-    if (k.entries.size === 0) {
+    if (!(k.entries instanceof Map) || k.entries.size === 0) {
       t.keys.delete(e.key);
       t.members.delete(e.key);
       if (t.subs === 0) this.#topics.delete(e.topic);
     } else if (k.first.replica === e.replica && k.first.ref === e.ref) {
       let first: Entry | undefined;
-      for (const x of k.entries.values()) if (first === undefined || before(x, first)) first = x;
+      for (const x of (k.entries as Map<string, Entry>).values()) if (first === undefined || before(x, first)) first = x;
       k.first = first!;
       t.members.set(e.key, first!.meta);
     }
