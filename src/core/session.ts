@@ -117,7 +117,9 @@ export class Session {
       conn.socket.send(frames.signinSuccess(userData));
       return;
     }
-    const list = Array.isArray(watchlist) ? watchlist.slice(0, 100).map(String) : [];
+    // Only string and number ids: String() throws on an object such as {"toString":1}.
+    const ids = Array.isArray(watchlist) ? watchlist.slice(0, 100).filter((w) => typeof w === 'string' || typeof w === 'number') : [];
+    const list = ids.map(String);
     conn.user = { id: userId, data: userData, watchlist: list };
     conn.signinDeadline = 0;
     conn.socket.send(frames.signinSuccess(userData));

@@ -112,7 +112,12 @@ export class Subscriptions {
       throw refuse(ErrorCodes.INVALID_MESSAGE, 'channel_data must contain a user_id', 400);
     }
     const userId = String(user_id);
-    const infoSize = user_info === undefined ? 0 : Buffer.byteLength(JSON.stringify(user_info));
+    let infoSize: number;
+    try {
+      infoSize = user_info === undefined ? 0 : Buffer.byteLength(JSON.stringify(user_info));
+    } catch (err) {
+      throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Presence user_info is nested too deeply', { status: 400, cause: err });
+    }
     if (infoSize > conn.app.maxPresenceMemberSizeBytes) {
       throw refuse(
         ErrorCodes.INVALID_MESSAGE,
@@ -133,7 +138,7 @@ export class Subscriptions {
 
   private presenceData(topic: string): frames.PresenceData {
     const members = this.deps.presence.view.members(topic);
-    const hash: Record<string, unknown> = {};
+    const hash: Record<string, unknown> = Object.create(null); // a user id may be "__proto__"
     for (const [id, info] of members) hash[id] = info ?? null;
     return { ids: [...members.keys()], hash, count: members.size };
   }

@@ -1,5 +1,5 @@
 /**
- * A small Prometheus registry: counters and gauges with labels, rendered in the text exposition
+ * A small Prometheus registry: counters, gauges and histograms with labels, rendered in the text exposition
  * format. No dependency; the hot path only increments numbers in a Map.
  */
 type Labels = Record<string, string>;
@@ -18,7 +18,7 @@ abstract class Metric {
   constructor(
     readonly name: string,
     readonly help: string,
-    readonly type: 'counter' | 'gauge',
+    readonly type: 'counter' | 'gauge' | 'histogram',
   ) {}
 
   render(): string {
@@ -67,6 +67,42 @@ export class Gauge extends Metric {
   }
 }
 
+/** Observations counted into cumulative buckets (`le`), with `_sum` and `_count`, per label set. */
+export class Histogram extends Metric {
+  private readonly series = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  constructor(
+    name: string,
+    help: string,
+    private readonly bounds: readonly number[],
+  ) {
+    super(name, help, 'histogram');
+  }
+  observe(labels: Labels, value: number): void {
+    const k = labelKey(labels);
+    let s = this.series.get(k);
+    if (!s) this.series.set(k, (s = { buckets: this.bounds.map(() => 0), sum: 0, count: 0 }));
+    const i = this.bounds.findIndex((b) => value <= b);
+    if (i >= 0) s.buckets[i]! += 1;
+    s.sum += value;
+    s.count += 1;
+  }
+  override render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    for (const [k, s] of this.series) {
+      const at = (extra: string): string => `{${k === '' ? extra : `${k},${extra}`}}`;
+      let cumulative = 0;
+      this.bounds.forEach((b, i) => {
+        cumulative += s.buckets[i]!;
+        lines.push(`${this.name}_bucket${at(`le="${b}"`)} ${cumulative}`);
+      });
+      lines.push(`${this.name}_bucket${at('le="+Inf"')} ${s.count}`);
+      lines.push(k === '' ? `${this.name}_sum ${s.sum}` : `${this.name}_sum{${k}} ${s.sum}`);
+      lines.push(k === '' ? `${this.name}_count ${s.count}` : `${this.name}_count{${k}} ${s.count}`);
+    }
+    return lines.join('\n');
+  }
+}
+
 export class MetricsRegistry {
   private readonly metrics: Metric[] = [];
   counter(name: string, help: string): Counter {
@@ -76,6 +112,12 @@ export class MetricsRegistry {
   }
   gauge(name: string, help: string): Gauge {
     const m = new Gauge(name, help);
+    this.metrics.push(m);
+    return m;
+  }
+  /** `bounds`: upper bucket bounds, ascending (`+Inf` is added). */
+  histogram(name: string, help: string, bounds: readonly number[]): Histogram {
+    const m = new Histogram(name, help, bounds);
     this.metrics.push(m);
     return m;
   }

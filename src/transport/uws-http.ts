@@ -43,6 +43,8 @@ export function remoteAddressOf(res: UwsHttpResponse): string {
 interface Exchange {
   res: UwsHttpResponse;
   open: boolean;
+  /** A HEAD request: the answer has headers only (uWS would otherwise write the body). */
+  head?: boolean;
 }
 
 function write(ex: Exchange, out: HttpResponse, closeConnection: boolean): void {
@@ -53,7 +55,8 @@ function write(ex: Exchange, out: HttpResponse, closeConnection: boolean): void 
     for (const [key, value] of Object.entries(out.headers ?? {})) {
       if (!OWN_HEADERS.has(key.toLowerCase())) ex.res.writeHeader(key, value);
     }
-    ex.res.end(out.body, closeConnection);
+    // HEAD: no body. (endWithoutBody in this uWS build announces a bogus length or stalls the connection.)
+    ex.res.end(ex.head ? '' : out.body, closeConnection);
   });
 }
 
@@ -77,7 +80,7 @@ export function serveHttp(res: UwsHttpResponse, req: UwsHttpRequest, deps: UwsHt
   const headers = readHeaders(req);
   const remoteAddress = remoteAddressOf(res);
 
-  const ex: Exchange = { res, open: true };
+  const ex: Exchange = { res, open: true, head: method === 'HEAD' };
   if (headers.upgrade !== undefined && /\bupgrade\b/i.test(headers.connection ?? '')) {
     // An upgrade uWS did not accept as a WebSocket handshake: 400, as ws answers (ws.ts).
     write(ex, { status: 400, body: '' }, true);

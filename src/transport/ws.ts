@@ -41,7 +41,8 @@ class WsClient implements WsSocket {
 
   send(frame: string | Buffer): SendResult {
     if (this.ws.readyState !== 1) return 'closed';
-    this.ws.send(frame);
+    // Always a text frame: `ws` sends a Buffer (publish shares one across recipients) as binary.
+    this.ws.send(frame, { binary: false });
     if (this.ws.bufferedAmount > this.transport.options.maxBufferedBytes) {
       this.close(SLOW_CLIENT_CLOSE.code, SLOW_CLIENT_CLOSE.reason);
       return 'closed';

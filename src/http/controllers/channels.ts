@@ -9,7 +9,7 @@ export function listChannels(ctx: ApiContext): unknown {
   if (info.has('user_count') && !prefix.startsWith('presence-')) {
     throw httpError(400, 'info=user_count is only allowed with filter_by_prefix=presence-');
   }
-  const channels: Record<string, Record<string, number>> = {};
+  const channels: Record<string, Record<string, number>> = Object.create(null); // a channel may be "__proto__"
   for (const c of ctx.queries.channels(ctx.app.id, prefix)) {
     const entry: Record<string, number> = {};
     if (info.has('user_count')) entry.user_count = c.userCount;

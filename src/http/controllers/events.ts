@@ -18,7 +18,12 @@ function validate(ctx: ApiContext, e: EventInput): void {
   if (typeof e.name !== 'string' || e.name === '') throw httpError(400, 'Event name is required');
   if (e.name.length > app.maxEventNameLength) throw httpError(400, `Event name is longer than ${app.maxEventNameLength} characters`);
   if (e.data === undefined) throw httpError(400, 'Event data is required');
-  const size = typeof e.data === 'string' ? Buffer.byteLength(e.data) : Buffer.byteLength(JSON.stringify(e.data));
+  let size: number;
+  try {
+    size = typeof e.data === 'string' ? Buffer.byteLength(e.data) : Buffer.byteLength(JSON.stringify(e.data));
+  } catch (err) {
+    throw httpError(400, 'Event data is nested too deeply', err); // JSON.stringify recurses; JSON.parse did not
+  }
   if (size > app.maxEventPayloadBytes) throw httpError(413, `Event data is ${size} bytes, more than the ${app.maxEventPayloadBytes} allowed`);
   if (e.channels.length === 0) throw httpError(400, 'At least one channel is required');
   if (e.channels.length > app.maxEventChannels) throw httpError(400, `At most ${app.maxEventChannels} channels per event`);
@@ -35,7 +40,7 @@ function validate(ctx: ApiContext, e: EventInput): void {
 }
 
 function channelInfo(ctx: ApiContext, channels: string[], info: Set<string>): Record<string, Record<string, number>> {
-  const out: Record<string, Record<string, number>> = {};
+  const out: Record<string, Record<string, number>> = Object.create(null); // a channel may be "__proto__"
   for (const ch of channels) {
     const snap = ctx.queries.channel(ctx.app.id, ch);
     const entry: Record<string, number> = {};
