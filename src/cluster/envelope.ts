@@ -69,8 +69,9 @@ export class Subjects {
   data(topic: string): string {
     return this.dataPrefix + Buffer.from(topic).toString('base64url');
   }
+  /** A node's own subject; the replica id is reduced to one safe token (NATS splits on `.`). */
   node(replica: string): string {
-    return `${this.prefix}.n.${replica}`;
+    return `${this.prefix}.n.${replica.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   }
   isData(subject: string): boolean {
     return subject.startsWith(this.dataPrefix);

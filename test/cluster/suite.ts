@@ -69,21 +69,27 @@ export function clusterSuite(name: string, factory: HarnessFactory): void {
       hookServer?.close();
     });
 
-    test('an event published on any node reaches every subscriber on every node exactly once, in order', async () => {
+    test('events published on any node reach every subscriber on every node exactly once, in order per publisher', async () => {
       const channel = uniq('news');
-      const got: number[][] = [[], [], []];
+      // got[client][publisher] = sequence numbers in arrival order
+      const got: number[][][] = [0, 1, 2].map(() => [[], [], []]);
       const subs = [0, 1, 2].map((i) => {
         const cl = client(i);
         const ch = cl.subscribe(channel);
-        ch.bind('tick', (d: { n: number }) => (got[i] as number[]).push(d.n));
+        ch.bind('tick', (d: { p: number; n: number }) => (got[i]![d.p] as number[]).push(d.n));
         return ch;
       });
       await until(() => subs.every((s) => s.subscribed), 'all subscribed');
       await sleep(100); // let the nodes hear of each other's subscription on the broker
-      for (let n = 0; n < 50; n++) await sdk(n % 3).trigger(channel, 'tick', { n });
-      await until(() => got.every((g) => g.length >= 50), 'all events everywhere', 10_000);
+      // Three publishers, one per node, publishing concurrently, each in its own order.
+      await Promise.all(
+        [0, 1, 2].map(async (p) => {
+          for (let n = 0; n < 40; n++) await sdk(p).trigger(channel, 'tick', { p, n });
+        }),
+      );
+      await until(() => got.every((perClient) => perClient.every((seq) => seq.length >= 40)), 'all events everywhere', 10_000);
       await sleep(200);
-      for (const g of got) assert.deepEqual(g, [...Array(50).keys()]);
+      for (const perClient of got) for (const seq of perClient) assert.deepEqual(seq, [...Array(40).keys()]);
     });
 
     test('socket_id exclusion works across nodes, and client events cross nodes without echo', async () => {

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- SCENARIO [harness flags]]`: wiremesh side by side with Soketi 1.6.1 through
+ * the Pusher-protocol bench harness (`compare`: A B A B …, a fresh server per run, medians).
+ *
+ *   PUSHER_BENCH=/path/to/bench/bench.mjs   the harness (default: ../../shared/bench/bench.mjs)
+ *   SOKETI_START=/path/to/start.sh          Soketi's launcher (default: ../../shared/peers/soketi/start.sh);
+ *                                           when missing, wiremesh is compared with itself on the ws transport
+ *   ROUNDS=3                                 rounds per side
+ *
+ * Examples:
+ *   npm run bench                                    # fanout, 1,000 clients, max rate
+ *   npm run bench -- connect --clients 5000
+ *   npm run bench -- channels --channels 2000 --subs-per-channel 2 --events 4000
+ *   npm run bench -- presence --clients 1000
+ * For a CPU profile of the hot paths: WIREMESH_PROFILE=1 npm run bench (writes .cpuprofile files to bench/profiles/).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const harness = process.env.PUSHER_BENCH ?? resolve(root, '../../shared/bench/bench.mjs');
+const soketi = process.env.SOKETI_START ?? resolve(root, '../../shared/peers/soketi/start.sh');
+const rounds = process.env.ROUNDS ?? '3';
+
+if (!existsSync(harness)) {
+  console.error(`bench harness not found at ${harness}; set PUSHER_BENCH to its bench.mjs`);
+  process.exit(2);
+}
+if (!existsSync(join(root, 'dist/src/cli.js'))) {
+  const b = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  if (b.status !== 0) process.exit(b.status ?? 1);
+}
+
+const args = process.argv.slice(2);
+const scenario = args.length > 0 ? args : ['fanout', '--clients', '1000', '--events', '2000'];
+const A_PORT = 6201;
+const B_PORT = 6202;
+const profile = process.env.WIREMESH_PROFILE ? `--cpu-prof --cpu-prof-dir=${join(here, 'profiles')} ` : '';
+if (profile) mkdirSync(join(here, 'profiles'), { recursive: true });
+const wiremesh = (port, transport = 'auto') =>
+  `env WIREMESH_PORT=${port} WIREMESH_HOST=127.0.0.1 WIREMESH_LOG_LEVEL=warn WIREMESH_TRANSPORT=${transport} ` +
+  `WIREMESH_APP_CLIENT_EVENTS=true WIREMESH_APP_USER_AUTHENTICATION=true WIREMESH_APP_MAX_PRESENCE_MEMBERS=1000000 ` +
+  `node ${profile}${join(root, 'bin/wiremesh.js')} start`;
+
+const [aName, aStart] = existsSync(soketi) ? ['soketi', `${soketi} ${A_PORT}`] : ['wiremesh-ws', wiremesh(A_PORT, 'ws')];
+const cmd = [
+  harness, 'compare', '--rounds', rounds,
+  '--a-name', aName, '--a', `--ws-url ws://127.0.0.1:${A_PORT}`, '--a-start', aStart,
+  '--b-name', 'wiremesh', '--b', `--ws-url ws://127.0.0.1:${B_PORT}`, '--b-start', wiremesh(B_PORT),
+  '--', ...scenario,
+];
+const r = spawnSync(process.execPath, cmd, { stdio: 'inherit' });
+process.exit(r.status ?? 1);
