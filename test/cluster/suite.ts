@@ -243,11 +243,28 @@ export function clusterSuite(name: string, factory: HarnessFactory): void {
       const a = client(0, { presence: () => ({ user_id: 'before0' }) }).subscribe(channel) as unknown as PresenceChannel;
       const b = client(1, { presence: () => ({ user_id: 'before1' }) }).subscribe(channel) as unknown as PresenceChannel;
       await until(() => a.members.count === 2 && b.members.count === 2, 'both seen before outage');
-      await c.brokerOutage(1_500);
+      // An event published during the outage: at most once. Subscribers on the publishing node get
+      // it; the other node's subscribers do not, neither during nor after the outage (no replay).
+      const during = uniq('during-outage');
+      const local: unknown[] = [];
+      const remote: unknown[] = [];
+      const subLocal = clients[clients.length - 2]!.subscribe(during);
+      const subRemote = clients[clients.length - 1]!.subscribe(during);
+      subLocal.bind('e', (d: unknown) => local.push(d));
+      subRemote.bind('e', (d: unknown) => remote.push(d));
+      await until(() => subLocal.subscribed && subRemote.subscribed, 'subscribed before outage');
+      await sleep(200);
+      const outage = c.brokerOutage(1_500);
+      await sleep(500);
+      await sdk(0).trigger(during, 'e', { during: true });
+      await until(() => local.length === 1, 'local subscriber got the event during the outage');
+      await outage;
       // A join during or right after the outage still reaches the other node once it resyncs.
       const late = client(0, { presence: () => ({ user_id: 'after' }) }).subscribe(channel) as unknown as PresenceChannel;
       await until(() => late.subscribed, 'late joined');
       await until(() => b.members.count === 3, 'node 1 resynchronised presence', 15_000);
+      await sleep(500);
+      assert.deepEqual(remote, [], 'an event published during the outage is not replayed to other nodes');
       const got: unknown[] = [];
       const news = uniq('post-outage');
       const sub = clients[clients.length - 2]!.subscribe(news);
