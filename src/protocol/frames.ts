@@ -82,12 +82,51 @@ export function extensionEvent(event: `wiremesh:${string}`, data: unknown): stri
   return str({ event, data });
 }
 
+/** The Livewire tunnel's frames to the client (docs/livewire-protocol.md). */
+export interface TunnelResponse {
+  id: string;
+  status: number;
+  statusText: string;
+  headers: Array<[string, string]>;
+  url: string;
+  redirected: boolean;
+  body: string;
+  /** false: `wiremesh:chunk` frames follow with the rest of the body. */
+  done: boolean;
+  setCookies: string[];
+}
+
+export interface TunnelChunk {
+  id: string;
+  chunk: string;
+  done: boolean;
+  /** Only on a last chunk whose body was cut short (backend failed or response too large). */
+  error?: string;
+}
+
+export type FallbackCode = 'not_allowed' | 'busy' | 'backend_unavailable' | 'too_large' | 'disabled';
+
+export interface TunnelFallback {
+  id: string;
+  reason: string;
+  code: FallbackCode;
+}
+
+export const tunnelResponse = (data: TunnelResponse): string => extensionEvent('wiremesh:response', data);
+export const tunnelChunk = (data: TunnelChunk): string => extensionEvent('wiremesh:chunk', data);
+export const tunnelFallback = (data: TunnelFallback): string => extensionEvent('wiremesh:fallback', data);
+
 /**
  * A channel event. `data` is passed through as the publisher sent it: a string from the HTTP API,
  * any JSON value from a client event. Built once per publish, sent to every recipient unchanged.
  */
 export function channelEvent(event: string, channel: string, data: unknown, userId?: string): string {
-  return userId === undefined ? str({ event, channel, data }) : str({ event, channel, data, user_id: userId });
+  try {
+    return userId === undefined ? str({ event, channel, data }) : str({ event, channel, data, user_id: userId });
+  } catch (err) {
+    // JSON.parse is iterative but JSON.stringify recurses: data nested deeper than the stack allows.
+    throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Event data is nested too deeply', { status: 400, cause: err });
+  }
 }
 
 /** An event to a signed-in user (server-to-user), delivered on the user's `#server-to-user-{id}` channel. */
