@@ -14,6 +14,7 @@ import { PresenceService } from './core/presence-service.js';
 import { HttpApi } from './http/router.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createServerMetrics } from './metrics/server-metrics.js';
+import type { LivewireTunnel } from './livewire/tunnel.js';
 import { createTransport } from './transport/select.js';
 import type { Transport } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -75,6 +76,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const link: ClusterLink = backendLink ?? new SoloLink();
   let ready = false;
 
+  // The Livewire tunnel (and undici with it) loads only when some app configures it.
+  let tunnel: LivewireTunnel | undefined;
+  if (config.apps.some((app) => app.livewire)) {
+    const { LivewireTunnel } = await import('./livewire/tunnel.js');
+    tunnel = new LivewireTunnel({
+      apps: config.apps,
+      limits: config.limits,
+      metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
+      logger: logger.child({ part: 'livewire' }),
+    });
+  }
+
   let core: Core | undefined;
   let http: HttpApi | undefined;
   const transport: Transport = await createTransport(
@@ -101,6 +114,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhooks,
     metrics,
     logger: logger.child({ part: 'core' }),
+    ...(tunnel ? { extensions: tunnel } : {}),
   });
   const registry = core.registry;
   localConnections = () => {
@@ -123,6 +137,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const port = await transport.listen();
   core.start();
+  tunnel?.start();
   ready = true;
   logger.info('wiremesh listening', {
     host: config.host,
@@ -147,6 +162,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
         await transport.stopAccepting();
         c.stop();
+        await tunnel?.close();
         await link.stop();
         await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
         webhooks.close();
@@ -157,6 +173,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (stopping ??= (async () => {
         ready = false;
         c.stop();
+        await tunnel?.close();
         await backendLink?.abandon();
         webhooks.close();
         await transport.close();
@@ -165,6 +182,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (stopping ??= (async () => {
         ready = false;
         c.stop();
+        await tunnel?.close();
         await link.stop();
         webhooks.close();
         await transport.close();

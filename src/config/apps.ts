@@ -5,8 +5,9 @@
 import { appDefaults, DEFAULT_APP, WEBHOOK_EVENTS } from './schema.js';
 import type { AppConfig, WebhookEndpointConfig, WebhookEventName } from './schema.js';
 import { invalid, isPlainObject, join, member, Section } from './fields.js';
+import { readLivewire } from './livewire.js';
 
-const APP_KEYS = ['id', 'key', 'secret', ...Object.keys(appDefaults())] as const;
+const APP_KEYS = ['id', 'key', 'secret', ...Object.keys(appDefaults()), 'livewire'] as const;
 const WEBHOOK_KEYS = ['url', 'events', 'headers', 'filter'] as const;
 const FILTER_KEYS = ['channelNamePrefix', 'channelNameSuffix'] as const;
 
@@ -62,6 +63,7 @@ function readApp(raw: unknown, path: string): AppConfig {
     maxEventChannels: s.int('maxEventChannels', d.maxEventChannels, 1),
     maxEventBatchSize: s.int('maxEventBatchSize', d.maxEventBatchSize, 1),
     webhooks: s.list('webhooks', d.webhooks, readWebhook),
+    ...(s.has('livewire') ? { livewire: readLivewire(s.get('livewire'), s.at('livewire')) } : {}),
   };
   if (app.signinTimeoutMs > 0 && !app.userAuthentication) {
     throw invalid(s.at('signinTimeoutMs'), `requires ${s.at('userAuthentication')} to be true`, app.signinTimeoutMs);

@@ -62,6 +62,43 @@ export interface AppConfig {
   /** Maximum events in one HTTP API `batch_events` call. */
   maxEventBatchSize: number;
   webhooks: WebhookEndpointConfig[];
+  /** Livewire over WebSockets (src/livewire/): absent = the tunnel is disabled for this app. */
+  livewire?: LivewireConfig;
+}
+
+/** Where an app's Laravel backends are and what may be tunnelled to them (docs/livewire-protocol.md). */
+export interface LivewireConfig {
+  /** Backend origins (`http(s)://host:port`), nearest first. */
+  backends: string[];
+  /** Backends found by DNS (A and AAAA records, re-resolved every 30 s), tried before `backends`. */
+  dns?: { name: string; port: number; protocol: 'http' | 'https' };
+  /** The app's public origin: response URLs, X-Forwarded-Host/Proto; the only Origin accepted. */
+  publicUrl?: string;
+  /** Paths that may be tunnelled: exact, or with one `*` standing for part of a segment (Livewire 4's hashed path). */
+  paths: string[];
+  /** Time allowed for the backend's headers, and between two pieces of its body. */
+  timeoutMs: number;
+  /** Largest request body tunnelled; larger ones fall back to HTTP (`too_large`). */
+  maxRequestBytes: number;
+  /** Largest response body; a larger one is answered 502. */
+  maxResponseBytes: number;
+  /** Requests one connection may have in flight; more fall back to HTTP (`busy`). */
+  maxInFlight: number;
+  /** Health check path (Laravel 11's `/up`); an answer below 500 counts as healthy. */
+  healthPath: string;
+  healthIntervalMs: number;
+}
+
+export function livewireDefaults(): Omit<LivewireConfig, 'backends' | 'dns' | 'publicUrl'> {
+  return {
+    paths: ['/livewire/update', '/livewire-*/update', '/broadcasting/auth', '/broadcasting/user-auth'],
+    timeoutMs: 15_000,
+    maxRequestBytes: 1024 * 1024,
+    maxResponseBytes: 10 * 1024 * 1024,
+    maxInFlight: 8,
+    healthPath: '/up',
+    healthIntervalMs: 5_000,
+  };
 }
 
 export interface WebhooksConfig {

@@ -46,6 +46,16 @@ export function validateConfig(raw: unknown): Config {
         throw invalid(path, `must not exceed limits.${limit} (${config.limits[limit]})`, app.maxEventPayloadBytes);
       }
     }
+    // A tunnelled request arrives in one frame, and a larger frame closes the socket (1009): the
+    // default is capped at the frame limit; a larger value set on purpose is an error.
+    const lw = app.livewire;
+    if (lw && lw.maxRequestBytes > config.limits.maxFrameBytes) {
+      if (tunnelSetting(raw, i, 'maxRequestBytes') !== undefined) {
+        const at = `apps[${i}].livewire.maxRequestBytes`;
+        throw invalid(at, `must not exceed limits.maxFrameBytes (${config.limits.maxFrameBytes})`, lw.maxRequestBytes);
+      }
+      lw.maxRequestBytes = config.limits.maxFrameBytes;
+    }
   });
   return config;
 }
@@ -78,6 +88,14 @@ function readWebhooks(raw: unknown): Config['webhooks'] {
  */
 export function isDefaultCredentials(config: Pick<Config, 'apps'>): boolean {
   return config.apps.some((app) => app.key === DEFAULT_APP.key || app.secret === DEFAULT_APP.secret);
+}
+
+/** `apps[i].livewire[key]` as written in the raw config (undefined when not given). */
+function tunnelSetting(raw: Record<string, unknown>, i: number, key: string): unknown {
+  const apps = raw.apps;
+  const app: unknown = Array.isArray(apps) ? apps[i] : undefined;
+  const lw = isPlainObject(app) ? app.livewire : undefined;
+  return isPlainObject(lw) ? lw[key] : undefined;
 }
 
 /** The host name, made safe for logs, metric labels and broker subjects. */

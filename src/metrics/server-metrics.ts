@@ -20,6 +20,13 @@ export function createServerMetrics(registry = new MetricsRegistry()) {
     webhooks: registry.counter('wiremesh_webhooks_total', 'Webhook requests, by outcome'),
     webhooksDropped: registry.counter('wiremesh_webhook_events_dropped_total', 'Webhook events dropped, by reason'),
     channels: registry.gauge('wiremesh_channels', 'Occupied channels'),
+    livewireRequests: registry.counter('wiremesh_livewire_requests_total', 'Requests tunnelled to a Livewire backend, by status'),
+    livewireFallbacks: registry.counter('wiremesh_livewire_fallbacks_total', 'Requests sent back to HTTP, by reason'),
+    livewireLatency: registry.histogram(
+      'wiremesh_livewire_request_duration_seconds',
+      'Tunnelled requests: request frame in to response frame out',
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ),
   };
 }
 

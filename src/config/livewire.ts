@@ -1,0 +1,88 @@
+/**
+ * Validation of `apps[].livewire`, the Livewire tunnel of one app. Absent: the tunnel is off for
+ * that app. Present: it needs somewhere to send requests (`backends` or `dns`).
+ */
+import { livewireDefaults } from './schema.js';
+import type { LivewireConfig } from './schema.js';
+import { invalid, join, Section } from './fields.js';
+
+const KEYS = ['backends', 'dns', 'publicUrl', ...Object.keys(livewireDefaults())] as const;
+const DNS_KEYS = ['name', 'port', 'protocol'] as const;
+const PROTOCOLS = ['http', 'https'] as const;
+const HOST_NAME = { pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, describe: 'a DNS name' };
+/** A path pattern: `/` then printable characters without `?`, `#`, `%`, `\` or spaces. */
+const PATH_PATTERN = /^\/[!$&'()*+,\-./0-9:;=@A-Z_a-z~]*$/;
+
+export function readLivewire(raw: unknown, path: string): LivewireConfig {
+  const d = livewireDefaults();
+  const s = Section.open(raw, path, KEYS);
+  const backends = s.list('backends', [], readOrigin);
+  backends.forEach((origin, i) => {
+    if (backends.indexOf(origin) !== i) throw invalid(join(s.at('backends'), i), 'is listed twice', origin);
+  });
+  const dns = s.has('dns') ? readDns(s.get('dns'), s.at('dns')) : undefined;
+  if (backends.length === 0 && dns === undefined) {
+    throw invalid(s.at('backends'), `must list at least one backend URL, or ${s.at('dns')} must be set`);
+  }
+  const publicUrl = s.has('publicUrl') ? readOrigin(s.get('publicUrl'), s.at('publicUrl')) : undefined;
+
+  const paths = s.list('paths', d.paths, readPathPattern);
+  if (paths.length === 0) throw invalid(s.at('paths'), 'must list at least one path (remove the livewire section to turn the tunnel off)');
+
+  const healthPath = s.string('healthPath', d.healthPath, {
+    pattern: PATH_PATTERN,
+    describe: "a path starting with '/' (without query)",
+  });
+  return {
+    backends,
+    ...(dns === undefined ? {} : { dns }),
+    ...(publicUrl === undefined ? {} : { publicUrl }),
+    paths,
+    timeoutMs: s.int('timeoutMs', d.timeoutMs, 1),
+    maxRequestBytes: s.int('maxRequestBytes', d.maxRequestBytes, 1),
+    maxResponseBytes: s.int('maxResponseBytes', d.maxResponseBytes, 1),
+    maxInFlight: s.int('maxInFlight', d.maxInFlight, 1),
+    healthPath,
+    healthIntervalMs: s.int('healthIntervalMs', d.healthIntervalMs, 100),
+  };
+}
+
+/** An http(s) origin (`https://app.example.com`, `http://10.0.0.5:8000`), returned normalized. */
+function readOrigin(value: unknown, path: string): string {
+  const problem = 'must be an http(s) origin: scheme, host and optional port, without path, query or credentials';
+  if (typeof value !== 'string') throw invalid(path, problem, value);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid(path, problem, value);
+  }
+  const ok =
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.hostname !== '' &&
+    url.username === '' &&
+    url.password === '' &&
+    url.pathname === '/' &&
+    url.search === '' &&
+    url.hash === '';
+  if (!ok) throw invalid(path, problem, value);
+  return url.origin;
+}
+
+function readPathPattern(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !PATH_PATTERN.test(value)) {
+    throw invalid(path, "must be a path starting with '/', without query, spaces, '%' or '\\'", value);
+  }
+  if ((value.match(/\*/g) ?? []).length > 1) throw invalid(path, "may contain at most one '*'", value);
+  if (value.split('/').some((segment) => segment === '..' || segment === '.')) {
+    throw invalid(path, "must not contain '.' or '..' segments", value);
+  }
+  return value;
+}
+
+function readDns(raw: unknown, path: string): NonNullable<LivewireConfig['dns']> {
+  const s = Section.open(raw, path, DNS_KEYS);
+  const name = s.string('name', undefined, HOST_NAME);
+  const protocol = s.oneOf('protocol', PROTOCOLS, 'http');
+  return { name, port: s.int('port', protocol === 'https' ? 443 : 80, 1, 65535), protocol };
+}

@@ -1,0 +1,125 @@
+/**
+ * The backends of one app, nearest first, and which of them are healthy. The order: the answers
+ * of the DNS name (re-resolved every 30 s; e.g. Fly.io's `top1.nearest.of.<app>.internal`), then
+ * the configured `backends` as written. A backend is down after a connection error or timeout
+ * (reported by the tunnel) or a failed health check, and up again after a passing health check.
+ * Health checks run for every known backend every `healthIntervalMs`.
+ */
+import { lookup } from 'node:dns/promises';
+import type { LivewireConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+
+export const DNS_INTERVAL_MS = 30_000;
+
+export interface BackendSetDeps {
+  /** One health check: true when the backend answered below 500. */
+  probe(origin: string): Promise<boolean>;
+  /** A backend the DNS no longer names: its connections can go. */
+  forget(origin: string): void;
+  /** Addresses of a DNS name, in the resolver's order (default: node:dns `lookup`, A and AAAA). */
+  resolve?(name: string): Promise<string[]>;
+  logger: Logger;
+}
+
+async function resolveAll(name: string): Promise<string[]> {
+  const answers = await lookup(name, { all: true, verbatim: true });
+  return answers.map((a) => a.address);
+}
+
+export class BackendSet {
+  private dnsOrigins: string[] = [];
+  private readonly down = new Set<string>();
+  private firstResolve: Promise<void> | null = null;
+  private checking = false;
+  private stopped = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly config: Pick<LivewireConfig, 'backends' | 'dns' | 'healthIntervalMs'>,
+    private readonly deps: BackendSetDeps,
+  ) {}
+
+  start(): void {
+    if (this.config.dns) {
+      this.firstResolve = this.refresh();
+      this.every(DNS_INTERVAL_MS, () => this.refresh());
+    }
+    this.every(this.config.healthIntervalMs, () => this.checkAll());
+    this.background(this.checkAll());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers.splice(0)) clearInterval(t);
+  }
+
+  /** Every known backend, nearest first. */
+  all(): string[] {
+    return [...new Set([...this.dnsOrigins, ...this.config.backends])];
+  }
+
+  /** The healthy backends, nearest first (waits for the first DNS answer). */
+  async healthy(): Promise<string[]> {
+    if (this.firstResolve) await this.firstResolve;
+    return this.all().filter((origin) => !this.down.has(origin));
+  }
+
+  isUp(origin: string): boolean {
+    return !this.down.has(origin);
+  }
+
+  /** A request could not reach `origin` (connection error, timeout): skip it until a health check passes. */
+  markDown(origin: string, reason: string): void {
+    if (this.down.has(origin) || this.stopped) return;
+    this.down.add(origin);
+    this.deps.logger.warn('livewire backend down', { backend: origin, reason });
+  }
+
+  private every(ms: number, task: () => Promise<void>): void {
+    const t = setInterval(() => this.background(task()), ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private background(task: Promise<void>): void {
+    task.catch((err: unknown) => this.deps.logger.error('livewire backend check failed', { err }));
+  }
+
+  /** Never rejects: a failed lookup keeps the previous answer. */
+  private async refresh(): Promise<void> {
+    const dns = this.config.dns!;
+    try {
+      const addresses = await (this.deps.resolve ?? resolveAll)(dns.name);
+      const origins = addresses.map((a) => `${dns.protocol}://${a.includes(':') ? `[${a}]` : a}:${dns.port}`);
+      const next = [...new Set(origins)];
+      for (const gone of this.dnsOrigins) {
+        if (!next.includes(gone) && !this.config.backends.includes(gone)) {
+          this.down.delete(gone);
+          this.deps.forget(gone);
+        }
+      }
+      if (next.join() !== this.dnsOrigins.join()) this.deps.logger.info('livewire backends resolved', { name: dns.name, backends: next });
+      this.dnsOrigins = next;
+    } catch (err) {
+      this.deps.logger.warn('livewire backend DNS lookup failed', { name: dns.name, err });
+    }
+  }
+
+  /** Never rejects. One round at a time: a slow round is not overlapped by the next. */
+  private async checkAll(): Promise<void> {
+    if (this.checking || this.stopped) return;
+    this.checking = true;
+    try {
+      await Promise.all(
+        this.all().map(async (origin) => {
+          const ok = await this.deps.probe(origin).catch(() => false);
+          if (this.stopped) return;
+          if (ok && this.down.delete(origin)) this.deps.logger.info('livewire backend up', { backend: origin });
+          if (!ok) this.markDown(origin, 'health check failed');
+        }),
+      );
+    } finally {
+      this.checking = false;
+    }
+  }
+}
