@@ -1,0 +1,123 @@
+/**
+ * Echo/pusher-js authorization through the tunnel: private/presence channel authorization and
+ * user authentication POST to Laravel's endpoints like pusher-js's own `ajax` transport does
+ * (form-encoded `socket_id`, `channel_name`), but over the socket, with the tunnel's fallback
+ * to HTTP. Use the returned functions as `customHandler`s:
+ *
+ *   new Echo({ ...,
+ *     channelAuthorization: { customHandler: socketChannelAuthorizer(currentTransport) },
+ *     userAuthentication: { customHandler: socketUserAuthenticator(currentTransport), endpoint: '/broadcasting/user-auth', headers: {} },
+ *   })
+ *
+ * Pass a getter such as `currentTransport` when Echo is built before the transport exists; with
+ * no transport installed the request goes over plain HTTP. Keep `headers: {}` in
+ * `userAuthentication`: Echo writes its CSRF header there and throws without it. Echo's own
+ * headers are not read: the CSRF token comes from the page, anything else (a bearer token) from
+ * `options.headers`.
+ */
+import { rethrowLater } from './errors.js';
+import type { TransportHandle } from './transport.js';
+
+export interface SocketAuthOptions {
+  /** Default `/broadcasting/auth` (channels) or `/broadcasting/user-auth` (users). */
+  readonly endpoint?: string;
+  /** Extra request headers. `X-CSRF-TOKEN` defaults to `<meta name="csrf-token">`. */
+  readonly headers?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>);
+}
+
+export type TransportRef = TransportHandle | (() => TransportHandle | undefined);
+
+/** Same shapes as pusher-js's `ChannelAuthorizationHandler` / `UserAuthenticationHandler`. */
+export interface ChannelAuthorizationData {
+  auth: string;
+  channel_data?: string;
+  shared_secret?: string;
+}
+export interface UserAuthenticationData {
+  auth: string;
+  user_data: string;
+}
+export type ChannelAuthorizationHandler = (
+  params: { socketId: string; channelName: string },
+  callback: (error: Error | null, authData: ChannelAuthorizationData | null) => void,
+) => void;
+export type UserAuthenticationHandler = (
+  params: { socketId: string },
+  callback: (error: Error | null, authData: UserAuthenticationData | null) => void,
+) => void;
+
+/** A non-200 answer or invalid JSON, as pusher-js's `HTTPAuthError` reports it. */
+export class AuthRequestError extends Error {
+  override readonly name = 'HTTPAuthError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function socketChannelAuthorizer(transport: TransportRef, options: SocketAuthOptions = {}): ChannelAuthorizationHandler {
+  const endpoint = options.endpoint ?? '/broadcasting/auth';
+  return (params, callback) => {
+    const form = new URLSearchParams({ socket_id: params.socketId, channel_name: params.channelName });
+    answer(authRequest<ChannelAuthorizationData>(transport, endpoint, form, options.headers, 'channel-authorization'), callback);
+  };
+}
+
+export function socketUserAuthenticator(transport: TransportRef, options: SocketAuthOptions = {}): UserAuthenticationHandler {
+  const endpoint = options.endpoint ?? '/broadcasting/user-auth';
+  return (params, callback) => {
+    const form = new URLSearchParams({ socket_id: params.socketId });
+    answer(authRequest<UserAuthenticationData>(transport, endpoint, form, options.headers, 'user-authentication'), callback);
+  };
+}
+
+/** Calls back exactly once; an exception thrown by the callback surfaces as uncaught. */
+function answer<T>(result: Promise<T>, callback: (error: Error | null, data: T | null) => void): void {
+  result
+    .then(
+      (data) => callback(null, data),
+      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), null),
+    )
+    .catch(rethrowLater);
+}
+
+async function authRequest<T>(
+  transport: TransportRef,
+  endpoint: string,
+  form: URLSearchParams,
+  extra: SocketAuthOptions['headers'],
+  kind: string,
+): Promise<T> {
+  const handle = typeof transport === 'function' && !('uninstall' in transport) ? transport() : (transport as TransportHandle);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const csrf = csrfToken();
+  if (csrf !== undefined) headers['x-csrf-token'] = csrf;
+  for (const [name, value] of Object.entries(typeof extra === 'function' ? extra() : (extra ?? {}))) {
+    headers[name.toLowerCase()] = value;
+  }
+  const init: RequestInit = { method: 'POST', headers, body: form, credentials: 'same-origin' };
+  const response = handle !== undefined ? await handle.fetch(endpoint, init) : await globalThis.fetch(endpoint, init);
+  const text = await response.text();
+  if (response.status !== 200) {
+    throw new AuthRequestError(
+      response.status,
+      `Unable to retrieve auth string from ${kind} endpoint - received status: ${response.status} from ${endpoint}.`,
+    );
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new AuthRequestError(200, `JSON returned from ${kind} endpoint was invalid, yet status code was 200. Data was: ${text}`);
+  }
+}
+
+function csrfToken(): string | undefined {
+  const doc = (globalThis as { document?: { querySelector?(s: string): { getAttribute(n: string): string | null } | null } })
+    .document;
+  const token =
+    doc?.querySelector?.('meta[name="csrf-token"]')?.getAttribute('content') ??
+    doc?.querySelector?.('script[data-csrf]')?.getAttribute('data-csrf');
+  return token ? token : undefined;
+}
