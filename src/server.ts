@@ -50,8 +50,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       dropped: (appId, events, reason) => metrics.webhooksDropped.inc({ app: appId, reason }, events),
     },
   });
-  const presence = new PresenceService(replica);
   const clustered = config.cluster.driver !== 'memory' || options.bus !== undefined;
+  const presence = new PresenceService(replica, { replicated: clustered });
   let backendLink: BackendLink | undefined;
   let localConnections: () => Record<string, number> = () => ({});
   if (clustered) {

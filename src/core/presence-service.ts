@@ -13,8 +13,9 @@ export class PresenceService {
   /** Called after every local join/leave (the cluster link batches the delta out). */
   onLocalChange: () => void = () => {};
 
-  constructor(replica: string) {
-    this.state = new TrackerState(replica);
+  /** `replicated`: other nodes take this node's deltas (a cluster); false on a single node. */
+  constructor(replica: string, options: { replicated: boolean }) {
+    this.state = new TrackerState(replica, { recordDeltas: options.replicated });
   }
 
   join(topic: string, key: string, socketId: string, meta: unknown): Transition[] {

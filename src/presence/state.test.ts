@@ -299,3 +299,17 @@ describe('TrackerState: replica failure', () => {
     assert.throws(() => a.removeReplica('A'), RangeError);
   });
 });
+
+describe('a replica that records no deltas (single node)', () => {
+  it('keeps entries and reports changes, but holds no pending ops', () => {
+    const s = new TrackerState('solo', { recordDeltas: false });
+    for (let i = 0; i < 1000; i++) {
+      assert.equal(s.join('t', `u${i}`, `s${i}`, null).length, 1);
+      assert.equal(s.leave('t', `s${i}`).length, 1);
+    }
+    assert.equal(s.join('t', 'u', 's', null).length, 1);
+    assert.equal(s.size(), 1);
+    const delta = s.takeDelta();
+    assert.ok(delta === null || delta.ops.length === 0, 'no ops were kept');
+  });
+});

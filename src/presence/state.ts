@@ -49,11 +49,18 @@ export class TrackerState {
   /** slotId(topic, ref) → index in #pending of that entry's join. */
   readonly #pendingJoins = new Map<string, number>();
   #deltaFrom = 0;
+  /** False on a node that replicates to nobody: own ops are not kept for takeDelta. */
+  readonly #recordDeltas: boolean;
 
-  /** @throws TypeError if `replica` is empty or contains U+0000. */
-  constructor(replica: ReplicaId) {
+  /**
+   * @param options.recordDeltas keep own ops for `takeDelta` (default true). A single node that
+   *   never calls takeDelta must pass false, or the pending ops would grow without bound.
+   * @throws TypeError if `replica` is empty or contains U+0000.
+   */
+  constructor(replica: ReplicaId, options: { recordDeltas?: boolean } = {}) {
     checkReplicaId(replica, 'TrackerState: replica');
     this.replica = replica;
+    this.#recordDeltas = options.recordDeltas ?? true;
     this.#own = this.#addReplica(replica);
   }
 
@@ -66,8 +73,10 @@ export class TrackerState {
     const entry = Object.freeze({ topic, key, ref, meta, replica: this.replica, clock: own.clock + 1 });
     own.clock = entry.clock;
     this.#insert(own, entry);
-    this.#pendingJoins.set(slotId(topic, ref), this.#pending.length);
-    this.#pending.push({ op: 'join', entry });
+    if (this.#recordDeltas) {
+      this.#pendingJoins.set(slotId(topic, ref), this.#pending.length);
+      this.#pending.push({ op: 'join', entry });
+    }
     return [{ op: 'join', entry }];
   }
 
@@ -77,6 +86,7 @@ export class TrackerState {
     const entry = this.#remove(own, topic, ref);
     if (entry === undefined) return [];
     own.clock += 1;
+    if (!this.#recordDeltas) return [{ op: 'leave', entry }];
     const id = slotId(topic, ref);
     const joinAt = this.#pendingJoins.get(id);
     if (joinAt !== undefined) {
