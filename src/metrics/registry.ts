@@ -4,13 +4,28 @@
  */
 type Labels = Record<string, string>;
 
-function labelKey(labels: Labels): string {
-  const keys = Object.keys(labels);
-  if (keys.length === 0) return '';
-  return keys
+function renderLabels(labels: Labels): string {
+  return Object.keys(labels)
     .sort()
     .map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
     .join(',');
+}
+
+/** Rendered label sets, by their raw text: label values repeat (apps, endpoints, statuses). */
+const rendered = new Map<string, string>();
+const MAX_RENDERED = 10_000;
+
+/** The exposition text of a label set; sorted and escaped once per distinct set (hot path). */
+function labelKey(labels: Labels): string {
+  let raw = '';
+  for (const k in labels) raw += k + '\u0001' + labels[k] + '\u0002';
+  if (raw === '') return '';
+  let key = rendered.get(raw);
+  if (key === undefined) {
+    key = renderLabels(labels);
+    if (rendered.size < MAX_RENDERED) rendered.set(raw, key);
+  }
+  return key;
 }
 
 abstract class Metric {
