@@ -1,12 +1,19 @@
 /**
- * Validation of the `cluster` section. The redis and nats sub-sections are checked even when
- * another driver is chosen, so a typo there is caught before the day the driver is switched.
+ * Validation of the `cluster` section. The redis, nats and mesh sub-sections are checked even
+ * when another driver is chosen, so a typo there is caught before the day the driver is
+ * switched; what only the mesh driver needs (a secret, somewhere to find peers) is required only
+ * when it is chosen.
  */
+import { isIP } from 'node:net';
 import { defaults } from './schema.js';
-import type { ClusterConfig } from './schema.js';
-import { invalid, Section } from './fields.js';
+import type { ClusterConfig, MeshConfig } from './schema.js';
+import { invalid, join, Section } from './fields.js';
 
-const DRIVERS = ['memory', 'redis', 'nats'] as const;
+const DRIVERS = ['memory', 'redis', 'nats', 'mesh'] as const;
+const HOST = { pattern: /^\S+$/, describe: 'a host name or IP address' };
+const DNS_NAME = { pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, describe: 'a DNS name' };
+/** `host:port` or `[v6]:port`. */
+const PEER = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/;
 const NATS_SCHEMES = ['nats:', 'tls:', 'ws:', 'wss:'];
 /** Safe inside Redis channel names and patterns. */
 const REDIS_PREFIX = { pattern: /^[A-Za-z0-9_.:-]+$/, describe: "letters, digits, '_', '-', '.' or ':'" };
@@ -44,6 +51,8 @@ export function readCluster(raw: unknown, path = 'cluster'): ClusterConfig {
     throw invalid(nats.at('token'), `cannot be combined with ${nats.at('user')} and ${nats.at('pass')}`);
   }
 
+  const mesh = readMesh(s.get('mesh'), s.at('mesh'), driver === 'mesh' ? s.at('driver') : null);
+
   const heartbeatMs = s.int('heartbeatMs', d.heartbeatMs, 1);
   const nodeTimeoutMs = s.int('nodeTimeoutMs', d.nodeTimeoutMs, 1);
   if (nodeTimeoutMs < 2 * heartbeatMs) {
@@ -64,6 +73,7 @@ export function readCluster(raw: unknown, path = 'cluster'): ClusterConfig {
       ...(pass === undefined ? {} : { pass }),
       ...(token === undefined ? {} : { token }),
     },
+    mesh,
     heartbeatMs,
     nodeTimeoutMs,
   };
@@ -81,4 +91,34 @@ function hasScheme(value: string, schemes: readonly string[]): boolean {
 /** nats.js accepts `host:port` as well as URLs. */
 function isNatsServer(value: string): boolean {
   return hasScheme(value.includes('://') ? value : `nats://${value}`, NATS_SCHEMES);
+}
+
+/** `cluster.mesh`; `driverPath` is set when the mesh driver is chosen, which makes it required. */
+function readMesh(raw: unknown, path: string, driverPath: string | null): MeshConfig {
+  const d = defaults().cluster.mesh;
+  const s = Section.open(raw, path, ['port', 'host', 'peers', 'dns', 'secret']);
+  const port = s.int('port', d.port, 1, 65535);
+  const host = s.string('host', d.host, HOST);
+  const peers = s.list('peers', d.peers, readPeer);
+  peers.forEach((peer, i) => {
+    if (peers.indexOf(peer) !== i) throw invalid(join(s.at('peers'), i), 'is listed twice', peer);
+  });
+  const dns = s.optionalString('dns', DNS_NAME);
+  const secret = s.optionalString('secret', { secret: true });
+  if (driverPath !== null && secret === undefined) {
+    throw invalid(s.at('secret'), `is required when ${driverPath} is mesh: a shared secret, the same on every node`);
+  }
+  if (driverPath !== null && peers.length === 0 && dns === undefined) {
+    throw invalid(s.at('peers'), `must list at least one peer (host:port), or ${s.at('dns')} must be set, when ${driverPath} is mesh`);
+  }
+  return { port, host, peers, ...(dns === undefined ? {} : { dns }), ...(secret === undefined ? {} : { secret }) };
+}
+
+function readPeer(value: unknown, path: string): string {
+  const m = typeof value === 'string' ? PEER.exec(value) : null;
+  const port = Number(m?.[3]);
+  if (!m || (m[1] !== undefined && isIP(m[1]) !== 6) || port < 1 || port > 65535) {
+    throw invalid(path, 'must be host:port, with a port from 1 to 65535 and an IPv6 address in brackets ([fd00::1]:6100)', value);
+  }
+  return value as string;
 }

@@ -61,6 +61,28 @@ describe('configFromEnv', () => {
     assert.equal(validateConfig(raw).cluster.nats.servers.length, 2);
   });
 
+  it('maps the mesh variables onto cluster.mesh', () => {
+    const raw = configFromEnv({
+      WIREMESH_CLUSTER_DRIVER: 'mesh',
+      WIREMESH_MESH_HOST: '::',
+      WIREMESH_MESH_PORT: '6100',
+      WIREMESH_MESH_PEERS: '10.0.0.2:6100, node-b.internal:6100,',
+      WIREMESH_MESH_DNS: 'wiremesh.internal',
+      WIREMESH_MESH_SECRET: 'shared-secret',
+    });
+    const mesh = {
+      host: '::',
+      port: 6100,
+      peers: ['10.0.0.2:6100', 'node-b.internal:6100'],
+      dns: 'wiremesh.internal',
+      secret: 'shared-secret',
+    };
+    assert.deepEqual(raw, { cluster: { driver: 'mesh', mesh } });
+    assert.deepEqual(validateConfig(raw).cluster.mesh, mesh);
+    envFails({ WIREMESH_MESH_PORT: '6100/tcp' }, 'WIREMESH_MESH_PORT', 'Invalid environment: WIREMESH_MESH_PORT ("6100/tcp") must be an integer');
+    assert.equal(envSource('cluster.mesh.secret', { WIREMESH_MESH_SECRET: 'x' }), 'set by environment variable WIREMESH_MESH_SECRET');
+  });
+
   it('falls back to PORT, and WIREMESH_PORT wins over it', () => {
     assert.deepEqual(configFromEnv({ PORT: '8080' }), { port: 8080 });
     assert.deepEqual(configFromEnv({ PORT: '8080', WIREMESH_PORT: '6001' }), { port: 6001 });

@@ -126,13 +126,27 @@ export interface LimitsConfig {
 export type TransportKind = 'auto' | 'ws' | 'uws';
 
 export interface ClusterConfig {
-  driver: 'memory' | 'redis' | 'nats';
+  driver: 'memory' | 'redis' | 'nats' | 'mesh';
   redis: { url: string; prefix: string; sharded: boolean };
   nats: { servers: string[]; prefix: string; user?: string; pass?: string; token?: string };
+  mesh: MeshConfig;
   /** How often each node sends its presence delta / heartbeat. */
   heartbeatMs: number;
   /** A node silent for this long is down and its users leave (must be ≥ 2 × heartbeatMs). */
   nodeTimeoutMs: number;
+}
+
+/** No broker: every node connects to every other over TCP (cluster/backends/mesh.ts). */
+export interface MeshConfig {
+  /** Port the node listens on for its peers; also the port of the peers found by `dns`. */
+  port: number;
+  host: string;
+  /** Peers as `host:port` (`[v6]:port`); the node's own address may be listed. */
+  peers: string[];
+  /** A name whose A/AAAA records are the peers, re-resolved every 5 s (Fly.io: `<app>.internal`). */
+  dns?: string;
+  /** Shared secret the nodes prove to each other; required when `driver` is `mesh`. */
+  secret?: string;
 }
 
 export interface Config {
@@ -202,6 +216,7 @@ export function defaults(): Omit<Config, 'apps'> {
       driver: 'memory',
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },
       nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh' },
+      mesh: { port: 6100, host: '0.0.0.0', peers: [] },
       heartbeatMs: 1_000,
       nodeTimeoutMs: 10_000,
     },

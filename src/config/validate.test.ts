@@ -67,6 +67,22 @@ describe('validateConfig: valid configs', () => {
     assert.deepEqual(nats.cluster, { ...defaults().cluster, driver: 'nats' });
   });
 
+  it('accepts the mesh section of the docs', () => {
+    const mesh = {
+      port: 6100,
+      host: '0.0.0.0',
+      peers: ['10.0.0.2:6100', 'node-b.internal:6100'],
+      dns: 'wiremesh.internal',
+      secret: 'shared-secret',
+    };
+    const config = validateConfig({ ...EXAMPLE, cluster: { driver: 'mesh', mesh } });
+    assert.deepEqual(config.cluster, { ...defaults().cluster, driver: 'mesh', mesh });
+    const byDns = validateConfig({ cluster: { driver: 'mesh', mesh: { dns: 'my-app.internal', secret: 's' } } });
+    assert.deepEqual(byDns.cluster.mesh, { ...defaults().cluster.mesh, dns: 'my-app.internal', secret: 's' });
+    // Without the mesh driver, the section is only checked for typos and wrong values.
+    assert.equal(validateConfig({ cluster: { mesh: { peers: [] } } }).cluster.driver, 'memory');
+  });
+
   it('uses the default app and the host name when nothing is given', () => {
     for (const raw of [{}, { apps: [] }]) {
       const config = validateConfig(raw);
@@ -95,6 +111,7 @@ describe('validateConfig: valid configs', () => {
         driver: 'nats',
         redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
         nats: { servers: ['tls://n1:4222', 'n2:4222'], prefix: 'wm.eu', user: 'u', pass: 'p' },
+        mesh: { port: 7100, host: '::', peers: ['10.0.0.2:7100', '[fdaa::3]:7100'], dns: 'app.internal', secret: 'x' },
         heartbeatMs: 500,
         nodeTimeoutMs: 1000,
       },
@@ -201,7 +218,7 @@ describe('validateConfig: one precise message per problem', () => {
       'cluster driver',
       { cluster: { driver: 'redsi' } },
       'cluster.driver',
-      'Invalid config: cluster.driver ("redsi") must be one of memory, redis, nats (did you mean redis?)',
+      'Invalid config: cluster.driver ("redsi") must be one of memory, redis, nats, mesh (did you mean redis?)',
     ],
     [
       'redis url',
@@ -220,6 +237,72 @@ describe('validateConfig: one precise message per problem', () => {
       { cluster: { nats: { user: 'u' } } },
       'cluster.nats.pass',
       'Invalid config: cluster.nats.pass is required when cluster.nats.user is set',
+    ],
+    [
+      'mesh without secret',
+      { cluster: { driver: 'mesh', mesh: { peers: ['10.0.0.2:6100'] } } },
+      'cluster.mesh.secret',
+      'Invalid config: cluster.mesh.secret is required when cluster.driver is mesh: a shared secret, the same on every node',
+    ],
+    [
+      'mesh without peers',
+      { cluster: { driver: 'mesh', mesh: { secret: 's' } } },
+      'cluster.mesh.peers',
+      'Invalid config: cluster.mesh.peers must list at least one peer (host:port), or cluster.mesh.dns must be set, when cluster.driver is mesh',
+    ],
+    [
+      'mesh port is the client port',
+      { port: 6100, cluster: { driver: 'mesh', mesh: { peers: ['a:6100'], secret: 's' } } },
+      'cluster.mesh.port',
+      'Invalid config: cluster.mesh.port (6100) must differ from port (6100), which serves the clients',
+    ],
+    [
+      'mesh peer without port',
+      { cluster: { mesh: { peers: ['10.0.0.2:6100', 'node-b'] } } },
+      'cluster.mesh.peers[1]',
+      'Invalid config: cluster.mesh.peers[1] ("node-b") must be host:port, with a port from 1 to 65535 and an IPv6 address in brackets ([fd00::1]:6100)',
+    ],
+    [
+      'mesh IPv6 peer without brackets',
+      { cluster: { mesh: { peers: ['fdaa::3:6100'] } } },
+      'cluster.mesh.peers[0]',
+      'Invalid config: cluster.mesh.peers[0] ("fdaa::3:6100") must be host:port, with a port from 1 to 65535 and an IPv6 address in brackets ([fd00::1]:6100)',
+    ],
+    [
+      'mesh peer port out of range',
+      { cluster: { mesh: { peers: ['[fdaa::3]:70000'] } } },
+      'cluster.mesh.peers[0]',
+      'Invalid config: cluster.mesh.peers[0] ("[fdaa::3]:70000") must be host:port, with a port from 1 to 65535 and an IPv6 address in brackets ([fd00::1]:6100)',
+    ],
+    [
+      'mesh peer twice',
+      { cluster: { mesh: { peers: ['a:1', 'a:1'] } } },
+      'cluster.mesh.peers[1]',
+      'Invalid config: cluster.mesh.peers[1] ("a:1") is listed twice',
+    ],
+    [
+      'mesh dns',
+      { cluster: { mesh: { dns: 'http://app.internal' } } },
+      'cluster.mesh.dns',
+      'Invalid config: cluster.mesh.dns ("http://app.internal") must be a DNS name',
+    ],
+    [
+      'mesh port',
+      { cluster: { mesh: { port: 0 } } },
+      'cluster.mesh.port',
+      'Invalid config: cluster.mesh.port (0) must be an integer from 1 to 65535',
+    ],
+    [
+      'mesh secret is never echoed',
+      { cluster: { mesh: { secret: 42 } } },
+      'cluster.mesh.secret',
+      'Invalid config: cluster.mesh.secret must be a non-empty string',
+    ],
+    [
+      'mesh typo',
+      { cluster: { mesh: { peer: ['a:1'] } } },
+      'cluster.mesh.peer',
+      'Invalid config: cluster.mesh.peer is not a known setting (did you mean peers?)',
     ],
     ['apps not an array', { apps: {} }, 'apps', 'Invalid config: apps (an object) must be an array'],
     ['app not an object', { apps: ['x'] }, 'apps[0]', 'Invalid config: apps[0] ("x") must be an object'],

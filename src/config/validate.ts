@@ -57,6 +57,11 @@ export function validateConfig(raw: unknown): Config {
       lw.maxRequestBytes = config.limits.maxFrameBytes;
     }
   });
+  // Clients and the other nodes cannot share one port.
+  const mesh = config.cluster.mesh;
+  if (config.cluster.driver === 'mesh' && mesh.port === config.port) {
+    throw invalid('cluster.mesh.port', `must differ from port (${config.port}), which serves the clients`, mesh.port);
+  }
   return config;
 }
 

@@ -2,7 +2,12 @@
  * The one contract suite for `ClusterBackend` (types.ts), run against every implementation:
  * memory (two backends on one MemoryBus), Redis (classic and sharded pub/sub on a standalone
  * server, sharded on a one-shard Redis Cluster) and NATS, each against its own real server
- * started for the suite (test/helpers/brokers.ts).
+ * started for the suite (test/helpers/brokers.ts), and mesh (two nodes dialing each other on
+ * loopback, no broker).
+ *
+ * What fails in the fault tests depends on the implementation: a broker is killed and brought
+ * back (memory simulates it), and a peer node is closed and started again; a brokerless
+ * implementation (mesh) runs only the latter.
  *
  * A broker binary that is not installed skips its implementation locally and fails under CI.
  */
@@ -13,19 +18,23 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { brokerBinary, startBroker, type Broker, type BrokerKind } from '../../../test/helpers/brokers.js';
+import { freePort } from '../../../test/helpers/server.js';
 import type { ClusterConfig } from '../../config/schema.js';
 import { silentLogger } from '../../log/logger.js';
 import { MemoryBackend, MemoryBus } from './memory.js';
 import type { BackendHandler, ClusterBackend } from './types.js';
 
+/** Node 0 is `a` (the publisher in most tests), node 1 is `b`. */
+type Slot = 0 | 1;
+
 interface Fixture {
-  /** A new backend, not yet connected, talking to this fixture's broker. */
-  create(): Promise<ClusterBackend>;
-  /** The broker goes away abruptly (SIGKILL for real servers). */
-  outage(): Promise<void>;
+  /** A new backend for node `slot`, not yet connected, reaching the other node (through the broker). */
+  create(slot: Slot): Promise<ClusterBackend>;
+  /** The broker goes away abruptly (SIGKILL for real servers). Absent: there is no broker. */
+  outage?(): Promise<void>;
   /** The broker comes back (same port). */
-  recover(): Promise<void>;
-  /** `cluster` config reaching this broker from another process, or null (memory). */
+  recover?(): Promise<void>;
+  /** `cluster` config of a third node (another process) reaching the other two, or null (memory). */
   cluster: ClusterConfig | null;
   teardown(): Promise<void>;
 }
@@ -33,6 +42,8 @@ interface Fixture {
 interface Impl {
   name: string;
   broker?: BrokerKind;
+  /** No broker whose outage could be tested (mesh): the peer restart tests stand for it. */
+  brokerless?: boolean;
   setup(): Promise<Fixture>;
 }
 
@@ -41,6 +52,7 @@ function clusterConfig(patch: Partial<ClusterConfig>): ClusterConfig {
     driver: 'memory',
     redis: { url: 'redis://127.0.0.1:6379', prefix: 'wm', sharded: false },
     nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wm' },
+    mesh: { port: 6100, host: '127.0.0.1', peers: [] },
     heartbeatMs: 1000,
     nodeTimeoutMs: 5000,
     ...patch,
@@ -90,6 +102,24 @@ const IMPLS: Impl[] = [
     async setup() {
       const broker = await startBroker('nats');
       return brokerFixture(broker, clusterConfig({ driver: 'nats', nats: { servers: [broker.url], prefix: 'wm' } }));
+    },
+  },
+  {
+    name: 'mesh (two nodes dialing each other on loopback)',
+    brokerless: true,
+    async setup() {
+      // Each node lists the other, so every test also goes through the dedupe of a pair that
+      // dialed each other at once. The third node (a child process) also lists a dead address.
+      const [p0, p1, child, dead] = [await freePort(), await freePort(), await freePort(), await freePort()];
+      const at = (port: number): string => `127.0.0.1:${port}`;
+      const mesh = (port: number, peers: string[]): ClusterConfig =>
+        clusterConfig({ driver: 'mesh', mesh: { port, host: '127.0.0.1', peers, secret: 'contract-secret' } });
+      const ports = [p0, p1] as const;
+      return {
+        create: async (slot) => (await import('./load.js')).createBackend(mesh(ports[slot], [at(ports[1 - slot]!)]), silentLogger),
+        cluster: mesh(child, [at(p0), at(p1), at(dead)]),
+        teardown: async () => {},
+      };
     },
   },
 ];
@@ -162,7 +192,7 @@ for (const impl of IMPLS) {
       await fx?.teardown();
     });
     beforeEach(async () => {
-      [a, b] = [await fx.create(), await fx.create()];
+      [a, b] = [await fx.create(0), await fx.create(1)];
       [ra, rb] = [new Recorder(), new Recorder()];
       await a.connect(ra);
       await b.connect(rb);
@@ -228,11 +258,46 @@ for (const impl of IMPLS) {
       assert.equal(rb.on(gone)[0]!.toString(), 'again');
     });
 
-    it('survives a broker restart: reports down and up, keeps subscriptions, never throws', async () => {
+    it('serves a peer that restarts: publishing meanwhile never throws, and the new node is served within seconds', async () => {
+      const subject = 'wm.peer-restart';
+      await subscribeLive(a, b, rb, [subject]);
+      await b.close();
+      assert.doesNotThrow(() => {
+        for (let i = 0; i < 100; i++) a.publish(subject, Buffer.from('lost'));
+      });
+      await sleep(500);
+
+      [b, rb] = [await fx.create(1), new Recorder()];
+      await b.connect(rb);
+      await subscribeLive(a, b, rb, [subject]);
+      a.publish(subject, Buffer.from('after'));
+      await until(() => rb.on(subject).some((p) => p.toString() === 'after'), 'delivery to the restarted node');
+      assert.equal(rb.on(subject).filter((p) => p.toString() === 'lost').length, 0, 'publications made while it was down are not replayed');
+      assert.deepEqual(ra.changes, [], "another node's restart is not a loss of this node's own connection");
+    });
+
+    it("serves 10,000 subscriptions to a publisher that restarts", async () => {
+      const subjects = Array.from({ length: 10_000 }, (_, i) => `wm.many.${'c'.repeat(200)}.${i}`);
+      for (const s of subjects) b.subscribe(s);
+      await subscribeLive(a, b, rb, [subjects.at(-1)!]);
+      await a.close();
+      [a, ra] = [await fx.create(0), new Recorder()];
+      await a.connect(ra);
+      rb.probed.clear();
+      await subscribeLive(a, b, rb, [subjects.at(-1)!]); // subscriptions apply in order
+
+      for (const s of subjects) a.publish(s, Buffer.from(s));
+      await until(() => rb.messages.length === subjects.length, `${subjects.length} deliveries`, 10_000);
+      assert.deepEqual(new Set(rb.messages.map((m) => m.subject)), new Set(subjects));
+    });
+
+    const brokerless = impl.brokerless ? 'no broker: the peer restart tests stand for it' : false;
+
+    it('survives a broker restart: reports down and up, keeps subscriptions, never throws', { skip: brokerless }, async () => {
       const [before_, during] = ['wm.restart.before', 'wm.restart.during'];
       await subscribeLive(a, b, rb, [before_]);
 
-      await fx.outage();
+      await fx.outage!();
       await until(() => ra.changes.includes(false) && rb.changes.includes(false), 'connectionChanged(false)');
       assert.doesNotThrow(() => {
         for (let i = 0; i < 100; i++) a.publish(before_, Buffer.from('lost'));
@@ -242,7 +307,7 @@ for (const impl of IMPLS) {
       // flushes whatever it had queued.
       await sleep(1_000);
 
-      await fx.recover();
+      await fx.recover!();
       await until(() => ra.changes.at(-1) === true && rb.changes.at(-1) === true, 'connectionChanged(true)', 10_000);
       assert.deepEqual(ra.changes, [false, true]);
       assert.deepEqual(rb.changes, [false, true]);
@@ -257,15 +322,15 @@ for (const impl of IMPLS) {
       assert.ok(replayed <= 1, `publishes made while down must be dropped, not queued and replayed (${replayed} arrived)`);
     });
 
-    it('keeps 10,000 subscriptions across a broker restart', async () => {
+    it('keeps 10,000 subscriptions across a broker restart', { skip: brokerless }, async () => {
       // Long names (as base64url channel names get) make the replay megabytes, not kilobytes.
       const subjects = Array.from({ length: 10_000 }, (_, i) => `wm.many.${'c'.repeat(200)}.${i}`);
       for (const s of subjects) b.subscribe(s);
       await subscribeLive(a, b, rb, [subjects.at(-1)!]); // subscriptions apply in order
 
-      await fx.outage();
+      await fx.outage!();
       await until(() => ra.changes.includes(false) && rb.changes.includes(false), 'connectionChanged(false)');
-      await fx.recover();
+      await fx.recover!();
       await until(() => ra.changes.at(-1) === true && rb.changes.at(-1) === true, 'connectionChanged(true)', 10_000);
 
       for (const s of subjects) a.publish(s, Buffer.from(s));
@@ -279,16 +344,17 @@ for (const impl of IMPLS) {
       assert.equal(await child.exit(5_000), 0, child.output());
     });
 
-    // An outage of the parent's MemoryBus cannot reach a child process.
-    it('lets the process exit after close() while the broker is down', { skip: impl.name === 'memory' }, async () => {
+    // An outage of the parent's MemoryBus cannot reach a child process. (The mesh child above
+    // already closes while dialing a dead peer.)
+    it('lets the process exit after close() while the broker is down', { skip: impl.name === 'memory' || brokerless }, async () => {
       const child = await spawnNode(fx.cluster!);
-      await fx.outage();
+      await fx.outage!();
       try {
         await child.expect('down', 5_000);
         child.send('close');
         assert.equal(await child.exit(8_000), 0, child.output());
       } finally {
-        await fx.recover();
+        await fx.recover!();
       }
     });
   });

@@ -10,6 +10,7 @@ const cluster = (driver: ClusterConfig['driver']): ClusterConfig => ({
   driver,
   redis: { url: 'redis://127.0.0.1:1', prefix: 'wm', sharded: false },
   nats: { servers: ['nats://127.0.0.1:1'], prefix: 'wm' },
+  mesh: { port: 1, host: '127.0.0.1', peers: ['127.0.0.1:2'], secret: 's' },
   heartbeatMs: 1000,
   nodeTimeoutMs: 5000,
 });
@@ -27,6 +28,7 @@ describe('createBackend', () => {
     assert.ok(memory instanceof MemoryBackend);
     assert.equal((await createBackend(cluster('redis'), silentLogger)).name, 'redis');
     assert.equal((await createBackend(cluster('nats'), silentLogger)).name, 'nats');
+    assert.equal((await createBackend(cluster('mesh'), silentLogger)).name, 'mesh');
   });
 
   it('names the missing package and how to install it', async () => {

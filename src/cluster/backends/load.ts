@@ -1,7 +1,8 @@
 /**
- * Picks the backend named by `cluster.driver`. The Redis and NATS modules, and the client
- * packages they import, are loaded with `import()` only when configured, so neither package is
- * needed (both are optional dependencies) unless its driver is used.
+ * Picks the backend named by `cluster.driver`. The Redis, NATS and mesh modules, and the client
+ * packages they import, are loaded with `import()` only when configured, so neither client
+ * package is needed (both are optional dependencies) unless its driver is used. The mesh needs
+ * no package (node:net only).
  */
 import type { ClusterConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
@@ -40,6 +41,13 @@ export async function createBackend(cluster: ClusterConfig, logger: Logger, bus?
       const { NatsBackend } = await importDriver('nats', () => import('./nats.js'));
       const { servers, user, pass, token } = cluster.nats;
       return new NatsBackend({ servers, user, pass, token }, logger);
+    }
+    case 'mesh': {
+      // Built on node:net only: nothing to install, but loaded only when configured all the same.
+      const { MeshBackend } = await import('./mesh.js');
+      const { port, host, peers, dns, secret } = cluster.mesh;
+      if (secret === undefined) throw new Error('cluster.mesh.secret is required when cluster.driver is mesh');
+      return new MeshBackend({ port, host, peers, secret, ...(dns === undefined ? {} : { dns }) }, logger);
     }
   }
 }

@@ -1,0 +1,288 @@
+/**
+ * Mesh backend: no broker and no primary. Every node listens on `cluster.mesh.port`, dials every
+ * peer it knows (mesh-dialer.ts), and each pair of nodes keeps one TCP connection that carries
+ * everything between them, both ways (mesh-connection.ts; wire format in mesh-frames.ts,
+ * handshake in mesh-handshake.ts). Built only from node:net; loaded only when configured.
+ *
+ * Guarantees, beyond those of `ClusterBackend`:
+ * - Forwarding by interest: a node tells each peer which subjects it subscribes to (SUB / UNSUB
+ *   as they change, the whole set whenever a connection starts), and a publication is written
+ *   only to the peers subscribed to its subject. A node never receives its own publications,
+ *   nor traffic for subjects it does not serve. `unsubscribe()` takes effect at once: a message
+ *   already on its way for a subject no longer subscribed is dropped on arrival.
+ * - One connection per pair. When two nodes dialed each other (or a peer has several addresses),
+ *   the one with the lower instance id, the pair's leader, keeps the first connection to finish
+ *   the handshake, sends USE on it and closes the others; the other node sends nothing but the
+ *   handshake until USE arrives. The connection in use never changes while it is open, so FIFO
+ *   per publisher per subject holds: everything one node sends another goes down one stream.
+ * - At most once: a publication to a peer not connected at that moment, or whose socket holds
+ *   more than 64 MiB, is dropped; nothing is queued for later. A publication too large for one
+ *   frame (16 MiB) is dropped with an error log, never sent.
+ * - connectionChanged: the backend is up once it listens, and stays up. A peer that goes away is
+ *   that peer's failure, not this node's, so it is never reported as `connectionChanged(false)`:
+ *   the heartbeats of the layer above declare that peer down. (A node cut off from every peer
+ *   declares them all down, as in Phoenix; when they meet again, heartbeats bring them back and
+ *   presence resynchronises.)
+ * - `connect()` resolves once the port listens (peers are dialed in the background), and fails
+ *   at once if it cannot listen.
+ * - `close()` stops listening and dialing, sends what was already written (for at most 1 s),
+ *   closes every connection and clears every timer: the process can exit.
+ */
+import { once } from 'node:events';
+import net from 'node:net';
+import type { Logger } from '../../log/logger.js';
+import { Connectivity } from './connectivity.js';
+import { MAX_FRAME_BYTES, MeshConnection, type ConnectionEvents } from './mesh-connection.js';
+import { Dialer, type DialOutcome, type DialTarget } from './mesh-dialer.js';
+import { assertSubject, encodeFrame, frameBytes, FrameType, type Frame } from './mesh-frames.js';
+import { newHello, newInstanceId, type Role } from './mesh-handshake.js';
+import type { BackendHandler, ClusterBackend } from './types.js';
+
+export interface MeshBackendOptions {
+  port: number;
+  host: string;
+  /** `host:port` of peers; this node's own address may be among them. */
+  peers: string[];
+  /** A name whose A/AAAA records are the peers (port: `port`). */
+  dns?: string;
+  secret: string;
+  /** DNS answers (tests); default node:dns lookup. */
+  resolve?(name: string): Promise<string[]>;
+}
+
+export interface MeshStatus {
+  id: string;
+  /** The port listened on. */
+  port: number;
+  /** Connected peers, by instance id; `role` is this node's side of the connection. */
+  peers: Array<{ id: string; role: Role }>;
+  /** Open connections, connected or not yet. */
+  connections: number;
+  /** Connection attempts made so far. */
+  dials: number;
+}
+
+const TICK_MS = 1_000;
+
+interface Peer {
+  conn: MeshConnection;
+  /** Subjects the peer subscribes to. */
+  interest: Set<string>;
+}
+
+export class MeshBackend implements ClusterBackend {
+  readonly name = 'mesh';
+  /** This instance's id in the handshake: random, new at every start. */
+  readonly id = newInstanceId();
+  private readonly logger: Logger;
+  private readonly link: Connectivity;
+  private readonly subjects = new Set<string>();
+  private readonly peers = new Map<string, Peer>();
+  private readonly connections = new Set<MeshConnection>();
+  private server: net.Server | null = null;
+  private dialer: Dialer | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private started = false;
+  private closed = false;
+
+  constructor(
+    private readonly options: MeshBackendOptions,
+    logger: Logger,
+  ) {
+    this.logger = logger.child({ backend: 'mesh', mesh: this.id });
+    this.link = new Connectivity(this.logger, 'mesh');
+  }
+
+  async connect(handler: BackendHandler): Promise<void> {
+    if (this.started || this.closed) throw new Error('MeshBackend.connect() may be called once, before close()');
+    this.started = true;
+    const { host, port, peers, dns, resolve } = this.options;
+    const server = net.createServer((socket) => this.adopt(socket, 'acceptor', `${socket.remoteAddress}:${socket.remotePort}`));
+    try {
+      server.listen(port, host);
+      await once(server, 'listening');
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      throw new Error(`cannot listen on cluster.mesh.port ${port} (host ${host}): ${String(code ?? err)}`, { cause: err });
+    }
+    server.on('error', (err) => this.logger.error('mesh server error', { err }));
+    if (this.closed) {
+      server.close();
+      for (const conn of this.connections) conn.destroy('shutdown');
+      throw new Error('MeshBackend closed while connecting');
+    }
+    this.server = server;
+    this.link.handler = handler;
+    this.link.restored();
+    this.ticker = setInterval(() => {
+      const now = Date.now();
+      for (const conn of this.connections) conn.tick(now);
+    }, TICK_MS);
+    this.ticker.unref();
+    this.dialer = new Dialer({
+      peers,
+      ...(dns ? { dns: { name: dns, port } } : {}),
+      open: (target) => this.dial(target),
+      connected: (peerId) => this.peers.has(peerId),
+      ...(resolve ? { resolve } : {}),
+      logger: this.logger,
+    });
+    this.dialer.start();
+    this.logger.info('mesh listening', { host, port, peers, ...(dns ? { dns } : {}) });
+  }
+
+  publish(subject: string, payload: Buffer): void {
+    assertSubject(subject);
+    if (frameBytes(subject, payload) > MAX_FRAME_BYTES) {
+      // Every peer would refuse it (and close the connection): at most once, so drop it here.
+      this.logger.error('mesh publish dropped: payload too large', { subject, bytes: payload.length, max: MAX_FRAME_BYTES });
+      return;
+    }
+    let frame: Buffer | null = null;
+    for (const peer of this.peers.values()) {
+      if (!peer.interest.has(subject)) continue;
+      frame ??= encodeFrame(FrameType.MSG, subject, payload);
+      peer.conn.publish(frame);
+    }
+  }
+
+  subscribe(subject: string): void {
+    assertSubject(subject);
+    if (this.subjects.has(subject)) return;
+    this.subjects.add(subject);
+    this.broadcast(encodeFrame(FrameType.SUB, subject));
+  }
+
+  unsubscribe(subject: string): void {
+    if (!this.subjects.delete(subject)) return;
+    this.broadcast(encodeFrame(FrameType.UNSUB, subject));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.link.handler = null;
+    if (this.ticker) clearInterval(this.ticker);
+    const server = this.server;
+    this.server = null;
+    const stopped = server ? once(server, 'close') : undefined;
+    server?.close();
+    const dialer = this.dialer?.close();
+    for (const conn of this.connections) conn.end('shutdown');
+    await Promise.all([stopped, dialer]);
+  }
+
+  status(): MeshStatus {
+    const address = this.server?.address();
+    return {
+      id: this.id,
+      port: typeof address === 'object' && address ? address.port : this.options.port,
+      peers: [...this.peers].map(([id, p]) => ({ id, role: p.conn.role })),
+      connections: this.connections.size,
+      dials: this.dialer?.attempts ?? 0,
+    };
+  }
+
+  private broadcast(frame: Buffer): void {
+    for (const peer of this.peers.values()) peer.conn.control(frame);
+  }
+
+  /** The pair's leader (lower id) decides which of its connections is used. */
+  private leads(peerId: string): boolean {
+    return this.id < peerId;
+  }
+
+  private async dial(target: DialTarget): Promise<DialOutcome> {
+    if (this.closed) return { cause: 'shutdown', wasActive: false };
+    const socket = net.connect({ host: target.host, port: target.port });
+    const conn = this.adopt(socket, 'dialer', target.key);
+    // Not events.once: it would reject on the socket's 'error' (which the connection handles).
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    return { cause: conn.cause, wasActive: conn.wasActive, ...(conn.peerId ? { peerId: conn.peerId } : {}) };
+  }
+
+  private adopt(socket: net.Socket, role: Role, remote: string): MeshConnection {
+    const conn = new MeshConnection(socket, {
+      role,
+      hello: newHello(this.id),
+      secret: this.options.secret,
+      logger: this.logger.child({ remote }),
+      events: this.events,
+    });
+    this.connections.add(conn);
+    return conn;
+  }
+
+  private activate(conn: MeshConnection): void {
+    conn.activate();
+    this.peers.set(conn.peerId!, { conn, interest: new Set() });
+    conn.sendInterest(this.subjects);
+    this.logger.info('mesh peer connected', { peer: conn.peerId, role: conn.role, peers: this.peers.size });
+  }
+
+  private readonly events: ConnectionEvents = {
+    identified: (conn) => {
+      const id = conn.peerId!;
+      if (id === this.id) return 'self';
+      // The leader keeps its connection; the follower drops only its own extra dials (it
+      // must accept the leader's, which may replace a connection it has not seen die yet).
+      if (this.peers.has(id) && (this.leads(id) || conn.role === 'dialer')) return 'duplicate';
+      return null;
+    },
+    authenticated: (conn) => {
+      const id = conn.peerId!;
+      if (!this.leads(id)) return; // wait for the leader's USE
+      if (this.peers.has(id)) {
+        conn.end('duplicate');
+        return;
+      }
+      conn.send(encodeFrame(FrameType.USE));
+      this.activate(conn);
+    },
+    use: (conn) => {
+      if (this.leads(conn.peerId!)) {
+        conn.destroy('rejected'); // USE comes from the leader, and that is us
+        return;
+      }
+      const old = this.peers.get(conn.peerId!);
+      if (old) {
+        this.logger.info('mesh peer replaced its connection', { peer: conn.peerId });
+        this.peers.delete(conn.peerId!);
+        old.conn.destroy('lost');
+      }
+      this.activate(conn);
+    },
+    frame: (conn, frame) => this.onFrame(conn, frame),
+    drained: (conn) => conn.sendInterest(this.subjects),
+    closed: (conn) => {
+      this.connections.delete(conn);
+      const id = conn.peerId;
+      if (!id) return;
+      // The leader closed an extra connection of a pair that has one: park that address too.
+      if (!conn.wasActive && conn.cause === 'lost' && this.peers.has(id)) conn.cause = 'duplicate';
+      if (this.peers.get(id)?.conn !== conn) return;
+      this.peers.delete(id);
+      if (!this.closed) this.logger.info('mesh peer disconnected', { peer: id, peers: this.peers.size });
+      this.dialer?.peerGone(id);
+    },
+  };
+
+  private onFrame(conn: MeshConnection, frame: Frame): void {
+    const peer = this.peers.get(conn.peerId!);
+    if (peer?.conn !== conn) return;
+    switch (frame.type) {
+      case FrameType.MSG:
+        if (this.subjects.has(frame.subject)) this.link.deliver(frame.subject, frame.payload);
+        return;
+      case FrameType.SUB:
+        peer.interest.add(frame.subject);
+        return;
+      case FrameType.UNSUB:
+        peer.interest.delete(frame.subject);
+        return;
+      case FrameType.RESET:
+        peer.interest.clear();
+        return;
+    }
+  }
+}
