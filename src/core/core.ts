@@ -14,12 +14,13 @@ import * as frames from '../protocol/frames.js';
 import type { SocketHandler, Transport, UpgradeInfo, WsSocket } from '../transport/types.js';
 import type { AppDirectory } from '../apps/directory.js';
 import { ChannelCache } from './cache.js';
-import { Connection, makeSocketIdFactory } from './connection.js';
+import { Connection, makeSocketIdFactory, type ConnectionEvents } from './connection.js';
 import { TransitionEffects, type WebhookSink } from './effects.js';
 import type { PresenceService } from './presence-service.js';
 import { LocalRegistry } from './registry.js';
 import { Session, type ExtensionHandler } from './session.js';
 import { Subscriptions } from './subscriptions.js';
+import { queryParam } from './query.js';
 import { parseTopic, topicOf, usersTopic } from './topics.js';
 import type { ChannelQueries, ChannelSnapshot, EventPublisher } from './types.js';
 import { Watchlists } from './watchlist.js';
@@ -39,6 +40,11 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
   private readonly subscriptions: Subscriptions;
   private readonly session: Session;
   private readonly nextSocketId = makeSocketIdFactory();
+  /** Shared by every connection (no closures per socket). */
+  private readonly connectionEvents: ConnectionEvents = {
+    message: (conn, text) => this.session.handle(conn, text),
+    closed: (conn, code) => this.closed(conn, code),
+  };
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining = false;
@@ -79,7 +85,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
     this.session = new Session({
       subscriptions: this.subscriptions,
       route: {
-        publishFromClient: (conn, topic, frame) => this.deliverAndForward(topic, frame, conn.socket, conn.socketId),
+        publishFromClient: (conn, topic, frame) => this.deliverAndForward(conn.app.id, topic, frame, conn.socket, conn.socketId),
         signedIn: (conn) => this.signedIn(conn),
       },
       webhooks: deps.webhooks,
@@ -116,24 +122,21 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
       return NOOP_HANDLER;
     }
     const now = this.now();
-    const conn = new Connection(this.nextSocketId(), app, socket, now);
+    const conn = new Connection(this.nextSocketId(), app, socket, now, this.connectionEvents);
     if (app.userAuthentication && app.signinTimeoutMs > 0) conn.signinDeadline = now + app.signinTimeoutMs;
-    if (this.deps.extensions?.wantsHandshake(app)) conn.handshake = info;
+    // A copy: the transport may work out some fields (the client address) only when asked.
+    if (this.deps.extensions?.wantsHandshake(app)) conn.handshake = { path: info.path, query: info.query, headers: info.headers, remoteAddress: info.remoteAddress };
     this.registry.add(conn);
     this.deps.metrics.connectionsTotal.inc({ app: app.id });
     socket.send(frames.connectionEstablished(conn.socketId, this.deps.config.activityTimeout));
-    return {
-      onMessage: (text) => this.session.handle(conn, text),
-      onClose: (code) => this.closed(conn, code),
-    };
+    return conn;
   }
 
   private admit(info: UpgradeInfo): AppConfig {
     if (this.draining) throw fatalError(ErrorCodes.RECONNECT, 'Server is restarting, please reconnect');
     const m = APP_PATH.exec(info.path);
     if (!m) throw fatalError(ErrorCodes.PATH_NOT_FOUND, `Path not found: ${info.path.slice(0, 100)} (expected /app/{key})`);
-    const params = new URLSearchParams(info.query);
-    const protocol = params.get('protocol');
+    const protocol = queryParam(info.query, 'protocol');
     if (protocol === null) throw fatalError(ErrorCodes.NO_PROTOCOL, 'No protocol version supplied');
     const version = Number(protocol);
     if (!Number.isInteger(version)) throw fatalError(ErrorCodes.INVALID_VERSION, `Invalid protocol version: ${protocol.slice(0, 20)}`);
@@ -209,17 +212,16 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
   // --------------------------------------------------------------------------------------------
   // Delivery
 
-  private deliverLocal(topic: string, frame: string, except?: WsSocket): void {
+  private deliverLocal(appId: string, topic: string, frame: string, except?: WsSocket): void {
     const n = this.deps.delivery.publish(topic, frame, except);
     if (n > 0) {
-      const { appId } = parseTopic(topic);
       this.deps.metrics.messagesOut.inc({ app: appId }, n);
       this.deps.metrics.bytesOut.inc({ app: appId }, n * frame.length);
     }
   }
 
-  private deliverAndForward(topic: string, frame: string, except: WsSocket | undefined, exceptSocketId?: string): void {
-    this.deliverLocal(topic, frame, except);
+  private deliverAndForward(appId: string, topic: string, frame: string, except: WsSocket | undefined, exceptSocketId?: string): void {
+    this.deliverLocal(appId, topic, frame, except);
     this.deps.link.forward(topic, frame, exceptSocketId);
   }
 
@@ -231,7 +233,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
       this.deps.link.cache(topic, frame);
     }
     const except = exceptSocketId === undefined ? undefined : this.registry.get(exceptSocketId)?.socket;
-    this.deliverAndForward(topic, frame, except, exceptSocketId);
+    this.deliverAndForward(app.id, topic, frame, except, exceptSocketId);
   }
 
   terminateUser(app: AppConfig, userId: string): void {
@@ -244,7 +246,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
 
   deliver(topic: string, frame: string, exceptSocketId?: string): void {
     const except = exceptSocketId === undefined ? undefined : this.registry.get(exceptSocketId)?.socket;
-    this.deliverLocal(topic, frame, except);
+    this.deliverLocal(parseTopic(topic).appId, topic, frame, except);
   }
 
   cacheStored(topic: string, frame: string): void {

@@ -10,7 +10,7 @@ import type { ClusterLink } from '../cluster/types.js';
 import type { WebhookEvent } from '../webhooks/types.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import * as frames from '../protocol/frames.js';
-import { channelKind } from '../protocol/channels.js';
+import { channelKind, type ChannelKind } from '../protocol/channels.js';
 import { parseTopic } from './topics.js';
 import type { Watchlists } from './watchlist.js';
 
@@ -21,6 +21,16 @@ export interface Delivery {
 export interface WebhookSink {
   emit(app: AppConfig, event: WebhookEvent): void;
   wants(app: AppConfig, name: WebhookEvent['name']): boolean;
+}
+
+interface TopicContext {
+  topic: string;
+  appId: string;
+  channel: string;
+  app: AppConfig;
+  kind: ChannelKind;
+  /** This node sends the topic's webhooks. */
+  owner: boolean;
 }
 
 export class TransitionEffects {
@@ -36,19 +46,27 @@ export class TransitionEffects {
   ) {}
 
   apply(transitions: Transition[]): void {
-    for (const t of transitions) this.one(t);
+    // A call's transitions come grouped by topic: look each topic up once.
+    let at: TopicContext | null = null;
+    for (const t of transitions) {
+      if (at === null || at.topic !== t.topic) at = this.context(t.topic);
+      if (at !== null) this.one(t, at);
+    }
   }
 
-  private one(t: Transition): void {
-    const { appId, channel } = parseTopic(t.topic);
+  private context(topic: string): TopicContext | null {
+    const { appId, channel } = parseTopic(topic);
     const app = this.deps.appById(appId);
-    if (!app) return;
+    if (!app) return null;
+    return { topic, appId, channel, app, kind: channelKind(channel), owner: channel !== '#users' && this.deps.link.ownsTopic(topic) };
+  }
+
+  private one(t: Transition, { appId, channel, app, kind, owner }: TopicContext): void {
     if (channel === '#users') {
       if (t.kind === 'member_added') this.watch(app, t.key, 'online');
       else if (t.kind === 'member_removed') this.watch(app, t.key, 'offline');
       return;
     }
-    const owner = this.deps.link.ownsTopic(t.topic);
     switch (t.kind) {
       case 'occupied':
         this.deps.metrics.channels.inc({ app: appId });
@@ -59,29 +77,28 @@ export class TransitionEffects {
         if (owner) this.deps.webhooks.emit(app, { name: 'channel_vacated', channel });
         return;
       case 'member_added':
-        if (channelKind(channel) !== 'presence') return;
-        this.send(t.topic, frames.memberAdded(channel, t.key, t.meta));
+        if (kind !== 'presence') return;
+        this.send(appId, t.topic, frames.memberAdded(channel, t.key, t.meta));
         if (owner) this.deps.webhooks.emit(app, { name: 'member_added', channel, user_id: t.key });
         return;
       case 'member_removed':
-        if (channelKind(channel) !== 'presence') return;
-        this.send(t.topic, frames.memberRemoved(channel, t.key));
+        if (kind !== 'presence') return;
+        this.send(appId, t.topic, frames.memberRemoved(channel, t.key));
         if (owner) this.deps.webhooks.emit(app, { name: 'member_removed', channel, user_id: t.key });
         return;
       case 'count':
-        if (owner && channelKind(channel) !== 'presence' && this.deps.webhooks.wants(app, 'subscription_count')) {
+        if (owner && kind !== 'presence' && this.deps.webhooks.wants(app, 'subscription_count')) {
           this.deps.webhooks.emit(app, { name: 'subscription_count', channel, subscription_count: t.count });
         }
         return;
     }
   }
 
-  private send(topic: string, frame: string): void {
+  private send(appId: string, topic: string, frame: string): void {
     const n = this.deps.delivery.publish(topic, frame);
     if (n > 0) {
-      const app = parseTopic(topic).appId;
-      this.deps.metrics.messagesOut.inc({ app }, n);
-      this.deps.metrics.bytesOut.inc({ app }, n * frame.length);
+      this.deps.metrics.messagesOut.inc({ app: appId }, n);
+      this.deps.metrics.bytesOut.inc({ app: appId }, n * frame.length);
     }
   }
 

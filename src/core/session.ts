@@ -130,7 +130,7 @@ export class Session {
     const app = conn.app;
     if (!app.clientEvents) throw new PusherError(null, 'Client events are not enabled for this app');
     if (typeof channel !== 'string') throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Client event needs a channel');
-    const sub = conn.channels.get(channel);
+    const sub = conn.subscription(channel);
     if (!sub) throw new PusherError(null, `Client event rejected: not subscribed to ${channel.slice(0, 200)}`);
     if (!allowsClientEvents(channelKind(channel))) {
       throw new PusherError(null, 'Client events are only allowed on private and presence channels (not encrypted ones)');

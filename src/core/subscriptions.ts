@@ -14,7 +14,7 @@ import {
 import * as frames from '../protocol/frames.js';
 import { verifyChannelAuth } from '../protocol/signature.js';
 import type { ChannelCache } from './cache.js';
-import type { Connection } from './connection.js';
+import type { Connection, Subscription } from './connection.js';
 import type { TransitionEffects, WebhookSink } from './effects.js';
 import type { PresenceService } from './presence-service.js';
 import { topicOf } from './topics.js';
@@ -32,6 +32,13 @@ interface Member {
 }
 
 export class Subscriptions {
+  /**
+   * One Subscription per topic with local subscribers, shared by every connection on a public or
+   * private channel (it is immutable): thousands of sockets on one channel hold one pair of name
+   * strings, not one each. Dropped when the last local subscriber leaves.
+   */
+  private readonly shared = new Map<string, Subscription>();
+
   constructor(
     private readonly deps: {
       presence: PresenceService;
@@ -50,7 +57,7 @@ export class Subscriptions {
     if (problem) throw refuse(ErrorCodes.INVALID_MESSAGE, `Invalid channel name: ${problem}`, 400);
     const kind = channelKind(channel);
     const topic = topicOf(conn.app.id, channel);
-    const existing = conn.channels.get(channel);
+    const existing = conn.subscription(channel);
     if (existing) {
       conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
       return;
@@ -72,31 +79,34 @@ export class Subscriptions {
       key = member.userId;
       meta = member.userInfo;
     }
-    if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(topic);
-    this.deps.effects.apply(this.deps.presence.join(topic, key, conn.socketId, meta));
-    conn.channels.set(channel, kind === 'presence' ? { channel, topic, userId: key } : { channel, topic });
+    let shared = this.shared.get(topic);
+    if (shared === undefined) this.shared.set(topic, (shared = { channel, topic }));
+    if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(shared.topic);
+    this.deps.effects.apply(this.deps.presence.join(shared.topic, key, conn.socketId, meta));
+    conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
-    conn.socket.subscribe(topic);
+    conn.socket.subscribe(shared.topic);
     if (isCacheChannel(channel)) this.replayCache(conn, channel, topic);
   }
 
   unsubscribe(conn: Connection, channel: string): void {
-    const sub = conn.channels.get(channel);
+    const sub = conn.removeSubscription(channel);
     if (!sub) return;
-    conn.channels.delete(channel);
     conn.socket.unsubscribe(sub.topic);
     this.leave(conn, sub.topic);
   }
 
   /** On disconnect: the transport already dropped the socket from its topics. */
   leaveAll(conn: Connection): void {
-    for (const sub of conn.channels.values()) this.leave(conn, sub.topic);
-    conn.channels.clear();
+    for (const sub of conn.takeSubscriptions()) this.leave(conn, sub.topic);
   }
 
   private leave(conn: Connection, topic: string): void {
     this.deps.effects.apply(this.deps.presence.leave(topic, conn.socketId));
-    if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.unwatch(topic);
+    if (this.deps.sizes.topicSize(topic) === 0) {
+      this.deps.link.unwatch(topic);
+      this.shared.delete(topic);
+    }
   }
 
   private member(conn: Connection, topic: string, channelData: unknown): Member {

@@ -5,26 +5,89 @@
  */
 import type { AppConfig } from '../config/schema.js';
 import { httpError } from '../errors.js';
-import { apiStringToSign, hmacHex, md5Hex, safeEqual } from '../protocol/signature.js';
+import { apiParamsToSign, hmacHex, md5Hex, safeEqual } from '../protocol/signature.js';
 
 export const MAX_CLOCK_SKEW_S = 600;
 
+/** A request's query: first value per name, and the signed part when it could be read off the raw text. */
+export interface ApiQuery {
+  /** First value of each parameter, decoded as URLSearchParams decodes. */
+  params: Record<string, string>;
+  /**
+   * What `apiParamsToSign(params)` would build, taken from the raw query in the same pass when the
+   * raw query already is in that form (the SDKs send it so): printable ASCII without `%` or `+`,
+   * every parameter `name=value`, lower-case names in strictly increasing order apart from
+   * auth_signature. Null when it is not; the caller then builds it from `params`.
+   */
+  signed: string | null;
+}
+
+/** Anything URLSearchParams would decode (percent, plus, non-printable or non-ASCII); it also drops a leading `?`. */
+const NEEDS_DECODING = /[^\x20-\x7e]|[%+]/;
+
 /** Parses a raw query string into a map of first values (signature uses raw decoded values). */
-export function parseQuery(raw: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of new URLSearchParams(raw)) if (!(k in out)) out[k] = v;
-  return out;
+export function parseQuery(raw: string): ApiQuery {
+  const params: Record<string, string> = {};
+  if (NEEDS_DECODING.test(raw) || raw.startsWith('?')) {
+    for (const [k, v] of new URLSearchParams(raw)) if (!(k in params)) params[k] = v;
+    return { params, signed: null };
+  }
+  let canonical = true;
+  let prev = '';
+  // Where the auth_signature piece is: the signed part is the raw query without it.
+  let sigFrom = -1;
+  let sigTo = -1;
+  for (let start = 0; start <= raw.length; ) {
+    let end = raw.indexOf('&', start);
+    if (end < 0) end = raw.length;
+    if (end === start) {
+      // As URLSearchParams: an empty piece is skipped (it is not part of the signed text).
+      if (raw.length > 0) canonical = false;
+    } else {
+      // As URLSearchParams: a piece without `=` has the value ''.
+      const eq = raw.indexOf('=', start);
+      const hasValue = eq >= 0 && eq < end;
+      const name = raw.slice(start, hasValue ? eq : end);
+      // `in`, not hasOwn, as before: an inherited name (e.g. "constructor") is never taken.
+      if (name in params) canonical = false;
+      else params[name] = hasValue ? raw.slice(eq + 1, end) : '';
+      if (canonical) {
+        if (name === 'auth_signature') {
+          sigFrom = start;
+          sigTo = end;
+        } else if (hasValue && name > prev && isLowerCase(name)) {
+          prev = name;
+        } else {
+          canonical = false;
+        }
+      }
+    }
+    start = end + 1;
+  }
+  if (!canonical) return { params, signed: null };
+  if (sigFrom < 0) return { params, signed: raw };
+  if (sigTo === raw.length) return { params, signed: raw.slice(0, Math.max(0, sigFrom - 1)) };
+  return { params, signed: raw.slice(0, sigFrom) + raw.slice(sigTo + 1) };
+}
+
+/** No A–Z (the caller has made sure the text is ASCII). */
+function isLowerCase(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return false;
+  }
+  return true;
 }
 
 export function verifyApiRequest(
   app: AppConfig,
   method: string,
   path: string,
-  query: Record<string, string>,
+  query: ApiQuery,
   body: Buffer,
   nowMs: number,
 ): void {
-  const { auth_key, auth_timestamp, auth_signature, body_md5 } = query;
+  const { auth_key, auth_timestamp, auth_signature, body_md5 } = query.params;
   if (!auth_key || !auth_timestamp || !auth_signature) {
     throw httpError(401, 'Missing auth_key, auth_timestamp or auth_signature');
   }
@@ -39,6 +102,7 @@ export function verifyApiRequest(
     if (!body_md5) throw httpError(401, 'body_md5 is required for a request with a body');
     if (!safeEqual(body_md5, md5Hex(body))) throw httpError(401, 'body_md5 does not match the body');
   }
-  const expected = hmacHex(app.secret, apiStringToSign(method, path, query));
+  const signed = query.signed ?? apiParamsToSign(query.params);
+  const expected = hmacHex(app.secret, `${method.toUpperCase()}\n${path}\n${signed}`);
   if (!safeEqual(auth_signature, expected)) throw httpError(401, 'Invalid signature');
 }

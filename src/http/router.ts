@@ -86,7 +86,7 @@ export class HttpApi {
       const body = r.controller({
         app,
         params,
-        query,
+        query: query.params,
         body: req.body,
         queries: this.deps.queries,
         publisher: this.deps.publisher,
@@ -108,9 +108,7 @@ export class HttpApi {
       pathMatched = true;
       if (r.method !== req.method) continue;
       const params: Record<string, string> = {};
-      r.names.forEach((n, i) => {
-        params[n] = safeDecode(m[i + 1] as string);
-      });
+      for (let i = 0; i < r.names.length; i++) params[r.names[i] as string] = safeDecode(m[i + 1] as string);
       return { r, params };
     }
     throw pathMatched ? httpError(405, `Method ${req.method} not allowed here`) : httpError(404, `Not found: ${req.path.slice(0, 100)}`);

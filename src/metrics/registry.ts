@@ -11,21 +11,38 @@ function renderLabels(labels: Labels): string {
     .join(',');
 }
 
-/** Rendered label sets, by their raw text: label values repeat (apps, endpoints, statuses). */
-const rendered = new Map<string, string>();
-const MAX_RENDERED = 10_000;
+/**
+ * Rendered label sets, in a tree walked name by name and value by value (label values repeat:
+ * apps, endpoints, statuses), so the hot path builds no string to look one up.
+ */
+interface LabelNode {
+  /** Exposition text of the label set that ends here, once asked for. */
+  text: string | undefined;
+  /** label name → label value → node. */
+  next: Map<string, Map<string, LabelNode>> | undefined;
+}
+
+const root: LabelNode = { text: '', next: undefined };
+let nodes = 0;
+const MAX_NODES = 10_000;
 
 /** The exposition text of a label set; sorted and escaped once per distinct set (hot path). */
 function labelKey(labels: Labels): string {
-  let raw = '';
-  for (const k in labels) raw += k + '\u0001' + labels[k] + '\u0002';
-  if (raw === '') return '';
-  let key = rendered.get(raw);
-  if (key === undefined) {
-    key = renderLabels(labels);
-    if (rendered.size < MAX_RENDERED) rendered.set(raw, key);
+  let node = root;
+  for (const k in labels) {
+    const v = labels[k] as string;
+    let byValue = node.next?.get(k);
+    let child = byValue?.get(v);
+    if (child === undefined) {
+      if (nodes >= MAX_NODES) return renderLabels(labels);
+      node.next ??= new Map();
+      if (byValue === undefined) node.next.set(k, (byValue = new Map()));
+      byValue.set(v, (child = { text: undefined, next: undefined }));
+      nodes++;
+    }
+    node = child;
   }
-  return key;
+  return (node.text ??= renderLabels(labels));
 }
 
 abstract class Metric {

@@ -20,6 +20,10 @@
  * - Echoes (deltas or snapshots of the own replica) are ignored.
  * - Costs: local ops O(1); leaveRef O(topics of the socket); applyDelta O(ops);
  *   applySnapshot / replicaDown / replicaUp / removeReplica O(entries of that replica).
+ *   The queries by topic (`entries`, `topics`) scan every entry: the PresenceView is the index
+ *   by topic, this state keeps one index only (by socket), which is what its ops need.
+ * - Memory: one frozen Entry per subscription and one slot in its replica's map by ref; a socket
+ *   with several topics adds a map of its own.
  */
 import { checkDelta, checkReplicaId, checkSnapshot, slotId } from './wire.js';
 import type { Delta, DeltaOp, Entry, ReplicaId, Snapshot } from './wire.js';
@@ -29,20 +33,41 @@ export type { Delta, DeltaOp, Entry, ReplicaId, Snapshot } from './wire.js';
 /** A visible entry appeared (`join`) or disappeared (`leave`) on this node. */
 export type Change = { op: 'join' | 'leave'; entry: Entry };
 
+/** The entries of one ref (socket): the entry itself while there is one, else topic → entry. */
+type RefEntries = Entry | Map<string, Entry>;
+
 interface Replica {
   /** Highest contiguous clock applied. */
   clock: number;
   down: boolean;
-  /** ref → topic → entry: everything this replica holds, visible or not. */
-  readonly byRef: Map<string, Map<string, Entry>>;
+  /** ref → its entries: everything this replica holds, visible or not. */
+  readonly byRef: Map<string, RefEntries>;
+}
+
+function entryOf(x: RefEntries | undefined, topic: string): Entry | undefined {
+  if (x === undefined) return undefined;
+  if (x instanceof Map) return x.get(topic);
+  return x.topic === topic ? x : undefined;
+}
+
+function* entriesOf(x: RefEntries): Iterable<Entry> {
+  if (x instanceof Map) yield* x.values();
+  else yield x;
+}
+
+/** Every entry of a replica. */
+function* allEntries(r: Replica): Iterable<Entry> {
+  for (const x of r.byRef.values()) {
+    if (x instanceof Map) yield* x.values();
+    else yield x;
+  }
 }
 
 export class TrackerState {
   readonly replica: ReplicaId;
   readonly #own: Replica;
   readonly #replicas = new Map<ReplicaId, Replica>();
-  /** topic → `replica\0ref` → entry, over up replicas only. */
-  readonly #byTopic = new Map<string, Map<string, Entry>>();
+  /** Entries of up replicas. */
   #visible = 0;
   /** Own ops since the last takeDelta; null marks a join cancelled by a later leave. */
   #pending: Array<DeltaOp | null> = [];
@@ -69,7 +94,7 @@ export class TrackerState {
   /** Adds an own entry. Joining the same (topic, ref) twice is a no-op returning []. */
   join(topic: string, key: string, ref: string, meta: unknown): Change[] {
     const own = this.#own;
-    if (own.byRef.get(ref)?.has(topic)) return [];
+    if (entryOf(own.byRef.get(ref), topic) !== undefined) return [];
     const entry = Object.freeze({ topic, key, ref, meta, replica: this.replica, clock: own.clock + 1 });
     own.clock = entry.clock;
     this.#insert(own, entry);
@@ -99,10 +124,10 @@ export class TrackerState {
 
   /** Leaves every topic of one own socket (disconnect). */
   leaveRef(ref: string): Change[] {
-    const topics = this.#own.byRef.get(ref);
-    if (topics === undefined) return [];
+    const x = this.#own.byRef.get(ref);
+    if (x === undefined) return [];
     const changes: Change[] = [];
-    for (const topic of [...topics.keys()]) changes.push(...this.leave(topic, ref));
+    for (const { topic } of [...entriesOf(x)]) changes.push(...this.leave(topic, ref));
     return changes;
   }
 
@@ -134,7 +159,7 @@ export class TrackerState {
   snapshot(replica: ReplicaId = this.replica): Snapshot {
     const r = this.#replicas.get(replica);
     const entries: Entry[] = [];
-    if (r !== undefined) for (const topics of r.byRef.values()) entries.push(...topics.values());
+    if (r !== undefined) for (const e of allEntries(r)) entries.push(e);
     return { v: 1, replica, clock: r?.clock ?? 0, entries };
   }
 
@@ -186,12 +211,10 @@ export class TrackerState {
     for (const e of s.entries) next.set(slotId(e.topic, e.ref), e);
     const changes: Change[] = [];
     const gone: Entry[] = [];
-    for (const topics of r.byRef.values()) {
-      for (const e of topics.values()) {
-        const id = slotId(e.topic, e.ref);
-        if (next.get(id)?.clock === e.clock) next.delete(id);
-        else gone.push(e);
-      }
+    for (const e of allEntries(r)) {
+      const id = slotId(e.topic, e.ref);
+      if (next.get(id)?.clock === e.clock) next.delete(id);
+      else gone.push(e);
     }
     for (const e of gone) {
       this.#remove(r, e.topic, e.ref);
@@ -212,12 +235,8 @@ export class TrackerState {
     const rep = this.#other(r, 'replicaDown');
     if (rep === undefined || rep.down) return [];
     const changes: Change[] = [];
-    for (const topics of rep.byRef.values()) {
-      for (const e of topics.values()) {
-        this.#unindex(e);
-        changes.push({ op: 'leave', entry: e });
-      }
-    }
+    for (const e of allEntries(rep)) changes.push({ op: 'leave', entry: e });
+    this.#visible -= changes.length;
     rep.down = true;
     return changes;
   }
@@ -228,12 +247,8 @@ export class TrackerState {
     if (rep === undefined || !rep.down) return [];
     rep.down = false;
     const changes: Change[] = [];
-    for (const topics of rep.byRef.values()) {
-      for (const e of topics.values()) {
-        this.#index(e);
-        changes.push({ op: 'join', entry: e });
-      }
-    }
+    for (const e of allEntries(rep)) changes.push({ op: 'join', entry: e });
+    this.#visible += changes.length;
     return changes;
   }
 
@@ -260,19 +275,26 @@ export class TrackerState {
 
   // ---- queries (up replicas only) ----
 
+  /** Entries of the topic. Scans every entry: for tests and diagnostics, not hot paths. */
   entries(topic: string): Entry[] {
-    const m = this.#byTopic.get(topic);
-    return m === undefined ? [] : [...m.values()];
+    const out: Entry[] = [];
+    for (const r of this.#replicas.values()) {
+      if (!r.down) for (const e of allEntries(r)) if (e.topic === topic) out.push(e);
+    }
+    return out;
   }
 
   /** Entries of one own socket. */
   entriesOfRef(ref: string): Entry[] {
-    const m = this.#own.byRef.get(ref);
-    return m === undefined ? [] : [...m.values()];
+    const x = this.#own.byRef.get(ref);
+    return x === undefined ? [] : [...entriesOf(x)];
   }
 
+  /** Topics with entries. Scans every entry: for tests and diagnostics, not hot paths. */
   topics(): string[] {
-    return [...this.#byTopic.keys()];
+    const out = new Set<string>();
+    for (const r of this.#replicas.values()) if (!r.down) for (const e of allEntries(r)) out.add(e.topic);
+    return [...out];
   }
 
   /** Number of visible entries. */
@@ -301,34 +323,26 @@ export class TrackerState {
     if (!r.down) changes.push({ op: 'join', entry: e });
   }
 
+  /** Inserts `e`; the caller has made sure that there is no entry with the same (topic, ref). */
   #insert(r: Replica, e: Entry): void {
-    let topics = r.byRef.get(e.ref);
-    if (topics === undefined) r.byRef.set(e.ref, (topics = new Map()));
-    topics.set(e.topic, e);
-    if (!r.down) this.#index(e);
+    const x = r.byRef.get(e.ref);
+    if (x === undefined) r.byRef.set(e.ref, e);
+    else if (x instanceof Map) x.set(e.topic, e);
+    else r.byRef.set(e.ref, new Map([[x.topic, x], [e.topic, e]]));
+    if (!r.down) this.#visible += 1;
   }
 
   #remove(r: Replica, topic: string, ref: string): Entry | undefined {
-    const topics = r.byRef.get(ref);
-    const e = topics?.get(topic);
-    if (topics === undefined || e === undefined) return undefined;
-    topics.delete(topic);
-    if (topics.size === 0) r.byRef.delete(ref);
-    if (!r.down) this.#unindex(e);
+    const x = r.byRef.get(ref);
+    const e = entryOf(x, topic);
+    if (e === undefined) return undefined;
+    if (x instanceof Map) {
+      x.delete(topic);
+      if (x.size === 1) r.byRef.set(ref, x.values().next().value as Entry);
+    } else {
+      r.byRef.delete(ref);
+    }
+    if (!r.down) this.#visible -= 1;
     return e;
-  }
-
-  #index(e: Entry): void {
-    let m = this.#byTopic.get(e.topic);
-    if (m === undefined) this.#byTopic.set(e.topic, (m = new Map()));
-    m.set(e.replica + '\u0000' + e.ref, e);
-    this.#visible += 1;
-  }
-
-  #unindex(e: Entry): void {
-    const m = this.#byTopic.get(e.topic);
-    if (m === undefined || !m.delete(e.replica + '\u0000' + e.ref)) return;
-    if (m.size === 0) this.#byTopic.delete(e.topic);
-    this.#visible -= 1;
   }
 }

@@ -26,27 +26,36 @@ export type Transition =
   | { kind: 'member_removed'; topic: string; key: string }
   | { kind: 'count'; topic: string; count: number };
 
-interface KeyView {
-  /**
-   * The sockets of this key in this topic: the entry itself while there is one (the common case:
-   * every public-channel subscription is its own key), a map `replica\0ref` → entry beyond that.
-   */
-  entries: Entry | Map<string, Entry>;
+/** A key (user) with several entries (sockets) in one topic. */
+interface KeyGroup {
+  /** `replica\0ref` → entry. */
+  readonly entries: Map<string, Entry>;
   /** The entry whose meta is shown: least by (replica, clock). */
   first: Entry;
 }
 
+/**
+ * The entries of one key in one topic: the entry itself while there is one (the common case:
+ * every public-channel subscription is its own key), a KeyGroup beyond that.
+ */
+type KeyView = Entry | KeyGroup;
+
+const isGroup = (k: KeyView): k is KeyGroup => (k as Partial<KeyGroup>).entries instanceof Map;
+const firstOf = (k: KeyView): Entry => (isGroup(k) ? k.first : k);
 const slot = (e: Entry): string => e.replica + '\u0000' + e.ref;
 
 function sizeOf(k: KeyView): number {
-  return k.entries instanceof Map ? k.entries.size : 1;
+  return isGroup(k) ? k.entries.size : 1;
 }
 
 interface TopicView {
   subs: number;
   readonly keys: Map<string, KeyView>;
-  /** key → meta of `first`; kept incrementally for members(). */
-  readonly members: Map<string, unknown>;
+  /**
+   * key → meta of its first entry, built on the first members() call for the topic and kept
+   * incrementally from then on (presence channels); never built for topics nobody lists.
+   */
+  members: Map<string, unknown> | null;
 }
 
 const NO_MEMBERS: ReadonlyMap<string, unknown> = new Map();
@@ -65,6 +74,7 @@ export class PresenceView {
    * ignored, so counts always equal the entries actually held.
    */
   apply(changes: readonly Change[]): Transition[] {
+    if (changes.length === 1) return this.#applyOne(changes[0] as Change);
     const subsBefore = new Map<string, number>();
     const keysBefore = new Map<string, Map<string, number>>();
     for (const { op, entry } of changes) {
@@ -86,7 +96,7 @@ export class PresenceView {
       for (const [key, count] of keysBefore.get(topic)!) {
         const present = this.keyCount(topic, key) > 0;
         if (count === 0 && present) {
-          out.push({ kind: 'member_added', topic, key, meta: this.#topics.get(topic)!.members.get(key) });
+          out.push({ kind: 'member_added', topic, key, meta: firstOf(this.#topics.get(topic)!.keys.get(key)!).meta });
         } else if (count > 0 && !present) {
           out.push({ kind: 'member_removed', topic, key });
         }
@@ -97,6 +107,25 @@ export class PresenceView {
       const now = this.subscriptionCount(topic);
       if (now !== subs) out.push({ kind: 'count', topic, count: now });
     }
+    return out;
+  }
+
+  /** apply() of one change (every local join and leave): the same transitions, no bookkeeping maps. */
+  #applyOne({ op, entry }: Change): Transition[] {
+    const { topic, key } = entry;
+    const subs = this.subscriptionCount(topic);
+    const count = this.keyCount(topic, key);
+    if (op === 'join') this.#add(entry);
+    else this.#remove(entry);
+    const now = this.subscriptionCount(topic);
+    if (now === subs) return [];
+    const out: Transition[] = [];
+    if (subs === 0) out.push({ kind: 'occupied', topic });
+    const present = this.keyCount(topic, key) > 0;
+    if (count === 0 && present) out.push({ kind: 'member_added', topic, key, meta: entry.meta });
+    else if (count > 0 && !present) out.push({ kind: 'member_removed', topic, key });
+    if (now === 0) out.push({ kind: 'vacated', topic });
+    out.push({ kind: 'count', topic, count: now });
     return out;
   }
 
@@ -116,7 +145,13 @@ export class PresenceView {
    * (replica, clock): deterministic, and the same on every node holding the same entries.
    */
   members(topic: string): ReadonlyMap<string, unknown> {
-    return this.#topics.get(topic)?.members ?? NO_MEMBERS;
+    const t = this.#topics.get(topic);
+    if (t === undefined) return NO_MEMBERS;
+    if (t.members === null) {
+      t.members = new Map();
+      for (const [key, k] of t.keys) t.members.set(key, firstOf(k).meta);
+    }
+    return t.members;
   }
 
   hasMember(topic: string, key: string): boolean {
@@ -136,27 +171,24 @@ export class PresenceView {
 
   #add(e: Entry): void {
     let t = this.#topics.get(e.topic);
-    if (t === undefined) this.#topics.set(e.topic, (t = { subs: 0, keys: new Map(), members: new Map() }));
+    if (t === undefined) this.#topics.set(e.topic, (t = { subs: 0, keys: new Map(), members: null }));
     const k = t.keys.get(e.key);
     if (k === undefined) {
-      t.keys.set(e.key, { entries: e, first: e });
-      t.members.set(e.key, e.meta);
-    } else {
+      t.keys.set(e.key, e);
+      t.members?.set(e.key, e.meta);
+    } else if (isGroup(k)) {
       const id = slot(e);
-      if (k.entries instanceof Map) {
-        if (k.entries.has(id)) return;
-        k.entries.set(id, e);
-      } else {
-        if (slot(k.entries) === id) return;
-        k.entries = new Map([
-          [slot(k.entries), k.entries],
-          [id, e],
-        ]);
-      }
+      if (k.entries.has(id)) return;
+      k.entries.set(id, e);
       if (before(e, k.first)) {
         k.first = e;
-        t.members.set(e.key, e.meta);
+        t.members?.set(e.key, e.meta);
       }
+    } else {
+      if (k.replica === e.replica && k.ref === e.ref) return;
+      const group: KeyGroup = { entries: new Map([[slot(k), k], [slot(e), e]]), first: before(e, k) ? e : k };
+      t.keys.set(e.key, group);
+      t.members?.set(e.key, group.first.meta);
     }
     t.subs += 1;
   }
@@ -165,22 +197,21 @@ export class PresenceView {
     const t = this.#topics.get(e.topic);
     const k = t?.keys.get(e.key);
     if (t === undefined || k === undefined) return;
-    const id = slot(e);
-    if (k.entries instanceof Map) {
-      if (!k.entries.delete(id)) return;
-    } else if (slot(k.entries) !== id) {
+    if (isGroup(k)) {
+      if (!k.entries.delete(slot(e))) return;
+    } else if (k.replica !== e.replica || k.ref !== e.ref) {
       return;
     }
     t.subs -= 1;
-    if (!(k.entries instanceof Map) || k.entries.size === 0) {
+    if (!isGroup(k) || k.entries.size === 0) {
       t.keys.delete(e.key);
-      t.members.delete(e.key);
+      t.members?.delete(e.key);
       if (t.subs === 0) this.#topics.delete(e.topic);
     } else if (k.first.replica === e.replica && k.first.ref === e.ref) {
       let first: Entry | undefined;
-      for (const x of (k.entries as Map<string, Entry>).values()) if (first === undefined || before(x, first)) first = x;
+      for (const x of k.entries.values()) if (first === undefined || before(x, first)) first = x;
       k.first = first!;
-      t.members.set(e.key, first!.meta);
+      t.members?.set(e.key, first!.meta);
     }
   }
 }

@@ -59,6 +59,8 @@ export interface UwsWebSocket<T> {
   /** Cuts the connection without a close frame; also runs the `close` handler. */
   close(): void;
   getBufferedAmount(): number;
+  /** Remote address as 4 (IPv4) or 16 (IPv6) bytes. */
+  getRemoteAddress(): ArrayBuffer;
   subscribe(topic: UwsData): boolean;
   unsubscribe(topic: UwsData): boolean;
   isSubscribed(topic: UwsData): boolean;

@@ -47,13 +47,44 @@ interface Exchange {
   head?: boolean;
 }
 
+/** The request as the core sees it, copied out of uWS; the client address is read only if asked. */
+class CopiedRequest implements HttpRequest {
+  private address: string | null = null;
+
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly query: string,
+    readonly headers: Record<string, string>,
+    readonly body: Buffer,
+    private readonly ex: Exchange,
+  ) {}
+
+  /** '' if first asked after the answer was written or the client went away. */
+  get remoteAddress(): string {
+    if (this.address === null) this.address = this.ex.open ? remoteAddressOf(this.ex.res) : '';
+    return this.address;
+  }
+}
+
+const statusLines = new Map<number, string>();
+
+function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (line === undefined) statusLines.set(status, (line = `${status} ${STATUS_CODES[status] ?? 'Unknown'}`));
+  return line;
+}
+
 function write(ex: Exchange, out: HttpResponse, closeConnection: boolean): void {
   if (!ex.open) return;
   ex.open = false;
   ex.res.cork(() => {
-    ex.res.writeStatus(`${out.status} ${STATUS_CODES[out.status] ?? 'Unknown'}`);
-    for (const [key, value] of Object.entries(out.headers ?? {})) {
-      if (!OWN_HEADERS.has(key.toLowerCase())) ex.res.writeHeader(key, value);
+    ex.res.writeStatus(statusLine(out.status));
+    const headers = out.headers;
+    if (headers !== undefined) {
+      for (const key in headers) {
+        if (!OWN_HEADERS.has(key.toLowerCase())) ex.res.writeHeader(key, headers[key] as string);
+      }
     }
     // HEAD: no body. (endWithoutBody in this uWS build announces a bogus length or stalls the connection.)
     ex.res.end(ex.head ? '' : out.body, closeConnection);
@@ -78,7 +109,6 @@ export function serveHttp(res: UwsHttpResponse, req: UwsHttpRequest, deps: UwsHt
   const path = req.getUrl();
   const query = req.getQuery() ?? '';
   const headers = readHeaders(req);
-  const remoteAddress = remoteAddressOf(res);
 
   const ex: Exchange = { res, open: true, head: method === 'HEAD' };
   if (headers.upgrade !== undefined && /\bupgrade\b/i.test(headers.connection ?? '')) {
@@ -104,7 +134,8 @@ export function serveHttp(res: UwsHttpResponse, req: UwsHttpRequest, deps: UwsHt
       write(ex, { status: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error }) }, !deps.accepting());
       return;
     }
-    const request: HttpRequest = { method, path, query, headers, body: Buffer.concat(chunks, size), remoteAddress };
+    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+    const request = new CopiedRequest(method, path, query, headers, body, ex);
     answer(ex, request, deps).catch((err: unknown) => deps.logger.error('http response failed', { err }));
   });
 }

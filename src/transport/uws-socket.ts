@@ -5,14 +5,35 @@
  */
 import { SLOW_CLIENT_CLOSE, type SendResult, type SocketHandler, type UpgradeInfo, type WsSocket } from './types.js';
 import type { UwsWebSocket } from './uws-api.js';
+import { formatAddress } from './uws-address.js';
 
 /** uWS `send` result: dropped because the socket is over `maxBackpressure`. */
 const DROPPED = 2;
 
+/**
+ * The upgrade request as the core sees it. The client address is formatted only when asked
+ * (from the socket, once it is open): most connections never need it.
+ */
+export class UwsUpgradeInfo implements UpgradeInfo {
+  /** Set when the socket opens. */
+  socket: UwsSocket | null = null;
+
+  constructor(
+    readonly path: string,
+    readonly query: string,
+    readonly headers: Record<string, string>,
+  ) {}
+
+  /** As UwsSocket.remoteAddress: '' if first asked after the socket closed. */
+  get remoteAddress(): string {
+    return this.socket?.remoteAddress ?? '';
+  }
+}
+
 /** wiremesh's per-socket data, kept in uWS's user data (the object given to `res.upgrade`). */
 export interface SocketData {
   /** From the upgrade request; handed to the core at open, then dropped. */
-  info: UpgradeInfo | null;
+  info: UwsUpgradeInfo | null;
   socket: UwsSocket | null;
   handler: SocketHandler | null;
 }
@@ -26,12 +47,19 @@ export interface SocketOwner {
 
 export class UwsSocket implements WsSocket {
   private closed = false;
+  /** Formatted on first read (most sockets are never asked; idle ones should not hold a string). */
+  private address: string | null = null;
 
   constructor(
     private readonly ws: UwsWebSocket<SocketData>,
     readonly owner: SocketOwner,
-    readonly remoteAddress: string,
   ) {}
+
+  /** The client's address; '' if it is first asked after the socket closed. */
+  get remoteAddress(): string {
+    if (this.address === null && !this.closed) this.address = formatAddress(new Uint8Array(this.ws.getRemoteAddress()));
+    return this.address ?? '';
+  }
 
   /** Called from the close handler: from then on the native socket must not be touched. */
   markClosed(): void {

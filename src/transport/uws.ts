@@ -12,9 +12,12 @@
  *   queued. Frames from `publish` are queued in C++: a subscriber that falls more than
  *   `maxBufferedBytes` + CLOSE_HEADROOM_BYTES behind is cut by uWS (`closeOnBackpressureLimit`),
  *   without a close frame.
+ * - The client address (of a socket, and of its upgrade info) is formatted when first asked, from
+ *   the open socket: '' when first asked after the socket closed. The core copies the handshake
+ *   it keeps, so this never shows there.
  */
 import type { Logger } from '../log/logger.js';
-import type { Transport, TransportHooks, TransportOptions, UpgradeInfo, WsSocket } from './types.js';
+import type { Transport, TransportHooks, TransportOptions, WsSocket } from './types.js';
 import type {
   UwsApp,
   UwsHttpRequest,
@@ -24,9 +27,9 @@ import type {
   UwsSocketContext,
   UwsWebSocket,
 } from './uws-api.js';
-import { failHttp, readHeaders, remoteAddressOf, serveHttp, type UwsHttpDeps } from './uws-http.js';
+import { failHttp, readHeaders, serveHttp, type UwsHttpDeps } from './uws-http.js';
 import { UWS_PACKAGE, UWS_VERSION } from './uws-load.js';
-import { UwsSocket, type SocketData, type SocketOwner } from './uws-socket.js';
+import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
 
 export { loadUws, UwsUnavailableError } from './uws-load.js';
 
@@ -103,7 +106,7 @@ export class UwsTransport implements Transport {
         return;
       }
       const headers = readHeaders(req);
-      const info: UpgradeInfo = { path: req.getUrl(), query: req.getQuery() ?? '', headers, remoteAddress: remoteAddressOf(res) };
+      const info = new UwsUpgradeInfo(req.getUrl(), req.getQuery() ?? '', headers);
       const data: SocketData = { info, socket: null, handler: null };
       // Like ws: accept the first sub-protocol offered, if any.
       const protocol = (headers['sec-websocket-protocol'] ?? '').split(',')[0]!.trim();
@@ -117,7 +120,8 @@ export class UwsTransport implements Transport {
     const data = ws.getUserData();
     const info = data.info!;
     data.info = null;
-    const socket = new UwsSocket(ws, this.owner, info.remoteAddress);
+    const socket = new UwsSocket(ws, this.owner);
+    info.socket = socket;
     data.socket = socket;
     this.sockets?.add(socket);
     try {

@@ -67,7 +67,9 @@ export function triggerEvent(ctx: ApiContext): unknown {
   const e = toInput(jsonBody(ctx));
   validate(ctx, e);
   publish(ctx, e);
-  const info = infoFields(e.info ?? ctx.query.info);
+  const requested = e.info ?? ctx.query.info;
+  if (typeof requested !== 'string' || requested === '') return {}; // the common case: no info asked
+  const info = infoFields(requested);
   return info.size > 0 ? { channels: channelInfo(ctx, e.channels, info) } : {};
 }
 
