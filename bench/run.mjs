@@ -3,15 +3,17 @@
  * `npm run bench [-- SCENARIO [harness flags]]`: wiremesh side by side with Soketi 1.6.1 through
  * the Pusher-protocol bench harness (`compare`: A B A B …, a fresh server per run, medians).
  *
- *   PUSHER_BENCH=/path/to/bench/bench.mjs   the harness (default: ../../shared/bench/bench.mjs)
- *   SOKETI_START=/path/to/start.sh          Soketi's launcher (default: ../../shared/peers/soketi/start.sh);
+ *   PUSHER_BENCH=/path/to/bench/bench.mjs   the harness (default: shared/bench/bench.mjs, shared = ../shared or ../../shared)
+ *   SOKETI_START=/path/to/start.sh          Soketi's launcher (default: shared/peers/soketi/start.sh);
  *                                           when missing, wiremesh is compared with itself on the ws transport
  *   ROUNDS=3                                 rounds per side
  *
  * Examples:
  *   npm run bench                                    # fanout, 1,000 clients, max rate
  *   npm run bench -- connect --clients 5000
- *   npm run bench -- channels --channels 2000 --subs-per-channel 2 --events 4000
+ *   npm run bench -- channels --channels 2000 --subs-per-channel 2 --events 40000
+ *   npm run bench -- fanout --clients 100 --rate 100 --events 2000    # latency at a low rate
+ *   npm run bench -- connect --clients 19000 --connect-concurrency 500 # idle capacity (ulimit -n 20000)
  *   npm run bench -- presence --clients 1000
  * For a CPU profile of the hot paths: WIREMESH_PROFILE=1 npm run bench (writes .cpuprofile files to bench/profiles/).
  */
@@ -22,8 +24,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const harness = process.env.PUSHER_BENCH ?? resolve(root, '../../shared/bench/bench.mjs');
-const soketi = process.env.SOKETI_START ?? resolve(root, '../../shared/peers/soketi/start.sh');
+// The shared tree sits next to the checkout (/work/shared beside /work/main) or one level up.
+const shared = ['../shared', '../../shared'].map((p) => resolve(root, p)).find((p) => existsSync(p)) ?? resolve(root, '../shared');
+const harness = process.env.PUSHER_BENCH ?? join(shared, 'bench/bench.mjs');
+const soketi = process.env.SOKETI_START ?? join(shared, 'peers/soketi/start.sh');
 const rounds = process.env.ROUNDS ?? '3';
 
 if (!existsSync(harness)) {
