@@ -2,6 +2,7 @@
  * A raw `ws` client speaking the Livewire tunnel protocol (docs/livewire-protocol.md), for tests
  * that set handshake headers (Cookie, Origin, X-Forwarded-For) or need the exact frames.
  */
+import type { TunnelResponse } from '../../src/protocol/frames.js';
 import WebSocket from 'ws';
 import { APP } from './server.js';
 
@@ -10,17 +11,8 @@ export interface TunnelFrame {
   data?: unknown;
 }
 
-export interface ResponseData {
-  id: string;
-  status: number;
-  statusText: string;
-  headers: Array<[string, string]>;
-  url: string;
-  redirected: boolean;
-  body: string;
-  done: boolean;
-  setCookies: string[];
-}
+/** The `wiremesh:response` data, as the server defines it. */
+export type ResponseData = TunnelResponse;
 
 export interface ChunkData {
   id: string;
