@@ -6,12 +6,18 @@ import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
+import cluster from 'node:cluster';
+import { supervise, WORKER_INDEX_ENV, WORKER_SECRET_ENV, type WorkerReady } from './workers/supervisor.js';
+import { workerConfig } from './workers/worker-config.js';
 
 const USAGE = `Usage: wiremesh start [--config FILE]
 
 Starts a Pusher-protocol WebSocket server. With no configuration it serves one app
 (id app-id, key app-key, secret app-secret) on port 6001. Every setting can also be given
 as an environment variable (see docs/configuration.md); PUSHER_APP_ID/KEY/SECRET are honoured.`;
+
+const DEFAULT_APP_WARNING =
+  'serving the default app (app-id / app-key / app-secret): set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or a config file, before exposing this server';
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -41,10 +47,20 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const logger = createLogger({ level: config.logLevel });
-  if (isDefaultCredentials(config)) {
-    logger.warn('serving the default app (app-id / app-key / app-secret): set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or a config file, before exposing this server');
+  const workers = config.workers;
+  if (workers > 1 && cluster.isPrimary) {
+    if (isDefaultCredentials(config)) logger.warn(DEFAULT_APP_WARNING);
+    process.exitCode = await supervise(workers, logger.child({ part: 'supervisor' }));
+    return process.exitCode;
   }
-  const server = await startServer(config, { logger });
+  const worker = cluster.isWorker && workers > 1;
+  if (worker) {
+    config = workerConfig(config, Number(process.env[WORKER_INDEX_ENV]), workers, process.env[WORKER_SECRET_ENV] ?? '');
+  } else if (isDefaultCredentials(config)) {
+    logger.warn(DEFAULT_APP_WARNING);
+  }
+  const server = await startServer(config, { logger, ...(worker ? { sharedPort: true } : {}) });
+  if (worker) process.send?.({ type: 'wiremesh:ready', port: server.port } satisfies WorkerReady);
   let signals = 0;
   const onSignal = (signal: string): void => {
     if (++signals > 1) {
@@ -61,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     );
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
+  // A worker's Ctrl-C reaches the whole process group; the supervisor turns it into one SIGTERM.
+  process.on('SIGINT', () => (worker ? undefined : onSignal('SIGINT')));
   return 0;
 }

@@ -35,6 +35,8 @@ export interface StartOptions {
   logger?: Logger;
   /** In-process cluster tests: nodes sharing one bus (with `cluster.driver: 'memory'`). */
   bus?: MemoryBus;
+  /** This process is one of a node's workers, sharing the port with its siblings. */
+  sharedPort?: boolean;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -98,6 +100,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       maxFrameBytes: config.limits.maxFrameBytes,
       maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
       maxBufferedBytes: config.limits.maxBufferedBytes,
+      ...(options.sharedPort ? { sharedPort: true } : {}),
     },
     {
       openSocket: (socket, info) => core!.open(socket, info),

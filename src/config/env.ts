@@ -34,6 +34,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   v('WIREMESH_NODE_ID', ['nodeId'], 'string'),
   v('WIREMESH_LOG_LEVEL', ['logLevel'], 'string'),
   v('WIREMESH_TRANSPORT', ['transport'], 'string'),
+  v('WIREMESH_WORKERS', ['workers'], 'string'),
   v('WIREMESH_ACTIVITY_TIMEOUT', ['activityTimeout'], 'integer'),
   v('WIREMESH_SHUTDOWN_GRACE_MS', ['shutdownGraceMs'], 'integer'),
   v('WIREMESH_METRICS', ['metrics'], 'boolean'),

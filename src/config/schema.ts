@@ -147,6 +147,11 @@ export interface MeshConfig {
   dns?: string;
   /** Shared secret the nodes prove to each other; required when `driver` is `mesh`. */
   secret?: string;
+  /**
+   * Ports dialed on each address `dns` resolves to (default: `[port]`). Not read from the
+   * config: set for worker processes, whose peers listen on `port`, `port + 1`, ….
+   */
+  dnsPorts?: number[];
 }
 
 export interface Config {
@@ -156,6 +161,12 @@ export interface Config {
   nodeId: string;
   logLevel: LogLevel;
   transport: TransportKind;
+  /**
+   * Worker processes of this node on this host (`"auto"` in the file = one per CPU). Each is a
+   * cluster node of its own; they share `port` (SO_REUSEPORT) and find each other as described
+   * in workers/worker-config.ts.
+   */
+  workers: number;
   /** Seconds of client silence before the server pings it (sent as `activity_timeout`). */
   activityTimeout: number;
   /** After a server ping, close the socket (4201) if no pong arrives within this many ms. */
@@ -201,6 +212,7 @@ export function defaults(): Omit<Config, 'apps'> {
     nodeId: '',
     logLevel: 'info',
     transport: 'auto',
+    workers: 1,
     activityTimeout: 120,
     pongTimeoutMs: 30_000,
     shutdownGraceMs: 10_000,

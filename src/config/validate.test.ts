@@ -101,6 +101,7 @@ describe('validateConfig: valid configs', () => {
       nodeId: 'node-a.eu_1',
       logLevel: 'debug',
       transport: 'ws',
+      workers: 1,
       activityTimeout: 30,
       pongTimeoutMs: 5000,
       shutdownGraceMs: 0,

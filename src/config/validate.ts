@@ -28,6 +28,7 @@ export function validateConfig(raw: unknown): Config {
     nodeId: s.string('nodeId', defaultNodeId(), NODE_ID),
     logLevel: s.oneOf('logLevel', LOG_LEVELS, d.logLevel),
     transport: s.oneOf('transport', TRANSPORTS, d.transport),
+    workers: readWorkers(s),
     activityTimeout: s.int('activityTimeout', d.activityTimeout, 1),
     pongTimeoutMs: s.int('pongTimeoutMs', d.pongTimeoutMs, 1),
     shutdownGraceMs: s.int('shutdownGraceMs', d.shutdownGraceMs, 0),
@@ -62,7 +63,31 @@ export function validateConfig(raw: unknown): Config {
   if (config.cluster.driver === 'mesh' && mesh.port === config.port) {
     throw invalid('cluster.mesh.port', `must differ from port (${config.port}), which serves the clients`, mesh.port);
   }
+  if (config.workers > 1) {
+    // SO_REUSEPORT shares one known port between the workers; an ephemeral port cannot be shared.
+    if (config.port === 0) throw invalid('port', `must be a fixed port when workers is ${config.workers}`, 0);
+    const first = mesh.port;
+    const last = first + config.workers - 1;
+    if (last > 65535) throw invalid('cluster.mesh.port', `leaves no room for ${config.workers} workers (ports ${first}-${last})`, first);
+    if (config.cluster.driver !== 'redis' && config.cluster.driver !== 'nats' && config.port >= first && config.port <= last) {
+      throw invalid('cluster.mesh.port', `the workers listen for each other on ${first}-${last}, which includes port (${config.port})`, first);
+    }
+  }
   return config;
+}
+
+const MAX_WORKERS = 256;
+
+/** A whole number ≥ 1, or "auto" (one per CPU). The environment gives it as a string. */
+function readWorkers(s: Section): number {
+  const value = s.get('workers');
+  if (value === undefined) return defaults().workers;
+  if (value === 'auto') return Math.min(os.availableParallelism(), MAX_WORKERS);
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw invalid('workers', `must be "auto" or an integer from 1 to ${MAX_WORKERS}`, value);
+  }
+  return n;
 }
 
 function readLimits(raw: unknown): Config['limits'] {

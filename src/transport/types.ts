@@ -64,6 +64,12 @@ export interface TransportOptions {
   maxRequestBodyBytes: number;
   /** A socket whose queued bytes exceed this is closed with 4100 (client too slow). */
   maxBufferedBytes: number;
+  /**
+   * The port is shared with the node's other worker processes: uWebSockets.js binds with
+   * SO_REUSEPORT (the kernel spreads connections); the `ws` transport's listen goes through
+   * node:cluster, which shares it. Otherwise a port in use is an error.
+   */
+  sharedPort?: boolean;
 }
 
 export interface Transport {

@@ -184,8 +184,10 @@ export class UwsTransport implements Transport {
   async listen(): Promise<number> {
     const { host, port } = this.options;
     const result: { socket: UwsListenSocket | false } = { socket: false };
-    // Exclusive: without it uSockets sets SO_REUSEPORT and a second server on the port would not fail.
-    this.app.listen(host, port, this.uws.LIBUS_LISTEN_EXCLUSIVE_PORT ?? 0, (socket) => {
+    // Exclusive: without it uSockets sets SO_REUSEPORT and a second server on the port would not
+    // fail. Worker processes of one node want exactly that: the kernel spreads connections.
+    const flags = this.options.sharedPort ? 0 : (this.uws.LIBUS_LISTEN_EXCLUSIVE_PORT ?? 0);
+    this.app.listen(host, port, flags, (socket) => {
       result.socket = socket;
     });
     if (!result.socket) throw new Error(`uWebSockets.js could not listen on ${host}:${port} (address in use or not permitted)`);

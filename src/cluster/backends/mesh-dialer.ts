@@ -1,7 +1,7 @@
 /**
  * Which addresses a mesh node dials, and when. The addresses are `cluster.mesh.peers` plus every
- * address the DNS name `cluster.mesh.dns` resolves to (A and AAAA, port = `cluster.mesh.port`),
- * re-resolved every 5 s.
+ * address the DNS name `cluster.mesh.dns` resolves to (A and AAAA, on `cluster.mesh.port`, or on
+ * each port of a node's worker processes), re-resolved every 5 s.
  *
  * Guarantees:
  * - At most one connection attempt per address at a time; a new attempt only once the previous
@@ -42,7 +42,8 @@ export interface DialOutcome {
 
 export interface DialerDeps {
   peers: readonly string[];
-  dns?: { name: string; port: number };
+  /** A name whose addresses are peers, each dialed on every one of `ports`. */
+  dns?: { name: string; ports: readonly number[] };
   /** Opens a connection to `target`; resolves once it has closed. Never rejects. */
   open(target: DialTarget): Promise<DialOutcome>;
   /** True while the pair with `peerId` has a connection. */
@@ -172,16 +173,18 @@ export class Dialer {
     return !signal.aborted;
   }
 
-  private async watchDns(dns: { name: string; port: number }): Promise<void> {
+  private async watchDns(dns: { name: string; ports: readonly number[] }): Promise<void> {
     const resolve = this.deps.resolve ?? resolveAll;
     const { signal } = this.stop;
     while (!signal.aborted) {
       try {
         const keys = new Set<string>();
         for (const address of await resolve(dns.name)) {
-          const target = targetOf(address, dns.port);
-          keys.add(target.key);
-          if (!signal.aborted) this.add(target);
+          for (const port of dns.ports) {
+            const target = targetOf(address, port);
+            keys.add(target.key);
+            if (!signal.aborted) this.add(target);
+          }
         }
         const statics = new Set(this.deps.peers.map((p) => parsePeer(p).key));
         for (const gone of this.dnsKeys) if (!keys.has(gone) && !statics.has(gone)) this.remove(gone);

@@ -45,6 +45,8 @@ export interface MeshBackendOptions {
   peers: string[];
   /** A name whose A/AAAA records are the peers (port: `port`). */
   dns?: string;
+  /** Ports dialed on each address `dns` resolves to (default: `[port]`; a node's worker processes listen on several). */
+  dnsPorts?: readonly number[];
   secret: string;
   /** DNS answers (tests); default node:dns lookup. */
   resolve?(name: string): Promise<string[]>;
@@ -96,10 +98,11 @@ export class MeshBackend implements ClusterBackend {
   async connect(handler: BackendHandler): Promise<void> {
     if (this.started || this.closed) throw new Error('MeshBackend.connect() may be called once, before close()');
     this.started = true;
-    const { host, port, peers, dns, resolve } = this.options;
+    const { host, port, peers, dns, dnsPorts, resolve } = this.options;
     const server = net.createServer((socket) => this.adopt(socket, 'acceptor', `${socket.remoteAddress}:${socket.remotePort}`));
     try {
-      server.listen(port, host);
+      // exclusive: in a worker process the port is this worker's own, not shared through node:cluster.
+      server.listen({ port, host, exclusive: true });
       await once(server, 'listening');
     } catch (err) {
       const code = (err as { code?: unknown }).code;
@@ -121,7 +124,7 @@ export class MeshBackend implements ClusterBackend {
     this.ticker.unref();
     this.dialer = new Dialer({
       peers,
-      ...(dns ? { dns: { name: dns, port } } : {}),
+      ...(dns ? { dns: { name: dns, ports: dnsPorts ?? [port] } } : {}),
       open: (target) => this.dial(target),
       connected: (peerId) => this.peers.has(peerId),
       ...(resolve ? { resolve } : {}),

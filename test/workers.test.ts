@@ -1,0 +1,152 @@
+/**
+ * `workers`: one node as several processes on one port. Through the real CLI (supervisor +
+ * node:cluster workers), real pusher-js clients and the `pusher` SDK: connections land on every
+ * worker (the kernel spreads them), presence and the HTTP API are the same whichever worker
+ * answers, a killed worker is restarted and its clients come back, SIGTERM stops everything
+ * with exit 0, and a worker that cannot start stops the whole node with exit 1.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import { connected, pusherClient, serverSdk, until, type PusherClient } from './helpers/clients.js';
+import { freePort, spawnServer, type ServerProcess } from './helpers/server.js';
+
+/** `n` consecutive free ports (for the workers' loopback mesh). */
+async function freePortRun(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const servers: net.Server[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const s = net.createServer();
+        await new Promise<void>((resolve, reject) => s.once('error', reject).listen(base + i, '127.0.0.1', resolve));
+        servers.push(s);
+      }
+      return base;
+    } catch {
+      // taken: try another run
+    } finally {
+      for (const s of servers) s.close();
+    }
+  }
+  throw new Error('no run of free ports found');
+}
+
+/** Pids of the supervisor's children (its workers). */
+function workerPids(pid: number): number[] {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text === '' ? [] : text.split(/\s+/).map(Number);
+}
+
+/** Established TCP connections accepted on `port`, per process. */
+function acceptedPerPid(pids: number[], port: number): Map<number, number> {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const localPort = parseInt(f[1]!.split(':')[1]!, 16);
+      if (localPort === port && f[3] === '01') inodes.add(f[9]!);
+    }
+  }
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    let n = 0;
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) n++;
+      } catch {
+        // fd closed meanwhile
+      }
+    }
+    out.set(pid, n);
+  }
+  return out;
+}
+
+const CLIENTS = 24;
+
+for (const transport of ['auto', 'ws'] as const) {
+  describe(`workers: two processes of one node (transport ${transport})`, () => {
+    let server: ServerProcess | undefined;
+    const clients: PusherClient[] = [];
+    after(() => {
+      for (const c of clients) c.disconnect();
+      server?.kill('SIGKILL');
+    });
+
+    it('spreads connections over both workers; presence, events and the API agree on every worker; a killed worker comes back; SIGTERM exits 0', async () => {
+      const meshPort = await freePortRun(2);
+      server = await spawnServer({
+        transport,
+        workers: 2,
+        shutdownGraceMs: 1_000,
+        cluster: { heartbeatMs: 100, nodeTimeoutMs: 1_000, mesh: { port: meshPort } },
+      });
+      const srv = server;
+      await until(() => srv.output().includes('wiremesh workers listening'), 'both workers listening', 10_000);
+      const pids = workerPids(srv.child.pid!);
+      assert.equal(pids.length, 2, `two workers: ${srv.output()}`);
+
+      const sdk = serverSdk(srv.port);
+      const received = new Map<PusherClient, number>();
+      for (let i = 0; i < CLIENTS; i++) {
+        const c = pusherClient(srv.port, { presence: () => ({ user_id: `user-${i}` }) });
+        clients.push(c);
+        received.set(c, 0);
+        c.subscribe('presence-room').bind('tick', () => received.set(c, received.get(c)! + 1));
+      }
+      await Promise.all(clients.map((c) => connected(c)));
+      const members = (c: PusherClient): number => (c.channel('presence-room') as unknown as { members: { count: number } }).members.count;
+      await until(() => clients.every((c) => members(c) === CLIENTS), `every client sees ${CLIENTS} members`, 10_000);
+
+      const spread = acceptedPerPid(pids, srv.port);
+      for (const pid of pids) assert.ok(spread.get(pid)! > 0, `worker ${pid} holds connections: ${JSON.stringify([...spread])}`);
+      // (plus the keep-alive connection of the start-up health check)
+      assert.ok([...spread.values()].reduce((a, b) => a + b, 0) >= CLIENTS, JSON.stringify([...spread]));
+
+      // The HTTP API answers from either worker (each request is a new connection).
+      for (let i = 0; i < 6; i++) {
+        const res = await sdk.get({ path: '/channels/presence-room/users' });
+        assert.equal(((await res.json()) as { users: unknown[] }).users.length, CLIENTS);
+        await sdk.trigger('presence-room', 'tick', { i });
+      }
+      await until(() => clients.every((c) => received.get(c) === 6), 'every client got the 6 events', 5_000);
+
+      // kill -9 one worker: the supervisor starts another; its clients reconnect (to either worker).
+      const victim = pids[0]!;
+      process.kill(victim, 'SIGKILL');
+      await until(() => srv.output().includes('worker exited; restarting'), 'restart logged');
+      await until(() => srv.output().includes('worker restarted'), 'a new worker listening', 10_000);
+      const now = workerPids(srv.child.pid!);
+      assert.equal(now.length, 2);
+      assert.ok(!now.includes(victim));
+      await until(() => clients.every((c) => c.connection.state === 'connected' && members(c) === CLIENTS), 'everyone back, full member list', 15_000);
+      const res = await sdk.get({ path: '/channels/presence-room/users' });
+      assert.equal(((await res.json()) as { users: unknown[] }).users.length, CLIENTS);
+
+      srv.kill('SIGTERM');
+      assert.equal(await srv.exited, 0, srv.output());
+      server = undefined;
+    });
+  });
+}
+
+describe('workers: failures', () => {
+  it('a worker that cannot listen stops the node with exit 1 and says why', async () => {
+    const port = await freePort();
+    const squatter = net.createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    const meshPort = await freePortRun(2);
+    try {
+      await assert.rejects(
+        spawnServer({ port, workers: 2, cluster: { mesh: { port: meshPort } } }),
+        (err: Error) => /exited early \(1\)/.test(err.message) && /worker failed to start/.test(err.message),
+      );
+    } finally {
+      squatter.close();
+    }
+  });
+});
