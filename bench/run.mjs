@@ -7,6 +7,9 @@
  *   SOKETI_START=/path/to/start.sh          Soketi's launcher (default: shared/peers/soketi/start.sh);
  *                                           when missing, wiremesh is compared with itself on the ws transport
  *   ROUNDS=3                                 rounds per side
+ *   WORKERS=2                                wiremesh side runs that many worker processes (`workers`)
+ *   A=wiremesh                               side A is wiremesh with one worker instead of Soketi
+ *                                            (with WORKERS: what several workers buy on this host)
  *
  * Examples:
  *   npm run bench                                    # fanout, 1,000 clients, max rate
@@ -45,16 +48,21 @@ const A_PORT = 6201;
 const B_PORT = 6202;
 const profile = process.env.WIREMESH_PROFILE ? `--cpu-prof --cpu-prof-dir=${join(here, 'profiles')} ` : '';
 if (profile) mkdirSync(join(here, 'profiles'), { recursive: true });
-const wiremesh = (port, transport = 'auto') =>
-  `env WIREMESH_PORT=${port} WIREMESH_HOST=127.0.0.1 WIREMESH_LOG_LEVEL=warn WIREMESH_TRANSPORT=${transport} ` +
+const wiremesh = (port, transport = 'auto', workers = '1') =>
+  `env WIREMESH_PORT=${port} WIREMESH_HOST=127.0.0.1 WIREMESH_LOG_LEVEL=warn WIREMESH_TRANSPORT=${transport} WIREMESH_WORKERS=${workers} ` +
   `WIREMESH_APP_CLIENT_EVENTS=true WIREMESH_APP_USER_AUTHENTICATION=true WIREMESH_APP_MAX_PRESENCE_MEMBERS=1000000 ` +
   `node ${profile}${join(root, 'bin/wiremesh.js')} start`;
 
-const [aName, aStart] = existsSync(soketi) ? ['soketi', `${soketi} ${A_PORT}`] : ['wiremesh-ws', wiremesh(A_PORT, 'ws')];
+const workers = process.env.WORKERS ?? '1';
+const [aName, aStart] =
+  process.env.A === 'wiremesh' ? ['wiremesh-1w', wiremesh(A_PORT)]
+  : existsSync(soketi) ? ['soketi', `${soketi} ${A_PORT}`]
+  : ['wiremesh-ws', wiremesh(A_PORT, 'ws')];
+const bName = workers === '1' ? 'wiremesh' : `wiremesh-${workers}w`;
 const cmd = [
   harness, 'compare', '--rounds', rounds,
   '--a-name', aName, '--a', `--ws-url ws://127.0.0.1:${A_PORT}`, '--a-start', aStart,
-  '--b-name', 'wiremesh', '--b', `--ws-url ws://127.0.0.1:${B_PORT}`, '--b-start', wiremesh(B_PORT),
+  '--b-name', bName, '--b', `--ws-url ws://127.0.0.1:${B_PORT}`, '--b-start', wiremesh(B_PORT, 'auto', workers),
   '--', ...scenario,
 ];
 const r = spawnSync(process.execPath, cmd, { stdio: 'inherit' });

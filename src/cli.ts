@@ -9,6 +9,7 @@ import { startServer } from './server.js';
 import cluster from 'node:cluster';
 import { supervise, WORKER_INDEX_ENV, WORKER_SECRET_ENV, type WorkerReady } from './workers/supervisor.js';
 import { workerConfig } from './workers/worker-config.js';
+import { workerMetrics } from './workers/metrics.js';
 
 const USAGE = `Usage: wiremesh start [--config FILE]
 
@@ -59,7 +60,11 @@ export async function main(argv: string[]): Promise<number> {
   } else if (isDefaultCredentials(config)) {
     logger.warn(DEFAULT_APP_WARNING);
   }
-  const server = await startServer(config, { logger, ...(worker ? { sharedPort: true } : {}) });
+  const index = Number(process.env[WORKER_INDEX_ENV]);
+  const server = await startServer(config, {
+    logger,
+    ...(worker ? { sharedPort: true, metricsFrom: (render: () => string) => workerMetrics(index, render) } : {}),
+  });
   if (worker) process.send?.({ type: 'wiremesh:ready', port: server.port } satisfies WorkerReady);
   let signals = 0;
   const onSignal = (signal: string): void => {

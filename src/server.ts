@@ -37,6 +37,8 @@ export interface StartOptions {
   bus?: MemoryBus;
   /** This process is one of a node's workers, sharing the port with its siblings. */
   sharedPort?: boolean;
+  /** What `/metrics` serves, given this process's own exposition (workers: the whole node's). */
+  metricsFrom?: (render: () => string) => () => Promise<string>;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -135,6 +137,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: logger.child({ part: 'http' }),
     maxChannelNameLength: config.limits.maxChannelNameLength,
     metricsEnabled: config.metrics,
+    ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
   });
 

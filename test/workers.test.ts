@@ -115,6 +115,15 @@ for (const transport of ['auto', 'ws'] as const) {
       }
       await until(() => clients.every((c) => received.get(c) === 6), 'every client got the 6 events', 5_000);
 
+      // /metrics answers for the whole node whichever worker takes the scrape: both workers' series.
+      for (let i = 0; i < 3; i++) {
+        const text = await (await fetch(`http://127.0.0.1:${srv.port}/metrics`)).text();
+        const open = [...text.matchAll(/^wiremesh_connections\{app="app-id",worker="(\d)"\} (\d+)$/gm)];
+        assert.deepEqual(open.map((m) => m[1]).sort(), ['0', '1'], text);
+        assert.equal(open.reduce((sum, m) => sum + Number(m[2]), 0), CLIENTS, text);
+        assert.equal(text.match(/^# TYPE wiremesh_connections /gm)?.length, 1);
+      }
+
       // kill -9 one worker: the supervisor starts another; its clients reconnect (to either worker).
       const victim = pids[0]!;
       process.kill(victim, 'SIGKILL');

@@ -47,6 +47,8 @@ export interface HttpApiDeps {
   logger: Logger;
   maxChannelNameLength: number;
   metricsEnabled: boolean;
+  /** The `/metrics` text (default: this process's registry). */
+  renderMetrics?: () => Promise<string>;
   isReady: () => boolean;
   now?: () => number;
 }
@@ -65,7 +67,10 @@ export class HttpApi {
       case '/ready':
         return this.deps.isReady() ? text('OK') : text('Draining', 503);
       case '/metrics':
-        if (this.deps.metricsEnabled) return text(this.deps.metrics.registry.render(), 200, 'text/plain; version=0.0.4');
+        if (this.deps.metricsEnabled) {
+          const body = this.deps.renderMetrics ? await this.deps.renderMetrics() : this.deps.metrics.registry.render();
+          return text(body, 200, 'text/plain; version=0.0.4');
+        }
     }
     return this.api(req);
   }

@@ -15,6 +15,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.js';
+import { superviseMetrics } from './metrics.js';
 
 export const WORKER_INDEX_ENV = 'WIREMESH_WORKER_INDEX';
 export const WORKER_SECRET_ENV = 'WIREMESH_WORKER_SECRET';
@@ -71,6 +72,7 @@ export function supervise(count: number, logger: Logger): Promise<number> {
       }
     });
     worker.on('exit', (code, signal) => onExit(slot, worker, code, signal));
+    superviseMetrics(worker, () => slots.flatMap((s) => (s.worker && s.ready ? [[s.index, s.worker] as [number, Worker]] : [])));
   };
 
   const onExit = (slot: Slot, worker: Worker, code: number | null, signal: string | null): void => {
