@@ -159,3 +159,42 @@ describe('workers: failures', () => {
     }
   });
 });
+
+describe('workers on the mesh driver: two nodes of two workers each', () => {
+  const servers: ServerProcess[] = [];
+  const clients: PusherClient[] = [];
+  after(() => {
+    for (const c of clients) c.disconnect();
+    for (const s of servers) s.kill('SIGKILL');
+  });
+
+  it('every worker of every node dials the others: one presence list on all four processes', async () => {
+    const [meshA, meshB] = [await freePortRun(2), await freePortRun(2)];
+    const mesh = (port: number, peer: number) => ({ port, host: '127.0.0.1', peers: [`127.0.0.1:${peer}`], secret: 'test-secret' });
+    const cluster = { driver: 'mesh', heartbeatMs: 100, nodeTimeoutMs: 1_000 };
+    servers.push(await spawnServer({ workers: 2, shutdownGraceMs: 500, cluster: { ...cluster, mesh: mesh(meshA, meshB) } }));
+    servers.push(await spawnServer({ workers: 2, shutdownGraceMs: 500, cluster: { ...cluster, mesh: mesh(meshB, meshA) } }));
+    for (const s of servers) await until(() => s.output().includes('wiremesh workers listening'), 'workers listening', 10_000);
+    // Each of the four workers is connected to the three others.
+    await until(() => servers.every((s) => (s.output().match(/"msg":"node joined"/g) ?? []).length >= 6), 'every worker sees 3 nodes', 10_000);
+
+    const n = 16;
+    for (let i = 0; i < n; i++) {
+      const c = pusherClient(servers[i % 2]!.port, { presence: () => ({ user_id: `user-${i}` }) });
+      clients.push(c);
+      c.subscribe('presence-mesh');
+    }
+    await Promise.all(clients.map((c) => connected(c)));
+    const members = (c: PusherClient): number => (c.channel('presence-mesh') as unknown as { members: { count: number } }).members.count;
+    await until(() => clients.every((c) => members(c) === n), `every client on either node sees ${n} members`, 10_000);
+    for (const s of servers) {
+      const pids = workerPids(s.child.pid!);
+      const spread = acceptedPerPid(pids, s.port);
+      assert.ok(pids.every((p) => spread.get(p)! > 0), `both workers of node ${s.port} hold clients: ${JSON.stringify([...spread])}`);
+    }
+    for (const s of servers) {
+      const res = await serverSdk(s.port).get({ path: '/channels/presence-mesh/users' });
+      assert.equal(((await res.json()) as { users: unknown[] }).users.length, n);
+    }
+  });
+});

@@ -4,6 +4,7 @@
  * deltas, catch-up requests, user commands, cache updates and graceful leaves. Membership and
  * replication are decided here, once, for every backend.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log/logger.js';
 import type { TrackerState } from '../presence/state.js';
 import type { ClusterBackend } from './backends/types.js';
@@ -29,6 +30,8 @@ export class BackendLink implements ClusterLink {
   private readonly membership: Membership;
   private readonly watched = new Map<string, string>(); // subject -> topic
   private readonly snapRequested = new Map<string, number>();
+  /** The clock each node last announced for its own entries (to know when we have caught up). */
+  private readonly announced = new Map<string, number>();
   private inbound: ClusterInbound | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private deltaTimer: NodeJS.Timeout | null = null;
@@ -74,7 +77,32 @@ export class BackendLink implements ClusterLink {
     backend.subscribe(this.subjects.node(this.self));
     this.scheduleHeartbeat();
     this.heartbeat();
-    logger.info('joined cluster', { backend: backend.name, replica: this.self });
+    await this.catchUp();
+    logger.info('joined cluster', { backend: backend.name, replica: this.self, nodes: this.membership.live().length });
+  }
+
+  /**
+   * Before the node serves anyone: listen for one heartbeat period (every live node announces
+   * itself in that time) and take the state of each node heard, so the first presence list or
+   * channel query this node answers is already the cluster's. Bounded: after three more periods
+   * the node starts anyway and says which nodes it had not caught up with.
+   */
+  private async catchUp(): Promise<void> {
+    const hb = this.deps.options.heartbeatMs;
+    await sleep(hb * 1.2);
+    const deadline = Date.now() + hb * 3;
+    while (!this.stopped && this.behind().length > 0 && Date.now() < deadline) await sleep(Math.min(20, hb / 5));
+    const behind = this.behind();
+    if (behind.length > 0) this.deps.logger.warn('started before catching up with every node; their entries arrive shortly', { nodes: behind });
+  }
+
+  /** Live nodes whose announced entries we do not hold yet. */
+  private behind(): string[] {
+    const clock = this.deps.state.clock();
+    return this.membership
+      .live()
+      .map((n) => n.replica)
+      .filter((r) => (clock[r] ?? 0) < (this.announced.get(r) ?? 0));
   }
 
   async stop(): Promise<void> {
@@ -172,6 +200,7 @@ export class BackendLink implements ClusterLink {
       this.deps.logger.info('node forgotten', { node: r });
       this.emit(this.deps.state.removeReplica(r));
       this.snapRequested.delete(r);
+      this.announced.delete(r);
     }
   }
 
@@ -230,6 +259,7 @@ export class BackendLink implements ClusterLink {
     const state = this.deps.state;
     switch (msg.type) {
       case 'hb': {
+        this.announced.set(msg.from, msg.clock);
         const seen = this.membership.heartbeat(msg.from, msg.conns);
         if (seen === 'new') {
           this.deps.logger.info('node joined', { node: msg.from });
