@@ -8,6 +8,7 @@
  *                                           when missing, wiremesh is compared with itself on the ws transport
  *   ROUNDS=3                                 rounds per side
  *   WORKERS=2                                wiremesh side runs that many worker processes (`workers`)
+ *   TRANSPORT=ws                             wiremesh side uses that transport (the portable one, as on Node 22/24)
  *   A=wiremesh                               side A is wiremesh with one worker instead of Soketi
  *                                            (with WORKERS: what several workers buy on this host)
  *
@@ -58,11 +59,12 @@ const [aName, aStart] =
   process.env.A === 'wiremesh' ? ['wiremesh-1w', wiremesh(A_PORT)]
   : existsSync(soketi) ? ['soketi', `${soketi} ${A_PORT}`]
   : ['wiremesh-ws', wiremesh(A_PORT, 'ws')];
-const bName = workers === '1' ? 'wiremesh' : `wiremesh-${workers}w`;
+const transport = process.env.TRANSPORT ?? 'auto';
+const bName = `wiremesh${workers === '1' ? '' : `-${workers}w`}${transport === 'auto' ? '' : `-${transport}`}`;
 const cmd = [
   harness, 'compare', '--rounds', rounds,
   '--a-name', aName, '--a', `--ws-url ws://127.0.0.1:${A_PORT}`, '--a-start', aStart,
-  '--b-name', bName, '--b', `--ws-url ws://127.0.0.1:${B_PORT}`, '--b-start', wiremesh(B_PORT, 'auto', workers),
+  '--b-name', bName, '--b', `--ws-url ws://127.0.0.1:${B_PORT}`, '--b-start', wiremesh(B_PORT, transport, workers),
   '--', ...scenario,
 ];
 const r = spawnSync(process.execPath, cmd, { stdio: 'inherit' });

@@ -1,7 +1,11 @@
 /**
  * Portable transport: node:http for the HTTP API and `ws` for WebSockets. Always available.
- * Topics are kept here (topic → sockets); a published frame is converted to a Buffer once and the
- * same Buffer handed to every recipient.
+ * Topics are kept here (topic → sockets). A published frame is framed once (WebSocket header +
+ * payload in one Buffer) and that Buffer is written to every recipient's TCP socket; sockets
+ * written to are corked until the end of the event-loop turn, so everything a socket gets in one
+ * turn (several events, a subscription reply) leaves in one `writev`. Frames `ws` writes itself
+ * (pings, closes) go down the same socket stream in call order: with permessage-deflate off its
+ * sender never queues.
  */
 import http from 'node:http';
 import { once } from 'node:events';
@@ -30,20 +34,67 @@ function splitUrl(url: string): { path: string; query: string } {
   return q < 0 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
+/** An unmasked, unfragmented server-to-client text frame: header and payload in one Buffer. */
+export function textFrame(payload: string): Buffer {
+  const length = Buffer.byteLength(payload);
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(header + length);
+  out[0] = 0x81; // FIN + opcode 1 (text)
+  if (header === 2) {
+    out[1] = length;
+  } else if (header === 4) {
+    out[1] = 126;
+    out.writeUInt16BE(length, 2);
+  } else {
+    out[1] = 127;
+    out.writeBigUInt64BE(BigInt(length), 2);
+  }
+  out.write(payload, header);
+  return out;
+}
+
+/** Within one event-loop turn a socket may queue this many times `maxBufferedBytes` before the turn's check. */
+const BURST_FACTOR = 2;
+
 class WsClient implements WsSocket {
   readonly topics = new Set<string>();
   handler: SocketHandler | null = null;
   constructor(
     private readonly ws: WebSocket,
+    readonly raw: Socket,
     private readonly transport: WsTransport,
     readonly remoteAddress: string,
   ) {}
 
   send(frame: string | Buffer): SendResult {
     if (this.ws.readyState !== 1) return 'closed';
-    // Always a text frame: `ws` sends a Buffer (publish shares one across recipients) as binary.
+    this.transport.corkForTurn(this);
+    // Always a text frame: `ws` sends a Buffer as binary.
     this.ws.send(frame, { binary: false });
-    if (this.ws.bufferedAmount > this.transport.options.maxBufferedBytes) {
+    return this.checkBuffered(BURST_FACTOR);
+  }
+
+  /** A frame already framed by `textFrame` (publish: one Buffer shared by every recipient). */
+  sendFramed(framed: Buffer): SendResult {
+    if (this.ws.readyState !== 1) return 'closed';
+    this.transport.corkForTurn(this);
+    this.raw.write(framed);
+    return this.checkBuffered(BURST_FACTOR);
+  }
+
+  /** Sends what this turn corked; a client still holding more than the limit is not reading. */
+  flushTurn(): void {
+    this.raw.uncork();
+    if (this.ws.readyState === 1) this.checkBuffered(1);
+  }
+
+  /**
+   * Closes the client (4100) when more than `factor` × `maxBufferedBytes` waits for it. While the
+   * socket is corked, this turn's frames count too: only a burst beyond the factor closes it then;
+   * the real check runs once they have been handed to the kernel (`flushTurn`).
+   */
+  private checkBuffered(factor: number): SendResult {
+    if (this.ws.bufferedAmount > this.transport.options.maxBufferedBytes * factor) {
       this.close(SLOW_CLIENT_CLOSE.code, SLOW_CLIENT_CLOSE.reason);
       return 'closed';
     }
@@ -79,6 +130,13 @@ export class WsTransport implements Transport {
   private readonly topics = new Map<string, Set<WsClient>>();
   private readonly sockets = new Set<Socket>();
   private accepting = true;
+  /** Clients whose socket was corked during this event-loop turn, uncorked together at its end. */
+  private corked: WsClient[] = [];
+  private readonly uncorkAll = (): void => {
+    const clients = this.corked;
+    this.corked = [];
+    for (const c of clients) c.flushTurn();
+  };
 
   constructor(
     readonly options: TransportOptions,
@@ -108,14 +166,21 @@ export class WsTransport implements Transport {
         return;
       }
       socket.on('error', (err) => logger.debug('socket error during upgrade', { err }));
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, req));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, req, socket as Socket));
     });
   }
 
-  private onOpen(ws: WebSocket, req: http.IncomingMessage): void {
+  /** Corks the client's socket until the end of this event-loop turn (once per turn). */
+  corkForTurn(client: WsClient): void {
+    if (client.raw.writableCorked > 0) return;
+    client.raw.cork();
+    if (this.corked.push(client) === 1) setImmediate(this.uncorkAll);
+  }
+
+  private onOpen(ws: WebSocket, req: http.IncomingMessage, raw: Socket): void {
     const { path, query } = splitUrl(req.url ?? '/');
     const remoteAddress = req.socket.remoteAddress ?? '';
-    const client = new WsClient(ws, this, remoteAddress);
+    const client = new WsClient(ws, raw, this, remoteAddress);
     const info = { path, query, headers: flatHeaders(req.headers), remoteAddress };
     ws.on('error', (err) => this.logger.debug('websocket error', { err }));
     ws.on('message', (data, isBinary) => {
@@ -191,11 +256,11 @@ export class WsTransport implements Transport {
   publish(topic: string, frame: string, except?: WsSocket): number {
     const set = this.topics.get(topic);
     if (!set) return 0;
-    const buf = Buffer.from(frame);
+    const framed = textFrame(frame);
     let n = 0;
     for (const c of set) {
       if (c === except) continue;
-      if (c.send(buf) === 'sent') n++;
+      if (c.sendFramed(framed) === 'sent') n++;
     }
     return n;
   }
