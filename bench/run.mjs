@@ -9,6 +9,7 @@
  *   ROUNDS=3                                 rounds per side
  *   WORKERS=2                                wiremesh side runs that many worker processes (`workers`)
  *   TRANSPORT=ws                             wiremesh side uses that transport (the portable one, as on Node 22/24)
+ *   WIREMESH_NODE=/path/to/node              wiremesh side runs on that Node.js (e.g. 22 or 24; Soketi stays on the default)
  *   A=wiremesh                               side A is wiremesh with one worker instead of Soketi
  *                                            (with WORKERS: what several workers buy on this host)
  *
@@ -52,7 +53,7 @@ if (profile) mkdirSync(join(here, 'profiles'), { recursive: true });
 const wiremesh = (port, transport = 'auto', workers = '1') =>
   `env WIREMESH_PORT=${port} WIREMESH_HOST=127.0.0.1 WIREMESH_LOG_LEVEL=warn WIREMESH_TRANSPORT=${transport} WIREMESH_WORKERS=${workers} ` +
   `WIREMESH_APP_CLIENT_EVENTS=true WIREMESH_APP_USER_AUTHENTICATION=true WIREMESH_APP_MAX_PRESENCE_MEMBERS=1000000 ` +
-  `node ${profile}${join(root, 'bin/wiremesh.js')} start`;
+  `${process.env.WIREMESH_NODE ?? 'node'} ${profile}${join(root, 'bin/wiremesh.js')} start`;
 
 const workers = process.env.WORKERS ?? '1';
 const [aName, aStart] =
@@ -60,7 +61,8 @@ const [aName, aStart] =
   : existsSync(soketi) ? ['soketi', `${soketi} ${A_PORT}`]
   : ['wiremesh-ws', wiremesh(A_PORT, 'ws')];
 const transport = process.env.TRANSPORT ?? 'auto';
-const bName = `wiremesh${workers === '1' ? '' : `-${workers}w`}${transport === 'auto' ? '' : `-${transport}`}`;
+const nodeTag = process.env.WIREMESH_NODE ? `-node${spawnSync(process.env.WIREMESH_NODE, ['-p', 'process.versions.node.split(".")[0]']).stdout.toString().trim()}` : '';
+const bName = `wiremesh${workers === '1' ? '' : `-${workers}w`}${transport === 'auto' ? '' : `-${transport}`}${nodeTag}`;
 const cmd = [
   harness, 'compare', '--rounds', rounds,
   '--a-name', aName, '--a', `--ws-url ws://127.0.0.1:${A_PORT}`, '--a-start', aStart,

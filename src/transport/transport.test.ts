@@ -104,6 +104,25 @@ function suite(name: 'ws' | 'uws', loaded: MakeTransport | undefined, skip: stri
     assert.equal(fx.transport.publish('nobody', 'x'), 0);
   });
 
+  test('publishes frames of every length encoding intact, multi-byte text included, in order', async () => {
+    const a = await fx.connect();
+    a.server.socket.subscribe('sizes');
+    // 7-bit, 16-bit and 64-bit payload lengths and their edges (in bytes: 'é' is two), one per
+    // turn (the test transport's buffer limit is 64 KiB); then several small ones in one turn.
+    const large = [0, 1, 125, 126, 127, 65_535, 65_536].map((n, i) => (n === 0 ? '' : `${i}`.padEnd(n, 'x')));
+    large.push('é'.repeat(63), 'é'.repeat(32_768));
+    for (const f of large) {
+      assert.equal(fx.transport.publish('sizes', f), 1, `${f.length} chars`);
+      await sleep(5);
+    }
+    const small = ['s1', 's2', 's3'];
+    for (const f of small) assert.equal(fx.transport.publish('sizes', f), 1);
+    a.server.socket.send('direct, after them');
+    const all = [...large, ...small, 'direct, after them'];
+    await until(() => texts(a).length === all.length, 'all frames', 10_000);
+    assert.deepEqual(texts(a), all);
+  });
+
   test('treats topic names literally (no wildcards in #, +, /)', async () => {
     const a = await fx.connect();
     a.server.socket.subscribe('app-1:#server-to-user-1');
