@@ -165,10 +165,14 @@ export class WsTransport implements Transport {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
         return;
       }
-      socket.on('error', (err) => logger.debug('socket error during upgrade', { err }));
+      // A shared listener: a closure created here would share this scope's context with the
+      // callback below, and so keep the upgrade request alive as long as the socket lives.
+      socket.on('error', this.onUpgradeSocketError);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, req, socket as Socket));
     });
   }
+
+  private readonly onUpgradeSocketError = (err: Error): void => this.logger.debug('socket error during upgrade', { err });
 
   /** Corks the client's socket until the end of this event-loop turn (once per turn). */
   corkForTurn(client: WsClient): void {
