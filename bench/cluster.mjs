@@ -12,28 +12,13 @@
  *
  * PUSHER_BENCH, ROUNDS as for bench/run.mjs.
  */
-import { existsSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { compare, here } from './compare.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const shared = ['../shared', '../../shared'].map((p) => resolve(root, p)).find((p) => existsSync(p)) ?? resolve(root, '../shared');
-const harness = process.env.PUSHER_BENCH ?? join(shared, 'bench/bench.mjs');
-const rounds = process.env.ROUNDS ?? '3';
 const [backend = 'redis', ...rest] = process.argv.slice(2);
 if (!['redis', 'nats', 'mesh'].includes(backend)) {
   console.error('usage: npm run bench:cluster -- redis|nats|mesh [SCENARIO [flags]]');
   process.exit(2);
-}
-if (!existsSync(harness)) {
-  console.error(`bench harness not found at ${harness}; set PUSHER_BENCH to its bench.mjs`);
-  process.exit(2);
-}
-if (!existsSync(join(root, 'dist/src/cli.js'))) {
-  const b = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
-  if (b.status !== 0) process.exit(b.status ?? 1);
 }
 const scenario = rest.length > 0 ? rest : ['cluster', '--clients', '1000', '--events', '2000'];
 const [aServer, aBroker] = (process.env.A ?? 'soketi:redis').split(':');
@@ -48,13 +33,4 @@ const side = (server, broker, p) => {
     start: `${join(here, 'start-pair.sh')} ${server} ${broker} ${p} ${p + 1} ${bp}`,
   };
 };
-const a = side(aServer, aBroker, 6202);
-const b = side('wiremesh', backend, 6302);
-const cmd = [
-  harness, 'compare', '--rounds', rounds,
-  '--a-name', a.name, '--a', a.flags, '--a-start', a.start,
-  '--b-name', b.name, '--b', b.flags, '--b-start', b.start,
-  '--', ...scenario,
-];
-const r = spawnSync(process.execPath, cmd, { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+compare(side(aServer, aBroker, 6202), side('wiremesh', backend, 6302), scenario);

@@ -24,25 +24,8 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-// The shared tree sits next to the checkout (/work/shared beside /work/main) or one level up.
-const shared = ['../shared', '../../shared'].map((p) => resolve(root, p)).find((p) => existsSync(p)) ?? resolve(root, '../shared');
-const harness = process.env.PUSHER_BENCH ?? join(shared, 'bench/bench.mjs');
-const soketi = process.env.SOKETI_START ?? join(shared, 'peers/soketi/start.sh');
-const rounds = process.env.ROUNDS ?? '3';
-
-if (!existsSync(harness)) {
-  console.error(`bench harness not found at ${harness}; set PUSHER_BENCH to its bench.mjs`);
-  process.exit(2);
-}
-if (!existsSync(join(root, 'dist/src/cli.js'))) {
-  const b = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
-  if (b.status !== 0) process.exit(b.status ?? 1);
-}
+import { join } from 'node:path';
+import { compare, here, root, soketi } from './compare.mjs';
 
 const args = process.argv.slice(2);
 const scenario = args.length > 0 ? args : ['fanout', '--clients', '1000', '--events', '2000'];
@@ -63,11 +46,8 @@ const [aName, aStart] =
 const transport = process.env.TRANSPORT ?? 'auto';
 const nodeTag = process.env.WIREMESH_NODE ? `-node${spawnSync(process.env.WIREMESH_NODE, ['-p', 'process.versions.node.split(".")[0]']).stdout.toString().trim()}` : '';
 const bName = `wiremesh${workers === '1' ? '' : `-${workers}w`}${transport === 'auto' ? '' : `-${transport}`}${nodeTag}`;
-const cmd = [
-  harness, 'compare', '--rounds', rounds,
-  '--a-name', aName, '--a', `--ws-url ws://127.0.0.1:${A_PORT}`, '--a-start', aStart,
-  '--b-name', bName, '--b', `--ws-url ws://127.0.0.1:${B_PORT}`, '--b-start', wiremesh(B_PORT, transport, workers),
-  '--', ...scenario,
-];
-const r = spawnSync(process.execPath, cmd, { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+compare(
+  { name: aName, flags: `--ws-url ws://127.0.0.1:${A_PORT}`, start: aStart },
+  { name: bName, flags: `--ws-url ws://127.0.0.1:${B_PORT}`, start: wiremesh(B_PORT, transport, workers) },
+  scenario,
+);
