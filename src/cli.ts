@@ -55,12 +55,12 @@ export async function main(argv: string[]): Promise<number> {
     return process.exitCode;
   }
   const worker = cluster.isWorker && workers > 1;
+  const index = Number(process.env[WORKER_INDEX_ENV]);
   if (worker) {
-    config = workerConfig(config, Number(process.env[WORKER_INDEX_ENV]), workers, process.env[WORKER_SECRET_ENV] ?? '');
+    config = workerConfig(config, index, workers, process.env[WORKER_SECRET_ENV] ?? '');
   } else if (isDefaultCredentials(config)) {
     logger.warn(DEFAULT_APP_WARNING);
   }
-  const index = Number(process.env[WORKER_INDEX_ENV]);
   const server = await startServer(config, {
     logger,
     ...(worker ? { sharedPort: true, metricsFrom: (render: () => string) => workerMetrics(index, render) } : {}),

@@ -66,6 +66,11 @@ function acceptedPerPid(pids: number[], port: number): Map<number, number> {
   return out;
 }
 
+/** How many members the client's pusher-js presence channel holds. */
+function members(c: PusherClient, channel: string): number {
+  return (c.channel(channel) as unknown as { members: { count: number } }).members.count;
+}
+
 const CLIENTS = 24;
 
 for (const transport of ['auto', 'ws'] as const) {
@@ -99,8 +104,7 @@ for (const transport of ['auto', 'ws'] as const) {
         c.subscribe('presence-room').bind('tick', () => received.set(c, received.get(c)! + 1));
       }
       await Promise.all(clients.map((c) => connected(c)));
-      const members = (c: PusherClient): number => (c.channel('presence-room') as unknown as { members: { count: number } }).members.count;
-      await until(() => clients.every((c) => members(c) === CLIENTS), `every client sees ${CLIENTS} members`, 10_000);
+      await until(() => clients.every((c) => members(c, 'presence-room') === CLIENTS), `every client sees ${CLIENTS} members`, 10_000);
 
       const spread = acceptedPerPid(pids, srv.port);
       for (const pid of pids) assert.ok(spread.get(pid)! > 0, `worker ${pid} holds connections: ${JSON.stringify([...spread])}`);
@@ -132,7 +136,7 @@ for (const transport of ['auto', 'ws'] as const) {
       const now = workerPids(srv.child.pid!);
       assert.equal(now.length, 2);
       assert.ok(!now.includes(victim));
-      await until(() => clients.every((c) => c.connection.state === 'connected' && members(c) === CLIENTS), 'everyone back, full member list', 15_000);
+      await until(() => clients.every((c) => c.connection.state === 'connected' && members(c, 'presence-room') === CLIENTS), 'everyone back, full member list', 15_000);
       const res = await sdk.get({ path: '/channels/presence-room/users' });
       assert.equal(((await res.json()) as { users: unknown[] }).users.length, CLIENTS);
 
@@ -185,8 +189,7 @@ describe('workers on the mesh driver: two nodes of two workers each', () => {
       c.subscribe('presence-mesh');
     }
     await Promise.all(clients.map((c) => connected(c)));
-    const members = (c: PusherClient): number => (c.channel('presence-mesh') as unknown as { members: { count: number } }).members.count;
-    await until(() => clients.every((c) => members(c) === n), `every client on either node sees ${n} members`, 10_000);
+    await until(() => clients.every((c) => members(c, 'presence-mesh') === n), `every client on either node sees ${n} members`, 10_000);
     for (const s of servers) {
       const pids = workerPids(s.child.pid!);
       const spread = acceptedPerPid(pids, s.port);

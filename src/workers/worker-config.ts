@@ -12,63 +12,43 @@
  *   (static `host:port` or found by `dns`) on each of the `count` ports from that peer's port,
  *   so every node of the cluster must run the same number of workers.
  */
-import type { Config } from '../config/schema.js';
+import type { Config, MeshConfig } from '../config/schema.js';
+import { parsePeer, targetOf } from '../cluster/peer-address.js';
 
 export function workerConfig(config: Config, index: number, count: number, loopbackSecret: string): Config {
   if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`worker index ${index} not in [0, ${count})`);
-  const base = config.cluster.mesh.port;
-  const ports = Array.from({ length: count }, (_, i) => base + i);
-  const nodeId = `${config.nodeId}-w${index}`;
   const { cluster } = config;
+  const base = cluster.mesh.port;
+  const port = base + index;
+  const siblingPorts = Array.from({ length: count }, (_, i) => base + i).filter((p) => p !== port);
+  const worker = { ...config, nodeId: `${config.nodeId}-w${index}`, workers: 1 };
+  let mesh: MeshConfig;
   switch (cluster.driver) {
     case 'redis':
     case 'nats':
-      return { ...config, nodeId, workers: 1 };
+      return worker;
     case 'memory':
-      return {
-        ...config,
-        nodeId,
-        workers: 1,
-        cluster: {
-          ...cluster,
-          driver: 'mesh',
-          mesh: {
-            port: base + index,
-            host: '127.0.0.1',
-            peers: ports.filter((p) => p !== base + index).map((p) => `127.0.0.1:${p}`),
-            secret: loopbackSecret,
-          },
-        },
-      };
+      mesh = { port, host: '127.0.0.1', peers: siblingPorts.map((p) => `127.0.0.1:${p}`), secret: loopbackSecret };
+      break;
     case 'mesh': {
-      const mesh = cluster.mesh;
-      const siblings = ports.filter((p) => p !== base + index).map((p) => `${siblingHost(mesh.host)}:${p}`);
-      const peers = mesh.peers.flatMap((peer) => {
-        const at = peer.lastIndexOf(':');
-        const host = peer.slice(0, at);
-        const port = Number(peer.slice(at + 1));
-        return Array.from({ length: count }, (_, i) => `${host}:${port + i}`);
-      });
-      return {
-        ...config,
-        nodeId,
-        workers: 1,
-        cluster: {
-          ...cluster,
-          mesh: {
-            ...mesh,
-            port: base + index,
-            peers: [...new Set([...siblings, ...peers])],
-            ...(mesh.dns === undefined ? {} : { dnsPorts: ports }),
-          },
-        },
+      const { host, peers, dns } = cluster.mesh;
+      const siblings = siblingPorts.map((p) => targetOf(siblingHost(host), p).key);
+      const remote = peers.map(parsePeer).flatMap((peer) => Array.from({ length: count }, (_, i) => targetOf(peer.host, peer.port + i).key));
+      mesh = {
+        ...cluster.mesh,
+        port,
+        peers: [...new Set([...siblings, ...remote])],
+        ...(dns === undefined ? {} : { dnsPorts: Array.from({ length: count }, (_, i) => base + i) }),
       };
+      break;
     }
   }
+  return { ...worker, cluster: { ...cluster, driver: 'mesh', mesh } };
 }
 
 /** Where a sibling worker is reached: its own listen address, or loopback when it listens on all. */
 function siblingHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::' || host === '[::]') return host === '0.0.0.0' ? '127.0.0.1' : '[::1]';
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::' || host === '[::]') return '::1';
+  return host.replace(/^\[(.*)\]$/, '$1');
 }

@@ -18,18 +18,14 @@
 import { lookup } from 'node:dns/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../log/logger.js';
+import { parsePeer, targetOf, type PeerAddress } from '../peer-address.js';
 import type { CloseCause } from './mesh-connection.js';
 
 export const DNS_INTERVAL_MS = 5_000;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
-export interface DialTarget {
-  host: string;
-  port: number;
-  /** `host:port`, IPv6 in brackets: the address as logged and deduplicated. */
-  key: string;
-}
+export type DialTarget = PeerAddress;
 
 /** How one connection attempt ended. */
 export interface DialOutcome {
@@ -60,18 +56,6 @@ interface Entry {
   parkedOn: string | null;
   wake: (() => void) | null;
   loop: Promise<void>;
-}
-
-/** `host:port`, or `[v6]:port`. */
-export function targetOf(host: string, port: number): DialTarget {
-  return { host, port, key: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` };
-}
-
-/** Parses `host:port` or `[v6]:port` (as validated by config/cluster.ts). */
-export function parsePeer(peer: string): DialTarget {
-  const at = peer.lastIndexOf(':');
-  const host = peer.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  return targetOf(host, Number(peer.slice(at + 1)));
 }
 
 export function backoff(attempt: number): number {

@@ -1,7 +1,8 @@
 /** The mesh's pure parts: frame codec, handshake proofs, peer addresses and backoff. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoff, parsePeer } from './mesh-dialer.js';
+import { backoff } from './mesh-dialer.js';
+import { parsePeer } from '../peer-address.js';
 import { assertSubject, encodeFrame, FrameReader, FrameType, type Frame } from './mesh-frames.js';
 import { decodeHello, encodeHello, newHello, newInstanceId, proof, verifyProof } from './mesh-handshake.js';
 
