@@ -7,6 +7,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { APP } from './server.js';
+import { decodeFrame, encodeFrame, OP } from './fuzz-wire.js';
 
 export interface RawWs {
   texts: string[];
@@ -30,10 +31,10 @@ export async function rawWs(port: number, opts: { key?: string; answerClose?: bo
     texts: [],
     closeCode: null,
     ended: false,
-    sendText: (text) => socket.write(frame(0x1, Buffer.from(text))),
+    sendText: (text) => socket.write(encodeFrame(Buffer.from(text), { opcode: OP.TEXT })),
     destroy: () => socket.destroy(),
   };
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let upgraded = false;
   let opened: (err?: Error) => void = () => undefined;
   const open = new Promise<void>((resolve, reject) => (opened = (err) => (err ? reject(err) : resolve())));
@@ -56,43 +57,18 @@ export async function rawWs(port: number, opts: { key?: string; answerClose?: bo
       buf = buf.subarray(end + 4);
       opened();
     }
-    for (;;) {
-      if (buf.length < 2) return;
-      const opcode = buf[0]! & 0x0f;
-      let len = buf[1]! & 0x7f;
-      let offset = 2;
-      if (len === 126) {
-        if (buf.length < 4) return;
-        len = buf.readUInt16BE(2);
-        offset = 4;
-      } else if (len === 127) {
-        if (buf.length < 10) return;
-        len = Number(buf.readBigUInt64BE(2));
-        offset = 10;
-      }
-      if (buf.length < offset + len) return;
-      const payload = buf.subarray(offset, offset + len);
-      buf = buf.subarray(offset + len);
-      if (opcode === 0x1) ws.texts.push(payload.toString('utf8'));
-      else if (opcode === 0x8) {
+    for (let f = decodeFrame(buf); f; f = decodeFrame(buf)) {
+      const { opcode, payload } = f;
+      buf = f.rest;
+      if (opcode === OP.TEXT) ws.texts.push(payload.toString('utf8'));
+      else if (opcode === OP.CLOSE) {
         ws.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-        if (opts.answerClose !== false) socket.end(frame(0x8, payload.subarray(0, 2)));
-      } else if (opcode === 0x9) socket.write(frame(0xa, payload));
+        if (opts.answerClose !== false) socket.end(encodeFrame(payload.subarray(0, 2), { opcode: OP.CLOSE }));
+      } else if (opcode === OP.PING) socket.write(encodeFrame(payload, { opcode: OP.PONG }));
     }
   });
   await open;
   return ws;
-}
-
-/** A masked client frame (clients must mask). */
-function frame(opcode: number, payload: Buffer): Buffer {
-  const mask = randomBytes(4);
-  const head =
-    payload.length < 126
-      ? Buffer.from([0x80 | opcode, 0x80 | payload.length])
-      : Buffer.from([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
-  const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
-  return Buffer.concat([head, mask, body]);
 }
 
 /** The socket id from the `pusher:connection_established` frame. */

@@ -1,8 +1,8 @@
 /**
- * WebSocket on a bare TCP socket, for the fuzz and backpressure tests: the upgrade written by hand,
- * client frames built byte by byte (so they can be wrong in every way a library refuses to be:
- * unmasked, reserved bits, bad opcodes, lying lengths, fragments, oversized control frames), and
- * the server's frames parsed as they arrive. The socket can be paused to play a client that
+ * WebSocket on a bare TCP socket, for the fuzz and backpressure tests (its frame codec also serves
+ * api-rawws.ts): the upgrade written by hand, client frames built byte by byte (so they can be
+ * wrong in every way a library refuses to be: unmasked, reserved bits, bad opcodes, lying
+ * lengths, fragments, oversized control frames), and the server's frames parsed as they arrive. The socket can be paused to play a client that
  * stopped reading, or destroyed in the middle of a frame.
  */
 import net from 'node:net';
@@ -45,6 +45,24 @@ export function encodeFrame(payload: Buffer, o: FrameOptions): Buffer {
   const body = Buffer.allocUnsafe(payload.length);
   for (let i = 0; i < payload.length; i++) body[i] = payload[i]! ^ key[i & 3]!;
   return Buffer.concat([head, key, body]);
+}
+
+/** The first whole server frame in `buf` (unmasked), and what follows it; null until one is complete. */
+export function decodeFrame(buf: Buffer): { opcode: number; payload: Buffer; rest: Buffer } | null {
+  if (buf.length < 2) return null;
+  let len = buf[1]! & 0x7f;
+  let offset = 2;
+  if (len === 126) {
+    if (buf.length < 4) return null;
+    len = buf.readUInt16BE(2);
+    offset = 4;
+  } else if (len === 127) {
+    if (buf.length < 10) return null;
+    len = Number(buf.readBigUInt64BE(2));
+    offset = 10;
+  }
+  if (buf.length < offset + len) return null;
+  return { opcode: buf[0]! & 0x0f, payload: buf.subarray(offset, offset + len), rest: buf.subarray(offset + len) };
 }
 
 export function textFrame(text: string | Buffer): Buffer {
@@ -168,24 +186,9 @@ export class WireClient {
   }
 
   private parseFrames(): void {
-    for (;;) {
-      const buf = this.buf;
-      if (buf.length < 2) return;
-      const opcode = buf[0]! & 0x0f;
-      let len = buf[1]! & 0x7f;
-      let offset = 2;
-      if (len === 126) {
-        if (buf.length < 4) return;
-        len = buf.readUInt16BE(2);
-        offset = 4;
-      } else if (len === 127) {
-        if (buf.length < 10) return;
-        len = Number(buf.readBigUInt64BE(2));
-        offset = 10;
-      }
-      if (buf.length < offset + len) return;
-      const payload = buf.subarray(offset, offset + len);
-      this.buf = buf.subarray(offset + len);
+    for (let f = decodeFrame(this.buf); f; f = decodeFrame(this.buf)) {
+      const { opcode, payload } = f;
+      this.buf = f.rest;
       if (opcode === OP.TEXT) this.text(payload.toString('utf8'));
       else if (opcode === OP.BINARY) this.binaryCount++;
       else if (opcode === OP.CLOSE) this.closed(payload);
