@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startFixtureApp, type FixtureApp } from './helpers/e2e-app.js';
-import { CHROMIUM_MISSING, closeBrowser, gotoLivewire, launchChromium, openPage, waitForText } from './helpers/e2e-browser.js';
+import { CHROMIUM_MISSING, closeBrowser, driveCounter, gotoLivewire, launchChromium, openPage, waitForText } from './helpers/e2e-browser.js';
 import { FAULT_SCENARIOS, openFaultsPage } from './helpers/e2e-scenarios.js';
 
 const TEST_TIMEOUT = 60_000;
@@ -33,13 +33,7 @@ describe('Livewire fixture over plain HTTP (reference)', { skip: CHROMIUM_MISSIN
       assert.equal(await rec.page.evaluate(() => (window as unknown as { wiremeshFixture: { mode: string } }).wiremeshFixture.mode), 'http');
       await app.setState({ resetUpdates: true });
 
-      await rec.page.click('#increment');
-      await waitForText(rec.page, '#count', '1');
-      await rec.page.click('#increment');
-      await waitForText(rec.page, '#count', '2');
-      await rec.page.fill('#name', 'wiremesh');
-      await waitForText(rec.page, '#shout', 'WIREMESH');
-      await waitForText(rec.page, '#name-length', '8');
+      await driveCounter(rec.page, 'wiremesh');
 
       assert.equal(rec.updateRequests.length, 3, 'each update is one HTTP request from the browser');
       const state = await app.state();

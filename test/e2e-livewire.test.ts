@@ -16,6 +16,7 @@ import { CLIENT_SCRIPT, startFixtureApp, type FixtureApp, type RecordedUpdate } 
 import {
   CHROMIUM_MISSING,
   closeBrowser,
+  driveCounter,
   eventually,
   gotoLivewire,
   launchChromium,
@@ -87,13 +88,7 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
     const socketId = await waitForSocket(rec.page);
     await app.setState({ resetUpdates: true });
 
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '1');
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '2');
-    await rec.page.fill('#name', 'over the socket');
-    await waitForText(rec.page, '#shout', 'OVER THE SOCKET');
-    await waitForText(rec.page, '#name-length', '15');
+    await driveCounter(rec.page, 'over the socket');
 
     assert.deepEqual(rec.updateRequests, [], 'the browser sent no update over HTTP');
     assert.equal(rec.websockets.length, 1);

@@ -98,6 +98,20 @@ export async function waitForText(page: Page, selector: string, expected: string
   }
 }
 
+/**
+ * The counter page's round trips: two clicks on `#increment` (count 1, then 2), then `name` typed
+ * into the `wire:model.live` field (shouted back upper-cased, with its length): three updates.
+ */
+export async function driveCounter(page: Page, name: string): Promise<void> {
+  await page.click('#increment');
+  await waitForText(page, '#count', '1');
+  await page.click('#increment');
+  await waitForText(page, '#count', '2');
+  await page.fill('#name', name);
+  await waitForText(page, '#shout', name.toUpperCase());
+  await waitForText(page, '#name-length', String(name.length));
+}
+
 /** The text of Livewire's error modal (`#livewire-error`, an iframe with the response HTML), or null. */
 export async function errorModalText(page: Page): Promise<string | null> {
   return page.evaluate(() => {
