@@ -30,8 +30,6 @@ export class BackendLink implements ClusterLink {
   private readonly membership: Membership;
   private readonly watched = new Map<string, string>(); // subject -> topic
   private readonly snapRequested = new Map<string, number>();
-  /** The clock each node last announced for its own entries (to know when we have caught up). */
-  private readonly announced = new Map<string, number>();
   private inbound: ClusterInbound | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private deltaTimer: NodeJS.Timeout | null = null;
@@ -101,8 +99,8 @@ export class BackendLink implements ClusterLink {
     const clock = this.deps.state.clock();
     return this.membership
       .live()
-      .map((n) => n.replica)
-      .filter((r) => (clock[r] ?? 0) < (this.announced.get(r) ?? 0));
+      .filter((n) => (clock[n.replica] ?? 0) < n.clock)
+      .map((n) => n.replica);
   }
 
   async stop(): Promise<void> {
@@ -200,7 +198,6 @@ export class BackendLink implements ClusterLink {
       this.deps.logger.info('node forgotten', { node: r });
       this.emit(this.deps.state.removeReplica(r));
       this.snapRequested.delete(r);
-      this.announced.delete(r);
     }
   }
 
@@ -259,8 +256,7 @@ export class BackendLink implements ClusterLink {
     const state = this.deps.state;
     switch (msg.type) {
       case 'hb': {
-        this.announced.set(msg.from, msg.clock);
-        const seen = this.membership.heartbeat(msg.from, msg.conns);
+        const seen = this.membership.heartbeat(msg.from, msg.conns, msg.clock);
         if (seen === 'new') {
           this.deps.logger.info('node joined', { node: msg.from });
           this.presenceDirty(); // let the newcomer hear from us soon

@@ -7,6 +7,8 @@ export interface NodeInfo {
   replica: string;
   lastSeen: number;
   conns: Record<string, number>;
+  /** The clock the node last announced for its own entries (to know when we have caught up). */
+  clock: number;
   down: boolean;
   downSince: number;
   /** Graceful leave announced: entries are kept until this time, then removed. 0 = not leaving. */
@@ -30,15 +32,16 @@ export class Membership {
   ) {}
 
   /** Records a heartbeat. Returns 'new' for a node never seen, 'up' for one that was down, else null. */
-  heartbeat(replica: string, conns: Record<string, number>): 'new' | 'up' | null {
+  heartbeat(replica: string, conns: Record<string, number>, clock = 0): 'new' | 'up' | null {
     const now = this.now();
     const n = this.nodes.get(replica);
     if (!n) {
-      this.nodes.set(replica, { replica, lastSeen: now, conns, down: false, downSince: 0, leavingUntil: 0 });
+      this.nodes.set(replica, { replica, lastSeen: now, conns, clock, down: false, downSince: 0, leavingUntil: 0 });
       return 'new';
     }
     n.lastSeen = now;
     n.conns = conns;
+    n.clock = clock;
     if (n.leavingUntil > 0) return null;
     if (n.down) {
       n.down = false;
