@@ -28,10 +28,19 @@ export function processCluster(kind: ClusterKind, extra: Record<string, unknown>
     ];
     const configs: Array<Record<string, unknown>> = [];
     const nodes: ServerProcess[] = [];
-    for (let i = 0; i < n; i++) {
-      const raw = { nodeId: `node${i}`, cluster: clusterOf(i), apps, shutdownGraceMs: 1_000, logLevel: 'info' };
-      nodes.push(await spawnServer(raw));
-      configs.push({ ...raw, port: nodes[i]!.port });
+    try {
+      for (let i = 0; i < n; i++) {
+        const raw = { nodeId: `node${i}`, cluster: clusterOf(i), apps, shutdownGraceMs: 1_000, logLevel: 'info' };
+        nodes.push(await spawnServer(raw));
+        configs.push({ ...raw, port: nodes[i]!.port });
+      }
+    } catch (err) {
+      // Nodes already started would otherwise outlive the failed setup, and their open output
+      // pipes would keep the test process from ever exiting.
+      for (const p of nodes) p.kill('SIGKILL');
+      await Promise.all(nodes.map((p) => p.exited));
+      await broker?.stop();
+      throw err;
     }
     await sleep(HEARTBEAT_MS * 3);
     return {

@@ -83,7 +83,8 @@ export async function spawnServer(raw: Record<string, unknown>, env: NodeJS.Proc
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wiremesh exited early (${child.exitCode}):\n${out}`);
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/health`);
+      // Bounded: a port taken by something that never answers must not hang the start forever.
+      const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1_000) });
       if (res.ok) break;
     } catch {
       // not listening yet
