@@ -18,6 +18,7 @@ import type { LivewireTunnel } from './livewire/tunnel.js';
 import { createTransport } from './transport/select.js';
 import type { Transport } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { HistoryService } from './history/service.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -110,10 +111,25 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     logger.child({ part: 'transport' }),
   );
+  // Channel history (src/history/): only when some app opts channels in.
+  let history: HistoryService | undefined;
+  if (config.apps.some((app) => app.history)) {
+    history = new HistoryService({
+      apps: config.apps,
+      link: backendLink ?? null,
+      deliver: (topic, frame, exceptSocketId) => {
+        core!.deliver(topic, frame, exceptSocketId);
+        link.forward(topic, frame, exceptSocketId);
+      },
+      logger: logger.child({ part: 'history' }),
+    });
+    backendLink?.registerHistory(history);
+  }
   core = new Core({
     config,
     apps,
-    delivery: transport,
+    delivery: history ? history.wrap(transport) : transport,
+    ...(history ? { history } : {}),
     presence,
     link,
     webhooks,
@@ -143,6 +159,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const port = await transport.listen();
   core.start();
+  history?.start();
   tunnel?.start();
   ready = true;
   logger.info('wiremesh listening', {
@@ -168,6 +185,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
         await transport.stopAccepting();
         c.stop();
+        history?.stop();
         await tunnel?.close();
         await link.stop();
         await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
@@ -179,6 +197,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (stopping ??= (async () => {
         ready = false;
         c.stop();
+        history?.stop();
         await tunnel?.close();
         await backendLink?.abandon();
         webhooks.close();
@@ -188,6 +207,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (stopping ??= (async () => {
         ready = false;
         c.stop();
+        history?.stop();
         await tunnel?.close();
         await link.stop();
         webhooks.close();

@@ -31,3 +31,4 @@ export { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState
 export { TunnelError, ConfigError, type TunnelErrorCode } from './errors.js';
 export { TunnelEvents } from './protocol.js';
 export type { TunnelSocket } from './socket.js';
+export { enableResume, type ResumablePusher, type ResumeOptions, type ResumeHandle } from './resume.js';

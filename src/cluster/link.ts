@@ -9,6 +9,9 @@ import type { Logger } from '../log/logger.js';
 import type { TrackerState } from '../presence/state.js';
 import type { ClusterBackend } from './backends/types.js';
 import { Subjects, decodeControl, decodeData, encodeControl, encodeData, type ControlMessage } from './envelope.js';
+import { decodeMark, encodeMark } from './envelope.js';
+import type { HistoryInbound, HistoryLink } from '../history/types.js';
+import type { HistoryMessage } from '../history/wire.js';
 import { Membership } from './membership.js';
 import type { ClusterInbound, ClusterLink, UserCommand } from './types.js';
 
@@ -24,13 +27,14 @@ export interface LinkOptions {
   deltaDelayMs: number;
 }
 
-export class BackendLink implements ClusterLink {
+export class BackendLink implements ClusterLink, HistoryLink {
   readonly handsOffPresence = true;
   private readonly subjects: Subjects;
   private readonly membership: Membership;
   private readonly watched = new Map<string, string>(); // subject -> topic
   private readonly snapRequested = new Map<string, number>();
   private inbound: ClusterInbound | null = null;
+  private history: HistoryInbound | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private deltaTimer: NodeJS.Timeout | null = null;
   private connected = false;
@@ -169,6 +173,27 @@ export class BackendLink implements ClusterLink {
 
   // ------------------------------------------------------------------------------------------
 
+  // ------------------------------------------------------------------------------------------
+  // HistoryLink (src/history/): the channel's owner sequences and keeps its stream.
+
+  registerHistory(history: HistoryInbound): void {
+    this.history = history;
+  }
+
+  ownerOf(topic: string): string {
+    return this.membership.owner(topic);
+  }
+
+  sendHistory(to: string, body: HistoryMessage): void {
+    this.control({ v: 1, type: 'hist', from: this.self, body }, to);
+  }
+
+  markHistory(topic: string, id: string): void {
+    this.deps.backend.publish(this.subjects.data(topic), encodeMark(this.self, id));
+  }
+
+  // ------------------------------------------------------------------------------------------
+
   private scheduleHeartbeat(): void {
     const base = this.deps.options.heartbeatMs;
     const jitter = base * 0.2 * (Math.random() - 0.5);
@@ -229,6 +254,11 @@ export class BackendLink implements ClusterLink {
     if (this.subjects.isData(subject)) {
       const topic = this.watched.get(subject);
       if (topic === undefined) return;
+      const mark = decodeMark(payload);
+      if (mark) {
+        if (mark.origin !== this.self) this.history?.historyMarked(topic, mark.id);
+        return;
+      }
       const env = decodeData(payload);
       if (!env) {
         this.deps.logger.warn('dropped a malformed data envelope', { subject });
@@ -287,6 +317,9 @@ export class BackendLink implements ClusterLink {
         return;
       case 'cache':
         this.inbound?.cacheStored(msg.topic, msg.frame);
+        return;
+      case 'hist':
+        this.history?.historyMessage(msg.from, msg.body);
         return;
       case 'bye':
         this.deps.logger.info('node leaving gracefully', { node: msg.from, handoffMs: msg.handoffMs });

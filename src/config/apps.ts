@@ -6,8 +6,9 @@ import { appDefaults, DEFAULT_APP, WEBHOOK_EVENTS } from './schema.js';
 import type { AppConfig, WebhookEndpointConfig, WebhookEventName } from './schema.js';
 import { invalid, isPlainObject, join, member, Section } from './fields.js';
 import { readLivewire } from './livewire.js';
+import { readHistory } from './history.js';
 
-const APP_KEYS = ['id', 'key', 'secret', ...Object.keys(appDefaults()), 'livewire'] as const;
+const APP_KEYS = ['id', 'key', 'secret', ...Object.keys(appDefaults()), 'livewire', 'history'] as const;
 const WEBHOOK_KEYS = ['url', 'events', 'headers', 'filter'] as const;
 const FILTER_KEYS = ['channelNamePrefix', 'channelNameSuffix'] as const;
 
@@ -64,6 +65,7 @@ function readApp(raw: unknown, path: string): AppConfig {
     maxEventBatchSize: s.int('maxEventBatchSize', d.maxEventBatchSize, 1),
     webhooks: s.list('webhooks', d.webhooks, readWebhook),
     ...(s.has('livewire') ? { livewire: readLivewire(s.get('livewire'), s.at('livewire')) } : {}),
+    ...(s.has('history') ? { history: readHistory(s.get('history'), s.at('history')) } : {}),
   };
   if (app.signinTimeoutMs > 0 && !app.userAuthentication) {
     throw invalid(s.at('signinTimeoutMs'), `requires ${s.at('userAuthentication')} to be true`, app.signinTimeoutMs);

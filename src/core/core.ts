@@ -24,6 +24,7 @@ import { queryParam } from './query.js';
 import { parseTopic, topicOf, usersTopic } from './topics.js';
 import type { ChannelQueries, ChannelSnapshot, EventPublisher } from './types.js';
 import { Watchlists } from './watchlist.js';
+import type { HistoryService } from '../history/service.js';
 
 export type CoreConfig = Pick<Config, 'activityTimeout' | 'pongTimeoutMs' | 'limits'>;
 
@@ -61,6 +62,8 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
       logger: Logger;
       /** wiremesh:* events (the Livewire tunnel); optional. */
       extensions?: ExtensionHandler & { wantsHandshake(app: AppConfig): boolean };
+      /** Channel history (src/history/): sequences publishes on its channels, resumes subscriptions. */
+      history?: HistoryService;
       now?: () => number;
     },
   ) {
@@ -81,6 +84,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
       cache: this.cache,
       webhooks: deps.webhooks,
       maxChannelNameLength: deps.config.limits.maxChannelNameLength,
+      ...(deps.history ? { history: deps.history } : {}),
     });
     this.session = new Session({
       subscriptions: this.subscriptions,
@@ -221,6 +225,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
   }
 
   private deliverAndForward(appId: string, topic: string, frame: string, except: WsSocket | undefined, exceptSocketId?: string): void {
+    if (this.deps.history?.handles(appId, topic)) return this.deps.history.publish(appId, topic, frame, exceptSocketId);
     this.deliverLocal(appId, topic, frame, except);
     this.deps.link.forward(topic, frame, exceptSocketId);
   }
