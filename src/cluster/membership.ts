@@ -117,7 +117,12 @@ export class Membership {
   }
 }
 
-/** FNV-1a over `replica \0 topic`. */
+/**
+ * FNV-1a over `replica \0 topic`, then murmur3's finalizer. Without the finalizer, topics that
+ * differ only in their last characters (`orders-1`, `orders-2`, …) got the same owner: FNV's last
+ * step moves a small change of the input into few bits, so the comparison between replicas rarely
+ * changed and one node owned (and sequenced, and sent the webhooks of) a whole family of channels.
+ */
 function score(replica: string, topic: string): number {
   let h = 0x811c9dc5;
   const s = replica + '\u0000' + topic;
@@ -125,5 +130,10 @@ function score(replica: string, topic: string): number {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
