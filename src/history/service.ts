@@ -229,6 +229,15 @@ export class HistoryService implements HistoryInbound {
   private finish(p: Pending, answer: Answer | null, overflow = false): void {
     this.forget(p);
     if (p.conn.closed || !p.conn.subscription(p.channel)) return;
+    this.deps.logger.debug('resume completed', {
+      appId: p.conn.app.id,
+      socketId: p.conn.socketId,
+      channel: p.channel,
+      outcome: answer ? (answer.status === 'gap' ? answer.reason : 'ok') : overflow ? 'overflow' : 'unavailable',
+      replayed: answer?.frames.length ?? 0,
+      buffered: p.buffer.length,
+      attempts: p.attempt,
+    });
     complete(p, answer, overflow);
   }
 

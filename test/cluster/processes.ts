@@ -31,7 +31,7 @@ export function processCluster(kind: ClusterKind, extra: Record<string, unknown>
     const nodes: ServerProcess[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        const raw = { nodeId: `node${i}`, cluster: clusterOf(i), apps, shutdownGraceMs: 1_000, logLevel: 'info' };
+        const raw = { nodeId: `node${i}`, cluster: clusterOf(i), apps, shutdownGraceMs: 1_000, logLevel: process.env.WM_TEST_LOG ?? 'info' };
         nodes.push(await spawnServer(raw));
         configs.push({ ...raw, port: nodes[i]!.port });
       }
