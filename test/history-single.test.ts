@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { serverSdk, sleep, until, pusherClient } from './helpers/clients.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
 import { StreamClient, missingOrExtra } from './history/stream-client.js';
+import { RawClient } from './helpers/ws-raw.js';
+import { APP } from './helpers/server.js';
 
 describe('channel history, one node', () => {
   let s: TestServer;
@@ -56,6 +58,28 @@ describe('channel history, one node', () => {
     await sdk.trigger(channel, 'n', { n: 81 });
     await until(() => c.got.get(channel)!.includes(81), 'live after the gap');
     assert.deepEqual(c.got.get(channel), [1, 81]);
+  });
+
+  test('resume requests are bounded: a malformed position, and a client that resubscribes in a loop, get a gap', async () => {
+    const channel = `hist-raw-${Date.now().toString(36)}`;
+    const raw = new RawClient(`${s.wsUrl}/app/${APP.key}?protocol=7`);
+    await raw.established();
+    raw.send({ event: 'pusher:subscribe', data: { channel, wm_resume: 'not a position' } });
+    const gap = await raw.next((f) => f.event === 'wiremesh:gap', 'gap for a malformed position');
+    assert.deepEqual(JSON.parse(gap.data as string), { reason: 'reset' });
+    for (let i = 0; i < 201; i++) {
+      raw.send({ event: 'pusher:unsubscribe', data: { channel } });
+      raw.send({ event: 'pusher:subscribe', data: { channel, wm_resume: 'new' } });
+    }
+    await raw.roundTrip();
+    const positions = raw.frames.filter((f) => f.event === 'wiremesh:position').length;
+    const gaps = raw.frames.filter((f) => f.event === 'wiremesh:gap').map((f) => JSON.parse(f.data as string).reason);
+    assert.equal(positions, 200, 'the first 200 resumes are answered');
+    assert.deepEqual(gaps, ['reset', 'unavailable']);
+    assert.ok(s.logs.some((l) => l.includes('too many resumes on one connection')));
+    await serverSdk(s.port).trigger(channel, 'n', { n: 1 });
+    await raw.next((f) => f.event === 'n', 'live events still arrive');
+    raw.close();
   });
 
   test('plain pusher-js on a history channel sees ordinary events (the position field is ignored)', async () => {

@@ -26,6 +26,12 @@ import type { HistoryMessage } from './wire.js';
 /** Events buffered for one waiting resume before it gives up on replaying (and says so). */
 const MAX_BUFFERED = 1_000;
 const ATTEMPTS = 3;
+/**
+ * Resumes one connection may ask for: a client resumes each channel once per connection; one that
+ * subscribes and unsubscribes in a loop must not make this node (and the owner) send it the whole
+ * history again and again.
+ */
+const MAX_RESUMES_PER_CONNECTION = 200;
 
 export type Delivery = Pick<Transport, 'publish' | 'topicSize'>;
 
@@ -35,6 +41,7 @@ export class HistoryService implements HistoryInbound {
   private readonly matchers = new Map<string, RegExp>();
   private readonly byId = new Map<string, Pending>();
   private readonly byTopic = new Map<string, Set<Pending>>();
+  private readonly resumesOf = new WeakMap<Connection, number>();
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private readonly now: () => number;
@@ -110,6 +117,15 @@ export class HistoryService implements HistoryInbound {
     if (from === null && request !== 'new') {
       this.deps.logger.info('refused a malformed resume position', { appId: conn.app.id, socketId: conn.socketId, channel });
       conn.socket.send(frames.historyGap(channel, 'reset'));
+      return false;
+    }
+    const used = (this.resumesOf.get(conn) ?? 0) + 1;
+    this.resumesOf.set(conn, used);
+    if (used > MAX_RESUMES_PER_CONNECTION) {
+      if (used === MAX_RESUMES_PER_CONNECTION + 1) {
+        this.deps.logger.warn('too many resumes on one connection: later ones are answered with a gap', { appId: conn.app.id, socketId: conn.socketId });
+      }
+      conn.socket.send(frames.historyGap(channel, 'unavailable'));
       return false;
     }
     const p: Pending = { id: '', conn, channel, topic, from, attach, buffer: [], attempt: 0, marked: false, answer: null, timer: null };
