@@ -76,7 +76,7 @@ export function enableResume(pusher: ResumablePusher, options: ResumeOptions = {
 
   const onFrame = (message: { data?: unknown }): void => {
     const raw = message.data;
-    if (!enabled || typeof raw !== 'string' || !raw.includes('"wm_pos":')) return;
+    if (!enabled || typeof raw !== 'string' || !(raw.includes('"wm_pos":') || raw.includes('"wiremesh:gap"'))) return;
     let frame: { event?: unknown; channel?: unknown; wm_pos?: unknown };
     try {
       frame = JSON.parse(raw) as typeof frame;

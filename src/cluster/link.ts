@@ -188,6 +188,10 @@ export class BackendLink implements ClusterLink, HistoryLink {
     this.control({ v: 1, type: 'hist', from: this.self, body }, to);
   }
 
+  wasOwner(replica: string, topic: string): boolean {
+    return this.membership.wouldOwn(replica, topic);
+  }
+
   markHistory(topic: string, id: string): void {
     this.deps.backend.publish(this.subjects.data(topic), encodeMark(this.self, id));
   }
@@ -218,6 +222,7 @@ export class BackendLink implements ClusterLink, HistoryLink {
     for (const r of wentDown) {
       this.deps.logger.warn('node stopped heartbeating: its users leave', { node: r });
       this.emit(this.deps.state.replicaDown(r));
+      this.history?.nodeDown(r);
     }
     for (const r of forget) {
       this.deps.logger.info('node forgotten', { node: r });

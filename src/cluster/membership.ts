@@ -98,6 +98,14 @@ export class Membership {
     return sum;
   }
 
+  /** Whether `replica` (a node that just went down) would own `topic` among the live nodes and itself. */
+  wouldOwn(replica: string, topic: string): boolean {
+    const best = this.owner(topic);
+    const s = score(replica, topic);
+    const b = score(best, topic);
+    return s > b || (s === b && replica > best);
+  }
+
   /**
    * The live node that owns `topic` (rendezvous hashing over live nodes and this one), so each
    * cluster-wide webhook is sent by exactly one node while membership is stable.

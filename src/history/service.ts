@@ -42,6 +42,9 @@ export class HistoryService implements HistoryInbound {
   private readonly byId = new Map<string, Pending>();
   private readonly byTopic = new Map<string, Set<Pending>>();
   private readonly resumesOf = new WeakMap<Connection, number>();
+  /** Topics with history on which this node attached resuming clients (topic → channel). */
+  private readonly served = new Map<string, string>();
+  private transport: Delivery | null = null;
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private readonly now: () => number;
@@ -87,6 +90,7 @@ export class HistoryService implements HistoryInbound {
 
   /** The transport as the core should see it: frames are also offered to waiting resumes, which count as subscribers. */
   wrap(transport: Delivery): Delivery {
+    this.transport = transport;
     return {
       publish: (topic, frame, except) => {
         if (this.byTopic.size > 0) this.observe(topic, frame, except);
@@ -128,6 +132,7 @@ export class HistoryService implements HistoryInbound {
       conn.socket.send(frames.historyGap(channel, 'unavailable'));
       return false;
     }
+    this.served.set(topic, channel);
     const p: Pending = { id: '', conn, channel, topic, from, attach, buffer: [], attempt: 0, marked: false, answer: null, timer: null };
     let set = this.byTopic.get(topic);
     if (!set) this.byTopic.set(topic, (set = new Set()));
@@ -177,6 +182,26 @@ export class HistoryService implements HistoryInbound {
         return;
       }
     }
+  }
+
+  /**
+   * The node that sequenced some of our channels died: what was sent to it since it was last
+   * heard from is lost, and its stream with it. Our clients on those channels are told now (the
+   * next event would also show them a new epoch, but there may be no next event for long).
+   */
+  nodeDown(replica: string): void {
+    const link = this.deps.link;
+    if (!link || !this.transport) return;
+    let told = 0;
+    for (const [topic, channel] of this.served) {
+      if (this.transport.topicSize(topic) === 0) {
+        this.served.delete(topic);
+      } else if (link.wasOwner(replica, topic)) {
+        this.transport.publish(topic, frames.historyGap(channel, 'reset'));
+        told++;
+      }
+    }
+    if (told > 0) this.deps.logger.info('the node that kept these channels\' history went down: their clients are told', { node: replica, channels: told });
   }
 
   historyMarked(_topic: string, id: string): void {

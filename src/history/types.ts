@@ -10,9 +10,13 @@ export interface HistoryLink {
   sendHistory(to: string, msg: HistoryMessage): void;
   /** A mark on `topic`'s data subject, behind every event this node published on it before. */
   markHistory(topic: string, id: string): void;
+  /** Whether `replica`, which just went down, owned `topic` (among the nodes live now and it). */
+  wasOwner(replica: string, topic: string): boolean;
 }
 
 export interface HistoryInbound {
   historyMessage(from: string, msg: HistoryMessage): void;
   historyMarked(topic: string, id: string): void;
+  /** A node stopped heartbeating: the streams it sequenced are gone. */
+  nodeDown(replica: string): void;
 }

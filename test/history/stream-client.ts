@@ -3,7 +3,7 @@
  * SwitchProxy so a test can cut its socket and choose the node it comes back to. It records the
  * numbers it receives on each channel and every `wiremesh:gap`.
  */
-import { enableResume } from '../../client/src/resume.js';
+import { enableResume, type ResumeHandle } from '../../client/src/resume.js';
 import { pusherClient, until, type PusherClient } from '../helpers/clients.js';
 import { SwitchProxy } from '../helpers/switch-proxy.js';
 
@@ -14,14 +14,15 @@ export class StreamClient {
   private constructor(
     readonly proxy: SwitchProxy,
     readonly pusher: PusherClient,
+    readonly resume: ResumeHandle,
   ) {}
 
   /** A client of the node listening on `port`; the HTTP API of that node signs its channels. */
   static async start(port: number): Promise<StreamClient> {
     const proxy = await new SwitchProxy(port).listen();
     const pusher = pusherClient(proxy.port);
-    enableResume(pusher as never);
-    return new StreamClient(proxy, pusher);
+    const resume = enableResume(pusher as never);
+    return new StreamClient(proxy, pusher, resume);
   }
 
   subscribe(channel: string): void {
