@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       process.exit(1);
     }
     logger.info('signal received', { signal });
-    server.shutdown().then(
+    server.stop('graceful').then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error('shutdown failed', { err });

@@ -200,7 +200,7 @@ describe('graceful shutdown', () => {
       for (const s of sockets) raws.push(s.raw);
       assert.equal((await fetch(`${srv.httpUrl}/ready`)).status, 200);
 
-      const done = srv.server.shutdown();
+      const done = srv.server.stop('graceful');
       // Not ready while draining: the port stays open during the drain and /ready answers 503.
       assert.equal((await fetch(`${srv.httpUrl}/ready`)).status, 503);
 
