@@ -31,7 +31,7 @@ import { failHttp, readHeaders, serveHttp, type UwsHttpDeps } from './uws-http.j
 import { UWS_PACKAGE, UWS_VERSION } from './uws-load.js';
 import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
 
-export { loadUws, UwsUnavailableError } from './uws-load.js';
+export { loadUws } from './uws-load.js';
 
 /** Room above `maxBufferedBytes` so the 4100 close frame still fits after a send crossed the limit. */
 export const CLOSE_HEADROOM_BYTES = 64 * 1024;
