@@ -197,29 +197,29 @@ async function findings(transport: 'ws' | 'uws'): Promise<void> {
   try {
     const id = c.socketId!;
     // Client event data nested deeper than JSON.stringify can recurse: refused with 4302, connection kept.
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'private-deep', auth: sign(APP.secret, `${id}:private-deep`) } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'private-deep', auth: sign(APP.secret, `${id}:private-deep`) } }));
     await next(/subscription_succeeded/);
-    c.sendText(`{"event":"client-deep","channel":"private-deep","data":${deepJson(50_000, true)}}`);
+    await c.sendText(`{"event":"client-deep","channel":"private-deep","data":${deepJson(50_000, true)}}`);
     assert.match(await next(/pusher:error/), /"code":4302,"message":"Event data is nested too deeply"/);
     // Presence user_info nested as deep: a subscription error, not an internal error.
     const deepMember = `{"user_id":"deep","user_info":${deepJson(20_000, false)}}`;
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-deep', auth: sign(APP.secret, `${id}:presence-deep:${deepMember}`), channel_data: deepMember } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-deep', auth: sign(APP.secret, `${id}:presence-deep:${deepMember}`), channel_data: deepMember } }));
     assert.match(await next(/pusher:subscription_error/), /nested too deeply/);
     // A watchlist entry String() cannot convert: signin still succeeds.
     const userData = '{"id":"wl","watchlist":[{"toString":1},"ada"]}';
-    c.sendText(JSON.stringify({ event: 'pusher:signin', data: { user_data: userData, auth: sign(APP.secret, `${id}::user::${userData}`) } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:signin', data: { user_data: userData, auth: sign(APP.secret, `${id}::user::${userData}`) } }));
     await next(/pusher:signin_success/);
     assert.match(await next(/watchlist_events/), /offline.*ada/);
     // Channel events arrive as text frames (the Pusher protocol is text; a browser cannot parse a Blob).
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'plain' } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'plain' } }));
     await next(/subscription_succeeded.*plain/);
     await serverSdk(srv.port).trigger('plain', 'as-text', 'hello');
     await next(/"event":"as-text"/);
     // "__proto__" is a user id and a channel name like any other.
     const member = '{"user_id":"__proto__","user_info":{"x":1}}';
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-proto', auth: sign(APP.secret, `${id}:presence-proto:${member}`), channel_data: member } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-proto', auth: sign(APP.secret, `${id}:presence-proto:${member}`), channel_data: member } }));
     await next(/subscription_succeeded.*presence-proto/);
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: '__proto__' } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: '__proto__' } }));
     await next(/subscription_succeeded.*__proto__/);
     await connected(client);
     const channel = client.subscribe('presence-proto') as unknown as { subscribed: boolean; members: { count: number; get(id: string): { info: unknown } | null } };
