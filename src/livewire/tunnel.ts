@@ -199,7 +199,8 @@ export class LivewireTunnel implements ExtensionHandler {
       controller.abort(new UpstreamFailure(504, 'The backend did not answer in time', `the exchange ran past deadlineMs (${app.config.deadlineMs})`));
     }, app.config.deadlineMs);
     let responded = false;
-    const live = (): boolean => flight.wanted && !controller.signal.aborted;
+    // Frames go out while the client wants them; after a deadline abort, the failure reply still does.
+    const live = (): boolean => flight.wanted;
     const send = (frame: string): boolean => {
       if (!flight.wanted) return false;
       if (conn.socket.send(frame) === 'sent') return true;
