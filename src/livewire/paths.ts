@@ -7,7 +7,7 @@
 export interface Target {
   /** The path without the query, as matched against the allowed list. */
   pathname: string;
-  /** `pathname` plus `?query` when there is one: what the backend receives. */
+  /** `pathname` plus `?query` when there is one: what the upstream receives. */
   path: string;
 }
 

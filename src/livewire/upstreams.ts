@@ -14,7 +14,7 @@ import type { Logger } from '../log/logger.js';
 export const DNS_INTERVAL_MS = 30_000;
 
 export interface UpstreamSetDeps {
-  /** One health check: true when the backend answered below 500. */
+  /** One health check: true when the upstream answered below 500. */
   probe(origin: string): Promise<boolean>;
   /** An upstream the DNS no longer names: its connections can go. */
   forget(origin: string): void;
