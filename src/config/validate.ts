@@ -109,8 +109,10 @@ function readLimits(raw: unknown): Config['limits'] {
 
 /** `"auto"` (derived from the open-file limit at start) or a whole number ≥ 0. */
 function readMaxConnections(s: Section): number | 'auto' {
-  const value = s.get('maxConnections');
-  if (value === undefined || value === 'auto') return 'auto';
+  const raw = s.get('maxConnections');
+  if (raw === undefined || raw === 'auto') return 'auto';
+  // The environment gives it as a string.
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw invalid(s.at('maxConnections'), 'must be "auto" or an integer of at least 0', value);
   }
