@@ -20,6 +20,9 @@ import { HttpApi } from './http/router.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createServerMetrics, type ServerMetrics } from './metrics/server-metrics.js';
+import { resolveMaxConnections } from './limits/fd-limit.js';
+import { ConnectionLimits } from './limits/connection-limits.js';
+import { Refusals } from './limits/refusals.js';
 import { PresenceService } from './presence/service.js';
 import { stopNode } from './stop.js';
 import { createTransport } from './transport/select.js';
@@ -79,6 +82,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const registry = new LocalRegistry();
   const watchlists = new Watchlists();
   const cache = new ChannelCache();
+  const refusals = new Refusals({ logger: logger.child({ part: 'limits' }), counter: metrics.refusals });
+  const capacity = resolveMaxConnections(config.limits.maxConnections);
+  const connectionLimits = new ConnectionLimits({
+    maxConnections: capacity.maxConnections,
+    maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+    open: () => registry.size(),
+    refusals,
+  });
   const delivery = new LocalDelivery({ fanout: transport, metrics });
   const cluster = await clusterParts(config, replica, logger, options.bus);
   const effects = new TransitionEffects({
@@ -92,7 +103,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const presence = new PresenceService(
     replica,
     effects,
-    cluster ? replication(cluster, () => registry.connectionsByApp(), logger) : undefined,
+    cluster
+      ? replication(
+          cluster,
+          () => registry.connectionsByApp(),
+          { maxEntriesPerNode: config.limits.maxReplicatedSubscriptionsPerNode, refusals },
+          logger,
+        )
+      : undefined,
   );
   const link = clusterLink(replica, cluster, presence.replicator, logger);
   const core = new Core({
@@ -107,6 +125,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhooks,
     metrics,
     logger: logger.child({ part: 'core' }),
+    connectionLimits,
+    refusals,
     ...(tunnel ? { extensions: tunnel } : {}),
   });
   let ready = false;
@@ -136,6 +156,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     transport: transport.name,
     apps: config.apps.map((a) => a.id),
     cluster: config.cluster.driver,
+    maxConnections: capacity.maxConnections,
+    ...(capacity.openFiles === undefined ? {} : { openFiles: capacity.openFiles, openFilesFrom: capacity.source }),
+    maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
   });
 
   let stopping: Promise<void> | null = null;

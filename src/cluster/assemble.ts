@@ -6,7 +6,9 @@
  */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { Replicator, ReplicatorDeps } from '../presence/replicator.js';
+import type { Refusals } from '../limits/refusals.js';
+import type { Replicator } from '../presence/replicator.js';
+import type { ReplicationOptions } from '../presence/service.js';
 import { createBackend } from './backends/load.js';
 import type { MemoryBus } from './backends/memory.js';
 import { BackendLink } from './link.js';
@@ -37,9 +39,11 @@ export async function clusterParts(config: Config, self: string, logger: Logger,
 export function replication(
   parts: ClusterParts,
   connections: () => Record<string, number>,
+  limits: { maxEntriesPerNode: number; refusals: Refusals },
   logger: Logger,
-): Omit<ReplicatorDeps, 'store'> {
+): ReplicationOptions {
   return {
+    ...limits,
     send: (msg, to) => parts.link.send(msg, to),
     membership: parts.membership,
     connections,

@@ -142,6 +142,22 @@ export interface LimitsConfig {
   maxBufferedBytes: number;
   /** Maximum channel name length. */
   maxChannelNameLength: number;
+  /**
+   * WebSocket connections this process holds at most (4100 beyond). `"auto"`: the process's
+   * open-file limit (RLIMIT_NOFILE) less headroom for /health, the HTTP API, webhooks and the
+   * cluster and Livewire backends (see core/fd-limit.ts). 0 = no limit.
+   */
+  maxConnections: number | 'auto';
+  /** WebSocket connections from one client address at most (4100 beyond). 0 = no limit. */
+  maxConnectionsPerIp: number;
+  /** Channels one connection may be subscribed to at once (a subscription error beyond). 0 = no limit. */
+  maxChannelsPerConnection: number;
+  /** Frames per second one connection may send, sustained (token bucket); beyond, it is closed with 4301. 0 = no limit. */
+  maxFramesPerSecond: number;
+  /** Frames one connection may send at once (the bucket's size), e.g. resubscribing after a reconnect. */
+  maxFrameBurst: number;
+  /** Subscriptions (presence entries) this node keeps for one other node; deltas beyond are refused. 0 = no limit. */
+  maxReplicatedSubscriptionsPerNode: number;
 }
 
 export type TransportKind = 'auto' | 'ws' | 'uws';
@@ -243,6 +259,12 @@ export function defaults(): Omit<Config, 'apps'> {
       maxRequestBodyBytes: 1024 * 1024,
       maxBufferedBytes: 4 * 1024 * 1024,
       maxChannelNameLength: 164,
+      maxConnections: 'auto',
+      maxConnectionsPerIp: 1000,
+      maxChannelsPerConnection: 100,
+      maxFramesPerSecond: 20,
+      maxFrameBurst: 250,
+      maxReplicatedSubscriptionsPerNode: 1_000_000,
     },
     webhooks: { batchMs: 50, timeoutMs: 5_000, retryForMs: 300_000, maxQueuedBatches: 1000 },
     cluster: {

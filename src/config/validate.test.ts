@@ -106,7 +106,18 @@ describe('validateConfig: valid configs', () => {
       pongTimeoutMs: 5000,
       shutdownGraceMs: 0,
       metrics: false,
-      limits: { maxFrameBytes: 1024, maxRequestBodyBytes: 2048, maxBufferedBytes: 4096, maxChannelNameLength: 200 },
+      limits: {
+        maxFrameBytes: 1024,
+        maxRequestBodyBytes: 2048,
+        maxBufferedBytes: 4096,
+        maxChannelNameLength: 200,
+        maxConnections: 5000,
+        maxConnectionsPerIp: 0,
+        maxChannelsPerConnection: 10,
+        maxFramesPerSecond: 5,
+        maxFrameBurst: 5,
+        maxReplicatedSubscriptionsPerNode: 100,
+      },
       webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5 },
       cluster: {
         driver: 'nats',
@@ -201,6 +212,18 @@ describe('validateConfig: one precise message per problem', () => {
       { limits: { maxFrameBytes: 512 } },
       'limits.maxFrameBytes',
       'Invalid config: limits.maxFrameBytes (512) must be an integer of at least 1024',
+    ],
+    [
+      'connection limit',
+      { limits: { maxConnections: 'unlimited' } },
+      'limits.maxConnections',
+      'Invalid config: limits.maxConnections ("unlimited") must be "auto" or an integer of at least 0',
+    ],
+    [
+      'frame burst below the rate',
+      { limits: { maxFramesPerSecond: 50, maxFrameBurst: 10 } },
+      'limits.maxFrameBurst',
+      'Invalid config: limits.maxFrameBurst (10) must be at least limits.maxFramesPerSecond (50)',
     ],
     [
       'limits typo',

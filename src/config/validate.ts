@@ -98,7 +98,33 @@ function readLimits(raw: unknown): Config['limits'] {
     maxRequestBodyBytes: s.int('maxRequestBodyBytes', d.maxRequestBodyBytes, 1024),
     maxBufferedBytes: s.int('maxBufferedBytes', d.maxBufferedBytes, 1024),
     maxChannelNameLength: s.int('maxChannelNameLength', d.maxChannelNameLength, 1),
+    maxConnections: readMaxConnections(s),
+    maxConnectionsPerIp: s.int('maxConnectionsPerIp', d.maxConnectionsPerIp, 0),
+    maxChannelsPerConnection: s.int('maxChannelsPerConnection', d.maxChannelsPerConnection, 0),
+    maxFramesPerSecond: s.int('maxFramesPerSecond', d.maxFramesPerSecond, 0),
+    maxFrameBurst: readFrameBurst(s),
+    maxReplicatedSubscriptionsPerNode: s.int('maxReplicatedSubscriptionsPerNode', d.maxReplicatedSubscriptionsPerNode, 0),
   };
+}
+
+/** `"auto"` (derived from the open-file limit at start) or a whole number ≥ 0. */
+function readMaxConnections(s: Section): number | 'auto' {
+  const raw = s.get('maxConnections');
+  if (raw === undefined || raw === 'auto') return 'auto';
+  // The environment gives it as a string.
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(s.at('maxConnections'), 'must be "auto" or an integer of at least 0', value);
+  }
+  return value;
+}
+
+/** The bucket must hold at least one second's worth of frames, or the sustained rate could never be reached. */
+function readFrameBurst(s: Section): number {
+  const rate = s.int('maxFramesPerSecond', defaults().limits.maxFramesPerSecond, 0);
+  const burst = s.int('maxFrameBurst', Math.max(defaults().limits.maxFrameBurst, rate), 1);
+  if (burst < rate) throw invalid(s.at('maxFrameBurst'), `must be at least ${s.at('maxFramesPerSecond')} (${rate})`, burst);
+  return burst;
 }
 
 function readWebhooks(raw: unknown): Config['webhooks'] {

@@ -16,7 +16,7 @@ import * as frames from '../protocol/frames.js';
 import type { SocketHandler, UpgradeInfo, WsSocket } from '../transport/types.js';
 import { admit } from './admission.js';
 import type { ChannelCache } from './cache.js';
-import { Connection, makeSocketIdFactory, type ClientConnectionEvents } from './connection.js';
+import { Connection, randomSocketId, type ClientConnectionEvents } from './connection.js';
 import type { LocalDelivery } from './delivery.js';
 import type { WebhookSink } from './effects.js';
 import { asRefusal, sendRefusal } from './refusal.js';
@@ -27,6 +27,8 @@ import { Sweeper } from './sweeper.js';
 import { parseTopic, topicOf, usersTopic } from './topics.js';
 import type { EventPublisher } from './types.js';
 import type { Watchlists } from './watchlist.js';
+import type { ConnectionLimits } from '../limits/connection-limits.js';
+import type { Refusals } from '../limits/refusals.js';
 
 export type CoreConfig = Pick<Config, 'activityTimeout' | 'pongTimeoutMs' | 'limits'>;
 
@@ -39,7 +41,6 @@ export class Core implements ClusterInbound, EventPublisher {
   private readonly subscriptions: Subscriptions;
   private readonly session: Session;
   private readonly sweeper: Sweeper;
-  private readonly nextSocketId = makeSocketIdFactory();
   /** Shared by every connection (no closures per socket). */
   private readonly connectionEvents: ClientConnectionEvents = {
     message: (conn, text) => this.session.handle(conn, text),
@@ -61,6 +62,8 @@ export class Core implements ClusterInbound, EventPublisher {
       webhooks: WebhookSink;
       metrics: ServerMetrics;
       logger: Logger;
+      connectionLimits: ConnectionLimits;
+      refusals: Refusals;
       extensions?: CoreExtensions;
       now?: () => number;
     },
@@ -72,7 +75,9 @@ export class Core implements ClusterInbound, EventPublisher {
       sizes: deps.delivery,
       cache: deps.cache,
       webhooks: deps.webhooks,
+      refusals: deps.refusals,
       maxChannelNameLength: deps.config.limits.maxChannelNameLength,
+      maxChannelsPerConnection: deps.config.limits.maxChannelsPerConnection,
     });
     this.session = new Session({
       subscriptions: this.subscriptions,
@@ -83,6 +88,8 @@ export class Core implements ClusterInbound, EventPublisher {
       webhooks: deps.webhooks,
       metrics: deps.metrics,
       logger: deps.logger,
+      refusals: deps.refusals,
+      frames: { perSecond: deps.config.limits.maxFramesPerSecond, burst: deps.config.limits.maxFrameBurst },
       now: this.now,
       ...(deps.extensions ? { extensions: deps.extensions } : {}),
     });
@@ -107,7 +114,13 @@ export class Core implements ClusterInbound, EventPublisher {
 
   /** TransportHooks.openSocket */
   open(socket: WsSocket, info: UpgradeInfo): SocketHandler {
-    const { registry, link, metrics, extensions } = this.deps;
+    const { registry, link, metrics, extensions, connectionLimits } = this.deps;
+    // Capacity first, before anything is parsed or allocated for the connection.
+    const full = connectionLimits.check(info);
+    if (full !== null) {
+      sendRefusal(socket, full);
+      return NOOP_HANDLER;
+    }
     let app: AppConfig;
     try {
       app = admit(info, {
@@ -120,20 +133,30 @@ export class Core implements ClusterInbound, EventPublisher {
       return NOOP_HANDLER;
     }
     const now = this.now();
-    const conn = new Connection(this.nextSocketId(), app, socket, now, this.connectionEvents);
+    const conn = new Connection(this.newSocketId(), app, socket, now, this.connectionEvents, this.deps.config.limits.maxFrameBurst);
     if (app.userAuthentication && app.signinTimeoutMs > 0) conn.signinDeadline = now + app.signinTimeoutMs;
     // A copy: the transport may work out some fields (the client address) only when asked.
     if (extensions?.wantsHandshake(app)) conn.handshake = { path: info.path, query: info.query, headers: info.headers, remoteAddress: info.remoteAddress };
     registry.add(conn);
+    if (connectionLimits.perIp) connectionLimits.opened(info.remoteAddress);
     metrics.connectionsTotal.inc({ app: app.id });
     socket.send(frames.connectionEstablished(conn.socketId, this.deps.config.activityTimeout));
     return conn;
   }
 
+  /** A random id no local connection has (a repeat is astronomically unlikely, but cheap to rule out). */
+  private newSocketId(): string {
+    let id = randomSocketId();
+    while (this.deps.registry.get(id) !== undefined) id = randomSocketId();
+    return id;
+  }
+
   private closed(conn: Connection, code: number): void {
     if (conn.closed) return;
     conn.closed = true;
-    const { registry, watchlists } = this.deps;
+    const { registry, watchlists, connectionLimits } = this.deps;
+    // The address was read at open (the transport keeps it from then on).
+    if (connectionLimits.perIp) connectionLimits.closed(conn.socket.remoteAddress);
     this.deps.extensions?.closed(conn);
     this.deps.metrics.disconnectionsTotal.inc({ app: conn.app.id, code: String(code) });
     if (this.draining && this.deps.link.handsOffPresence) {

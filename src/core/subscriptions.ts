@@ -16,6 +16,7 @@ import { verifyChannelAuth } from '../protocol/signature.js';
 import type { ChannelCache } from './cache.js';
 import type { Connection, Subscription } from './connection.js';
 import type { WebhookSink } from './effects.js';
+import type { Refusals } from '../limits/refusals.js';
 import type { PresenceService } from '../presence/service.js';
 import { topicOf } from './topics.js';
 
@@ -46,7 +47,10 @@ export class Subscriptions {
       sizes: TopicSizes;
       cache: ChannelCache;
       webhooks: WebhookSink;
+      refusals: Refusals;
       maxChannelNameLength: number;
+      /** 0 = no limit. */
+      maxChannelsPerConnection: number;
     },
   ) {}
 
@@ -60,6 +64,15 @@ export class Subscriptions {
     if (existing) {
       conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
       return;
+    }
+    const max = this.deps.maxChannelsPerConnection;
+    if (max > 0 && conn.subscriptionCount() >= max) {
+      this.deps.refusals.refused('channels_per_connection', conn.socket.remoteAddress, 'refused a subscription: too many channels on one connection', {
+        appId: conn.app.id,
+        socketId: conn.socketId,
+        max,
+      });
+      throw refuse(ErrorCodes.OVER_CAPACITY, `Too many channels: at most ${max} per connection`, 403);
     }
     if (needsAuth(kind)) {
       const data = kind === 'presence' ? (typeof channelData === 'string' ? channelData : '') : undefined;

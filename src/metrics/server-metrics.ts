@@ -20,6 +20,7 @@ export function createServerMetrics(registry = new MetricsRegistry()) {
     webhooks: registry.counter('wiremesh_webhooks_total', 'Webhook requests, by outcome'),
     webhooksDropped: registry.counter('wiremesh_webhook_events_dropped_total', 'Webhook events dropped, by reason'),
     channels: registry.gauge('wiremesh_channels', 'Occupied channels'),
+    refusals: registry.counter('wiremesh_refusals_total', 'Connections, frames, subscriptions and replicated state refused by a limit, by limit'),
     livewireRequests: registry.counter('wiremesh_livewire_requests_total', 'Requests tunnelled to a Livewire backend, by status'),
     livewireFallbacks: registry.counter('wiremesh_livewire_fallbacks_total', 'Requests sent back to HTTP, by reason'),
     livewireLatency: registry.histogram(

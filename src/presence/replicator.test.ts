@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ControlMessage } from '../cluster/envelope.js';
 import { Membership } from '../cluster/membership.js';
+import { Refusals } from '../limits/refusals.js';
 import { silentLogger } from '../log/logger.js';
 import { SNAPSHOT_RETRY_MS } from './replicator.js';
 import { PresenceService } from './service.js';
@@ -54,6 +55,8 @@ function network() {
         },
         membership,
         connections: () => ({ app: 1 }),
+        maxEntriesPerNode: 0,
+        refusals: new Refusals({ logger: silentLogger, counter: { inc() {} } }),
         deltaDelayMs: 60_000, // the tests send explicitly
         logger: silentLogger,
         now: () => now,

@@ -17,6 +17,8 @@ type SnapReq = Extract<ControlMessage, { type: 'snap_req' }>;
 type Snap = Extract<ControlMessage, { type: 'snap' }>;
 
 export const SNAPSHOT_RETRY_MS = 2_000;
+/** After a node's state was refused (over the cap per node), no snapshot is asked of it for this long. */
+export const REFUSED_HOLD_OFF_MS = 30_000;
 
 export interface ReplicatorDeps {
   store: ReplicaStore;
@@ -68,7 +70,9 @@ export class Replicator {
     if (seen === 'new') this.localChanged(); // let the newcomer hear from us soon
     if (seen === 'up') store.replicaUp(msg.from);
     if (msg.delta) {
-      if (store.mergeDelta(msg.delta).gap) this.requestSnapshot(msg.from);
+      const { gap, refused } = store.mergeDelta(msg.delta);
+      if (refused) this.holdOff(msg.from);
+      else if (gap) this.requestSnapshot(msg.from);
     } else if (store.clockOf(msg.from) < msg.clock) {
       this.requestSnapshot(msg.from);
     }
@@ -82,7 +86,12 @@ export class Replicator {
     const replica = msg.snapshot.replica;
     this.snapRequested.delete(replica);
     if (replica === this.self || !this.deps.membership.known(replica)) return;
-    this.deps.store.mergeSnapshot(msg.snapshot);
+    if (!this.deps.store.mergeSnapshot(msg.snapshot)) this.holdOff(replica);
+  }
+
+  /** Asks `replica` for nothing until REFUSED_HOLD_OFF_MS from now (its state was refused). */
+  private holdOff(replica: string): void {
+    this.snapRequested.set(replica, this.now() + REFUSED_HOLD_OFF_MS);
   }
 
   /** Membership decided `replica` is down: hide its entries (they come back if it does). */

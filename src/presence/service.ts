@@ -10,6 +10,7 @@
  */
 import { TrackerState, type Change, type Delta, type Snapshot } from './state.js';
 import { PresenceView, type Transition } from './view.js';
+import type { Refusals } from '../limits/refusals.js';
 import { Replicator, type ReplicatorDeps } from './replicator.js';
 
 /** Where transitions go (implemented by core/effects.ts). */
@@ -25,28 +26,49 @@ export interface ReplicaStore {
   /** Highest contiguous clock seen for `replica`. */
   clockOf(replica: string): number;
   snapshot(replica: string): Snapshot;
-  /** Merges a remote delta; `gap` says a snapshot is needed. */
-  mergeDelta(delta: Delta): { gap: boolean };
-  mergeSnapshot(snapshot: Snapshot): void;
+  /** Merges a remote delta; `gap` says a snapshot is needed, `refused` that it would exceed the cap per node. */
+  mergeDelta(delta: Delta): { gap: boolean; refused: boolean };
+  /** Merges a snapshot; false if it was refused (more entries than the cap per node). */
+  mergeSnapshot(snapshot: Snapshot): boolean;
   replicaDown(replica: string): void;
   replicaUp(replica: string): void;
   removeReplica(replica: string): void;
 }
+
+/** A cluster node: how this node's state is replicated, and how much it keeps for each other node. */
+export type ReplicationOptions = Omit<ReplicatorDeps, 'store'> & {
+  /**
+   * Entries (subscriptions) kept for one other node at most; a delta or snapshot that would go
+   * beyond is refused whole (counted and logged), so a faulty or hostile node cannot grow this
+   * node's memory without bound. 0 = no limit.
+   */
+  maxEntriesPerNode: number;
+  refusals: Refusals;
+};
 
 export class PresenceService implements ReplicaStore {
   readonly view = new PresenceView();
   /** Carries this node's deltas to the others and merges theirs; null on a single node. */
   readonly replicator: Replicator | null;
   private readonly state: TrackerState;
+  private readonly maxEntriesPerNode: number;
+  private readonly refusals: Refusals | null;
 
   /** `replication`: other nodes take this node's deltas (a cluster); absent on a single node. */
   constructor(
     readonly replica: string,
     private readonly sink: TransitionSink,
-    replication?: Omit<ReplicatorDeps, 'store'>,
+    replication?: ReplicationOptions,
   ) {
     this.state = new TrackerState(replica, { recordDeltas: replication !== undefined });
-    this.replicator = replication ? new Replicator({ ...replication, store: this }) : null;
+    this.maxEntriesPerNode = replication?.maxEntriesPerNode ?? 0;
+    this.refusals = replication?.refusals ?? null;
+    if (replication) {
+      const { maxEntriesPerNode: _max, refusals: _refusals, ...deps } = replication;
+      this.replicator = new Replicator({ ...deps, store: this });
+    } else {
+      this.replicator = null;
+    }
   }
 
   // ---- local changes (this node's sockets) ----
@@ -79,14 +101,30 @@ export class PresenceService implements ReplicaStore {
     return this.state.snapshot(replica);
   }
 
-  mergeDelta(delta: Delta): { gap: boolean } {
+  mergeDelta(delta: Delta): { gap: boolean; refused: boolean } {
+    let net = 0;
+    for (const op of delta.ops) net += op.op === 'join' ? 1 : -1;
+    if (this.overCap(delta.replica, this.state.entryCount(delta.replica) + net)) return { gap: false, refused: true };
     const { changes, gap } = this.state.applyDelta(delta);
     this.merged(changes);
-    return { gap };
+    return { gap, refused: false };
   }
 
-  mergeSnapshot(snapshot: Snapshot): void {
+  mergeSnapshot(snapshot: Snapshot): boolean {
+    if (this.overCap(snapshot.replica, snapshot.entries.length)) return false;
     this.merged(this.state.applySnapshot(snapshot));
+    return true;
+  }
+
+  /** True (and counted, logged) if holding `entries` for `replica` would exceed the cap. */
+  private overCap(replica: string, entries: number): boolean {
+    const max = this.maxEntriesPerNode;
+    if (max === 0 || entries <= max) return false;
+    this.refusals?.refused('replicated_subscriptions', replica, 'refused presence state from another node: more subscriptions than allowed per node', {
+      max,
+      entries,
+    });
+    return true;
   }
 
   replicaDown(replica: string): void {
