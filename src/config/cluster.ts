@@ -9,6 +9,8 @@ import { defaults } from './schema.js';
 import type { ClusterConfig, MeshConfig } from './schema.js';
 import { invalid, join, Section } from './fields.js';
 
+/** The shortest mesh secret accepted: 32 bytes, as many as the HMAC-SHA256 key it becomes. */
+export const MIN_SECRET_BYTES = 32;
 const DRIVERS = ['memory', 'redis', 'nats', 'mesh'] as const;
 const HOST = { pattern: /^\S+$/, describe: 'a host name or IP address' };
 const DNS_NAME = { pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, describe: 'a DNS name' };
@@ -98,6 +100,7 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
   const d = defaults().cluster.mesh;
   const s = Section.open(raw, path, ['port', 'host', 'peers', 'dns', 'secret']);
   const port = s.int('port', d.port, 1, 65535);
+  const hostGiven = s.has('host');
   const host = s.string('host', d.host, HOST);
   const peers = s.list('peers', d.peers, readPeer);
   peers.forEach((peer, i) => {
@@ -108,10 +111,33 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
   if (driverPath !== null && secret === undefined) {
     throw invalid(s.at('secret'), `is required when ${driverPath} is mesh: a shared secret, the same on every node`);
   }
+  // The secret is never echoed; its length is no secret worth keeping.
+  if (secret !== undefined && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    throw invalid(
+      s.at('secret'),
+      `must be at least ${MIN_SECRET_BYTES} bytes (it has ${Buffer.byteLength(secret)}): anyone who can reach the mesh port ` +
+        'can guess a short one; generate one with `openssl rand -hex 32`',
+    );
+  }
   if (driverPath !== null && peers.length === 0 && dns === undefined) {
     throw invalid(s.at('peers'), `must list at least one peer (host:port), or ${s.at('dns')} must be set, when ${driverPath} is mesh`);
   }
+  // The default host is loopback: a mesh reaching other hosts must say on which interface it
+  // listens (a private address, or '::' / '0.0.0.0' on a private network), never by accident.
+  if (driverPath !== null && !hostGiven && (dns !== undefined || peers.some((p) => !isLoopback(p)))) {
+    throw invalid(
+      s.at('host'),
+      `is required when ${driverPath} is mesh and peers are on other hosts (${dns !== undefined ? s.at('dns') : s.at('peers')}): ` +
+        `the default ${d.host} reaches this host only; set this node's private address, or "::" on a private network such as Fly.io's 6PN`,
+    );
+  }
   return { port, host, peers, ...(dns === undefined ? {} : { dns }), ...(secret === undefined ? {} : { secret }) };
+}
+
+/** True for a peer on this host: `localhost`, 127.0.0.0/8 or ::1. */
+function isLoopback(peer: string): boolean {
+  const host = peer.slice(0, peer.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
 function readPeer(value: unknown, path: string): string {

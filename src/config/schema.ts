@@ -140,6 +140,10 @@ export interface ClusterConfig {
 export interface MeshConfig {
   /** Port the node listens on for its peers; also the port of the peers found by `dns`. */
   port: number;
+  /**
+   * Address the mesh port listens on. Default loopback; required when the peers are on other
+   * hosts (config/cluster.ts), so the mesh is never open on every interface by accident.
+   */
   host: string;
   /** Peers as `host:port` (`[v6]:port`); the node's own address may be listed. */
   peers: string[];
@@ -228,7 +232,7 @@ export function defaults(): Omit<Config, 'apps'> {
       driver: 'memory',
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },
       nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh' },
-      mesh: { port: 6100, host: '0.0.0.0', peers: [] },
+      mesh: { port: 6100, host: '127.0.0.1', peers: [] },
       heartbeatMs: 1_000,
       nodeTimeoutMs: 10_000,
     },

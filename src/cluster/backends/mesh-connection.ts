@@ -59,6 +59,11 @@ export interface ConnectionEvents {
   frame(conn: MeshConnection, frame: Frame): void;
   /** Subscription changes were skipped under backpressure and the socket has drained. */
   drained(conn: MeshConnection): void;
+  /**
+   * The handshake failed (before the other side proved the secret): the connection closes
+   * without logging, so that the caller can bound both the attempts and the log lines.
+   */
+  handshakeFailed(conn: MeshConnection, reason: string): void;
   closed(conn: MeshConnection): void;
 }
 
@@ -98,6 +103,11 @@ export class MeshConnection {
     socket.on('error', (err) => this.logger.debug('mesh connection error', { err }));
     socket.on('close', this.onClose);
     this.write(encodeFrame(FrameType.HELLO, '', encodeHello(options.hello)));
+  }
+
+  /** `address:port` of the other end, for logs. */
+  get remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
   get peerId(): string | undefined {
@@ -273,10 +283,14 @@ export class MeshConnection {
     }
   }
 
-  /** Closes at once with a warning (a failed handshake or a protocol breach). */
+  /** Closes at once: a failed handshake (reported, not logged) or a protocol breach (logged). */
   private fail(cause: CloseCause, msg: string, code?: string): void {
     if (this.state === 'closed') return;
-    this.logger.warn(msg, { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`, role: this.role, ...(code ? { code } : {}) });
+    if (this.state === 'hello' || this.state === 'auth') {
+      this.options.events.handshakeFailed(this, code ? `${msg} (${code})` : msg);
+    } else {
+      this.logger.warn(msg, { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`, role: this.role, ...(code ? { code } : {}) });
+    }
     this.destroy(cause);
   }
 

@@ -25,6 +25,9 @@
  *   presence resynchronises.)
  * - `connect()` resolves once the port listens (peers are dialed in the background), and fails
  *   at once if it cannot listen.
+ * - Strangers are bounded (mesh-guard.ts): pre-auth connections are capped in total and per
+ *   source address, an address that keeps failing the handshake is locked out with a growing
+ *   delay, and failures are logged once per episode per address, not once per attempt.
  * - `close()` stops listening and dialing, sends what was already written (for at most 1 s),
  *   closes every connection and clears every timer: the process can exit.
  */
@@ -35,6 +38,7 @@ import { Connectivity } from './connectivity.js';
 import { MAX_FRAME_BYTES, MeshConnection, type ConnectionEvents } from './mesh-connection.js';
 import { Dialer, type DialOutcome, type DialTarget } from './mesh-dialer.js';
 import { assertSubject, encodeFrame, frameBytes, FrameType, type Frame } from './mesh-frames.js';
+import { DEFAULT_GUARD_LIMITS, PreAuthGuard, sourceOf, type GuardLimits } from './mesh-guard.js';
 import { newHello, newInstanceId, type Role } from './mesh-handshake.js';
 import type { BackendHandler, ClusterBackend } from './types.js';
 
@@ -50,6 +54,8 @@ export interface MeshBackendOptions {
   secret: string;
   /** DNS answers (tests); default node:dns lookup. */
   resolve?(name: string): Promise<string[]>;
+  /** Bounds on unauthenticated connections (tests); default DEFAULT_GUARD_LIMITS. */
+  guard?: Partial<GuardLimits>;
 }
 
 export interface MeshStatus {
@@ -62,6 +68,8 @@ export interface MeshStatus {
   connections: number;
   /** Connection attempts made so far. */
   dials: number;
+  /** Incoming connections that have not proved the secret yet. */
+  pending: number;
 }
 
 const TICK_MS = 1_000;
@@ -81,6 +89,9 @@ export class MeshBackend implements ClusterBackend {
   private readonly subjects = new Set<string>();
   private readonly peers = new Map<string, Peer>();
   private readonly connections = new Set<MeshConnection>();
+  /** Incoming connections still in the handshake, with the source address they count against. */
+  private readonly admitted = new Map<MeshConnection, string>();
+  private readonly guard: PreAuthGuard;
   private server: net.Server | null = null;
   private dialer: Dialer | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -93,13 +104,14 @@ export class MeshBackend implements ClusterBackend {
   ) {
     this.logger = logger.child({ backend: 'mesh', mesh: this.id });
     this.link = new Connectivity(this.logger, 'mesh');
+    this.guard = new PreAuthGuard(this.logger, { ...DEFAULT_GUARD_LIMITS, ...options.guard });
   }
 
   async connect(handler: BackendHandler): Promise<void> {
     if (this.started || this.closed) throw new Error('MeshBackend.connect() may be called once, before close()');
     this.started = true;
     const { host, port, peers, dns, dnsPorts, resolve } = this.options;
-    const server = net.createServer((socket) => this.adopt(socket, 'acceptor', `${socket.remoteAddress}:${socket.remotePort}`));
+    const server = net.createServer((socket) => this.accept(socket));
     try {
       // exclusive: in a worker process the port is this worker's own, not shared through node:cluster.
       server.listen({ port, host, exclusive: true });
@@ -120,6 +132,7 @@ export class MeshBackend implements ClusterBackend {
     this.ticker = setInterval(() => {
       const now = Date.now();
       for (const conn of this.connections) conn.tick(now);
+      this.guard.tick();
     }, TICK_MS);
     this.ticker.unref();
     this.dialer = new Dialer({
@@ -183,6 +196,7 @@ export class MeshBackend implements ClusterBackend {
       peers: [...this.peers].map(([id, p]) => ({ id, role: p.conn.role })),
       connections: this.connections.size,
       dials: this.dialer?.attempts ?? 0,
+      pending: this.guard.pendingCount,
     };
   }
 
@@ -202,6 +216,26 @@ export class MeshBackend implements ClusterBackend {
     // Not events.once: it would reject on the socket's 'error' (which the connection handles).
     await new Promise<void>((resolve) => socket.once('close', () => resolve()));
     return { cause: conn.cause, wasActive: conn.wasActive, ...(conn.peerId ? { peerId: conn.peerId } : {}) };
+  }
+
+  /** An incoming connection: admitted by the guard, or closed before anything is sent. */
+  private accept(socket: net.Socket): void {
+    const source = sourceOf(socket.remoteAddress);
+    if (this.closed || !this.guard.admit(source)) {
+      socket.on('error', (err) => this.logger.debug('refused mesh connection error', { err }));
+      socket.destroy();
+      return;
+    }
+    const conn = this.adopt(socket, 'acceptor', `${socket.remoteAddress}:${socket.remotePort}`);
+    this.admitted.set(conn, source);
+  }
+
+  /** The handshake of `conn` is over: success or not, it no longer counts as pre-auth. */
+  private settle(conn: MeshConnection, ok: boolean, reason?: string): void {
+    const source = this.admitted.get(conn);
+    if (source === undefined) return;
+    this.admitted.delete(conn);
+    this.guard.settled(source, ok, reason);
   }
 
   private adopt(socket: net.Socket, role: Role, remote: string): MeshConnection {
@@ -233,6 +267,7 @@ export class MeshBackend implements ClusterBackend {
       return null;
     },
     authenticated: (conn) => {
+      this.settle(conn, true);
       const id = conn.peerId!;
       if (!this.leads(id)) return; // wait for the leader's USE
       if (this.peers.has(id)) {
@@ -257,7 +292,12 @@ export class MeshBackend implements ClusterBackend {
     },
     frame: (conn, frame) => this.onFrame(conn, frame),
     drained: (conn) => conn.sendInterest(this.subjects),
+    handshakeFailed: (conn, reason) => {
+      if (this.admitted.has(conn)) this.settle(conn, false, reason);
+      else this.guard.noted(`dial ${conn.remote}`, reason); // our dial: log once per episode, no lockout
+    },
     closed: (conn) => {
+      this.settle(conn, false);
       this.connections.delete(conn);
       const id = conn.peerId;
       if (!id) return;
