@@ -54,6 +54,8 @@ export interface MeshBackendOptions {
   secret: string;
   /** DNS answers (tests); default node:dns lookup. */
   resolve?(name: string): Promise<string[]>;
+  /** Protocol versions offered (tests play older and newer builds); default MIN_VERSION to MAX_VERSION. */
+  versions?: { min: number; max: number };
   /** Bounds on unauthenticated connections (tests); default DEFAULT_GUARD_LIMITS. */
   guard?: Partial<GuardLimits>;
 }
@@ -62,8 +64,11 @@ export interface MeshStatus {
   id: string;
   /** The port listened on. */
   port: number;
-  /** Connected peers, by instance id; `role` is this node's side of the connection. */
-  peers: Array<{ id: string; role: Role }>;
+  /**
+   * Connected peers, by instance id; `role` is this node's side of the connection, `version` the
+   * mesh protocol version it speaks, `rttMs` the last round trip measured (version 2), or null.
+   */
+  peers: Array<{ id: string; role: Role; version: number; rttMs: number | null }>;
   /** Open connections, connected or not yet. */
   connections: number;
   /** Connection attempts made so far. */
@@ -193,7 +198,7 @@ export class MeshBackend implements ClusterBackend {
     return {
       id: this.id,
       port: typeof address === 'object' && address ? address.port : this.options.port,
-      peers: [...this.peers].map(([id, p]) => ({ id, role: p.conn.role })),
+      peers: [...this.peers].map(([id, p]) => ({ id, role: p.conn.role, version: p.conn.version, rttMs: p.conn.rttMs })),
       connections: this.connections.size,
       dials: this.dialer?.attempts ?? 0,
       pending: this.guard.pendingCount,
@@ -241,7 +246,7 @@ export class MeshBackend implements ClusterBackend {
   private adopt(socket: net.Socket, role: Role, remote: string): MeshConnection {
     const conn = new MeshConnection(socket, {
       role,
-      hello: newHello(this.id),
+      hello: newHello(this.id, this.options.versions),
       secret: this.options.secret,
       logger: this.logger.child({ remote }),
       events: this.events,
@@ -254,7 +259,7 @@ export class MeshBackend implements ClusterBackend {
     conn.activate();
     this.peers.set(conn.peerId!, { conn, interest: new Set() });
     conn.sendInterest(this.subjects);
-    this.logger.info('mesh peer connected', { peer: conn.peerId, role: conn.role, peers: this.peers.size });
+    this.logger.info('mesh peer connected', { peer: conn.peerId, role: conn.role, version: conn.version, peers: this.peers.size });
   }
 
   private readonly events: ConnectionEvents = {
