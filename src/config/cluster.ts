@@ -98,7 +98,7 @@ function isNatsServer(value: string): boolean {
 /** `cluster.mesh`; `driverPath` is set when the mesh driver is chosen, which makes it required. */
 function readMesh(raw: unknown, path: string, driverPath: string | null): MeshConfig {
   const d = defaults().cluster.mesh;
-  const s = Section.open(raw, path, ['port', 'host', 'peers', 'dns', 'secret']);
+  const s = Section.open(raw, path, ['port', 'host', 'peers', 'dns', 'dnsServers', 'secret']);
   const port = s.int('port', d.port, 1, 65535);
   const hostGiven = s.has('host');
   const host = s.string('host', d.host, HOST);
@@ -107,6 +107,9 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
     if (peers.indexOf(peer) !== i) throw invalid(join(s.at('peers'), i), 'is listed twice', peer);
   });
   const dns = s.optionalString('dns', DNS_NAME);
+  const dnsServers = s.has('dnsServers') ? s.list('dnsServers', [], readDnsServer) : undefined;
+  if (dnsServers !== undefined && dns === undefined) throw invalid(s.at('dnsServers'), `is used only with ${s.at('dns')}: set that too, or remove this`);
+  if (dnsServers !== undefined && dnsServers.length === 0) throw invalid(s.at('dnsServers'), 'must list at least one server (or be left out for the system resolver)');
   const secret = s.optionalString('secret', { secret: true });
   if (driverPath !== null && secret === undefined) {
     throw invalid(s.at('secret'), `is required when ${driverPath} is mesh: a shared secret, the same on every node`);
@@ -131,7 +134,22 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
         `the default ${d.host} reaches this host only; set this node's private address, or "::" on a private network such as Fly.io's 6PN`,
     );
   }
-  return { port, host, peers, ...(dns === undefined ? {} : { dns }), ...(secret === undefined ? {} : { secret }) };
+  return {
+    port,
+    host,
+    peers,
+    ...(dns === undefined ? {} : { dns }),
+    ...(dnsServers === undefined ? {} : { dnsServers }),
+    ...(secret === undefined ? {} : { secret }),
+  };
+}
+
+/** A DNS server: an IP address, optionally with a port (`10.0.0.2:8600`, `[fd00::3]:53`). */
+function readDnsServer(value: unknown, path: string): string {
+  const m = typeof value === 'string' ? PEER.exec(value) : null;
+  const ok = typeof value === 'string' && (isIP(value) !== 0 || (m !== null && isIP(m[1] ?? m[2] ?? '') !== 0 && Number(m[3]) >= 1 && Number(m[3]) <= 65535));
+  if (!ok) throw invalid(path, 'must be an IP address, optionally with a port (10.0.0.2, 10.0.0.2:8600, [fd00::3]:53)', value);
+  return value as string;
 }
 
 /** True for a peer on this host: `localhost`, 127.0.0.0/8 or ::1. */

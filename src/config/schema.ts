@@ -149,6 +149,12 @@ export interface MeshConfig {
   peers: string[];
   /** A name whose A/AAAA records are the peers, re-resolved every 5 s (Fly.io: `<app>.internal`). */
   dns?: string;
+  /**
+   * DNS servers asked for `dns` (`ip` or `ip:port`, IPv6 as `[v6]:port`), A and AAAA queried
+   * directly; default: the system resolver (getaddrinfo). For a Consul agent (port 8600) or a
+   * test's own DNS server.
+   */
+  dnsServers?: string[];
   /** Shared secret the nodes prove to each other; required when `driver` is `mesh`. */
   secret?: string;
   /**

@@ -31,6 +31,7 @@
  * - `close()` stops listening and dialing, sends what was already written (for at most 1 s),
  *   closes every connection and clears every timer: the process can exit.
  */
+import { Resolver } from 'node:dns/promises';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Logger } from '../../log/logger.js';
@@ -52,7 +53,9 @@ export interface MeshBackendOptions {
   /** Ports dialed on each address `dns` resolves to (default: `[port]`; a node's worker processes listen on several). */
   dnsPorts?: readonly number[];
   secret: string;
-  /** DNS answers (tests); default node:dns lookup. */
+  /** DNS servers asked directly for `dns` (A and AAAA); default: the system resolver. */
+  dnsServers?: readonly string[];
+  /** DNS answers (tests); default node:dns lookup, or `dnsServers`. */
   resolve?(name: string): Promise<string[]>;
   /** Protocol versions offered (tests play older and newer builds); default MIN_VERSION to MAX_VERSION. */
   versions?: { min: number; max: number };
@@ -78,6 +81,24 @@ export interface MeshStatus {
 }
 
 const TICK_MS = 1_000;
+
+/**
+ * A and AAAA records of a name, asked of `servers` directly. A family without records (NODATA)
+ * adds nothing; any other failure (NXDOMAIN, timeout) rejects, so the dialer keeps its last answer.
+ */
+function resolverOf(servers: readonly string[]): (name: string) => Promise<string[]> {
+  const resolver = new Resolver({ timeout: 2_000, tries: 2 });
+  resolver.setServers([...servers]);
+  const none = (err: unknown): string[] => {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENODATA') return [];
+    throw err;
+  };
+  return async (name) => {
+    const [v4, v6] = await Promise.all([resolver.resolve4(name).catch(none), resolver.resolve6(name).catch(none)]);
+    return [...v6, ...v4];
+  };
+}
 
 interface Peer {
   conn: MeshConnection;
@@ -115,7 +136,8 @@ export class MeshBackend implements ClusterBackend {
   async connect(handler: BackendHandler): Promise<void> {
     if (this.started || this.closed) throw new Error('MeshBackend.connect() may be called once, before close()');
     this.started = true;
-    const { host, port, peers, dns, dnsPorts, resolve } = this.options;
+    const { host, port, peers, dns, dnsPorts, dnsServers } = this.options;
+    const resolve = this.options.resolve ?? (dnsServers ? resolverOf(dnsServers) : undefined);
     const server = net.createServer((socket) => this.accept(socket));
     try {
       // exclusive: in a worker process the port is this worker's own, not shared through node:cluster.
