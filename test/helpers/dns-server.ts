@@ -14,6 +14,8 @@ export interface TestDnsServer {
   address: string;
   /** Replaces the addresses of `name` (IPv4 become A records, IPv6 AAAA). */
   set(name: string, addresses: readonly string[]): void;
+  /** Forgets `name`: NXDOMAIN from now on. */
+  remove(name: string): void;
   /** Queries answered so far, per name. */
   queries: Map<string, number>;
   close(): Promise<void>;
@@ -54,6 +56,7 @@ export async function startDnsServer(): Promise<TestDnsServer> {
   return {
     address: `127.0.0.1:${port}`,
     set: (name, addresses) => records.set(name.toLowerCase(), [...addresses]),
+    remove: (name) => records.delete(name.toLowerCase()),
     queries,
     close: async () => {
       const closed = once(socket, 'close');
