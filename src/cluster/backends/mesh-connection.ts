@@ -63,7 +63,7 @@ export interface ConnectionEvents {
    * The handshake failed (before the other side proved the secret): the connection closes
    * without logging, so that the caller can bound both the attempts and the log lines.
    */
-  handshakeFailed(conn: MeshConnection, reason: string): void;
+  handshakeFailed(conn: MeshConnection, reason: string, code: string | undefined): void;
   closed(conn: MeshConnection): void;
 }
 
@@ -309,7 +309,7 @@ export class MeshConnection {
   private fail(cause: CloseCause, msg: string, code?: string): void {
     if (this.state === 'closed') return;
     if (this.state === 'hello' || this.state === 'auth') {
-      this.options.events.handshakeFailed(this, code ? `${msg} (${code})` : msg);
+      this.options.events.handshakeFailed(this, code ? `${msg} (${code})` : msg, code);
     } else {
       this.logger.warn(msg, { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`, role: this.role, ...(code ? { code } : {}) });
     }

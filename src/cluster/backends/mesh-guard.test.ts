@@ -144,6 +144,13 @@ describe('mesh pre-auth guard', () => {
     fail(); // forgotten after the success: free again
     assert.equal(guard.admit('s'), true);
     guard.settled('s', true);
+    // Timeouts and version mismatches are logged, never locked out.
+    for (let i = 0; i < 10; i++) {
+      assert.equal(guard.admit('slow'), true);
+      guard.settled('slow', false, 'not established within 5000 ms', false);
+    }
+    assert.equal(guard.admit('slow'), true);
+    guard.settled('slow', true);
     // Bounded state: a third source evicts an idle one.
     guard.admit('t');
     guard.admit('u');

@@ -3,11 +3,13 @@
  *
  * - Pre-auth connections: at most `maxPending` at once, and `maxPendingPerSource` from one
  *   address. Beyond that a connection is closed at once, before any HELLO (no nonce is shown).
- * - Failed handshakes (wrong secret, bad version, malformed or timed out) from one address:
+ * - Failed proofs and malformed handshakes from one address (what guessing the secret takes):
  *   after `freeFailures` of them, that address is locked out for a while, 1 s doubling to 60 s
  *   with each further failure; its connections are closed at once meanwhile. A successful
  *   handshake from the address forgets its failures. So an online guesser gets a handful of
- *   tries a minute instead of thousands a second.
+ *   tries a minute instead of thousands a second. Timeouts and version mismatches are logged the
+ *   same way but lock nobody out: a real peer on a bad network, or one build behind during a
+ *   rolling deploy, must be able to come back at once (idle strangers are bounded by the caps).
  * - Logging: one `warn` line when an episode of failures or refusals from an address starts
  *   (with the first reason), then nothing more until the episode ends (no failure for
  *   `episodeIdleMs`), when one `info` line sums it up. A flood cannot flood the log.
@@ -77,8 +79,11 @@ export class PreAuthGuard {
     return true;
   }
 
-  /** An admitted connection left the pre-auth stage: authenticated (`ok`) or not. */
-  settled(source: string, ok: boolean, reason?: string): void {
+  /**
+   * An admitted connection left the pre-auth stage: authenticated (`ok`) or not; a `reason` is
+   * logged (once per episode), and counts towards a lockout when `counts`.
+   */
+  settled(source: string, ok: boolean, reason?: string, counts = true): void {
     const s = this.get(source);
     s.pending = Math.max(0, s.pending - 1);
     this.pending = Math.max(0, this.pending - 1);
@@ -86,8 +91,10 @@ export class PreAuthGuard {
       s.failures = 0;
       s.lockedUntil = 0;
       this.endEpisode(source, s);
-    } else if (reason !== undefined) {
+    } else if (reason !== undefined && counts) {
       this.failed(source, reason);
+    } else if (reason !== undefined) {
+      this.noted(source, reason);
     }
   }
 

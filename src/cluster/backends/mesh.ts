@@ -258,11 +258,11 @@ export class MeshBackend implements ClusterBackend {
   }
 
   /** The handshake of `conn` is over: success or not, it no longer counts as pre-auth. */
-  private settle(conn: MeshConnection, ok: boolean, reason?: string): void {
+  private settle(conn: MeshConnection, ok: boolean, reason?: string, counts?: boolean): void {
     const source = this.admitted.get(conn);
     if (source === undefined) return;
     this.admitted.delete(conn);
-    this.guard.settled(source, ok, reason);
+    this.guard.settled(source, ok, reason, counts);
   }
 
   private adopt(socket: net.Socket, role: Role, remote: string): MeshConnection {
@@ -319,8 +319,11 @@ export class MeshBackend implements ClusterBackend {
     },
     frame: (conn, frame) => this.onFrame(conn, frame),
     drained: (conn) => conn.sendInterest(this.subjects),
-    handshakeFailed: (conn, reason) => {
-      if (this.admitted.has(conn)) this.settle(conn, false, reason);
+    handshakeFailed: (conn, reason, code) => {
+      // What guessing takes (a wrong proof, a malformed handshake) counts towards a lockout;
+      // a timeout or a version mismatch is only logged.
+      const counts = code !== undefined && code !== 'HANDSHAKE_VERSION';
+      if (this.admitted.has(conn)) this.settle(conn, false, reason, counts);
       else this.guard.noted(`dial ${conn.remote}`, reason); // our dial: log once per episode, no lockout
     },
     closed: (conn) => {
