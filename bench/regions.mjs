@@ -45,7 +45,7 @@ async function regions() {
   });
   const clients = [];
   const client = (i, user) => {
-    const c = pusherClient(r.nodes[i].port, user ? { presence: () => ({ user_id: user }) } : {});
+    const c = pusherClient(r.nodes[i].clientPort, user ? { presence: () => ({ user_id: user }) } : {});
     clients.push(c);
     return c;
   };

@@ -10,7 +10,9 @@
  *   the round trip between their regions each way;
  * - node i's DNS name `n<i>.mesh.test` answers the addresses of its outgoing links, so what node i
  *   dials is what the test routes and shapes. Changing the records adds or removes peers.
- * Clients connect to a node's client port directly (they are in the node's own region).
+ * Clients reach their node through a link of their own (`clientPort`, 127.0.0.1), shaped with
+ * `lastMileMs` one way (default 1 ms): they are in the node's region. Publishers (the Laravel
+ * app, next to the node) call the node's HTTP API directly (`port`).
  */
 import { readFileSync } from 'node:fs';
 import { freePort, spawnServer, type ServerProcess } from './server.js';
@@ -30,6 +32,8 @@ export interface RegionOptions {
   rtt(a: string, b: string): number;
   heartbeatMs: number;
   nodeTimeoutMs: number;
+  /** One-way delay between a client and its node, ms (default 1). */
+  lastMileMs?: number;
 }
 
 export interface RegionNode {
@@ -37,7 +41,11 @@ export interface RegionNode {
   region: string;
   meshHost: string;
   proc: ServerProcess;
+  /** The node's own client port (HTTP API, publishers). */
   port: number;
+  /** Where this region's clients connect: the last-mile link to `port`. */
+  clientPort: number;
+  clientLink: LinkProxy;
   alive: boolean;
 }
 
@@ -69,7 +77,7 @@ export async function startRegions(options: RegionOptions): Promise<Regions> {
   const cleanup = async (): Promise<void> => {
     for (const n of nodes) if (n.proc.child.exitCode === null) n.proc.kill('SIGKILL');
     await Promise.all(nodes.map((n) => n.proc.exited));
-    await Promise.all([...links.values()].map((l) => l.close()));
+    await Promise.all([...links.values(), ...nodes.map((n) => n.clientLink)].map((l) => l.close()));
     await dns.close();
   };
   try {
@@ -98,7 +106,9 @@ export async function startRegions(options: RegionOptions): Promise<Regions> {
           mesh: { port: meshPort, host: meshHost, dns: `n${i}.mesh.test`, dnsServers: [dns.address], secret: REGION_SECRET },
         },
       });
-      nodes.push({ index: i, region: specs[i]!, meshHost, proc, port: proc.port, alive: true });
+      const lastMile = { delayMs: options.lastMileMs ?? 1 };
+      const clientLink = await LinkProxy.start({ target: { host: '127.0.0.1', port: proc.port }, forward: lastMile, back: lastMile });
+      nodes.push({ index: i, region: specs[i]!, meshHost, proc, port: proc.port, clientPort: clientLink.port, clientLink, alive: true });
     }
   } catch (err) {
     await cleanup();
