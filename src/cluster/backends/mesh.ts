@@ -25,6 +25,10 @@
  *   presence resynchronises.)
  * - `connect()` resolves once the port listens (peers are dialed in the background), and fails
  *   at once if it cannot listen.
+ * - Versioned: the handshake settles the highest protocol version both ends speak (or refuses
+ *   and logs a peer with none in common); nodes one version apart interoperate during a rolling
+ *   deploy (mesh-handshake.ts). `status()` reports each peer's version and, from version 2, its
+ *   measured round trip.
  * - Strangers are bounded (mesh-guard.ts): pre-auth connections are capped in total and per
  *   source address, an address that keeps failing the handshake is locked out with a growing
  *   delay, and failures are logged once per episode per address, not once per attempt.
