@@ -65,6 +65,18 @@ function watch(node: number, channel: string, user = `w${node}`): Watcher {
   return w;
 }
 
+type Channel = { subscribed: boolean; bind(e: string, f: (d: never) => void): void };
+/** Subscribes a client on each of `nodes` to a public channel; resolves once all are subscribed and their interest has crossed the mesh. */
+async function listen(nodes: number[], channel: string, event: string, on: (node: number, data: never) => void): Promise<void> {
+  const chans = nodes.map((i) => {
+    const ch = client(i).subscribe(channel) as unknown as Channel;
+    ch.bind(event, (d) => on(i, d));
+    return ch;
+  });
+  await until(() => chans.every((c) => c.subscribed), `${channel} subscribed on every node`, 10_000);
+  await sleep(MAX_RTT); // the nodes' interest (SUB) travels one way, at most 75 ms
+}
+
 function report(title: string, samples: Map<string, number[]>): void {
   const rows = [...samples].map(([pair, v]) => `${pair}: p50 ${percentile(v, 50).toFixed(1)} ms, p99 ${percentile(v, 99).toFixed(1)} ms (n=${v.length})`);
   console.log(`# ${title}\n#   ${rows.join('\n#   ')}`);
@@ -118,7 +130,7 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     const ws = r.nodes.map((n) => watch(n.index, channel));
     await until(() => ws.every((w) => w.ch.subscribed && w.ch.members.count === 5), 'watchers', 10_000);
     const samples = new Map<string, number[]>();
-    for (let k = 0; k < 20; k++) {
+    for (let k = 0; k < 40; k++) {
       const origin = k % 5;
       const user = `joiner${k}`;
       const ch = client(origin, user).subscribe(channel) as unknown as PresenceChannel;
@@ -133,26 +145,22 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
       }
     }
     report('presence join latency, origin -> observer region', samples);
-    // Every pair's median within its one-way delay + the delta period (+ 10 ms of processing on
-    // a loaded machine): a join that waited for a heartbeat (200 ms) or took an extra round trip
-    // would fail this. The p99 goal (<= max RTT + one delta period) is measured by
+    // Every pair's median within its one-way delay + the delta period + 20 ms (the joiner's
+    // subscribe, two last-mile links and two nodes' processing on a machine with a load average
+    // of 10-20): a join that waited for a heartbeat (200 ms, +100 on average) would fail this. The p99 goal (<= max RTT + one delta period) is measured by
     // bench/regions.mjs: tails of a few samples on a shared 2-core machine are scheduling noise.
     for (const [pair, v] of samples) {
       const [a, b] = pair.split('->') as [string, string];
-      assert.ok(percentile(v, 50) <= rtt(a, b) / 2 + DELTA_MS + 10, `${pair}: p50 ${percentile(v, 50).toFixed(1)} ms`);
+      assert.ok(percentile(v, 50) <= rtt(a, b) / 2 + DELTA_MS + 20, `${pair}: p50 ${percentile(v, 50).toFixed(1)} ms`);
     }
     // Every member_added once per watcher, none removed.
-    for (const w of ws) assert.equal(w.events.filter((e) => e.type === 'added' && e.id.startsWith('joiner')).length, 20);
+    for (const w of ws) assert.equal(w.events.filter((e) => e.type === 'added' && e.id.startsWith('joiner')).length, 40);
     for (const w of ws) assert.deepEqual(w.events.filter((e) => e.type === 'removed'), []);
   });
 
   it('a cross-region event reaches clients within the one-way delay + 5 ms (median per pair; p99 in the bench)', async () => {
     const received = r.nodes.map(() => new Map<number, number>());
-    for (const n of r.nodes) {
-      const ch = client(n.index).subscribe('events');
-      ch.bind('tick', (d: { k: number }) => received[n.index]!.set(d.k, performance.now()));
-    }
-    await sleep(500);
+    await listen(r.nodes.map((n) => n.index), 'events', 'tick', (i, d: { k: number }) => received[i]!.set(d.k, performance.now()));
     const excess = new Map<string, number[]>();
     for (let k = 0; k < 40; k++) {
       const origin = k % 5;
@@ -189,8 +197,7 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     const splitMs = performance.now() - cutAt;
     // Each side keeps serving its own users: an event published on one side reaches that side.
     const got = r.nodes.map(() => [] as string[]);
-    for (const n of r.nodes) client(n.index).subscribe('during').bind('e', (d: { side: string }) => got[n.index]!.push(d.side));
-    await sleep(300);
+    await listen(r.nodes.map((n) => n.index), 'during', 'e', (i, d: { side: string }) => got[i]!.push(d.side));
     await serverSdk(r.nodes[0]!.port).trigger('during', 'e', { side: 'eu' });
     await serverSdk(r.nodes[3]!.port).trigger('during', 'e', { side: 'ap' });
     await until(() => r.nodes.every((n) => got[n.index]!.length >= 1), 'each side to get its own event', 3_000);
@@ -220,8 +227,7 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     const ws = r.nodes.map((n) => watch(n.index, 'presence-lossy'));
     await until(() => ws.every((w) => w.ch.subscribed && w.ch.members.count === 5), 'watchers', 10_000);
     const received = r.nodes.map(() => new Map<number, number>());
-    for (const n of r.nodes) client(n.index).subscribe('bulk').bind('b', (d: { k: number }) => received[n.index]!.set(d.k, performance.now()));
-    await sleep(300);
+    await listen(r.nodes.map((n) => n.index), 'bulk', 'b', (i, d: { k: number }) => received[i]!.set(d.k, performance.now()));
     const slow = [r.link(0, 2), r.link(2, 0)];
     const sdk = serverSdk(r.nodes[0]!.port);
     const pad = 'x'.repeat(8 * 1024);
@@ -291,9 +297,10 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
       assert.deepEqual(w.events.filter((e) => e.type === 'removed').map((e) => e.id), [`w${victim}`]);
     }
     const got = r.nodes.map(() => 0);
-    for (const i of alive()) client(i).subscribe('after-kill').bind('e', () => got[i]!++);
-    await sleep(300);
+    await listen(alive(), 'after-kill', 'e', (i) => got[i]!++);
     await serverSdk(r.nodes[0]!.port).trigger('after-kill', 'e', {});
-    await until(() => alive().every((i) => got[i] === 1), 'an event still reaches every survivor', 3_000);
+    await until(() => alive().every((i) => got[i] === 1), `an event still reaches every survivor (got ${JSON.stringify(got)})`, 3_000).catch((err: Error) => {
+      throw new Error(`${err.message}; got per node ${JSON.stringify(got)}`);
+    });
   });
 });
