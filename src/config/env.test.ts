@@ -68,14 +68,14 @@ describe('configFromEnv', () => {
       WIREMESH_MESH_PORT: '6100',
       WIREMESH_MESH_PEERS: '10.0.0.2:6100, node-b.internal:6100,',
       WIREMESH_MESH_DNS: 'wiremesh.internal',
-      WIREMESH_MESH_SECRET: 'shared-secret',
+      WIREMESH_MESH_SECRET: 'shared-secret-of-at-least-32-bytes',
     });
     const mesh = {
       host: '::',
       port: 6100,
       peers: ['10.0.0.2:6100', 'node-b.internal:6100'],
       dns: 'wiremesh.internal',
-      secret: 'shared-secret',
+      secret: 'shared-secret-of-at-least-32-bytes',
     };
     assert.deepEqual(raw, { cluster: { driver: 'mesh', mesh } });
     assert.deepEqual(validateConfig(raw).cluster.mesh, mesh);

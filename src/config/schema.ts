@@ -177,11 +177,21 @@ export interface ClusterConfig {
 export interface MeshConfig {
   /** Port the node listens on for its peers; also the port of the peers found by `dns`. */
   port: number;
+  /**
+   * Address the mesh port listens on. Default loopback; required when the peers are on other
+   * hosts (config/cluster.ts), so the mesh is never open on every interface by accident.
+   */
   host: string;
   /** Peers as `host:port` (`[v6]:port`); the node's own address may be listed. */
   peers: string[];
   /** A name whose A/AAAA records are the peers, re-resolved every 5 s (Fly.io: `<app>.internal`). */
   dns?: string;
+  /**
+   * DNS servers asked for `dns` (`ip` or `ip:port`, IPv6 as `[v6]:port`), A and AAAA queried
+   * directly; default: the system resolver (getaddrinfo). For a Consul agent (port 8600) or a
+   * test's own DNS server.
+   */
+  dnsServers?: string[];
   /** Shared secret the nodes prove to each other; required when `driver` is `mesh`. */
   secret?: string;
   /**
@@ -271,7 +281,7 @@ export function defaults(): Omit<Config, 'apps'> {
       driver: 'memory',
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },
       nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh' },
-      mesh: { port: 6100, host: '0.0.0.0', peers: [] },
+      mesh: { port: 6100, host: '127.0.0.1', peers: [] },
       heartbeatMs: 1_000,
       nodeTimeoutMs: 10_000,
     },

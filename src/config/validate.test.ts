@@ -7,6 +7,7 @@ import type { Config } from './schema.js';
 import { isDefaultCredentials, validateConfig } from './validate.js';
 
 const app = { id: 'a1', key: 'k1', secret: 's1' };
+const SECRET = 'mesh-secret-of-at-least-32-bytes';
 
 /** The example from the README: it must validate exactly as written. */
 const EXAMPLE = {
@@ -73,12 +74,15 @@ describe('validateConfig: valid configs', () => {
       host: '0.0.0.0',
       peers: ['10.0.0.2:6100', 'node-b.internal:6100'],
       dns: 'wiremesh.internal',
-      secret: 'shared-secret',
+      secret: 'shared-secret-of-at-least-thirty-two-bytes',
     };
     const config = validateConfig({ ...EXAMPLE, cluster: { driver: 'mesh', mesh } });
     assert.deepEqual(config.cluster, { ...defaults().cluster, driver: 'mesh', mesh });
-    const byDns = validateConfig({ cluster: { driver: 'mesh', mesh: { dns: 'my-app.internal', secret: 's' } } });
-    assert.deepEqual(byDns.cluster.mesh, { ...defaults().cluster.mesh, dns: 'my-app.internal', secret: 's' });
+    const byDns = validateConfig({ cluster: { driver: 'mesh', mesh: { host: '::', dns: 'my-app.internal', secret: SECRET } } });
+    assert.deepEqual(byDns.cluster.mesh, { ...defaults().cluster.mesh, host: '::', dns: 'my-app.internal', secret: SECRET });
+    // Loopback peers need no host: the default (127.0.0.1) is the one that reaches them.
+    const local = validateConfig({ cluster: { driver: 'mesh', mesh: { peers: ['127.0.0.1:6100', '[::1]:6101'], secret: SECRET } } });
+    assert.equal(local.cluster.mesh.host, '127.0.0.1');
     // Without the mesh driver, the section is only checked for typos and wrong values.
     assert.equal(validateConfig({ cluster: { mesh: { peers: [] } } }).cluster.driver, 'memory');
   });
@@ -123,7 +127,7 @@ describe('validateConfig: valid configs', () => {
         driver: 'nats',
         redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
         nats: { servers: ['tls://n1:4222', 'n2:4222'], prefix: 'wm.eu', user: 'u', pass: 'p' },
-        mesh: { port: 7100, host: '::', peers: ['10.0.0.2:7100', '[fdaa::3]:7100'], dns: 'app.internal', secret: 'x' },
+        mesh: { port: 7100, host: '::', peers: ['10.0.0.2:7100', '[fdaa::3]:7100'], dns: 'app.internal', secret: SECRET },
         heartbeatMs: 500,
         nodeTimeoutMs: 1000,
       },
@@ -270,13 +274,13 @@ describe('validateConfig: one precise message per problem', () => {
     ],
     [
       'mesh without peers',
-      { cluster: { driver: 'mesh', mesh: { secret: 's' } } },
+      { cluster: { driver: 'mesh', mesh: { secret: SECRET } } },
       'cluster.mesh.peers',
       'Invalid config: cluster.mesh.peers must list at least one peer (host:port), or cluster.mesh.dns must be set, when cluster.driver is mesh',
     ],
     [
       'mesh port is the client port',
-      { port: 6100, cluster: { driver: 'mesh', mesh: { peers: ['a:6100'], secret: 's' } } },
+      { port: 6100, cluster: { driver: 'mesh', mesh: { host: '::', peers: ['a:6100'], secret: SECRET } } },
       'cluster.mesh.port',
       'Invalid config: cluster.mesh.port (6100) must differ from port (6100), which serves the clients',
     ],
@@ -315,6 +319,30 @@ describe('validateConfig: one precise message per problem', () => {
       { cluster: { mesh: { port: 0 } } },
       'cluster.mesh.port',
       'Invalid config: cluster.mesh.port (0) must be an integer from 1 to 65535',
+    ],
+    [
+      'mesh secret too short',
+      { cluster: { driver: 'mesh', mesh: { peers: ['127.0.0.1:6100'], secret: 'a' } } },
+      'cluster.mesh.secret',
+      'Invalid config: cluster.mesh.secret must be at least 32 bytes (it has 1): anyone who can reach the mesh port can guess a short one; generate one with `openssl rand -hex 32`',
+    ],
+    [
+      'mesh secret too short, whatever the driver',
+      { cluster: { mesh: { secret: 'x'.repeat(31) } } },
+      'cluster.mesh.secret',
+      'Invalid config: cluster.mesh.secret must be at least 32 bytes (it has 31): anyone who can reach the mesh port can guess a short one; generate one with `openssl rand -hex 32`',
+    ],
+    [
+      'mesh with remote peers and no host',
+      { cluster: { driver: 'mesh', mesh: { peers: ['127.0.0.1:6100', '10.0.0.2:6100'], secret: SECRET } } },
+      'cluster.mesh.host',
+      'Invalid config: cluster.mesh.host is required when cluster.driver is mesh and peers are on other hosts (cluster.mesh.peers): the default 127.0.0.1 reaches this host only; set this node\'s private address, or "::" on a private network such as Fly.io\'s 6PN',
+    ],
+    [
+      'mesh found by DNS and no host',
+      { cluster: { driver: 'mesh', mesh: { dns: 'my-app.internal', secret: SECRET } } },
+      'cluster.mesh.host',
+      'Invalid config: cluster.mesh.host is required when cluster.driver is mesh and peers are on other hosts (cluster.mesh.dns): the default 127.0.0.1 reaches this host only; set this node\'s private address, or "::" on a private network such as Fly.io\'s 6PN',
     ],
     [
       'mesh secret is never echoed',
