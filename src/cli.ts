@@ -2,6 +2,9 @@
  * `wiremesh start [--config FILE]`: loads the config (file + environment), starts the server and
  * shuts it down gracefully on SIGTERM/SIGINT.
  */
+import { logEnvSources } from './cli/env-log.js';
+import type { EnvSource } from './config/env.js';
+import { regionFromEnv } from './config/env-platform.js';
 import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
 import { createLogger } from './log/logger.js';
@@ -15,7 +18,9 @@ const USAGE = `Usage: wiremesh start [--config FILE]
 
 Starts a Pusher-protocol WebSocket server. With no configuration it serves one app
 (id app-id, key app-key, secret app-secret) on port 6001. Every setting can also be given
-as an environment variable (see docs/configuration.md); PUSHER_APP_ID/KEY/SECRET are honoured.`;
+as an environment variable (see docs/configuration.md); Laravel's REVERB_APP_*, REVERB_SERVER_HOST/PORT,
+REVERB_SCALING_ENABLED + REDIS_URL and PUSHER_APP_*, and Soketi's SOKETI_DEFAULT_APP_* / SOKETI_ADAPTER_*
+are read too. On Fly.io (FLY_APP_NAME) the nodes form a mesh over <app>.internal by themselves.`;
 
 const DEFAULT_APP_WARNING =
   'serving the default app (app-id / app-key / app-secret): set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or a config file, before exposing this server';
@@ -41,13 +46,16 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   let config;
+  const sources: EnvSource[] = [];
   try {
-    config = await loadConfig({ file, env: process.env });
+    config = await loadConfig({ file, env: process.env, sources });
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  const logger = createLogger({ level: config.logLevel });
+  const region = regionFromEnv(process.env);
+  const logger = createLogger({ level: config.logLevel, ...(region ? { context: { region: region.value } } : {}) });
+  logEnvSources(logger, region ? [...sources, region] : sources);
   const workers = config.workers;
   if (workers > 1 && cluster.isPrimary) {
     if (isDefaultCredentials(config)) logger.warn(DEFAULT_APP_WARNING);
