@@ -1,5 +1,5 @@
 /**
- * Native transport on uWebSockets.js (optional; loaded by select.ts through `loadUws()`, which
+ * Native transport on uWebSockets.js (optional; loaded by select.ts through `loadNative()`, which
  * throws when the binary is missing or does not load, and select.ts then uses ws.ts). One uWS app
  * serves WebSocket upgrades on every path and the HTTP API (uws-http.ts) on one port.
  *
