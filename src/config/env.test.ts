@@ -199,7 +199,7 @@ describe('envSource', () => {
   it('names the variable to set for a value missing from an app the environment defines', () => {
     assert.equal(
       envSource('apps[0].secret', { PUSHER_APP_KEY: 'k' }),
-      'set environment variable WIREMESH_APP_SECRET or PUSHER_APP_SECRET',
+      'set environment variable WIREMESH_APP_SECRET or REVERB_APP_SECRET or PUSHER_APP_SECRET or SOKETI_DEFAULT_APP_SECRET',
     );
     assert.equal(
       envSource('apps[0].webhooks[0].url', { WIREMESH_APP_WEBHOOK_EVENTS: 'member_added' }),

@@ -99,6 +99,11 @@ export function verifyUserAuth(app: { key: string; secret: string }, auth: strin
   return safeEqual(auth.slice(sep + 1), hmacHex(app.secret, `${socketId}::user::${userData}`));
 }
 
+/** The string the HTTP API signs: `METHOD\nPATH\nSORTED_QUERY` (see `apiParamsToSign`). */
+export function apiStringToSign(method: string, path: string, query: Record<string, string>): string {
+  return `${method.toUpperCase()}\n${path}\n${apiParamsToSign(query)}`;
+}
+
 /**
  * The query part of the string the HTTP API signs (`METHOD\nPATH\nSORTED_QUERY`): every parameter
  * except `auth_signature`, keys lower-cased and sorted, joined as `k=v` with `&` (values not re-encoded).

@@ -15,9 +15,10 @@ export async function createTransport(
 ): Promise<Transport> {
   if (kind === 'uws' || kind === 'auto') {
     try {
-      const { loadUws, UwsTransport } = await import('./uws.js');
-      const uws = await loadUws();
-      return new UwsTransport(uws, options, logger);
+      const { loadNative, UwsTransport } = await import('./uws.js');
+      const native = await loadNative();
+      logger.info('using the native uWebSockets.js transport', { package: native.package });
+      return new UwsTransport(native.module, options, logger);
     } catch (err) {
       if (kind === 'uws') throw new Error('transport "uws" was requested but uWebSockets.js could not be loaded', { cause: err });
       logger.info('native uWebSockets.js transport not available; using the portable ws transport', {

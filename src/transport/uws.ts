@@ -1,5 +1,5 @@
 /**
- * Native transport on uWebSockets.js (optional; loaded by select.ts through `loadUws()`, which
+ * Native transport on uWebSockets.js (optional; loaded by select.ts through `loadNative()`, which
  * throws when the binary is missing or does not load, and select.ts then uses ws.ts). One uWS app
  * serves WebSocket upgrades on every path and the HTTP API (uws-http.ts) on one port.
  *
@@ -28,10 +28,9 @@ import type {
   UwsWebSocket,
 } from './uws-api.js';
 import { failHttp, readHeaders, serveHttp, type UwsHttpDeps } from './uws-http.js';
-import { UWS_PACKAGE, UWS_VERSION } from './uws-load.js';
 import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
 
-export { loadUws } from './uws-load.js';
+export { loadNative, loadUws, UwsUnavailableError } from './uws-load.js';
 
 /** Room above `maxBufferedBytes` so the 4100 close frame still fits after a send crossed the limit. */
 export const CLOSE_HEADROOM_BYTES = 64 * 1024;
@@ -56,7 +55,6 @@ export class UwsTransport implements Transport {
     private readonly logger: Logger,
   ) {
     this.app = uws.App();
-    logger.debug('using the native uWebSockets.js transport', { package: `${UWS_PACKAGE}@${UWS_VERSION}` });
     this.sockets = typeof this.app.close === 'function' ? null : new Set();
     this.owner = { maxBufferedBytes: options.maxBufferedBytes, reentrant: (fn) => this.reentrant(fn) };
     this.http = {
