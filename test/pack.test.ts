@@ -85,13 +85,7 @@ describe('npm pack → install → run', { timeout: 300_000 }, () => {
       assert.match(log, /"msg":"wiremesh listening"/);
       assert.match(log, /"msg":"shutdown complete"/);
     } finally {
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // ESRCH: the group is gone, as it should be
-        }
-      }
+      if (child.pid !== undefined) killGroup(child.pid);
     }
   });
 
@@ -115,3 +109,12 @@ describe('npm pack → install → run', { timeout: 300_000 }, () => {
     assert.ok(existsSync(join(app, 'node_modules', 'wiremesh-livewire', 'dist', 'types', 'index.d.ts')));
   });
 });
+
+/** SIGKILL to a process group that should already be gone (ESRCH is the expected answer). */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}

@@ -30,7 +30,7 @@ import type {
 import { failHttp, readHeaders, serveHttp, type UwsHttpDeps } from './uws-http.js';
 import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
 
-export { loadNative, loadUws, UwsUnavailableError } from './uws-load.js';
+export { loadNative, loadUws } from './uws-load.js';
 
 /** Room above `maxBufferedBytes` so the 4100 close frame still fits after a send crossed the limit. */
 export const CLOSE_HEADROOM_BYTES = 64 * 1024;
