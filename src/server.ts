@@ -11,8 +11,10 @@ import type { MemoryBus } from './cluster/backends/memory.js';
 import type { Config } from './config/schema.js';
 import { Core } from './core/core.js';
 import { PresenceService } from './core/presence-service.js';
+import { MetricsAccess } from './http/metrics-access.js';
 import { HttpApi } from './http/router.js';
 import { createLogger, type Logger } from './log/logger.js';
+import { MetricsListener } from './metrics/listener.js';
 import { createServerMetrics } from './metrics/server-metrics.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
 import { createTransport } from './transport/select.js';
@@ -52,6 +54,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     observer: {
       sent: (appId, ok) => metrics.webhooks.inc({ app: appId, outcome: ok ? 'ok' : 'failed' }),
       dropped: (appId, events, reason) => metrics.webhooksDropped.inc({ app: appId, reason }, events),
+      coalesced: (appId, pairs) => metrics.webhooksCoalesced.inc({ app: appId }, pairs),
     },
   });
   const clustered = config.cluster.driver !== 'memory' || options.bus !== undefined;
@@ -107,6 +110,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     {
       openSocket: (socket, info) => core!.open(socket, info),
       handleHttp: (req) => http!.handle(req),
+      admitHttp: (head) => http!.admit(head),
+      bodyTooLarge: (head) => http!.tooLarge(head),
     },
     logger.child({ part: 'transport' }),
   );
@@ -136,10 +141,28 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics,
     logger: logger.child({ part: 'http' }),
     maxChannelNameLength: config.limits.maxChannelNameLength,
-    metricsEnabled: config.metrics,
+    maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
+    ...(config.metrics && config.metricsPort === 0 ? { metricsAccess: new MetricsAccess(config.metricsToken) } : {}),
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
   });
+
+  // /metrics on its own listener (config.metricsPort), apart from the client-facing port.
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics && config.metricsPort !== 0) {
+    const api = http;
+    const render = options.metricsFrom ? options.metricsFrom(() => metrics.registry.render()) : async () => metrics.registry.render();
+    metricsListener = new MetricsListener({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      access: new MetricsAccess(config.metricsToken),
+      render,
+      logger: logger.child({ part: 'metrics' }),
+      onRefused: (address) => api.metricsRefused(address),
+    });
+    const metricsPort = await metricsListener.listen();
+    logger.info('metrics listening', { host: config.metricsHost, port: metricsPort });
+  }
 
   const port = await transport.listen();
   core.start();
@@ -173,6 +196,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
         webhooks.close();
         await transport.close();
+        await metricsListener?.close();
         logger.info('shutdown complete');
       })()),
     crash: () =>
@@ -183,6 +207,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await backendLink?.abandon();
         webhooks.close();
         await transport.close();
+        await metricsListener?.close();
       })()),
     close: () =>
       (stopping ??= (async () => {
@@ -192,6 +217,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await link.stop();
         webhooks.close();
         await transport.close();
+        await metricsListener?.close();
       })()),
   };
 }

@@ -106,8 +106,11 @@ describe('validateConfig: valid configs', () => {
       pongTimeoutMs: 5000,
       shutdownGraceMs: 0,
       metrics: false,
+      metricsPort: 9601,
+      metricsHost: '10.0.0.5',
+      metricsToken: 'a-token-of-20-charsx',
       limits: { maxFrameBytes: 1024, maxRequestBodyBytes: 2048, maxBufferedBytes: 4096, maxChannelNameLength: 200 },
-      webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5 },
+      webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5, maxBatchEvents: 50, maxBatchBytes: 4096, maxQueuedBytes: 65536 },
       cluster: {
         driver: 'nats',
         redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
@@ -372,7 +375,7 @@ describe('validateConfig: one precise message per problem', () => {
       'payload larger than a request',
       { apps: [{ ...app, maxEventPayloadBytes: 2_000_000 }] },
       'apps[0].maxEventPayloadBytes',
-      'Invalid config: apps[0].maxEventPayloadBytes (2000000) must not exceed limits.maxRequestBodyBytes (1048576)',
+      'Invalid config: apps[0].maxEventPayloadBytes (2000000) must not exceed limits.maxRequestBodyBytes (262144)',
     ],
     [
       'webhook url',
