@@ -219,6 +219,8 @@ export class EndpointQueue {
 
   /** One HTTP attempt: true on a 2xx answer (body read) within `timeoutMs`. Never throws. */
   private async attempt(batch: Batch, attempt: number): Promise<boolean> {
+    // An own timer, not AbortSignal.any([AbortSignal.timeout(…)]): on Node 20 that composite
+    // signal could be collected before it fired, and a stalled request then hung the queue forever.
     const signal = AbortSignal.any([AbortSignal.timeout(this.ctx.timeoutMs), this.ctx.closeSignal]);
     try {
       const res = await this.ctx.fetch(this.url, {
