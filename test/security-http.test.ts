@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import WebSocket from 'ws';
 import { serverSdk } from './helpers/clients.js';
 import { APP, freePort, startTestServer, type TestServer } from './helpers/server.js';
 import { apiRequest, availableTransports, signedQuery } from './helpers/api-http.js';
@@ -169,6 +170,28 @@ for (const transport of await availableTransports()) {
     });
   });
 }
+
+describe('metric labels fed by clients', () => {
+  test('close codes a client picks are one `other` series; Pusher and standard codes stay', async () => {
+    const srv = await startTestServer();
+    try {
+      for (const code of [3000, 3777, 4999, 4300, 1000]) {
+        const ws = new WebSocket(`${srv.wsUrl}/app/${APP.key}?protocol=7`);
+        await once(ws, 'message');
+        ws.close(code);
+        await once(ws, 'close');
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+      const series = text.split('\n').filter((l) => l.startsWith('wiremesh_disconnections_total{'));
+      for (const code of ['3000', '3777', '4999', '4300']) assert.ok(!text.includes(`code="${code}"`), series.join('\n'));
+      assert.match(text, /wiremesh_disconnections_total\{app="app-id",code="other"\} \d/, series.join('\n'));
+      assert.match(text, /wiremesh_disconnections_total\{app="app-id",code="1000"\} 1/);
+    } finally {
+      await srv.close();
+    }
+  });
+});
 
 describe('/metrics access', () => {
   test('with metricsToken, /metrics needs the bearer token (401 without, counted and logged)', async () => {

@@ -24,6 +24,7 @@ import { queryParam } from './query.js';
 import { parseTopic, topicOf, usersTopic } from './topics.js';
 import type { ChannelQueries, ChannelSnapshot, EventPublisher } from './types.js';
 import { Watchlists } from './watchlist.js';
+import { closeCodeLabel } from '../metrics/labels.js';
 
 export type CoreConfig = Pick<Config, 'activityTimeout' | 'pongTimeoutMs' | 'limits'>;
 
@@ -157,7 +158,7 @@ export class Core implements ClusterInbound, ChannelQueries, EventPublisher {
     if (conn.closed) return;
     conn.closed = true;
     this.deps.extensions?.closed(conn);
-    this.deps.metrics.disconnectionsTotal.inc({ app: conn.app.id, code: String(code) });
+    this.deps.metrics.disconnectionsTotal.inc({ app: conn.app.id, code: closeCodeLabel(code) });
     if (this.draining && this.deps.link.handsOffPresence) {
       // Graceful leave in a cluster: the other nodes keep this node's entries for the hand-off
       // period, so users reconnecting elsewhere neither leave nor rejoin.
