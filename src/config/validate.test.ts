@@ -94,6 +94,13 @@ describe('validateConfig: valid configs', () => {
     assert.equal(isDefaultCredentials(validateConfig({ apps: [app, { ...DEFAULT_APP, key: 'other' }] })), true);
   });
 
+  it('serves the default credentials on loopback only: no host → 127.0.0.1; real credentials keep 0.0.0.0', () => {
+    assert.equal(validateConfig({}).host, '127.0.0.1');
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(validateConfig({ host }).host, host);
+    assert.equal(validateConfig({ apps: [app] }).host, '0.0.0.0');
+    assert.equal(validateConfig({ host: '::', apps: [app] }).host, '::');
+  });
+
   it('keeps every field of a config that sets all of them (no field is dropped)', () => {
     const full: Config = {
       host: '::',
@@ -166,6 +173,15 @@ describe('validateConfig: valid configs', () => {
 describe('validateConfig: one precise message per problem', () => {
   const cases: Array<[string, unknown, string, string]> = [
     ['not an object', [], '', 'Invalid config: the config (an array) must be an object'],
+    [
+      'default credentials on every interface',
+      { host: '0.0.0.0' },
+      'host',
+      'Invalid config: host ("0.0.0.0") serves apps[0] with the publicly known key/secret (app-key / app-secret) on a non-loopback address: ' +
+        'set real credentials (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET, or apps in a config file; e.g. `openssl rand -hex 32` for the secret), or listen on 127.0.0.1',
+    ],
+    ['metricsPort on the client port', { port: 7000, metricsPort: 7000 }, 'metricsPort', 'Invalid config: metricsPort (7000) must differ from port (7000); 0 serves /metrics on port itself'],
+    ['a short metrics token', { metricsToken: 'short' }, 'metricsToken', "Invalid config: metricsToken (\"short\") must be 16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)"],
     ['unknown top-level key', { hots: 'x' }, 'hots', 'Invalid config: hots is not a known setting (did you mean host?)'],
     [
       'unknown key far from any',
