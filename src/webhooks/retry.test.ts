@@ -53,24 +53,27 @@ test('retries when the endpoint does not answer within timeoutMs', async (t) => 
 });
 
 test('after a failure a new batch goes before the one being retried, which follows once the endpoint answers', async (t) => {
-  const receiver = await startReceiver((req, nth) => (req.path === '/slow' && nth === 0 ? 500 : 200));
-  const dispatcher = new WebhookDispatcher({ config: CONFIG, logger: silentLogger, backoff: backoff(40) });
+  const receiver = await startReceiver((req, nth) => (req.path === '/slow' && nth < 2 ? 500 : 200));
+  const dispatcher = new WebhookDispatcher({ config: CONFIG, logger: silentLogger, backoff: backoff(300) });
   t.after(() => dispatcher.close());
   t.after(() => receiver.close());
   const app = makeApp('app1', [{ url: receiver.url('/slow') }, { url: receiver.url('/fast') }]);
 
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
-  await receiver.waitFor(1, { path: '/slow' });
+  // c1 fails twice (at 0 and after 300 ms): its next retry would wait 600 ms.
+  await receiver.waitFor(2, { path: '/slow' });
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c2' });
-  await receiver.waitFor(3, { path: '/slow' });
+  await receiver.waitFor(4, { path: '/slow' });
   await sleep(50);
 
-  assert.deepEqual(channels(receiver.on('/slow')), ['c1', 'c2', 'c1']);
+  assert.deepEqual(channels(receiver.on('/slow')), ['c1', 'c1', 'c2', 'c1']);
   // The other endpoint of the same app is not held back by the failing one.
   assert.deepEqual(channels(receiver.on('/fast')), ['c1', 'c2']);
   const slow = receiver.on('/slow');
-  assert.ok(slow[1].at - slow[0].at >= 35, `a new batch was tried ${slow[1].at - slow[0].at} ms after a failure (at most once per baseMs)`);
-  assert.ok(slow[2].at - slow[1].at < 35, 'the retried batch waited for its backoff though the endpoint answered again');
+  const paced = slow[2].at - slow[1].at;
+  assert.ok(paced >= 250, `a new batch was tried ${paced} ms after a failure (at most once per baseMs, 300 ms)`);
+  const followed = slow[3].at - slow[2].at;
+  assert.ok(followed < 250, `the retried batch came ${followed} ms after the endpoint answered again, not at once`);
 });
 
 test('drops a batch with observer.dropped once retryForMs has passed, then goes on', async (t) => {
