@@ -68,6 +68,8 @@ export class EndpointQueue {
   private closed = false;
   /** Drops since the queue last had room: logged once per episode. */
   private droppedInEpisode = 0;
+  /** Batches given up since the endpoint last answered: logged once per episode. */
+  private expiredInEpisode = 0;
 
   constructor(
     private readonly url: string,
@@ -189,8 +191,9 @@ export class EndpointQueue {
     if (this.closed) return;
     ctx.observer?.sent(p.batch.appId, ok, p.attempts, ctx.now() - started);
     if (ok) {
-      if (this.failures > 0) this.logger.info('webhook endpoint answers again', { failedAttempts: this.failures });
+      if (this.failures > 0) this.logger.info('webhook endpoint answers again', { failedAttempts: this.failures, batchesGivenUp: this.expiredInEpisode });
       this.failures = 0;
+      this.expiredInEpisode = 0;
       return;
     }
     this.failures++;
@@ -208,11 +211,14 @@ export class EndpointQueue {
     while (this.retrying.length > 0 && now - (this.retrying[0] as Pending).firstAttemptAt > this.ctx.retryForMs) {
       const p = this.retrying.shift() as Pending;
       this.bytes -= p.batch.body.length;
-      this.logger.warn('webhook batch dropped: endpoint kept failing', {
-        events: p.batch.events,
-        attempts: p.attempts,
-        retryForMs: this.ctx.retryForMs,
-      });
+      if (this.expiredInEpisode++ === 0) {
+        this.logger.warn('webhook batch dropped: endpoint kept failing', {
+          events: p.batch.events,
+          attempts: p.attempts,
+          retryForMs: this.ctx.retryForMs,
+          note: 'logged once until the endpoint answers again',
+        });
+      }
       this.ctx.observer?.dropped(p.batch.appId, p.batch.events, 'expired');
     }
   }
