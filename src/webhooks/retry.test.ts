@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhooksConfig } from '../config/schema.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
-import { eventsOf, eventually, makeApp, pusherWebhook, RecordingObserver, startReceiver } from './receiver.test.helper.js';
+import { eventsOf, eventually, makeApp, pusherWebhook, RecordingObserver, startReceiver, type Received } from './receiver.test.helper.js';
 
 const CONFIG: WebhooksConfig = { batchMs: 10, timeoutMs: 200, retryForMs: 2_000, maxQueuedBatches: 100, maxBatchEvents: 1000, maxBatchBytes: 262144, maxQueuedBytes: 16777216 };
 /** random() = 0.5 gives the exact exponential delays: base, 2×base, 4×base … */
@@ -26,7 +26,7 @@ test('retries after a 500 with backoff, then delivers the same signed body', asy
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
-  const [first, second] = await receiver.waitFor(2);
+  const [first, second] = (await receiver.waitFor(2)) as [Received, Received];
   await eventually(() => observer.sends.length === 2, 'second attempt not observed');
 
   assert.ok(second.at - first.at >= 75, `retried after ${second.at - first.at} ms, expected ≥ 80`);
@@ -44,7 +44,7 @@ test('retries when the endpoint does not answer within timeoutMs', async (t) => 
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'member_added', channel: 'presence-x', user_id: 'u1' });
-  const [first, second] = await receiver.waitFor(2);
+  const [first, second] = (await receiver.waitFor(2)) as [Received, Received];
   await eventually(() => observer.sends.length === 2, 'second attempt not observed');
 
   assert.ok(second.at - first.at >= CONFIG.timeoutMs, `retried after ${second.at - first.at} ms, before the timeout`);
@@ -69,7 +69,7 @@ test('after a failure a new batch goes before the one being retried, which follo
   assert.deepEqual(channels(receiver.on('/slow')), ['c1', 'c1', 'c2', 'c1']);
   // The other endpoint of the same app is not held back by the failing one.
   assert.deepEqual(channels(receiver.on('/fast')), ['c1', 'c2']);
-  const slow = receiver.on('/slow');
+  const slow = receiver.on('/slow') as [Received, Received, Received, Received];
   const paced = slow[2].at - slow[1].at;
   assert.ok(paced >= 250, `a new batch was tried ${paced} ms after a failure (at most once per baseMs, 300 ms)`);
   const followed = slow[3].at - slow[2].at;
