@@ -107,7 +107,8 @@ export class HttpApi {
   tooLarge(head: HttpHead): HttpResponse {
     const err = httpError(413, `Request body is larger than ${this.deps.maxRequestBodyBytes} bytes`);
     const app = this.deps.apps.byId(appIdOf(head) ?? '');
-    return this.refuse(head, err, { label: app?.id ?? UNKNOWN_APP_LABEL, unknown: app === undefined }, endpointOf(head));
+    // Counted as too_large whatever the path: the length is what was refused.
+    return this.refuse(head, err, { label: app?.id ?? UNKNOWN_APP_LABEL, unknown: false }, endpointOf(head));
   }
 
   /** A `/metrics` request without the right token (here or on the metrics listener). */
