@@ -17,6 +17,8 @@ import { TransitionEffects } from './core/effects.js';
 import { LocalRegistry } from './core/registry.js';
 import { Watchlists } from './core/watchlist.js';
 import { HttpApi } from './http/router.js';
+import { MetricsAccess } from './http/metrics-access.js';
+import { MetricsListener } from './metrics/listener.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createServerMetrics, type ServerMetrics } from './metrics/server-metrics.js';
@@ -62,6 +64,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     observer: {
       sent: (appId, ok) => metrics.webhooks.inc({ app: appId, outcome: ok ? 'ok' : 'failed' }),
       dropped: (appId, events, reason) => metrics.webhooksDropped.inc({ app: appId, reason }, events),
+      coalesced: (appId, pairs) => metrics.webhooksCoalesced.inc({ app: appId }, pairs),
     },
   });
   const tunnel = await loadTunnel(config, metrics, logger);
@@ -137,15 +140,35 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics,
     logger: logger.child({ part: 'http' }),
     maxChannelNameLength: config.limits.maxChannelNameLength,
-    metricsEnabled: config.metrics,
+    maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
+    ...(config.metrics && config.metricsPort === 0 ? { metricsAccess: new MetricsAccess(config.metricsToken) } : {}),
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
   });
+
+  // /metrics on its own listener (config.metricsPort), apart from the client-facing port.
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics && config.metricsPort !== 0) {
+    const api = http;
+    const render = options.metricsFrom ? options.metricsFrom(() => metrics.registry.render()) : async () => metrics.registry.render();
+    metricsListener = new MetricsListener({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      access: new MetricsAccess(config.metricsToken),
+      render,
+      logger: logger.child({ part: 'metrics' }),
+      onRefused: (address) => api.metricsRefused(address),
+    });
+    const metricsPort = await metricsListener.listen();
+    logger.info('metrics listening', { host: config.metricsHost, port: metricsPort });
+  }
 
   await link.start(core);
   const port = await transport.listen({
     openSocket: (socket, info) => core.open(socket, info),
     handleHttp: (req) => http.handle(req),
+    admitHttp: (head) => http.admit(head),
+    bodyTooLarge: (head) => http.tooLarge(head),
   });
   core.start();
   tunnel?.start();
@@ -173,7 +196,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         leaveCluster: (m) => link.stop(m),
         flushWebhooks: (deadlineMs) => webhooks.flush(deadlineMs),
         closeWebhooks: () => webhooks.close(),
-        closeTransport: () => transport.close(),
+        closeTransport: async () => {
+          await transport.close();
+          await metricsListener?.close();
+        },
       },
       mode,
       config.shutdownGraceMs,

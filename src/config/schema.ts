@@ -131,12 +131,21 @@ export interface WebhooksConfig {
   retryForMs: number;
   /** Batches waiting per endpoint (of each app) beyond this are dropped, oldest first, with a log line. */
   maxQueuedBatches: number;
+  /** A batch is cut (sent) early once it holds this many events. */
+  maxBatchEvents: number;
+  /** … or once its events take about this many bytes. */
+  maxBatchBytes: number;
+  /** Bytes of batches waiting per endpoint (of each app); beyond this the oldest are dropped, counted and logged. */
+  maxQueuedBytes: number;
 }
 
 export interface LimitsConfig {
   /** Largest WebSocket frame accepted from a client, in bytes. Larger frames close the socket (1009). */
   maxFrameBytes: number;
-  /** Largest HTTP request body, in bytes (413 beyond). */
+  /**
+   * Largest HTTP request body, in bytes: 413 from Content-Length before reading, or as soon as
+   * a chunked body passes it. Bodies are read only for a known app and a valid signature.
+   */
   maxRequestBodyBytes: number;
   /** Bytes queued for one socket beyond which it is closed as too slow (4100). */
   maxBufferedBytes: number;
@@ -222,6 +231,11 @@ export interface Config {
   shutdownGraceMs: number;
   /** Serve Prometheus metrics on /metrics. */
   metrics: boolean;
+  /** Serve /metrics on its own listener at metricsHost:metricsPort instead of `port` (0 = on `port`). */
+  metricsPort: number;
+  metricsHost: string;
+  /** When set, /metrics answers only requests with `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string;
   limits: LimitsConfig;
   webhooks: WebhooksConfig;
   cluster: ClusterConfig;
@@ -252,6 +266,12 @@ export function appDefaults(): Omit<AppConfig, 'id' | 'key' | 'secret'> {
   };
 }
 
+/**
+ * The default `host`. With the well-known DEFAULT_APP credentials and no `host` given, the server
+ * binds LOOPBACK_HOST instead (validate.ts): those credentials are never served on another address.
+ */
+export const LOOPBACK_HOST = '127.0.0.1';
+
 export function defaults(): Omit<Config, 'apps'> {
   return {
     host: '0.0.0.0',
@@ -264,9 +284,14 @@ export function defaults(): Omit<Config, 'apps'> {
     pongTimeoutMs: 30_000,
     shutdownGraceMs: 10_000,
     metrics: true,
+    metricsPort: 0,
+    metricsHost: '127.0.0.1',
+    metricsToken: '',
     limits: {
       maxFrameBytes: 256 * 1024,
-      maxRequestBodyBytes: 1024 * 1024,
+      // One event of the largest allowed data (apps[].maxEventPayloadBytes, 100 KiB) JSON-escaped in
+      // a body, or a batch of 10 events of Pusher's own 10 KB limit: 256 KiB holds either.
+      maxRequestBodyBytes: 256 * 1024,
       maxBufferedBytes: 4 * 1024 * 1024,
       maxChannelNameLength: 164,
       maxConnections: 'auto',
@@ -276,7 +301,15 @@ export function defaults(): Omit<Config, 'apps'> {
       maxFrameBurst: 250,
       maxReplicatedSubscriptionsPerNode: 1_000_000,
     },
-    webhooks: { batchMs: 50, timeoutMs: 5_000, retryForMs: 300_000, maxQueuedBatches: 1000 },
+    webhooks: {
+      batchMs: 50,
+      timeoutMs: 5_000,
+      retryForMs: 300_000,
+      maxQueuedBatches: 1000,
+      maxBatchEvents: 1000,
+      maxBatchBytes: 256 * 1024,
+      maxQueuedBytes: 16 * 1024 * 1024,
+    },
     cluster: {
       driver: 'memory',
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },

@@ -98,6 +98,13 @@ describe('validateConfig: valid configs', () => {
     assert.equal(isDefaultCredentials(validateConfig({ apps: [app, { ...DEFAULT_APP, key: 'other' }] })), true);
   });
 
+  it('serves the default credentials on loopback only: no host → 127.0.0.1; real credentials keep 0.0.0.0', () => {
+    assert.equal(validateConfig({}).host, '127.0.0.1');
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(validateConfig({ host }).host, host);
+    assert.equal(validateConfig({ apps: [app] }).host, '0.0.0.0');
+    assert.equal(validateConfig({ host: '::', apps: [app] }).host, '::');
+  });
+
   it('keeps every field of a config that sets all of them (no field is dropped)', () => {
     const full: Config = {
       host: '::',
@@ -110,6 +117,9 @@ describe('validateConfig: valid configs', () => {
       pongTimeoutMs: 5000,
       shutdownGraceMs: 0,
       metrics: false,
+      metricsPort: 9601,
+      metricsHost: '10.0.0.5',
+      metricsToken: 'a-token-of-20-charsx',
       limits: {
         maxFrameBytes: 1024,
         maxRequestBodyBytes: 2048,
@@ -122,7 +132,7 @@ describe('validateConfig: valid configs', () => {
         maxFrameBurst: 5,
         maxReplicatedSubscriptionsPerNode: 100,
       },
-      webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5 },
+      webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5, maxBatchEvents: 50, maxBatchBytes: 4096, maxQueuedBytes: 65536 },
       cluster: {
         driver: 'nats',
         redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
@@ -178,6 +188,15 @@ describe('validateConfig: valid configs', () => {
 describe('validateConfig: one precise message per problem', () => {
   const cases: Array<[string, unknown, string, string]> = [
     ['not an object', [], '', 'Invalid config: the config (an array) must be an object'],
+    [
+      'default credentials on every interface',
+      { host: '0.0.0.0' },
+      'host',
+      'Invalid config: host ("0.0.0.0") serves apps[0] with the publicly known key/secret (app-key / app-secret) on a non-loopback address: ' +
+        'set real credentials (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET, or apps in a config file; e.g. `openssl rand -hex 32` for the secret), or listen on 127.0.0.1',
+    ],
+    ['metricsPort on the client port', { port: 7000, metricsPort: 7000 }, 'metricsPort', 'Invalid config: metricsPort (7000) must differ from port (7000); 0 serves /metrics on port itself'],
+    ['a short metrics token', { metricsToken: 'short' }, 'metricsToken', "Invalid config: metricsToken (\"short\") must be 16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)"],
     ['unknown top-level key', { hots: 'x' }, 'hots', 'Invalid config: hots is not a known setting (did you mean host?)'],
     [
       'unknown key far from any',
@@ -423,7 +442,7 @@ describe('validateConfig: one precise message per problem', () => {
       'payload larger than a request',
       { apps: [{ ...app, maxEventPayloadBytes: 2_000_000 }] },
       'apps[0].maxEventPayloadBytes',
-      'Invalid config: apps[0].maxEventPayloadBytes (2000000) must not exceed limits.maxRequestBodyBytes (1048576)',
+      'Invalid config: apps[0].maxEventPayloadBytes (2000000) must not exceed limits.maxRequestBodyBytes (262144)',
     ],
     [
       'webhook url',

@@ -29,6 +29,7 @@ import type { EventPublisher } from './types.js';
 import type { Watchlists } from './watchlist.js';
 import type { ConnectionLimits } from '../limits/connection-limits.js';
 import type { Refusals } from '../limits/refusals.js';
+import { closeCodeLabel } from '../metrics/labels.js';
 
 export type CoreConfig = Pick<Config, 'activityTimeout' | 'pongTimeoutMs' | 'limits'>;
 
@@ -158,7 +159,7 @@ export class Core implements ClusterInbound, EventPublisher {
     // The address was read at open (the transport keeps it from then on).
     if (connectionLimits.perIp) connectionLimits.closed(conn.socket.remoteAddress);
     this.deps.extensions?.closed(conn);
-    this.deps.metrics.disconnectionsTotal.inc({ app: conn.app.id, code: String(code) });
+    this.deps.metrics.disconnectionsTotal.inc({ app: conn.app.id, code: closeCodeLabel(code) });
     if (this.draining && this.deps.link.handsOffPresence) {
       // Graceful leave in a cluster: the other nodes keep this node's entries for the hand-off
       // period, so users reconnecting elsewhere neither leave nor rejoin.

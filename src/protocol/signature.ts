@@ -35,8 +35,9 @@ function padsOf(secret: string): Pads {
   if (key.length > BLOCK) key = createHash('sha256').update(key).digest();
   p = { inner: Buffer.alloc(BLOCK + 256, 0x36), outer: Buffer.alloc(BLOCK + 32, 0x5c) };
   for (let i = 0; i < key.length; i++) {
-    p.inner[i] = (p.inner[i] as number) ^ (key[i] as number);
-    p.outer[i] = (p.outer[i] as number) ^ (key[i] as number);
+    const k = key[i] as number;
+    p.inner[i] = (p.inner[i] as number) ^ k;
+    p.outer[i] = (p.outer[i] as number) ^ k;
   }
   if (pads.size < MAX_PADS) pads.set(secret, p);
   return p;

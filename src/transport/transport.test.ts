@@ -276,18 +276,20 @@ function suite(name: 'ws' | 'uws', loaded: MakeTransport | undefined, skip: stri
     assert.equal((JSON.parse(created.body) as { query: string }).query, '');
   });
 
-  test('answers 413 over maxRequestBodyBytes and keeps the connection alive', async () => {
+  test('answers 413 over maxRequestBodyBytes, closes that connection (its body unread), serves the next', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const max = OPTIONS.maxRequestBodyBytes;
       const big = await request(fx.port, { method: 'POST', path: '/apps/1/events', body: 'a'.repeat(max + 1), agent });
       assert.equal(big.status, 413);
       assert.equal(big.headers['content-type'], 'application/json');
+      assert.equal(big.headers.connection, 'close');
       assert.deepEqual(JSON.parse(big.body), { error: `Request body is larger than ${max} bytes` });
       const exact = await request(fx.port, { method: 'POST', path: '/apps/1/events', body: 'a'.repeat(max), agent });
       assert.equal(exact.status, 200);
-      assert.equal(exact.reusedSocket, true);
-      assert.equal(exact.localPort, big.localPort);
+      const again = await request(fx.port, { method: 'POST', path: '/apps/1/events', body: 'a'.repeat(max), agent });
+      assert.equal(again.reusedSocket, true);
+      assert.equal(again.localPort, exact.localPort);
     } finally {
       agent.destroy();
     }

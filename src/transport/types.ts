@@ -17,6 +17,9 @@ export interface HttpRequest {
   remoteAddress: string;
 }
 
+/** A request before its body is read: what `admitHttp` sees. */
+export type HttpHead = Omit<HttpRequest, 'body'>;
+
 export interface HttpResponse {
   status: number;
   headers?: Record<string, string>;
@@ -54,6 +57,15 @@ export interface SocketHandler {
 export interface TransportHooks {
   openSocket(socket: WsSocket, info: UpgradeInfo): SocketHandler;
   handleHttp(req: HttpRequest): Promise<HttpResponse>;
+  /**
+   * Called with the head of every HTTP request before any byte of its body is read (after a
+   * Content-Length over `maxRequestBodyBytes` was refused). An answer refuses the request: its
+   * body is read only to be discarded, never kept, and the answer sent at its end (so keep-alive
+   * holds). Null reads and keeps the body, up to `maxRequestBodyBytes`. Absent: all are read.
+   */
+  admitHttp?(head: HttpHead): HttpResponse | null;
+  /** The answer when a body grows past `maxRequestBodyBytes` while it is read (chunked, or a false length). */
+  bodyTooLarge?(head: HttpHead): HttpResponse;
 }
 
 /** The hooks of a transport that does not listen yet (nothing can reach them). */
@@ -70,7 +82,7 @@ export interface TransportOptions {
   port: number;
   /** Frames larger than this close the socket with 1009. */
   maxFrameBytes: number;
-  /** HTTP bodies larger than this answer 413. */
+  /** HTTP bodies larger than this answer 413 (from Content-Length before reading, or as soon as the count passes it). */
   maxRequestBodyBytes: number;
   /** A socket whose queued bytes exceed this is closed with 4100 (client too slow). */
   maxBufferedBytes: number;

@@ -6,7 +6,7 @@ import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
 import { eventsOf, eventually, makeApp, RecordingObserver, startReceiver } from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = { batchMs: 20, timeoutMs: 500, retryForMs: 2_000, maxQueuedBatches: 100 };
+const CONFIG: WebhooksConfig = { batchMs: 20, timeoutMs: 500, retryForMs: 2_000, maxQueuedBatches: 100, maxBatchEvents: 1000, maxBatchBytes: 262144, maxQueuedBytes: 16777216 };
 
 test('flush sends pending events at once and waits for their delivery', async (t) => {
   const receiver = await startReceiver();
@@ -16,7 +16,7 @@ test('flush sends pending events at once and waits for their delivery', async (t
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
-  dispatcher.emit(app, { name: 'channel_vacated', channel: 'c1' });
+  dispatcher.emit(app, { name: 'channel_vacated', channel: 'c2' });
   const started = performance.now();
   await dispatcher.flush(1_000);
 
