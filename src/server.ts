@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './log/logger.js';
 import { createServerMetrics } from './metrics/server-metrics.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
 import { createTransport } from './transport/select.js';
-import type { Transport } from './transport/types.js';
+import type { HttpRequest, Transport } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface RunningServer {
@@ -139,6 +139,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metricsEnabled: config.metrics,
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
+    ...(tunnel ? { extension: (req: HttpRequest) => tunnel.http(req) } : {}),
   });
 
   const port = await transport.listen();

@@ -19,7 +19,8 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   status: number;
-  headers?: Record<string, string>;
+  /** A list writes the header once per value (Set-Cookie). */
+  headers?: Record<string, string | string[]>;
   body: string | Buffer;
 }
 
