@@ -145,7 +145,19 @@ describe('Livewire sessions over wiremesh (Chromium, two nodes, default config)'
       await page.waitForURL(`${app.url}/login`);
       await check('guest');
     }, 1);
-    // 6. A full load, on the other node: logged out, and logging in again works.
+    // 6. Logging in again right away: the logout cleared the session, CSRF secret included, and the
+    // page wire:navigate brought carries the new token.
+    await step(page, 'login right after logout', async () => {
+      await page.click('#login-button');
+      await page.waitForURL(`${app.url}/whoami`);
+      await check('ada');
+    }, 1);
+    await step(page, 'logout again', async () => {
+      await page.click('#logout');
+      await page.waitForURL(`${app.url}/login`);
+      await check('guest');
+    }, 1);
+    // 7. A full load, on the other node: logged out, and logging in again works.
     await gotoLivewire(page, `${app.url}/whoami?wsPort=${nodeA.port}`);
     await check('guest');
     await gotoLivewire(page, `${app.url}/login?wsPort=${nodeA.port}`);

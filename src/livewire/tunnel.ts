@@ -296,7 +296,15 @@ export class LivewireTunnel implements ExtensionHandler {
   /** `/wiremesh/*` over HTTP: the session sync. */
   http(req: HttpRequest): HttpResponse {
     if (req.path !== SESSION_PATH) return { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"Not found"}' };
-    return sessionSync(req, (token) => this.tokens.get(token));
+    const res = sessionSync(req, (token) => this.tokens.get(token));
+    if (res.status !== 200) {
+      const origin = req.headers.origin;
+      this.refusals.refused('livewire session sync refused', req.remoteAddress, `session_${res.status}`, {
+        body: String(res.body).slice(0, 100),
+        ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }),
+      });
+    }
+    return res;
   }
 
   /** `wiremesh:session`: the connection's sync token, and whether cookies can follow here at all. */
