@@ -107,8 +107,8 @@ export class SessionSync {
     const timer = setTimeout(() => wait.resolve({ sync: false, reason: 'the server did not answer wiremesh:session', token: '' }), this.options.timeoutMs);
     void wait.promise.then(() => clearTimeout(timer));
     if (!this.socket.send_event(TunnelEvents.session, {})) wait.resolve({ sync: false, reason: 'the socket is not connected', token: '' });
-    // A new connection has a new jar, seeded from its handshake: the browser's cookies of that moment.
-    this.dirty = false;
+    // A new connection has a new jar, seeded from its handshake; what the old one held for the
+    // browser is gone with it. (`dirty` stays: HTTP activity may have followed the handshake.)
     this.pending = false;
     this.info = wait.promise;
     return this.info;
