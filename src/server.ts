@@ -28,6 +28,7 @@ import { Refusals } from './limits/refusals.js';
 import { PresenceService } from './presence/service.js';
 import { stopNode } from './stop.js';
 import { createTransport } from './transport/select.js';
+import type { HttpRequest } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export type { StopMode } from './cluster/types.js';
@@ -144,6 +145,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(config.metrics && config.metricsPort === 0 ? { metricsAccess: new MetricsAccess(config.metricsToken) } : {}),
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
+    ...(tunnel ? { extension: (req: HttpRequest) => tunnel.http(req) } : {}),
   });
 
   // /metrics on its own listener (config.metricsPort), apart from the client-facing port.

@@ -44,8 +44,10 @@ async function waitForSocket(page: Page): Promise<string> {
   return page.evaluate(() => (window as unknown as FixtureWindow).pusher.connection.socket_id!);
 }
 
+/** The transport's routing decisions (session syncs left out: test/e2e-livewire-session.test.ts counts those). */
 async function transportEvents(page: Page): Promise<FixtureWindow['wiremeshFixture']['events']> {
-  return page.evaluate(() => (window as unknown as FixtureWindow).wiremeshFixture.events);
+  const events = await page.evaluate(() => (window as unknown as FixtureWindow).wiremeshFixture.events);
+  return events.filter((e) => e.type !== 'sync');
 }
 
 function livewireConfig(app: FixtureApp): Record<string, unknown> {

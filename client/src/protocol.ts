@@ -8,6 +8,8 @@
  *   server → client  wiremesh:response {id, status, statusText, headers, url, redirected, body, done, setCookies}
  *   server → client  wiremesh:chunk    {id, chunk, done}            (only after a response with done:false)
  *   server → client  wiremesh:fallback {id, reason, code}           (not executed: send it over HTTP)
+ *   client → server  wiremesh:session  {}                           (once per connection)
+ *   server → client  wiremesh:session  {token, sync, reason, path}  (the session sync: session.ts)
  */
 
 export const TunnelEvents = {
@@ -16,7 +18,32 @@ export const TunnelEvents = {
   response: 'wiremesh:response',
   chunk: 'wiremesh:chunk',
   fallback: 'wiremesh:fallback',
+  session: 'wiremesh:session',
 } as const;
+
+export interface SessionFrame {
+  /** POSTed to `path` on the socket's origin to sync cookies; '' when `sync` is false. */
+  readonly token: string;
+  /** False: the browser's cookies cannot follow this socket (another host): keep updates on HTTP. */
+  readonly sync: boolean;
+  readonly reason: string;
+  readonly path: string;
+}
+
+/** Reads a `wiremesh:session` frame; undefined for any other message. */
+export function parseSessionFrame(message: unknown): SessionFrame | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const { event, data } = message as { event?: unknown; data?: unknown };
+  if (event !== TunnelEvents.session) return undefined;
+  const f = frameData(data);
+  if (f === undefined) return undefined;
+  return {
+    token: typeof f.token === 'string' ? f.token : '',
+    sync: f.sync === true,
+    reason: typeof f.reason === 'string' ? f.reason : '',
+    path: typeof f.path === 'string' ? f.path : '/wiremesh/session',
+  };
+}
 
 /** Longest request id the server accepts. */
 export const MAX_ID_LENGTH = 64;

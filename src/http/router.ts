@@ -56,6 +56,8 @@ export interface HttpApiDeps {
   /** The `/metrics` text (default: this process's registry). */
   renderMetrics?: () => Promise<string>;
   isReady: () => boolean;
+  /** `/wiremesh/*` (the Livewire tunnel's session sync), when the tunnel is on. */
+  extension?: (req: HttpRequest) => HttpResponse;
   now?: () => number;
 }
 
@@ -79,6 +81,7 @@ export class HttpApi {
   }
 
   async handle(req: HttpRequest): Promise<HttpResponse> {
+    if (this.deps.extension && req.path.startsWith('/wiremesh/')) return this.deps.extension(req);
     switch (req.path) {
       case '/':
       case '/health':

@@ -88,7 +88,7 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
       const sent = { ...headers, ...(jarHeader === undefined ? {} : { cookie: jarHeader }) };
       const { origin, res } = await open(parts, x, hop, { method, path, headers: sent, ...(body === undefined ? {} : { body }) });
       for (const value of setCookieValues(res.headers)) {
-        const name = x.jar.apply(value);
+        const name = x.jar.apply(value, Date.now(), path);
         if (name !== null) setCookies.add(name);
       }
       const location = firstHeader(res.headers.location);

@@ -13,12 +13,14 @@
  * requests are aborted. Every exchange ends by `deadlineMs`.
  * Refusals without a usable id are PusherErrors, turned into `pusher:error` by the session.
  */
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppConfig, LimitsConfig, LivewireConfig } from '../config/schema.js';
 import type { Connection } from '../core/connection.js';
 import type { ExtensionHandler } from '../core/session.js';
 import { ErrorCodes, PusherError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { HttpRequest, HttpResponse } from '../transport/types.js';
 import type { Counter, Histogram } from '../metrics/registry.js';
 import * as frames from '../protocol/frames.js';
 import { CookieJar } from './cookies.js';
@@ -28,6 +30,7 @@ import { PathMatcher } from './paths.js';
 import { RefusalLog } from './refusal-log.js';
 import { failureChunk, failureResponse, UpstreamFailure } from './replies.js';
 import { Fallback, readId, readRequest, type TunnelRequest } from './request.js';
+import { cookiesCanFollow, SESSION_PATH, sessionSync } from './session-sync.js';
 import { UpstreamClient } from './upstream-client.js';
 import { UpstreamSet } from './upstreams.js';
 
@@ -79,6 +82,9 @@ interface ConnTunnel {
   abandoned: Set<Flight>;
   /** Response bytes held in memory for this connection's requests. */
   buffered: number;
+  /** The token of its session sync (session-sync.ts), once the client asked for one. */
+  token: string | null;
+  origins: readonly string[];
 }
 
 /** Fallback codes a client's own request causes: logged at warn (rate-limited) with its address. */
@@ -87,6 +93,8 @@ const CLIENT_REFUSALS = new Set<frames.FallbackCode>(['not_allowed', 'busy', 'to
 export class LivewireTunnel implements ExtensionHandler {
   private readonly apps = new Map<string, AppTunnel>();
   private readonly conns = new Map<Connection, ConnTunnel>();
+  /** Session sync tokens of the open connections. */
+  private readonly tokens = new Map<string, ConnTunnel>();
   private readonly now: () => number;
   private readonly refusals: RefusalLog;
   /** Text per frame: a frame (JSON-escaped, UTF-8) stays well under the socket's buffer limit. */
@@ -141,6 +149,8 @@ export class LivewireTunnel implements ExtensionHandler {
         return this.request(conn, data);
       case 'wiremesh:abort':
         return this.abort(conn, data);
+      case 'wiremesh:session':
+        return this.session(conn);
       default:
         throw new PusherError(ErrorCodes.INVALID_MESSAGE, `Unknown event: ${event.slice(0, 64)}`);
     }
@@ -150,6 +160,7 @@ export class LivewireTunnel implements ExtensionHandler {
     const state = this.conns.get(conn);
     if (!state) return;
     this.conns.delete(conn);
+    if (state.token !== null) this.tokens.delete(state.token);
     for (const flight of [...state.inFlight.values(), ...state.abandoned]) {
       flight.wanted = false;
       flight.controller.abort();
@@ -282,6 +293,37 @@ export class LivewireTunnel implements ExtensionHandler {
     this.deps.logger.debug('livewire request aborted', { appId: conn.app.id, socketId: conn.socketId, id });
   }
 
+  /** `/wiremesh/*` over HTTP: the session sync. */
+  http(req: HttpRequest): HttpResponse {
+    if (req.path !== SESSION_PATH) return { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"Not found"}' };
+    const res = sessionSync(req, (token) => this.tokens.get(token));
+    if (res.status !== 200) {
+      const origin = req.headers.origin;
+      this.refusals.refused('livewire session sync refused', req.remoteAddress, `session_${res.status}`, {
+        body: String(res.body).slice(0, 100),
+        ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }),
+      });
+    }
+    return res;
+  }
+
+  /** `wiremesh:session`: the connection's sync token, and whether cookies can follow here at all. */
+  private session(conn: Connection): void {
+    const app = this.apps.get(conn.app.id);
+    if (!app || !conn.handshake) throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'wiremesh:session: the Livewire tunnel is not enabled for this app');
+    const state = this.state(conn, app);
+    if (state.page === null) {
+      conn.socket.send(frames.tunnelSession({ token: '', sync: false, reason: "the page's Origin is not one of this app's allowed origins", path: SESSION_PATH }));
+      return;
+    }
+    const { sync, reason } = cookiesCanFollow(conn.handshake, state.page, app.proxies);
+    if (sync && state.token === null) {
+      state.token = randomBytes(24).toString('base64url');
+      this.tokens.set(state.token, state);
+    }
+    conn.socket.send(frames.tunnelSession({ token: sync ? state.token! : '', sync, reason, path: SESSION_PATH }));
+  }
+
   /** The one place a fallback becomes a frame. */
   private fallback(conn: Connection, id: string, f: Fallback, state: ConnTunnel | undefined): void {
     this.deps.metrics.fallbacks.inc({ app: conn.app.id, reason: f.code });
@@ -309,6 +351,8 @@ export class LivewireTunnel implements ExtensionHandler {
         inFlight: new Map(),
         abandoned: new Set(),
         buffered: 0,
+        token: null,
+        origins: app.origins,
       };
       this.conns.set(conn, state);
     }

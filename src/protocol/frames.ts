@@ -122,7 +122,17 @@ export interface TunnelFallback {
   code: FallbackCode;
 }
 
+/** The answer to `wiremesh:session`: the token of this connection's session sync, and whether cookies can follow at all. */
+export interface TunnelSession {
+  token: string;
+  sync: boolean;
+  reason: string;
+  /** Where the page POSTs the token (a path on the socket's own origin). */
+  path: string;
+}
+
 export const tunnelResponse = (data: TunnelResponse): string => extensionEvent('wiremesh:response', data);
+export const tunnelSession = (data: TunnelSession): string => extensionEvent('wiremesh:session', data);
 export const tunnelChunk = (data: TunnelChunk): string => extensionEvent('wiremesh:chunk', data);
 export const tunnelFallback = (data: TunnelFallback): string => extensionEvent('wiremesh:fallback', data);
 

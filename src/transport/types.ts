@@ -22,7 +22,8 @@ export type HttpHead = Omit<HttpRequest, 'body'>;
 
 export interface HttpResponse {
   status: number;
-  headers?: Record<string, string>;
+  /** A list writes the header once per value (Set-Cookie). */
+  headers?: Record<string, string | string[]>;
   body: string | Buffer;
 }
 

@@ -88,7 +88,9 @@ function write(ex: Exchange, out: HttpResponse, closeConnection: boolean): void 
     const headers = out.headers;
     if (headers !== undefined) {
       for (const key in headers) {
-        if (!OWN_HEADERS.has(key.toLowerCase())) ex.res.writeHeader(key, headers[key] as string);
+        if (OWN_HEADERS.has(key.toLowerCase())) continue;
+        const value = headers[key]!;
+        for (const v of Array.isArray(value) ? value : [value]) ex.res.writeHeader(key, v);
       }
     }
     // HEAD: no body. (endWithoutBody in this uWS build announces a bogus length or stalls the connection.)
