@@ -15,6 +15,9 @@ import { HttpApi } from './http/router.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createServerMetrics } from './metrics/server-metrics.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
+import type { FragmentService } from './fragments/service.js';
+import { ExtensionRouter } from './core/extensions.js';
+import { withFragmentRefreshes } from './fragments/cluster.js';
 import { createTransport } from './transport/select.js';
 import type { Transport } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -55,7 +58,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
   });
   const clustered = config.cluster.driver !== 'memory' || options.bus !== undefined;
-  const presence = new PresenceService(replica, { replicated: clustered });
+  // Shared fragments (built below, once the link and the tunnel exist) see every presence transition.
+  let fragments: FragmentService | undefined;
+  const presence = new PresenceService(replica, { replicated: clustered, observe: (t) => fragments?.presenceChanged(t) });
   let backendLink: BackendLink | undefined;
   let localConnections: () => Record<string, number> = () => ({});
   if (clustered) {
@@ -92,6 +97,31 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     });
   }
 
+  // Shared fragments render on the tunnel's upstreams; loaded only when some app has them.
+  let extensions: ExtensionRouter | LivewireTunnel | undefined = tunnel;
+  if (tunnel && config.apps.some((app) => app.fragments)) {
+    const [{ FragmentService, FRAGMENT_EVENTS }, { tunnelUpstreams }, { createFragmentMetrics }] = await Promise.all([
+      import('./fragments/service.js'),
+      import('./fragments/upstream.js'),
+      import('./fragments/metrics.js'),
+    ]);
+    const view = presence.view;
+    fragments = new FragmentService({
+      apps: config.apps,
+      upstreams: tunnelUpstreams(tunnel),
+      presence: { members: (topic) => view.members(topic), subscriptionCount: (topic) => view.subscriptionCount(topic) },
+      link,
+      epoch: replica,
+      maxChannelNameLength: config.limits.maxChannelNameLength,
+      metrics: createFragmentMetrics(metrics.registry),
+      logger: logger.child({ part: 'fragments' }),
+    });
+    extensions = new ExtensionRouter([
+      { events: ['wiremesh:request', 'wiremesh:abort'], handler: tunnel },
+      { events: FRAGMENT_EVENTS, handler: fragments },
+    ]);
+  }
+
   let core: Core | undefined;
   let http: HttpApi | undefined;
   const transport: Transport = await createTransport(
@@ -119,7 +149,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhooks,
     metrics,
     logger: logger.child({ part: 'core' }),
-    ...(tunnel ? { extensions: tunnel } : {}),
+    ...(extensions ? { extensions } : {}),
   });
   const registry = core.registry;
   localConnections = () => {
@@ -127,7 +157,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     for (const appId of registry.appIds()) out[appId] = registry.appConnections(appId);
     return out;
   };
-  backendLink?.register(core);
+  backendLink?.register(fragments ? withFragmentRefreshes(core, fragments) : core);
   await link.start();
   http = new HttpApi({
     apps,
@@ -139,11 +169,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metricsEnabled: config.metrics,
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
+    ...(fragments ? { fragments } : {}),
   });
 
   const port = await transport.listen();
   core.start();
   tunnel?.start();
+  fragments?.start();
   ready = true;
   logger.info('wiremesh listening', {
     host: config.host,
@@ -168,6 +200,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
         await transport.stopAccepting();
         c.stop();
+        fragments?.stop();
         await tunnel?.close();
         await link.stop();
         await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
@@ -179,6 +212,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (stopping ??= (async () => {
         ready = false;
         c.stop();
+        fragments?.stop();
         await tunnel?.close();
         await backendLink?.abandon();
         webhooks.close();
@@ -188,6 +222,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (stopping ??= (async () => {
         ready = false;
         c.stop();
+        fragments?.stop();
         await tunnel?.close();
         await link.stop();
         webhooks.close();

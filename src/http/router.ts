@@ -9,9 +9,10 @@ import type { Logger } from '../log/logger.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
 import { parseQuery, verifyApiRequest } from './api-auth.js';
-import type { Controller } from './context.js';
+import type { Controller, FragmentRefresher } from './context.js';
 import { channelUsers, listChannels, showChannel, terminateConnections } from './controllers/channels.js';
 import { triggerBatch, triggerEvent } from './controllers/events.js';
+import { refreshFragment } from './controllers/fragments.js';
 import { errorResponse, json, text } from './respond.js';
 
 interface Route {
@@ -37,6 +38,7 @@ const ROUTES: Route[] = [
   route('GET', '/apps/{app}/channels/{channel}', 'channel', showChannel),
   route('GET', '/apps/{app}/channels/{channel}/users', 'users', channelUsers),
   route('POST', '/apps/{app}/users/{user}/terminate_connections', 'terminate_connections', terminateConnections),
+  route('POST', '/apps/{app}/fragments/{name}/refresh', 'fragment_refresh', refreshFragment),
 ];
 
 export interface HttpApiDeps {
@@ -51,6 +53,7 @@ export interface HttpApiDeps {
   renderMetrics?: () => Promise<string>;
   isReady: () => boolean;
   now?: () => number;
+  fragments?: FragmentRefresher;
 }
 
 export class HttpApi {
@@ -96,6 +99,7 @@ export class HttpApi {
         queries: this.deps.queries,
         publisher: this.deps.publisher,
         maxChannelNameLength: this.deps.maxChannelNameLength,
+        ...(this.deps.fragments ? { fragments: this.deps.fragments } : {}),
       });
       res = json(body);
     } catch (err) {
