@@ -58,6 +58,8 @@ export async function renderFragment(
   app: Pick<AppConfig, 'id' | 'key' | 'secret'>,
   config: Pick<FragmentsConfig, 'path' | 'timeoutMs' | 'maxHtmlBytes'>,
   input: RenderInput,
+  /** This node's replica id, sent as `X-Wiremesh-Node` (logs, render counts per node). */
+  node: string,
   signal: AbortSignal,
   now: () => number = Date.now,
 ): Promise<string> {
@@ -67,6 +69,7 @@ export async function renderFragment(
     accept: 'text/html',
     'accept-encoding': 'identity',
     'user-agent': 'wiremesh-fragments',
+    'x-wiremesh-node': node,
     'x-pusher-key': app.key,
     'x-pusher-signature': signWebhook(app.secret, body),
   };
