@@ -8,7 +8,7 @@
 import type { Dispatcher } from 'undici';
 import type { AppConfig, FragmentsConfig } from '../config/schema.js';
 import { signWebhook } from '../webhooks/sign.js';
-import type { FragmentUpstreams } from './upstream.js';
+import type { FragmentUpstreams, UpstreamPost } from './upstream.js';
 
 export type RenderFailure = 'no_upstream' | 'unreachable' | 'timeout' | 'status' | 'too_large' | 'encoding' | 'failed';
 
@@ -73,33 +73,54 @@ export async function renderFragment(
     'x-pusher-key': app.key,
     'x-pusher-signature': signWebhook(app.secret, body),
   };
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]);
-  const candidates = await upstreams.healthy(app.id);
+  // One controller for the whole render: the deadline and `signal` end it; both are let go when it
+  // ends, so nothing aborts (and errors) a finished request later.
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, config.timeoutMs);
+  const onAbort = (): void => controller.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) controller.abort();
+  try {
+    return await attempt(upstreams, app.id, { path: config.path, headers, body, signal: controller.signal }, config.maxHtmlBytes);
+  } catch (err) {
+    if (timedOut) throw new RenderError('timeout', `no complete answer within ${config.timeoutMs} ms`, { cause: err });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Tries the healthy upstreams nearest first, moving on only when one could not be reached. */
+async function attempt(upstreams: FragmentUpstreams, appId: string, req: UpstreamPost, limit: number): Promise<string> {
+  const candidates = await upstreams.healthy(appId);
   if (candidates.length === 0) throw new RenderError('no_upstream', 'no healthy upstream');
   let res: Dispatcher.ResponseData | undefined;
   for (const origin of candidates) {
     try {
-      res = await upstreams.post(app.id, origin, { path: config.path, headers, body, signal: deadline });
+      res = await upstreams.post(appId, origin, req);
       break;
     } catch (err) {
-      if (deadline.aborted) throw new RenderError('timeout', `no answer within ${config.timeoutMs} ms`, { cause: err });
-      if (!upstreams.unreachable(err)) throw new RenderError('failed', 'the request to the upstream failed', { cause: err });
-      upstreams.markDown(app.id, origin, 'fragment render: connection failed');
+      if (req.signal.aborted || !upstreams.unreachable(err)) throw new RenderError('failed', 'the request to the upstream failed', { cause: err });
+      upstreams.markDown(appId, origin, 'fragment render: connection failed');
     }
   }
   if (res === undefined) throw new RenderError('unreachable', 'no upstream accepted a connection');
   try {
-    return await readHtml(res, config.maxHtmlBytes);
+    return await readHtml(res, limit);
   } catch (err) {
     if (err instanceof RenderError) throw err;
-    if (deadline.aborted) throw new RenderError('timeout', `no complete answer within ${config.timeoutMs} ms`, { cause: err });
     throw new RenderError('failed', 'the answer was cut off', { cause: err });
   }
 }
 
 async function readHtml(res: Dispatcher.ResponseData, limit: number): Promise<string> {
   if (res.statusCode !== 200) {
-    res.body.destroy();
+    await res.body.dump();
     throw new RenderError('status', `the upstream answered ${res.statusCode}`);
   }
   const encoding = res.headers['content-encoding'];
