@@ -164,7 +164,9 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     const metrics = await (await fetch(`${nodeA.httpUrl}/metrics`)).text();
     assert.match(metrics, /wiremesh_fragment_renders_total\{app="app-id",outcome="status"\} 1/);
     assert.match(metrics, /wiremesh_fragment_renders_total\{app="app-id",outcome="too_large"\} 1/);
-    assert.ok(nodeA.logs.some((l) => l.includes('fragment render failed') && l.includes('"reason":"status"')));
+    const failures = nodeA.logs.filter((l) => l.includes('fragment render failed'));
+    assert.ok(failures.some((l) => l.includes('"reason":"status"') && l.includes('"level":"warn"')), 'the first failure is a warning');
+    assert.ok(failures.some((l) => l.includes('"reason":"too_large"') && l.includes('"level":"debug"')), 'the next one of the episode is not');
     upstream.title = 'Back';
     await sdk.post({ path: `/fragments/${FRAGMENT}/refresh`, body: { channel: CHANNEL } as unknown as string });
     await until(() => a.html().length === 2, 'a good render again');
@@ -281,6 +283,10 @@ describe('apps[].fragments configuration', () => {
     assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { windowMs: -1 } })] }), /apps\[0\]\.fragments\.windowMs/);
     assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { names: ['ok', 'no way'] } })] }), /apps\[0\]\.fragments\.names\[1\]/);
     assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { intervalMs: 10 } })] }), /apps\[0\]\.fragments\.intervalMs/);
+    assert.throws(
+      () => validateConfig({ limits: { maxBufferedBytes: 1024 * 1024 }, apps: [testApp({ livewire, fragments: { maxHtmlBytes: 512 * 1024 } })] }),
+      /apps\[0\]\.fragments\.maxHtmlBytes \(524288\) must not exceed a quarter of limits\.maxBufferedBytes/,
+    );
     const config = validateConfig({ apps: [testApp({ livewire, fragments: {} })] });
     assert.deepEqual(config.apps[0]!.fragments, {
       path: '/wiremesh/fragments',

@@ -16,6 +16,8 @@ export class LiveFragment {
   html: string | null = null;
   /** Version of `html` (0: none yet). */
   version = 0;
+  /** The last render failed (its failures are logged once per episode). */
+  failing = false;
   #started = 0;
 
   constructor(

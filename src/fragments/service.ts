@@ -65,6 +65,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
   private readonly byConn = new Map<Connection, Set<LiveFragment>>();
   private readonly perApp = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly warned = new WeakSet<Connection>();
 
   constructor(private readonly deps: FragmentServiceDeps) {
     for (const app of deps.apps) if (app.fragments) this.apps.set(app.id, app as FragmentApp);
@@ -125,10 +126,8 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     }
     const k = key(app.id, name, channel);
     let f = this.live.get(k);
-    if (f?.viewers.has(conn)) {
-      this.sendCurrent(conn, f);
-      return;
-    }
+    // Already viewing: it has the HTML (sending it again would let one small frame buy a big one).
+    if (f?.viewers.has(conn)) return;
     const mine = this.byConn.get(conn);
     // Fragments this connection stopped viewing by leaving their channel.
     if (mine) for (const x of mine) if (!x.viewers.has(conn)) mine.delete(x);
@@ -165,7 +164,10 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
   }
 
   private refuse(conn: Connection, code: number, message: string): PusherError {
-    this.deps.logger.warn('fragment request refused', {
+    // One warning per connection; a client repeating refused requests is logged at debug.
+    const level = this.warned.has(conn) ? 'debug' : 'warn';
+    this.warned.add(conn);
+    this.deps.logger[level]('fragment request refused', {
       appId: conn.app.id,
       socketId: conn.socketId,
       ...(conn.handshake ? { client: conn.handshake.remoteAddress } : {}),
@@ -231,7 +233,10 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
       if (f.abort.signal.aborted) return;
       const reason = err instanceof RenderError ? err.reason : 'failed';
       this.deps.metrics.renders.inc({ app: app.id, outcome: reason });
-      this.deps.logger.warn('fragment render failed; viewers keep the last HTML', {
+      // One warning per episode of failures of this fragment; the rest at debug (all are counted).
+      const level = f.failing ? 'debug' : 'warn';
+      f.failing = true;
+      this.deps.logger[level]('fragment render failed; viewers keep the last HTML', {
         appId: app.id,
         fragment: f.name,
         channel: f.channel,
@@ -241,6 +246,10 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
       return;
     }
     this.deps.metrics.renders.inc({ app: app.id, outcome: 'ok' });
+    if (f.failing) {
+      f.failing = false;
+      this.deps.logger.info('fragment render recovered', { appId: app.id, fragment: f.name, channel: f.channel });
+    }
     this.deps.metrics.renderDuration.observe({ app: app.id }, (performance.now() - started) / 1000);
     if (f.abort.signal.aborted) return;
     const sent = f.accept(version, html, this.deps.epoch);
