@@ -36,7 +36,7 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
   before(async () => {
     upstream = await FragmentUpstream.start();
     const app = testApp({
-      livewire: { backends: [upstream.origin], healthIntervalMs: 500 },
+      livewire: { backends: [upstream.origin], publicUrl: 'https://app.example.test', healthIntervalMs: 500 },
       fragments: { path: '/render', windowMs: 100, maxHtmlBytes: 4096, maxPerConnection: 2, timeoutMs: 1000 },
       maxPresenceMembers: 1000,
     });
@@ -111,6 +111,7 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     assert.equal(r.valid, true, "the pusher SDK's webhook().isValid() accepts it");
     assert.deepEqual([r.fragment, r.channel, r.members, r.subscriptionCount], [FRAGMENT, CHANNEL, ['alice'], 1]);
     assert.equal(r.node, node(nodeA));
+    assert.equal(r.forwardedHost, 'app.example.test', 'URLs in the HTML can be the public ones (X-Forwarded-*)');
     assert.equal(rendersOn(nodeB), 0, 'a node without viewers renders nothing');
   });
 
@@ -258,7 +259,7 @@ describe('shared fragments: the interval trigger', { timeout: 30_000 }, () => {
   test('intervalMs re-renders every viewed fragment without any change; a node with no viewers does not', async () => {
     const upstream = await FragmentUpstream.start();
     const server = await startTestServer({
-      apps: [testApp({ livewire: { backends: [upstream.origin] }, fragments: { path: '/render', intervalMs: 200 } })],
+      apps: [testApp({ livewire: { backends: [upstream.origin], publicUrl: 'https://app.example.test' }, fragments: { path: '/render', intervalMs: 200 } })],
     });
     const c = pusherClient(server.port, { presence: () => ({ user_id: 'alice' }) });
     try {
@@ -279,7 +280,7 @@ describe('shared fragments: the interval trigger', { timeout: 30_000 }, () => {
 describe('apps[].fragments configuration', () => {
   test('needs the livewire section (its upstreams); bad values name the setting', () => {
     assert.throws(() => validateConfig({ apps: [testApp({ fragments: {} })] }), /apps\[0\]\.fragments renders on the Livewire upstreams: apps\[0\]\.livewire must be set too/);
-    const livewire = { backends: ['http://127.0.0.1:8000'] };
+    const livewire = { backends: ['http://127.0.0.1:8000'], publicUrl: 'https://app.example.test' };
     assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { windowMs: -1 } })] }), /apps\[0\]\.fragments\.windowMs/);
     assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { names: ['ok', 'no way'] } })] }), /apps\[0\]\.fragments\.names\[1\]/);
     assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { intervalMs: 10 } })] }), /apps\[0\]\.fragments\.intervalMs/);

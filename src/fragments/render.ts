@@ -60,6 +60,8 @@ export async function renderFragment(
   input: RenderInput,
   /** This node's replica id, sent as `X-Wiremesh-Node` (logs, render counts per node). */
   node: string,
+  /** The app's public origin (`livewire.publicUrl`): sent as X-Forwarded-*, so URLs in the HTML are public ones. */
+  publicUrl: string | undefined,
   signal: AbortSignal,
   now: () => number = Date.now,
 ): Promise<string> {
@@ -72,6 +74,7 @@ export async function renderFragment(
     'x-wiremesh-node': node,
     'x-pusher-key': app.key,
     'x-pusher-signature': signWebhook(app.secret, body),
+    ...(publicUrl === undefined ? {} : forwardedHeaders(new URL(publicUrl))),
   };
   // One controller for the whole render: the deadline and `signal` end it; both are let go when it
   // ends, so nothing aborts (and errors) a finished request later.
@@ -116,6 +119,15 @@ async function attempt(upstreams: FragmentUpstreams, appId: string, req: Upstrea
     if (err instanceof RenderError) throw err;
     throw new RenderError('failed', 'the answer was cut off', { cause: err });
   }
+}
+
+/** What Laravel behind TrustProxies reads to build URLs with the app's public scheme, host and port. */
+function forwardedHeaders(page: URL): Record<string, string> {
+  return {
+    'x-forwarded-proto': page.protocol.slice(0, -1),
+    'x-forwarded-host': page.host,
+    'x-forwarded-port': page.port || (page.protocol === 'https:' ? '443' : '80'),
+  };
 }
 
 async function readHtml(res: Dispatcher.ResponseData, limit: number): Promise<string> {

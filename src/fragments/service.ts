@@ -228,7 +228,9 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     const started = performance.now();
     let html: string;
     try {
-      html = await renderFragment(this.deps.upstreams, app, app.fragments, this.input(f), this.deps.epoch, f.abort.signal, this.deps.now);
+      const publicUrl = app.livewire?.publicUrl;
+      const input = this.input(f);
+      html = await renderFragment(this.deps.upstreams, app, app.fragments, input, this.deps.epoch, publicUrl, f.abort.signal, this.deps.now);
     } catch (err) {
       if (f.abort.signal.aborted) return;
       const reason = err instanceof RenderError ? err.reason : 'failed';

@@ -12,6 +12,8 @@ import { serverSdk } from './clients.js';
 
 export interface SeenRender {
   node: string;
+  /** X-Forwarded-Host as sent (the app's publicUrl). */
+  forwardedHost: string | undefined;
   valid: boolean;
   fragment: string;
   channel: string;
@@ -73,6 +75,7 @@ export class FragmentUpstream {
     const members = event.members.map((m) => m.user_id).sort();
     this.renders.push({
       node: String(req.headers['x-wiremesh-node'] ?? ''),
+      forwardedHost: req.headers['x-forwarded-host'] as string | undefined,
       valid,
       fragment: event.fragment,
       channel: event.channel,
