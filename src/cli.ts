@@ -42,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let config;
   try {
-    config = await loadConfig({ file, env: process.env });
+    config = await loadConfig({ ...(file === undefined ? {} : { file }), env: process.env });
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       process.exit(1);
     }
     logger.info('signal received', { signal });
-    server.shutdown().then(
+    server.stop('graceful').then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error('shutdown failed', { err });

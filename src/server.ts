@@ -1,37 +1,45 @@
 /**
- * The composition root: builds every part from the validated config and wires them through their
- * narrow interfaces. Nothing else constructs parts or hands the server object around.
+ * The composition root: builds every part from the validated config, bottom-up, each given its
+ * dependencies at construction (the transport and the cluster link take the receivers of their
+ * inbound traffic when they start). Nothing else constructs parts or hands the server object around.
  */
 import { randomBytes } from 'node:crypto';
 import { StaticAppDirectory } from './apps/directory.js';
-import { SoloLink, type ClusterLink } from './cluster/types.js';
-import { BackendLink } from './cluster/link.js';
-import { createBackend } from './cluster/backends/load.js';
+import { clusterLink, clusterParts, replication } from './cluster/assemble.js';
 import type { MemoryBus } from './cluster/backends/memory.js';
+import { SOLE_OWNER, type StopMode } from './cluster/types.js';
 import type { Config } from './config/schema.js';
+import { ChannelCache } from './core/cache.js';
+import { PresenceQueries } from './core/channel-queries.js';
 import { Core } from './core/core.js';
-import { PresenceService } from './core/presence-service.js';
+import { LocalDelivery } from './core/delivery.js';
+import { TransitionEffects } from './core/effects.js';
+import { LocalRegistry } from './core/registry.js';
+import { Watchlists } from './core/watchlist.js';
 import { HttpApi } from './http/router.js';
-import { createLogger, type Logger } from './log/logger.js';
-import { createServerMetrics } from './metrics/server-metrics.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
-import type { FragmentService } from './fragments/service.js';
 import { ExtensionRouter } from './core/extensions.js';
 import { withFragmentRefreshes } from './fragments/cluster.js';
+import type { FragmentService } from './fragments/service.js';
+import type { TransitionSink } from './presence/service.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { createServerMetrics, type ServerMetrics } from './metrics/server-metrics.js';
+import { PresenceService } from './presence/service.js';
+import { stopNode } from './stop.js';
 import { createTransport } from './transport/select.js';
-import type { Transport } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
+
+export type { StopMode } from './cluster/types.js';
 
 export interface RunningServer {
   readonly port: number;
   readonly nodeId: string;
   readonly transport: string;
-  /** Graceful stop: stop accepting, ask clients to reconnect, drain, flush webhooks. */
-  shutdown(): Promise<void>;
-  /** Immediate stop (tests). */
-  close(): Promise<void>;
-  /** Stops like a crash: no goodbye to the cluster, sockets cut (tests of failure handling). */
-  crash(): Promise<void>;
+  /**
+   * Stops the node (see stop.ts): `graceful` drains and flushes, `immediate` closes at once,
+   * `crash` says no goodbye to the cluster. Later calls return the first call's promise.
+   */
+  stop(mode: StopMode): Promise<void>;
 }
 
 export interface StartOptions {
@@ -57,74 +65,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       dropped: (appId, events, reason) => metrics.webhooksDropped.inc({ app: appId, reason }, events),
     },
   });
-  const clustered = config.cluster.driver !== 'memory' || options.bus !== undefined;
-  // Shared fragments (built below, once the link and the tunnel exist) see every presence transition.
-  let fragments: FragmentService | undefined;
-  const presence = new PresenceService(replica, { replicated: clustered, observe: (t) => fragments?.presenceChanged(t) });
-  let backendLink: BackendLink | undefined;
-  let localConnections: () => Record<string, number> = () => ({});
-  if (clustered) {
-    const c = config.cluster;
-    backendLink = new BackendLink({
-      backend: await createBackend(c, logger.child({ part: 'backend' }), options.bus),
-      state: presence.state,
-      localConnections: () => localConnections(),
-      options: {
-        prefix: c.driver === 'nats' ? c.nats.prefix : c.redis.prefix,
-        heartbeatMs: c.heartbeatMs,
-        nodeTimeoutMs: c.nodeTimeoutMs,
-        handoffMs: c.nodeTimeoutMs,
-        forgetAfterMs: 5 * 60_000,
-        deltaDelayMs: 5,
-      },
-      logger: logger.child({ part: 'cluster' }),
-    });
-    const l = backendLink;
-    presence.onLocalChange = () => l.presenceDirty();
-  }
-  const link: ClusterLink = backendLink ?? new SoloLink();
-  let ready = false;
-
-  // The Livewire tunnel (and undici with it) loads only when some app configures it.
-  let tunnel: LivewireTunnel | undefined;
-  if (config.apps.some((app) => app.livewire)) {
-    const { LivewireTunnel } = await import('./livewire/tunnel.js');
-    tunnel = new LivewireTunnel({
-      apps: config.apps,
-      limits: config.limits,
-      metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
-      logger: logger.child({ part: 'livewire' }),
-    });
-  }
-
-  // Shared fragments render on the tunnel's upstreams; loaded only when some app has them.
-  let extensions: ExtensionRouter | LivewireTunnel | undefined = tunnel;
-  if (tunnel && config.apps.some((app) => app.fragments)) {
-    const [{ FragmentService, FRAGMENT_EVENTS }, { tunnelUpstreams }, { createFragmentMetrics }] = await Promise.all([
-      import('./fragments/service.js'),
-      import('./fragments/upstream.js'),
-      import('./fragments/metrics.js'),
-    ]);
-    const view = presence.view;
-    fragments = new FragmentService({
-      apps: config.apps,
-      upstreams: tunnelUpstreams(tunnel),
-      presence: { members: (topic) => view.members(topic), subscriptionCount: (topic) => view.subscriptionCount(topic) },
-      link,
-      epoch: replica,
-      maxChannelNameLength: config.limits.maxChannelNameLength,
-      metrics: createFragmentMetrics(metrics.registry),
-      logger: logger.child({ part: 'fragments' }),
-    });
-    extensions = new ExtensionRouter([
-      { events: ['wiremesh:request', 'wiremesh:abort'], handler: tunnel },
-      { events: FRAGMENT_EVENTS, handler: fragments },
-    ]);
-  }
-
-  let core: Core | undefined;
-  let http: HttpApi | undefined;
-  const transport: Transport = await createTransport(
+  const tunnel = await loadTunnel(config, metrics, logger);
+  const fragments = tunnel ? await loadFragments(config, tunnel, metrics, replica, logger) : undefined;
+  const transport = await createTransport(
     config.transport,
     {
       host: config.host,
@@ -134,34 +77,49 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       maxBufferedBytes: config.limits.maxBufferedBytes,
       ...(options.sharedPort ? { sharedPort: true } : {}),
     },
-    {
-      openSocket: (socket, info) => core!.open(socket, info),
-      handleHttp: (req) => http!.handle(req),
-    },
     logger.child({ part: 'transport' }),
   );
-  core = new Core({
+
+  // Local state, then the presence service over it, then the cluster link that replicates it.
+  const registry = new LocalRegistry();
+  const watchlists = new Watchlists();
+  const cache = new ChannelCache();
+  const delivery = new LocalDelivery({ fanout: transport, metrics });
+  const cluster = await clusterParts(config, replica, logger, options.bus);
+  const effects = new TransitionEffects({
+    delivery,
+    ownership: cluster?.membership ?? SOLE_OWNER,
+    webhooks,
+    watchlists,
+    appById: (id) => apps.byId(id),
+    metrics,
+  });
+  // Shared fragments re-render on presence transitions too (after the frames and webhooks).
+  const sink: TransitionSink = fragments ? { apply: (t) => (effects.apply(t), fragments.presenceChanged(t)) } : effects;
+  const presence = new PresenceService(
+    replica,
+    sink,
+    cluster ? replication(cluster, () => registry.connectionsByApp(), logger) : undefined,
+  );
+  const link = clusterLink(replica, cluster, presence.replicator, logger);
+  const core = new Core({
     config,
     apps,
-    delivery: transport,
+    registry,
+    watchlists,
+    cache,
+    delivery,
     presence,
     link,
     webhooks,
     metrics,
     logger: logger.child({ part: 'core' }),
-    ...(extensions ? { extensions } : {}),
+    ...(tunnel ? { extensions: fragments ? fragmentsAndTunnel(fragments, tunnel) : tunnel } : {}),
   });
-  const registry = core.registry;
-  localConnections = () => {
-    const out: Record<string, number> = {};
-    for (const appId of registry.appIds()) out[appId] = registry.appConnections(appId);
-    return out;
-  };
-  backendLink?.register(fragments ? withFragmentRefreshes(core, fragments) : core);
-  await link.start();
-  http = new HttpApi({
+  let ready = false;
+  const http = new HttpApi({
     apps,
-    queries: core,
+    queries: new PresenceQueries(presence.view),
     publisher: core,
     metrics,
     logger: logger.child({ part: 'http' }),
@@ -172,10 +130,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(fragments ? { fragments } : {}),
   });
 
-  const port = await transport.listen();
+  await link.start(fragments ? withFragmentRefreshes(core, fragments) : core);
+  const port = await transport.listen({
+    openSocket: (socket, info) => core.open(socket, info),
+    handleHttp: (req) => http.handle(req),
+  });
   core.start();
   tunnel?.start();
-  fragments?.start();
+  fragments?.start({ presence: presence.view, link });
   ready = true;
   logger.info('wiremesh listening', {
     host: config.host,
@@ -185,48 +147,76 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     cluster: config.cluster.driver,
   });
 
-  const c = core;
   let stopping: Promise<void> | null = null;
+  const stop = (mode: StopMode): Promise<void> => {
+    ready = false;
+    return stopNode(
+      {
+        drain: (spreadMs, deadlineMs) => core.drain(spreadMs, deadlineMs),
+        stopAccepting: () => transport.stopAccepting(),
+        stopCore: () => core.stop(),
+        closeTunnel: async () => {
+          fragments?.stop();
+          await tunnel?.close();
+        },
+        leaveCluster: (m) => link.stop(m),
+        flushWebhooks: (deadlineMs) => webhooks.flush(deadlineMs),
+        closeWebhooks: () => webhooks.close(),
+        closeTransport: () => transport.close(),
+      },
+      mode,
+      config.shutdownGraceMs,
+      logger,
+    );
+  };
   return {
     port,
     nodeId: replica,
     transport: transport.name,
-    shutdown: () =>
-      (stopping ??= (async () => {
-        // While draining, the port stays open: /ready answers 503 so load balancers move on, the
-        // HTTP API keeps serving publishers, and new WebSockets are refused with 4200 by the core.
-        ready = false;
-        logger.info('shutting down: draining connections', { graceMs: config.shutdownGraceMs });
-        await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
-        await transport.stopAccepting();
-        c.stop();
-        fragments?.stop();
-        await tunnel?.close();
-        await link.stop();
-        await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
-        webhooks.close();
-        await transport.close();
-        logger.info('shutdown complete');
-      })()),
-    crash: () =>
-      (stopping ??= (async () => {
-        ready = false;
-        c.stop();
-        fragments?.stop();
-        await tunnel?.close();
-        await backendLink?.abandon();
-        webhooks.close();
-        await transport.close();
-      })()),
-    close: () =>
-      (stopping ??= (async () => {
-        ready = false;
-        c.stop();
-        fragments?.stop();
-        await tunnel?.close();
-        await link.stop();
-        webhooks.close();
-        await transport.close();
-      })()),
+    stop: (mode) => (stopping ??= stop(mode)),
   };
+}
+
+/** The Livewire tunnel (and undici with it) loads only when some app configures it. */
+async function loadTunnel(config: Config, metrics: ServerMetrics, logger: Logger): Promise<LivewireTunnel | undefined> {
+  if (!config.apps.some((app) => app.livewire)) return undefined;
+  const { LivewireTunnel } = await import('./livewire/tunnel.js');
+  return new LivewireTunnel({
+    apps: config.apps,
+    limits: config.limits,
+    metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
+    logger: logger.child({ part: 'livewire' }),
+  });
+}
+
+/** Shared fragments render on the tunnel's upstreams; they load only when some app has them. */
+async function loadFragments(
+  config: Config,
+  tunnel: LivewireTunnel,
+  metrics: ServerMetrics,
+  replica: string,
+  logger: Logger,
+): Promise<FragmentService | undefined> {
+  if (!config.apps.some((app) => app.fragments)) return undefined;
+  const [{ FragmentService }, { tunnelUpstreams }, { createFragmentMetrics }] = await Promise.all([
+    import('./fragments/service.js'),
+    import('./fragments/upstream.js'),
+    import('./fragments/metrics.js'),
+  ]);
+  return new FragmentService({
+    apps: config.apps,
+    upstreams: tunnelUpstreams(tunnel),
+    epoch: replica,
+    maxChannelNameLength: config.limits.maxChannelNameLength,
+    metrics: createFragmentMetrics(metrics.registry),
+    logger: logger.child({ part: 'fragments' }),
+  });
+}
+
+/** The connection's `wiremesh:*` events: the tunnel's and the fragments'. */
+function fragmentsAndTunnel(fragments: FragmentService, tunnel: LivewireTunnel): ExtensionRouter {
+  return new ExtensionRouter([
+    { events: ['wiremesh:request', 'wiremesh:abort'], handler: tunnel },
+    { events: fragments.events, handler: fragments },
+  ]);
 }

@@ -283,7 +283,7 @@ describe('Livewire over wiremesh when the node dies (Chromium)', { skip: CHROMIU
     await rec.page.click('#increment');
     await waitForText(rec.page, '#count', '1');
 
-    await node.server.crash();
+    await node.server.stop('crash');
     node = undefined;
     await rec.page.waitForFunction(() => (window as unknown as FixtureWindow).pusher.connection.state !== 'connected');
     await rec.page.click('#increment');

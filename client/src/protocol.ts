@@ -1,6 +1,7 @@
 /**
  * The Livewire tunnel's wire frames, built and read in this one module. The server side
- * (src/livewire) speaks the same names; do not rename them.
+ * (src/protocol/frames.ts, src/livewire/request.ts) speaks the same names; the contract test
+ * (test/livewire-contract.test.ts) builds frames on each side and reads them with the other.
  *
  *   client → server  wiremesh:request  {id, method, path, headers, body}
  *   client → server  wiremesh:abort    {id}
@@ -19,6 +20,12 @@ export const TunnelEvents = {
 
 /** Longest request id the server accepts. */
 export const MAX_ID_LENGTH = 64;
+
+/**
+ * The `code`s of `wiremesh:fallback` (nothing ran: send it over HTTP). The client treats them
+ * alike; listed so test/livewire-contract.test.ts can hold them to the server's FallbackCode.
+ */
+export const FALLBACK_CODES = ['not_allowed', 'busy', 'backend_unavailable', 'too_large', 'disabled'] as const;
 
 export interface RequestFrame {
   readonly id: string;

@@ -101,22 +101,37 @@ export function fragmentsDefaults(): FragmentsConfig {
   };
 }
 
-/** Where an app's Laravel backends are and what may be tunnelled to them (docs/livewire-protocol.md). */
+/**
+ * Where an app's Laravel backends ("upstreams" inside src/livewire) are and what may be tunnelled
+ * to them (docs/livewire-protocol.md).
+ */
 export interface LivewireConfig {
   /** Backend origins (`http(s)://host:port`), nearest first. */
   backends: string[];
   /** Backends found by DNS (A and AAAA records, re-resolved every 30 s), tried before `backends`. */
   dns?: { name: string; port: number; protocol: 'http' | 'https' };
-  /** The app's public origin: response URLs, X-Forwarded-Host/Proto; the only Origin accepted. */
-  publicUrl?: string;
-  /** Paths that may be tunnelled: exact, or with one `*` standing for part of a segment (Livewire 4's hashed path). */
+  /** The app's public origin (required): the page Origin accepted, response URLs, X-Forwarded-Host/Port/Proto. */
+  publicUrl: string;
+  /** More page origins allowed to tunnel (e.g. `https://www.example.com`); each is then its own X-Forwarded-Host. */
+  allowedOrigins: string[];
+  /** Addresses (or CIDR ranges) of proxies in front of wiremesh whose X-Forwarded-For is believed. */
+  trustedProxies: string[];
+  /** Paths that may be tunnelled: exact, or with one `*` standing for one segment of `[A-Za-z0-9_-]` (Livewire 4's hashed path). */
   paths: string[];
   /** Time allowed for the backend's headers, and between two pieces of its body. */
   timeoutMs: number;
+  /** Time allowed for a whole exchange, from its dispatch to the last frame of its response. */
+  deadlineMs: number;
+  /** Requests waiting for a connection to one backend beyond this fall back to HTTP (`busy`). */
+  maxQueued: number;
+  /** A request not dispatched to a backend within this falls back to HTTP (`busy`). */
+  queueTimeoutMs: number;
   /** Largest request body tunnelled; larger ones fall back to HTTP (`too_large`). */
   maxRequestBytes: number;
   /** Largest response body; a larger one is answered 502. */
   maxResponseBytes: number;
+  /** Response bytes one connection may hold buffered at once (all its requests); beyond, 502. */
+  maxBufferedResponseBytes: number;
   /** Requests one connection may have in flight; more fall back to HTTP (`busy`). */
   maxInFlight: number;
   /** Health check path (Laravel 11's `/up`); an answer below 500 counts as healthy. */
@@ -126,10 +141,16 @@ export interface LivewireConfig {
 
 export function livewireDefaults(): Omit<LivewireConfig, 'backends' | 'dns' | 'publicUrl'> {
   return {
+    allowedOrigins: [],
+    trustedProxies: [],
     paths: ['/livewire/update', '/livewire-*/update', '/broadcasting/auth', '/broadcasting/user-auth'],
     timeoutMs: 15_000,
+    deadlineMs: 60_000,
+    maxQueued: 128,
+    queueTimeoutMs: 3_000,
     maxRequestBytes: 1024 * 1024,
     maxResponseBytes: 10 * 1024 * 1024,
+    maxBufferedResponseBytes: 16 * 1024 * 1024,
     maxInFlight: 8,
     healthPath: '/up',
     healthIntervalMs: 5_000,

@@ -2,7 +2,7 @@
  * The state wiremesh keeps for one client connection. Owned by the core; the transport's socket is
  * held, never extended. Thousands of these sit idle on a node, so the object stays small: no
  * per-connection closures (the connection itself is the socket's handler and reports to one shared
- * `ConnectionEvents`), no Map for the common single subscription, no token bucket until the
+ * `ClientConnectionEvents`), no Map for the common single subscription, no token bucket until the
  * client sends its first client event.
  */
 import type { AppConfig } from '../config/schema.js';
@@ -24,7 +24,7 @@ export interface Subscription {
 }
 
 /** Where every connection reports what its socket does; one instance for all connections. */
-export interface ConnectionEvents {
+export interface ClientConnectionEvents {
   message(conn: Connection, text: string): void;
   closed(conn: Connection, code: number): void;
 }
@@ -55,7 +55,7 @@ export class Connection implements SocketHandler {
     readonly app: AppConfig,
     readonly socket: WsSocket,
     now: number,
-    private readonly events: ConnectionEvents,
+    private readonly events: ClientConnectionEvents,
   ) {
     this.lastActivity = now;
   }

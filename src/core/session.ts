@@ -1,6 +1,6 @@
 /**
  * What one client may do on its connection: ping, subscribe, unsubscribe, sign in, send client
- * events. Every refusal is a PusherError turned into a frame in one place (`fail`).
+ * events. Every refusal is a PusherError, counted in `fail` and framed by core/refusal.ts.
  */
 import { ErrorCodes, PusherError } from '../errors.js';
 import { allowsClientEvents, channelKind } from '../protocol/channels.js';
@@ -9,6 +9,7 @@ import { verifyUserAuth } from '../protocol/signature.js';
 import type { Logger } from '../log/logger.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Connection } from './connection.js';
+import { asRefusal, sendRefusal } from './refusal.js';
 import type { WebhookSink } from './effects.js';
 import type { Subscriptions } from './subscriptions.js';
 
@@ -81,17 +82,11 @@ export class Session {
     }
   }
 
-  /** The one place a refusal on a connection becomes frames (and, if fatal, a close). */
+  /** A refusal on a connection: counted, then framed (and, if fatal, closed) by core/refusal.ts. */
   fail(conn: Connection, err: unknown, channel?: string): void {
-    if (!(err instanceof PusherError)) {
-      this.deps.logger.error('unexpected error handling a client frame', { err, appId: conn.app.id });
-      err = new PusherError(null, 'Internal server error');
-    }
-    const e = err as PusherError;
+    const e = asRefusal(err, this.deps.logger, { appId: conn.app.id, socketId: conn.socketId });
     this.deps.metrics.protocolErrors.inc({ app: conn.app.id, code: String(e.code) });
-    if (channel !== undefined) conn.socket.send(frames.subscriptionError(channel, e));
-    else conn.socket.send(frames.errorFrame(e));
-    if (e.fatal && e.code !== null) conn.socket.close(e.code, e.message);
+    sendRefusal(conn.socket, e, channel);
   }
 
   private signin(conn: Connection, auth: unknown, userData: unknown): void {

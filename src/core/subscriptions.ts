@@ -15,8 +15,8 @@ import * as frames from '../protocol/frames.js';
 import { verifyChannelAuth } from '../protocol/signature.js';
 import type { ChannelCache } from './cache.js';
 import type { Connection, Subscription } from './connection.js';
-import type { TransitionEffects, WebhookSink } from './effects.js';
-import type { PresenceService } from './presence-service.js';
+import type { WebhookSink } from './effects.js';
+import type { PresenceService } from '../presence/service.js';
 import { topicOf } from './topics.js';
 
 export interface TopicSizes {
@@ -42,7 +42,6 @@ export class Subscriptions {
   constructor(
     private readonly deps: {
       presence: PresenceService;
-      effects: TransitionEffects;
       link: ClusterLink;
       sizes: TopicSizes;
       cache: ChannelCache;
@@ -82,7 +81,7 @@ export class Subscriptions {
     let shared = this.shared.get(topic);
     if (shared === undefined) this.shared.set(topic, (shared = { channel, topic }));
     if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(shared.topic);
-    this.deps.effects.apply(this.deps.presence.join(shared.topic, key, conn.socketId, meta));
+    this.deps.presence.join(shared.topic, key, conn.socketId, meta);
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
     conn.socket.subscribe(shared.topic);
@@ -102,7 +101,7 @@ export class Subscriptions {
   }
 
   private leave(conn: Connection, topic: string): void {
-    this.deps.effects.apply(this.deps.presence.leave(topic, conn.socketId));
+    this.deps.presence.leave(topic, conn.socketId);
     if (this.deps.sizes.topicSize(topic) === 0) {
       this.deps.link.unwatch(topic);
       this.shared.delete(topic);

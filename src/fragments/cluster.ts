@@ -55,6 +55,5 @@ export function withFragmentRefreshes(inbound: ClusterInbound, fragments: Refres
     },
     cacheStored: (topic, frame) => inbound.cacheStored(topic, frame),
     userCommand: (appId, userId, command) => inbound.userCommand(appId, userId, command),
-    presenceChanged: (changes) => inbound.presenceChanged(changes),
   };
 }

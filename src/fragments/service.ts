@@ -41,8 +41,6 @@ export interface PresenceReader {
 export interface FragmentServiceDeps {
   apps: readonly AppConfig[];
   upstreams: FragmentUpstreams;
-  presence: PresenceReader;
-  link: Pick<ClusterLink, 'watch' | 'unwatch' | 'forward'>;
   /** This node's replica id: the epoch of the versions it hands out. */
   epoch: string;
   maxChannelNameLength: number;
@@ -52,10 +50,21 @@ export interface FragmentServiceDeps {
   now?: () => number;
 }
 
+/**
+ * Given at `start`: the presence service and the cluster link are built after the fragments,
+ * whose presence transitions they feed (the presence service's sink includes the fragments).
+ */
+export interface FragmentWiring {
+  presence: PresenceReader;
+  link: Pick<ClusterLink, 'watch' | 'unwatch' | 'forward'>;
+}
+
 const key = (appId: string, name: string, channel: string): string => `${appId}\u0000${name}\u0000${channel}`;
 const nameKey = (appId: string, name: string): string => `${appId}\u0000${name}`;
 
 export class FragmentService implements ExtensionHandler, RefreshReceiver {
+  /** The connection events this part handles (for the core's ExtensionRouter). */
+  readonly events = FRAGMENT_EVENTS;
   private readonly apps = new Map<string, FragmentApp>();
   private readonly live = new Map<string, LiveFragment>();
   /** Channel topic → its live fragments (presence triggers). */
@@ -66,6 +75,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
   private readonly perApp = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly warned = new WeakSet<Connection>();
+  private wired: FragmentWiring | null = null;
 
   constructor(private readonly deps: FragmentServiceDeps) {
     for (const app of deps.apps) if (app.fragments) this.apps.set(app.id, app as FragmentApp);
@@ -74,7 +84,8 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     });
   }
 
-  start(): void {
+  start(wiring: FragmentWiring): void {
+    this.wired = wiring;
     for (const app of this.apps.values()) {
       if (app.fragments.intervalMs === 0) continue;
       const t = setInterval(() => this.triggerWhere((f) => f.app.id === app.id), app.fragments.intervalMs);
@@ -192,7 +203,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
   /** An API refresh on this node: render here and on every other node with viewers. */
   refresh(app: AppConfig, name: string, channel: string | undefined): void {
     this.refreshHere(app.id, name, channel);
-    this.deps.link.forward(refreshTopic(app.id, name), encodeRefresh(channel));
+    this.wiring().link.forward(refreshTopic(app.id, name), encodeRefresh(channel));
   }
 
   refreshFromCluster(appId: string, name: string, frame: string): void {
@@ -261,11 +272,16 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
 
   private input(f: LiveFragment) {
     const members: Member[] = [];
-    for (const [id, info] of this.deps.presence.members(f.topic)) members.push({ user_id: id, user_info: info ?? null });
-    return { fragment: f.name, channel: f.channel, members, subscriptionCount: this.deps.presence.subscriptionCount(f.topic) };
+    for (const [id, info] of this.wiring().presence.members(f.topic)) members.push({ user_id: id, user_info: info ?? null });
+    return { fragment: f.name, channel: f.channel, members, subscriptionCount: this.wiring().presence.subscriptionCount(f.topic) };
   }
 
   // ---- bookkeeping ----
+
+  private wiring(): FragmentWiring {
+    if (this.wired === null) throw new Error('FragmentService used before start()');
+    return this.wired;
+  }
 
   private create(app: FragmentApp, name: string, channel: string): LiveFragment {
     const topic = topicOf(app.id, channel);
@@ -273,7 +289,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     const f = new LiveFragment(app, name, channel, topic, (x, v) => this.render(x, v), onError, this.deps.clock);
     this.live.set(key(app.id, name, channel), f);
     add(this.byTopic, topic, f);
-    if (add(this.byName, nameKey(app.id, name), f)) this.deps.link.watch(refreshTopic(app.id, name));
+    if (add(this.byName, nameKey(app.id, name), f)) this.wiring().link.watch(refreshTopic(app.id, name));
     this.perApp.set(app.id, (this.perApp.get(app.id) ?? 0) + 1);
     return f;
   }
@@ -289,7 +305,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     f.stop();
     this.live.delete(k);
     remove(this.byTopic, f.topic, f);
-    if (remove(this.byName, nameKey(f.app.id, f.name), f)) this.deps.link.unwatch(refreshTopic(f.app.id, f.name));
+    if (remove(this.byName, nameKey(f.app.id, f.name), f)) this.wiring().link.unwatch(refreshTopic(f.app.id, f.name));
     for (const conn of f.viewers) {
       const mine = this.byConn.get(conn);
       if (mine?.delete(f) && mine.size === 0) this.byConn.delete(conn);

@@ -4,7 +4,7 @@
  * the one source of truth; `tunnelUpstreams` is the only place that knows the tunnel's types.
  */
 import type { Dispatcher } from 'undici';
-import { isConnectError } from '../livewire/client.js';
+import { isConnectError } from '../livewire/upstream-client.js';
 import type { LivewireTunnel } from '../livewire/tunnel.js';
 
 export interface UpstreamPost {
@@ -32,9 +32,9 @@ export function tunnelUpstreams(tunnel: LivewireTunnel): FragmentUpstreams {
     return u;
   };
   return {
-    healthy: (appId) => of(appId).backends.healthy(),
+    healthy: (appId) => of(appId).upstreams.healthy(),
     post: (appId, origin, req) => of(appId).client.request(origin, { method: 'POST', ...req }),
-    markDown: (appId, origin, reason) => of(appId).backends.markDown(origin, reason),
+    markDown: (appId, origin, reason) => of(appId).upstreams.markDown(origin, reason),
     unreachable: isConnectError,
   };
 }

@@ -1,12 +1,12 @@
 /**
  * The cookie jar of one connection: seeded from the WebSocket handshake's Cookie header, updated
- * from the backend's Set-Cookie headers, sent with every tunnelled request. Names and values only:
+ * from the upstream's Set-Cookie headers, sent with every tunnelled request. Names and values only:
  * Domain, Path, Secure and SameSite are ignored, since every cookie of the jar belongs to the one
  * app and the one browser on the other end of this connection. The browser's own cookies are not
  * changed (a socket cannot set them); responses report the names they set so the client can act.
  */
 
-/** Bounds per connection, so a backend (or a handshake) cannot grow a jar without limit. */
+/** Bounds per connection, so an upstream (or a handshake) cannot grow a jar without limit. */
 const MAX_COOKIES = 64;
 const MAX_BYTES = 16 * 1024;
 /** Larger cookies are ignored, as browsers do (RFC 6265 §6.1 asks for at least 4096 bytes). */

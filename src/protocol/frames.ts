@@ -75,10 +75,6 @@ export function memberRemoved(channel: string, userId: string): string {
   return str({ event: 'pusher_internal:member_removed', channel, data: str({ user_id: userId }) });
 }
 
-export function subscriptionCount(channel: string, count: number): string {
-  return str({ event: 'pusher_internal:subscription_count', channel, data: str({ subscription_count: count }) });
-}
-
 export function cacheMiss(channel: string): string {
   return str({ event: 'pusher:cache_miss', channel });
 }
@@ -155,11 +151,6 @@ export function channelEvent(event: string, channel: string, data: unknown, user
     // JSON.parse is iterative but JSON.stringify recurses: data nested deeper than the stack allows.
     throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Event data is nested too deeply', { status: 400, cause: err });
   }
-}
-
-/** An event to a signed-in user (server-to-user), delivered on the user's `#server-to-user-{id}` channel. */
-export function userEvent(event: string, channel: string, data: unknown): string {
-  return str({ event, channel, data });
 }
 
 // ---------------------------------------------------------------------------------------------

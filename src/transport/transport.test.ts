@@ -17,12 +17,12 @@ import { WsTransport } from './ws.js';
 const nullLogger = createLogger({ level: 'silent' });
 
 const implementations: { name: 'ws' | 'uws'; load(): Promise<MakeTransport> }[] = [
-  { name: 'ws', load: async () => (options, hooks, logger) => new WsTransport(options, hooks, logger) },
+  { name: 'ws', load: async () => (options, logger) => new WsTransport(options, logger) },
   {
     name: 'uws',
     load: async () => {
       const uws = await loadUws();
-      return (options, hooks, logger) => new UwsTransport(uws, options, hooks, logger);
+      return (options, logger) => new UwsTransport(uws, options, logger);
     },
   },
 ];
@@ -324,8 +324,8 @@ function suite(name: 'ws' | 'uws', loaded: MakeTransport | undefined, skip: stri
   });
 
   test('refuses a second transport on a port in use', async () => {
-    const other = make({ ...OPTIONS, port: fx.port }, { openSocket: () => assert.fail(), handleHttp: () => assert.fail() }, nullLogger);
-    await assert.rejects(other.listen());
+    const other = make({ ...OPTIONS, port: fx.port }, nullLogger);
+    await assert.rejects(other.listen({ openSocket: () => assert.fail(), handleHttp: () => assert.fail() }));
     await other.close();
   });
 

@@ -50,10 +50,20 @@ export interface SocketHandler {
   onClose(code: number, reason: string): void;
 }
 
+/** What the transport calls for every socket and HTTP request; given once, to `listen`. */
 export interface TransportHooks {
   openSocket(socket: WsSocket, info: UpgradeInfo): SocketHandler;
   handleHttp(req: HttpRequest): Promise<HttpResponse>;
 }
+
+/** The hooks of a transport that does not listen yet (nothing can reach them). */
+export const NOT_LISTENING: TransportHooks = {
+  openSocket(socket) {
+    socket.close(1013, 'Not ready');
+    return { onMessage() {}, onClose() {} };
+  },
+  handleHttp: async () => ({ status: 503, body: 'Not ready' }),
+};
 
 export interface TransportOptions {
   host: string;
@@ -74,7 +84,8 @@ export interface TransportOptions {
 
 export interface Transport {
   readonly name: 'ws' | 'uws';
-  listen(): Promise<number>;
+  /** Starts serving: from now on every socket and request goes to `hooks`. Returns the port. */
+  listen(hooks: TransportHooks): Promise<number>;
   /** Sends `frame` to every socket subscribed to `topic` except `except`; returns how many were sent to. */
   publish(topic: string, frame: string, except?: WsSocket): number;
   /** Number of sockets subscribed to `topic`. */

@@ -13,6 +13,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import {
+  NOT_LISTENING,
   SLOW_CLIENT_CLOSE,
   type HttpRequest,
   type SendResult,
@@ -130,6 +131,7 @@ export class WsTransport implements Transport {
   private readonly topics = new Map<string, Set<WsClient>>();
   private readonly sockets = new Set<Socket>();
   private accepting = true;
+  private hooks: TransportHooks = NOT_LISTENING;
   /** Clients whose socket was corked during this event-loop turn, uncorked together at its end. */
   private corked: WsClient[] = [];
   private readonly uncorkAll = (): void => {
@@ -140,7 +142,6 @@ export class WsTransport implements Transport {
 
   constructor(
     readonly options: TransportOptions,
-    private readonly hooks: TransportHooks,
     private readonly logger: Logger,
   ) {
     this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
@@ -273,7 +274,8 @@ export class WsTransport implements Transport {
     return this.topics.get(topic)?.size ?? 0;
   }
 
-  async listen(): Promise<number> {
+  async listen(hooks: TransportHooks): Promise<number> {
+    this.hooks = hooks;
     this.server.listen(this.options.port, this.options.host);
     await once(this.server, 'listening');
     return (this.server.address() as AddressInfo).port;

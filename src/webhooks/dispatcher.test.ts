@@ -18,7 +18,7 @@ test('signs each request so the pusher SDK accepts it, and only with the right s
   dispatcher.emit(app, { name: 'member_added', channel: 'presence-room', user_id: 'u1' });
   dispatcher.emit(app, { name: 'client_event', channel: 'private-chat', event: 'client-typing', data: '{"a":1}', socket_id: '1.2' });
   dispatcher.emit(app, { name: 'subscription_count', channel: 'chat', subscription_count: 3 });
-  const [req] = await receiver.waitFor(1);
+  const req = (await receiver.waitFor(1))[0]!;
 
   const webhook = pusherWebhook(req, app);
   assert.equal(webhook.isValid(), true);

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhooksConfig } from '../config/schema.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
-import { eventsOf, eventually, makeApp, pusherWebhook, RecordingObserver, startReceiver } from './receiver.test.helper.js';
+import { eventsOf, eventually, makeApp, pusherWebhook, RecordingObserver, startReceiver, type Received } from './receiver.test.helper.js';
 
 const CONFIG: WebhooksConfig = { batchMs: 10, timeoutMs: 200, retryForMs: 2_000, maxQueuedBatches: 100 };
 /** random() = 0.5 gives the exact exponential delays: base, 2×base, 4×base … */
@@ -26,7 +26,7 @@ test('retries after a 500 with backoff, then delivers the same signed body', asy
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
-  const [first, second] = await receiver.waitFor(2);
+  const [first, second] = (await receiver.waitFor(2)) as [Received, Received];
   await eventually(() => observer.sends.length === 2, 'second attempt not observed');
 
   assert.ok(second.at - first.at >= 75, `retried after ${second.at - first.at} ms, expected ≥ 80`);
@@ -44,7 +44,7 @@ test('retries when the endpoint does not answer within timeoutMs', async (t) => 
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'member_added', channel: 'presence-x', user_id: 'u1' });
-  const [first, second] = await receiver.waitFor(2);
+  const [first, second] = (await receiver.waitFor(2)) as [Received, Received];
   await eventually(() => observer.sends.length === 2, 'second attempt not observed');
 
   assert.ok(second.at - first.at >= CONFIG.timeoutMs, `retried after ${second.at - first.at} ms, before the timeout`);
@@ -70,7 +70,7 @@ test('a batch being retried holds back later batches for the same endpoint', asy
   assert.deepEqual(channels(receiver.on('/slow')), ['c1', 'c1', 'c1', 'c2', 'c3']);
   // The other endpoint of the same app is not held back by the failing one.
   assert.deepEqual(channels(receiver.on('/fast')), ['c1', 'c2', 'c3']);
-  assert.ok(receiver.on('/fast')[1].at < receiver.on('/slow')[2].at, 'healthy endpoint waited for the failing one');
+  assert.ok(receiver.on('/fast')[1]!.at < receiver.on('/slow')[2]!.at, 'healthy endpoint waited for the failing one');
 });
 
 test('drops a batch with observer.dropped once retryForMs has passed, then goes on', async (t) => {

@@ -40,7 +40,7 @@ export async function startTestServer(raw: Record<string, unknown> = {}, options
     httpUrl: `http://127.0.0.1:${server.port}`,
     server,
     logs,
-    close: () => server.close(),
+    close: () => server.stop('immediate'),
   };
 }
 
