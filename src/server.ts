@@ -20,6 +20,10 @@ import { HttpApi } from './http/router.js';
 import { MetricsAccess } from './http/metrics-access.js';
 import { MetricsListener } from './metrics/listener.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
+import { ExtensionRouter } from './core/extensions.js';
+import { withFragmentRefreshes } from './fragments/cluster.js';
+import type { FragmentService } from './fragments/service.js';
+import type { TransitionSink } from './presence/service.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createServerMetrics, type ServerMetrics } from './metrics/server-metrics.js';
 import { resolveMaxConnections } from './limits/fd-limit.js';
@@ -69,6 +73,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
   });
   const tunnel = await loadTunnel(config, metrics, logger);
+  const fragments = tunnel ? await loadFragments(config, tunnel, metrics, replica, logger) : undefined;
   const transport = await createTransport(
     config.transport,
     {
@@ -104,9 +109,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     appById: (id) => apps.byId(id),
     metrics,
   });
+  // Shared fragments re-render on presence transitions too (after the frames and webhooks).
+  const sink: TransitionSink = fragments ? { apply: (t) => (effects.apply(t), fragments.presenceChanged(t)) } : effects;
   const presence = new PresenceService(
     replica,
-    effects,
+    sink,
     cluster
       ? replication(
           cluster,
@@ -131,7 +138,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: logger.child({ part: 'core' }),
     connectionLimits,
     refusals,
-    ...(tunnel ? { extensions: tunnel } : {}),
+    ...(tunnel ? { extensions: fragments ? fragmentsAndTunnel(fragments, tunnel) : tunnel } : {}),
   });
   let ready = false;
   const http = new HttpApi({
@@ -146,6 +153,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
     ...(tunnel ? { extension: (req: HttpRequest) => tunnel.http(req) } : {}),
+    ...(fragments ? { fragments } : {}),
   });
 
   // /metrics on its own listener (config.metricsPort), apart from the client-facing port.
@@ -165,7 +173,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger.info('metrics listening', { host: config.metricsHost, port: metricsPort });
   }
 
-  await link.start(core);
+  await link.start(fragments ? withFragmentRefreshes(core, fragments) : core);
   const port = await transport.listen({
     openSocket: (socket, info) => core.open(socket, info),
     handleHttp: (req) => http.handle(req),
@@ -174,6 +182,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   core.start();
   tunnel?.start();
+  fragments?.start({ presence: presence.view, link });
   ready = true;
   logger.info('wiremesh listening', {
     host: config.host,
@@ -194,7 +203,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         drain: (spreadMs, deadlineMs) => core.drain(spreadMs, deadlineMs),
         stopAccepting: () => transport.stopAccepting(),
         stopCore: () => core.stop(),
-        closeTunnel: async () => tunnel?.close(),
+        closeTunnel: async () => {
+          fragments?.stop();
+          await tunnel?.close();
+        },
         leaveCluster: (m) => link.stop(m),
         flushWebhooks: (deadlineMs) => webhooks.flush(deadlineMs),
         closeWebhooks: () => webhooks.close(),
@@ -226,4 +238,36 @@ async function loadTunnel(config: Config, metrics: ServerMetrics, logger: Logger
     metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
     logger: logger.child({ part: 'livewire' }),
   });
+}
+
+/** Shared fragments render on the tunnel's upstreams; they load only when some app has them. */
+async function loadFragments(
+  config: Config,
+  tunnel: LivewireTunnel,
+  metrics: ServerMetrics,
+  replica: string,
+  logger: Logger,
+): Promise<FragmentService | undefined> {
+  if (!config.apps.some((app) => app.fragments)) return undefined;
+  const [{ FragmentService }, { tunnelUpstreams }, { createFragmentMetrics }] = await Promise.all([
+    import('./fragments/service.js'),
+    import('./fragments/upstream.js'),
+    import('./fragments/metrics.js'),
+  ]);
+  return new FragmentService({
+    apps: config.apps,
+    upstreams: tunnelUpstreams(tunnel),
+    epoch: replica,
+    maxChannelNameLength: config.limits.maxChannelNameLength,
+    metrics: createFragmentMetrics(metrics.registry),
+    logger: logger.child({ part: 'fragments' }),
+  });
+}
+
+/** The connection's `wiremesh:*` events: the tunnel's and the fragments'. */
+function fragmentsAndTunnel(fragments: FragmentService, tunnel: LivewireTunnel): ExtensionRouter {
+  return new ExtensionRouter([
+    { events: ['wiremesh:request', 'wiremesh:abort'], handler: tunnel },
+    { events: fragments.events, handler: fragments },
+  ]);
 }

@@ -64,6 +64,41 @@ export interface AppConfig {
   webhooks: WebhookEndpointConfig[];
   /** Livewire over WebSockets (src/livewire/): absent = the tunnel is disabled for this app. */
   livewire?: LivewireConfig;
+  /** Shared fragments rendered once per node (src/fragments/); absent = off. Needs `livewire` (its upstreams). */
+  fragments?: FragmentsConfig;
+}
+
+/** Shared fragments (docs/fragments.md): HTML the same for every viewer of a channel, rendered once per node. */
+export interface FragmentsConfig {
+  /** Path on the app's Livewire upstreams that renders a fragment (signed POST, answers HTML). */
+  path: string;
+  /** Fragment names a page may subscribe to; empty = any name of 1–64 characters `A-Z a-z 0-9 _ - . :`. */
+  names: string[];
+  /** Renders of one fragment on one node start at most once per window; triggers in between coalesce. */
+  windowMs: number;
+  /** Re-render every active fragment this often (0 = only on presence changes and API refreshes). */
+  intervalMs: number;
+  /** Time allowed for one render (headers and body). */
+  timeoutMs: number;
+  /** Largest HTML accepted from a render; a larger answer is a failed render. */
+  maxHtmlBytes: number;
+  /** Fragments one connection may view at once. */
+  maxPerConnection: number;
+  /** Fragments (name × channel) with viewers on one node, per app. */
+  maxActive: number;
+}
+
+export function fragmentsDefaults(): FragmentsConfig {
+  return {
+    path: '/wiremesh/fragments',
+    names: [],
+    windowMs: 100,
+    intervalMs: 0,
+    timeoutMs: 5_000,
+    maxHtmlBytes: 64 * 1024,
+    maxPerConnection: 16,
+    maxActive: 1_000,
+  };
 }
 
 /**

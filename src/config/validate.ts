@@ -61,6 +61,12 @@ export function validateConfig(raw: unknown): Config {
       }
       lw.maxRequestBytes = config.limits.maxFrameBytes;
     }
+    // A fragment's HTML goes to every viewer in one frame: it must fit well in a socket's buffer.
+    const fr = app.fragments;
+    if (fr && fr.maxHtmlBytes > config.limits.maxBufferedBytes / 4) {
+      const at = `apps[${i}].fragments.maxHtmlBytes`;
+      throw invalid(at, `must not exceed a quarter of limits.maxBufferedBytes (${config.limits.maxBufferedBytes / 4})`, fr.maxHtmlBytes);
+    }
   });
   secureDefaults(config, s.get('host') !== undefined);
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {

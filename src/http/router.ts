@@ -12,9 +12,10 @@ import type { HttpHead, HttpRequest, HttpResponse } from '../transport/types.js'
 import { parseQuery, verifyApiRequest, type ApiQuery } from './api-auth.js';
 import type { MetricsAccess } from './metrics-access.js';
 import { RefusalLog, refusalReason } from './refusal-log.js';
-import type { Controller } from './context.js';
+import type { Controller, FragmentRefresher } from './context.js';
 import { channelUsers, listChannels, showChannel, terminateConnections } from './controllers/channels.js';
 import { triggerBatch, triggerEvent } from './controllers/events.js';
+import { refreshFragment } from './controllers/fragments.js';
 import { errorResponse, json, text } from './respond.js';
 
 interface Route {
@@ -40,6 +41,7 @@ const ROUTES: Route[] = [
   route('GET', '/apps/{app}/channels/{channel}', 'channel', showChannel),
   route('GET', '/apps/{app}/channels/{channel}/users', 'users', channelUsers),
   route('POST', '/apps/{app}/users/{user}/terminate_connections', 'terminate_connections', terminateConnections),
+  route('POST', '/apps/{app}/fragments/{name}/refresh', 'fragment_refresh', refreshFragment),
 ];
 
 export interface HttpApiDeps {
@@ -59,6 +61,7 @@ export interface HttpApiDeps {
   /** `/wiremesh/*` (the Livewire tunnel's session sync), when the tunnel is on. */
   extension?: (req: HttpRequest) => HttpResponse;
   now?: () => number;
+  fragments?: FragmentRefresher;
 }
 
 /** A request that passed the checks of its head: route, app, signature (all but body_md5). */
@@ -143,6 +146,7 @@ export class HttpApi {
         queries: this.deps.queries,
         publisher: this.deps.publisher,
         maxChannelNameLength: this.deps.maxChannelNameLength,
+        ...(this.deps.fragments ? { fragments: this.deps.fragments } : {}),
       });
       const res = json(body);
       this.deps.metrics.apiCalls.inc({ app: appId.label, endpoint, status: String(res.status) });

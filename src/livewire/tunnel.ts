@@ -138,6 +138,11 @@ export class LivewireTunnel implements ExtensionHandler {
     await Promise.all([...this.apps.values()].map((a) => a.client.close()));
   }
 
+  /** The app's upstream selection and HTTP client, for the other part that calls the app (src/fragments/upstream.ts). */
+  upstreamsOf(appId: string): Pick<AppTunnel, 'upstreams' | 'client'> | undefined {
+    return this.apps.get(appId);
+  }
+
   /** Core: keep the handshake (cookies, client address, Origin) of this app's connections. */
   wantsHandshake(app: AppConfig): boolean {
     return this.apps.has(app.id);

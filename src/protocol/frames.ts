@@ -136,6 +136,19 @@ export const tunnelSession = (data: TunnelSession): string => extensionEvent('wi
 export const tunnelChunk = (data: TunnelChunk): string => extensionEvent('wiremesh:chunk', data);
 export const tunnelFallback = (data: TunnelFallback): string => extensionEvent('wiremesh:fallback', data);
 
+/** Shared fragments (docs/fragments.md): new HTML of one fragment, to the node's viewers of it. */
+export interface FragmentHtml {
+  fragment: string;
+  channel: string;
+  /** The node that rendered it (a new node numbers its versions afresh). */
+  epoch: string;
+  /** Increases with every render this node delivers; a page never applies a lower one of the same epoch. */
+  version: number;
+  html: string;
+}
+
+export const fragmentHtml = (data: FragmentHtml): string => extensionEvent('wiremesh:fragment', data);
+
 /**
  * A channel event. `data` is passed through as the publisher sent it: a string from the HTTP API,
  * any JSON value from a client event. Built once per publish, sent to every recipient unchanged.
