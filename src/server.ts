@@ -1,35 +1,52 @@
 /**
- * The composition root: builds every part from the validated config and wires them through their
- * narrow interfaces. Nothing else constructs parts or hands the server object around.
+ * The composition root: builds every part from the validated config, bottom-up, each given its
+ * dependencies at construction (the transport and the cluster link take the receivers of their
+ * inbound traffic when they start). Nothing else constructs parts or hands the server object around.
  */
 import { randomBytes } from 'node:crypto';
 import { StaticAppDirectory } from './apps/directory.js';
-import { SoloLink, type ClusterLink } from './cluster/types.js';
-import { BackendLink } from './cluster/link.js';
-import { createBackend } from './cluster/backends/load.js';
+import { clusterLink, clusterParts, historyLink, replication } from './cluster/assemble.js';
 import type { MemoryBus } from './cluster/backends/memory.js';
+import { SOLE_OWNER, type StopMode } from './cluster/types.js';
 import type { Config } from './config/schema.js';
+import { ChannelCache } from './core/cache.js';
+import { PresenceQueries } from './core/channel-queries.js';
 import { Core } from './core/core.js';
-import { PresenceService } from './core/presence-service.js';
+import { LocalDelivery } from './core/delivery.js';
+import { TransitionEffects } from './core/effects.js';
+import { LocalRegistry } from './core/registry.js';
+import { Watchlists } from './core/watchlist.js';
 import { HttpApi } from './http/router.js';
-import { createLogger, type Logger } from './log/logger.js';
-import { createServerMetrics } from './metrics/server-metrics.js';
+import { MetricsAccess } from './http/metrics-access.js';
+import { MetricsListener } from './metrics/listener.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
+import { ExtensionRouter } from './core/extensions.js';
+import { withFragmentRefreshes } from './fragments/cluster.js';
+import type { FragmentService } from './fragments/service.js';
+import type { TransitionSink } from './presence/service.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { createServerMetrics, type ServerMetrics } from './metrics/server-metrics.js';
+import { resolveMaxConnections } from './limits/fd-limit.js';
+import { ConnectionLimits } from './limits/connection-limits.js';
+import { Refusals } from './limits/refusals.js';
+import { PresenceService } from './presence/service.js';
+import { stopNode } from './stop.js';
 import { createTransport } from './transport/select.js';
-import type { Transport } from './transport/types.js';
+import type { HttpRequest } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { HistoryService } from './history/service.js';
+
+export type { StopMode } from './cluster/types.js';
 
 export interface RunningServer {
   readonly port: number;
   readonly nodeId: string;
   readonly transport: string;
-  /** Graceful stop: stop accepting, ask clients to reconnect, drain, flush webhooks. */
-  shutdown(): Promise<void>;
-  /** Immediate stop (tests). */
-  close(): Promise<void>;
-  /** Stops like a crash: no goodbye to the cluster, sockets cut (tests of failure handling). */
-  crash(): Promise<void>;
+  /**
+   * Stops the node (see stop.ts): `graceful` drains and flushes, `immediate` closes at once,
+   * `crash` says no goodbye to the cluster. Later calls return the first call's promise.
+   */
+  stop(mode: StopMode): Promise<void>;
 }
 
 export interface StartOptions {
@@ -53,49 +70,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     observer: {
       sent: (appId, ok) => metrics.webhooks.inc({ app: appId, outcome: ok ? 'ok' : 'failed' }),
       dropped: (appId, events, reason) => metrics.webhooksDropped.inc({ app: appId, reason }, events),
+      coalesced: (appId, pairs) => metrics.webhooksCoalesced.inc({ app: appId }, pairs),
     },
   });
-  const clustered = config.cluster.driver !== 'memory' || options.bus !== undefined;
-  const presence = new PresenceService(replica, { replicated: clustered });
-  let backendLink: BackendLink | undefined;
-  let localConnections: () => Record<string, number> = () => ({});
-  if (clustered) {
-    const c = config.cluster;
-    backendLink = new BackendLink({
-      backend: await createBackend(c, logger.child({ part: 'backend' }), options.bus),
-      state: presence.state,
-      localConnections: () => localConnections(),
-      options: {
-        prefix: c.driver === 'nats' ? c.nats.prefix : c.redis.prefix,
-        heartbeatMs: c.heartbeatMs,
-        nodeTimeoutMs: c.nodeTimeoutMs,
-        handoffMs: c.nodeTimeoutMs,
-        forgetAfterMs: 5 * 60_000,
-        deltaDelayMs: 5,
-      },
-      logger: logger.child({ part: 'cluster' }),
-    });
-    const l = backendLink;
-    presence.onLocalChange = () => l.presenceDirty();
-  }
-  const link: ClusterLink = backendLink ?? new SoloLink();
-  let ready = false;
-
-  // The Livewire tunnel (and undici with it) loads only when some app configures it.
-  let tunnel: LivewireTunnel | undefined;
-  if (config.apps.some((app) => app.livewire)) {
-    const { LivewireTunnel } = await import('./livewire/tunnel.js');
-    tunnel = new LivewireTunnel({
-      apps: config.apps,
-      limits: config.limits,
-      metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
-      logger: logger.child({ part: 'livewire' }),
-    });
-  }
-
-  let core: Core | undefined;
-  let http: HttpApi | undefined;
-  const transport: Transport = await createTransport(
+  const tunnel = await loadTunnel(config, metrics, logger);
+  const fragments = tunnel ? await loadFragments(config, tunnel, metrics, replica, logger) : undefined;
+  const transport = await createTransport(
     config.transport,
     {
       host: config.host,
@@ -105,62 +85,116 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       maxBufferedBytes: config.limits.maxBufferedBytes,
       ...(options.sharedPort ? { sharedPort: true } : {}),
     },
-    {
-      openSocket: (socket, info) => core!.open(socket, info),
-      handleHttp: (req) => http!.handle(req),
-    },
     logger.child({ part: 'transport' }),
   );
-  // Channel history (src/history/): only when some app opts channels in.
-  let history: HistoryService | undefined;
-  if (config.apps.some((app) => app.history)) {
-    history = new HistoryService({
-      apps: config.apps,
-      link: backendLink ?? null,
-      deliver: (topic, frame, exceptSocketId) => {
-        core!.deliver(topic, frame, exceptSocketId);
-        link.forward(topic, frame, exceptSocketId);
-      },
-      logger: logger.child({ part: 'history' }),
-    });
-    backendLink?.registerHistory(history);
-  }
-  core = new Core({
+
+  // Local state, then the presence service over it, then the cluster link that replicates it.
+  const registry = new LocalRegistry();
+  const watchlists = new Watchlists();
+  const cache = new ChannelCache();
+  const refusals = new Refusals({ logger: logger.child({ part: 'limits' }), counter: metrics.refusals });
+  const capacity = resolveMaxConnections(config.limits.maxConnections);
+  const connectionLimits = new ConnectionLimits({
+    maxConnections: capacity.maxConnections,
+    maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+    open: () => registry.size(),
+    refusals,
+  });
+  const cluster = await clusterParts(config, replica, logger, options.bus);
+  // Channel history (src/history/): only when some app opts channels in. Waiting resumes see the local fan-out.
+  const history = config.apps.some((app) => app.history)
+    ? new HistoryService({
+        apps: config.apps,
+        link: cluster ? historyLink(replica, cluster) : null,
+        transport,
+        logger: logger.child({ part: 'history' }),
+      })
+    : undefined;
+  const delivery = new LocalDelivery({ fanout: history?.fanout ?? transport, metrics });
+  const effects = new TransitionEffects({
+    delivery,
+    ownership: cluster?.membership ?? SOLE_OWNER,
+    webhooks,
+    watchlists,
+    appById: (id) => apps.byId(id),
+    metrics,
+  });
+  // Shared fragments re-render on presence transitions too (after the frames and webhooks).
+  const sink: TransitionSink = fragments ? { apply: (t) => (effects.apply(t), fragments.presenceChanged(t)) } : effects;
+  const presence = new PresenceService(
+    replica,
+    sink,
+    cluster
+      ? replication(
+          cluster,
+          () => registry.connectionsByApp(),
+          { maxEntriesPerNode: config.limits.maxReplicatedSubscriptionsPerNode, refusals },
+          logger,
+        )
+      : undefined,
+  );
+  const link = clusterLink(replica, cluster, presence.replicator, logger, history);
+  const core = new Core({
     config,
     apps,
-    delivery: history ? history.wrap(transport) : transport,
-    ...(history ? { history } : {}),
+    registry,
+    watchlists,
+    cache,
+    delivery,
     presence,
     link,
     webhooks,
     metrics,
     logger: logger.child({ part: 'core' }),
-    ...(tunnel ? { extensions: tunnel } : {}),
+    connectionLimits,
+    refusals,
+    ...(tunnel ? { extensions: fragments ? fragmentsAndTunnel(fragments, tunnel) : tunnel } : {}),
+    ...(history ? { history } : {}),
   });
-  const registry = core.registry;
-  localConnections = () => {
-    const out: Record<string, number> = {};
-    for (const appId of registry.appIds()) out[appId] = registry.appConnections(appId);
-    return out;
-  };
-  backendLink?.register(core);
-  await link.start();
-  http = new HttpApi({
+  let ready = false;
+  const http = new HttpApi({
     apps,
-    queries: core,
+    queries: new PresenceQueries(presence.view),
     publisher: core,
     metrics,
     logger: logger.child({ part: 'http' }),
     maxChannelNameLength: config.limits.maxChannelNameLength,
-    metricsEnabled: config.metrics,
+    maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
+    ...(config.metrics && config.metricsPort === 0 ? { metricsAccess: new MetricsAccess(config.metricsToken) } : {}),
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
+    ...(tunnel ? { extension: (req: HttpRequest) => tunnel.http(req) } : {}),
+    ...(fragments ? { fragments } : {}),
   });
 
-  const port = await transport.listen();
+  // /metrics on its own listener (config.metricsPort), apart from the client-facing port.
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics && config.metricsPort !== 0) {
+    const api = http;
+    const render = options.metricsFrom ? options.metricsFrom(() => metrics.registry.render()) : async () => metrics.registry.render();
+    metricsListener = new MetricsListener({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      access: new MetricsAccess(config.metricsToken),
+      render,
+      logger: logger.child({ part: 'metrics' }),
+      onRefused: (address) => api.metricsRefused(address),
+    });
+    const metricsPort = await metricsListener.listen();
+    logger.info('metrics listening', { host: config.metricsHost, port: metricsPort });
+  }
+
+  history?.start({ local: core, link });
+  await link.start(fragments ? withFragmentRefreshes(core, fragments) : core);
+  const port = await transport.listen({
+    openSocket: (socket, info) => core.open(socket, info),
+    handleHttp: (req) => http.handle(req),
+    admitHttp: (head) => http.admit(head),
+    bodyTooLarge: (head) => http.tooLarge(head),
+  });
   core.start();
-  history?.start();
   tunnel?.start();
+  fragments?.start({ presence: presence.view, link });
   ready = true;
   logger.info('wiremesh listening', {
     host: config.host,
@@ -168,50 +202,87 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     transport: transport.name,
     apps: config.apps.map((a) => a.id),
     cluster: config.cluster.driver,
+    maxConnections: capacity.maxConnections,
+    ...(capacity.openFiles === undefined ? {} : { openFiles: capacity.openFiles, openFilesFrom: capacity.source }),
+    maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
   });
 
-  const c = core;
   let stopping: Promise<void> | null = null;
+  const stop = (mode: StopMode): Promise<void> => {
+    ready = false;
+    return stopNode(
+      {
+        drain: (spreadMs, deadlineMs) => core.drain(spreadMs, deadlineMs),
+        stopAccepting: () => transport.stopAccepting(),
+        stopCore: () => {
+          core.stop();
+          history?.stop();
+        },
+        closeTunnel: async () => {
+          fragments?.stop();
+          await tunnel?.close();
+        },
+        leaveCluster: (m) => link.stop(m),
+        flushWebhooks: (deadlineMs) => webhooks.flush(deadlineMs),
+        closeWebhooks: () => webhooks.close(),
+        closeTransport: async () => {
+          await transport.close();
+          await metricsListener?.close();
+        },
+      },
+      mode,
+      config.shutdownGraceMs,
+      logger,
+    );
+  };
   return {
     port,
     nodeId: replica,
     transport: transport.name,
-    shutdown: () =>
-      (stopping ??= (async () => {
-        // While draining, the port stays open: /ready answers 503 so load balancers move on, the
-        // HTTP API keeps serving publishers, and new WebSockets are refused with 4200 by the core.
-        ready = false;
-        logger.info('shutting down: draining connections', { graceMs: config.shutdownGraceMs });
-        await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
-        await transport.stopAccepting();
-        c.stop();
-        history?.stop();
-        await tunnel?.close();
-        await link.stop();
-        await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
-        webhooks.close();
-        await transport.close();
-        logger.info('shutdown complete');
-      })()),
-    crash: () =>
-      (stopping ??= (async () => {
-        ready = false;
-        c.stop();
-        history?.stop();
-        await tunnel?.close();
-        await backendLink?.abandon();
-        webhooks.close();
-        await transport.close();
-      })()),
-    close: () =>
-      (stopping ??= (async () => {
-        ready = false;
-        c.stop();
-        history?.stop();
-        await tunnel?.close();
-        await link.stop();
-        webhooks.close();
-        await transport.close();
-      })()),
+    stop: (mode) => (stopping ??= stop(mode)),
   };
+}
+
+/** The Livewire tunnel (and undici with it) loads only when some app configures it. */
+async function loadTunnel(config: Config, metrics: ServerMetrics, logger: Logger): Promise<LivewireTunnel | undefined> {
+  if (!config.apps.some((app) => app.livewire)) return undefined;
+  const { LivewireTunnel } = await import('./livewire/tunnel.js');
+  return new LivewireTunnel({
+    apps: config.apps,
+    limits: config.limits,
+    metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
+    logger: logger.child({ part: 'livewire' }),
+  });
+}
+
+/** Shared fragments render on the tunnel's upstreams; they load only when some app has them. */
+async function loadFragments(
+  config: Config,
+  tunnel: LivewireTunnel,
+  metrics: ServerMetrics,
+  replica: string,
+  logger: Logger,
+): Promise<FragmentService | undefined> {
+  if (!config.apps.some((app) => app.fragments)) return undefined;
+  const [{ FragmentService }, { tunnelUpstreams }, { createFragmentMetrics }] = await Promise.all([
+    import('./fragments/service.js'),
+    import('./fragments/upstream.js'),
+    import('./fragments/metrics.js'),
+  ]);
+  return new FragmentService({
+    apps: config.apps,
+    upstreams: tunnelUpstreams(tunnel),
+    epoch: replica,
+    maxChannelNameLength: config.limits.maxChannelNameLength,
+    metrics: createFragmentMetrics(metrics.registry),
+    logger: logger.child({ part: 'fragments' }),
+  });
+}
+
+/** The connection's `wiremesh:*` events: the tunnel's and the fragments'. */
+function fragmentsAndTunnel(fragments: FragmentService, tunnel: LivewireTunnel): ExtensionRouter {
+  return new ExtensionRouter([
+    { events: ['wiremesh:request', 'wiremesh:abort'], handler: tunnel },
+    { events: fragments.events, handler: fragments },
+  ]);
 }

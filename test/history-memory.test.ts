@@ -10,7 +10,7 @@ historySuite('memory bus, in-process', async (n) => {
   return {
     ports: c.nodes.map((s) => s.port),
     nodeTimeoutMs: FAST_CLUSTER.nodeTimeoutMs,
-    kill: (i) => c.nodes[i]!.server.crash(),
+    kill: (i) => c.nodes[i]!.server.stop('crash'),
     brokerOutage: () => Promise.reject(new Error('not used')),
     close: () => c.close(),
   };

@@ -38,7 +38,7 @@ test("a quiet channel whose history node dies: its clients get wiremesh:gap 'res
   await serverSdk(c.nodes[1]!.port).trigger(channel, 'n', { n: 1 });
   await until(() => cl.got.get(channel)!.length === 1, 'the first event');
 
-  await c.nodes[2]!.server.crash();
+  await c.nodes[2]!.server.stop('crash');
   await until(() => cl.gaps.get(channel)!.length > 0, 'the gap event', FAST_CLUSTER.nodeTimeoutMs * 4);
   assert.deepEqual(cl.gaps.get(channel), ['reset']);
 

@@ -11,7 +11,11 @@ describe('channel history, one node', () => {
   let s: TestServer;
   const clients: StreamClient[] = [];
   before(async () => {
-    s = await startTestServer({ apps: [testApp({ history: { channels: ['hist-*'], maxEvents: 50, maxAgeMs: 60_000 } })] });
+    s = await startTestServer({
+      apps: [testApp({ history: { channels: ['hist-*'], maxEvents: 50, maxAgeMs: 60_000 } })],
+      // The resume-loop test sends ~400 frames at once: above the frame-rate bucket, which would close the socket first.
+      limits: { maxFrameBurst: 1_000 },
+    });
   });
   after(async () => {
     for (const c of clients) await c.close();

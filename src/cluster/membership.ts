@@ -98,6 +98,11 @@ export class Membership {
     return sum;
   }
 
+  /** True if this node is the one that sends cluster-wide webhooks for `topic`. */
+  ownsTopic(topic: string): boolean {
+    return this.owner(topic) === this.self;
+  }
+
   /** Whether `replica` (a node that just went down) would own `topic` among the live nodes and itself. */
   wouldOwn(replica: string, topic: string): boolean {
     const best = this.owner(topic);

@@ -5,18 +5,16 @@
  * Used for local joins/leaves and for changes merged from other nodes alike.
  */
 import type { AppConfig } from '../config/schema.js';
+import type { TransitionSink } from '../presence/service.js';
 import type { Transition } from '../presence/view.js';
-import type { ClusterLink } from '../cluster/types.js';
+import type { TopicOwnership } from '../cluster/types.js';
 import type { WebhookEvent } from '../webhooks/types.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import * as frames from '../protocol/frames.js';
 import { channelKind, type ChannelKind } from '../protocol/channels.js';
 import { parseTopic } from './topics.js';
+import type { LocalDelivery } from './delivery.js';
 import type { Watchlists } from './watchlist.js';
-
-export interface Delivery {
-  publish(topic: string, frame: string): number;
-}
 
 export interface WebhookSink {
   emit(app: AppConfig, event: WebhookEvent): void;
@@ -33,15 +31,15 @@ interface TopicContext {
   owner: boolean;
 }
 
-export class TransitionEffects {
+export class TransitionEffects implements TransitionSink {
   constructor(
     private readonly deps: {
-      delivery: Delivery;
-      link: ClusterLink;
+      delivery: Pick<LocalDelivery, 'toTopic'>;
+      ownership: TopicOwnership;
       webhooks: WebhookSink;
       watchlists: Watchlists;
       appById: (id: string) => AppConfig | undefined;
-      metrics: ServerMetrics;
+      metrics: Pick<ServerMetrics, 'channels'>;
     },
   ) {}
 
@@ -58,7 +56,7 @@ export class TransitionEffects {
     const { appId, channel } = parseTopic(topic);
     const app = this.deps.appById(appId);
     if (!app) return null;
-    return { topic, appId, channel, app, kind: channelKind(channel), owner: channel !== '#users' && this.deps.link.ownsTopic(topic) };
+    return { topic, appId, channel, app, kind: channelKind(channel), owner: channel !== '#users' && this.deps.ownership.ownsTopic(topic) };
   }
 
   private one(t: Transition, { appId, channel, app, kind, owner }: TopicContext): void {
@@ -78,12 +76,12 @@ export class TransitionEffects {
         return;
       case 'member_added':
         if (kind !== 'presence') return;
-        this.send(appId, t.topic, frames.memberAdded(channel, t.key, t.meta));
+        this.deps.delivery.toTopic(appId, t.topic, frames.memberAdded(channel, t.key, t.meta));
         if (owner) this.deps.webhooks.emit(app, { name: 'member_added', channel, user_id: t.key });
         return;
       case 'member_removed':
         if (kind !== 'presence') return;
-        this.send(appId, t.topic, frames.memberRemoved(channel, t.key));
+        this.deps.delivery.toTopic(appId, t.topic, frames.memberRemoved(channel, t.key));
         if (owner) this.deps.webhooks.emit(app, { name: 'member_removed', channel, user_id: t.key });
         return;
       case 'count':
@@ -91,14 +89,6 @@ export class TransitionEffects {
           this.deps.webhooks.emit(app, { name: 'subscription_count', channel, subscription_count: t.count });
         }
         return;
-    }
-  }
-
-  private send(appId: string, topic: string, frame: string): void {
-    const n = this.deps.delivery.publish(topic, frame);
-    if (n > 0) {
-      this.deps.metrics.messagesOut.inc({ app: appId }, n);
-      this.deps.metrics.bytesOut.inc({ app: appId }, n * frame.length);
     }
   }
 

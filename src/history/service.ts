@@ -15,7 +15,8 @@ import type { Connection } from '../core/connection.js';
 import { parseTopic } from '../core/topics.js';
 import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
-import type { Transport } from '../transport/types.js';
+import type { ClusterInbound, ClusterLink } from '../cluster/types.js';
+import type { TopicFanout } from '../core/delivery.js';
 import type { WsSocket } from '../transport/types.js';
 import { formatPosition, parsePosition, type Position } from './position.js';
 import { complete, type Answer, type Pending } from './resume.js';
@@ -33,7 +34,11 @@ const ATTEMPTS = 3;
  */
 const MAX_RESUMES_PER_CONNECTION = 200;
 
-export type Delivery = Pick<Transport, 'publish' | 'topicSize'>;
+/** Where a sequenced event goes: this node's sockets (the core) and the other nodes (the link). */
+export interface HistoryOutlet {
+  local: Pick<ClusterInbound, 'deliver'>;
+  link: Pick<ClusterLink, 'forward'>;
+}
 
 export class HistoryService implements HistoryInbound {
   readonly store: HistoryStore;
@@ -44,7 +49,12 @@ export class HistoryService implements HistoryInbound {
   private readonly resumesOf = new WeakMap<Connection, number>();
   /** Topics with history on which this node attached resuming clients (topic → channel). */
   private readonly served = new Map<string, string>();
-  private transport: Delivery | null = null;
+  /**
+   * The transport as the core's local delivery should see it: frames are also offered to waiting
+   * resumes, which count as subscribers (so the topic stays watched while they wait).
+   */
+  readonly fanout: TopicFanout;
+  private outlet: HistoryOutlet | null = null;
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private readonly now: () => number;
@@ -55,8 +65,8 @@ export class HistoryService implements HistoryInbound {
       apps: readonly AppConfig[];
       /** null on a single node: it owns every stream. */
       link: HistoryLink | null;
-      /** Delivers a sequenced frame to this node's sockets and to the other nodes. */
-      deliver: (topic: string, frame: string, exceptSocketId?: string) => void;
+      /** The transport's own fan-out (not the wrapped `fanout`): gap notices when a history node dies. */
+      transport: TopicFanout;
       logger: Logger;
       now?: () => number;
     },
@@ -68,9 +78,19 @@ export class HistoryService implements HistoryInbound {
       this.matchers.set(app.id, historyMatcher(app.history.channels));
     }
     this.store = new HistoryStore((appId) => this.configs.get(appId));
+    const transport = deps.transport;
+    this.fanout = {
+      publish: (topic, frame, except) => {
+        if (this.byTopic.size > 0) this.observe(topic, frame, except);
+        return transport.publish(topic, frame, except);
+      },
+      topicSize: (topic) => transport.topicSize(topic) + (this.byTopic.get(topic)?.size ?? 0),
+    };
   }
 
-  start(): void {
+  /** Before the cluster link starts (sequence requests from other nodes may follow at once). */
+  start(outlet: HistoryOutlet): void {
+    this.outlet = outlet;
     const shortest = Math.min(...[...this.configs.values()].map((c) => c.maxAgeMs));
     this.sweepTimer = setInterval(() => this.store.sweep(this.now()), Math.max(1_000, shortest / 4));
     this.sweepTimer.unref();
@@ -86,18 +106,6 @@ export class HistoryService implements HistoryInbound {
   handles(appId: string, topic: string): boolean {
     const m = this.matchers.get(appId);
     return m !== undefined && m.test(parseTopic(topic).channel);
-  }
-
-  /** The transport as the core should see it: frames are also offered to waiting resumes, which count as subscribers. */
-  wrap(transport: Delivery): Delivery {
-    this.transport = transport;
-    return {
-      publish: (topic, frame, except) => {
-        if (this.byTopic.size > 0) this.observe(topic, frame, except);
-        return transport.publish(topic, frame, except);
-      },
-      topicSize: (topic) => transport.topicSize(topic) + (this.byTopic.get(topic)?.size ?? 0),
-    };
   }
 
   /** A channel event (built by frames.channelEvent) for a history topic: to be sequenced by the owner. */
@@ -191,13 +199,14 @@ export class HistoryService implements HistoryInbound {
    */
   nodeDown(replica: string): void {
     const link = this.deps.link;
-    if (!link || !this.transport) return;
+    if (!link) return;
+    const transport = this.deps.transport;
     let told = 0;
     for (const [topic, channel] of this.served) {
-      if (this.transport.topicSize(topic) === 0) {
+      if (transport.topicSize(topic) === 0) {
         this.served.delete(topic);
       } else if (link.wasOwner(replica, topic)) {
-        this.transport.publish(topic, frames.historyGap(channel, 'reset'));
+        transport.publish(topic, frames.historyGap(channel, 'reset'));
         told++;
       }
     }
@@ -225,7 +234,13 @@ export class HistoryService implements HistoryInbound {
     const now = this.now();
     const stream = this.store.open(appId, topic, now);
     const positioned = stream.append(now, (p) => frames.withPosition(frame, formatPosition(p)));
-    this.deps.deliver(topic, positioned, exceptSocketId);
+    const outlet = this.outlet;
+    if (!outlet) {
+      this.deps.logger.warn('dropped an event sequenced before history started', { appId });
+      return;
+    }
+    outlet.local.deliver(topic, positioned, exceptSocketId);
+    outlet.link.forward(topic, positioned, exceptSocketId);
   }
 
   private answer(appId: string, topic: string, from: Position | null, id: string): Answer {
