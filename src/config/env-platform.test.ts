@@ -7,7 +7,7 @@ import type { EnvSource } from './env.js';
 import { regionFromEnv } from './env-platform.js';
 import { loadConfig } from './load.js';
 
-const FLY = { FLY_APP_NAME: 'chat', FLY_MACHINE_ID: '3d8d9e1c', FLY_REGION: 'fra', WIREMESH_MESH_SECRET: 's3cret-s3cret-s3cret' };
+const FLY = { PUSHER_APP_ID: 'fly-app', PUSHER_APP_KEY: 'fly-key', PUSHER_APP_SECRET: 'fly-secret-fly-secret-fly-secret', FLY_APP_NAME: 'chat', FLY_MACHINE_ID: '3d8d9e1c', FLY_REGION: 'fra', WIREMESH_MESH_SECRET: 's3cret-s3cret-s3cret-s3cret-s3cret' };
 
 function file(config: unknown): string {
   const path = join(mkdtempSync(join(tmpdir(), 'wiremesh-platform-')), 'config.json');
