@@ -27,7 +27,7 @@ describe('Fly.io zero-config', () => {
     assert.equal(config.host, '::');
     assert.deepEqual(
       sources.map((s) => `${s.path}←${s.name}`),
-      ['cluster.mesh.secret←WIREMESH_MESH_SECRET', 'cluster.driver←FLY_APP_NAME', 'cluster.mesh.dns←FLY_APP_NAME', 'cluster.mesh.host←FLY_APP_NAME', 'host←FLY_APP_NAME', 'nodeId←FLY_MACHINE_ID'],
+      ['cluster.mesh.secret←WIREMESH_MESH_SECRET', 'apps[0].id←PUSHER_APP_ID', 'apps[0].key←PUSHER_APP_KEY', 'apps[0].secret←PUSHER_APP_SECRET', 'cluster.driver←FLY_APP_NAME', 'cluster.mesh.dns←FLY_APP_NAME', 'cluster.mesh.host←FLY_APP_NAME', 'host←FLY_APP_NAME', 'nodeId←FLY_MACHINE_ID'],
     );
     assert.deepEqual(regionFromEnv(FLY), { path: 'region', name: 'FLY_REGION', value: 'fra' });
   });
