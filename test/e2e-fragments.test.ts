@@ -176,11 +176,7 @@ describe('shared fragments (Chromium, two nodes, the fixture app renders)', { sk
     });
   });
 
-  // TODO (known since the merge of the session sync, issue 11): on the lobby page the Livewire
-// component's updates now go over HTTP instead of the socket (2 HTTP /livewire/update seen), so the
-// "updates over the socket" assertion fails; the fragment itself is unaffected. Reported as todo,
-// not hidden: fix the lobby page's session-sync setup, then drop the todo.
-test('a Livewire component around the fragment and the fragment leave each other alone', { timeout: TEST_TIMEOUT, todo: 'lobby updates fall back to HTTP since the session sync landed' }, async () => {
+  test('a Livewire component around the fragment and the fragment leave each other alone', { timeout: TEST_TIMEOUT }, async () => {
     const alice = users.get('alice')!.rec;
     await alice.page.click('#lobby-bump');
     await waitForText(alice.page, '#lobby-clicks', '1');
