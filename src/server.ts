@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { StaticAppDirectory } from './apps/directory.js';
-import { clusterLink, clusterParts, replication } from './cluster/assemble.js';
+import { clusterLink, clusterParts, historyLink, replication } from './cluster/assemble.js';
 import type { MemoryBus } from './cluster/backends/memory.js';
 import { SOLE_OWNER, type StopMode } from './cluster/types.js';
 import type { Config } from './config/schema.js';
@@ -34,6 +34,7 @@ import { stopNode } from './stop.js';
 import { createTransport } from './transport/select.js';
 import type { HttpRequest } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { HistoryService } from './history/service.js';
 
 export type { StopMode } from './cluster/types.js';
 
@@ -99,8 +100,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     open: () => registry.size(),
     refusals,
   });
-  const delivery = new LocalDelivery({ fanout: transport, metrics });
   const cluster = await clusterParts(config, replica, logger, options.bus);
+  // Channel history (src/history/): only when some app opts channels in. Waiting resumes see the local fan-out.
+  const history = config.apps.some((app) => app.history)
+    ? new HistoryService({
+        apps: config.apps,
+        link: cluster ? historyLink(replica, cluster) : null,
+        transport,
+        logger: logger.child({ part: 'history' }),
+      })
+    : undefined;
+  const delivery = new LocalDelivery({ fanout: history?.fanout ?? transport, metrics });
   const effects = new TransitionEffects({
     delivery,
     ownership: cluster?.membership ?? SOLE_OWNER,
@@ -123,7 +133,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         )
       : undefined,
   );
-  const link = clusterLink(replica, cluster, presence.replicator, logger);
+  const link = clusterLink(replica, cluster, presence.replicator, logger, history);
   const core = new Core({
     config,
     apps,
@@ -139,6 +149,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     connectionLimits,
     refusals,
     ...(tunnel ? { extensions: fragments ? fragmentsAndTunnel(fragments, tunnel) : tunnel } : {}),
+    ...(history ? { history } : {}),
   });
   let ready = false;
   const http = new HttpApi({
@@ -173,6 +184,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger.info('metrics listening', { host: config.metricsHost, port: metricsPort });
   }
 
+  history?.start({ local: core, link });
   await link.start(fragments ? withFragmentRefreshes(core, fragments) : core);
   const port = await transport.listen({
     openSocket: (socket, info) => core.open(socket, info),
@@ -202,7 +214,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       {
         drain: (spreadMs, deadlineMs) => core.drain(spreadMs, deadlineMs),
         stopAccepting: () => transport.stopAccepting(),
-        stopCore: () => core.stop(),
+        stopCore: () => {
+          core.stop();
+          history?.stop();
+        },
         closeTunnel: async () => {
           fragments?.stop();
           await tunnel?.close();

@@ -40,3 +40,4 @@ export {
   type FragmentChannel,
 } from './fragments.js';
 export type { TunnelSocket } from './socket.js';
+export { enableResume, type ResumablePusher, type ResumeOptions, type ResumeHandle } from './resume.js';

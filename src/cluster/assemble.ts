@@ -5,6 +5,7 @@
  * core uses. A single node gets none of this (SoloLink).
  */
 import type { Config } from '../config/schema.js';
+import type { HistoryInbound, HistoryLink } from '../history/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Refusals } from '../limits/refusals.js';
 import type { Replicator } from '../presence/replicator.js';
@@ -52,7 +53,24 @@ export function replication(
   };
 }
 
-export function clusterLink(self: string, parts: ClusterParts | null, replicator: Replicator | null, logger: Logger): ClusterLink {
+/** What channel history needs of the cluster: who sequences a channel, and a way to it. */
+export function historyLink(self: string, parts: ClusterParts): HistoryLink {
+  return {
+    self,
+    ownerOf: (topic) => parts.membership.owner(topic),
+    sendHistory: (to, body) => parts.link.send({ v: 1, type: 'hist', from: self, body }, to),
+    markHistory: (topic, id) => parts.link.mark(topic, id),
+    wasOwner: (replica, topic) => parts.membership.wouldOwn(replica, topic),
+  };
+}
+
+export function clusterLink(
+  self: string,
+  parts: ClusterParts | null,
+  replicator: Replicator | null,
+  logger: Logger,
+  history?: HistoryInbound,
+): ClusterLink {
   if (parts === null || replicator === null) return new SoloLink();
   return new ClusterNode({
     self,
@@ -61,5 +79,6 @@ export function clusterLink(self: string, parts: ClusterParts | null, replicator
     replicator,
     settings: parts.settings,
     logger: logger.child({ part: 'cluster' }),
+    ...(history ? { history } : {}),
   });
 }

@@ -7,6 +7,7 @@
  */
 import type { Delta, Snapshot } from '../presence/state.js';
 import type { UserCommand } from './types.js';
+import { checkHistoryMessage, type HistoryMessage } from '../history/wire.js';
 
 const DATA_MAGIC = 'W1\n';
 
@@ -40,13 +41,15 @@ export type ControlMessage =
   | { v: 1; type: 'user'; from: string; app: string; user: string; command: UserCommand }
   | { v: 1; type: 'cache'; from: string; topic: string; frame: string }
   /** Graceful leave: keep my entries for `handoffMs`, then drop them. */
-  | { v: 1; type: 'bye'; from: string; handoffMs: number };
+  | { v: 1; type: 'bye'; from: string; handoffMs: number }
+  /** Channel history between a channel's owner and the other nodes (history/wire.ts). */
+  | { v: 1; type: 'hist'; from: string; body: HistoryMessage };
 
 export function encodeControl(msg: ControlMessage): Buffer {
   return Buffer.from(JSON.stringify(msg));
 }
 
-const TYPES = new Set(['hb', 'snap_req', 'snap', 'user', 'cache', 'bye']);
+const TYPES = new Set(['hb', 'snap_req', 'snap', 'user', 'cache', 'bye', 'hist']);
 
 /** Parses a control message; throws a TypeError naming what is wrong. */
 export function decodeControl(buf: Buffer): ControlMessage {
@@ -55,7 +58,26 @@ export function decodeControl(buf: Buffer): ControlMessage {
   if (msg.v !== 1) throw new TypeError(`unsupported control message version ${String(msg.v)}`);
   if (typeof msg.type !== 'string' || !TYPES.has(msg.type)) throw new TypeError(`unknown control message type ${String(msg.type)}`);
   if (typeof msg.from !== 'string' || msg.from === '') throw new TypeError('control message without sender');
+  if (msg.type === 'hist') checkHistoryMessage(msg.body);
   return msg as unknown as ControlMessage;
+}
+
+/**
+ * A history mark on a channel's data subject (history/resume.ts): `W1M\n<origin>\n<id>`. Nodes
+ * that predate it see no `W1\n` envelope and drop it with a warning; clients never see it.
+ */
+const MARK_MAGIC = 'W1M\n';
+
+export function encodeMark(origin: string, id: string): Buffer {
+  return Buffer.from(`${MARK_MAGIC}${origin}\n${id}`);
+}
+
+/** The mark's id, or null when the payload is not a mark (a data envelope, most often). */
+export function decodeMark(buf: Buffer): { origin: string; id: string } | null {
+  if (buf.length < 6 || buf[0] !== 0x57 || buf[1] !== 0x31 || buf[2] !== 0x4d || buf[3] !== 0x0a) return null;
+  const a = buf.indexOf(0x0a, 4);
+  if (a < 0 || buf.length - a > 65) return null;
+  return { origin: buf.toString('utf8', 4, a), id: buf.toString('latin1', a + 1) };
 }
 
 /** Subjects on the backend. Topics are base64url-encoded so any app id or channel name is safe. */

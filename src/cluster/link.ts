@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../log/logger.js';
 import type { ClusterBackend } from './backends/types.js';
-import { Subjects, decodeControl, decodeData, encodeControl, encodeData, type ControlMessage } from './envelope.js';
+import { Subjects, decodeControl, decodeData, decodeMark, encodeControl, encodeData, encodeMark, type ControlMessage } from './envelope.js';
 
 /** What the link hands up, registered once at start. */
 export interface LinkReceiver {
@@ -14,6 +14,8 @@ export interface LinkReceiver {
   data(topic: string, frame: string, exceptSocketId: string | undefined): void;
   /** A decoded control message from another node. */
   control(msg: ControlMessage): void;
+  /** A history mark (history/resume.ts) another node published on a watched topic. */
+  mark(topic: string, id: string): void;
   /** The backend connection went down or came back. */
   connectionChanged(up: boolean): void;
 }
@@ -70,6 +72,11 @@ export class BackendLink {
     this.deps.backend.publish(this.subjects.data(topic), encodeData(this.deps.self, exceptSocketId, frame));
   }
 
+  /** A history mark on `topic`'s data subject, behind every frame this node forwarded on it before. */
+  mark(topic: string, id: string): void {
+    this.deps.backend.publish(this.subjects.data(topic), encodeMark(this.deps.self, id));
+  }
+
   /** Sends a control message to every node, or to one. */
   send(msg: ControlMessage, to?: string): void {
     const subject = to === undefined ? this.subjects.control : this.subjects.node(to);
@@ -83,6 +90,11 @@ export class BackendLink {
     if (this.subjects.isData(subject)) {
       const topic = this.watched.get(subject);
       if (topic === undefined) return;
+      const mark = decodeMark(payload);
+      if (mark) {
+        if (mark.origin !== self) receiver.mark(topic, mark.id);
+        return;
+      }
       const env = decodeData(payload);
       if (!env) {
         logger.warn('dropped a malformed data envelope', { subject });

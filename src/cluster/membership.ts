@@ -103,6 +103,14 @@ export class Membership {
     return this.owner(topic) === this.self;
   }
 
+  /** Whether `replica` (a node that just went down) would own `topic` among the live nodes and itself. */
+  wouldOwn(replica: string, topic: string): boolean {
+    const best = this.owner(topic);
+    const s = score(replica, topic);
+    const b = score(best, topic);
+    return s > b || (s === b && replica > best);
+  }
+
   /**
    * The live node that owns `topic` (rendezvous hashing over live nodes and this one), so each
    * cluster-wide webhook is sent by exactly one node while membership is stable.
@@ -122,7 +130,12 @@ export class Membership {
   }
 }
 
-/** FNV-1a over `replica \0 topic`. */
+/**
+ * FNV-1a over `replica \0 topic`, then murmur3's finalizer. Without the finalizer, topics that
+ * differ only in their last characters (`orders-1`, `orders-2`, …) got the same owner: FNV's last
+ * step moves a small change of the input into few bits, so the comparison between replicas rarely
+ * changed and one node owned (and sequenced, and sent the webhooks of) a whole family of channels.
+ */
 function score(replica: string, topic: string): number {
   let h = 0x811c9dc5;
   const s = replica + '\u0000' + topic;
@@ -130,5 +143,10 @@ function score(replica: string, topic: string): number {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }

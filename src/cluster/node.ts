@@ -4,6 +4,7 @@
  * uses. Bytes go through the BackendLink; presence deltas and snapshots through the Replicator.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { HistoryInbound } from '../history/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Replicator } from '../presence/replicator.js';
 import type { ControlMessage } from './envelope.js';
@@ -27,6 +28,8 @@ export class ClusterNode implements ClusterLink {
       replicator: Replicator;
       settings: Pick<ClusterSettings, 'heartbeatMs' | 'handoffMs'>;
       logger: Logger;
+      /** Channel history (src/history/), when some app keeps it: its messages, marks and down nodes. */
+      history?: HistoryInbound;
     },
   ) {}
 
@@ -36,6 +39,7 @@ export class ClusterNode implements ClusterLink {
     await link.start({
       data: (topic, frame, except) => inbound.deliver(topic, frame, except),
       control: (msg) => this.onControl(msg),
+      mark: (topic, id) => this.deps.history?.historyMarked(topic, id),
       connectionChanged: (up) => this.onConnectionChanged(up),
     });
     this.connected = true;
@@ -133,6 +137,7 @@ export class ClusterNode implements ClusterLink {
     for (const r of wentDown) {
       logger.warn('node stopped heartbeating: its users leave', { node: r });
       replicator.nodeDown(r);
+      this.deps.history?.nodeDown(r);
     }
     for (const r of forget) {
       logger.info('node forgotten', { node: r });
@@ -174,6 +179,9 @@ export class ClusterNode implements ClusterLink {
         return;
       case 'cache':
         this.inbound?.cacheStored(msg.topic, msg.frame);
+        return;
+      case 'hist':
+        this.deps.history?.historyMessage(msg.from, msg.body);
         return;
       case 'bye':
         logger.info('node leaving gracefully', { node: msg.from, handoffMs: msg.handoffMs });

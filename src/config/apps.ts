@@ -7,8 +7,9 @@ import type { AppConfig, WebhookEndpointConfig, WebhookEventName } from './schem
 import { invalid, isPlainObject, join, member, Section } from './fields.js';
 import { readFragments } from './fragments.js';
 import { readLivewire } from './livewire.js';
+import { readHistory } from './history.js';
 
-const APP_KEYS = ['id', 'key', 'secret', ...Object.keys(appDefaults()), 'livewire', 'fragments'] as const;
+const APP_KEYS = ['id', 'key', 'secret', ...Object.keys(appDefaults()), 'livewire', 'fragments', 'history'] as const;
 const WEBHOOK_KEYS = ['url', 'events', 'headers', 'filter'] as const;
 const FILTER_KEYS = ['channelNamePrefix', 'channelNameSuffix'] as const;
 
@@ -66,6 +67,7 @@ function readApp(raw: unknown, path: string): AppConfig {
     webhooks: s.list('webhooks', d.webhooks, readWebhook),
     ...(s.has('livewire') ? { livewire: readLivewire(s.get('livewire'), s.at('livewire')) } : {}),
     ...(s.has('fragments') ? { fragments: readFragments(s.get('fragments'), s.at('fragments')) } : {}),
+    ...(s.has('history') ? { history: readHistory(s.get('history'), s.at('history')) } : {}),
   };
   if (app.fragments && !app.livewire) {
     throw invalid(s.at('fragments'), `renders on the Livewire upstreams: ${s.at('livewire')} must be set too`);

@@ -66,6 +66,28 @@ export interface AppConfig {
   livewire?: LivewireConfig;
   /** Shared fragments rendered once per node (src/fragments/); absent = off. Needs `livewire` (its upstreams). */
   fragments?: FragmentsConfig;
+  /** Channel history and resume (src/history/): absent = no channel of this app keeps history. */
+  history?: HistoryConfig;
+}
+
+/** Which channels keep a bounded history, so clients can resume after a reconnect (docs/configuration.md). */
+export interface HistoryConfig {
+  /** Channel name patterns; `*` stands for any run of characters (`news-*`, `private-orders.*`). */
+  channels: string[];
+  /** Events kept per channel. */
+  maxEvents: number;
+  /** Events older than this are dropped. */
+  maxAgeMs: number;
+  /** Bytes of event frames kept per channel (a replay is sent as one message between nodes). */
+  maxBytes: number;
+  /** Channels with history kept by one node for the app; the least recently used goes first. */
+  maxChannels: number;
+  /** How long a resume waits for the channel's history node before telling the client the gap is unknown. */
+  resumeTimeoutMs: number;
+}
+
+export function historyDefaults(): Omit<HistoryConfig, 'channels'> {
+  return { maxEvents: 100, maxAgeMs: 120_000, maxBytes: 256 * 1024, maxChannels: 10_000, resumeTimeoutMs: 3_000 };
 }
 
 /** Shared fragments (docs/fragments.md): HTML the same for every viewer of a channel, rendered once per node. */

@@ -30,6 +30,7 @@ import type { Watchlists } from './watchlist.js';
 import type { ConnectionLimits } from '../limits/connection-limits.js';
 import type { Refusals } from '../limits/refusals.js';
 import { closeCodeLabel } from '../metrics/labels.js';
+import type { HistoryService } from '../history/service.js';
 
 export type CoreConfig = Pick<Config, 'activityTimeout' | 'pongTimeoutMs' | 'limits'>;
 
@@ -66,6 +67,8 @@ export class Core implements ClusterInbound, EventPublisher {
       connectionLimits: ConnectionLimits;
       refusals: Refusals;
       extensions?: CoreExtensions;
+      /** Channel history (src/history/): sequences publishes on its channels, resumes subscriptions. */
+      history?: HistoryService;
       now?: () => number;
     },
   ) {
@@ -79,6 +82,7 @@ export class Core implements ClusterInbound, EventPublisher {
       refusals: deps.refusals,
       maxChannelNameLength: deps.config.limits.maxChannelNameLength,
       maxChannelsPerConnection: deps.config.limits.maxChannelsPerConnection,
+      ...(deps.history ? { history: deps.history } : {}),
     });
     this.session = new Session({
       subscriptions: this.subscriptions,
@@ -195,6 +199,7 @@ export class Core implements ClusterInbound, EventPublisher {
   // Publishing (EventPublisher, for the HTTP API; client events)
 
   private deliverAndForward(appId: string, topic: string, frame: string, except: WsSocket | undefined, exceptSocketId?: string): void {
+    if (this.deps.history?.handles(appId, topic)) return this.deps.history.publish(appId, topic, frame, exceptSocketId);
     this.deps.delivery.toTopic(appId, topic, frame, except);
     this.deps.link.forward(topic, frame, exceptSocketId);
   }

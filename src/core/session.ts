@@ -71,7 +71,7 @@ export class Session {
         case 'subscribe':
           if (typeof f.channel !== 'string') throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'pusher:subscribe needs a channel');
           channel = f.channel;
-          this.deps.subscriptions.subscribe(conn, f.channel, f.auth, f.channelData);
+          this.deps.subscriptions.subscribe(conn, f.channel, f.auth, f.channelData, f.resume);
           return;
         case 'unsubscribe':
           if (typeof f.channel !== 'string') throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'pusher:unsubscribe needs a channel');

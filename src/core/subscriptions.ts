@@ -18,6 +18,7 @@ import type { Connection, Subscription } from './connection.js';
 import type { WebhookSink } from './effects.js';
 import type { Refusals } from '../limits/refusals.js';
 import type { PresenceService } from '../presence/service.js';
+import type { HistoryService } from '../history/service.js';
 import { topicOf } from './topics.js';
 
 export interface TopicSizes {
@@ -51,11 +52,13 @@ export class Subscriptions {
       maxChannelNameLength: number;
       /** 0 = no limit. */
       maxChannelsPerConnection: number;
+      /** Channel history: resumes that replay missed events before attaching the socket. */
+      history?: Pick<HistoryService, 'resume' | 'cancel'>;
     },
   ) {}
 
   /** Subscribes `conn` to `channel`; refusals are thrown as PusherError for the caller to frame. */
-  subscribe(conn: Connection, channel: string, auth: unknown, channelData: unknown): void {
+  subscribe(conn: Connection, channel: string, auth: unknown, channelData: unknown, resume?: unknown): void {
     const problem = channelNameProblem(channel, this.deps.maxChannelNameLength);
     if (problem) throw refuse(ErrorCodes.INVALID_MESSAGE, `Invalid channel name: ${problem}`, 400);
     const kind = channelKind(channel);
@@ -97,7 +100,8 @@ export class Subscriptions {
     this.deps.presence.join(shared.topic, key, conn.socketId, meta);
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
-    conn.socket.subscribe(shared.topic);
+    const attach = (): void => conn.socket.subscribe(shared.topic);
+    if (!this.deps.history?.resume(conn, channel, topic, resume, attach)) attach();
     if (isCacheChannel(channel)) this.replayCache(conn, channel, topic);
   }
 
@@ -114,6 +118,7 @@ export class Subscriptions {
   }
 
   private leave(conn: Connection, topic: string): void {
+    this.deps.history?.cancel(conn, topic);
     this.deps.presence.leave(topic, conn.socketId);
     if (this.deps.sizes.topicSize(topic) === 0) {
       this.deps.link.unwatch(topic);

@@ -163,13 +163,39 @@ export function channelEvent(event: string, channel: string, data: unknown, user
   }
 }
 
+// ---- Channel history (src/history/): a stream position rides as a top-level `wm_pos` field,
+// which pusher-js's decoder drops (it keeps only event, channel, data and user_id).
+
+/** A channel event frame (from channelEvent) carrying its position `<epoch>:<serial>`. */
+export function withPosition(frame: string, position: string): string {
+  return `${frame.slice(0, -1)},"wm_pos":${str(position)}}`;
+}
+
+/** After a resume: every missed event was replayed; live events follow. */
+export function historyResumed(channel: string, position: string, replayed: number): string {
+  return `{"event":"wiremesh:resumed","channel":${str(channel)},"data":${str(str({ replayed }))},"wm_pos":${str(position)}}`;
+}
+
+/** A new subscription's starting position (what to resume from if the connection drops before any event). */
+export function historyPosition(channel: string, position: string): string {
+  return `{"event":"wiremesh:position","channel":${str(channel)},"data":"{}","wm_pos":${str(position)}}`;
+}
+
+export type GapReason = 'too_old' | 'reset' | 'unavailable' | 'overflow';
+
+/** The missed events cannot be replayed (the app should reload the channel's state); live events follow. */
+export function historyGap(channel: string, reason: GapReason, position?: string): string {
+  const pos = position === undefined ? '' : `,"wm_pos":${str(position)}`;
+  return `{"event":"wiremesh:gap","channel":${str(channel)},"data":${str(str({ reason }))}${pos}}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Incoming frames
 
 export type ClientFrame =
   | { kind: 'ping' }
   | { kind: 'pong' }
-  | { kind: 'subscribe'; channel: unknown; auth: unknown; channelData: unknown }
+  | { kind: 'subscribe'; channel: unknown; auth: unknown; channelData: unknown; resume: unknown }
   | { kind: 'unsubscribe'; channel: unknown }
   | { kind: 'signin'; auth: unknown; userData: unknown }
   | { kind: 'client-event'; event: string; channel: unknown; data: unknown }
@@ -208,7 +234,7 @@ export function parseClientFrame(text: string): ClientFrame {
       return { kind: 'pong' };
     case 'pusher:subscribe': {
       const d = objectData(data);
-      return { kind: 'subscribe', channel: d.channel, auth: d.auth, channelData: d.channel_data };
+      return { kind: 'subscribe', channel: d.channel, auth: d.auth, channelData: d.channel_data, resume: d.wm_resume };
     }
     case 'pusher:unsubscribe':
       return { kind: 'unsubscribe', channel: objectData(data).channel };

@@ -19,18 +19,19 @@ export interface ProcessHarness extends ClusterHarness {
   restart(i: number): Promise<void>;
 }
 
-export function processCluster(kind: ClusterKind, extra: Record<string, unknown> = {}) {
+/** `extra`: more settings of the driver's section; `app`: more settings of the test app. */
+export function processCluster(kind: ClusterKind, extra: Record<string, unknown> = {}, app: Record<string, unknown> = {}) {
   return async (n: number, webhookUrl: string): Promise<ProcessHarness> => {
     const broker = kind === 'mesh' ? null : await startBroker(kind);
     const clusterOf = await clusterConfigs(kind, broker, n, extra);
     const apps = [
-      testApp({ webhooks: [{ url: webhookUrl, events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }] }),
+      testApp({ webhooks: [{ url: webhookUrl, events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }], ...app }),
     ];
     const configs: Array<Record<string, unknown>> = [];
     const nodes: ServerProcess[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        const raw = { nodeId: `node${i}`, cluster: clusterOf(i), apps, shutdownGraceMs: 1_000, logLevel: 'info' };
+        const raw = { nodeId: `node${i}`, cluster: clusterOf(i), apps, shutdownGraceMs: 1_000, logLevel: process.env.WM_TEST_LOG ?? 'info' };
         nodes.push(await spawnServer(raw));
         configs.push({ ...raw, port: nodes[i]!.port });
       }

@@ -1,0 +1,41 @@
+/**
+ * Validation of `apps[].history`, the channels of one app that keep a bounded history so clients
+ * can resume after a reconnect. Absent: no channel of the app keeps history.
+ */
+import { historyDefaults } from './schema.js';
+import type { HistoryConfig } from './schema.js';
+import { invalid, join, Section } from './fields.js';
+
+const KEYS = ['channels', ...Object.keys(historyDefaults())] as const;
+/** A channel name pattern: the characters of a Pusher channel name, plus `*`. */
+const PATTERN = /^[A-Za-z0-9_\-=@,.;#*]{1,200}$/;
+
+export function readHistory(raw: unknown, path: string): HistoryConfig {
+  const d = historyDefaults();
+  const s = Section.open(raw, path, KEYS);
+  const channels = s.list('channels', [], (v, p) => {
+    if (typeof v !== 'string' || !PATTERN.test(v)) {
+      throw invalid(p, "must be a channel name pattern (channel name characters, '*' for any run of them)", v);
+    }
+    return v;
+  });
+  if (channels.length === 0) throw invalid(s.at('channels'), 'must list at least one channel name pattern (remove the history section to turn history off)');
+  channels.forEach((c, i) => {
+    if (channels.indexOf(c) !== i) throw invalid(join(s.at('channels'), i), 'is listed twice', c);
+  });
+  return {
+    channels,
+    maxEvents: s.int('maxEvents', d.maxEvents, 1, 10_000),
+    maxAgeMs: s.int('maxAgeMs', d.maxAgeMs, 1_000, 24 * 3_600_000),
+    // A replay travels as one message between nodes (JSON-escaped): NATS refuses payloads over 1 MiB by default.
+    maxBytes: s.int('maxBytes', d.maxBytes, 1_024, 448 * 1024),
+    maxChannels: s.int('maxChannels', d.maxChannels, 1),
+    resumeTimeoutMs: s.int('resumeTimeoutMs', d.resumeTimeoutMs, 100, 60_000),
+  };
+}
+
+/** One RegExp for all of an app's patterns (`*` = any run of characters, everything else literal). */
+export function historyMatcher(patterns: readonly string[]): RegExp {
+  const alternatives = patterns.map((p) => p.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
+  return new RegExp(`^(?:${alternatives.join('|')})$`);
+}

@@ -1,0 +1,98 @@
+/**
+ * The history of one channel kept by the node that sequences it: the epoch, the last serial handed
+ * out, and the newest events (bounded by count, age and bytes). Pure state plus a clock.
+ */
+import { newEpoch, type Position } from './position.js';
+
+export interface StreamLimits {
+  maxEvents: number;
+  maxAgeMs: number;
+  maxBytes: number;
+}
+
+interface Entry {
+  serial: number;
+  at: number;
+  frame: string;
+}
+
+export type Since =
+  | { status: 'ok'; head: Position; frames: string[] }
+  | { status: 'gap'; reason: 'too_old' | 'reset'; head: Position };
+
+export class ChannelStream {
+  readonly epoch: string;
+  private serial = 0;
+  /** Oldest first; `first` is the index of the oldest kept entry (shifted lazily). */
+  private entries: Entry[] = [];
+  private first = 0;
+  private size = 0;
+  lastUsed: number;
+
+  constructor(
+    private readonly limits: StreamLimits,
+    now: number,
+    epoch = newEpoch(),
+  ) {
+    this.epoch = epoch;
+    this.lastUsed = now;
+  }
+
+  get head(): Position {
+    return { epoch: this.epoch, serial: this.serial };
+  }
+
+  /** Bytes of frames kept (UTF-16 length: what the strings hold in memory, roughly). */
+  get bytes(): number {
+    return this.size;
+  }
+
+  get length(): number {
+    return this.entries.length - this.first;
+  }
+
+  /** Hands out the next serial; `build` makes the frame that carries it, which is kept. */
+  append(now: number, build: (p: Position) => string): string {
+    const serial = ++this.serial;
+    const frame = build({ epoch: this.epoch, serial });
+    // The frame is a rope of the event frame and the position; reading a character makes V8
+    // flatten it in place, so what is kept costs ~40 % less (measured: 362 → 228 B per 200-char frame).
+    frame.charCodeAt(0);
+    this.entries.push({ serial, at: now, frame });
+    this.size += frame.length;
+    this.lastUsed = now;
+    while (this.length > this.limits.maxEvents || (this.size > this.limits.maxBytes && this.length > 1)) this.dropOldest();
+    this.expire(now);
+    return frame;
+  }
+
+  /** Drops events older than the age limit; true when nothing is left. */
+  expire(now: number): boolean {
+    const oldest = now - this.limits.maxAgeMs;
+    while (this.length > 0 && (this.entries[this.first] as Entry).at < oldest) this.dropOldest();
+    return this.length === 0;
+  }
+
+  /** What a client that has seen `from` missed: every later event, or a gap if some are gone. */
+  since(from: Position, now: number): Since {
+    this.expire(now);
+    const head = this.head;
+    if (from.epoch !== this.epoch || from.serial > this.serial) return { status: 'gap', reason: 'reset', head };
+    if (from.serial === this.serial) return { status: 'ok', head, frames: [] };
+    const oldest = this.length > 0 ? (this.entries[this.first] as Entry).serial : this.serial + 1;
+    if (from.serial + 1 < oldest) return { status: 'gap', reason: 'too_old', head };
+    const frames: string[] = [];
+    for (let i = this.first + (from.serial + 1 - oldest); i < this.entries.length; i++) frames.push((this.entries[i] as Entry).frame);
+    return { status: 'ok', head, frames };
+  }
+
+  private dropOldest(): void {
+    const e = this.entries[this.first] as Entry;
+    this.size -= e.frame.length;
+    this.first++;
+    if (this.first > 64 && this.first * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.first);
+      this.first = 0;
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * History messages between nodes (inside control messages of type `hist`, cluster/envelope.ts).
+ * Every field is checked and bounded on receipt: a peer's message is input like any other.
+ *
+ * - `seq`: a node asks the channel's history node to sequence, keep and publish an event.
+ * - `replay_req`: a node asks for what a resuming client missed after `from` (null: only the head).
+ * - `replay`: the answer, sent to the asking node; the history node also publishes a mark with the
+ *   same id on the channel's data subject, behind every event it published before answering.
+ */
+export type HistoryMessage =
+  | { kind: 'seq'; topic: string; frame: string; except?: string }
+  | { kind: 'replay_req'; id: string; topic: string; from: string | null }
+  | { kind: 'replay'; id: string; status: 'ok' | 'gap'; reason?: 'too_old' | 'reset'; head: string; frames: string[] };
+
+const MAX_TOPIC = 1_024;
+const MAX_FRAME = 2 * 1024 * 1024;
+const MAX_FRAMES = 10_000;
+const MAX_ID = 64;
+
+const isStr = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+
+/** Checks a decoded `hist` body; throws a TypeError naming what is wrong. */
+export function checkHistoryMessage(body: unknown): HistoryMessage {
+  if (body === null || typeof body !== 'object') throw new TypeError('history message is not an object');
+  const m = body as Record<string, unknown>;
+  switch (m.kind) {
+    case 'seq':
+      if (!isStr(m.topic, MAX_TOPIC) || !isStr(m.frame, MAX_FRAME)) throw new TypeError('seq needs a topic and a frame');
+      if (m.except !== undefined && !isStr(m.except, MAX_ID)) throw new TypeError('seq except must be a socket id');
+      if (!m.frame.startsWith('{') || !m.frame.endsWith('}')) throw new TypeError('seq frame is not a JSON object');
+      break;
+    case 'replay_req':
+      if (!isStr(m.id, MAX_ID) || !isStr(m.topic, MAX_TOPIC)) throw new TypeError('replay_req needs an id and a topic');
+      if (m.from !== null && !isStr(m.from, 40)) throw new TypeError('replay_req from must be a position or null');
+      break;
+    case 'replay':
+      if (!isStr(m.id, MAX_ID) || !isStr(m.head, 40)) throw new TypeError('replay needs an id and a head');
+      if (m.status !== 'ok' && m.status !== 'gap') throw new TypeError('replay status must be ok or gap');
+      if (m.reason !== undefined && m.reason !== 'too_old' && m.reason !== 'reset') throw new TypeError('unknown replay gap reason');
+      if (!Array.isArray(m.frames) || m.frames.length > MAX_FRAMES || !m.frames.every((f) => isStr(f, MAX_FRAME))) {
+        throw new TypeError('replay frames must be a bounded list of frames');
+      }
+      break;
+    default:
+      throw new TypeError(`unknown history message kind ${String(m.kind).slice(0, 20)}`);
+  }
+  return m as unknown as HistoryMessage;
+}
