@@ -175,10 +175,23 @@ export interface Config {
   shutdownGraceMs: number;
   /** Serve Prometheus metrics on /metrics. */
   metrics: boolean;
+  /** Where this node runs (shown on the dashboard; free text, e.g. `eu-west`). */
+  region: string;
+  dashboard: DashboardConfig;
   limits: LimitsConfig;
   webhooks: WebhooksConfig;
   cluster: ClusterConfig;
   apps: AppConfig[];
+}
+
+/** The live cluster dashboard (src/dashboard/): off by default, on its own address. */
+export interface DashboardConfig {
+  enabled: boolean;
+  /** Loopback by default; any other address needs a `token`. */
+  host: string;
+  port: number;
+  /** Required as `?token=` or `Authorization: Bearer …` when set; empty = no token (loopback only). */
+  token: string;
 }
 
 export const DEFAULT_APP: Pick<AppConfig, 'id' | 'key' | 'secret'> = {
@@ -217,6 +230,8 @@ export function defaults(): Omit<Config, 'apps'> {
     pongTimeoutMs: 30_000,
     shutdownGraceMs: 10_000,
     metrics: true,
+    region: '',
+    dashboard: { enabled: false, host: '127.0.0.1', port: 9601, token: '' },
     limits: {
       maxFrameBytes: 256 * 1024,
       maxRequestBodyBytes: 1024 * 1024,

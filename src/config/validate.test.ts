@@ -106,6 +106,8 @@ describe('validateConfig: valid configs', () => {
       pongTimeoutMs: 5000,
       shutdownGraceMs: 0,
       metrics: false,
+      region: 'eu-west',
+      dashboard: { enabled: true, host: '0.0.0.0', port: 0, token: 'a-dashboard-token-1234' },
       limits: { maxFrameBytes: 1024, maxRequestBodyBytes: 2048, maxBufferedBytes: 4096, maxChannelNameLength: 200 },
       webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5 },
       cluster: {
