@@ -18,11 +18,18 @@ import type { LivewireTunnel } from './livewire/tunnel.js';
 import { createTransport } from './transport/select.js';
 import type { Transport } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { addProcessMetrics } from './metrics/process-metrics.js';
+import { StatsFeed } from './dashboard/feed.js';
+import { collectStats, parseStats } from './dashboard/stats.js';
+import type { DashboardServer } from './dashboard/server.js';
+import { VERSION } from './version.js';
 
 export interface RunningServer {
   readonly port: number;
   readonly nodeId: string;
   readonly transport: string;
+  /** The dashboard's port, when `dashboard.enabled`. */
+  readonly dashboardPort: number | undefined;
   /** Graceful stop: stop accepting, ask clients to reconnect, drain, flush webhooks. */
   shutdown(): Promise<void>;
   /** Immediate stop (tests). */
@@ -54,6 +61,27 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       dropped: (appId, events, reason) => metrics.webhooksDropped.inc({ app: appId, reason }, events),
     },
   });
+  // ---- dashboard and observability (src/dashboard/, src/metrics/process-metrics.ts) ----
+  const startedAt = Date.now();
+  const processMetrics = addProcessMetrics(metrics.registry);
+  metrics.webhookQueueAge.collect((set) => {
+    for (const [app, age] of Object.entries(webhooks.queueAges())) set({ app }, age);
+  });
+  const appIds = config.apps.map((a) => a.id);
+  const feed = new StatsFeed({
+    collect: (watching) =>
+      collectStats(metrics, appIds, {
+        region: config.region,
+        version: VERSION,
+        startedAt,
+        lagMs: processMetrics.eventLoopLagSeconds() * 1000,
+        watching,
+        queueAges: webhooks.queueAges(),
+      }),
+    peerWatching: () => (backendLink?.nodes() ?? []).some((n) => !n.down && n.leavingUntil === 0 && parseStats(n.stats, [])?.watching === true),
+  });
+  // ---- end dashboard and observability ----
+
   const clustered = config.cluster.driver !== 'memory' || options.bus !== undefined;
   const presence = new PresenceService(replica, { replicated: clustered });
   let backendLink: BackendLink | undefined;
@@ -64,6 +92,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       backend: await createBackend(c, logger.child({ part: 'backend' }), options.bus),
       state: presence.state,
       localConnections: () => localConnections(),
+      localStats: () => feed.forHeartbeat(),
       options: {
         prefix: c.driver === 'nats' ? c.nats.prefix : c.redis.prefix,
         heartbeatMs: c.heartbeatMs,
@@ -76,6 +105,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     });
     const l = backendLink;
     presence.onLocalChange = () => l.presenceDirty();
+    metrics.clusterNodes.collect((set) => set({}, 1 + l.nodes().filter((n) => !n.down && n.leavingUntil === 0).length));
+    metrics.clusterEntries.collect((set) => set({}, presence.state.size()));
+    metrics.clusterPeerUp.collect((set) => {
+      for (const n of l.nodes()) set({ peer: n.replica }, !n.down && n.leavingUntil === 0 ? 1 : 0);
+    });
   }
   const link: ClusterLink = backendLink ?? new SoloLink();
   let ready = false;
@@ -141,6 +175,27 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     isReady: () => ready,
   });
 
+  // The dashboard (off by default) listens on its own address; its code loads only when enabled.
+  let dashboard: DashboardServer | undefined;
+  let dashboardPort: number | undefined;
+  if (config.dashboard.enabled) {
+    const { DashboardServer } = await import('./dashboard/server.js');
+    dashboard = new DashboardServer({
+      config: config.dashboard,
+      selfId: replica,
+      appIds,
+      queries: core,
+      feed,
+      peers: () => backendLink?.nodes() ?? [],
+      logger: logger.child({ part: 'dashboard' }),
+    });
+    dashboardPort = await dashboard.listen();
+  }
+  const stopObservability = async (): Promise<void> => {
+    processMetrics.stop();
+    await dashboard?.close();
+  };
+
   const port = await transport.listen();
   core.start();
   tunnel?.start();
@@ -159,6 +214,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     port,
     nodeId: replica,
     transport: transport.name,
+    dashboardPort,
     shutdown: () =>
       (stopping ??= (async () => {
         // While draining, the port stays open: /ready answers 503 so load balancers move on, the
@@ -173,6 +229,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
         webhooks.close();
         await transport.close();
+        await stopObservability();
         logger.info('shutdown complete');
       })()),
     crash: () =>
@@ -183,6 +240,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await backendLink?.abandon();
         webhooks.close();
         await transport.close();
+        await stopObservability();
       })()),
     close: () =>
       (stopping ??= (async () => {
@@ -192,6 +250,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await link.stop();
         webhooks.close();
         await transport.close();
+        await stopObservability();
       })()),
   };
 }

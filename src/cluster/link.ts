@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import type { TrackerState } from '../presence/state.js';
 import type { ClusterBackend } from './backends/types.js';
 import { Subjects, decodeControl, decodeData, encodeControl, encodeData, type ControlMessage } from './envelope.js';
-import { Membership } from './membership.js';
+import { Membership, type NodeInfo } from './membership.js';
 import type { ClusterInbound, ClusterLink, UserCommand } from './types.js';
 
 export interface LinkOptions {
@@ -41,6 +41,8 @@ export class BackendLink implements ClusterLink {
       backend: ClusterBackend;
       state: TrackerState;
       localConnections: () => Record<string, number>;
+      /** Extra node info for the heartbeat's `stats` field (dashboard/stats.ts); undefined = none. */
+      localStats?: () => unknown;
       options: LinkOptions;
       logger: Logger;
       now?: () => number;
@@ -57,6 +59,11 @@ export class BackendLink implements ClusterLink {
 
   get self(): string {
     return this.deps.state.replica;
+  }
+
+  /** Every other node this one knows, live, down or leaving, as its heartbeats last described it. */
+  nodes(): readonly Readonly<NodeInfo>[] {
+    return this.membership.all();
   }
 
   /** The core registers itself once as the receiver of everything from other nodes. */
@@ -184,7 +191,9 @@ export class BackendLink implements ClusterLink {
     const state = this.deps.state;
     const delta = state.takeDelta();
     const clock = state.clock()[this.self] ?? 0;
-    this.control({ v: 1, type: 'hb', from: this.self, clock, delta, conns: this.deps.localConnections() });
+    const stats = this.deps.localStats?.();
+    const conns = this.deps.localConnections();
+    this.control({ v: 1, type: 'hb', from: this.self, clock, delta, conns, ...(stats !== undefined ? { stats } : {}) });
   }
 
   private sweep(): void {
@@ -256,7 +265,7 @@ export class BackendLink implements ClusterLink {
     const state = this.deps.state;
     switch (msg.type) {
       case 'hb': {
-        const seen = this.membership.heartbeat(msg.from, msg.conns, msg.clock);
+        const seen = this.membership.heartbeat(msg.from, msg.conns, msg.clock, msg.stats);
         if (seen === 'new') {
           this.deps.logger.info('node joined', { node: msg.from });
           this.presenceDirty(); // let the newcomer hear from us soon

@@ -102,6 +102,8 @@ export class HttpApi {
       res = errorResponse(err, this.deps.logger);
     }
     this.deps.metrics.apiCalls.inc({ app: appId, endpoint, status: String(res.status) });
+    this.deps.metrics.httpBytesIn.inc({ app: appId }, req.body.length);
+    this.deps.metrics.httpBytesOut.inc({ app: appId }, typeof res.body === 'string' ? Buffer.byteLength(res.body) : res.body.length);
     return res;
   }
 

@@ -59,11 +59,13 @@ export abstract class Metric {
     if (!this.labelSets.has(k)) this.labelSets.set(k, { ...labels });
   }
 
-  /** Totals grouped by one label's value (e.g. per `app`), summed over every other label. */
-  sumBy(label: string): Record<string, number> {
+  /** Totals grouped by one label's value (e.g. per `app`), summed over every other label; `where` filters series. */
+  sumBy(label: string, where?: (labels: Readonly<Labels>) => boolean): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, v] of this.values) {
-      const key = this.labelSets.get(k)?.[label] ?? '';
+      const labels = this.labelSets.get(k) ?? {};
+      if (where && !where(labels)) continue;
+      const key = labels[label] ?? '';
       out[key] = (out[key] ?? 0) + v;
     }
     return out;
@@ -118,9 +120,9 @@ export class Gauge extends Metric {
     this.refresh();
     return super.render();
   }
-  override sumBy(label: string): Record<string, number> {
+  override sumBy(label: string, where?: (labels: Readonly<Labels>) => boolean): Record<string, number> {
     this.refresh();
-    return super.sumBy(label);
+    return super.sumBy(label, where);
   }
   private refresh(): void {
     if (this.collectors.length === 0) return;

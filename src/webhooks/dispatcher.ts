@@ -84,6 +84,18 @@ export class WebhookDispatcher {
     }
   }
 
+  /** Per app, seconds since the oldest undelivered batch was cut (apps with nothing queued are absent). */
+  queueAges(): Record<string, number> {
+    const now = this.ctx.now();
+    const out: Record<string, number> = {};
+    for (const [appId, state] of this.apps) {
+      let oldest = Infinity;
+      for (const queue of state.queues.values()) oldest = Math.min(oldest, queue.oldestAt ?? Infinity);
+      if (oldest !== Infinity) out[appId] = Math.max(0, (now - oldest) / 1000);
+    }
+    return out;
+  }
+
   /** Sends everything pending now and waits for in-flight sends, up to `deadlineMs`. */
   async flush(deadlineMs = DEFAULT_FLUSH_DEADLINE_MS): Promise<void> {
     for (const state of this.apps.values()) this.cut(state);
@@ -125,7 +137,7 @@ export class WebhookDispatcher {
         const payload: WebhookPayload = { time_ms, events: accepted };
         const body = JSON.stringify(payload);
         const headers = webhookHeaders(app, body, endpoint.headers);
-        this.queue(state, endpoint).push({ appId: app.id, body, headers, events: accepted.length });
+        this.queue(state, endpoint).push({ appId: app.id, body, headers, events: accepted.length, createdAt: time_ms });
       }
     } catch (err) {
       this.logger.error('webhook batch could not be built', { appId: app.id, events: events.length, err });

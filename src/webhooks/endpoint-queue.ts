@@ -15,6 +15,8 @@ export interface Batch {
   headers: Headers;
   /** Number of events in `body`, for logs and the observer. */
   events: number;
+  /** When the batch was cut (ms), for the queue-age gauge. */
+  createdAt?: number;
 }
 
 /** What every queue of a dispatcher shares. */
@@ -69,6 +71,11 @@ export class EndpointQueue {
   }
 
   /** Batches not yet delivered (the one in flight included). */
+  /** When the oldest batch still held (being sent or waiting) was cut; undefined when empty. */
+  get oldestAt(): number | undefined {
+    return (this.current ?? this.waiting[0])?.createdAt;
+  }
+
   get size(): number {
     return this.waiting.length + (this.current ? 1 : 0);
   }
