@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { connected, pusherClient, type PusherClient } from './helpers/clients.js';
+import { connected, pusherClient, serverSdk, type PusherClient } from './helpers/clients.js';
 import { startTestCluster, type TestCluster } from './helpers/cluster.js';
 import { CHROMIUM_MISSING, closeBrowser, eventually, launchChromium, openPage, waitForText } from './helpers/e2e-browser.js';
 import { StatsFeed } from '../src/dashboard/feed.js';
@@ -78,7 +78,16 @@ test('the page follows clients on the other node, finds members, and marks a dea
   await waitForText(page, '#members-title', 'presence-room: 3 members');
   const members = await page.$$eval('#member-list li', (lis) => lis.map((li) => li.textContent).sort());
   assert.deepEqual(members, ['alice', 'bob', 'carol']);
-  await page.waitForTimeout(2_500); // a second point on the charts
+  // Events published through node 1's HTTP API show as API calls and messages out per second.
+  const sdk = serverSdk(port);
+  const publishing = setInterval(() => void sdk.trigger('presence-room', 'tick', { n: 1 }).catch(() => undefined), 100);
+  try {
+    await eventually('API calls per second above 0', async () => Number(await cellOf(page, '#apps tr[data-app="app-id"] td:nth-child(8)')) > 0);
+    await eventually('messages out per second above 0', async () => Number(await cellOf(page, '#apps tr[data-app="app-id"] td:nth-child(7)')) > 0);
+    await page.waitForTimeout(2_500); // more points on the charts
+  } finally {
+    clearInterval(publishing);
+  }
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
   // Node 1 dies without a goodbye: it turns down, and its connections and members leave the totals.

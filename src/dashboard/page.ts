@@ -26,6 +26,8 @@ export const PAGE_HTML = `<!doctype html>
   td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
   .up { color: #137333; font-weight: 600; } .down { color: #c5221f; font-weight: 600; } .leaving { color: #b06000; font-weight: 600; }
   .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; }
+  .charts section, main > section { min-width: 0; }
+  .scroll { overflow-x: auto; }
   #search-row { display: flex; gap: 8px; margin-bottom: 8px; }
   #channel-list li { cursor: pointer; } #channel-list li:hover { text-decoration: underline; }
   .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; }
@@ -43,8 +45,11 @@ export const PAGE_HTML = `<!doctype html>
     <section><h2>Connections (cluster)</h2><div id="chart-conns"></div></section>
     <section><h2>Messages per second (cluster)</h2><div id="chart-msgs"></div></section>
   </div>
-  <section><h2>Apps</h2>
-    <table id="apps"><thead><tr><th>App</th><th class="n">Connections</th><th class="n">Channels</th><th class="n">Presence channels</th><th class="n">Presence members</th><th class="n">Msgs in/s</th><th class="n">Msgs out/s</th><th class="n">API calls/s</th><th class="n">API errors</th><th class="n">Webhooks ok</th><th class="n">Webhooks failed</th><th class="n">Dropped</th><th class="n">Queue age</th><th class="n">Tunnel req</th><th class="n">Fallbacks</th><th class="n">Tunnel latency</th></tr></thead><tbody></tbody></table>
+  <section><h2>Apps (cluster-wide)</h2>
+    <div class="scroll"><table id="apps"><thead><tr><th>App</th><th class="n">Connections</th><th class="n">Channels</th><th class="n">Presence channels</th><th class="n">Presence members</th><th class="n">Msgs in/s</th><th class="n">Msgs out/s</th><th class="n">API calls/s</th><th class="n">API errors</th></tr></thead><tbody></tbody></table></div>
+  </section>
+  <section><h2>Webhooks and Livewire tunnel</h2>
+    <div class="scroll"><table id="delivery"><thead><tr><th>App</th><th class="n">Webhooks ok</th><th class="n">Webhooks failed</th><th class="n">Webhooks dropped</th><th class="n">Oldest queued</th><th class="n">Tunnel requests</th><th class="n">Fallbacks to HTTP</th><th class="n">Mean tunnel latency</th></tr></thead><tbody></tbody></table></div>
   </section>
   <section><h2>Channels and presence members</h2>
     <div id="search-row"><select id="app"></select><input id="q" placeholder="search channels (part of the name)" size="40"><span id="channel-total" class="muted"></span></div>
@@ -77,7 +82,7 @@ export const PAGE_SCRIPT = `'use strict';
   }
 
   function makeCharts() {
-    const w = Math.max(360, $('chart-conns').clientWidth || 420);
+    const w = Math.max(360, ($('chart-conns').clientWidth || 440) - 10);
     const opts = (labels, colors) => ({
       width: w, height: 180, legend: { show: true },
       scales: { x: { time: true } },
@@ -117,7 +122,9 @@ export const PAGE_SCRIPT = `'use strict';
       return p && dt > 0 ? Math.max(0, (a[k] - p[k]) / dt) : NaN;
     };
     const ab = $('apps').tBodies[0];
+    const db = $('delivery').tBodies[0];
     ab.replaceChildren();
+    db.replaceChildren();
     let inS = 0, outS = 0;
     for (const a of snap.apps) {
       const tr = document.createElement('tr');
@@ -134,14 +141,18 @@ export const PAGE_SCRIPT = `'use strict';
       cell(tr, fmt(ro, 1), 'n');
       cell(tr, fmt(rate(a, 'api'), 1), 'n');
       cell(tr, String(a.apiErr), 'n');
-      cell(tr, String(a.whOk), 'n');
-      cell(tr, String(a.whFail), 'n');
-      cell(tr, String(a.whDropped), 'n');
-      cell(tr, a.whAge > 0 ? fmt(a.whAge, 1) + ' s' : '–', 'n');
-      cell(tr, String(a.lw), 'n');
-      cell(tr, String(a.lwFb), 'n');
-      cell(tr, a.lwN > 0 ? fmt((a.lwSum / a.lwN) * 1000, 1) + ' ms' : '–', 'n');
       ab.appendChild(tr);
+      const dr = document.createElement('tr');
+      dr.dataset.app = a.id;
+      cell(dr, a.id);
+      cell(dr, String(a.whOk), 'n');
+      cell(dr, String(a.whFail), 'n');
+      cell(dr, String(a.whDropped), 'n');
+      cell(dr, a.whAge > 0 ? fmt(a.whAge, 1) + ' s' : '–', 'n');
+      cell(dr, String(a.lw), 'n');
+      cell(dr, String(a.lwFb), 'n');
+      cell(dr, a.lwN > 0 ? fmt((a.lwSum / a.lwN) * 1000, 1) + ' ms' : '–', 'n');
+      db.appendChild(dr);
     }
     const ids = snap.apps.map((a) => a.id).join(',');
     if (ids !== lastApps) {

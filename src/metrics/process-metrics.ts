@@ -21,14 +21,15 @@ const GC_KINDS: Record<number, string> = {
 };
 
 export interface ProcessMetrics {
-  /** Event-loop delay right now (mean since the last reset, seconds), for the dashboard. */
+  /** Event-loop delay beyond the sampling timer's own period (mean since the last scrape, seconds), for the dashboard. */
   eventLoopLagSeconds(): number;
   stop(): void;
 }
 
 /** Adds Node's process metrics to `registry` under `prefix`; `stop()` ends the observers. */
 export function addProcessMetrics(registry: MetricsRegistry, prefix = 'wiremesh_'): ProcessMetrics {
-  const loop = monitorEventLoopDelay({ resolution: 20 });
+  const RESOLUTION_MS = 10; // prom-client's default precision
+  const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   loop.enable();
   const gc = new Histogram(`${prefix}nodejs_gc_duration_seconds`, 'Garbage collection duration by kind, one of major, minor, incremental or weakcb', [
     0.001, 0.01, 0.1, 1, 2, 5,
@@ -87,7 +88,8 @@ export function addProcessMetrics(registry: MetricsRegistry, prefix = 'wiremesh_
   });
 
   return {
-    eventLoopLagSeconds: () => (loop.count > 0 ? loop.mean / 1e9 : 0),
+    // The histogram's samples include the timer's own period; what is beyond it is the lag.
+    eventLoopLagSeconds: () => (loop.count > 0 ? Math.max(0, loop.mean / 1e9 - RESOLUTION_MS / 1000) : 0),
     stop: () => {
       observer.disconnect();
       loop.disable();
