@@ -12,7 +12,9 @@ export type WebhookEventName =
   | 'member_removed'
   | 'client_event'
   | 'cache_miss'
-  | 'subscription_count';
+  | 'subscription_count'
+  | 'user_online'
+  | 'user_offline';
 
 export const WEBHOOK_EVENTS: readonly WebhookEventName[] = [
   'channel_occupied',
@@ -22,6 +24,8 @@ export const WEBHOOK_EVENTS: readonly WebhookEventName[] = [
   'client_event',
   'cache_miss',
   'subscription_count',
+  'user_online',
+  'user_offline',
 ];
 
 export interface WebhookEndpointConfig {
