@@ -40,6 +40,9 @@ export interface NodeStats {
   apps: Record<string, AppStats>;
 }
 
+/** At most this many apps per node in one heartbeat (about 150 bytes each). */
+export const MAX_APPS = 200;
+
 const FIELDS: readonly (keyof AppStats)[] = ['conns', 'msgIn', 'msgOut', 'api', 'apiErr', 'whOk', 'whFail', 'whDropped', 'whAge', 'lw', 'lwFb', 'lwN', 'lwSum'];
 
 export function emptyAppStats(): AppStats {
@@ -64,8 +67,9 @@ export function collectStats(
   const lwFb = m.livewireFallbacks.sumBy('app');
   const lat = m.livewireLatency.statsBy('app');
   const apps: Record<string, AppStats> = {};
+  let listed = 0;
   for (const id of appIds) {
-    apps[id] = {
+    const a: AppStats = {
       conns: conns[id] ?? 0,
       msgIn: msgIn[id] ?? 0,
       msgOut: msgOut[id] ?? 0,
@@ -80,6 +84,8 @@ export function collectStats(
       lwN: lat[id]?.count ?? 0,
       lwSum: lat[id]?.sum ?? 0,
     };
+    // Sparse and bounded: an app with nothing to report is left out (the page counts it as 0).
+    if (FIELDS.some((f) => a[f] !== 0) && listed++ < MAX_APPS) apps[id] = a;
   }
   return { v: 1, region: node.region, version: node.version, startedAt: node.startedAt, lagMs: node.lagMs, watching: node.watching, apps };
 }
@@ -98,6 +104,7 @@ export function parseStats(raw: unknown, appIds: readonly string[]): NodeStats |
   const apps: Record<string, AppStats> = {};
   const given = r.apps !== null && typeof r.apps === 'object' ? (r.apps as Record<string, unknown>) : {};
   for (const id of appIds) {
+    if (Object.keys(apps).length >= MAX_APPS) break;
     const a = Object.hasOwn(given, id) ? given[id] : undefined;
     if (a === null || typeof a !== 'object') continue;
     const out = emptyAppStats();
