@@ -63,7 +63,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   // ---- dashboard and observability (src/dashboard/, src/metrics/process-metrics.ts) ----
   const startedAt = Date.now();
-  const processMetrics = addProcessMetrics(metrics.registry);
+  // Node's process metrics (an event-loop delay timer and a GC observer) only when someone may read them.
+  const processMetrics =
+    config.metrics || config.dashboard.enabled ? addProcessMetrics(metrics.registry) : { eventLoopLagSeconds: () => 0, stop: () => undefined };
   metrics.webhookQueueAge.collect((set) => {
     for (const [app, age] of Object.entries(webhooks.queueAges())) set({ app }, age);
   });
