@@ -141,6 +141,6 @@ try {
     toBackend.close();
   }
 } finally {
-  await server.close();
+  await server.stop('immediate');
   await backend.close();
 }

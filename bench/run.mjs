@@ -36,6 +36,8 @@ if (profile) mkdirSync(join(here, 'profiles'), { recursive: true });
 const wiremesh = (port, transport = 'auto', workers = '1') =>
   `env WIREMESH_PORT=${port} WIREMESH_HOST=127.0.0.1 WIREMESH_LOG_LEVEL=warn WIREMESH_TRANSPORT=${transport} WIREMESH_WORKERS=${workers} ` +
   `WIREMESH_APP_CLIENT_EVENTS=true WIREMESH_APP_USER_AUTHENTICATION=true WIREMESH_APP_MAX_PRESENCE_MEMBERS=1000000 ` +
+  // The load generator opens every socket from one address, up to the fd limit: no connection caps.
+  `WIREMESH_MAX_CONNECTIONS=0 WIREMESH_MAX_CONNECTIONS_PER_IP=0 ` +
   `${process.env.WIREMESH_NODE ?? 'node'} ${profile}${join(root, 'bin/wiremesh.js')} start`;
 
 const workers = process.env.WORKERS ?? '1';

@@ -26,11 +26,12 @@ node_cmd() {
       redis) cluster=("WIREMESH_REDIS_URL=redis://127.0.0.1:$bp") ;;
       nats) cluster=("WIREMESH_NATS_SERVERS=nats://127.0.0.1:$bp") ;;
       mesh) cluster=(WIREMESH_MESH_HOST=127.0.0.1 "WIREMESH_MESH_PORT=$((bp + i))"
-                     "WIREMESH_MESH_PEERS=127.0.0.1:$((bp + 1 - i))" WIREMESH_MESH_SECRET=bench) ;;
+                     "WIREMESH_MESH_PEERS=127.0.0.1:$((bp + 1 - i))" WIREMESH_MESH_SECRET=bench-mesh-secret-of-at-least-32-bytes) ;;
       *) echo "unknown broker $broker: redis, nats or mesh" >&2; exit 2 ;;
     esac
     env WIREMESH_PORT="$port" WIREMESH_HOST=127.0.0.1 WIREMESH_LOG_LEVEL=warn WIREMESH_CLUSTER_DRIVER="$broker" "${cluster[@]}" \
       WIREMESH_APP_CLIENT_EVENTS=true WIREMESH_APP_USER_AUTHENTICATION=true WIREMESH_APP_MAX_PRESENCE_MEMBERS=1000000 \
+      WIREMESH_MAX_CONNECTIONS=0 WIREMESH_MAX_CONNECTIONS_PER_IP=0 \
       node "$here/../bin/wiremesh.js" start
   fi
 }

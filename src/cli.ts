@@ -2,6 +2,9 @@
  * `wiremesh start [--config FILE]`: loads the config (file + environment), starts the server and
  * shuts it down gracefully on SIGTERM/SIGINT.
  */
+import { doctor, report } from './cli/doctor.js';
+import { logEnvSources } from './cli/env-log.js';
+import type { EnvSource } from './config/env.js';
 import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
 import { createLogger } from './log/logger.js';
@@ -12,10 +15,13 @@ import { workerConfig } from './workers/worker-config.js';
 import { workerMetrics } from './workers/metrics.js';
 
 const USAGE = `Usage: wiremesh start [--config FILE]
+       wiremesh doctor [--config FILE] [--server URL] [--url PUBLIC_URL] [--app-url LARAVEL_URL]
 
 Starts a Pusher-protocol WebSocket server. With no configuration it serves one app
 (id app-id, key app-key, secret app-secret) on port 6001. Every setting can also be given
-as an environment variable (see docs/configuration.md); PUSHER_APP_ID/KEY/SECRET are honoured.`;
+as an environment variable (see docs/configuration.md); Laravel's REVERB_APP_*, REVERB_SERVER_HOST/PORT,
+REVERB_SCALING_ENABLED + REDIS_URL and PUSHER_APP_*, and Soketi's SOKETI_DEFAULT_APP_* / SOKETI_ADAPTER_*
+are read too. On Fly.io (FLY_APP_NAME) the nodes form a mesh over <app>.internal by themselves.`;
 
 const DEFAULT_APP_WARNING =
   'serving the default app (app-id / app-key / app-secret): set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or a config file, before exposing this server';
@@ -26,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command === undefined ? 1 : 0;
   }
+  if (command === 'doctor') return runDoctor(rest);
   if (command !== 'start') {
     process.stderr.write(`Unknown command: ${command}\n\n${USAGE}\n`);
     return 1;
@@ -41,13 +48,15 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   let config;
+  const sources: EnvSource[] = [];
   try {
-    config = await loadConfig({ file, env: process.env });
+    config = await loadConfig({ ...(file === undefined ? {} : { file }), env: process.env, sources });
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, ...(config.region ? { context: { region: config.region } } : {}) });
+  logEnvSources(logger, sources);
   const workers = config.workers;
   if (workers > 1 && cluster.isPrimary) {
     if (isDefaultCredentials(config)) logger.warn(DEFAULT_APP_WARNING);
@@ -73,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
       process.exit(1);
     }
     logger.info('signal received', { signal });
-    server.shutdown().then(
+    server.stop('graceful').then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error('shutdown failed', { err });
@@ -85,4 +94,24 @@ export async function main(argv: string[]): Promise<number> {
   // A worker's Ctrl-C reaches the whole process group; the supervisor turns it into one SIGTERM.
   process.on('SIGINT', () => (worker ? undefined : onSignal('SIGINT')));
   return 0;
+}
+
+/** `wiremesh doctor`: one line per check on stdout, exit code 1 when a problem was found. */
+async function runDoctor(args: string[]): Promise<number> {
+  const opts: { file?: string; server?: string; url?: string; appUrl?: string } = {};
+  const names: Record<string, keyof typeof opts> = { '--config': 'file', '-c': 'file', '--server': 'server', '--url': 'url', '--app-url': 'appUrl' };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const key = names[flag];
+    const value = inline ?? args[++i];
+    if (key === undefined || value === undefined) {
+      process.stderr.write(`Unknown or incomplete option: ${a}\n\n${USAGE}\n`);
+      return 1;
+    }
+    opts[key] = value;
+  }
+  const found = await doctor({ ...opts, env: process.env });
+  process.exitCode = report(found, (line) => process.stdout.write(line + '\n'));
+  return process.exitCode;
 }

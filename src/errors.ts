@@ -30,8 +30,6 @@ export const ErrorCodes = {
   SIGNIN_TIMEOUT: 4009,
 } as const;
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
-
 export class PusherError extends Error {
   override readonly name = 'PusherError';
   /** Pusher protocol code, or null for errors that have none (subscription errors). */

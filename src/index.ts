@@ -1,4 +1,4 @@
-export { startServer, type RunningServer } from './server.js';
+export { startServer, type RunningServer, type StopMode } from './server.js';
 export { loadConfig } from './config/load.js';
 export { validateConfig } from './config/validate.js';
 export type { Config, AppConfig } from './config/schema.js';

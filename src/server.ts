@@ -1,22 +1,39 @@
 /**
- * The composition root: builds every part from the validated config and wires them through their
- * narrow interfaces. Nothing else constructs parts or hands the server object around.
+ * The composition root: builds every part from the validated config, bottom-up, each given its
+ * dependencies at construction (the transport and the cluster link take the receivers of their
+ * inbound traffic when they start). Nothing else constructs parts or hands the server object around.
  */
 import { randomBytes } from 'node:crypto';
 import { StaticAppDirectory } from './apps/directory.js';
-import { SoloLink, type ClusterLink } from './cluster/types.js';
-import { BackendLink } from './cluster/link.js';
-import { createBackend } from './cluster/backends/load.js';
+import { clusterLink, clusterParts, replication } from './cluster/assemble.js';
 import type { MemoryBus } from './cluster/backends/memory.js';
+import type { NodeInfo } from './cluster/membership.js';
+import { SOLE_OWNER, type StopMode } from './cluster/types.js';
 import type { Config } from './config/schema.js';
+import { ChannelCache } from './core/cache.js';
+import { PresenceQueries } from './core/channel-queries.js';
 import { Core } from './core/core.js';
-import { PresenceService } from './core/presence-service.js';
+import { LocalDelivery } from './core/delivery.js';
+import { TransitionEffects } from './core/effects.js';
+import { LocalRegistry } from './core/registry.js';
+import { Watchlists } from './core/watchlist.js';
 import { HttpApi } from './http/router.js';
-import { createLogger, type Logger } from './log/logger.js';
-import { createServerMetrics } from './metrics/server-metrics.js';
+import { MetricsAccess } from './http/metrics-access.js';
+import { MetricsListener } from './metrics/listener.js';
 import type { LivewireTunnel } from './livewire/tunnel.js';
+import { ExtensionRouter } from './core/extensions.js';
+import { withFragmentRefreshes } from './fragments/cluster.js';
+import type { FragmentService } from './fragments/service.js';
+import type { TransitionSink } from './presence/service.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { createServerMetrics, type ServerMetrics } from './metrics/server-metrics.js';
+import { resolveMaxConnections } from './limits/fd-limit.js';
+import { ConnectionLimits } from './limits/connection-limits.js';
+import { Refusals } from './limits/refusals.js';
+import { PresenceService } from './presence/service.js';
+import { stopNode } from './stop.js';
 import { createTransport } from './transport/select.js';
-import type { Transport } from './transport/types.js';
+import type { HttpRequest } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { addProcessMetrics } from './metrics/process-metrics.js';
 import { StatsFeed } from './dashboard/feed.js';
@@ -24,18 +41,19 @@ import { collectStats, parseStats } from './dashboard/stats.js';
 import type { DashboardServer } from './dashboard/server.js';
 import { VERSION } from './version.js';
 
+export type { StopMode } from './cluster/types.js';
+
 export interface RunningServer {
   readonly port: number;
   readonly nodeId: string;
   readonly transport: string;
   /** The dashboard's port, when `dashboard.enabled`. */
   readonly dashboardPort: number | undefined;
-  /** Graceful stop: stop accepting, ask clients to reconnect, drain, flush webhooks. */
-  shutdown(): Promise<void>;
-  /** Immediate stop (tests). */
-  close(): Promise<void>;
-  /** Stops like a crash: no goodbye to the cluster, sockets cut (tests of failure handling). */
-  crash(): Promise<void>;
+  /**
+   * Stops the node (see stop.ts): `graceful` drains and flushes, `immediate` closes at once,
+   * `crash` says no goodbye to the cluster. Later calls return the first call's promise.
+   */
+  stop(mode: StopMode): Promise<void>;
 }
 
 export interface StartOptions {
@@ -59,8 +77,39 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     observer: {
       sent: (appId, ok) => metrics.webhooks.inc({ app: appId, outcome: ok ? 'ok' : 'failed' }),
       dropped: (appId, events, reason) => metrics.webhooksDropped.inc({ app: appId, reason }, events),
+      coalesced: (appId, pairs) => metrics.webhooksCoalesced.inc({ app: appId }, pairs),
     },
   });
+  const tunnel = await loadTunnel(config, metrics, logger);
+  const fragments = tunnel ? await loadFragments(config, tunnel, metrics, replica, logger) : undefined;
+  const transport = await createTransport(
+    config.transport,
+    {
+      host: config.host,
+      port: config.port,
+      maxFrameBytes: config.limits.maxFrameBytes,
+      maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
+      maxBufferedBytes: config.limits.maxBufferedBytes,
+      ...(options.sharedPort ? { sharedPort: true } : {}),
+    },
+    logger.child({ part: 'transport' }),
+  );
+
+  // Local state, then the presence service over it, then the cluster link that replicates it.
+  const registry = new LocalRegistry();
+  const watchlists = new Watchlists();
+  const cache = new ChannelCache();
+  const refusals = new Refusals({ logger: logger.child({ part: 'limits' }), counter: metrics.refusals });
+  const capacity = resolveMaxConnections(config.limits.maxConnections);
+  const connectionLimits = new ConnectionLimits({
+    maxConnections: capacity.maxConnections,
+    maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+    open: () => registry.size(),
+    refusals,
+  });
+  const delivery = new LocalDelivery({ fanout: transport, metrics });
+  const cluster = await clusterParts(config, replica, logger, options.bus);
+
   // ---- dashboard and observability (src/dashboard/, src/metrics/process-metrics.ts) ----
   const startedAt = Date.now();
   // Node's process metrics (an event-loop delay timer and a GC observer) only when someone may read them.
@@ -70,6 +119,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     for (const [app, age] of Object.entries(webhooks.queueAges())) set({ app }, age);
   });
   const appIds = config.apps.map((a) => a.id);
+  const peers = (): readonly NodeInfo[] => cluster?.membership.all() ?? [];
+  const isLive = (n: NodeInfo): boolean => !n.down && n.leavingUntil === 0;
   const feed = new StatsFeed({
     collect: (watching) =>
       collectStats(metrics, appIds, {
@@ -80,102 +131,89 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         watching,
         queueAges: webhooks.queueAges(),
       }),
-    peerWatching: () => (backendLink?.nodes() ?? []).some((n) => !n.down && n.leavingUntil === 0 && parseStats(n.stats, [])?.watching === true),
+    peerWatching: () => peers().some((n) => isLive(n) && parseStats(n.stats, [])?.watching === true),
   });
+  if (cluster) {
+    metrics.clusterNodes.collect((set) => set({}, 1 + peers().filter(isLive).length));
+    metrics.clusterPeerUp.collect((set) => {
+      for (const n of peers()) set({ peer: n.replica }, isLive(n) ? 1 : 0);
+    });
+  }
   // ---- end dashboard and observability ----
 
-  const clustered = config.cluster.driver !== 'memory' || options.bus !== undefined;
-  const presence = new PresenceService(replica, { replicated: clustered });
-  let backendLink: BackendLink | undefined;
-  let localConnections: () => Record<string, number> = () => ({});
-  if (clustered) {
-    const c = config.cluster;
-    backendLink = new BackendLink({
-      backend: await createBackend(c, logger.child({ part: 'backend' }), options.bus),
-      state: presence.state,
-      localConnections: () => localConnections(),
-      localStats: () => feed.forHeartbeat(),
-      options: {
-        prefix: c.driver === 'nats' ? c.nats.prefix : c.redis.prefix,
-        heartbeatMs: c.heartbeatMs,
-        nodeTimeoutMs: c.nodeTimeoutMs,
-        handoffMs: c.nodeTimeoutMs,
-        forgetAfterMs: 5 * 60_000,
-        deltaDelayMs: 5,
-      },
-      logger: logger.child({ part: 'cluster' }),
-    });
-    const l = backendLink;
-    presence.onLocalChange = () => l.presenceDirty();
-    metrics.clusterNodes.collect((set) => set({}, 1 + l.nodes().filter((n) => !n.down && n.leavingUntil === 0).length));
-    metrics.clusterEntries.collect((set) => set({}, presence.state.size()));
-    metrics.clusterPeerUp.collect((set) => {
-      for (const n of l.nodes()) set({ peer: n.replica }, !n.down && n.leavingUntil === 0 ? 1 : 0);
-    });
-  }
-  const link: ClusterLink = backendLink ?? new SoloLink();
-  let ready = false;
-
-  // The Livewire tunnel (and undici with it) loads only when some app configures it.
-  let tunnel: LivewireTunnel | undefined;
-  if (config.apps.some((app) => app.livewire)) {
-    const { LivewireTunnel } = await import('./livewire/tunnel.js');
-    tunnel = new LivewireTunnel({
-      apps: config.apps,
-      limits: config.limits,
-      metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
-      logger: logger.child({ part: 'livewire' }),
-    });
-  }
-
-  let core: Core | undefined;
-  let http: HttpApi | undefined;
-  const transport: Transport = await createTransport(
-    config.transport,
-    {
-      host: config.host,
-      port: config.port,
-      maxFrameBytes: config.limits.maxFrameBytes,
-      maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
-      maxBufferedBytes: config.limits.maxBufferedBytes,
-      ...(options.sharedPort ? { sharedPort: true } : {}),
-    },
-    {
-      openSocket: (socket, info) => core!.open(socket, info),
-      handleHttp: (req) => http!.handle(req),
-    },
-    logger.child({ part: 'transport' }),
+  const effects = new TransitionEffects({
+    delivery,
+    ownership: cluster?.membership ?? SOLE_OWNER,
+    webhooks,
+    watchlists,
+    appById: (id) => apps.byId(id),
+    metrics,
+  });
+  // Shared fragments re-render on presence transitions too (after the frames and webhooks).
+  const sink: TransitionSink = fragments ? { apply: (t) => (effects.apply(t), fragments.presenceChanged(t)) } : effects;
+  const presence = new PresenceService(
+    replica,
+    sink,
+    cluster
+      ? replication(
+          cluster,
+          { connections: () => registry.connectionsByApp(), stats: () => feed.forHeartbeat() },
+          { maxEntriesPerNode: config.limits.maxReplicatedSubscriptionsPerNode, refusals },
+          logger,
+        )
+      : undefined,
   );
-  core = new Core({
+  const link = clusterLink(replica, cluster, presence.replicator, logger);
+  if (cluster) metrics.clusterEntries.collect((set) => set({}, presence.entries()));
+  const core = new Core({
     config,
     apps,
-    delivery: transport,
+    registry,
+    watchlists,
+    cache,
+    delivery,
     presence,
     link,
     webhooks,
     metrics,
     logger: logger.child({ part: 'core' }),
-    ...(tunnel ? { extensions: tunnel } : {}),
+    connectionLimits,
+    refusals,
+    ...(tunnel ? { extensions: fragments ? fragmentsAndTunnel(fragments, tunnel) : tunnel } : {}),
   });
-  const registry = core.registry;
-  localConnections = () => {
-    const out: Record<string, number> = {};
-    for (const appId of registry.appIds()) out[appId] = registry.appConnections(appId);
-    return out;
-  };
-  backendLink?.register(core);
-  await link.start();
-  http = new HttpApi({
+  let ready = false;
+  const queries = new PresenceQueries(presence.view);
+  const http = new HttpApi({
     apps,
-    queries: core,
+    queries,
     publisher: core,
     metrics,
     logger: logger.child({ part: 'http' }),
     maxChannelNameLength: config.limits.maxChannelNameLength,
-    metricsEnabled: config.metrics,
+    maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
+    ...(config.metrics && config.metricsPort === 0 ? { metricsAccess: new MetricsAccess(config.metricsToken) } : {}),
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
+    ...(tunnel ? { extension: (req: HttpRequest) => tunnel.http(req) } : {}),
+    ...(fragments ? { fragments } : {}),
   });
+
+  // /metrics on its own listener (config.metricsPort), apart from the client-facing port.
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics && config.metricsPort !== 0) {
+    const api = http;
+    const render = options.metricsFrom ? options.metricsFrom(() => metrics.registry.render()) : async () => metrics.registry.render();
+    metricsListener = new MetricsListener({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      access: new MetricsAccess(config.metricsToken),
+      render,
+      logger: logger.child({ part: 'metrics' }),
+      onRefused: (address) => api.metricsRefused(address),
+    });
+    const metricsPort = await metricsListener.listen();
+    logger.info('metrics listening', { host: config.metricsHost, port: metricsPort });
+  }
 
   // The dashboard (off by default) listens on its own address; its code loads only when enabled.
   let dashboard: DashboardServer | undefined;
@@ -186,21 +224,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       config: config.dashboard,
       selfId: replica,
       appIds,
-      queries: core,
+      queries,
       feed,
-      peers: () => backendLink?.nodes() ?? [],
+      peers,
       logger: logger.child({ part: 'dashboard' }),
     });
     dashboardPort = await dashboard.listen();
   }
-  const stopObservability = async (): Promise<void> => {
-    processMetrics.stop();
-    await dashboard?.close();
-  };
 
-  const port = await transport.listen();
+  await link.start(fragments ? withFragmentRefreshes(core, fragments) : core);
+  const port = await transport.listen({
+    openSocket: (socket, info) => core.open(socket, info),
+    handleHttp: (req) => http.handle(req),
+    admitHttp: (head) => http.admit(head),
+    bodyTooLarge: (head) => http.tooLarge(head),
+  });
   core.start();
   tunnel?.start();
+  fragments?.start({ presence: presence.view, link });
   ready = true;
   logger.info('wiremesh listening', {
     host: config.host,
@@ -208,51 +249,89 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     transport: transport.name,
     apps: config.apps.map((a) => a.id),
     cluster: config.cluster.driver,
+    maxConnections: capacity.maxConnections,
+    ...(capacity.openFiles === undefined ? {} : { openFiles: capacity.openFiles, openFilesFrom: capacity.source }),
+    maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
   });
 
-  const c = core;
   let stopping: Promise<void> | null = null;
+  const stop = (mode: StopMode): Promise<void> => {
+    ready = false;
+    return stopNode(
+      {
+        drain: (spreadMs, deadlineMs) => core.drain(spreadMs, deadlineMs),
+        stopAccepting: () => transport.stopAccepting(),
+        stopCore: () => core.stop(),
+        closeTunnel: async () => {
+          fragments?.stop();
+          await tunnel?.close();
+        },
+        leaveCluster: (m) => link.stop(m),
+        flushWebhooks: (deadlineMs) => webhooks.flush(deadlineMs),
+        closeWebhooks: () => webhooks.close(),
+        closeTransport: async () => {
+          await transport.close();
+          await metricsListener?.close();
+        },
+        closeObservability: async () => {
+          processMetrics.stop();
+          await dashboard?.close();
+        },
+      },
+      mode,
+      config.shutdownGraceMs,
+      logger,
+    );
+  };
   return {
     port,
     nodeId: replica,
     transport: transport.name,
     dashboardPort,
-    shutdown: () =>
-      (stopping ??= (async () => {
-        // While draining, the port stays open: /ready answers 503 so load balancers move on, the
-        // HTTP API keeps serving publishers, and new WebSockets are refused with 4200 by the core.
-        ready = false;
-        logger.info('shutting down: draining connections', { graceMs: config.shutdownGraceMs });
-        await c.drain(config.shutdownGraceMs / 2, config.shutdownGraceMs);
-        await transport.stopAccepting();
-        c.stop();
-        await tunnel?.close();
-        await link.stop();
-        await webhooks.flush(Math.max(1_000, config.shutdownGraceMs / 2));
-        webhooks.close();
-        await transport.close();
-        await stopObservability();
-        logger.info('shutdown complete');
-      })()),
-    crash: () =>
-      (stopping ??= (async () => {
-        ready = false;
-        c.stop();
-        await tunnel?.close();
-        await backendLink?.abandon();
-        webhooks.close();
-        await transport.close();
-        await stopObservability();
-      })()),
-    close: () =>
-      (stopping ??= (async () => {
-        ready = false;
-        c.stop();
-        await tunnel?.close();
-        await link.stop();
-        webhooks.close();
-        await transport.close();
-        await stopObservability();
-      })()),
+    stop: (mode) => (stopping ??= stop(mode)),
   };
+}
+
+/** The Livewire tunnel (and undici with it) loads only when some app configures it. */
+async function loadTunnel(config: Config, metrics: ServerMetrics, logger: Logger): Promise<LivewireTunnel | undefined> {
+  if (!config.apps.some((app) => app.livewire)) return undefined;
+  const { LivewireTunnel } = await import('./livewire/tunnel.js');
+  return new LivewireTunnel({
+    apps: config.apps,
+    limits: config.limits,
+    metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
+    logger: logger.child({ part: 'livewire' }),
+  });
+}
+
+/** Shared fragments render on the tunnel's upstreams; they load only when some app has them. */
+async function loadFragments(
+  config: Config,
+  tunnel: LivewireTunnel,
+  metrics: ServerMetrics,
+  replica: string,
+  logger: Logger,
+): Promise<FragmentService | undefined> {
+  if (!config.apps.some((app) => app.fragments)) return undefined;
+  const [{ FragmentService }, { tunnelUpstreams }, { createFragmentMetrics }] = await Promise.all([
+    import('./fragments/service.js'),
+    import('./fragments/upstream.js'),
+    import('./fragments/metrics.js'),
+  ]);
+  return new FragmentService({
+    apps: config.apps,
+    upstreams: tunnelUpstreams(tunnel),
+    epoch: replica,
+    maxChannelNameLength: config.limits.maxChannelNameLength,
+    metrics: createFragmentMetrics(metrics.registry),
+    logger: logger.child({ part: 'fragments' }),
+  });
+}
+
+/** The connection's `wiremesh:*` events: the tunnel's and the fragments'. */
+function fragmentsAndTunnel(fragments: FragmentService, tunnel: LivewireTunnel): ExtensionRouter {
+  return new ExtensionRouter([
+    { events: ['wiremesh:request', 'wiremesh:abort'], handler: tunnel },
+    { events: fragments.events, handler: fragments },
+  ]);
 }

@@ -12,7 +12,7 @@ clusterSuite('memory bus, in-process', async (n, webhookUrl) => {
   return {
     ports: c.nodes.map((s) => s.port),
     nodeTimeoutMs: FAST_CLUSTER.nodeTimeoutMs,
-    kill: (i) => c.nodes[i]!.server.crash(),
+    kill: (i) => c.nodes[i]!.server.stop('crash'),
     brokerOutage: async (ms) => {
       c.bus.setDown(true);
       await sleep(ms);

@@ -79,7 +79,7 @@ test('Soketi names, Node process metrics, cluster gauges and webhook queue age',
   assert.ok(ages[0]! >= 1, `queue age ${ages[0]}`);
 
   // A dead peer turns its link gauge to 0.
-  await cluster.nodes[1]!.server.crash();
+  await cluster.nodes[1]!.server.stop('crash');
   const peer = `wiremesh_cluster_peer_up{peer="${cluster.nodes[1]!.server.nodeId}"}`;
   const deadline = Date.now() + 5_000;
   while (value(await scrape(0), peer) !== 0) {

@@ -98,7 +98,7 @@ test('the page follows clients on the other node, finds members, and marks a dea
 
   // Node 1 dies without a goodbye: it turns down, and its connections and members leave the totals.
   for (const c of clients.splice(0)) c.disconnect();
-  await cluster.nodes[1]!.server.crash();
+  await cluster.nodes[1]!.server.stop('crash');
   await waitForText(page, `#nodes tr[data-node="${other}"] td:nth-child(4)`, 'down');
   await waitForText(page, '#apps tr[data-app="app-id"] td.conns', '0');
   await waitForText(page, '#apps tr[data-app="app-id"] td.members', '0');

@@ -6,6 +6,10 @@
  * answer was a 5xx, every connection and every occupied channel is gone again, the heap did not
  * grow, and a normal pusher-js client still connects, joins a presence channel and gets an event.
  *
+ * The Livewire tunnel gets its own run (fuzz-tunnel.ts): random handshakes and tunnel frames at a
+ * real upstream; every request is answered once, only the allowed page's allowed paths reach the
+ * upstream with the configured forwarded host, the upstream is never marked down.
+ *
  * The seed is printed; `FUZZ_SEED=<seed>` replays the same inputs, `FUZZ_MS` changes the duration.
  */
 import { describe, test, type TestContext } from 'node:test';
@@ -19,7 +23,10 @@ import { fuzzSeed, Rng } from './helpers/fuzz-rng.js';
 import { newTcpStats, tcpWorker } from './helpers/fuzz-tcp.js';
 import { heapAfterGc, LogWatch, metric, mib, ProcessWatch } from './helpers/fuzz-watch.js';
 import { APP_PATH, WireClient } from './helpers/fuzz-wire.js';
+import { newTunnelStats, tunnelWorker, TUNNEL_PAGE, TUNNEL_PATHS } from './helpers/fuzz-tunnel.js';
 import { newWsStats, wsWorker } from './helpers/fuzz-ws.js';
+import { TestBackend } from './helpers/livewire-backend.js';
+import { TunnelSocket } from './helpers/livewire-socket.js';
 import { APP, startTestServer, testApp } from './helpers/server.js';
 import { loadUws } from '../src/transport/uws.js';
 
@@ -130,6 +137,58 @@ async function fuzz(t: TestContext, transport: 'ws' | 'uws'): Promise<void> {
   }
 }
 
+async function fuzzTunnel(t: TestContext, transport: 'ws' | 'uws'): Promise<void> {
+  t.diagnostic(`seed ${SEED} (replay: FUZZ_SEED=${SEED}), ${FUZZ_MS} ms`);
+  const upstream = await TestBackend.start();
+  const srv = await startTestServer({
+    transport,
+    limits: { maxFrameBytes: MAX_FRAME_BYTES },
+    apps: [testApp({ livewire: { backends: [upstream.origin], publicUrl: TUNNEL_PAGE, paths: TUNNEL_PATHS, timeoutMs: 2_000, healthIntervalMs: 1_000 } })],
+  });
+  const watch = new ProcessWatch();
+  const logs = new LogWatch(srv, /livewire upstream down|livewire exchange failed/);
+  try {
+    const before = heapAfterGc();
+    const stats = newTunnelStats();
+    let stream = 1000;
+    const deadline = Date.now() + FUZZ_MS / 2;
+    await Promise.all(Array.from({ length: 8 }, () => tunnelWorker(new Rng(SEED, stream++), { port: srv.port, deadline }, stats)));
+    const open = await settled(srv.port);
+    const after = heapAfterGc();
+    logs.drain();
+    const fallbacks = [...stats.fallbacks].map(([k, v]) => `${k}×${v}`).join(' ');
+    t.diagnostic(
+      `tunnel: ${stats.frames} frames over ${stats.connections} connections; ${stats.requests} requests, ${stats.responses} responses, fallbacks ${fallbacks}, ` +
+        `${stats.protocolErrors} protocol errors, ${stats.aborted} aborted; upstream saw ${upstream.seen.length}; heapUsed ${mib(before.heapUsed)} -> ${mib(after.heapUsed)}`,
+    );
+    assert.deepEqual(watch.failures, [], 'no uncaught exception or unhandled rejection');
+    assert.deepEqual(logs.errors, [], 'the server logged no error');
+    assert.deepEqual(logs.matched, [], 'the upstream was never marked down, no exchange failed');
+    assert.deepEqual(stats.unanswered, [], 'every request with a fresh id was answered (unless aborted)');
+    assert.deepEqual(stats.answeredTwice, [], 'no request was answered twice');
+    const strays = upstream.seen.filter(
+      (x) => x.headers.origin !== TUNNEL_PAGE || x.headers['x-forwarded-host'] !== 'app.fuzz.test' || x.headers['x-forwarded-proto'] !== 'https' || x.url.includes(';') || x.path === '/admin',
+    );
+    assert.deepEqual(strays.map((x) => `${x.method} ${x.url} origin=${String(x.headers.origin)}`).slice(0, 10), [], 'only the allowed page reached the upstream, with the configured forwarded host');
+    assert.equal(open.open, 0, 'every connection is gone once its socket closed');
+    assert.ok(after.heapUsed - before.heapUsed < 100 * 1024 * 1024, `heap grew by ${mib(after.heapUsed - before.heapUsed)}`);
+    assert.ok(stats.requests >= 300 * scale, `at least ${300 * scale} tunnel requests sent (${stats.requests})`);
+    assert.ok(stats.responses >= 50 * scale && (stats.fallbacks.get('not_allowed') ?? 0) >= 50 * scale, 'both tunnelled and refused requests');
+    const s = await TunnelSocket.open(srv.port, { origin: TUNNEL_PAGE });
+    try {
+      s.request({ id: 'after', path: '/livewire/update' });
+      assert.equal((await s.response('after')).status, 200, 'a normal tunnelled request is still served');
+    } finally {
+      s.close();
+    }
+  } finally {
+    logs.dispose();
+    watch.dispose();
+    await srv.close();
+    await upstream.close();
+  }
+}
+
 /**
  * Every fuzzing socket is closed by now: waits (up to 8 s) for the server to let go of every
  * connection and every occupied channel, and returns what its gauges say at the end.
@@ -197,29 +256,29 @@ async function findings(transport: 'ws' | 'uws'): Promise<void> {
   try {
     const id = c.socketId!;
     // Client event data nested deeper than JSON.stringify can recurse: refused with 4302, connection kept.
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'private-deep', auth: sign(APP.secret, `${id}:private-deep`) } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'private-deep', auth: sign(APP.secret, `${id}:private-deep`) } }));
     await next(/subscription_succeeded/);
-    c.sendText(`{"event":"client-deep","channel":"private-deep","data":${deepJson(50_000, true)}}`);
+    await c.sendText(`{"event":"client-deep","channel":"private-deep","data":${deepJson(50_000, true)}}`);
     assert.match(await next(/pusher:error/), /"code":4302,"message":"Event data is nested too deeply"/);
     // Presence user_info nested as deep: a subscription error, not an internal error.
     const deepMember = `{"user_id":"deep","user_info":${deepJson(20_000, false)}}`;
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-deep', auth: sign(APP.secret, `${id}:presence-deep:${deepMember}`), channel_data: deepMember } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-deep', auth: sign(APP.secret, `${id}:presence-deep:${deepMember}`), channel_data: deepMember } }));
     assert.match(await next(/pusher:subscription_error/), /nested too deeply/);
     // A watchlist entry String() cannot convert: signin still succeeds.
     const userData = '{"id":"wl","watchlist":[{"toString":1},"ada"]}';
-    c.sendText(JSON.stringify({ event: 'pusher:signin', data: { user_data: userData, auth: sign(APP.secret, `${id}::user::${userData}`) } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:signin', data: { user_data: userData, auth: sign(APP.secret, `${id}::user::${userData}`) } }));
     await next(/pusher:signin_success/);
     assert.match(await next(/watchlist_events/), /offline.*ada/);
     // Channel events arrive as text frames (the Pusher protocol is text; a browser cannot parse a Blob).
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'plain' } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'plain' } }));
     await next(/subscription_succeeded.*plain/);
     await serverSdk(srv.port).trigger('plain', 'as-text', 'hello');
     await next(/"event":"as-text"/);
     // "__proto__" is a user id and a channel name like any other.
     const member = '{"user_id":"__proto__","user_info":{"x":1}}';
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-proto', auth: sign(APP.secret, `${id}:presence-proto:${member}`), channel_data: member } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-proto', auth: sign(APP.secret, `${id}:presence-proto:${member}`), channel_data: member } }));
     await next(/subscription_succeeded.*presence-proto/);
-    c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: '__proto__' } }));
+    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: '__proto__' } }));
     await next(/subscription_succeeded.*__proto__/);
     await connected(client);
     const channel = client.subscribe('presence-proto') as unknown as { subscribed: boolean; members: { count: number; get(id: string): { info: unknown } | null } };
@@ -265,5 +324,9 @@ describe(`fuzzing (seed ${SEED}; replay with FUZZ_SEED=${SEED})`, () => {
   );
   test('uws transport: random and mutated frames, TCP garbage and HTTP requests leave the server healthy', { skip: uwsSkip, timeout: 30_000 }, (t) =>
     fuzz(t, 'uws'),
+  );
+  test('ws transport: random handshakes and Livewire tunnel frames leave the tunnel safe and serving', { timeout: 30_000 }, (t) => fuzzTunnel(t, 'ws'));
+  test('uws transport: random handshakes and Livewire tunnel frames leave the tunnel safe and serving', { skip: uwsSkip, timeout: 30_000 }, (t) =>
+    fuzzTunnel(t, 'uws'),
   );
 });

@@ -9,7 +9,7 @@ import { livewireDefaults } from '../src/config/schema.js';
 import { validateConfig } from '../src/config/validate.js';
 import { CookieJar } from '../src/livewire/cookies.js';
 import { pieces } from '../src/livewire/exchange.js';
-import { connectionHeaders, pageOrigin, pickClientHeaders, responseHeaders } from '../src/livewire/headers.js';
+import { clientOf, connectionHeaders, pageOrigin, pickClientHeaders, responseHeaders, TrustedProxies } from '../src/livewire/headers.js';
 import { parseTarget, PathMatcher } from '../src/livewire/paths.js';
 import { Fallback, readId, readRequest } from '../src/livewire/request.js';
 import { MetricsRegistry } from '../src/metrics/registry.js';
@@ -28,9 +28,20 @@ describe('request targets and the allowed list', () => {
     }
   });
 
+  test("no ';' in a path, and '*' stands for [A-Za-z0-9_-]+ only: '..;', '@host' and friends are refused (finding 19)", () => {
+    for (const bad of ['/livewire-..;/update', '/livewire-;x=y/update', '/livewire/update;jsessionid=1', '/a;/b']) {
+      assert.ok('refused' in parseTarget(bad), bad);
+    }
+    for (const p of ['/livewire-@evil.example/update', '/livewire-a.b/update', "/livewire-!$&'()*+,=:~/update", '/livewire-../update']) {
+      assert.equal(matcher.allows(p), false, p);
+    }
+    assert.equal(matcher.allows('/livewire-Ab_9-z/update'), true);
+  });
+
   test('a pattern only matches whole paths, and regex characters are literal', () => {
     const m = new PathMatcher(['/a.b/*.json']);
     assert.equal(m.allows('/a.b/x.json'), true);
+    assert.equal(m.allows('/a.b/x.y.json'), false);
     assert.equal(m.allows('/aXb/x.json'), false);
     assert.equal(m.allows('/a.b/x.jsonp'), false);
   });
@@ -130,32 +141,57 @@ describe('headers', () => {
     assert.deepEqual(pickClientHeaders(undefined), {});
   });
 
-  test('the page origin: Origin, else publicUrl, else the Host; an Origin other than publicUrl is refused', () => {
-    assert.equal(pageOrigin(handshake({ origin: 'https://a.test' }), undefined)?.origin, 'https://a.test');
-    assert.equal(pageOrigin(handshake({ origin: 'https://a.test' }), 'https://a.test')?.origin, 'https://a.test');
-    assert.equal(pageOrigin(handshake({ origin: 'https://b.test' }), 'https://a.test'), null);
-    assert.equal(pageOrigin(handshake({ origin: 'chrome-extension://x' }), undefined), null);
-    assert.equal(pageOrigin(handshake({}), 'https://a.test')?.origin, 'https://a.test');
-    assert.equal(pageOrigin(handshake({ host: 'ws.a.test', 'x-forwarded-proto': 'https' }), undefined)?.origin, 'https://ws.a.test');
+  test('client headers: values undici would refuse (control characters, above U+00FF) are refused here (finding 4)', () => {
+    for (const bad of ['a\u0001b', 'text/\u0100', 'x\u007fy', 'a\u2028b']) {
+      assert.ok('refused' in pickClientHeaders({ 'x-csrf-token': bad }), JSON.stringify(bad));
+    }
+    assert.deepEqual(pickClientHeaders({ accept: 'text/html;\tq=0.9, caf\u00e9' }), { accept: 'text/html;\tq=0.9, caf\u00e9' });
   });
 
-  test('connection headers: forwarding chain, proto, host, socket id, no compression', () => {
+  test('the page origin: only an allowed origin, named by the Origin header; missing, null and other sites refused (finding 2)', () => {
+    const allowed = ['https://a.test', 'https://www.a.test'];
+    assert.equal(pageOrigin(handshake({ origin: 'https://a.test' }), allowed)?.origin, 'https://a.test');
+    assert.equal(pageOrigin(handshake({ origin: 'https://A.test:443' }), allowed)?.origin, 'https://a.test');
+    assert.equal(pageOrigin(handshake({ origin: 'https://www.a.test' }), allowed)?.origin, 'https://www.a.test');
+    assert.equal(pageOrigin(handshake({ origin: 'https://b.test' }), allowed), null);
+    assert.equal(pageOrigin(handshake({ origin: 'https://a.test.evil.test' }), allowed), null);
+    assert.equal(pageOrigin(handshake({ origin: 'http://a.test' }), allowed), null);
+    assert.equal(pageOrigin(handshake({ origin: 'null' }), allowed), null);
+    assert.equal(pageOrigin(handshake({ origin: '' }), allowed), null);
+    assert.equal(pageOrigin(handshake({ host: 'a.test' }), allowed), null);
+    assert.equal(pageOrigin(handshake({ origin: 'chrome-extension://x' }), allowed), null);
+  });
+
+  test('connection headers: forwarded host/port/proto from the configured page; the client chain only from a trusted proxy (findings 3, 14)', () => {
+    const none = new TrustedProxies([]);
     const h = connectionHeaders(
-      handshake({ 'x-forwarded-for': '203.0.113.1, 10.0.0.2', 'user-agent': 'UA', origin: 'http://a.test:8080', cookie: 'x=1' }),
+      handshake({ 'x-forwarded-for': '203.0.113.1, 10.0.0.2', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil.test', 'user-agent': 'UA', origin: 'https://a.test', cookie: 'x=1' }),
       '123.456',
-      new URL('http://a.test:8080'),
+      new URL('https://a.test'),
+      none,
     );
     assert.deepEqual(h, {
       'user-agent': 'UA',
-      origin: 'http://a.test:8080',
-      'x-forwarded-for': '203.0.113.1, 10.0.0.2, 198.51.100.4',
-      'x-forwarded-proto': 'http',
-      'x-forwarded-host': 'a.test:8080',
-      'x-forwarded-port': '8080',
+      origin: 'https://a.test',
+      'x-forwarded-for': '198.51.100.4',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'a.test',
+      'x-forwarded-port': '443',
       'x-socket-id': '123.456',
       'accept-encoding': 'identity',
     });
-    assert.equal(connectionHeaders(handshake({ 'x-forwarded-proto': 'https' }, '::1'), '1.1', new URL('http://a.test'))['x-forwarded-proto'], 'https');
+    const proxies = new TrustedProxies(['198.51.100.0/24', '::1']);
+    const behind = handshake({ 'x-forwarded-for': '203.0.113.1, junk, 10.0.0.2', 'x-forwarded-proto': 'http' });
+    const t = connectionHeaders(behind, '1.1', new URL('http://a.test:8080'), proxies);
+    assert.equal(t['x-forwarded-for'], '203.0.113.1, 10.0.0.2, 198.51.100.4');
+    assert.equal(t['x-forwarded-proto'], 'http');
+    assert.equal(t['x-forwarded-host'], 'a.test:8080');
+    assert.equal(t['x-forwarded-port'], '8080');
+    assert.equal(clientOf(behind, proxies), '10.0.0.2');
+    assert.equal(clientOf(behind, none), '198.51.100.4');
+    assert.equal(new TrustedProxies(['::1']).has('::1'), true);
+    assert.equal(new TrustedProxies(['10.0.0.0/8']).has('::ffff:10.1.2.3'), true);
+    assert.equal(new TrustedProxies(['10.0.0.0/8']).has('11.0.0.1'), false);
   });
 
   test('response headers: hop-by-hop, Connection-listed and Set-Cookie removed; repeated values kept', () => {
@@ -188,7 +224,9 @@ test('pieces: split at the size, never inside a surrogate pair', () => {
 });
 
 describe('config: apps[].livewire', () => {
-  const app = (livewire: unknown): unknown => ({ apps: [{ id: 'a', key: 'k', secret: 's', livewire }] });
+  const app = (livewire: unknown): unknown => ({ apps: [{ id: 'a', key: 'k', secret: 's', livewire: withPublicUrl(livewire) }] });
+  const withPublicUrl = (lw: unknown): unknown =>
+    lw !== null && typeof lw === 'object' && !('publicUrl' in lw) && !('noPublicUrl' in lw) ? { publicUrl: 'https://app.test', ...lw } : lw;
   const fails = (raw: unknown, message: string): void =>
     assert.throws(
       () => validateConfig(raw),
@@ -199,6 +237,7 @@ describe('config: apps[].livewire', () => {
     assert.equal(validateConfig(app(undefined)).apps[0]!.livewire, undefined);
     const lw = validateConfig({ ...(app({ backends: ['http://10.0.0.5:8000/'], publicUrl: 'https://App.Example.com' }) as object), limits: { maxFrameBytes: 2 * 1024 * 1024 } }).apps[0]!.livewire;
     assert.deepEqual(lw, { ...livewireDefaults(), backends: ['http://10.0.0.5:8000'], publicUrl: 'https://app.example.com' });
+    assert.equal(lw?.deadlineMs, 60_000);
   });
 
   test('maxRequestBytes: by default capped at limits.maxFrameBytes; set above it, refused', () => {
@@ -213,6 +252,21 @@ describe('config: apps[].livewire', () => {
     fails(app({ dns: { name: 'bad name' } }), 'Invalid config: apps[0].livewire.dns.name ("bad name") must be a DNS name');
   });
 
+  test('a tunnel without publicUrl does not start, with a precise error (finding 2)', () => {
+    const raw = { apps: [{ id: 'a', key: 'k', secret: 's', livewire: { backends: ['http://x'] } }] };
+    fails(
+      raw,
+      'Invalid config: apps[0].livewire.publicUrl must be set to the app\'s public origin (e.g. "https://app.example.com"): only pages of that origin (or of allowedOrigins) may use the tunnel, and Laravel\'s X-Forwarded-Host/Port/Proto come from it',
+    );
+    fails(app({ backends: ['http://x'], publicUrl: 'https://a.test/app' }), 'Invalid config: apps[0].livewire.publicUrl ("https://a.test/app") must be an http(s) origin: scheme, host and optional port, without path, query or credentials');
+    fails(app({ backends: ['http://x'], allowedOrigins: ['null'] }), 'Invalid config: apps[0].livewire.allowedOrigins[0] ("null") must be an http(s) origin: scheme, host and optional port, without path, query or credentials');
+    fails(app({ backends: ['http://x'], trustedProxies: ['10.0.0.0/33'] }), 'Invalid config: apps[0].livewire.trustedProxies[0] ("10.0.0.0/33") must be an IP address or a CIDR range (e.g. "10.0.0.0/8")');
+    fails(app({ backends: ['http://x'], timeoutMs: 5000, deadlineMs: 1000 }), 'Invalid config: apps[0].livewire.deadlineMs (1000) must be at least timeoutMs (5000)');
+    const lw = validateConfig(app({ backends: ['http://x'], allowedOrigins: ['https://WWW.app.test', 'https://app.test'], trustedProxies: ['127.0.0.1', 'fd00::/8'] })).apps[0]!.livewire!;
+    assert.deepEqual(lw.allowedOrigins, ['https://www.app.test']);
+    assert.deepEqual(lw.trustedProxies, ['127.0.0.1', 'fd00::/8']);
+  });
+
   test('bad settings name their path', () => {
     fails(app({}), 'Invalid config: apps[0].livewire.backends must list at least one backend URL, or apps[0].livewire.dns must be set');
     fails(app({ backends: ['ftp://x'] }), 'Invalid config: apps[0].livewire.backends[0] ("ftp://x") must be an http(s) origin: scheme, host and optional port, without path, query or credentials');
@@ -221,6 +275,7 @@ describe('config: apps[].livewire', () => {
     fails(app({ backends: ['http://x'], paths: ['/a/*/*'] }), 'Invalid config: apps[0].livewire.paths[0] ("/a/*/*") may contain at most one \'*\'');
     fails(app({ backends: ['http://x'], paths: ['/a/../b'] }), 'Invalid config: apps[0].livewire.paths[0] ("/a/../b") must not contain \'.\' or \'..\' segments');
     fails(app({ backends: ['http://x'], paths: ['livewire'] }), 'Invalid config: apps[0].livewire.paths[0] ("livewire") must be a path starting with \'/\', without query, spaces, \'%\' or \'\\\'');
+    fails(app({ backends: ['http://x'], paths: ['/a;b'] }), 'Invalid config: apps[0].livewire.paths[0] ("/a;b") must be a path starting with \'/\', without query, spaces, \'%\' or \'\\\'');
     fails(app({ backends: ['http://x'], paths: [] }), 'Invalid config: apps[0].livewire.paths must list at least one path (remove the livewire section to turn the tunnel off)');
     fails(app({ backends: ['http://x'], maxInFlight: 0 }), 'Invalid config: apps[0].livewire.maxInFlight (0) must be a positive integer');
     fails(app({ backends: ['http://x'], healthIntervalMs: 10 }), 'Invalid config: apps[0].livewire.healthIntervalMs (10) must be an integer of at least 100');

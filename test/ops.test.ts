@@ -50,7 +50,7 @@ for (const transport of await availableTransports()) {
         probe.write('GET /ready HTTP/1.1\r\nHost: x\r\n'); // a request already under way
         let answer = '';
         probe.on('data', (d: Buffer) => (answer += d.toString()));
-        const stopped = srv.server.shutdown();
+        const stopped = srv.server.stop('graceful');
         await until(() => w1.closeCode !== null || w2.closeCode !== null, 'first socket asked to reconnect');
         probe.write('\r\n');
         await until(() => /\r\n\r\n(.+)$/s.test(answer), '/ready answered during the drain');

@@ -62,7 +62,7 @@ test('a node that dies takes its users offline, once', async () => {
   const before = userEvents().length;
   await member(2, 'bob', 'presence-c');
   await until(() => userEvents().length === before + 1, 'bob online');
-  await cluster.nodes[2]!.server.crash();
+  await cluster.nodes[2]!.server.stop('crash');
   await until(() => userEvents().length === before + 2, 'bob offline after node 2 died', 5_000);
   await sleep(300);
   assert.deepEqual(userEvents().slice(before), ['user_online bob', 'user_offline bob']);

@@ -174,7 +174,7 @@ describe('workers on the mesh driver: two nodes of two workers each', () => {
 
   it('every worker of every node dials the others: one presence list on all four processes', async () => {
     const [meshA, meshB] = [await freePortRun(2), await freePortRun(2)];
-    const mesh = (port: number, peer: number) => ({ port, host: '127.0.0.1', peers: [`127.0.0.1:${peer}`], secret: 'test-secret' });
+    const mesh = (port: number, peer: number) => ({ port, host: '127.0.0.1', peers: [`127.0.0.1:${peer}`], secret: 'workers-test-secret-of-at-least-32-bytes' });
     const cluster = { driver: 'mesh', heartbeatMs: 100, nodeTimeoutMs: 1_000 };
     servers.push(await spawnServer({ workers: 2, shutdownGraceMs: 500, cluster: { ...cluster, mesh: mesh(meshA, meshB) } }));
     servers.push(await spawnServer({ workers: 2, shutdownGraceMs: 500, cluster: { ...cluster, mesh: mesh(meshB, meshA) } }));

@@ -54,6 +54,17 @@ describe('refused connections', () => {
     await refusedWith(srv.port, '/app/no-such-key?protocol=7', 4001);
   });
 
+  test('malformed percent-encoding in the app key: 4001, and no library message leaks', async () => {
+    for (const key of ['%E0', '%', 'app-key%E0%A4']) {
+      const message = await refusedWith(srv.port, `/app/${key}?protocol=7`, 4001);
+      assert.equal(message, 'App key not found');
+    }
+    assert.equal(srv.logs.some((l) => /URI malformed|unexpected error/.test(l)), false);
+    // A well-formed encoding of the key is still the key.
+    const ok = open(srv.port, `/app/${encodeURIComponent('app-key').replace('-', '%2D')}?protocol=7`);
+    await until(() => ok.frames.some((f) => f.event === 'pusher:connection_established'), 'encoded key not accepted');
+  });
+
   test('disabled app: 4003', async () => {
     await refusedWith(srv.port, '/app/off-key?protocol=7', 4003);
   });
@@ -200,7 +211,7 @@ describe('graceful shutdown', () => {
       for (const s of sockets) raws.push(s.raw);
       assert.equal((await fetch(`${srv.httpUrl}/ready`)).status, 200);
 
-      const done = srv.server.shutdown();
+      const done = srv.server.stop('graceful');
       // Not ready while draining: the port stays open during the drain and /ready answers 503.
       assert.equal((await fetch(`${srv.httpUrl}/ready`)).status, 503);
 

@@ -30,4 +30,13 @@ export { connectShared, type SharedConnectOptions, type SharedSocket } from './s
 export { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from './fallback.js';
 export { TunnelError, ConfigError, type TunnelErrorCode } from './errors.js';
 export { TunnelEvents } from './protocol.js';
+export {
+  installFragments,
+  FragmentEvents,
+  type FragmentsOptions,
+  type FragmentsHandle,
+  type FragmentEvent,
+  type FragmentSocket,
+  type FragmentChannel,
+} from './fragments.js';
 export type { TunnelSocket } from './socket.js';

@@ -1,12 +1,15 @@
 /**
  * The Livewire tunnel's wire frames, built and read in this one module. The server side
- * (src/livewire) speaks the same names; do not rename them.
+ * (src/protocol/frames.ts, src/livewire/request.ts) speaks the same names; the contract test
+ * (test/livewire-contract.test.ts) builds frames on each side and reads them with the other.
  *
  *   client → server  wiremesh:request  {id, method, path, headers, body}
  *   client → server  wiremesh:abort    {id}
  *   server → client  wiremesh:response {id, status, statusText, headers, url, redirected, body, done, setCookies}
  *   server → client  wiremesh:chunk    {id, chunk, done}            (only after a response with done:false)
  *   server → client  wiremesh:fallback {id, reason, code}           (not executed: send it over HTTP)
+ *   client → server  wiremesh:session  {}                           (once per connection)
+ *   server → client  wiremesh:session  {token, sync, reason, path}  (the session sync: session.ts)
  */
 
 export const TunnelEvents = {
@@ -15,10 +18,41 @@ export const TunnelEvents = {
   response: 'wiremesh:response',
   chunk: 'wiremesh:chunk',
   fallback: 'wiremesh:fallback',
+  session: 'wiremesh:session',
 } as const;
+
+export interface SessionFrame {
+  /** POSTed to `path` on the socket's origin to sync cookies; '' when `sync` is false. */
+  readonly token: string;
+  /** False: the browser's cookies cannot follow this socket (another host): keep updates on HTTP. */
+  readonly sync: boolean;
+  readonly reason: string;
+  readonly path: string;
+}
+
+/** Reads a `wiremesh:session` frame; undefined for any other message. */
+export function parseSessionFrame(message: unknown): SessionFrame | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const { event, data } = message as { event?: unknown; data?: unknown };
+  if (event !== TunnelEvents.session) return undefined;
+  const f = frameData(data);
+  if (f === undefined) return undefined;
+  return {
+    token: typeof f.token === 'string' ? f.token : '',
+    sync: f.sync === true,
+    reason: typeof f.reason === 'string' ? f.reason : '',
+    path: typeof f.path === 'string' ? f.path : '/wiremesh/session',
+  };
+}
 
 /** Longest request id the server accepts. */
 export const MAX_ID_LENGTH = 64;
+
+/**
+ * The `code`s of `wiremesh:fallback` (nothing ran: send it over HTTP). The client treats them
+ * alike; listed so test/livewire-contract.test.ts can hold them to the server's FallbackCode.
+ */
+export const FALLBACK_CODES = ['not_allowed', 'busy', 'backend_unavailable', 'too_large', 'disabled'] as const;
 
 export interface RequestFrame {
   readonly id: string;

@@ -20,6 +20,7 @@ import { breakerOptions, CircuitBreaker, type BreakerOptions } from './fallback.
 import { currentOrigin, isLivewireUpdate, type RequestMatcher } from './match.js';
 import { captureRequest, describeRequest, type CapturedRequest } from './request.js';
 import { echoSocket, isTunnelSocket, type TunnelSocket } from './socket.js';
+import { SessionSync, socketOrigin } from './session.js';
 import { Tunnel, type TunnelOutcome } from './tunnel.js';
 
 export interface LivewireTransportOptions {
@@ -49,13 +50,17 @@ export type HttpReason =
   | 'circuit-open'
   | 'not-sent'
   | 'server-fallback'
-  | 'expired-419';
+  | 'expired-419'
+  /** wiremesh is on another host than the page: its cookies cannot follow the socket (session.ts). */
+  | 'cookies-cannot-follow';
 
 export type TransportEvent =
   | { readonly type: 'socket'; readonly status: number }
   | { readonly type: 'http'; readonly reason: HttpReason; readonly code?: string | number; readonly detail?: string }
   | { readonly type: 'failure'; readonly code: TunnelErrorCode }
-  | { readonly type: 'reload'; readonly cookies: readonly string[] };
+  | { readonly type: 'reload'; readonly cookies: readonly string[] }
+  /** The browser's cookies and the socket's jar were swapped (session.ts): why, and the cookies the browser got. */
+  | { readonly type: 'sync'; readonly why: 'browser-changed' | 'server-set'; readonly set: readonly string[] };
 
 /** Calling the handle uninstalls it. */
 export interface TransportHandle {
@@ -124,10 +129,27 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
     },
   });
   let active = true;
+  // The browser's session follows the socket (pusher-js sockets; see session.ts).
+  const origin = socketOrigin(socket);
+  const session =
+    origin === undefined
+      ? undefined
+      : new SessionSync(socket, { origin, fetch: originalFetch, timeoutMs: Math.min(timeoutMs, 10_000), onSync: (why, set) => emit({ type: 'sync', why, set }) });
+
+  /** Any request of the page over HTTP: to its own origin only after the browser holds the jar's cookies, and it may change them. */
+  const plain = async (input: RequestInfo | URL, init: RequestInit | undefined, sameOrigin: boolean): Promise<Response> => {
+    if (session === undefined || !sameOrigin) return originalFetch.call(globalThis, input, init);
+    await session.beforeHttp();
+    try {
+      return await originalFetch.call(globalThis, input, init);
+    } finally {
+      session.browserChanged();
+    }
+  };
 
   const http = (input: RequestInfo | URL, init: RequestInit | undefined, reason: HttpReason, detail?: { code?: string | number; detail?: string }) => {
     emit({ type: 'http', reason, ...detail });
-    return originalFetch.call(globalThis, input, init);
+    return plain(input, init, true);
   };
 
   const viaTunnel = async (input: RequestInfo | URL, init: RequestInit | undefined, shape: CapturedRequest | undefined): Promise<Response> => {
@@ -137,6 +159,12 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
     if (!breaker.allow()) return http(input, init, 'circuit-open');
     const request = await captureRequest(input, init, shape);
     if (request === undefined) return http(input, init, 'not-routable');
+    if (session !== undefined) {
+      const info = await session.ready();
+      if (!info.sync) return http(input, init, 'cookies-cannot-follow', { detail: info.reason });
+      await session.beforeTunnel();
+      if (shape.signal?.aborted) throw abortReason(shape.signal);
+    }
     const outcome = await tunnel.send(request, shape.signal);
     switch (outcome.kind) {
       case 'not-sent':
@@ -159,6 +187,13 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
       return http(input, init, 'expired-419');
     }
     emit({ type: 'socket', status: response.status });
+    if (session !== undefined && outcome.setCookies.length > 0) {
+      const synced = session.serverSet();
+      // A response that leaves the page (Livewire's redirect effect, an HTTP redirect) waits for
+      // the browser to hold the new cookies: the next page must load with the new session.
+      if (response.redirected || (await mayRedirect(response))) await synced;
+      else synced.catch(rethrowLater);
+    }
     const reloadFor = outcome.setCookies.filter((name) => reloadOn.includes(name));
     if (reloadFor.length > 0) {
       // After the body has been delivered, so Livewire has what it asked for first.
@@ -177,7 +212,7 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
     let shape: CapturedRequest | undefined;
     try {
       shape = describeRequest(input, init);
-      if (shape === undefined || !match(shape)) return originalFetch.call(globalThis, input, init);
+      if (shape === undefined || !match(shape)) return plain(input, init, shape !== undefined && shape.url.origin === currentOrigin());
     } catch (error) {
       return Promise.reject(error); // like fetch: bad headers reject, never throw
     }
@@ -189,6 +224,7 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
     active = false; // if someone wrapped fetch after us, our wrapper now passes everything through
     if (globalThis.fetch === wiremeshFetch) globalThis.fetch = originalFetch;
     tunnel.close();
+    session?.close();
     if (g[STATE]?.handle === handle) delete g[STATE];
   };
 
@@ -201,6 +237,17 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
   globalThis.fetch = wiremeshFetch;
   g[STATE] = { originalFetch, handle };
   return handle;
+}
+
+/** Whether a Livewire response's effects hold a redirect (read from a copy; streamed bodies are not waited for). */
+async function mayRedirect(response: Response): Promise<boolean> {
+  const type = response.headers.get('content-type') ?? '';
+  if (!type.includes('json') || response.headers.has('x-livewire-stream')) return false;
+  try {
+    return /"redirect(?:UsingNavigate)?"\s*:/.test(await response.clone().text());
+  } catch {
+    return false;
+  }
 }
 
 function reloadPage(): void {

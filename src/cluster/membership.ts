@@ -106,6 +106,11 @@ export class Membership {
     return sum;
   }
 
+  /** True if this node is the one that sends cluster-wide webhooks for `topic`. */
+  ownsTopic(topic: string): boolean {
+    return this.owner(topic) === this.self;
+  }
+
   /**
    * The live node that owns `topic` (rendezvous hashing over live nodes and this one), so each
    * cluster-wide webhook is sent by exactly one node while membership is stable.

@@ -4,10 +4,17 @@
  * (`SoloLink`) carries nothing. Backends (Redis, NATS, in-memory) sit below the link and know
  * nothing of Pusher (see cluster/backends/types.ts).
  */
-import type { Change } from '../presence/state.js';
+/** Which node sends the cluster-wide webhooks of a topic (decided by membership). */
+export interface TopicOwnership {
+  /** True if this node is the one that sends cluster-wide webhooks for `topic`. */
+  ownsTopic(topic: string): boolean;
+}
+
+/** A single node owns every topic. */
+export const SOLE_OWNER: TopicOwnership = { ownsTopic: () => true };
 
 /** What the core asks of the rest of the cluster. All sends are fire-and-forget, at most once. */
-export interface ClusterLink {
+export interface ClusterLink extends TopicOwnership {
   /** The node now has its first local subscriber on `topic`: start receiving its traffic. */
   watch(topic: string): void;
   /** The last local subscriber of `topic` left: stop receiving its traffic. */
@@ -18,8 +25,6 @@ export interface ClusterLink {
   cache(topic: string, frame: string): void;
   /** Carry a command for a user's sockets to every other node. */
   userCommand(appId: string, userId: string, command: UserCommand): void;
-  /** True if this node is the one that sends cluster-wide webhooks for `topic`. */
-  ownsTopic(topic: string): boolean;
   /** Connections of an app on the other live nodes, as last reported by their heartbeats. */
   remoteConnections(appId: string): number;
   /**
@@ -28,20 +33,25 @@ export interface ClusterLink {
    * record leaves for sockets it closes while draining.
    */
   readonly handsOffPresence: boolean;
-  start(): Promise<void>;
-  /** Graceful leave (after draining): tell the others, stop. */
-  stop(): Promise<void>;
+  /** Joins the cluster; `inbound` receives what other nodes send (registered once, here). */
+  start(inbound: ClusterInbound): Promise<void>;
+  /** Leaves: `graceful`/`immediate` tell the others (hand-off), `crash` just goes silent. */
+  stop(mode: StopMode): Promise<void>;
 }
+
+/** How a node stops: drained and announced, at once (tests), or as a crash would (failure tests). */
+export type StopMode = 'graceful' | 'immediate' | 'crash';
 
 export type UserCommand = { type: 'terminate' };
 
-/** What a link delivers into the core. Implemented once by the core, registered with the link. */
+/**
+ * What a link delivers into the core. Implemented once by the core, registered at `start`.
+ * (Presence changes from other nodes go to the presence service, through its replicator.)
+ */
 export interface ClusterInbound {
   deliver(topic: string, frame: string, exceptSocketId?: string): void;
   cacheStored(topic: string, frame: string): void;
   userCommand(appId: string, userId: string, command: UserCommand): void;
-  /** Presence/subscription changes merged from other nodes (already applied to the tracker state). */
-  presenceChanged(changes: Change[]): void;
 }
 
 export class SoloLink implements ClusterLink {

@@ -5,9 +5,10 @@
 import { appDefaults, DEFAULT_APP, WEBHOOK_EVENTS } from './schema.js';
 import type { AppConfig, WebhookEndpointConfig, WebhookEventName } from './schema.js';
 import { invalid, isPlainObject, join, member, Section } from './fields.js';
+import { readFragments } from './fragments.js';
 import { readLivewire } from './livewire.js';
 
-const APP_KEYS = ['id', 'key', 'secret', ...Object.keys(appDefaults()), 'livewire'] as const;
+const APP_KEYS = ['id', 'key', 'secret', ...Object.keys(appDefaults()), 'livewire', 'fragments'] as const;
 const WEBHOOK_KEYS = ['url', 'events', 'headers', 'filter'] as const;
 const FILTER_KEYS = ['channelNamePrefix', 'channelNameSuffix'] as const;
 
@@ -64,7 +65,11 @@ function readApp(raw: unknown, path: string): AppConfig {
     maxEventBatchSize: s.int('maxEventBatchSize', d.maxEventBatchSize, 1),
     webhooks: s.list('webhooks', d.webhooks, readWebhook),
     ...(s.has('livewire') ? { livewire: readLivewire(s.get('livewire'), s.at('livewire')) } : {}),
+    ...(s.has('fragments') ? { fragments: readFragments(s.get('fragments'), s.at('fragments')) } : {}),
   };
+  if (app.fragments && !app.livewire) {
+    throw invalid(s.at('fragments'), `renders on the Livewire upstreams: ${s.at('livewire')} must be set too`);
+  }
   if (app.signinTimeoutMs > 0 && !app.userAuthentication) {
     throw invalid(s.at('signinTimeoutMs'), `requires ${s.at('userAuthentication')} to be true`, app.signinTimeoutMs);
   }

@@ -9,6 +9,8 @@ import { defaults } from './schema.js';
 import type { ClusterConfig, MeshConfig } from './schema.js';
 import { invalid, join, Section } from './fields.js';
 
+/** The shortest mesh secret accepted: 32 bytes, as many as the HMAC-SHA256 key it becomes. */
+export const MIN_SECRET_BYTES = 32;
 const DRIVERS = ['memory', 'redis', 'nats', 'mesh'] as const;
 const HOST = { pattern: /^\S+$/, describe: 'a host name or IP address' };
 const DNS_NAME = { pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, describe: 'a DNS name' };
@@ -96,22 +98,64 @@ function isNatsServer(value: string): boolean {
 /** `cluster.mesh`; `driverPath` is set when the mesh driver is chosen, which makes it required. */
 function readMesh(raw: unknown, path: string, driverPath: string | null): MeshConfig {
   const d = defaults().cluster.mesh;
-  const s = Section.open(raw, path, ['port', 'host', 'peers', 'dns', 'secret']);
+  const s = Section.open(raw, path, ['port', 'host', 'peers', 'dns', 'dnsServers', 'secret']);
   const port = s.int('port', d.port, 1, 65535);
+  const hostGiven = s.has('host');
   const host = s.string('host', d.host, HOST);
   const peers = s.list('peers', d.peers, readPeer);
   peers.forEach((peer, i) => {
     if (peers.indexOf(peer) !== i) throw invalid(join(s.at('peers'), i), 'is listed twice', peer);
   });
   const dns = s.optionalString('dns', DNS_NAME);
+  const dnsServers = s.has('dnsServers') ? s.list('dnsServers', [], readDnsServer) : undefined;
+  if (dnsServers !== undefined && dns === undefined) throw invalid(s.at('dnsServers'), `is used only with ${s.at('dns')}: set that too, or remove this`);
+  if (dnsServers !== undefined && dnsServers.length === 0) throw invalid(s.at('dnsServers'), 'must list at least one server (or be left out for the system resolver)');
   const secret = s.optionalString('secret', { secret: true });
   if (driverPath !== null && secret === undefined) {
     throw invalid(s.at('secret'), `is required when ${driverPath} is mesh: a shared secret, the same on every node`);
   }
+  // The secret is never echoed; its length is no secret worth keeping.
+  if (secret !== undefined && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    throw invalid(
+      s.at('secret'),
+      `must be at least ${MIN_SECRET_BYTES} bytes (it has ${Buffer.byteLength(secret)}): anyone who can reach the mesh port ` +
+        'can guess a short one; generate one with `openssl rand -hex 32`',
+    );
+  }
   if (driverPath !== null && peers.length === 0 && dns === undefined) {
     throw invalid(s.at('peers'), `must list at least one peer (host:port), or ${s.at('dns')} must be set, when ${driverPath} is mesh`);
   }
-  return { port, host, peers, ...(dns === undefined ? {} : { dns }), ...(secret === undefined ? {} : { secret }) };
+  // The default host is loopback: a mesh reaching other hosts must say on which interface it
+  // listens (a private address, or '::' / '0.0.0.0' on a private network), never by accident.
+  if (driverPath !== null && !hostGiven && (dns !== undefined || peers.some((p) => !isLoopback(p)))) {
+    throw invalid(
+      s.at('host'),
+      `is required when ${driverPath} is mesh and peers are on other hosts (${dns !== undefined ? s.at('dns') : s.at('peers')}): ` +
+        `the default ${d.host} reaches this host only; set this node's private address, or "::" on a private network such as Fly.io's 6PN`,
+    );
+  }
+  return {
+    port,
+    host,
+    peers,
+    ...(dns === undefined ? {} : { dns }),
+    ...(dnsServers === undefined ? {} : { dnsServers }),
+    ...(secret === undefined ? {} : { secret }),
+  };
+}
+
+/** A DNS server: an IP address, optionally with a port (`10.0.0.2:8600`, `[fd00::3]:53`). */
+function readDnsServer(value: unknown, path: string): string {
+  const m = typeof value === 'string' ? PEER.exec(value) : null;
+  const ok = typeof value === 'string' && (isIP(value) !== 0 || (m !== null && isIP(m[1] ?? m[2] ?? '') !== 0 && Number(m[3]) >= 1 && Number(m[3]) <= 65535));
+  if (!ok) throw invalid(path, 'must be an IP address, optionally with a port (10.0.0.2, 10.0.0.2:8600, [fd00::3]:53)', value);
+  return value as string;
+}
+
+/** True for a peer on this host: `localhost`, 127.0.0.0/8 or ::1. */
+function isLoopback(peer: string): boolean {
+  const host = peer.slice(0, peer.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
 function readPeer(value: unknown, path: string): string {

@@ -68,14 +68,14 @@ describe('configFromEnv', () => {
       WIREMESH_MESH_PORT: '6100',
       WIREMESH_MESH_PEERS: '10.0.0.2:6100, node-b.internal:6100,',
       WIREMESH_MESH_DNS: 'wiremesh.internal',
-      WIREMESH_MESH_SECRET: 'shared-secret',
+      WIREMESH_MESH_SECRET: 'shared-secret-of-at-least-32-bytes',
     });
     const mesh = {
       host: '::',
       port: 6100,
       peers: ['10.0.0.2:6100', 'node-b.internal:6100'],
       dns: 'wiremesh.internal',
-      secret: 'shared-secret',
+      secret: 'shared-secret-of-at-least-32-bytes',
     };
     assert.deepEqual(raw, { cluster: { driver: 'mesh', mesh } });
     assert.deepEqual(validateConfig(raw).cluster.mesh, mesh);
@@ -199,7 +199,7 @@ describe('envSource', () => {
   it('names the variable to set for a value missing from an app the environment defines', () => {
     assert.equal(
       envSource('apps[0].secret', { PUSHER_APP_KEY: 'k' }),
-      'set environment variable WIREMESH_APP_SECRET or PUSHER_APP_SECRET',
+      'set environment variable WIREMESH_APP_SECRET or REVERB_APP_SECRET or PUSHER_APP_SECRET or SOKETI_DEFAULT_APP_SECRET',
     );
     assert.equal(
       envSource('apps[0].webhooks[0].url', { WIREMESH_APP_WEBHOOK_EVENTS: 'member_added' }),

@@ -11,7 +11,10 @@ import { parseJson } from './json.js';
 type Kind = 'string' | 'integer' | 'boolean' | 'list' | 'apps';
 
 export interface EnvVariable {
-  /** The variable, then the names read when it is unset (`PORT`, Laravel's `PUSHER_APP_*`). */
+  /**
+   * The variable, then the names read when it is unset, in this order: Laravel Reverb's
+   * (`REVERB_*`), Laravel's Pusher names (`PUSHER_APP_*`), Soketi's (`SOKETI_*`), the platform's `PORT`.
+   */
   readonly names: readonly string[];
   /** Where the value goes in the raw config. */
   readonly path: readonly (string | number)[];
@@ -29,22 +32,26 @@ const HOOK = [...APP, 'webhooks', 0];
 
 /** Every variable wiremesh reads, in the order it reads them. */
 export const ENV_VARIABLES: readonly EnvVariable[] = [
-  v('WIREMESH_HOST', ['host'], 'string'),
-  v(['WIREMESH_PORT', 'PORT'], ['port'], 'integer'),
-  v('WIREMESH_NODE_ID', ['nodeId'], 'string'),
+  v(['WIREMESH_HOST', 'REVERB_SERVER_HOST', 'SOKETI_HOST'], ['host'], 'string'),
+  v(['WIREMESH_PORT', 'REVERB_SERVER_PORT', 'SOKETI_PORT', 'PORT'], ['port'], 'integer'),
+  v(['WIREMESH_NODE_ID', 'SOKETI_NODE_ID'], ['nodeId'], 'string'),
   v('WIREMESH_LOG_LEVEL', ['logLevel'], 'string'),
   v('WIREMESH_TRANSPORT', ['transport'], 'string'),
   v('WIREMESH_WORKERS', ['workers'], 'string'),
   v('WIREMESH_ACTIVITY_TIMEOUT', ['activityTimeout'], 'integer'),
-  v('WIREMESH_SHUTDOWN_GRACE_MS', ['shutdownGraceMs'], 'integer'),
-  v('WIREMESH_METRICS', ['metrics'], 'boolean'),
-  v('WIREMESH_REGION', ['region'], 'string'),
+  v(['WIREMESH_SHUTDOWN_GRACE_MS', 'SOKETI_SHUTDOWN_GRACE_PERIOD'], ['shutdownGraceMs'], 'integer'),
+  v(['WIREMESH_METRICS', 'SOKETI_METRICS_ENABLED'], ['metrics'], 'boolean'),
+  v(['WIREMESH_REGION', 'FLY_REGION'], ['region'], 'string'),
   v('WIREMESH_DASHBOARD', ['dashboard', 'enabled'], 'boolean'),
   v('WIREMESH_DASHBOARD_HOST', ['dashboard', 'host'], 'string'),
   v('WIREMESH_DASHBOARD_PORT', ['dashboard', 'port'], 'integer'),
   v('WIREMESH_DASHBOARD_TOKEN', ['dashboard', 'token'], 'string'),
   v('WIREMESH_MAX_FRAME_BYTES', ['limits', 'maxFrameBytes'], 'integer'),
   v('WIREMESH_MAX_BUFFERED_BYTES', ['limits', 'maxBufferedBytes'], 'integer'),
+  v('WIREMESH_MAX_CONNECTIONS', ['limits', 'maxConnections'], 'string'),
+  v('WIREMESH_MAX_CONNECTIONS_PER_IP', ['limits', 'maxConnectionsPerIp'], 'integer'),
+  v('WIREMESH_MAX_CHANNELS_PER_CONNECTION', ['limits', 'maxChannelsPerConnection'], 'integer'),
+  v('WIREMESH_MAX_FRAMES_PER_SECOND', ['limits', 'maxFramesPerSecond'], 'integer'),
   v('WIREMESH_CLUSTER_DRIVER', ['cluster', 'driver'], 'string'),
   v('WIREMESH_REDIS_URL', ['cluster', 'redis', 'url'], 'string'),
   v('WIREMESH_NATS_SERVERS', ['cluster', 'nats', 'servers'], 'list'),
@@ -52,17 +59,18 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   v('WIREMESH_MESH_PORT', ['cluster', 'mesh', 'port'], 'integer'),
   v('WIREMESH_MESH_PEERS', ['cluster', 'mesh', 'peers'], 'list'),
   v('WIREMESH_MESH_DNS', ['cluster', 'mesh', 'dns'], 'string'),
+  v('WIREMESH_MESH_DNS_SERVERS', ['cluster', 'mesh', 'dnsServers'], 'list'),
   v('WIREMESH_MESH_SECRET', ['cluster', 'mesh', 'secret'], 'string'),
   v('WIREMESH_CLUSTER_HEARTBEAT_MS', ['cluster', 'heartbeatMs'], 'integer'),
   v('WIREMESH_CLUSTER_NODE_TIMEOUT_MS', ['cluster', 'nodeTimeoutMs'], 'integer'),
   v('WIREMESH_APPS_JSON', ['apps'], 'apps'),
-  v(['WIREMESH_APP_ID', 'PUSHER_APP_ID'], [...APP, 'id'], 'string'),
-  v(['WIREMESH_APP_KEY', 'PUSHER_APP_KEY'], [...APP, 'key'], 'string'),
-  v(['WIREMESH_APP_SECRET', 'PUSHER_APP_SECRET'], [...APP, 'secret'], 'string'),
-  v('WIREMESH_APP_CLIENT_EVENTS', [...APP, 'clientEvents'], 'boolean'),
-  v('WIREMESH_APP_USER_AUTHENTICATION', [...APP, 'userAuthentication'], 'boolean'),
+  v(['WIREMESH_APP_ID', 'REVERB_APP_ID', 'PUSHER_APP_ID', 'SOKETI_DEFAULT_APP_ID'], [...APP, 'id'], 'string'),
+  v(['WIREMESH_APP_KEY', 'REVERB_APP_KEY', 'PUSHER_APP_KEY', 'SOKETI_DEFAULT_APP_KEY'], [...APP, 'key'], 'string'),
+  v(['WIREMESH_APP_SECRET', 'REVERB_APP_SECRET', 'PUSHER_APP_SECRET', 'SOKETI_DEFAULT_APP_SECRET'], [...APP, 'secret'], 'string'),
+  v(['WIREMESH_APP_CLIENT_EVENTS', 'SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES'], [...APP, 'clientEvents'], 'boolean'),
+  v(['WIREMESH_APP_USER_AUTHENTICATION', 'SOKETI_DEFAULT_APP_USER_AUTHENTICATION'], [...APP, 'userAuthentication'], 'boolean'),
   v('WIREMESH_APP_MAX_CONNECTIONS', [...APP, 'maxConnections'], 'integer'),
-  v('WIREMESH_APP_MAX_PRESENCE_MEMBERS', [...APP, 'maxPresenceMembers'], 'integer'),
+  v(['WIREMESH_APP_MAX_PRESENCE_MEMBERS', 'SOKETI_PRESENCE_MAX_MEMBERS'], [...APP, 'maxPresenceMembers'], 'integer'),
   v('WIREMESH_APP_WEBHOOK_URL', [...HOOK, 'url'], 'string'),
   v('WIREMESH_APP_WEBHOOK_EVENTS', [...HOOK, 'events'], 'list'),
 ];
@@ -108,13 +116,32 @@ export function envSource(path: string, env: NodeJS.ProcessEnv): string | undefi
   return undefined;
 }
 
+/** Which variable supplied a config value (`apps[0].key` ← `REVERB_APP_KEY`), for the start-up log. */
+export interface EnvSource {
+  readonly path: string;
+  readonly name: string;
+  /** Other names of the same setting that are set to another value and were not read. */
+  readonly shadowed?: readonly string[];
+}
+
+/** The variable behind each value configFromEnv(env) sets (names only: values may be secrets). */
+export function envSources(env: NodeJS.ProcessEnv): EnvSource[] {
+  return variablesInUse(env).flatMap((variable) => {
+    const found = lookup(env, variable.names);
+    if (!found) return [];
+    const shadowed = variable.names.filter((name) => name !== found.name && (lookup(env, [name])?.value ?? found.value) !== found.value);
+    const path = pathString(variable.path);
+    return [shadowed.length > 0 ? { path, name: found.name, shadowed } : { path, name: found.name }];
+  });
+}
+
 /** With WIREMESH_APPS_JSON set, the variables of the single environment app are not read. */
 function variablesInUse(env: NodeJS.ProcessEnv): readonly EnvVariable[] {
   if (lookup(env, [APPS_JSON]) === undefined) return ENV_VARIABLES;
   return ENV_VARIABLES.filter((x) => !APP_VARIABLES.includes(x));
 }
 
-function lookup(env: NodeJS.ProcessEnv, names: readonly string[]): { name: string; value: string } | undefined {
+export function lookup(env: NodeJS.ProcessEnv, names: readonly string[]): { name: string; value: string } | undefined {
   for (const name of names) {
     const value = env[name];
     if (value !== undefined && value !== '') return { name, value };
@@ -122,7 +149,7 @@ function lookup(env: NodeJS.ProcessEnv, names: readonly string[]): { name: strin
   return undefined;
 }
 
-function parse(name: string, value: string, kind: Kind): unknown {
+export function parse(name: string, value: string, kind: Kind): unknown {
   const bad = (problem: string): ConfigError =>
     new ConfigError(name, `Invalid environment: ${name} (${show(value)}) ${problem}`);
   switch (kind) {
@@ -175,7 +202,7 @@ function setIn(target: Raw, path: readonly (string | number)[], value: unknown):
   });
 }
 
-function pathString(path: readonly (string | number)[]): string {
+export function pathString(path: readonly (string | number)[]): string {
   return path.reduce<string>((acc, segment) => join(acc, segment), '');
 }
 

@@ -1,7 +1,10 @@
 /**
  * Validation of `apps[].livewire`, the Livewire tunnel of one app. Absent: the tunnel is off for
- * that app. Present: it needs somewhere to send requests (`backends` or `dns`).
+ * that app. Present: it needs somewhere to send requests (`backends` or `dns`) and the app's public
+ * origin (`publicUrl`): the only pages that may tunnel, and the only source of the X-Forwarded-Host
+ * Laravel sees (docs/security-review findings 2 and 3).
  */
+import { isIP } from 'node:net';
 import { livewireDefaults } from './schema.js';
 import type { LivewireConfig } from './schema.js';
 import { invalid, join, Section } from './fields.js';
@@ -10,8 +13,8 @@ const KEYS = ['backends', 'dns', 'publicUrl', ...Object.keys(livewireDefaults())
 const DNS_KEYS = ['name', 'port', 'protocol'] as const;
 const PROTOCOLS = ['http', 'https'] as const;
 const HOST_NAME = { pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, describe: 'a DNS name' };
-/** A path pattern: `/` then printable characters without `?`, `#`, `%`, `\` or spaces. */
-const PATH_PATTERN = /^\/[!$&'()*+,\-./0-9:;=@A-Z_a-z~]*$/;
+/** A path pattern: `/` then printable characters without `?`, `#`, `%`, `;`, `\` or spaces. */
+const PATH_PATTERN = /^\/[!$&'()*+,\-./0-9:=@A-Z_a-z~]*$/;
 
 export function readLivewire(raw: unknown, path: string): LivewireConfig {
   const d = livewireDefaults();
@@ -24,7 +27,15 @@ export function readLivewire(raw: unknown, path: string): LivewireConfig {
   if (backends.length === 0 && dns === undefined) {
     throw invalid(s.at('backends'), `must list at least one backend URL, or ${s.at('dns')} must be set`);
   }
-  const publicUrl = s.has('publicUrl') ? readOrigin(s.get('publicUrl'), s.at('publicUrl')) : undefined;
+  if (!s.has('publicUrl')) {
+    throw invalid(
+      s.at('publicUrl'),
+      "must be set to the app's public origin (e.g. \"https://app.example.com\"): only pages of that origin (or of allowedOrigins) may use the tunnel, and Laravel's X-Forwarded-Host/Port/Proto come from it",
+    );
+  }
+  const publicUrl = readOrigin(s.get('publicUrl'), s.at('publicUrl'));
+  const allowedOrigins = s.list('allowedOrigins', d.allowedOrigins, readOrigin).filter((o) => o !== publicUrl);
+  const trustedProxies = s.list('trustedProxies', d.trustedProxies, readProxy);
 
   const paths = s.list('paths', d.paths, readPathPattern);
   if (paths.length === 0) throw invalid(s.at('paths'), 'must list at least one path (remove the livewire section to turn the tunnel off)');
@@ -33,14 +44,28 @@ export function readLivewire(raw: unknown, path: string): LivewireConfig {
     pattern: PATH_PATTERN,
     describe: "a path starting with '/' (without query)",
   });
+  const timeoutMs = s.int('timeoutMs', d.timeoutMs, 1);
+  const deadlineMs = s.int('deadlineMs', Math.max(d.deadlineMs, timeoutMs), 1);
+  if (deadlineMs < timeoutMs) throw invalid(s.at('deadlineMs'), `must be at least timeoutMs (${timeoutMs})`, deadlineMs);
+  const maxResponseBytes = s.int('maxResponseBytes', d.maxResponseBytes, 1);
+  const maxBufferedResponseBytes = s.int('maxBufferedResponseBytes', Math.max(d.maxBufferedResponseBytes, maxResponseBytes), 1);
+  if (maxBufferedResponseBytes < maxResponseBytes) {
+    throw invalid(s.at('maxBufferedResponseBytes'), `must be at least maxResponseBytes (${maxResponseBytes})`, maxBufferedResponseBytes);
+  }
   return {
     backends,
     ...(dns === undefined ? {} : { dns }),
-    ...(publicUrl === undefined ? {} : { publicUrl }),
+    publicUrl,
+    allowedOrigins: [...new Set(allowedOrigins)],
+    trustedProxies,
     paths,
-    timeoutMs: s.int('timeoutMs', d.timeoutMs, 1),
+    timeoutMs,
+    deadlineMs,
+    maxQueued: s.int('maxQueued', d.maxQueued, 0),
+    queueTimeoutMs: s.int('queueTimeoutMs', d.queueTimeoutMs, 1),
     maxRequestBytes: s.int('maxRequestBytes', d.maxRequestBytes, 1),
-    maxResponseBytes: s.int('maxResponseBytes', d.maxResponseBytes, 1),
+    maxResponseBytes,
+    maxBufferedResponseBytes,
     maxInFlight: s.int('maxInFlight', d.maxInFlight, 1),
     healthPath,
     healthIntervalMs: s.int('healthIntervalMs', d.healthIntervalMs, 100),
@@ -67,6 +92,18 @@ function readOrigin(value: unknown, path: string): string {
     url.hash === '';
   if (!ok) throw invalid(path, problem, value);
   return url.origin;
+}
+
+/** An IP address or CIDR range (`10.0.0.0/8`, `::1`, `fd00::/8`), returned as written. */
+function readProxy(value: unknown, path: string): string {
+  const problem = 'must be an IP address or a CIDR range (e.g. "10.0.0.0/8")';
+  if (typeof value !== 'string') throw invalid(path, problem, value);
+  const [address = '', bits, ...rest] = value.split('/');
+  const family = isIP(address);
+  const max = family === 4 ? 32 : 128;
+  const ok = family !== 0 && rest.length === 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
+  if (!ok) throw invalid(path, problem, value);
+  return value;
 }
 
 function readPathPattern(value: unknown, path: string): string {

@@ -97,7 +97,7 @@ describe('loadConfig', () => {
       { file: f, env: { WIREMESH_APP_MAX_CONNECTIONS: '5' } },
       'WIREMESH_APP_MAX_CONNECTIONS',
       'Invalid environment: WIREMESH_APP_MAX_CONNECTIONS is set, but the config file defines the apps and the ' +
-        'environment defines none: set WIREMESH_APP_ID, WIREMESH_APP_KEY and WIREMESH_APP_SECRET (or PUSHER_APP_*) ' +
+        'environment defines none: set WIREMESH_APP_ID, WIREMESH_APP_KEY and WIREMESH_APP_SECRET (or REVERB_APP_*, PUSHER_APP_*) ' +
         'to replace the apps of the file, or move the setting into the file',
     );
   });
@@ -111,7 +111,7 @@ describe('loadConfig', () => {
     await loadFails(
       { env: { WIREMESH_APP_ID: '1', WIREMESH_APP_KEY: 'k' } },
       'apps[0].secret',
-      'Invalid config: apps[0].secret must be a non-empty string (set environment variable WIREMESH_APP_SECRET or PUSHER_APP_SECRET)',
+      'Invalid config: apps[0].secret must be a non-empty string (set environment variable WIREMESH_APP_SECRET or REVERB_APP_SECRET or PUSHER_APP_SECRET or SOKETI_DEFAULT_APP_SECRET)',
     );
     await loadFails(
       { env: { WIREMESH_APPS_JSON: '[{"id":"1","key":"k","secret":"s","clientEvent":true}]' } },

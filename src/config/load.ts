@@ -3,7 +3,8 @@
  * environment variables → validateConfig → Config. The environment wins over the file.
  */
 import { readFile } from 'node:fs/promises';
-import { configFromEnv, envAppsMode, envSource } from './env.js';
+import { configFromEnv, envAppsMode, envSource, envSources, type EnvSource } from './env.js';
+import { applyPlatformEnv } from './env-platform.js';
 import { ConfigError } from './errors.js';
 import { isPlainObject } from './fields.js';
 import type { Raw } from './fields.js';
@@ -19,10 +20,18 @@ import { validateConfig } from './validate.js';
  * id, key or secret, or WIREMESH_APPS_JSON). A ConfigError about a value that came from the
  * environment names the variable.
  */
-export async function loadConfig(opts: { file?: string; env: NodeJS.ProcessEnv }): Promise<Config> {
+export async function loadConfig(opts: {
+  file?: string | undefined;
+  env: NodeJS.ProcessEnv;
+  /** Receives which environment variable supplied each value (for the start-up log). */
+  sources?: EnvSource[];
+}): Promise<Config> {
   const file = opts.file ?? (opts.env.WIREMESH_CONFIG || undefined);
   const fromFile = file === undefined ? {} : await readConfigFile(file);
+  const sources = envSources(opts.env);
   const raw = overlay(fromFile, configFromEnv(opts.env), opts.env);
+  applyPlatformEnv(raw, opts.env, sources);
+  opts.sources?.push(...sources);
   try {
     return validateConfig(raw);
   } catch (err) {
@@ -97,7 +106,7 @@ function overlay(fromFile: Raw, fromEnv: Raw, env: NodeJS.ProcessEnv): Raw {
         first!,
         `Invalid environment: ${apps.variables.join(', ')} ${apps.variables.length === 1 ? 'is' : 'are'} set, but the ` +
           'config file defines the apps and the environment defines none: set WIREMESH_APP_ID, WIREMESH_APP_KEY and ' +
-          'WIREMESH_APP_SECRET (or PUSHER_APP_*) to replace the apps of the file, or move the setting into the file',
+          'WIREMESH_APP_SECRET (or REVERB_APP_*, PUSHER_APP_*) to replace the apps of the file, or move the setting into the file',
       );
     }
     const [settings] = envApps as Raw[];

@@ -68,24 +68,74 @@ export interface AppConfig {
   webhooks: WebhookEndpointConfig[];
   /** Livewire over WebSockets (src/livewire/): absent = the tunnel is disabled for this app. */
   livewire?: LivewireConfig;
+  /** Shared fragments rendered once per node (src/fragments/); absent = off. Needs `livewire` (its upstreams). */
+  fragments?: FragmentsConfig;
 }
 
-/** Where an app's Laravel backends are and what may be tunnelled to them (docs/livewire-protocol.md). */
+/** Shared fragments (docs/fragments.md): HTML the same for every viewer of a channel, rendered once per node. */
+export interface FragmentsConfig {
+  /** Path on the app's Livewire upstreams that renders a fragment (signed POST, answers HTML). */
+  path: string;
+  /** Fragment names a page may subscribe to; empty = any name of 1–64 characters `A-Z a-z 0-9 _ - . :`. */
+  names: string[];
+  /** Renders of one fragment on one node start at most once per window; triggers in between coalesce. */
+  windowMs: number;
+  /** Re-render every active fragment this often (0 = only on presence changes and API refreshes). */
+  intervalMs: number;
+  /** Time allowed for one render (headers and body). */
+  timeoutMs: number;
+  /** Largest HTML accepted from a render; a larger answer is a failed render. */
+  maxHtmlBytes: number;
+  /** Fragments one connection may view at once. */
+  maxPerConnection: number;
+  /** Fragments (name × channel) with viewers on one node, per app. */
+  maxActive: number;
+}
+
+export function fragmentsDefaults(): FragmentsConfig {
+  return {
+    path: '/wiremesh/fragments',
+    names: [],
+    windowMs: 100,
+    intervalMs: 0,
+    timeoutMs: 5_000,
+    maxHtmlBytes: 64 * 1024,
+    maxPerConnection: 16,
+    maxActive: 1_000,
+  };
+}
+
+/**
+ * Where an app's Laravel backends ("upstreams" inside src/livewire) are and what may be tunnelled
+ * to them (docs/livewire-protocol.md).
+ */
 export interface LivewireConfig {
   /** Backend origins (`http(s)://host:port`), nearest first. */
   backends: string[];
   /** Backends found by DNS (A and AAAA records, re-resolved every 30 s), tried before `backends`. */
   dns?: { name: string; port: number; protocol: 'http' | 'https' };
-  /** The app's public origin: response URLs, X-Forwarded-Host/Proto; the only Origin accepted. */
-  publicUrl?: string;
-  /** Paths that may be tunnelled: exact, or with one `*` standing for part of a segment (Livewire 4's hashed path). */
+  /** The app's public origin (required): the page Origin accepted, response URLs, X-Forwarded-Host/Port/Proto. */
+  publicUrl: string;
+  /** More page origins allowed to tunnel (e.g. `https://www.example.com`); each is then its own X-Forwarded-Host. */
+  allowedOrigins: string[];
+  /** Addresses (or CIDR ranges) of proxies in front of wiremesh whose X-Forwarded-For is believed. */
+  trustedProxies: string[];
+  /** Paths that may be tunnelled: exact, or with one `*` standing for one segment of `[A-Za-z0-9_-]` (Livewire 4's hashed path). */
   paths: string[];
   /** Time allowed for the backend's headers, and between two pieces of its body. */
   timeoutMs: number;
+  /** Time allowed for a whole exchange, from its dispatch to the last frame of its response. */
+  deadlineMs: number;
+  /** Requests waiting for a connection to one backend beyond this fall back to HTTP (`busy`). */
+  maxQueued: number;
+  /** A request not dispatched to a backend within this falls back to HTTP (`busy`). */
+  queueTimeoutMs: number;
   /** Largest request body tunnelled; larger ones fall back to HTTP (`too_large`). */
   maxRequestBytes: number;
   /** Largest response body; a larger one is answered 502. */
   maxResponseBytes: number;
+  /** Response bytes one connection may hold buffered at once (all its requests); beyond, 502. */
+  maxBufferedResponseBytes: number;
   /** Requests one connection may have in flight; more fall back to HTTP (`busy`). */
   maxInFlight: number;
   /** Health check path (Laravel 11's `/up`); an answer below 500 counts as healthy. */
@@ -95,10 +145,16 @@ export interface LivewireConfig {
 
 export function livewireDefaults(): Omit<LivewireConfig, 'backends' | 'dns' | 'publicUrl'> {
   return {
+    allowedOrigins: [],
+    trustedProxies: [],
     paths: ['/livewire/update', '/livewire-*/update', '/broadcasting/auth', '/broadcasting/user-auth'],
     timeoutMs: 15_000,
+    deadlineMs: 60_000,
+    maxQueued: 128,
+    queueTimeoutMs: 3_000,
     maxRequestBytes: 1024 * 1024,
     maxResponseBytes: 10 * 1024 * 1024,
+    maxBufferedResponseBytes: 16 * 1024 * 1024,
     maxInFlight: 8,
     healthPath: '/up',
     healthIntervalMs: 5_000,
@@ -114,17 +170,42 @@ export interface WebhooksConfig {
   retryForMs: number;
   /** Batches waiting per endpoint (of each app) beyond this are dropped, oldest first, with a log line. */
   maxQueuedBatches: number;
+  /** A batch is cut (sent) early once it holds this many events. */
+  maxBatchEvents: number;
+  /** … or once its events take about this many bytes. */
+  maxBatchBytes: number;
+  /** Bytes of batches waiting per endpoint (of each app); beyond this the oldest are dropped, counted and logged. */
+  maxQueuedBytes: number;
 }
 
 export interface LimitsConfig {
   /** Largest WebSocket frame accepted from a client, in bytes. Larger frames close the socket (1009). */
   maxFrameBytes: number;
-  /** Largest HTTP request body, in bytes (413 beyond). */
+  /**
+   * Largest HTTP request body, in bytes: 413 from Content-Length before reading, or as soon as
+   * a chunked body passes it. Bodies are read only for a known app and a valid signature.
+   */
   maxRequestBodyBytes: number;
   /** Bytes queued for one socket beyond which it is closed as too slow (4100). */
   maxBufferedBytes: number;
   /** Maximum channel name length. */
   maxChannelNameLength: number;
+  /**
+   * WebSocket connections this process holds at most (4100 beyond). `"auto"`: the process's
+   * open-file limit (RLIMIT_NOFILE) less headroom for /health, the HTTP API, webhooks and the
+   * cluster and Livewire backends (see core/fd-limit.ts). 0 = no limit.
+   */
+  maxConnections: number | 'auto';
+  /** WebSocket connections from one client address at most (4100 beyond). 0 = no limit. */
+  maxConnectionsPerIp: number;
+  /** Channels one connection may be subscribed to at once (a subscription error beyond). 0 = no limit. */
+  maxChannelsPerConnection: number;
+  /** Frames per second one connection may send, sustained (token bucket); beyond, it is closed with 4301. 0 = no limit. */
+  maxFramesPerSecond: number;
+  /** Frames one connection may send at once (the bucket's size), e.g. resubscribing after a reconnect. */
+  maxFrameBurst: number;
+  /** Subscriptions (presence entries) this node keeps for one other node; deltas beyond are refused. 0 = no limit. */
+  maxReplicatedSubscriptionsPerNode: number;
 }
 
 export type TransportKind = 'auto' | 'ws' | 'uws';
@@ -144,11 +225,21 @@ export interface ClusterConfig {
 export interface MeshConfig {
   /** Port the node listens on for its peers; also the port of the peers found by `dns`. */
   port: number;
+  /**
+   * Address the mesh port listens on. Default loopback; required when the peers are on other
+   * hosts (config/cluster.ts), so the mesh is never open on every interface by accident.
+   */
   host: string;
   /** Peers as `host:port` (`[v6]:port`); the node's own address may be listed. */
   peers: string[];
   /** A name whose A/AAAA records are the peers, re-resolved every 5 s (Fly.io: `<app>.internal`). */
   dns?: string;
+  /**
+   * DNS servers asked for `dns` (`ip` or `ip:port`, IPv6 as `[v6]:port`), A and AAAA queried
+   * directly; default: the system resolver (getaddrinfo). For a Consul agent (port 8600) or a
+   * test's own DNS server.
+   */
+  dnsServers?: string[];
   /** Shared secret the nodes prove to each other; required when `driver` is `mesh`. */
   secret?: string;
   /**
@@ -179,6 +270,11 @@ export interface Config {
   shutdownGraceMs: number;
   /** Serve Prometheus metrics on /metrics. */
   metrics: boolean;
+  /** Serve /metrics on its own listener at metricsHost:metricsPort instead of `port` (0 = on `port`). */
+  metricsPort: number;
+  metricsHost: string;
+  /** When set, /metrics answers only requests with `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string;
   /** Where this node runs (shown on the dashboard; free text, e.g. `eu-west`). */
   region: string;
   dashboard: DashboardConfig;
@@ -222,6 +318,12 @@ export function appDefaults(): Omit<AppConfig, 'id' | 'key' | 'secret'> {
   };
 }
 
+/**
+ * The default `host`. With the well-known DEFAULT_APP credentials and no `host` given, the server
+ * binds LOOPBACK_HOST instead (validate.ts): those credentials are never served on another address.
+ */
+export const LOOPBACK_HOST = '127.0.0.1';
+
 export function defaults(): Omit<Config, 'apps'> {
   return {
     host: '0.0.0.0',
@@ -234,20 +336,39 @@ export function defaults(): Omit<Config, 'apps'> {
     pongTimeoutMs: 30_000,
     shutdownGraceMs: 10_000,
     metrics: true,
+    metricsPort: 0,
+    metricsHost: '127.0.0.1',
+    metricsToken: '',
     region: '',
     dashboard: { enabled: false, host: '127.0.0.1', port: 9601, token: '' },
     limits: {
       maxFrameBytes: 256 * 1024,
-      maxRequestBodyBytes: 1024 * 1024,
+      // One event of the largest allowed data (apps[].maxEventPayloadBytes, 100 KiB) JSON-escaped in
+      // a body, or a batch of 10 events of Pusher's own 10 KB limit: 256 KiB holds either.
+      maxRequestBodyBytes: 256 * 1024,
       maxBufferedBytes: 4 * 1024 * 1024,
       maxChannelNameLength: 164,
+      maxConnections: 'auto',
+      maxConnectionsPerIp: 1000,
+      maxChannelsPerConnection: 100,
+      maxFramesPerSecond: 20,
+      maxFrameBurst: 250,
+      maxReplicatedSubscriptionsPerNode: 1_000_000,
     },
-    webhooks: { batchMs: 50, timeoutMs: 5_000, retryForMs: 300_000, maxQueuedBatches: 1000 },
+    webhooks: {
+      batchMs: 50,
+      timeoutMs: 5_000,
+      retryForMs: 300_000,
+      maxQueuedBatches: 1000,
+      maxBatchEvents: 1000,
+      maxBatchBytes: 256 * 1024,
+      maxQueuedBytes: 16 * 1024 * 1024,
+    },
     cluster: {
       driver: 'memory',
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },
       nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh' },
-      mesh: { port: 6100, host: '0.0.0.0', peers: [] },
+      mesh: { port: 6100, host: '127.0.0.1', peers: [] },
       heartbeatMs: 1_000,
       nodeTimeoutMs: 10_000,
     },

@@ -7,6 +7,7 @@ import type { Config } from './schema.js';
 import { isDefaultCredentials, validateConfig } from './validate.js';
 
 const app = { id: 'a1', key: 'k1', secret: 's1' };
+const SECRET = 'mesh-secret-of-at-least-32-bytes';
 
 /** The example from the README: it must validate exactly as written. */
 const EXAMPLE = {
@@ -73,12 +74,15 @@ describe('validateConfig: valid configs', () => {
       host: '0.0.0.0',
       peers: ['10.0.0.2:6100', 'node-b.internal:6100'],
       dns: 'wiremesh.internal',
-      secret: 'shared-secret',
+      secret: 'shared-secret-of-at-least-thirty-two-bytes',
     };
     const config = validateConfig({ ...EXAMPLE, cluster: { driver: 'mesh', mesh } });
     assert.deepEqual(config.cluster, { ...defaults().cluster, driver: 'mesh', mesh });
-    const byDns = validateConfig({ cluster: { driver: 'mesh', mesh: { dns: 'my-app.internal', secret: 's' } } });
-    assert.deepEqual(byDns.cluster.mesh, { ...defaults().cluster.mesh, dns: 'my-app.internal', secret: 's' });
+    const byDns = validateConfig({ cluster: { driver: 'mesh', mesh: { host: '::', dns: 'my-app.internal', secret: SECRET } } });
+    assert.deepEqual(byDns.cluster.mesh, { ...defaults().cluster.mesh, host: '::', dns: 'my-app.internal', secret: SECRET });
+    // Loopback peers need no host: the default (127.0.0.1) is the one that reaches them.
+    const local = validateConfig({ cluster: { driver: 'mesh', mesh: { peers: ['127.0.0.1:6100', '[::1]:6101'], secret: SECRET } } });
+    assert.equal(local.cluster.mesh.host, '127.0.0.1');
     // Without the mesh driver, the section is only checked for typos and wrong values.
     assert.equal(validateConfig({ cluster: { mesh: { peers: [] } } }).cluster.driver, 'memory');
   });
@@ -94,6 +98,13 @@ describe('validateConfig: valid configs', () => {
     assert.equal(isDefaultCredentials(validateConfig({ apps: [app, { ...DEFAULT_APP, key: 'other' }] })), true);
   });
 
+  it('serves the default credentials on loopback only: no host → 127.0.0.1; real credentials keep 0.0.0.0', () => {
+    assert.equal(validateConfig({}).host, '127.0.0.1');
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(validateConfig({ host }).host, host);
+    assert.equal(validateConfig({ apps: [app] }).host, '0.0.0.0');
+    assert.equal(validateConfig({ host: '::', apps: [app] }).host, '::');
+  });
+
   it('keeps every field of a config that sets all of them (no field is dropped)', () => {
     const full: Config = {
       host: '::',
@@ -106,15 +117,29 @@ describe('validateConfig: valid configs', () => {
       pongTimeoutMs: 5000,
       shutdownGraceMs: 0,
       metrics: false,
+      metricsPort: 9601,
+      metricsHost: '10.0.0.5',
+      metricsToken: 'a-token-of-20-charsx',
+      limits: {
+        maxFrameBytes: 1024,
+        maxRequestBodyBytes: 2048,
+        maxBufferedBytes: 4096,
+        maxChannelNameLength: 200,
+        maxConnections: 5000,
+        maxConnectionsPerIp: 0,
+        maxChannelsPerConnection: 10,
+        maxFramesPerSecond: 5,
+        maxFrameBurst: 5,
+        maxReplicatedSubscriptionsPerNode: 100,
+      },
+      webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5, maxBatchEvents: 50, maxBatchBytes: 4096, maxQueuedBytes: 65536 },
       region: 'eu-west',
       dashboard: { enabled: true, host: '0.0.0.0', port: 0, token: 'a-dashboard-token-1234' },
-      limits: { maxFrameBytes: 1024, maxRequestBodyBytes: 2048, maxBufferedBytes: 4096, maxChannelNameLength: 200 },
-      webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5 },
       cluster: {
         driver: 'nats',
         redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
         nats: { servers: ['tls://n1:4222', 'n2:4222'], prefix: 'wm.eu', user: 'u', pass: 'p' },
-        mesh: { port: 7100, host: '::', peers: ['10.0.0.2:7100', '[fdaa::3]:7100'], dns: 'app.internal', secret: 'x' },
+        mesh: { port: 7100, host: '::', peers: ['10.0.0.2:7100', '[fdaa::3]:7100'], dns: 'app.internal', secret: SECRET },
         heartbeatMs: 500,
         nodeTimeoutMs: 1000,
       },
@@ -165,6 +190,15 @@ describe('validateConfig: valid configs', () => {
 describe('validateConfig: one precise message per problem', () => {
   const cases: Array<[string, unknown, string, string]> = [
     ['not an object', [], '', 'Invalid config: the config (an array) must be an object'],
+    [
+      'default credentials on every interface',
+      { host: '0.0.0.0' },
+      'host',
+      'Invalid config: host ("0.0.0.0") serves apps[0] with the publicly known key/secret (app-key / app-secret) on a non-loopback address: ' +
+        'set real credentials (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET, or apps in a config file; e.g. `openssl rand -hex 32` for the secret), or listen on 127.0.0.1',
+    ],
+    ['metricsPort on the client port', { port: 7000, metricsPort: 7000 }, 'metricsPort', 'Invalid config: metricsPort (7000) must differ from port (7000); 0 serves /metrics on port itself'],
+    ['a short metrics token', { metricsToken: 'short' }, 'metricsToken', "Invalid config: metricsToken (\"short\") must be 16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)"],
     ['unknown top-level key', { hots: 'x' }, 'hots', 'Invalid config: hots is not a known setting (did you mean host?)'],
     [
       'unknown key far from any',
@@ -212,6 +246,18 @@ describe('validateConfig: one precise message per problem', () => {
       'Invalid config: limits.maxFrameBytes (512) must be an integer of at least 1024',
     ],
     [
+      'connection limit',
+      { limits: { maxConnections: 'unlimited' } },
+      'limits.maxConnections',
+      'Invalid config: limits.maxConnections ("unlimited") must be "auto" or an integer of at least 0',
+    ],
+    [
+      'frame burst below the rate',
+      { limits: { maxFramesPerSecond: 50, maxFrameBurst: 10 } },
+      'limits.maxFrameBurst',
+      'Invalid config: limits.maxFrameBurst (10) must be at least limits.maxFramesPerSecond (50)',
+    ],
+    [
       'limits typo',
       { limits: { maxFrameSize: 2048 } },
       'limits.maxFrameSize',
@@ -256,13 +302,13 @@ describe('validateConfig: one precise message per problem', () => {
     ],
     [
       'mesh without peers',
-      { cluster: { driver: 'mesh', mesh: { secret: 's' } } },
+      { cluster: { driver: 'mesh', mesh: { secret: SECRET } } },
       'cluster.mesh.peers',
       'Invalid config: cluster.mesh.peers must list at least one peer (host:port), or cluster.mesh.dns must be set, when cluster.driver is mesh',
     ],
     [
       'mesh port is the client port',
-      { port: 6100, cluster: { driver: 'mesh', mesh: { peers: ['a:6100'], secret: 's' } } },
+      { port: 6100, cluster: { driver: 'mesh', mesh: { host: '::', peers: ['a:6100'], secret: SECRET } } },
       'cluster.mesh.port',
       'Invalid config: cluster.mesh.port (6100) must differ from port (6100), which serves the clients',
     ],
@@ -301,6 +347,30 @@ describe('validateConfig: one precise message per problem', () => {
       { cluster: { mesh: { port: 0 } } },
       'cluster.mesh.port',
       'Invalid config: cluster.mesh.port (0) must be an integer from 1 to 65535',
+    ],
+    [
+      'mesh secret too short',
+      { cluster: { driver: 'mesh', mesh: { peers: ['127.0.0.1:6100'], secret: 'a' } } },
+      'cluster.mesh.secret',
+      'Invalid config: cluster.mesh.secret must be at least 32 bytes (it has 1): anyone who can reach the mesh port can guess a short one; generate one with `openssl rand -hex 32`',
+    ],
+    [
+      'mesh secret too short, whatever the driver',
+      { cluster: { mesh: { secret: 'x'.repeat(31) } } },
+      'cluster.mesh.secret',
+      'Invalid config: cluster.mesh.secret must be at least 32 bytes (it has 31): anyone who can reach the mesh port can guess a short one; generate one with `openssl rand -hex 32`',
+    ],
+    [
+      'mesh with remote peers and no host',
+      { cluster: { driver: 'mesh', mesh: { peers: ['127.0.0.1:6100', '10.0.0.2:6100'], secret: SECRET } } },
+      'cluster.mesh.host',
+      'Invalid config: cluster.mesh.host is required when cluster.driver is mesh and peers are on other hosts (cluster.mesh.peers): the default 127.0.0.1 reaches this host only; set this node\'s private address, or "::" on a private network such as Fly.io\'s 6PN',
+    ],
+    [
+      'mesh found by DNS and no host',
+      { cluster: { driver: 'mesh', mesh: { dns: 'my-app.internal', secret: SECRET } } },
+      'cluster.mesh.host',
+      'Invalid config: cluster.mesh.host is required when cluster.driver is mesh and peers are on other hosts (cluster.mesh.dns): the default 127.0.0.1 reaches this host only; set this node\'s private address, or "::" on a private network such as Fly.io\'s 6PN',
     ],
     [
       'mesh secret is never echoed',
@@ -381,7 +451,7 @@ describe('validateConfig: one precise message per problem', () => {
       'payload larger than a request',
       { apps: [{ ...app, maxEventPayloadBytes: 2_000_000 }] },
       'apps[0].maxEventPayloadBytes',
-      'Invalid config: apps[0].maxEventPayloadBytes (2000000) must not exceed limits.maxRequestBodyBytes (1048576)',
+      'Invalid config: apps[0].maxEventPayloadBytes (2000000) must not exceed limits.maxRequestBodyBytes (262144)',
     ],
     [
       'webhook url',

@@ -4,7 +4,7 @@
  * rules included, and the first problem is thrown as one ConfigError naming its path.
  */
 import os from 'node:os';
-import { DEFAULT_APP, defaults } from './schema.js';
+import { DEFAULT_APP, defaults, LOOPBACK_HOST } from './schema.js';
 import type { Config, TransportKind } from './schema.js';
 import type { LogLevel } from '../log/logger.js';
 import { readApps } from './apps.js';
@@ -17,6 +17,7 @@ const TRANSPORTS: readonly TransportKind[] = ['auto', 'ws', 'uws'];
 const NODE_ID = { pattern: /^[A-Za-z0-9._-]{1,128}$/, describe: "1 to 128 letters, digits, '.', '_' or '-'" };
 const REGION = { pattern: /^[A-Za-z0-9._-]{1,64}$/, describe: "1 to 64 letters, digits, '.', '_' or '-'" };
 const NO_SPACES = { pattern: /^\S+$/, describe: 'a host name or IP address' };
+const METRICS_TOKEN = { pattern: /^[A-Za-z0-9._~+/=-]{16,512}$/, describe: '16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)' };
 
 export function validateConfig(raw: unknown): Config {
   if (!isPlainObject(raw)) throw invalid('', 'must be an object', raw);
@@ -34,6 +35,9 @@ export function validateConfig(raw: unknown): Config {
     pongTimeoutMs: s.int('pongTimeoutMs', d.pongTimeoutMs, 1),
     shutdownGraceMs: s.int('shutdownGraceMs', d.shutdownGraceMs, 0),
     metrics: s.bool('metrics', d.metrics),
+    metricsPort: s.int('metricsPort', d.metricsPort, 0, 65535),
+    metricsHost: s.string('metricsHost', d.metricsHost, NO_SPACES),
+    metricsToken: s.optionalString('metricsToken', METRICS_TOKEN) ?? d.metricsToken,
     region: s.optionalString('region', REGION) ?? d.region,
     dashboard: readDashboard(s.get('dashboard')),
     limits: readLimits(s.get('limits')),
@@ -60,7 +64,17 @@ export function validateConfig(raw: unknown): Config {
       }
       lw.maxRequestBytes = config.limits.maxFrameBytes;
     }
+    // A fragment's HTML goes to every viewer in one frame: it must fit well in a socket's buffer.
+    const fr = app.fragments;
+    if (fr && fr.maxHtmlBytes > config.limits.maxBufferedBytes / 4) {
+      const at = `apps[${i}].fragments.maxHtmlBytes`;
+      throw invalid(at, `must not exceed a quarter of limits.maxBufferedBytes (${config.limits.maxBufferedBytes / 4})`, fr.maxHtmlBytes);
+    }
   });
+  secureDefaults(config, s.get('host') !== undefined);
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
+    throw invalid('metricsPort', `must differ from port (${config.port}); 0 serves /metrics on port itself`, config.metricsPort);
+  }
   // Clients and the other nodes cannot share one port.
   const mesh = config.cluster.mesh;
   if (config.cluster.driver === 'mesh' && mesh.port === config.port) {
@@ -101,7 +115,33 @@ function readLimits(raw: unknown): Config['limits'] {
     maxRequestBodyBytes: s.int('maxRequestBodyBytes', d.maxRequestBodyBytes, 1024),
     maxBufferedBytes: s.int('maxBufferedBytes', d.maxBufferedBytes, 1024),
     maxChannelNameLength: s.int('maxChannelNameLength', d.maxChannelNameLength, 1),
+    maxConnections: readMaxConnections(s),
+    maxConnectionsPerIp: s.int('maxConnectionsPerIp', d.maxConnectionsPerIp, 0),
+    maxChannelsPerConnection: s.int('maxChannelsPerConnection', d.maxChannelsPerConnection, 0),
+    maxFramesPerSecond: s.int('maxFramesPerSecond', d.maxFramesPerSecond, 0),
+    maxFrameBurst: readFrameBurst(s),
+    maxReplicatedSubscriptionsPerNode: s.int('maxReplicatedSubscriptionsPerNode', d.maxReplicatedSubscriptionsPerNode, 0),
   };
+}
+
+/** `"auto"` (derived from the open-file limit at start) or a whole number ≥ 0. */
+function readMaxConnections(s: Section): number | 'auto' {
+  const raw = s.get('maxConnections');
+  if (raw === undefined || raw === 'auto') return 'auto';
+  // The environment gives it as a string.
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(s.at('maxConnections'), 'must be "auto" or an integer of at least 0', value);
+  }
+  return value;
+}
+
+/** The bucket must hold at least one second's worth of frames, or the sustained rate could never be reached. */
+function readFrameBurst(s: Section): number {
+  const rate = s.int('maxFramesPerSecond', defaults().limits.maxFramesPerSecond, 0);
+  const burst = s.int('maxFrameBurst', Math.max(defaults().limits.maxFrameBurst, rate), 1);
+  if (burst < rate) throw invalid(s.at('maxFrameBurst'), `must be at least ${s.at('maxFramesPerSecond')} (${rate})`, burst);
+  return burst;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -130,7 +170,38 @@ function readWebhooks(raw: unknown): Config['webhooks'] {
     timeoutMs: s.int('timeoutMs', d.timeoutMs, 1),
     retryForMs: s.int('retryForMs', d.retryForMs, 0),
     maxQueuedBatches: s.int('maxQueuedBatches', d.maxQueuedBatches, 1),
+    maxBatchEvents: s.int('maxBatchEvents', d.maxBatchEvents, 1),
+    maxBatchBytes: s.int('maxBatchBytes', d.maxBatchBytes, 1024),
+    maxQueuedBytes: s.int('maxQueuedBytes', d.maxQueuedBytes, 1024),
   };
+}
+
+/**
+ * The well-known DEFAULT_APP credentials are served on loopback only (finding 11): without a
+ * `host`, such a config binds LOOPBACK_HOST; with a `host` that is not loopback it is refused. The
+ * same choice as Laravel Reverb and Phoenix (which generate their secrets at install): nothing
+ * anyone on the network can sign is ever reachable from it. Real credentials keep `0.0.0.0`.
+ */
+function secureDefaults(config: Config, hostGiven: boolean): void {
+  if (!isDefaultCredentials(config) || isLoopback(config.host)) return;
+  if (!hostGiven) {
+    config.host = LOOPBACK_HOST;
+    return;
+  }
+  const app = config.apps.findIndex((a) => a.key === DEFAULT_APP.key || a.secret === DEFAULT_APP.secret);
+  throw invalid(
+    'host',
+    `serves apps[${app}] with the publicly known key/secret (${DEFAULT_APP.key} / ${DEFAULT_APP.secret}) on a non-loopback address: ` +
+      'set real credentials (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET, or apps in a config file; e.g. `openssl rand -hex 32` for the secret), ' +
+      'or listen on 127.0.0.1',
+    config.host,
+  );
+}
+
+/** 127.0.0.0/8, ::1 and `localhost`: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || h === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(h) || /^::ffff:127(?:\.\d{1,3}){3}$/.test(h);
 }
 
 /**

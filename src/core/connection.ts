@@ -2,9 +2,10 @@
  * The state wiremesh keeps for one client connection. Owned by the core; the transport's socket is
  * held, never extended. Thousands of these sit idle on a node, so the object stays small: no
  * per-connection closures (the connection itself is the socket's handler and reports to one shared
- * `ConnectionEvents`), no Map for the common single subscription, no token bucket until the
- * client sends its first client event.
+ * `ClientConnectionEvents`), no Map for the common single subscription, no client-event token bucket
+ * until the client sends its first client event (the inbound frame bucket is two numbers).
  */
+import { randomInt } from 'node:crypto';
 import type { AppConfig } from '../config/schema.js';
 import type { SocketHandler, UpgradeInfo, WsSocket } from '../transport/types.js';
 
@@ -24,7 +25,7 @@ export interface Subscription {
 }
 
 /** Where every connection reports what its socket does; one instance for all connections. */
-export interface ConnectionEvents {
+export interface ClientConnectionEvents {
   message(conn: Connection, text: string): void;
   closed(conn: Connection, code: number): void;
 }
@@ -49,15 +50,45 @@ export class Connection implements SocketHandler {
   /** Subscribed channels: none, one, or (from the second on) a Map channel → subscription. */
   private subs: Subscription | Map<string, Subscription> | null = null;
   private bucket: Bucket | null = null;
+  /** Inbound frame token bucket (every frame); -Infinity once the connection was refused for its rate. */
+  private frameTokens: number;
+  private frameAt: number;
 
   constructor(
     readonly socketId: string,
     readonly app: AppConfig,
     readonly socket: WsSocket,
     now: number,
-    private readonly events: ConnectionEvents,
+    private readonly events: ClientConnectionEvents,
+    frameBurst = 0,
   ) {
     this.lastActivity = now;
+    this.frameTokens = frameBurst;
+    this.frameAt = now;
+  }
+
+  /**
+   * Takes a token for one inbound frame: `rate` per second, at most `burst` at once. 'over' the
+   * first time the bucket is empty (the caller refuses the connection), 'refused' for every frame
+   * after that (dropped while the close completes).
+   */
+  takeFrameToken(now: number, rate: number, burst: number): 'ok' | 'over' | 'refused' {
+    if (rate <= 0) return 'ok';
+    if (this.frameTokens === -Infinity) return 'refused';
+    const tokens = Math.min(burst, this.frameTokens + ((now - this.frameAt) / 1000) * rate);
+    this.frameAt = now;
+    if (tokens < 1) {
+      this.frameTokens = -Infinity;
+      return 'over';
+    }
+    this.frameTokens = tokens - 1;
+    return 'ok';
+  }
+
+  /** Channels subscribed now. */
+  subscriptionCount(): number {
+    const s = this.subs;
+    return s === null ? 0 : s instanceof Map ? s.size : 1;
   }
 
   /** SocketHandler: the transport hands over a text frame. */
@@ -121,9 +152,13 @@ export class Connection implements SocketHandler {
   }
 }
 
-/** Pusher socket ids: two integers joined by a dot. */
-export function makeSocketIdFactory(): () => string {
-  const prefix = Math.floor(Math.random() * 1e9);
-  let n = 0;
-  return () => `${prefix}.${++n}`;
+const ID_PART_MAX = 2 ** 31;
+
+/**
+ * Pusher socket ids: two integers joined by a dot (`\d+\.\d+`, as Laravel validates), both random
+ * (crypto), so one id tells nothing about another socket's (`X-Socket-ID` excludes a socket from
+ * a broadcast) nor how many connections a node accepted.
+ */
+export function randomSocketId(): string {
+  return `${randomInt(1, ID_PART_MAX)}.${randomInt(1, ID_PART_MAX)}`;
 }

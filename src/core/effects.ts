@@ -5,19 +5,17 @@
  * Used for local joins/leaves and for changes merged from other nodes alike.
  */
 import type { AppConfig } from '../config/schema.js';
+import type { TransitionSink } from '../presence/service.js';
 import type { Transition } from '../presence/view.js';
-import type { ClusterLink } from '../cluster/types.js';
+import type { TopicOwnership } from '../cluster/types.js';
 import type { WebhookEvent } from '../webhooks/types.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import * as frames from '../protocol/frames.js';
 import { channelKind, type ChannelKind } from '../protocol/channels.js';
 import { parseTopic, topicOf } from './topics.js';
+import type { LocalDelivery } from './delivery.js';
 import type { Watchlists } from './watchlist.js';
 import { UserPresence } from './user-presence.js';
-
-export interface Delivery {
-  publish(topic: string, frame: string): number;
-}
 
 export interface WebhookSink {
   emit(app: AppConfig, event: WebhookEvent): void;
@@ -34,16 +32,16 @@ interface TopicContext {
   owner: boolean;
 }
 
-export class TransitionEffects {
+export class TransitionEffects implements TransitionSink {
   private readonly users = new UserPresence();
   constructor(
     private readonly deps: {
-      delivery: Delivery;
-      link: ClusterLink;
+      delivery: Pick<LocalDelivery, 'toTopic'>;
+      ownership: TopicOwnership;
       webhooks: WebhookSink;
       watchlists: Watchlists;
       appById: (id: string) => AppConfig | undefined;
-      metrics: ServerMetrics;
+      metrics: Pick<ServerMetrics, 'channels'>;
     },
   ) {}
 
@@ -60,7 +58,7 @@ export class TransitionEffects {
     const { appId, channel } = parseTopic(topic);
     const app = this.deps.appById(appId);
     if (!app) return null;
-    return { topic, appId, channel, app, kind: channelKind(channel), owner: channel !== '#users' && this.deps.link.ownsTopic(topic) };
+    return { topic, appId, channel, app, kind: channelKind(channel), owner: channel !== '#users' && this.deps.ownership.ownsTopic(topic) };
   }
 
   private one(t: Transition, { appId, channel, app, kind, owner }: TopicContext): void {
@@ -80,13 +78,13 @@ export class TransitionEffects {
         return;
       case 'member_added':
         if (kind !== 'presence') return;
-        this.send(appId, t.topic, frames.memberAdded(channel, t.key, t.meta));
+        this.deps.delivery.toTopic(appId, t.topic, frames.memberAdded(channel, t.key, t.meta));
         if (owner) this.deps.webhooks.emit(app, { name: 'member_added', channel, user_id: t.key });
         if (this.users.added(appId, t.key)) this.userWebhook(app, 'user_online', t.key);
         return;
       case 'member_removed':
         if (kind !== 'presence') return;
-        this.send(appId, t.topic, frames.memberRemoved(channel, t.key));
+        this.deps.delivery.toTopic(appId, t.topic, frames.memberRemoved(channel, t.key));
         if (owner) this.deps.webhooks.emit(app, { name: 'member_removed', channel, user_id: t.key });
         if (this.users.removed(appId, t.key)) this.userWebhook(app, 'user_offline', t.key);
         return;
@@ -100,16 +98,8 @@ export class TransitionEffects {
 
   /** user_online / user_offline: once per cluster, from the node owning the user's topic. */
   private userWebhook(app: AppConfig, name: 'user_online' | 'user_offline', userId: string): void {
-    if (this.deps.webhooks.wants(app, name) && this.deps.link.ownsTopic(topicOf(app.id, `#user:${userId}`))) {
+    if (this.deps.webhooks.wants(app, name) && this.deps.ownership.ownsTopic(topicOf(app.id, `#user:${userId}`))) {
       this.deps.webhooks.emit(app, { name, user_id: userId });
-    }
-  }
-
-  private send(appId: string, topic: string, frame: string): void {
-    const n = this.deps.delivery.publish(topic, frame);
-    if (n > 0) {
-      this.deps.metrics.messagesOut.inc({ app: appId }, n);
-      this.deps.metrics.bytesOut.inc({ app: appId }, n * frame.length);
     }
   }
 

@@ -39,6 +39,11 @@ export class LocalRegistry {
     return this.perApp.get(appId) ?? 0;
   }
 
+  /** Connections per app (announced to the other nodes with each heartbeat). */
+  connectionsByApp(): Record<string, number> {
+    return Object.fromEntries(this.perApp);
+  }
+
   appIds(): IterableIterator<string> {
     return this.perApp.keys();
   }

@@ -1,14 +1,16 @@
 /**
  * What one client may do on its connection: ping, subscribe, unsubscribe, sign in, send client
- * events. Every refusal is a PusherError turned into a frame in one place (`fail`).
+ * events. Every refusal is a PusherError, counted in `fail` and framed by core/refusal.ts.
  */
-import { ErrorCodes, PusherError } from '../errors.js';
+import { ErrorCodes, PusherError, fatalError } from '../errors.js';
+import type { Refusals } from '../limits/refusals.js';
 import { allowsClientEvents, channelKind } from '../protocol/channels.js';
 import * as frames from '../protocol/frames.js';
 import { verifyUserAuth } from '../protocol/signature.js';
 import type { Logger } from '../log/logger.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Connection } from './connection.js';
+import { asRefusal, sendRefusal } from './refusal.js';
 import type { WebhookSink } from './effects.js';
 import type { Subscriptions } from './subscriptions.js';
 
@@ -38,15 +40,25 @@ export class Session {
       webhooks: WebhookSink;
       metrics: ServerMetrics;
       logger: Logger;
+      refusals: Refusals;
+      /** Inbound frames per connection: sustained rate and bucket size (0 = no limit). */
+      frames: { perSecond: number; burst: number };
       now: () => number;
     },
   ) {}
 
   handle(conn: Connection, text: string): void {
-    conn.lastActivity = this.deps.now();
-    conn.pingSentAt = 0;
+    const now = this.deps.now();
     this.deps.metrics.messagesIn.inc({ app: conn.app.id });
     this.deps.metrics.bytesIn.inc({ app: conn.app.id }, text.length);
+    const { perSecond, burst } = this.deps.frames;
+    const token = conn.takeFrameToken(now, perSecond, burst);
+    if (token !== 'ok') {
+      if (token === 'over') this.tooFast(conn);
+      return;
+    }
+    conn.lastActivity = now;
+    conn.pingSentAt = 0;
     let channel: string | undefined;
     try {
       const f = frames.parseClientFrame(text);
@@ -81,17 +93,23 @@ export class Session {
     }
   }
 
-  /** The one place a refusal on a connection becomes frames (and, if fatal, a close). */
+  /** A refusal on a connection: counted, then framed (and, if fatal, closed) by core/refusal.ts. */
   fail(conn: Connection, err: unknown, channel?: string): void {
-    if (!(err instanceof PusherError)) {
-      this.deps.logger.error('unexpected error handling a client frame', { err, appId: conn.app.id });
-      err = new PusherError(null, 'Internal server error');
-    }
-    const e = err as PusherError;
+    const e = asRefusal(err, this.deps.logger, { appId: conn.app.id, socketId: conn.socketId });
     this.deps.metrics.protocolErrors.inc({ app: conn.app.id, code: String(e.code) });
-    if (channel !== undefined) conn.socket.send(frames.subscriptionError(channel, e));
-    else conn.socket.send(frames.errorFrame(e));
-    if (e.fatal && e.code !== null) conn.socket.close(e.code, e.message);
+    sendRefusal(conn.socket, e, channel);
+  }
+
+  /** Over the inbound frame rate: closed with 4301, like Pusher's rate limit; later frames are dropped. */
+  private tooFast(conn: Connection): void {
+    const { perSecond, burst } = this.deps.frames;
+    this.deps.refusals.refused('frames_per_second', conn.socket.remoteAddress, 'closed a connection sending too many frames', {
+      appId: conn.app.id,
+      socketId: conn.socketId,
+      perSecond,
+      burst,
+    });
+    this.fail(conn, fatalError(ErrorCodes.CLIENT_EVENT_RATE_LIMIT, `Too many messages: at most ${perSecond} per second (bursts of ${burst})`));
   }
 
   private signin(conn: Connection, auth: unknown, userData: unknown): void {

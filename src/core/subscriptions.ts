@@ -15,8 +15,9 @@ import * as frames from '../protocol/frames.js';
 import { verifyChannelAuth } from '../protocol/signature.js';
 import type { ChannelCache } from './cache.js';
 import type { Connection, Subscription } from './connection.js';
-import type { TransitionEffects, WebhookSink } from './effects.js';
-import type { PresenceService } from './presence-service.js';
+import type { WebhookSink } from './effects.js';
+import type { Refusals } from '../limits/refusals.js';
+import type { PresenceService } from '../presence/service.js';
 import { topicOf } from './topics.js';
 
 export interface TopicSizes {
@@ -42,12 +43,14 @@ export class Subscriptions {
   constructor(
     private readonly deps: {
       presence: PresenceService;
-      effects: TransitionEffects;
       link: ClusterLink;
       sizes: TopicSizes;
       cache: ChannelCache;
       webhooks: WebhookSink;
+      refusals: Refusals;
       maxChannelNameLength: number;
+      /** 0 = no limit. */
+      maxChannelsPerConnection: number;
     },
   ) {}
 
@@ -61,6 +64,15 @@ export class Subscriptions {
     if (existing) {
       conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
       return;
+    }
+    const max = this.deps.maxChannelsPerConnection;
+    if (max > 0 && conn.subscriptionCount() >= max) {
+      this.deps.refusals.refused('channels_per_connection', conn.socket.remoteAddress, 'refused a subscription: too many channels on one connection', {
+        appId: conn.app.id,
+        socketId: conn.socketId,
+        max,
+      });
+      throw refuse(ErrorCodes.OVER_CAPACITY, `Too many channels: at most ${max} per connection`, 403);
     }
     if (needsAuth(kind)) {
       const data = kind === 'presence' ? (typeof channelData === 'string' ? channelData : '') : undefined;
@@ -82,7 +94,7 @@ export class Subscriptions {
     let shared = this.shared.get(topic);
     if (shared === undefined) this.shared.set(topic, (shared = { channel, topic }));
     if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(shared.topic);
-    this.deps.effects.apply(this.deps.presence.join(shared.topic, key, conn.socketId, meta));
+    this.deps.presence.join(shared.topic, key, conn.socketId, meta);
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
     conn.socket.subscribe(shared.topic);
@@ -102,7 +114,7 @@ export class Subscriptions {
   }
 
   private leave(conn: Connection, topic: string): void {
-    this.deps.effects.apply(this.deps.presence.leave(topic, conn.socketId));
+    this.deps.presence.leave(topic, conn.socketId);
     if (this.deps.sizes.topicSize(topic) === 0) {
       this.deps.link.unwatch(topic);
       this.shared.delete(topic);

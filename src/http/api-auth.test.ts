@@ -8,7 +8,7 @@ import { parseQuery } from './api-auth.js';
 import { apiParamsToSign } from '../protocol/signature.js';
 
 function reference(raw: string): { params: Record<string, string>; signed: string } {
-  const params: Record<string, string> = {};
+  const params = Object.create(null) as Record<string, string>;
   for (const [k, v] of new URLSearchParams(raw)) if (!(k in params)) params[k] = v;
   return { params, signed: apiParamsToSign(params) };
 }

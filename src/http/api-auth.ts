@@ -20,6 +20,8 @@ export interface ApiQuery {
    * auth_signature. Null when it is not; the caller then builds it from `params`.
    */
   signed: string | null;
+  /** The first name given more than once (refused: what is read and what was signed must not diverge). */
+  duplicate: string | null;
 }
 
 /** Anything URLSearchParams would decode (percent, plus, non-printable or non-ASCII); it also drops a leading `?`. */
@@ -27,10 +29,15 @@ const NEEDS_DECODING = /[^\x20-\x7e]|[%+]/;
 
 /** Parses a raw query string into a map of first values (signature uses raw decoded values). */
 export function parseQuery(raw: string): ApiQuery {
-  const params: Record<string, string> = {};
+  // No prototype: a parameter named `constructor` or `__proto__` is a parameter like any other.
+  const params: Record<string, string> = Object.create(null) as Record<string, string>;
+  let duplicate: string | null = null;
   if (NEEDS_DECODING.test(raw) || raw.startsWith('?')) {
-    for (const [k, v] of new URLSearchParams(raw)) if (!(k in params)) params[k] = v;
-    return { params, signed: null };
+    for (const [k, v] of new URLSearchParams(raw)) {
+      if (!(k in params)) params[k] = v;
+      else duplicate ??= k;
+    }
+    return { params, signed: null, duplicate };
   }
   let canonical = true;
   let prev = '';
@@ -48,9 +55,12 @@ export function parseQuery(raw: string): ApiQuery {
       const eq = raw.indexOf('=', start);
       const hasValue = eq >= 0 && eq < end;
       const name = raw.slice(start, hasValue ? eq : end);
-      // `in`, not hasOwn, as before: an inherited name (e.g. "constructor") is never taken.
-      if (name in params) canonical = false;
-      else params[name] = hasValue ? raw.slice(eq + 1, end) : '';
+      if (name in params) {
+        canonical = false;
+        duplicate ??= name;
+      } else {
+        params[name] = hasValue ? raw.slice(eq + 1, end) : '';
+      }
       if (canonical) {
         if (name === 'auth_signature') {
           sigFrom = start;
@@ -64,10 +74,10 @@ export function parseQuery(raw: string): ApiQuery {
     }
     start = end + 1;
   }
-  if (!canonical) return { params, signed: null };
-  if (sigFrom < 0) return { params, signed: raw };
-  if (sigTo === raw.length) return { params, signed: raw.slice(0, Math.max(0, sigFrom - 1)) };
-  return { params, signed: raw.slice(0, sigFrom) + raw.slice(sigTo + 1) };
+  if (!canonical) return { params, signed: null, duplicate };
+  if (sigFrom < 0) return { params, signed: raw, duplicate };
+  if (sigTo === raw.length) return { params, signed: raw.slice(0, Math.max(0, sigFrom - 1)), duplicate };
+  return { params, signed: raw.slice(0, sigFrom) + raw.slice(sigTo + 1), duplicate };
 }
 
 /** No A–Z (the caller has made sure the text is ASCII). */
@@ -79,26 +89,35 @@ function isLowerCase(s: string): boolean {
   return true;
 }
 
+/** Seconds since the epoch, in decimal digits only (no hex, exponent, sign or spaces, as Number() would allow). */
+const DECIMAL_TIMESTAMP = /^\d{1,15}$/;
+
+/**
+ * Checks the request as signed. With `body` null (the head, before the body is read) everything
+ * but `body_md5` is checked, so no body is read for a request that is not signed by the app.
+ */
 export function verifyApiRequest(
   app: AppConfig,
   method: string,
   path: string,
   query: ApiQuery,
-  body: Buffer,
+  body: Buffer | null,
   nowMs: number,
 ): void {
-  const { auth_key, auth_timestamp, auth_signature, body_md5 } = query.params;
+  if (query.duplicate !== null) throw httpError(400, `Query parameter ${JSON.stringify(query.duplicate.slice(0, 100))} is given more than once`);
+  const { auth_key, auth_timestamp, auth_signature, auth_version, body_md5 } = query.params;
   if (!auth_key || !auth_timestamp || !auth_signature) {
     throw httpError(401, 'Missing auth_key, auth_timestamp or auth_signature');
   }
   if (auth_key !== app.key) throw httpError(401, 'Unknown auth_key for this app');
+  if (auth_version !== undefined && auth_version !== '1.0') throw httpError(401, 'auth_version must be 1.0');
+  if (!DECIMAL_TIMESTAMP.test(auth_timestamp)) throw httpError(401, 'auth_timestamp must be a decimal number of seconds');
   const ts = Number(auth_timestamp);
-  if (!Number.isFinite(ts)) throw httpError(401, 'auth_timestamp is not a number');
   const skew = Math.abs(nowMs / 1000 - ts);
   if (skew > MAX_CLOCK_SKEW_S) {
     throw httpError(401, `auth_timestamp is ${Math.round(skew)} s away from server time (at most ${MAX_CLOCK_SKEW_S} s allowed)`);
   }
-  if (body.length > 0) {
+  if (body !== null && body.length > 0) {
     if (!body_md5) throw httpError(401, 'body_md5 is required for a request with a body');
     if (!safeEqual(body_md5, md5Hex(body))) throw httpError(401, 'body_md5 does not match the body');
   }

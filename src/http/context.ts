@@ -11,6 +11,13 @@ export interface ApiContext {
   queries: ChannelQueries;
   publisher: EventPublisher;
   maxChannelNameLength: number;
+  /** Shared fragments (src/fragments/), when some app has them. */
+  fragments?: FragmentRefresher;
+}
+
+/** Re-renders a shared fragment on every node with viewers (`channel` undefined: on every channel). */
+export interface FragmentRefresher {
+  refresh(app: AppConfig, fragment: string, channel: string | undefined): void;
 }
 
 export type Controller = (ctx: ApiContext) => unknown;

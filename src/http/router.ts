@@ -7,11 +7,15 @@ import type { ChannelQueries, EventPublisher } from '../core/types.js';
 import { httpError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
-import type { HttpRequest, HttpResponse } from '../transport/types.js';
-import { parseQuery, verifyApiRequest } from './api-auth.js';
-import type { Controller } from './context.js';
+import type { AppConfig } from '../config/schema.js';
+import type { HttpHead, HttpRequest, HttpResponse } from '../transport/types.js';
+import { parseQuery, verifyApiRequest, type ApiQuery } from './api-auth.js';
+import type { MetricsAccess } from './metrics-access.js';
+import { RefusalLog, refusalReason } from './refusal-log.js';
+import type { Controller, FragmentRefresher } from './context.js';
 import { channelUsers, listChannels, showChannel, terminateConnections } from './controllers/channels.js';
 import { triggerBatch, triggerEvent } from './controllers/events.js';
+import { refreshFragment } from './controllers/fragments.js';
 import { errorResponse, json, text } from './respond.js';
 
 interface Route {
@@ -37,6 +41,7 @@ const ROUTES: Route[] = [
   route('GET', '/apps/{app}/channels/{channel}', 'channel', showChannel),
   route('GET', '/apps/{app}/channels/{channel}/users', 'users', channelUsers),
   route('POST', '/apps/{app}/users/{user}/terminate_connections', 'terminate_connections', terminateConnections),
+  route('POST', '/apps/{app}/fragments/{name}/refresh', 'fragment_refresh', refreshFragment),
 ];
 
 export interface HttpApiDeps {
@@ -46,20 +51,40 @@ export interface HttpApiDeps {
   metrics: ServerMetrics;
   logger: Logger;
   maxChannelNameLength: number;
-  metricsEnabled: boolean;
+  /** Bodies larger than this are refused (413) from Content-Length, or as soon as the count passes it. */
+  maxRequestBodyBytes: number;
+  /** Who may read `/metrics` here (http/metrics-access.ts); absent = nobody (404). */
+  metricsAccess?: MetricsAccess;
   /** The `/metrics` text (default: this process's registry). */
   renderMetrics?: () => Promise<string>;
   isReady: () => boolean;
+  /** `/wiremesh/*` (the Livewire tunnel's session sync), when the tunnel is on. */
+  extension?: (req: HttpRequest) => HttpResponse;
   now?: () => number;
+  fragments?: FragmentRefresher;
 }
+
+/** A request that passed the checks of its head: route, app, signature (all but body_md5). */
+interface Admitted {
+  r: Route;
+  params: Record<string, string>;
+  app: AppConfig;
+  query: ApiQuery;
+}
+
+/** The label for a request whose app is not known: one series for all of them (finding 1). */
+export const UNKNOWN_APP_LABEL = 'unknown';
 
 export class HttpApi {
   private readonly now: () => number;
+  private readonly refusals: RefusalLog;
   constructor(private readonly deps: HttpApiDeps) {
     this.now = deps.now ?? Date.now;
+    this.refusals = new RefusalLog({ logger: deps.logger, count: (reason) => deps.metrics.httpRefusals.inc({ reason }) });
   }
 
   async handle(req: HttpRequest): Promise<HttpResponse> {
+    if (this.deps.extension && req.path.startsWith('/wiremesh/')) return this.deps.extension(req);
     switch (req.path) {
       case '/':
       case '/health':
@@ -67,27 +92,52 @@ export class HttpApi {
       case '/ready':
         return this.deps.isReady() ? text('OK') : text('Draining', 503);
       case '/metrics':
-        if (this.deps.metricsEnabled) {
-          const body = this.deps.renderMetrics ? await this.deps.renderMetrics() : this.deps.metrics.registry.render();
-          return text(body, 200, 'text/plain; version=0.0.4');
-        }
+        if (this.deps.metricsAccess) return this.metrics(req, this.deps.metricsAccess);
     }
     return this.api(req);
   }
 
-  private api(req: HttpRequest): HttpResponse {
-    let endpoint = 'unknown';
-    let appId = '';
-    let res: HttpResponse;
+  /** Before the body is read (TransportHooks.admitHttp): refuses what its head already fails. */
+  admit(head: HttpHead): HttpResponse | null {
+    if (FIXED_PATHS.has(head.path)) return null;
+    const appId: AppLabel = { label: UNKNOWN_APP_LABEL, unknown: false };
     try {
-      const { r, params } = this.match(req);
+      this.check(head, null, appId);
+      return null;
+    } catch (err) {
+      return this.refuse(head, err, appId, endpointOf(head));
+    }
+  }
+
+  /** A body that grew past the limit while read. */
+  tooLarge(head: HttpHead): HttpResponse {
+    const err = httpError(413, `Request body is larger than ${this.deps.maxRequestBodyBytes} bytes`);
+    const app = this.deps.apps.byId(appIdOf(head) ?? '');
+    // Counted as too_large whatever the path: the length is what was refused.
+    return this.refuse(head, err, { label: app?.id ?? UNKNOWN_APP_LABEL, unknown: false }, endpointOf(head));
+  }
+
+  /** A `/metrics` request without the right token (here or on the metrics listener). */
+  metricsRefused(address: string): void {
+    this.refusals.refused(address, 'unauthorized', 401, 'metrics token missing or wrong');
+  }
+
+  private async metrics(req: HttpRequest, access: MetricsAccess): Promise<HttpResponse> {
+    const refusal = access.refuse(req);
+    if (refusal !== null) {
+      this.metricsRefused(req.remoteAddress);
+      return refusal;
+    }
+    const body = this.deps.renderMetrics ? await this.deps.renderMetrics() : this.deps.metrics.registry.render();
+    return text(body, 200, 'text/plain; version=0.0.4');
+  }
+
+  private api(req: HttpRequest): HttpResponse {
+    const appId: AppLabel = { label: UNKNOWN_APP_LABEL, unknown: false };
+    let endpoint = 'unknown';
+    try {
+      const { r, params, app, query } = this.check(req, req.body, appId);
       endpoint = r.endpoint;
-      appId = params.app as string;
-      const app = this.deps.apps.byId(appId);
-      if (!app) throw httpError(404, `Unknown app id ${JSON.stringify(appId.slice(0, 100))}`);
-      if (!app.enabled) throw httpError(403, 'App is disabled');
-      const query = parseQuery(req.query);
-      verifyApiRequest(app, req.method, req.path, query, req.body, this.now());
       const body = r.controller({
         app,
         params,
@@ -96,18 +146,54 @@ export class HttpApi {
         queries: this.deps.queries,
         publisher: this.deps.publisher,
         maxChannelNameLength: this.deps.maxChannelNameLength,
+        ...(this.deps.fragments ? { fragments: this.deps.fragments } : {}),
       });
-      res = json(body);
+      const res = json(body);
+      this.deps.metrics.apiCalls.inc({ app: appId.label, endpoint, status: String(res.status) });
+      return this.countBytes(req, res, appId);
     } catch (err) {
-      res = errorResponse(err, this.deps.logger);
+      return this.countBytes(req, this.refuse(req, err, appId, endpointOf(req)), appId);
     }
-    this.deps.metrics.apiCalls.inc({ app: appId, endpoint, status: String(res.status) });
-    this.deps.metrics.httpBytesIn.inc({ app: appId }, req.body.length);
-    this.deps.metrics.httpBytesOut.inc({ app: appId }, typeof res.body === 'string' ? Buffer.byteLength(res.body) : res.body.length);
+  }
+
+  /** HTTP API bytes in and out per app (the dashboard's and Soketi's counters). */
+  private countBytes(req: HttpRequest, res: HttpResponse, appId: AppLabel): HttpResponse {
+    this.deps.metrics.httpBytesIn.inc({ app: appId.label }, req.body.length);
+    this.deps.metrics.httpBytesOut.inc({ app: appId.label }, typeof res.body === 'string' ? Buffer.byteLength(res.body) : res.body.length);
     return res;
   }
 
-  private match(req: HttpRequest): { r: Route; params: Record<string, string> } {
+  /**
+   * Route, app, and the request as signed (`body` null: all but body_md5). Sets `appId.label` once
+   * the app is known to exist: a metric label never carries an id a client made up.
+   */
+  private check(req: HttpHead, body: Buffer | null, appId: AppLabel): Admitted {
+    const { r, params } = this.match(req);
+    const app = this.deps.apps.byId(params.app ?? '');
+    if (!app) {
+      appId.unknown = true;
+      throw httpError(404, 'Unknown app id');
+    }
+    appId.label = app.id;
+    if (!app.enabled) throw httpError(403, 'App is disabled');
+    const query = parseQuery(req.query);
+    verifyApiRequest(app, req.method, req.path, query, body, this.now());
+    return { r, params, app, query };
+  }
+
+  /** The one place a refused request is answered, counted and logged (rate-limited per address). */
+  private refuse(req: HttpHead, err: unknown, app: AppLabel, endpoint: string): HttpResponse {
+    const res = errorResponse(err, this.deps.logger);
+    this.deps.metrics.apiCalls.inc({ app: app.label, endpoint, status: String(res.status) });
+    const reason = refusalReason(res.status, app.unknown);
+    if (reason !== null) {
+      const detail = err instanceof Error ? err.message.slice(0, 200) : String(res.status);
+      this.refusals.refused(req.remoteAddress, reason, res.status, detail);
+    }
+    return res;
+  }
+
+  private match(req: HttpHead): { r: Route; params: Record<string, string> } {
     let pathMatched = false;
     for (const r of ROUTES) {
       const m = r.pattern.exec(req.path);
@@ -121,6 +207,33 @@ export class HttpApi {
     throw pathMatched ? httpError(405, `Method ${req.method} not allowed here`) : httpError(404, `Not found: ${req.path.slice(0, 100)}`);
   }
 }
+
+/** Paths answered without an app: never refused before their body. */
+const FIXED_PATHS = new Set(['/', '/health', '/ready', '/metrics']);
+
+/** What is known about the app of a request while it is checked. */
+interface AppLabel {
+  /** The app's id once it is known to exist; UNKNOWN_APP_LABEL until then. */
+  label: string;
+  /** The id in the path is not a configured app (answered 404, no state kept about it). */
+  unknown: boolean;
+}
+
+/** The endpoint label of a request: from the route table only (a bounded set). */
+function endpointOf(req: HttpHead): string {
+  for (const r of ROUTES) if (r.method === req.method && r.pattern.test(req.path)) return r.endpoint;
+  return 'unknown';
+}
+
+function appIdOf(req: HttpHead): string | undefined {
+  const m = /^\/apps\/([^/]+)\//.exec(req.path);
+  if (!m || m[1] === undefined) return undefined;
+  // Only to name an app already admitted (its head passed check()), so the id decodes.
+  return URL_DECODABLE.test(m[1]) ? decodeURIComponent(m[1]) : undefined;
+}
+
+/** Text decodeURIComponent accepts: no `%` that does not start a valid escape (UTF-8 is checked by check()). */
+const URL_DECODABLE = /^(?:[^%]|%[0-9A-Fa-f]{2})*$/;
 
 function safeDecode(s: string): string {
   try {

@@ -1,12 +1,14 @@
 /**
  * The cookie jar of one connection: seeded from the WebSocket handshake's Cookie header, updated
- * from the backend's Set-Cookie headers, sent with every tunnelled request. Names and values only:
+ * from the upstream's Set-Cookie headers, sent with every tunnelled request. Names and values only:
  * Domain, Path, Secure and SameSite are ignored, since every cookie of the jar belongs to the one
- * app and the one browser on the other end of this connection. The browser's own cookies are not
- * changed (a socket cannot set them); responses report the names they set so the client can act.
+ * app and the one browser on the other end of this connection. A socket cannot set the browser's
+ * cookies: the Set-Cookie headers the upstream sent are kept as `pending` until the browser's
+ * session sync (session-sync.ts) hands them to the browser over HTTP and replaces the jar with the
+ * browser's own cookies plus those.
  */
 
-/** Bounds per connection, so a backend (or a handshake) cannot grow a jar without limit. */
+/** Bounds per connection, so an upstream (or a handshake) cannot grow a jar without limit. */
 const MAX_COOKIES = 64;
 const MAX_BYTES = 16 * 1024;
 /** Larger cookies are ignored, as browsers do (RFC 6265 §6.1 asks for at least 4096 bytes). */
@@ -14,22 +16,48 @@ const MAX_COOKIE_BYTES = 4096;
 
 export class CookieJar {
   private readonly cookies = new Map<string, string>();
+  /** Set-Cookie headers not yet handed to the browser, by cookie name (the latest wins), with a Path. */
+  private readonly pending = new Map<string, string>();
 
   /** A jar holding the cookies of a `Cookie:` request header (`a=1; b=2`). */
   static fromHeader(header: string | undefined): CookieJar {
     const jar = new CookieJar();
-    for (const part of (header ?? '').split(';')) {
-      const eq = part.indexOf('=');
-      if (eq <= 0) continue;
-      const name = part.slice(0, eq).trim();
-      // The browser sends the most specific cookie of a name first: keep that one.
-      if (name !== '' && !jar.cookies.has(name)) jar.put(name, part.slice(eq + 1).trim());
-    }
+    for (const [name, value] of parseCookieHeader(header)) jar.put(name, value);
     return jar;
   }
 
-  /** Applies one `Set-Cookie` header; returns the cookie's name (also for a deletion), or null if unusable. */
-  apply(setCookie: string, now = Date.now()): string | null {
+  /**
+   * Applies one `Set-Cookie` header from the upstream (answering `requestPath`) and keeps it for the
+   * browser; returns the cookie's name (also for a deletion), or null if unusable.
+   */
+  apply(setCookie: string, now = Date.now(), requestPath = '/'): string | null {
+    const name = this.set(setCookie, now);
+    if (name === null) return null;
+    this.pending.delete(name);
+    this.pending.set(name, withPath(setCookie, requestPath));
+    while (this.pending.size > MAX_COOKIES) this.pending.delete(this.pending.keys().next().value!);
+    return name;
+  }
+
+  /** The Set-Cookie headers the browser has not been given yet; they count as given from now on. */
+  takePending(): string[] {
+    const out = [...this.pending.values()];
+    this.pending.clear();
+    return out;
+  }
+
+  get hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** The browser's cookies (its `Cookie:` header) become the jar; then `setCookies` are applied on top. */
+  replace(header: string | undefined, setCookies: readonly string[], now = Date.now()): void {
+    this.cookies.clear();
+    for (const [name, value] of parseCookieHeader(header)) this.put(name, value);
+    for (const value of setCookies) this.set(value, now);
+  }
+
+  private set(setCookie: string, now: number): string | null {
     const [pair = '', ...attributes] = setCookie.split(';');
     const eq = pair.indexOf('=');
     if (eq <= 0) return null;
@@ -82,4 +110,28 @@ export class CookieJar {
       this.cookies.delete(oldest);
     }
   }
+}
+
+/** The pairs of a `Cookie:` header; the browser sends the most specific cookie of a name first: that one is kept. */
+function parseCookieHeader(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name !== '' && !out.has(name)) out.set(name, part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * The Set-Cookie as the browser must store it when it comes from another URL (the sync endpoint):
+ * without a Path attribute a cookie's path is the directory of the request that set it (RFC 6265
+ * §5.1.4), so that one is written out.
+ */
+function withPath(setCookie: string, requestPath: string): string {
+  if (/;\s*path\s*=/i.test(setCookie)) return setCookie;
+  const pathname = requestPath.split('?')[0] ?? '/';
+  const slash = pathname.lastIndexOf('/');
+  return `${setCookie}; Path=${slash <= 0 ? '/' : pathname.slice(0, slash)}`;
 }

@@ -1,45 +1,60 @@
 /**
- * One tunnelled request, from choosing a backend to the last frame of its response: tries the
- * healthy backends nearest first (moving on only when a connection could not be made, so nothing
+ * One tunnelled request, from choosing an upstream to the last frame of its response: tries the
+ * healthy upstreams nearest first (moving on only when a connection could not be made, so nothing
  * runs twice), follows same-origin redirects as fetch does, keeps the connection's cookie jar, and
  * streams `text/event-stream` / `X-Livewire-Stream` bodies as they arrive.
  *
- * Outcomes: response frames through `out`; a thrown Fallback while the backend has executed
- * nothing (and for a redirect to another origin, which fetch would follow in the browser); a
- * 502/504 response when the backend failed after it may have started on the request.
+ * Outcomes: response frames through `out`; a thrown Fallback while the upstream has executed
+ * nothing (and for a redirect to another origin, which fetch would follow in the browser); an
+ * UpstreamFailure handed to `out.fail` when the upstream failed after it may have started on the
+ * request, or when the exchange ran past its deadline (the signal's reason).
+ *
+ * Only a connect error or a timeout marks an upstream down: never a request undici refused (the
+ * client's input), a local failure (EMFILE), or a full queue.
  */
 import type { Dispatcher } from 'undici';
 import type { LivewireConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { TunnelChunk, TunnelResponse } from '../protocol/frames.js';
-import type { BackendSet } from './backends.js';
-import { errorCode, isConnectError, isTimeout, type BackendClient } from './client.js';
 import type { CookieJar } from './cookies.js';
+import { GateRefusal } from './gate.js';
 import { refererFor, responseHeaders, setCookieValues } from './headers.js';
+import { UpstreamFailure } from './replies.js';
 import { Fallback, type TunnelRequest } from './request.js';
+import { errorCode, isConnectError, isInvalidRequest, isLocalError, isTimeout, type UpstreamClient } from './upstream-client.js';
+import type { UpstreamSet } from './upstreams.js';
 
 export const MAX_REDIRECTS = 20;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Request headers that describe a body, dropped when a redirect turns the request into a GET. */
 const BODY_HEADERS = ['content-type', 'content-encoding', 'content-language', 'content-location'];
+const TOO_LARGE = 'Response too large for the tunnel';
 
 export interface ExchangeParts {
   config: LivewireConfig;
-  backends: BackendSet;
-  client: BackendClient;
+  upstreams: UpstreamSet;
+  client: UpstreamClient;
   logger: Logger;
+}
+
+/** Response bytes a connection may still hold buffered (shared by all its exchanges). */
+export interface ByteBudget {
+  take(bytes: number): boolean;
+  give(bytes: number): void;
 }
 
 export interface Exchange {
   request: TunnelRequest;
   jar: CookieJar;
-  /** The page's origin: the base of redirects and of the `url` reported to the client. */
+  /** The page's origin (configured): the base of redirects and of the `url` reported to the client. */
   page: URL;
   /** Headers of every request of this connection (proxy headers, X-Socket-ID, ...), without cookie. */
   headers: Record<string, string>;
+  /** Aborts the upstream request: the connection closed, or the deadline passed (reason: an UpstreamFailure). */
   signal: AbortSignal;
   /** Largest text in one frame; longer bodies go as chunks. */
   frameChars: number;
+  budget: ByteBudget;
   out: ExchangeOutput;
 }
 
@@ -47,20 +62,12 @@ export interface Exchange {
 export interface ExchangeOutput {
   response(r: Omit<TunnelResponse, 'id'>): boolean;
   chunk(c: Omit<TunnelChunk, 'id'>): boolean;
+  /** The upstream failed after it may have started: the one failure reply (replies.ts). */
+  fail(f: UpstreamFailure, url: string, setCookies: readonly string[]): void;
+  /** False once the client gave the request up (`wiremesh:abort`): the upstream exchange still ends first. */
+  wanted(): boolean;
   /** Resolves when the socket has room for more frames. */
   room(): Promise<void>;
-}
-
-/** The backend failed after it may have started on the request: answered like a proxy would. */
-class BackendFailure extends Error {
-  override readonly name = 'BackendFailure';
-  constructor(
-    readonly status: 502 | 504,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Runs the exchange to its end. Throws Fallback; returns quietly when aborted. */
@@ -76,11 +83,12 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
   const setCookies = new Set<string>();
   try {
     for (let hop = 0; ; hop++) {
+      if (!x.out.wanted()) return;
       const jarHeader = x.jar.header();
       const sent = { ...headers, ...(jarHeader === undefined ? {} : { cookie: jarHeader }) };
       const { origin, res } = await open(parts, x, hop, { method, path, headers: sent, ...(body === undefined ? {} : { body }) });
       for (const value of setCookieValues(res.headers)) {
-        const name = x.jar.apply(value);
+        const name = x.jar.apply(value, Date.now(), path);
         if (name !== null) setCookies.add(name);
       }
       const location = firstHeader(res.headers.location);
@@ -89,7 +97,7 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
         return;
       }
       await res.body.dump();
-      if (hop === MAX_REDIRECTS) throw new BackendFailure(502, `more than ${MAX_REDIRECTS} redirects`);
+      if (hop === MAX_REDIRECTS) throw new UpstreamFailure(502, `The backend failed: more than ${MAX_REDIRECTS} redirects`);
       const target = new URL(location, new URL(path, x.page));
       if (target.origin !== x.page.origin && target.origin !== origin) {
         throw new Fallback('not_allowed', `the backend redirected to another origin (${target.origin})`);
@@ -103,46 +111,50 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
       path = target.pathname + target.search;
     }
   } catch (err) {
-    if (x.signal.aborted) return;
-    if (!(err instanceof BackendFailure)) throw err;
-    parts.logger.warn('livewire backend failed', { id: req.id, path: req.pathname, status: err.status, reason: err.message, err: err.cause });
-    x.out.response({
-      status: err.status,
-      statusText: err.status === 504 ? 'Gateway Timeout' : 'Bad Gateway',
-      headers: [['content-type', 'text/plain; charset=utf-8']],
-      url: new URL(path, x.page).href,
-      redirected: false,
-      body: err.status === 504 ? 'The backend did not answer in time' : `The backend failed: ${err.message}`,
-      done: true,
-      setCookies: [...setCookies],
-    });
+    const reason: unknown = x.signal.aborted ? x.signal.reason : undefined;
+    const failure = reason instanceof UpstreamFailure ? reason : x.signal.aborted ? null : err instanceof UpstreamFailure ? err : undefined;
+    if (failure === null) return;
+    if (failure === undefined) throw err;
+    parts.logger.warn('livewire upstream failed', { id: req.id, path: req.pathname, status: failure.status, reason: failure.message, err: failure.cause });
+    x.out.fail(failure, new URL(path, x.page).href, [...setCookies]);
   }
 }
 
-/** Sends one request to the nearest healthy backend that accepts a connection. */
+/** Sends one request to the nearest healthy upstream that accepts a connection. */
 async function open(
   parts: ExchangeParts,
   x: Exchange,
   hop: number,
   req: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body?: string },
 ): Promise<{ origin: string; res: Dispatcher.ResponseData }> {
-  // Nothing has run on a backend yet only before the first answer: later, HTTP would repeat it.
-  const unavailable = (why: string): Error =>
-    hop === 0 ? new Fallback('backend_unavailable', why) : new BackendFailure(502, why);
-  const candidates = await parts.backends.healthy();
-  if (candidates.length === 0) throw unavailable('no healthy backend');
+  // Nothing has run on an upstream yet only before the first answer: later, HTTP would repeat it.
+  const refused = (code: 'backend_unavailable' | 'busy' | 'not_allowed', why: string, cause?: unknown): Error =>
+    hop === 0 ? new Fallback(code, why) : new UpstreamFailure(502, `The backend failed: ${why}`, why, { cause });
+  const candidates = await parts.upstreams.healthy();
+  if (candidates.length === 0) throw refused('backend_unavailable', 'no healthy backend');
   for (const origin of candidates) {
     try {
       return { origin, res: await parts.client.request(origin, { ...req, signal: x.signal }) };
     } catch (err) {
       if (x.signal.aborted) throw err;
-      parts.backends.markDown(origin, errorCode(err));
-      if (isConnectError(err)) continue;
-      if (isTimeout(err)) throw new BackendFailure(504, 'no answer in time', { cause: err });
-      throw new BackendFailure(502, 'the connection to the backend failed', { cause: err });
+      if (err instanceof GateRefusal) throw refused('busy', `the backend is busy: ${err.message}`, err);
+      if (isInvalidRequest(err)) throw refused('not_allowed', `the request was refused before sending: ${errorCode(err)}`, err);
+      if (isLocalError(err)) {
+        parts.logger.warn('livewire request could not open a connection (local resources)', { upstream: origin, code: errorCode(err) });
+        throw refused('busy', `this node could not open a connection (${errorCode(err)})`, err);
+      }
+      if (isConnectError(err)) {
+        parts.upstreams.markDown(origin, errorCode(err));
+        continue;
+      }
+      if (isTimeout(err)) {
+        parts.upstreams.markDown(origin, errorCode(err));
+        throw new UpstreamFailure(504, 'The backend did not answer in time', 'no answer in time', { cause: err });
+      }
+      throw new UpstreamFailure(502, 'The backend failed: the connection to the backend failed', 'the connection broke', { cause: err });
     }
   }
-  throw unavailable('no backend accepted a connection');
+  throw refused('backend_unavailable', 'no backend accepted a connection');
 }
 
 /** Sends the response: one frame, or a first frame and chunks (streams, long bodies). */
@@ -154,26 +166,24 @@ async function deliver(
 ): Promise<void> {
   const head = { status: res.statusCode, statusText: res.statusText ?? '', headers: responseHeaders(res.headers), ...meta };
   const limit = parts.config.maxResponseBytes;
-  const streamed = isStream(res.headers);
   const encoding = firstHeader(res.headers['content-encoding']);
   if (encoding !== undefined && encoding !== 'identity') {
     res.body.destroy();
-    throw new BackendFailure(502, `the backend answered with content-encoding ${encoding.slice(0, 40)}`);
+    throw new UpstreamFailure(502, `The backend failed: the backend answered with content-encoding ${encoding.slice(0, 40)}`);
   }
-  if (!streamed) {
-    const text = await collect(res, limit);
-    if (text === null) {
-      parts.logger.warn('livewire response too large', { id: x.request.id, path: x.request.pathname, limit });
-      const tooLarge = { status: 502, statusText: 'Bad Gateway', headers: [['content-type', 'text/plain; charset=utf-8']] as Array<[string, string]> };
-      x.out.response({ ...head, ...tooLarge, body: 'Response too large for the tunnel', done: true });
-      return;
-    }
-    const [first = '', ...rest] = pieces(text, x.frameChars);
-    await x.out.room();
-    if (!x.out.response({ ...head, body: first, done: rest.length === 0 })) return;
-    for (let i = 0; i < rest.length; i++) {
+  if (!isStream(res.headers)) {
+    const held = { bytes: 0 };
+    try {
+      const text = await collect(parts, x, res, held);
+      const [first = '', ...rest] = pieces(text, x.frameChars);
       await x.out.room();
-      if (!x.out.chunk({ chunk: rest[i]!, done: i === rest.length - 1 })) return;
+      if (!x.out.response({ ...head, body: first, done: rest.length === 0 })) return;
+      for (let i = 0; i < rest.length; i++) {
+        await x.out.room();
+        if (!x.out.chunk({ chunk: rest[i]!, done: i === rest.length - 1 })) return;
+      }
+    } finally {
+      x.budget.give(held.bytes);
     }
     return;
   }
@@ -187,10 +197,8 @@ async function deliver(
     for await (const buf of res.body as AsyncIterable<Buffer>) {
       size += buf.length;
       if (size > limit) {
-        res.body.destroy();
         parts.logger.warn('livewire streamed response too large', { id: x.request.id, path: x.request.pathname, limit });
-        x.out.chunk({ chunk: '', done: true, error: 'Response too large for the tunnel' });
-        return;
+        throw new UpstreamFailure(502, TOO_LARGE, `streamed response over maxResponseBytes (${limit})`);
       }
       for (const piece of pieces(decoder.decode(buf, { stream: true }), x.frameChars)) {
         await x.out.room();
@@ -201,30 +209,39 @@ async function deliver(
       }
     }
   } catch (err) {
-    if (x.signal.aborted) return;
-    parts.logger.warn('livewire backend stream failed', { id: x.request.id, path: x.request.pathname, err });
-    x.out.chunk({ chunk: '', done: true, error: 'The backend failed while streaming' });
-    return;
+    res.body.destroy();
+    if (err instanceof UpstreamFailure || x.signal.aborted) throw err;
+    throw new UpstreamFailure(502, 'The backend failed while streaming', 'the stream broke', { cause: err });
   }
   x.out.chunk({ chunk: decoder.decode(), done: true });
 }
 
-/** The whole body as text; null when it is over `limit` bytes. Read failures become BackendFailure. */
-async function collect(res: Dispatcher.ResponseData, limit: number): Promise<string | null> {
+/**
+ * The whole body as text. Over `maxResponseBytes`, or over what the connection may still buffer
+ * (`maxBufferedResponseBytes` for all its requests), an UpstreamFailure 502. Read failures too.
+ */
+async function collect(parts: ExchangeParts, x: Exchange, res: Dispatcher.ResponseData, held: { bytes: number }): Promise<string> {
+  const limit = parts.config.maxResponseBytes;
   const buffers: Buffer[] = [];
-  let size = 0;
   try {
     for await (const buf of res.body as AsyncIterable<Buffer>) {
-      size += buf.length;
-      if (size > limit) {
-        res.body.destroy();
-        return null;
+      if (held.bytes + buf.length > limit) {
+        parts.logger.warn('livewire response too large', { id: x.request.id, path: x.request.pathname, limit });
+        throw new UpstreamFailure(502, TOO_LARGE, `response over maxResponseBytes (${limit})`);
       }
+      if (!x.budget.take(buf.length)) {
+        const cap = parts.config.maxBufferedResponseBytes;
+        parts.logger.warn('livewire connection holds too many response bytes', { id: x.request.id, path: x.request.pathname, cap });
+        throw new UpstreamFailure(502, TOO_LARGE, `the connection's buffered responses are over maxBufferedResponseBytes (${cap})`);
+      }
+      held.bytes += buf.length;
       buffers.push(buf);
     }
   } catch (err) {
-    if (isTimeout(err)) throw new BackendFailure(504, 'the response body stalled', { cause: err });
-    throw new BackendFailure(502, 'the response body was cut off', { cause: err });
+    res.body.destroy();
+    if (err instanceof UpstreamFailure || x.signal.aborted) throw err;
+    if (isTimeout(err)) throw new UpstreamFailure(504, 'The backend did not answer in time', 'the response body stalled', { cause: err });
+    throw new UpstreamFailure(502, 'The backend failed: the response body was cut off', 'the response body was cut off', { cause: err });
   }
   return Buffer.concat(buffers).toString('utf8');
 }

@@ -1,11 +1,14 @@
 /**
  * Which headers cross the tunnel, in each direction. Pure functions.
  *
- * To the backend: a short allowed list from the client's request, a few from the WebSocket
+ * To the upstream: a short allowed list from the client's request, a few from the WebSocket
  * handshake (the browser's own), the connection's cookies, and the proxy headers a Laravel app
- * behind TrustProxies reads (X-Forwarded-For with the real client address: Livewire rate-limits
- * checksum failures per IP). Back to the client: everything but hop-by-hop headers and Set-Cookie.
+ * behind TrustProxies reads: X-Forwarded-Host/Port/Proto from configuration only (the matched
+ * allowed origin), X-Forwarded-For with the real client address (Livewire rate-limits checksum
+ * failures per IP), believing the handshake's own X-Forwarded-For only from a trusted proxy.
+ * Back to the client: everything but hop-by-hop headers and Set-Cookie.
  */
+import { BlockList, isIP } from 'node:net';
 import type { UpgradeInfo } from '../transport/types.js';
 
 /** Request headers a client may set on a tunnelled request (lower-case). */
@@ -23,6 +26,9 @@ export const CLIENT_HEADERS: readonly string[] = [
 
 /** Headers of the browser's handshake passed on with every request. */
 const HANDSHAKE_HEADERS = ['user-agent', 'accept-language', 'origin', 'referer'];
+
+/** A header value undici (and RFC 9110 field-value) accepts: tab, printable ASCII, obs-text. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** Never forwarded in either direction (RFC 9110 §7.6.1), plus what the tunnel handles itself. */
 const HOP_BY_HOP = new Set([
@@ -50,8 +56,8 @@ export function pickClientHeaders(value: unknown): Record<string, string> | { re
   for (const [rawName, v] of Object.entries(value as Record<string, unknown>)) {
     const name = rawName.toLowerCase();
     if (!CLIENT_HEADERS.includes(name)) continue;
-    if (typeof v !== 'string' || v.length > MAX_HEADER_VALUE || /[\r\n\0]/.test(v)) {
-      return { refused: `header ${name} must be a string of at most ${MAX_HEADER_VALUE} characters without line breaks` };
+    if (typeof v !== 'string' || v.length > MAX_HEADER_VALUE || !HEADER_VALUE.test(v)) {
+      return { refused: `header ${name} must be a string of at most ${MAX_HEADER_VALUE} characters without control characters or characters above U+00FF` };
     }
     out[name] = v;
   }
@@ -59,30 +65,65 @@ export function pickClientHeaders(value: unknown): Record<string, string> | { re
 }
 
 /**
- * The origin of the page as the browser sees it: the handshake's Origin, else `publicUrl`, else the
- * handshake's Host (with X-Forwarded-Proto's scheme). Null when the Origin names another site than
- * `publicUrl`: such a page may not use this app's tunnel.
+ * The page's origin, from configuration: the allowed origin (publicUrl first, then allowedOrigins)
+ * that the handshake's Origin names. Null when the Origin is missing, `null`, malformed or another
+ * site: such a handshake may not tunnel (finding 2: the cookies it carries are the victim's).
  */
-export function pageOrigin(handshake: UpgradeInfo, publicUrl: string | undefined): URL | null {
+export function pageOrigin(handshake: UpgradeInfo, allowed: readonly string[]): URL | null {
   const origin = handshake.headers.origin;
-  if (origin !== undefined && origin !== '' && origin !== 'null') {
-    let url: URL;
-    try {
-      url = new URL(origin);
-    } catch {
-      return null;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
-    if (publicUrl !== undefined && url.origin !== publicUrl) return null;
-    return new URL(url.origin);
-  }
-  if (publicUrl !== undefined) return new URL(publicUrl);
-  const scheme = firstValue(handshake.headers['x-forwarded-proto']) === 'https' ? 'https' : 'http';
+  if (origin === undefined || origin === '' || origin === 'null') return null;
+  let url: URL;
   try {
-    return new URL(`${scheme}://${handshake.headers.host ?? 'localhost'}`);
+    url = new URL(origin);
   } catch {
     return null;
   }
+  const match = allowed.find((a) => a === url.origin);
+  return match === undefined ? null : new URL(match);
+}
+
+/** Which peers may speak for the client in X-Forwarded-For (addresses and CIDR ranges, validated by the config). */
+export class TrustedProxies {
+  private readonly list = new BlockList();
+  readonly size: number;
+
+  constructor(entries: readonly string[]) {
+    for (const entry of entries) {
+      const [address = '', bits] = entry.split('/');
+      const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) this.list.addAddress(address, family);
+      else this.list.addSubnet(address, Number(bits), family);
+    }
+    this.size = entries.length;
+  }
+
+  has(address: string): boolean {
+    if (this.size === 0) return false;
+    const plain = clientAddress(address);
+    const family = isIP(plain);
+    return family !== 0 && this.list.check(plain, family === 6 ? 'ipv6' : 'ipv4');
+  }
+}
+
+/**
+ * The client's address as far as it can be known: the peer, or, when the peer is a trusted proxy,
+ * the last address of X-Forwarded-For that is not itself a trusted proxy.
+ */
+export function clientOf(handshake: UpgradeInfo, proxies: TrustedProxies): string {
+  const peer = clientAddress(handshake.remoteAddress);
+  if (!proxies.has(peer)) return peer;
+  const hops = forwardedChain(handshake);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    if (!proxies.has(hops[i]!)) return hops[i]!;
+  }
+  return hops[0] ?? peer;
+}
+
+function forwardedChain(handshake: UpgradeInfo): string[] {
+  return (handshake.headers['x-forwarded-for'] ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => isIP(h) !== 0);
 }
 
 /**
@@ -99,19 +140,22 @@ export function refererFor(clientReferer: string | undefined, page: URL): string
   }
 }
 
-/** The headers of every request this connection sends to the backend, without `cookie`. */
-export function connectionHeaders(handshake: UpgradeInfo, socketId: string, page: URL): Record<string, string> {
+/**
+ * The headers of every request this connection sends to the upstream, without `cookie`. The
+ * forwarded host, port and scheme are the configured page origin's; the handshake's X-Forwarded-*
+ * are believed only from a trusted proxy (and then only its X-Forwarded-For chain of addresses).
+ */
+export function connectionHeaders(handshake: UpgradeInfo, socketId: string, page: URL, proxies: TrustedProxies): Record<string, string> {
   const h = handshake.headers;
   const out: Record<string, string> = {};
   for (const name of HANDSHAKE_HEADERS) {
     const value = h[name];
-    if (value !== undefined && value !== '') out[name] = value;
+    if (value !== undefined && value !== '' && HEADER_VALUE.test(value)) out[name] = value;
   }
-  const client = clientAddress(handshake.remoteAddress);
-  const chain = h['x-forwarded-for'];
-  const hops = [chain, client].filter((v) => v !== undefined && v !== '');
-  if (hops.length > 0) out['x-forwarded-for'] = hops.join(', ');
-  out['x-forwarded-proto'] = firstValue(h['x-forwarded-proto']) ?? page.protocol.slice(0, -1);
+  const peer = clientAddress(handshake.remoteAddress);
+  const hops = proxies.has(peer) ? [...forwardedChain(handshake), peer] : [peer];
+  out['x-forwarded-for'] = hops.join(', ');
+  out['x-forwarded-proto'] = page.protocol.slice(0, -1);
   out['x-forwarded-host'] = page.host;
   out['x-forwarded-port'] = page.port || (page.protocol === 'https:' ? '443' : '80');
   out['x-socket-id'] = socketId;
@@ -145,9 +189,4 @@ export function setCookieValues(headers: Record<string, string | string[] | unde
 /** `::ffff:203.0.113.5` → `203.0.113.5`. */
 function clientAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
-
-function firstValue(header: string | undefined): string | undefined {
-  const v = header?.split(',')[0]?.trim().toLowerCase();
-  return v === undefined || v === '' ? undefined : v;
 }

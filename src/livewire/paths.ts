@@ -7,13 +7,18 @@
 export interface Target {
   /** The path without the query, as matched against the allowed list. */
   pathname: string;
-  /** `pathname` plus `?query` when there is one: what the backend receives. */
+  /** `pathname` plus `?query` when there is one: what the upstream receives. */
   path: string;
 }
 
 const MAX_TARGET_LENGTH = 4096;
-/** RFC 3986 path characters, without percent-encoding (Livewire's and Laravel's routes need none). */
-const PATH_CHARS = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+/**
+ * RFC 3986 path characters, without percent-encoding (Livewire's and Laravel's routes need none)
+ * and without `;`: servlet-style upstreams read `..;` as a parent segment (finding 19).
+ */
+const PATH_CHARS = /^\/[A-Za-z0-9\-._~!$&'()*+,=:@/]*$/;
+/** What a pattern's `*` stands for: one run of letters, digits, `_` and `-` (Livewire 4's segment is 8 hex digits). */
+const STAR = '[A-Za-z0-9_-]+';
 /** Printable ASCII except `#`: a query as a browser sends it (already percent-encoded). */
 const QUERY_CHARS = /^[\x21\x22\x24-\x7e]*$/;
 
@@ -33,7 +38,7 @@ export function parseTarget(value: unknown): Target | { refused: string } {
   return { pathname, path: query === '' ? pathname : `${pathname}?${query}` };
 }
 
-/** The allowed list of one app: exact paths, or patterns whose one `*` stands for 1+ characters within a segment. */
+/** The allowed list of one app: exact paths, or patterns whose one `*` stands for 1+ of `[A-Za-z0-9_-]`. */
 export class PathMatcher {
   private readonly exact = new Set<string>();
   private readonly patterns: RegExp[] = [];
@@ -42,7 +47,7 @@ export class PathMatcher {
     for (const p of paths) {
       const star = p.indexOf('*');
       if (star < 0) this.exact.add(p);
-      else this.patterns.push(new RegExp(`^${escape(p.slice(0, star))}[^/]+${escape(p.slice(star + 1))}$`));
+      else this.patterns.push(new RegExp(`^${escape(p.slice(0, star))}${STAR}${escape(p.slice(star + 1))}$`));
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * Structured logger: one JSON object per line in pino's shape (`level` as pino's number, `time` in
- * epoch ms, `pid`, `hostname`, inherited context such as `nodeId`/`appId`, then `msg`), so
+ * epoch ms, `pid`, `hostname`, `msg`, then inherited context such as `nodeId`/`appId`), so
  * pino-pretty and log shippers read it as they are. On a terminal the lines are printed readably
  * instead (log/pretty.ts). Passed into every part that logs; never a global.
  */
@@ -54,14 +54,13 @@ export function createLogger(
   const make = (context: LogContext): Logger => {
     const write = (level: Exclude<LogLevel, 'silent'>, msg: string, ctx?: LogContext): void => {
       if (LEVELS[level] < min) return;
-      const record: Record<string, unknown> = { level: LEVELS[level], time: Date.now(), ...head };
+      const record: Record<string, unknown> = { level: LEVELS[level], time: Date.now(), ...head, msg };
       for (const [k, v] of Object.entries(context)) if (!RESERVED.has(k)) record[k] = v;
       if (ctx) {
         for (const [k, v] of Object.entries(ctx)) {
           if (!RESERVED.has(k)) record[k] = k === 'err' || v instanceof Error ? serializeError(v) : v;
         }
       }
-      record.msg = msg;
       sink(JSON.stringify(record));
     };
     return {

@@ -16,10 +16,16 @@ export function createServerMetrics(registry = new MetricsRegistry()) {
     bytesOut: registry.counter('wiremesh_ws_bytes_sent_total', 'Bytes sent to clients'),
     protocolErrors: registry.counter('wiremesh_protocol_errors_total', 'Errors sent to clients, by code'),
     apiCalls: registry.counter('wiremesh_http_api_calls_total', 'HTTP API calls, by endpoint and status'),
+    httpRefusals: registry.counter('wiremesh_http_refusals_total', 'HTTP requests refused (413, 401/403, unknown app, …), by reason'),
     apiEvents: registry.counter('wiremesh_http_api_events_total', 'Events published through the HTTP API'),
     webhooks: registry.counter('wiremesh_webhooks_total', 'Webhook requests, by outcome'),
     webhooksDropped: registry.counter('wiremesh_webhook_events_dropped_total', 'Webhook events dropped, by reason'),
+    webhooksCoalesced: registry.counter(
+      'wiremesh_webhook_events_coalesced_total',
+      'channel_occupied + channel_vacated pairs of one channel in one batch window, both not sent',
+    ),
     channels: registry.gauge('wiremesh_channels', 'Occupied channels'),
+    refusals: registry.counter('wiremesh_refusals_total', 'Connections, frames, subscriptions and replicated state refused by a limit, by limit'),
     livewireRequests: registry.counter('wiremesh_livewire_requests_total', 'Requests tunnelled to a Livewire backend, by status'),
     livewireFallbacks: registry.counter('wiremesh_livewire_fallbacks_total', 'Requests sent back to HTTP, by reason'),
     livewireLatency: registry.histogram(

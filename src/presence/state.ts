@@ -40,6 +40,8 @@ interface Replica {
   /** Highest contiguous clock applied. */
   clock: number;
   down: boolean;
+  /** Entries held, visible or not. */
+  count: number;
   /** ref → its entries: everything this replica holds, visible or not. */
   readonly byRef: Map<string, RefEntries>;
 }
@@ -269,6 +271,11 @@ export class TrackerState {
     return [...this.#replicas.keys()];
   }
 
+  /** Entries held for replica `r` (visible or not); 0 if unknown. */
+  entryCount(r: ReplicaId): number {
+    return this.#replicas.get(r)?.count ?? 0;
+  }
+
   isDown(r: ReplicaId): boolean {
     return this.#replicas.get(r)?.down ?? false;
   }
@@ -305,7 +312,7 @@ export class TrackerState {
   // ---- internals ----
 
   #addReplica(id: ReplicaId): Replica {
-    const r: Replica = { clock: 0, down: false, byRef: new Map() };
+    const r: Replica = { clock: 0, down: false, count: 0, byRef: new Map() };
     this.#replicas.set(id, r);
     return r;
   }
@@ -329,6 +336,7 @@ export class TrackerState {
     if (x === undefined) r.byRef.set(e.ref, e);
     else if (x instanceof Map) x.set(e.topic, e);
     else r.byRef.set(e.ref, new Map([[x.topic, x], [e.topic, e]]));
+    r.count += 1;
     if (!r.down) this.#visible += 1;
   }
 
@@ -342,6 +350,7 @@ export class TrackerState {
     } else {
       r.byRef.delete(ref);
     }
+    r.count -= 1;
     if (!r.down) this.#visible -= 1;
     return e;
   }

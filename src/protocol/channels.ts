@@ -5,13 +5,6 @@
  */
 export type ChannelKind = 'public' | 'private' | 'presence' | 'encrypted' | 'server-to-user';
 
-export interface ChannelInfo {
-  readonly name: string;
-  readonly kind: ChannelKind;
-  /** `cache-`, `private-cache-`, `private-encrypted-cache-`, `presence-cache-`: the last event is replayed to new subscribers. */
-  readonly cache: boolean;
-}
-
 const VALID_NAME = /^[A-Za-z0-9_\-=@,.;]+$/;
 export const SERVER_TO_USER_PREFIX = '#server-to-user-';
 
@@ -41,10 +34,6 @@ export function channelNameProblem(name: unknown, maxLength: number): string | n
   }
   if (!VALID_NAME.test(name)) return 'channel name may only contain A-Z, a-z, 0-9, and _-=@,.;';
   return null;
-}
-
-export function describeChannel(name: string): ChannelInfo {
-  return { name, kind: channelKind(name), cache: isCacheChannel(name) };
 }
 
 /** Channels that need a signed `auth` to subscribe. */

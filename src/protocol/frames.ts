@@ -75,10 +75,6 @@ export function memberRemoved(channel: string, userId: string): string {
   return str({ event: 'pusher_internal:member_removed', channel, data: str({ user_id: userId }) });
 }
 
-export function subscriptionCount(channel: string, count: number): string {
-  return str({ event: 'pusher_internal:subscription_count', channel, data: str({ subscription_count: count }) });
-}
-
 export function cacheMiss(channel: string): string {
   return str({ event: 'pusher:cache_miss', channel });
 }
@@ -126,9 +122,32 @@ export interface TunnelFallback {
   code: FallbackCode;
 }
 
+/** The answer to `wiremesh:session`: the token of this connection's session sync, and whether cookies can follow at all. */
+export interface TunnelSession {
+  token: string;
+  sync: boolean;
+  reason: string;
+  /** Where the page POSTs the token (a path on the socket's own origin). */
+  path: string;
+}
+
 export const tunnelResponse = (data: TunnelResponse): string => extensionEvent('wiremesh:response', data);
+export const tunnelSession = (data: TunnelSession): string => extensionEvent('wiremesh:session', data);
 export const tunnelChunk = (data: TunnelChunk): string => extensionEvent('wiremesh:chunk', data);
 export const tunnelFallback = (data: TunnelFallback): string => extensionEvent('wiremesh:fallback', data);
+
+/** Shared fragments (docs/fragments.md): new HTML of one fragment, to the node's viewers of it. */
+export interface FragmentHtml {
+  fragment: string;
+  channel: string;
+  /** The node that rendered it (a new node numbers its versions afresh). */
+  epoch: string;
+  /** Increases with every render this node delivers; a page never applies a lower one of the same epoch. */
+  version: number;
+  html: string;
+}
+
+export const fragmentHtml = (data: FragmentHtml): string => extensionEvent('wiremesh:fragment', data);
 
 /**
  * A channel event. `data` is passed through as the publisher sent it: a string from the HTTP API,
@@ -142,11 +161,6 @@ export function channelEvent(event: string, channel: string, data: unknown, user
     // JSON.parse is iterative but JSON.stringify recurses: data nested deeper than the stack allows.
     throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Event data is nested too deeply', { status: 400, cause: err });
   }
-}
-
-/** An event to a signed-in user (server-to-user), delivered on the user's `#server-to-user-{id}` channel. */
-export function userEvent(event: string, channel: string, data: unknown): string {
-  return str({ event, channel, data });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,8 +35,9 @@ function padsOf(secret: string): Pads {
   if (key.length > BLOCK) key = createHash('sha256').update(key).digest();
   p = { inner: Buffer.alloc(BLOCK + 256, 0x36), outer: Buffer.alloc(BLOCK + 32, 0x5c) };
   for (let i = 0; i < key.length; i++) {
-    p.inner[i] ^= key[i] as number;
-    p.outer[i] ^= key[i] as number;
+    const k = key[i] as number;
+    p.inner[i] = (p.inner[i] as number) ^ k;
+    p.outer[i] = (p.outer[i] as number) ^ k;
   }
   if (pads.size < MAX_PADS) pads.set(secret, p);
   return p;
@@ -99,15 +100,15 @@ export function verifyUserAuth(app: { key: string; secret: string }, auth: strin
   return safeEqual(auth.slice(sep + 1), hmacHex(app.secret, `${socketId}::user::${userData}`));
 }
 
-/**
- * The string the HTTP API signs: `METHOD\nPATH\nSORTED_QUERY`, where the query holds every parameter
- * except `auth_signature`, keys lower-cased and sorted, joined as `k=v` with `&` (values not re-encoded).
- */
+/** The string the HTTP API signs: `METHOD\nPATH\nSORTED_QUERY` (see `apiParamsToSign`). */
 export function apiStringToSign(method: string, path: string, query: Record<string, string>): string {
   return `${method.toUpperCase()}\n${path}\n${apiParamsToSign(query)}`;
 }
 
-/** The query part of `apiStringToSign`: `k=v` pairs sorted by lower-cased key, without auth_signature. */
+/**
+ * The query part of the string the HTTP API signs (`METHOD\nPATH\nSORTED_QUERY`): every parameter
+ * except `auth_signature`, keys lower-cased and sorted, joined as `k=v` with `&` (values not re-encoded).
+ */
 export function apiParamsToSign(query: Record<string, string>): string {
   return Object.keys(query)
     .filter((k) => k !== 'auth_signature')

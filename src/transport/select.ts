@@ -5,20 +5,20 @@
  */
 import type { TransportKind } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { Transport, TransportHooks, TransportOptions } from './types.js';
+import type { Transport, TransportOptions } from './types.js';
 import { WsTransport } from './ws.js';
 
 export async function createTransport(
   kind: TransportKind,
   options: TransportOptions,
-  hooks: TransportHooks,
   logger: Logger,
 ): Promise<Transport> {
   if (kind === 'uws' || kind === 'auto') {
     try {
-      const { loadUws, UwsTransport } = await import('./uws.js');
-      const uws = await loadUws();
-      return new UwsTransport(uws, options, hooks, logger);
+      const { loadNative, UwsTransport } = await import('./uws.js');
+      const native = await loadNative();
+      logger.info('using the native uWebSockets.js transport', { package: native.package });
+      return new UwsTransport(native.module, options, logger);
     } catch (err) {
       if (kind === 'uws') throw new Error('transport "uws" was requested but uWebSockets.js could not be loaded', { cause: err });
       logger.info('native uWebSockets.js transport not available; using the portable ws transport', {
@@ -26,5 +26,5 @@ export async function createTransport(
       });
     }
   }
-  return new WsTransport(options, hooks, logger);
+  return new WsTransport(options, logger);
 }

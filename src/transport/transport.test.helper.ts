@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { HttpRequest, HttpResponse, Transport, TransportHooks, TransportOptions, UpgradeInfo, WsSocket } from './types.js';
 
-export type MakeTransport = (options: TransportOptions, hooks: TransportHooks, logger: Logger) => Transport;
+export type MakeTransport = (options: TransportOptions, logger: Logger) => Transport;
 
 export const OPTIONS: TransportOptions = {
   host: '127.0.0.1',
@@ -85,8 +85,8 @@ export class Fixture {
       },
       handleHttp: echo,
     };
-    const transport = make({ ...OPTIONS, ...options }, hooks, logger);
-    return new Fixture(transport, await transport.listen(), sockets, errors);
+    const transport = make({ ...OPTIONS, ...options }, logger);
+    return new Fixture(transport, await transport.listen(hooks), sockets, errors);
   }
 
   /** Opens a real `ws` client and returns it with its server side. */

@@ -17,12 +17,12 @@ import { WsTransport } from './ws.js';
 const nullLogger = createLogger({ level: 'silent' });
 
 const implementations: { name: 'ws' | 'uws'; load(): Promise<MakeTransport> }[] = [
-  { name: 'ws', load: async () => (options, hooks, logger) => new WsTransport(options, hooks, logger) },
+  { name: 'ws', load: async () => (options, logger) => new WsTransport(options, logger) },
   {
     name: 'uws',
     load: async () => {
       const uws = await loadUws();
-      return (options, hooks, logger) => new UwsTransport(uws, options, hooks, logger);
+      return (options, logger) => new UwsTransport(uws, options, logger);
     },
   },
 ];
@@ -276,18 +276,20 @@ function suite(name: 'ws' | 'uws', loaded: MakeTransport | undefined, skip: stri
     assert.equal((JSON.parse(created.body) as { query: string }).query, '');
   });
 
-  test('answers 413 over maxRequestBodyBytes and keeps the connection alive', async () => {
+  test('answers 413 over maxRequestBodyBytes, closes that connection (its body unread), serves the next', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const max = OPTIONS.maxRequestBodyBytes;
       const big = await request(fx.port, { method: 'POST', path: '/apps/1/events', body: 'a'.repeat(max + 1), agent });
       assert.equal(big.status, 413);
       assert.equal(big.headers['content-type'], 'application/json');
+      assert.equal(big.headers.connection, 'close');
       assert.deepEqual(JSON.parse(big.body), { error: `Request body is larger than ${max} bytes` });
       const exact = await request(fx.port, { method: 'POST', path: '/apps/1/events', body: 'a'.repeat(max), agent });
       assert.equal(exact.status, 200);
-      assert.equal(exact.reusedSocket, true);
-      assert.equal(exact.localPort, big.localPort);
+      const again = await request(fx.port, { method: 'POST', path: '/apps/1/events', body: 'a'.repeat(max), agent });
+      assert.equal(again.reusedSocket, true);
+      assert.equal(again.localPort, exact.localPort);
     } finally {
       agent.destroy();
     }
@@ -324,8 +326,8 @@ function suite(name: 'ws' | 'uws', loaded: MakeTransport | undefined, skip: stri
   });
 
   test('refuses a second transport on a port in use', async () => {
-    const other = make({ ...OPTIONS, port: fx.port }, { openSocket: () => assert.fail(), handleHttp: () => assert.fail() }, nullLogger);
-    await assert.rejects(other.listen());
+    const other = make({ ...OPTIONS, port: fx.port }, nullLogger);
+    await assert.rejects(other.listen({ openSocket: () => assert.fail(), handleHttp: () => assert.fail() }));
     await other.close();
   });
 

@@ -17,9 +17,13 @@ export interface HttpRequest {
   remoteAddress: string;
 }
 
+/** A request before its body is read: what `admitHttp` sees. */
+export type HttpHead = Omit<HttpRequest, 'body'>;
+
 export interface HttpResponse {
   status: number;
-  headers?: Record<string, string>;
+  /** A list writes the header once per value (Set-Cookie). */
+  headers?: Record<string, string | string[]>;
   body: string | Buffer;
 }
 
@@ -50,17 +54,36 @@ export interface SocketHandler {
   onClose(code: number, reason: string): void;
 }
 
+/** What the transport calls for every socket and HTTP request; given once, to `listen`. */
 export interface TransportHooks {
   openSocket(socket: WsSocket, info: UpgradeInfo): SocketHandler;
   handleHttp(req: HttpRequest): Promise<HttpResponse>;
+  /**
+   * Called with the head of every HTTP request before any byte of its body is read (after a
+   * Content-Length over `maxRequestBodyBytes` was refused). An answer refuses the request: its
+   * body is read only to be discarded, never kept, and the answer sent at its end (so keep-alive
+   * holds). Null reads and keeps the body, up to `maxRequestBodyBytes`. Absent: all are read.
+   */
+  admitHttp?(head: HttpHead): HttpResponse | null;
+  /** The answer when a body grows past `maxRequestBodyBytes` while it is read (chunked, or a false length). */
+  bodyTooLarge?(head: HttpHead): HttpResponse;
 }
+
+/** The hooks of a transport that does not listen yet (nothing can reach them). */
+export const NOT_LISTENING: TransportHooks = {
+  openSocket(socket) {
+    socket.close(1013, 'Not ready');
+    return { onMessage() {}, onClose() {} };
+  },
+  handleHttp: async () => ({ status: 503, body: 'Not ready' }),
+};
 
 export interface TransportOptions {
   host: string;
   port: number;
   /** Frames larger than this close the socket with 1009. */
   maxFrameBytes: number;
-  /** HTTP bodies larger than this answer 413. */
+  /** HTTP bodies larger than this answer 413 (from Content-Length before reading, or as soon as the count passes it). */
   maxRequestBodyBytes: number;
   /** A socket whose queued bytes exceed this is closed with 4100 (client too slow). */
   maxBufferedBytes: number;
@@ -74,7 +97,8 @@ export interface TransportOptions {
 
 export interface Transport {
   readonly name: 'ws' | 'uws';
-  listen(): Promise<number>;
+  /** Starts serving: from now on every socket and request goes to `hooks`. Returns the port. */
+  listen(hooks: TransportHooks): Promise<number>;
   /** Sends `frame` to every socket subscribed to `topic` except `except`; returns how many were sent to. */
   publish(topic: string, frame: string, except?: WsSocket): number;
   /** Number of sockets subscribed to `topic`. */

@@ -1,6 +1,7 @@
 /**
  * The HTTP side of the uWebSockets.js transport: copies the request out of uWS's stack-allocated
- * object before anything asynchronous, reads the body up to the cap (413 beyond it, as ws.ts),
+ * object before anything asynchronous, refuses before the body what its head already fails
+ * (http-admission.ts), reads the body up to the cap (413 as soon as the count passes it, as ws.ts),
  * calls the core's handler and writes the answer in one corked write. Keep-alive is uWS's default.
  */
 import { STATUS_CODES } from 'node:http';
@@ -8,9 +9,10 @@ import type { Logger } from '../log/logger.js';
 import type { HttpRequest, HttpResponse, TransportHooks } from './types.js';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws-api.js';
 import { formatAddress } from './uws-address.js';
+import { declaredTooLong, tooLargeResponse } from './http-admission.js';
 
 export interface UwsHttpDeps {
-  hooks: Pick<TransportHooks, 'handleHttp'>;
+  hooks: Pick<TransportHooks, 'handleHttp' | 'admitHttp' | 'bodyTooLarge'>;
   logger: Logger;
   maxRequestBodyBytes: number;
   /** False after stopAccepting(): answers then ask the client to close the connection. */
@@ -50,13 +52,14 @@ interface Exchange {
 /** The request as the core sees it, copied out of uWS; the client address is read only if asked. */
 class CopiedRequest implements HttpRequest {
   private address: string | null = null;
+  /** Empty until the body has been read (admitHttp sees the head only). */
+  body: Buffer = EMPTY;
 
   constructor(
     readonly method: string,
     readonly path: string,
     readonly query: string,
     readonly headers: Record<string, string>,
-    readonly body: Buffer,
     private readonly ex: Exchange,
   ) {}
 
@@ -66,6 +69,8 @@ class CopiedRequest implements HttpRequest {
     return this.address;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 const statusLines = new Map<number, string>();
 
@@ -83,7 +88,9 @@ function write(ex: Exchange, out: HttpResponse, closeConnection: boolean): void 
     const headers = out.headers;
     if (headers !== undefined) {
       for (const key in headers) {
-        if (!OWN_HEADERS.has(key.toLowerCase())) ex.res.writeHeader(key, headers[key] as string);
+        if (OWN_HEADERS.has(key.toLowerCase())) continue;
+        const value = headers[key]!;
+        for (const v of Array.isArray(value) ? value : [value]) ex.res.writeHeader(key, v);
       }
     }
     // HEAD: no body. (endWithoutBody in this uWS build announces a bogus length or stalls the connection.)
@@ -116,26 +123,40 @@ export function serveHttp(res: UwsHttpResponse, req: UwsHttpRequest, deps: UwsHt
     write(ex, { status: 400, body: '' }, true);
     return;
   }
+  const request = new CopiedRequest(method, path, query, headers, ex);
+  const max = deps.maxRequestBodyBytes;
+  const tooLarge = (): HttpResponse => (deps.hooks.bodyTooLarge ? deps.hooks.bodyTooLarge(request) : tooLargeResponse(max));
+  if (declaredTooLong(headers, max)) {
+    // Refused from Content-Length, before one byte of the body is read; the connection is closed.
+    write(ex, tooLarge(), true);
+    return;
+  }
+  // Decided from the head alone (unknown app, bad signature): such a body is never kept.
+  const refusal = deps.hooks.admitHttp ? deps.hooks.admitHttp(request) : null;
   res.onAborted(() => {
     ex.open = false;
   });
 
-  const max = deps.maxRequestBodyBytes;
   const chunks: Buffer[] = [];
   let size = 0;
   // uWS calls onData for every request, with an empty last chunk when there is no body.
   res.onData((chunk, isLast) => {
+    if (!ex.open) return;
     size += chunk.byteLength;
-    // uWS neuters the ArrayBuffer when this callback returns: keep a copy.
-    if (size <= max && chunk.byteLength > 0) chunks.push(Buffer.from(new Uint8Array(chunk)));
-    if (!isLast) return;
     if (size > max) {
-      const error = `Request body is larger than ${max} bytes`;
-      write(ex, { status: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error }) }, !deps.accepting());
+      // Counted while read (chunked, or a false length): cut at the limit, without waiting for the end.
+      chunks.length = 0;
+      write(ex, refusal ?? tooLarge(), true);
       return;
     }
-    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-    const request = new CopiedRequest(method, path, query, headers, body, ex);
+    // uWS neuters the ArrayBuffer when this callback returns: keep a copy (unless it is discarded).
+    if (chunk.byteLength > 0 && refusal === null) chunks.push(Buffer.from(new Uint8Array(chunk)));
+    if (!isLast) return;
+    if (refusal !== null) {
+      write(ex, refusal, !deps.accepting());
+      return;
+    }
+    request.body = chunks.length === 1 ? (chunks[0] as Buffer) : chunks.length === 0 ? EMPTY : Buffer.concat(chunks, size);
     answer(ex, request, deps).catch((err: unknown) => deps.logger.error('http response failed', { err }));
   });
 }

@@ -1,5 +1,5 @@
 /**
- * Native transport on uWebSockets.js (optional; loaded by select.ts through `loadUws()`, which
+ * Native transport on uWebSockets.js (optional; loaded by select.ts through `loadNative()`, which
  * throws when the binary is missing or does not load, and select.ts then uses ws.ts). One uWS app
  * serves WebSocket upgrades on every path and the HTTP API (uws-http.ts) on one port.
  *
@@ -17,7 +17,7 @@
  *   it keeps, so this never shows there.
  */
 import type { Logger } from '../log/logger.js';
-import type { Transport, TransportHooks, TransportOptions, WsSocket } from './types.js';
+import { NOT_LISTENING, type Transport, type TransportHooks, type TransportOptions, type WsSocket } from './types.js';
 import type {
   UwsApp,
   UwsHttpRequest,
@@ -28,10 +28,9 @@ import type {
   UwsWebSocket,
 } from './uws-api.js';
 import { failHttp, readHeaders, serveHttp, type UwsHttpDeps } from './uws-http.js';
-import { UWS_PACKAGE, UWS_VERSION } from './uws-load.js';
 import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
 
-export { loadUws, UwsUnavailableError } from './uws-load.js';
+export { loadNative, loadUws } from './uws-load.js';
 
 /** Room above `maxBufferedBytes` so the 4100 close frame still fits after a send crossed the limit. */
 export const CLOSE_HEADROOM_BYTES = 64 * 1024;
@@ -41,6 +40,7 @@ export class UwsTransport implements Transport {
   private readonly app: UwsApp;
   private listenSocket: UwsListenSocket | null = null;
   private accepting = true;
+  private hooks: TransportHooks = NOT_LISTENING;
   private closed = false;
   /** > 0 while wiremesh itself is inside a uWS call that may run close handlers. */
   private depth = 0;
@@ -52,15 +52,13 @@ export class UwsTransport implements Transport {
   constructor(
     private readonly uws: UwsModule,
     readonly options: TransportOptions,
-    private readonly hooks: TransportHooks,
     private readonly logger: Logger,
   ) {
     this.app = uws.App();
-    logger.debug('using the native uWebSockets.js transport', { package: `${UWS_PACKAGE}@${UWS_VERSION}` });
     this.sockets = typeof this.app.close === 'function' ? null : new Set();
     this.owner = { maxBufferedBytes: options.maxBufferedBytes, reentrant: (fn) => this.reentrant(fn) };
     this.http = {
-      hooks,
+      hooks: { handleHttp: (req) => this.hooks.handleHttp(req) },
       logger,
       maxRequestBodyBytes: options.maxRequestBodyBytes,
       accepting: () => this.accepting,
@@ -181,7 +179,8 @@ export class UwsTransport implements Transport {
     return this.app.numSubscribers(topic);
   }
 
-  async listen(): Promise<number> {
+  async listen(hooks: TransportHooks): Promise<number> {
+    this.hooks = hooks;
     const { host, port } = this.options;
     const result: { socket: UwsListenSocket | false } = { socket: false };
     // Exclusive: without it uSockets sets SO_REUSEPORT and a second server on the port would not

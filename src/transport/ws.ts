@@ -12,9 +12,13 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
+import { declaredTooLong, tooLargeResponse } from './http-admission.js';
 import {
+  NOT_LISTENING,
   SLOW_CLIENT_CLOSE,
+  type HttpHead,
   type HttpRequest,
+  type HttpResponse,
   type SendResult,
   type SocketHandler,
   type Transport,
@@ -130,6 +134,7 @@ export class WsTransport implements Transport {
   private readonly topics = new Map<string, Set<WsClient>>();
   private readonly sockets = new Set<Socket>();
   private accepting = true;
+  private hooks: TransportHooks = NOT_LISTENING;
   /** Clients whose socket was corked during this event-loop turn, uncorked together at its end. */
   private corked: WsClient[] = [];
   private readonly uncorkAll = (): void => {
@@ -140,7 +145,6 @@ export class WsTransport implements Transport {
 
   constructor(
     readonly options: TransportOptions,
-    private readonly hooks: TransportHooks,
     private readonly logger: Logger,
   ) {
     this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
@@ -203,45 +207,64 @@ export class WsTransport implements Transport {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { path, query } = splitUrl(req.url ?? '/');
     if (!this.accepting) res.setHeader('Connection', 'close');
+    const headers = flatHeaders(req.headers);
+    const head: HttpHead = { method: req.method ?? 'GET', path, query, headers, remoteAddress: req.socket.remoteAddress ?? '' };
+    const max = this.options.maxRequestBodyBytes;
+    const tooLarge = (): HttpResponse => (this.hooks.bodyTooLarge ? this.hooks.bodyTooLarge(head) : tooLargeResponse(max));
+    if (declaredTooLong(headers, max)) {
+      // Refused from Content-Length, before one byte of the body is read; the connection is closed.
+      this.cut(req, res, tooLarge());
+      return;
+    }
+    // Decided from the head alone (unknown app, bad signature): such a body is never kept.
+    const refusal = this.hooks.admitHttp ? this.hooks.admitHttp(head) : null;
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = false;
+    let cut = false;
     req.on('data', (chunk: Buffer) => {
+      if (cut) return;
       size += chunk.length;
-      if (size > this.options.maxRequestBodyBytes) tooLarge = true;
-      else chunks.push(chunk);
+      if (size > max) {
+        // Counted while read (chunked, or a false length): cut at the limit, without waiting for the end.
+        cut = true;
+        chunks.length = 0;
+        this.cut(req, res, refusal ?? tooLarge());
+        return;
+      }
+      if (refusal === null) chunks.push(chunk);
     });
     req.on('error', (err) => this.logger.debug('http request error', { err }));
     req.on('end', () => {
-      if (tooLarge) {
-        const body = JSON.stringify({ error: `Request body is larger than ${this.options.maxRequestBodyBytes} bytes` });
-        res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-        res.end(body);
+      if (cut) return;
+      if (refusal !== null) {
+        this.answer(res, refusal);
         return;
       }
-      const request: HttpRequest = {
-        method: req.method ?? 'GET',
-        path,
-        query,
-        headers: flatHeaders(req.headers),
-        body: Buffer.concat(chunks),
-        remoteAddress: req.socket.remoteAddress ?? '',
-      };
+      const request: HttpRequest = { ...head, body: Buffer.concat(chunks, size) };
       this.hooks.handleHttp(request).then(
-        (out) => {
-          // An explicit length: writeHead() fixes the headers, and without one Node sends every answer
-          // chunked, which node-fetch 2 (the `pusher` SDK) misreads as "Premature close" on a reused socket.
-          res.writeHead(out.status, { ...out.headers, 'content-length': Buffer.byteLength(out.body) });
-          res.end(out.body);
-        },
+        (out) => this.answer(res, out),
         (err: unknown) => {
           this.logger.error('http handler failed', { err });
-          const body = '{"error":"Internal server error"}';
-          res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-          res.end(body);
+          this.answer(res, { status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"Internal server error"}' });
         },
       );
     });
+  }
+
+  private answer(res: http.ServerResponse, out: HttpResponse): void {
+    // An explicit length: writeHead() fixes the headers, and without one Node sends every answer
+    // chunked, which node-fetch 2 (the `pusher` SDK) misreads as "Premature close" on a reused socket.
+    res.writeHead(out.status, { ...out.headers, 'content-length': Buffer.byteLength(out.body) });
+    res.end(out.body);
+  }
+
+  /** Answers without reading (more of) the body, then closes the connection once the answer is out. */
+  private cut(req: http.IncomingMessage, res: http.ServerResponse, out: HttpResponse): void {
+    req.pause();
+    res.shouldKeepAlive = false;
+    res.setHeader('Connection', 'close');
+    res.on('finish', () => req.socket.destroy());
+    this.answer(res, out);
   }
 
   addToTopic(topic: string, client: WsClient): void {
@@ -273,7 +296,8 @@ export class WsTransport implements Transport {
     return this.topics.get(topic)?.size ?? 0;
   }
 
-  async listen(): Promise<number> {
+  async listen(hooks: TransportHooks): Promise<number> {
+    this.hooks = hooks;
     this.server.listen(this.options.port, this.options.host);
     await once(this.server, 'listening');
     return (this.server.address() as AddressInfo).port;

@@ -4,9 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhooksConfig } from '../config/schema.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
-import { eventsOf, makeApp, pusherWebhook, startReceiver } from './receiver.test.helper.js';
+import { eventsOf, makeApp, pusherWebhook, startReceiver, type Received } from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = { batchMs: 20, timeoutMs: 500, retryForMs: 2_000, maxQueuedBatches: 100 };
+const CONFIG: WebhooksConfig = { batchMs: 20, timeoutMs: 500, retryForMs: 2_000, maxQueuedBatches: 100, maxBatchEvents: 1000, maxBatchBytes: 262144, maxQueuedBytes: 16777216 };
 
 test('signs each request so the pusher SDK accepts it, and only with the right secret', async (t) => {
   const receiver = await startReceiver();
@@ -18,7 +18,7 @@ test('signs each request so the pusher SDK accepts it, and only with the right s
   dispatcher.emit(app, { name: 'member_added', channel: 'presence-room', user_id: 'u1' });
   dispatcher.emit(app, { name: 'client_event', channel: 'private-chat', event: 'client-typing', data: '{"a":1}', socket_id: '1.2' });
   dispatcher.emit(app, { name: 'subscription_count', channel: 'chat', subscription_count: 3 });
-  const [req] = await receiver.waitFor(1);
+  const [req] = (await receiver.waitFor(1)) as [Received];
 
   const webhook = pusherWebhook(req, app);
   assert.equal(webhook.isValid(), true);
@@ -94,7 +94,7 @@ test('applies each endpoint’s event filter and channel name filter', async (t)
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'presence-room' });
   dispatcher.emit(app, { name: 'member_added', channel: 'presence-room', user_id: 'u1' });
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'private-x-admin' });
-  dispatcher.emit(app, { name: 'channel_vacated', channel: 'private-x-admin' });
+  dispatcher.emit(app, { name: 'channel_vacated', channel: 'private-y-admin' });
   dispatcher.emit(app, { name: 'client_event', channel: 'private-chat', event: 'client-x', data: '{}', socket_id: '1.1' });
   await receiver.waitFor(3);
   await sleep(CONFIG.batchMs * 3);

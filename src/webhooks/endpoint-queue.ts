@@ -1,8 +1,19 @@
 /**
- * The ordered send queue of one endpoint of one app. Batches go out one at a time, in order: a
- * batch being retried holds back the ones behind it. Retries back off exponentially until
- * `retryForMs` has passed since the first attempt; then the batch is dropped. At most
- * `maxQueuedBatches` wait behind the one being sent; beyond that the oldest waiting one is dropped.
+ * The send queue of one endpoint of one app: one request in flight at a time.
+ *
+ * Order: batches go out in the order they were made while the endpoint answers. A batch that
+ * fails moves to the retry list, and from then on new batches go first: after an outage the
+ * endpoint receives what happened now within about `backoff.baseMs` of coming back, not after
+ * the old batches' backoff (Pusher promises no order across batches either). Retried batches go
+ * oldest first, once the endpoint answers again or when the backoff (exponential, per endpoint,
+ * up to `backoff.maxMs`) says so; each is given up `retryForMs` after its first attempt.
+ *
+ * While the endpoint fails, a new batch is tried at most once per `backoff.baseMs`; the retries
+ * only at the backoff pace, so a dead endpoint gets about one request a second.
+ *
+ * Bounds: at most `maxQueuedBatches` batches and `maxQueuedBytes` bytes wait; beyond that the
+ * oldest is dropped (retries first), counted by the observer, and logged once per episode.
+ * Redirects are not followed: a 3xx is a failed delivery (as GitHub's webhooks).
  */
 import type { Logger } from '../log/logger.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -24,6 +35,7 @@ export interface SendContext {
   timeoutMs: number;
   retryForMs: number;
   maxQueuedBatches: number;
+  maxQueuedBytes: number;
   backoff: BackoffOptions;
   fetch: typeof fetch;
   now: () => number;
@@ -32,14 +44,34 @@ export interface SendContext {
   closeSignal: AbortSignal;
 }
 
+interface Pending {
+  batch: Batch;
+  /** 0 until the first attempt. */
+  firstAttemptAt: number;
+  lastAttemptAt: number;
+  attempts: number;
+}
+
 export class EndpointQueue {
-  private readonly waiting: Batch[] = [];
-  private current: Batch | null = null;
+  /** Never tried, oldest first. */
+  private readonly fresh: Pending[] = [];
+  /** Tried and failed, oldest first. */
+  private readonly retrying: Pending[] = [];
+  private bytes = 0;
+  private current: Pending | null = null;
+  private running = false;
   private done: Promise<void> = Promise.resolve();
   private wake: (() => void) | null = null;
-  /** Set by `hurry()` during an attempt: the next backoff wait is skipped. */
-  private hurried = false;
+  /** Consecutive failed attempts of this endpoint (0 = it answers). */
+  private failures = 0;
+  private lastAttemptAt = 0;
+  /** Set by `hurry()` (ms): every batch not tried since then is tried once more without a wait. */
+  private hurriedAt = 0;
   private closed = false;
+  /** Drops since the queue last had room: logged once per episode. */
+  private droppedInEpisode = 0;
+  /** Batches given up since the endpoint last answered: logged once per episode. */
+  private expiredInEpisode = 0;
 
   constructor(
     private readonly url: string,
@@ -51,108 +83,189 @@ export class EndpointQueue {
 
   push(batch: Batch): void {
     if (this.closed) return;
-    if (this.waiting.length >= this.ctx.maxQueuedBatches) {
-      const oldest = this.waiting.shift() as Batch;
-      this.logger.warn('webhook queue full, dropped oldest batch', {
-        events: oldest.events,
-        maxQueuedBatches: this.ctx.maxQueuedBatches,
-      });
-      this.ctx.observer?.dropped(oldest.appId, oldest.events, 'queue_full');
+    this.fresh.push({ batch, firstAttemptAt: 0, lastAttemptAt: 0, attempts: 0 });
+    this.bytes += batch.body.length;
+    this.makeRoom();
+    if (!this.running) {
+      this.running = true;
+      this.done = this.drain();
+    } else {
+      // A new batch may be tried sooner than the retries' backoff: re-plan the wait.
+      this.wake?.();
     }
-    this.waiting.push(batch);
-    if (this.current === null) this.done = this.drain();
   }
 
-  /** Ends a backoff wait so the retry happens now; resolves once the queue is empty. */
+  /** Ends any wait so everything is tried now; resolves once the queue is empty. */
   hurry(): Promise<void> {
-    if (this.wake) this.wake();
-    else if (this.current) this.hurried = true;
+    this.hurriedAt = this.ctx.now() + 1;
+    this.wake?.();
     return this.done;
   }
 
-  /** Batches not yet delivered (the one in flight included). */
-  /** When the oldest batch still held (being sent or waiting) was cut; undefined when empty. */
+  /** When the oldest batch still held (being sent, waiting or retrying) was cut; undefined when empty. */
   get oldestAt(): number | undefined {
-    return (this.current ?? this.waiting[0])?.createdAt;
+    let oldest: number | undefined;
+    for (const p of [this.current, this.fresh[0], this.retrying[0]]) {
+      const at = p?.batch.createdAt;
+      if (at !== undefined && (oldest === undefined || at < oldest)) oldest = at;
+    }
+    return oldest;
   }
 
+  /** Batches not yet delivered (the one in flight included). */
   get size(): number {
-    return this.waiting.length + (this.current ? 1 : 0);
+    return this.fresh.length + this.retrying.length + (this.current ? 1 : 0);
   }
 
   /** Stops sending; returns how many events are abandoned. */
   close(): number {
     this.closed = true;
-    const abandoned = this.waiting.reduce((n, b) => n + b.events, this.current?.events ?? 0);
-    this.waiting.length = 0;
+    let abandoned = this.current?.batch.events ?? 0;
+    for (const p of [...this.fresh, ...this.retrying]) abandoned += p.batch.events;
+    this.fresh.length = 0;
+    this.retrying.length = 0;
     this.wake?.();
     return abandoned;
   }
 
+  /** Drops the oldest waiting batches (retries first) while over a bound. */
+  private makeRoom(): void {
+    const { maxQueuedBatches, maxQueuedBytes } = this.ctx;
+    while (this.fresh.length + this.retrying.length > maxQueuedBatches || (this.bytes > maxQueuedBytes && this.fresh.length + this.retrying.length > 1)) {
+      const oldest = (this.retrying.length > 0 ? this.retrying.shift() : this.fresh.shift()) as Pending;
+      this.bytes -= oldest.batch.body.length;
+      this.ctx.observer?.dropped(oldest.batch.appId, oldest.batch.events, 'queue_full');
+      if (this.droppedInEpisode++ === 0) {
+        this.logger.warn('webhook queue full: dropping the oldest batches (logged once until the queue has room again)', {
+          events: oldest.batch.events,
+          maxQueuedBatches,
+          maxQueuedBytes,
+        });
+      }
+    }
+  }
+
   private async drain(): Promise<void> {
     try {
-      for (let batch = this.waiting.shift(); batch && !this.closed; batch = this.waiting.shift()) {
-        this.current = batch;
-        await this.deliver(batch);
+      for (;;) {
+        this.expire();
+        const next = await this.next();
+        if (next === null || this.closed) break;
+        this.current = next;
+        await this.deliver(next);
+        this.current = null;
       }
     } catch (err) {
       this.logger.error('webhook sender failed', { err });
     } finally {
       this.current = null;
+      this.running = false;
+      this.hurriedAt = 0;
       this.onIdle();
     }
   }
 
-  private async deliver(batch: Batch): Promise<void> {
-    const { ctx } = this;
-    const firstAttemptAt = ctx.now();
-    for (let attempt = 1; ; attempt++) {
-      const started = ctx.now();
-      const ok = await this.attempt(batch, attempt);
-      if (this.closed) return;
-      ctx.observer?.sent(batch.appId, ok, attempt, ctx.now() - started);
-      if (ok) return;
-      const delay = backoffDelay(attempt, ctx.backoff);
-      if (ctx.now() + delay - firstAttemptAt > ctx.retryForMs) {
-        this.logger.warn('webhook batch dropped: endpoint kept failing', {
-          events: batch.events,
-          attempts: attempt,
-          retryForMs: ctx.retryForMs,
-        });
-        ctx.observer?.dropped(batch.appId, batch.events, 'expired');
-        return;
+  /** The next batch to try, after waiting as long as the endpoint's state asks; null when empty. */
+  private async next(): Promise<Pending | null> {
+    for (;;) {
+      if (this.closed || (this.fresh.length === 0 && this.retrying.length === 0)) return null;
+      const hurried = this.hurriedAt > 0 && (this.fresh.length > 0 || this.retrying.some((r) => r.lastAttemptAt < this.hurriedAt));
+      const wait = hurried ? 0 : this.waitMs();
+      if (wait <= 0) {
+        const i = hurried && this.fresh.length === 0 ? this.retrying.findIndex((r) => r.lastAttemptAt < this.hurriedAt) : 0;
+        const p = (this.fresh.length > 0 ? this.fresh.shift() : this.retrying.splice(i, 1)[0]) as Pending;
+        this.bytes -= p.batch.body.length;
+        if (this.fresh.length + this.retrying.length < this.ctx.maxQueuedBatches) this.droppedInEpisode = 0;
+        return p;
       }
-      await this.sleep(delay);
-      if (this.closed) return;
+      await this.sleep(wait);
+      this.expire();
+    }
+  }
+
+  /** How long until the next attempt: none while the endpoint answers; else paced by the backoff. */
+  private waitMs(): number {
+    if (this.failures === 0) return 0;
+    const since = this.ctx.now() - this.lastAttemptAt;
+    if (this.fresh.length > 0) return this.ctx.backoff.baseMs - since;
+    return backoffDelay(this.failures, this.ctx.backoff) - since;
+  }
+
+  private async deliver(p: Pending): Promise<void> {
+    const { ctx } = this;
+    const started = ctx.now();
+    if (p.attempts === 0) p.firstAttemptAt = started;
+    p.attempts++;
+    p.lastAttemptAt = started;
+    const ok = await this.attempt(p.batch, p.attempts);
+    // Waits count from the end of an attempt (a slow failure is not followed at once by the next).
+    this.lastAttemptAt = ctx.now();
+    if (this.closed) return;
+    ctx.observer?.sent(p.batch.appId, ok, p.attempts, ctx.now() - started);
+    if (ok) {
+      if (this.failures > 0) this.logger.info('webhook endpoint answers again', { failedAttempts: this.failures, batchesGivenUp: this.expiredInEpisode });
+      this.failures = 0;
+      this.expiredInEpisode = 0;
+      return;
+    }
+    this.failures++;
+    // Back in age order: a batch made before the ones already retrying goes before them.
+    let i = this.retrying.length;
+    while (i > 0 && (this.retrying[i - 1] as Pending).firstAttemptAt > p.firstAttemptAt) i--;
+    this.retrying.splice(i, 0, p);
+    this.bytes += p.batch.body.length;
+    this.makeRoom();
+  }
+
+  /** Drops the retried batches whose `retryForMs` has passed. */
+  private expire(): void {
+    const now = this.ctx.now();
+    while (this.retrying.length > 0 && now - (this.retrying[0] as Pending).firstAttemptAt > this.ctx.retryForMs) {
+      const p = this.retrying.shift() as Pending;
+      this.bytes -= p.batch.body.length;
+      if (this.expiredInEpisode++ === 0) {
+        this.logger.warn('webhook batch dropped: endpoint kept failing', {
+          events: p.batch.events,
+          attempts: p.attempts,
+          retryForMs: this.ctx.retryForMs,
+          note: 'logged once until the endpoint answers again',
+        });
+      }
+      this.ctx.observer?.dropped(p.batch.appId, p.batch.events, 'expired');
     }
   }
 
   /** One HTTP attempt: true on a 2xx answer (body read) within `timeoutMs`. Never throws. */
   private async attempt(batch: Batch, attempt: number): Promise<boolean> {
+    // An own timer, not AbortSignal.any([AbortSignal.timeout(…)]): on Node 20 that composite
+    // signal could be collected before it fired, and a stalled request then hung the queue forever.
     const signal = AbortSignal.any([AbortSignal.timeout(this.ctx.timeoutMs), this.ctx.closeSignal]);
     try {
-      const res = await this.ctx.fetch(this.url, { method: 'POST', headers: batch.headers, body: batch.body, signal });
+      const res = await this.ctx.fetch(this.url, {
+        method: 'POST',
+        headers: batch.headers,
+        body: batch.body,
+        signal,
+        // A redirect would carry the signed body and the endpoint's headers to another address.
+        redirect: 'manual',
+      });
       // Read the body so undici can reuse the keep-alive connection.
       await res.arrayBuffer();
-      if (res.ok) return true;
-      this.logFailure(attempt, { status: res.status });
+      if (res.status >= 200 && res.status < 300) return true;
+      this.logFailure(attempt, { status: res.status, ...(res.status >= 300 && res.status < 400 ? { redirectNotFollowed: true } : {}) });
     } catch (err) {
       if (!this.closed) this.logFailure(attempt, { err });
     }
     return false;
   }
 
-  /** The first failure of a batch is a warning; its further retries are debug noise. */
+  /** The first failure after the endpoint answered is a warning; further ones are debug noise. */
   private logFailure(attempt: number, ctx: Record<string, unknown>): void {
-    if (attempt === 1) this.logger.warn('webhook request failed', { attempt, ...ctx });
+    if (this.failures === 0) this.logger.warn('webhook request failed', { attempt, ...ctx });
     else this.logger.debug('webhook retry failed', { attempt, ...ctx });
   }
 
   private async sleep(ms: number): Promise<void> {
-    if (this.hurried) {
-      this.hurried = false;
-      return;
-    }
     await new Promise<void>((resolve) => {
       const finish = (): void => {
         clearTimeout(timer);

@@ -6,7 +6,7 @@ import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
 import { eventsOf, eventually, makeApp, RecordingObserver, startReceiver } from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = { batchMs: 20, timeoutMs: 500, retryForMs: 2_000, maxQueuedBatches: 100 };
+const CONFIG: WebhooksConfig = { batchMs: 20, timeoutMs: 500, retryForMs: 2_000, maxQueuedBatches: 100, maxBatchEvents: 1000, maxBatchBytes: 262144, maxQueuedBytes: 16777216 };
 
 test('flush sends pending events at once and waits for their delivery', async (t) => {
   const receiver = await startReceiver();
@@ -16,13 +16,13 @@ test('flush sends pending events at once and waits for their delivery', async (t
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
-  dispatcher.emit(app, { name: 'channel_vacated', channel: 'c1' });
+  dispatcher.emit(app, { name: 'channel_vacated', channel: 'c2' });
   const started = performance.now();
   await dispatcher.flush(1_000);
 
   assert.ok(performance.now() - started < 1_000, 'flush waited for the batch window or its deadline');
   assert.equal(receiver.requests.length, 1);
-  assert.deepEqual(eventsOf(receiver.requests[0]).map((e) => e.name), ['channel_occupied', 'channel_vacated']);
+  assert.deepEqual(eventsOf(receiver.requests[0]!).map((e) => e.name), ['channel_occupied', 'channel_vacated']);
 });
 
 for (const when of ['in flight', 'waiting in backoff'] as const) {
@@ -60,9 +60,9 @@ test('flush gives up at its deadline; close() aborts the request in flight', asy
   await dispatcher.flush(100);
   const waited = performance.now() - started;
   assert.ok(waited >= 90 && waited < 1_000, `flush took ${waited} ms`);
-  assert.equal(receiver.requests[0].abandoned, false);
+  assert.equal(receiver.requests[0]!.abandoned, false);
   dispatcher.close();
-  await eventually(() => receiver.requests[0].abandoned, 'close() did not abort the request in flight', 500);
+  await eventually(() => receiver.requests[0]!.abandoned, 'close() did not abort the request in flight', 500);
 
   assert.deepEqual(warnings, [
     'webhook flush deadline passed with batches undelivered',

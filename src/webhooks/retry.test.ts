@@ -4,9 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhooksConfig } from '../config/schema.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
-import { eventsOf, eventually, makeApp, pusherWebhook, RecordingObserver, startReceiver } from './receiver.test.helper.js';
+import { eventsOf, eventually, makeApp, pusherWebhook, RecordingObserver, startReceiver, type Received } from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = { batchMs: 10, timeoutMs: 200, retryForMs: 2_000, maxQueuedBatches: 100 };
+const CONFIG: WebhooksConfig = { batchMs: 10, timeoutMs: 200, retryForMs: 2_000, maxQueuedBatches: 100, maxBatchEvents: 1000, maxBatchBytes: 262144, maxQueuedBytes: 16777216 };
 /** random() = 0.5 gives the exact exponential delays: base, 2×base, 4×base … */
 const backoff = (baseMs: number) => ({ baseMs, random: () => 0.5 });
 const channels = (reqs: { rawBody: string }[]): unknown[] => reqs.map((req) => eventsOf(req)[0]?.channel);
@@ -26,7 +26,7 @@ test('retries after a 500 with backoff, then delivers the same signed body', asy
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
-  const [first, second] = await receiver.waitFor(2);
+  const [first, second] = (await receiver.waitFor(2)) as [Received, Received];
   await eventually(() => observer.sends.length === 2, 'second attempt not observed');
 
   assert.ok(second.at - first.at >= 75, `retried after ${second.at - first.at} ms, expected ≥ 80`);
@@ -44,7 +44,7 @@ test('retries when the endpoint does not answer within timeoutMs', async (t) => 
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'member_added', channel: 'presence-x', user_id: 'u1' });
-  const [first, second] = await receiver.waitFor(2);
+  const [first, second] = (await receiver.waitFor(2)) as [Received, Received];
   await eventually(() => observer.sends.length === 2, 'second attempt not observed');
 
   assert.ok(second.at - first.at >= CONFIG.timeoutMs, `retried after ${second.at - first.at} ms, before the timeout`);
@@ -52,25 +52,28 @@ test('retries when the endpoint does not answer within timeoutMs', async (t) => 
   assert.deepEqual(observer.sends, [['app1', false, 1], ['app1', true, 2]]);
 });
 
-test('a batch being retried holds back later batches for the same endpoint', async (t) => {
+test('after a failure a new batch goes before the one being retried, which follows once the endpoint answers', async (t) => {
   const receiver = await startReceiver((req, nth) => (req.path === '/slow' && nth < 2 ? 500 : 200));
-  const dispatcher = new WebhookDispatcher({ config: CONFIG, logger: silentLogger, backoff: backoff(40) });
+  const dispatcher = new WebhookDispatcher({ config: CONFIG, logger: silentLogger, backoff: backoff(300) });
   t.after(() => dispatcher.close());
   t.after(() => receiver.close());
   const app = makeApp('app1', [{ url: receiver.url('/slow') }, { url: receiver.url('/fast') }]);
 
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
-  await receiver.waitFor(1, { path: '/slow' });
+  // c1 fails twice (at 0 and after 300 ms): its next retry would wait 600 ms.
+  await receiver.waitFor(2, { path: '/slow' });
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c2' });
-  await sleep(CONFIG.batchMs * 3);
-  dispatcher.emit(app, { name: 'channel_occupied', channel: 'c3' });
-  await receiver.waitFor(5, { path: '/slow' });
+  await receiver.waitFor(4, { path: '/slow' });
   await sleep(50);
 
-  assert.deepEqual(channels(receiver.on('/slow')), ['c1', 'c1', 'c1', 'c2', 'c3']);
+  assert.deepEqual(channels(receiver.on('/slow')), ['c1', 'c1', 'c2', 'c1']);
   // The other endpoint of the same app is not held back by the failing one.
-  assert.deepEqual(channels(receiver.on('/fast')), ['c1', 'c2', 'c3']);
-  assert.ok(receiver.on('/fast')[1].at < receiver.on('/slow')[2].at, 'healthy endpoint waited for the failing one');
+  assert.deepEqual(channels(receiver.on('/fast')), ['c1', 'c2']);
+  const slow = receiver.on('/slow') as [Received, Received, Received, Received];
+  const paced = slow[2].at - slow[1].at;
+  assert.ok(paced >= 250, `a new batch was tried ${paced} ms after a failure (at most once per baseMs, 300 ms)`);
+  const followed = slow[3].at - slow[2].at;
+  assert.ok(followed < 250, `the retried batch came ${followed} ms after the endpoint answered again, not at once`);
 });
 
 test('drops a batch with observer.dropped once retryForMs has passed, then goes on', async (t) => {
@@ -85,7 +88,7 @@ test('drops a batch with observer.dropped once retryForMs has passed, then goes 
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);
 
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
-  dispatcher.emit(app, { name: 'channel_vacated', channel: 'c1' });
+  dispatcher.emit(app, { name: 'channel_vacated', channel: 'c0' });
   const started = performance.now();
   await eventually(() => observer.drops.length === 1, 'batch never dropped');
   const elapsed = performance.now() - started;
@@ -117,10 +120,12 @@ test('drops the oldest waiting batch when the queue is full', async (t) => {
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c2' });
   await sleep(CONFIG.batchMs * 3);
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'c3' });
-  await receiver.waitFor(3);
+  await receiver.waitFor(2);
   await sleep(50);
 
-  assert.deepEqual(channels(receiver.requests), ['c1', 'c1', 'c3']);
-  assert.deepEqual(observer.drops, [['app1', 1, 'queue_full']]);
-  assert.ok(messages.includes('webhook queue full, dropped oldest batch'), messages.join('\n'));
+  // c1 (retrying) makes room for c2, c2 for c3: the oldest go first, retries before new ones.
+  assert.deepEqual(channels(receiver.requests), ['c1', 'c3']);
+  assert.deepEqual(observer.drops, [['app1', 1, 'queue_full'], ['app1', 1, 'queue_full']]);
+  const full = messages.filter((m) => m.startsWith('webhook queue full'));
+  assert.equal(full.length, 1, `logged once per episode: ${messages.join('\n')}`);
 });

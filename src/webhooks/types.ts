@@ -25,6 +25,8 @@ export interface WebhookPayload {
 export interface WebhookObserver {
   /** One HTTP attempt finished: `ok` is a 2xx answer within the timeout; `attempt` starts at 1. */
   sent(appId: string, ok: boolean, attempt: number, ms: number): void;
-  /** A batch was given up: retried for longer than `retryForMs`, or pushed out of a full queue. */
+  /** A batch was given up: retried for longer than `retryForMs`, or pushed out of a full queue (count or bytes). */
   dropped(appId: string, events: number, reason: 'expired' | 'queue_full'): void;
+  /** `pairs` channel_occupied + channel_vacated of one channel fell in one window and were both left out. */
+  coalesced?(appId: string, pairs: number): void;
 }

@@ -5,6 +5,8 @@ import { ConfigError } from '../config/errors.js';
 import { validateConfig } from '../config/validate.js';
 import { workerConfig } from './worker-config.js';
 
+const MESH_SECRET = 'worker-config-test-secret-of-32-bytes';
+
 const app = { id: 'a1', key: 'k1', secret: 's1' };
 
 describe('workers in the config', () => {
@@ -53,7 +55,7 @@ describe('workerConfig', () => {
       apps: [app],
       nodeId: 'n',
       workers: 2,
-      cluster: { driver: 'mesh', mesh: { port: 6100, host: '::', peers: ['10.0.0.2:6100', '[fd00::3]:6100'], dns: 'app.internal', secret: 's' } },
+      cluster: { driver: 'mesh', mesh: { port: 6100, host: '::', peers: ['10.0.0.2:6100', '[fd00::3]:6100'], dns: 'app.internal', secret: MESH_SECRET } },
     });
     const w0 = workerConfig(base, 0, 2, 'ignored');
     assert.deepEqual(w0.cluster.mesh, {
@@ -62,7 +64,7 @@ describe('workerConfig', () => {
       peers: ['[::1]:6101', '10.0.0.2:6100', '10.0.0.2:6101', '[fd00::3]:6100', '[fd00::3]:6101'],
       dns: 'app.internal',
       dnsPorts: [6100, 6101],
-      secret: 's',
+      secret: MESH_SECRET,
     });
     const w1 = workerConfig({ ...base, cluster: { ...base.cluster, mesh: { ...base.cluster.mesh, host: '10.0.0.1' } } }, 1, 2, '');
     assert.equal(w1.cluster.mesh.port, 6101);

@@ -10,7 +10,7 @@ import type { ClusterHarness } from './harness.js';
 
 const HEARTBEAT_MS = 200;
 const NODE_TIMEOUT_MS = 1_000;
-const MESH_SECRET = 'cluster-test-secret';
+const MESH_SECRET = 'cluster-test-secret-of-at-least-32-bytes';
 
 export type ClusterKind = BrokerKind | 'mesh';
 

@@ -58,7 +58,7 @@ export async function apiRequest(port: number, req: SignedRequest): Promise<RawR
   const res = await fetch(`http://127.0.0.1:${port}${fullPath}?${qs}`, {
     method: req.method,
     headers: req.body === undefined ? {} : { 'content-type': 'application/json' },
-    body: req.body,
+    body: req.body ?? null,
   });
   const text = await res.text();
   let json: unknown;

@@ -50,10 +50,15 @@ export class ProcessWatch {
  */
 export class LogWatch {
   readonly errors: string[] = [];
+  /** Lines matching `watch` (the first 20). */
+  readonly matched: string[] = [];
   lines = 0;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly srv: TestServer) {
+  constructor(
+    private readonly srv: TestServer,
+    private readonly watch?: RegExp,
+  ) {
     this.timer = setInterval(() => this.drain(), 100);
   }
 
@@ -62,6 +67,7 @@ export class LogWatch {
     this.lines += logs.length;
     for (const line of logs) {
       if (line.startsWith('{"level":50,') && this.errors.length < 20) this.errors.push(line.slice(0, 600));
+      if (this.watch?.test(line) && this.matched.length < 20) this.matched.push(line.slice(0, 600));
     }
   }
 

@@ -6,7 +6,7 @@
  * - `status=419|500|…`: answers that status with a text body
  * - `redirect=<Location>&code=302`: redirects
  * - `stream=N`: `text/event-stream` + `X-Livewire-Stream`, N chunks 100 ms apart
- * - `big=N`: a body of N bytes
+ * - `big=N`: a body of N bytes (`&trickle=ms`: its second half that much later)
  * - `delay=ms`: answers the echo after that long
  * - `hang=1`: never answers (`closed` records the request's end when the client gives up)
  * `/up` is the health check (200, or 503 while `healthy` is false).
@@ -110,7 +110,16 @@ export class TestBackend {
     }
     if (q.has('big')) {
       const n = Number(q.get('big'));
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('é'.repeat(Math.floor(n / 2)) + 'x'.repeat(n % 2));
+      const text = 'é'.repeat(Math.floor(n / 2)) + 'x'.repeat(n % 2);
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
+      if (q.has('trickle')) {
+        const half = Math.floor(text.length / 2);
+        res.write(text.slice(0, half));
+        await new Promise((r) => setTimeout(r, Number(q.get('trickle'))));
+        if (!res.destroyed) res.end(text.slice(half));
+        return;
+      }
+      res.end(text);
       return;
     }
     const echo: Echo = { method: req.method ?? '', path: req.url ?? '', headers: req.headers as Record<string, string>, cookies, body };

@@ -40,7 +40,7 @@ export async function startTestServer(raw: Record<string, unknown> = {}, options
     httpUrl: `http://127.0.0.1:${server.port}`,
     server,
     logs,
-    close: () => server.close(),
+    close: () => server.stop('immediate'),
   };
 }
 
@@ -65,13 +65,16 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Runs `node bin/wiremesh.js start --config <tmp file>` and waits until /health answers. */
-export async function spawnServer(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+/**
+ * Runs `node bin/wiremesh.js start --config <tmp file>` and waits until /health answers.
+ * `root`: another build's checkout (an older version, for rolling-deploy tests).
+ */
+export async function spawnServer(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, root = ROOT): Promise<ServerProcess> {
   const port = (raw.port as number | undefined) ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'wiremesh-test-'));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ host: '127.0.0.1', apps: [testApp()], ...raw, port }));
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'wiremesh.js'), 'start', '--config', file], {
+  const child = spawn(process.execPath, [join(root, 'bin', 'wiremesh.js'), 'start', '--config', file], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,7 +2,7 @@
  * A raw WebSocket client (the `ws` package) for what the real clients hide: exact frames on the
  * wire, close codes, malformed input, a client that never answers pings.
  */
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 import { APP } from './server.js';
 
 export interface Frame {
@@ -26,8 +26,9 @@ export class RawClient {
   closedWith: Closed | null = null;
   private readonly ws: WebSocket;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  /** `options`: e.g. `localAddress: '127.0.0.2'` to connect from another loopback address. */
+  constructor(url: string, options?: ClientOptions) {
+    this.ws = options === undefined ? new WebSocket(url) : new WebSocket(url, options);
     this.ws.on('error', () => {}); // failures show up as the close code the tests assert
     this.ws.on('message', (data) => {
       const text = data.toString();

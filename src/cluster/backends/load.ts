@@ -45,9 +45,20 @@ export async function createBackend(cluster: ClusterConfig, logger: Logger, bus?
     case 'mesh': {
       // Built on node:net only: nothing to install, but loaded only when configured all the same.
       const { MeshBackend } = await import('./mesh.js');
-      const { port, host, peers, dns, secret } = cluster.mesh;
+      const { port, host, peers, dns, dnsServers, dnsPorts, secret } = cluster.mesh;
       if (secret === undefined) throw new Error('cluster.mesh.secret is required when cluster.driver is mesh');
-      return new MeshBackend({ port, host, peers, secret, ...(dns === undefined ? {} : { dns }) }, logger);
+      return new MeshBackend(
+        {
+          port,
+          host,
+          peers,
+          secret,
+          ...(dns === undefined ? {} : { dns }),
+          ...(dnsServers === undefined ? {} : { dnsServers }),
+          ...(dnsPorts === undefined ? {} : { dnsPorts }),
+        },
+        logger,
+      );
     }
   }
 }

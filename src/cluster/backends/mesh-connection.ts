@@ -23,7 +23,7 @@
 import type net from 'node:net';
 import type { Logger } from '../../log/logger.js';
 import { encodeFrame, FrameError, FrameReader, FrameType, frameTypeName, type Frame } from './mesh-frames.js';
-import { decodeHello, encodeHello, HandshakeError, proof, verifyProof, type Hello, type Role } from './mesh-handshake.js';
+import { decodeHello, encodeHello, HandshakeError, negotiate, proof, verifyProof, type Hello, type Role } from './mesh-handshake.js';
 
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
@@ -59,6 +59,11 @@ export interface ConnectionEvents {
   frame(conn: MeshConnection, frame: Frame): void;
   /** Subscription changes were skipped under backpressure and the socket has drained. */
   drained(conn: MeshConnection): void;
+  /**
+   * The handshake failed (before the other side proved the secret): the connection closes
+   * without logging, so that the caller can bound both the attempts and the log lines.
+   */
+  handshakeFailed(conn: MeshConnection, reason: string, code: string | undefined): void;
   closed(conn: MeshConnection): void;
 }
 
@@ -76,6 +81,10 @@ export class MeshConnection {
   /** The other side's HELLO, once received. */
   theirs: Hello | null = null;
   cause: CloseCause = 'lost';
+  /** The protocol version settled by the handshake (0 until then). */
+  version = 0;
+  /** Last measured round trip to the peer, in ms (version 2 connections; null until measured). */
+  rttMs: number | null = null;
   private state: ConnectionState = 'hello';
   private everActive = false;
   private readonly reader = new FrameReader(HANDSHAKE_FRAME_BYTES);
@@ -98,6 +107,11 @@ export class MeshConnection {
     socket.on('error', (err) => this.logger.debug('mesh connection error', { err }));
     socket.on('close', this.onClose);
     this.write(encodeFrame(FrameType.HELLO, '', encodeHello(options.hello)));
+  }
+
+  /** `address:port` of the other end, for logs. */
+  get remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
   get peerId(): string | undefined {
@@ -152,6 +166,10 @@ export class MeshConnection {
       this.fail('lost', `mesh connection not established within ${HANDSHAKE_TIMEOUT_MS} ms; closing it`);
     } else if (now - this.lastReceived > SILENCE_MS) {
       this.fail('lost', `mesh peer silent for ${SILENCE_MS} ms; closing the connection`);
+    } else if (this.state === 'active' && this.version >= 2) {
+      const clock = Buffer.allocUnsafe(8);
+      clock.writeDoubleBE(performance.now());
+      this.write(encodeFrame(FrameType.PING, '', clock));
     } else if (this.state === 'active' && now - this.lastSent >= PING_AFTER_MS) {
       this.write(encodeFrame(FrameType.PING));
     }
@@ -228,6 +246,7 @@ export class MeshConnection {
         this.expect(frame, FrameType.HELLO);
         this.theirs = decodeHello(frame.payload);
         this.logger = this.logger.child({ peer: this.theirs.id });
+        this.version = negotiate(this.options.hello, this.theirs);
         const cause = events.identified(this);
         if (cause) {
           this.end(cause);
@@ -249,18 +268,31 @@ export class MeshConnection {
         return;
       }
       case 'ready':
-        if (frame.type === FrameType.PING) return;
+        if (this.keepAlive(frame)) return;
         this.expect(frame, FrameType.USE);
         events.use(this);
         return;
       case 'active':
-        if (frame.type === FrameType.PING) return;
+        if (this.keepAlive(frame)) return;
         if (frame.type < FrameType.RESET || frame.type > FrameType.MSG) this.expect(frame, FrameType.MSG);
         events.frame(this, frame);
         return;
       case 'closed':
         return;
     }
+  }
+
+  /** PING (answered with PONG from version 2) or PONG (a round trip measured); false for any other frame. */
+  private keepAlive(frame: Frame): boolean {
+    if (frame.type === FrameType.PING) {
+      if (this.version >= 2 && frame.payload.length === 8) this.write(encodeFrame(FrameType.PONG, '', frame.payload));
+      return true;
+    }
+    if (frame.type !== FrameType.PONG || this.version < 2) return false;
+    if (frame.payload.length !== 8) throw new FrameError('FRAME_MALFORMED', `PONG of ${frame.payload.length} bytes (expected 8)`);
+    const rtt = performance.now() - frame.payload.readDoubleBE(0);
+    if (rtt >= 0 && rtt < SILENCE_MS) this.rttMs = rtt;
+    return true;
   }
 
   private sendProof(): void {
@@ -273,10 +305,14 @@ export class MeshConnection {
     }
   }
 
-  /** Closes at once with a warning (a failed handshake or a protocol breach). */
+  /** Closes at once: a failed handshake (reported, not logged) or a protocol breach (logged). */
   private fail(cause: CloseCause, msg: string, code?: string): void {
     if (this.state === 'closed') return;
-    this.logger.warn(msg, { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`, role: this.role, ...(code ? { code } : {}) });
+    if (this.state === 'hello' || this.state === 'auth') {
+      this.options.events.handshakeFailed(this, code ? `${msg} (${code})` : msg, code);
+    } else {
+      this.logger.warn(msg, { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`, role: this.role, ...(code ? { code } : {}) });
+    }
     this.destroy(cause);
   }
 

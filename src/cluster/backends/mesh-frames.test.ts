@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { backoff } from './mesh-dialer.js';
 import { parsePeer } from '../peer-address.js';
 import { assertSubject, encodeFrame, FrameReader, FrameType, type Frame } from './mesh-frames.js';
-import { decodeHello, encodeHello, newHello, newInstanceId, proof, verifyProof } from './mesh-handshake.js';
+import { decodeHello, encodeHello, negotiate, newHello, newInstanceId, proof, verifyProof } from './mesh-handshake.js';
 
 function readAll(reader: FrameReader): Frame[] {
   const out: Frame[] = [];
@@ -85,13 +85,51 @@ describe('mesh handshake', () => {
 
   it('reads a HELLO, and names a version it does not speak', () => {
     assert.deepEqual(decodeHello(encodeHello(a)), a);
-    assert.throws(() => decodeHello(Buffer.from(JSON.stringify({ ...a, v: 2 }))), {
+    // A version-1 build's HELLO (no max) still reads: it speaks 1 only.
+    const v1 = { v: 1, id: a.id, nonce: a.nonce };
+    assert.deepEqual(decodeHello(Buffer.from(JSON.stringify(v1))), v1);
+    assert.throws(() => decodeHello(Buffer.from(JSON.stringify({ ...a, v: 3, max: 4 }))), {
       code: 'HANDSHAKE_VERSION',
-      message: 'peer speaks mesh protocol version 2; this node speaks 1',
+      message: 'peer speaks mesh protocol versions 3 to 4; this node speaks 1 to 2: upgrade this node',
     });
-    for (const bad of ['GET / HTTP/1.1', 'null', JSON.stringify({ ...a, id: 'x' }), JSON.stringify({ v: 1, id: a.id })]) {
+    for (const bad of [
+      'GET / HTTP/1.1',
+      'null',
+      JSON.stringify({ ...a, id: 'x' }),
+      JSON.stringify({ v: 1, id: a.id }),
+      JSON.stringify({ ...a, v: 2, max: 1 }),
+      JSON.stringify({ ...a, v: '1' }),
+    ]) {
       assert.throws(() => decodeHello(Buffer.from(bad)), { code: 'HANDSHAKE_MALFORMED' }, bad);
     }
+  });
+
+  it('settles the highest version both sides speak, and refuses ranges that do not meet', () => {
+    const id = newInstanceId();
+    const current = newHello(id);
+    const old = newHello(id, { min: 1, max: 1 });
+    const next = newHello(id, { min: 2, max: 3 });
+    assert.deepEqual([current.v, current.max, old.v, old.max], [1, 2, 1, undefined]);
+    assert.equal(negotiate(current, current), 2);
+    assert.equal(negotiate(current, old), 1);
+    assert.equal(negotiate(old, current), 1);
+    assert.equal(negotiate(current, next), 2);
+    assert.throws(() => negotiate(old, next), {
+      code: 'HANDSHAKE_VERSION',
+      message: 'peer speaks mesh protocol versions 2 to 3; this node speaks 1: upgrade the older node',
+    });
+  });
+
+  it('binds both version ranges into the proof when both sides sent one (no silent downgrade)', () => {
+    const [x, y] = [newHello(newInstanceId()), newHello(newInstanceId())];
+    const answer = proof('s3cret', 'dialer', x, y);
+    assert.doesNotThrow(() => verifyProof('s3cret', 'dialer', x, y, answer));
+    // The verifier saw x without its max (stripped on the way): the proof no longer checks out.
+    const stripped = { v: x.v, id: x.id, nonce: x.nonce };
+    assert.throws(() => verifyProof('s3cret', 'dialer', stripped, y, answer), { code: 'HANDSHAKE_AUTH' });
+    // With a version-1 peer, the proof is the version-1 one (what an old build computes).
+    const old = { v: 1, id: y.id, nonce: y.nonce };
+    assert.deepEqual(proof('s3cret', 'dialer', x, old), proof('s3cret', 'dialer', stripped, old));
   });
 });
 

@@ -7,12 +7,15 @@
  *   ...        subject (UTF-8)
  *   ...        payload (opaque bytes; the rest of the frame)
  *
+ * Which frames a connection may carry depends on the protocol version its handshake settled
+ * (mesh-handshake.ts); a frame the version does not have is a protocol breach, never guessed at.
+ *
  * A frame whose length exceeds the reader's limit is refused as soon as its length is read, so
  * an oversized frame is never buffered.
  */
 
 export const FrameType = {
-  /** Handshake, first frame each way: JSON `{ v: 1, id, nonce }` (mesh-handshake.ts). */
+  /** Handshake, first frame each way: JSON `{ v, max?, id, nonce }` (mesh-handshake.ts). */
   HELLO: 1,
   /** Handshake, second frame each way: the proof of the shared secret (32 bytes). */
   AUTH: 2,
@@ -24,8 +27,10 @@ export const FrameType = {
   UNSUB: 6,
   /** A publication: subject and payload. */
   MSG: 7,
-  /** Keeps an idle connection proven alive; carries nothing. */
+  /** Keeps an idle connection proven alive. Version 1: carries nothing; version 2: the sender's clock (8 bytes). */
   PING: 8,
+  /** Version 2 only: the answer to a PING, with its bytes (the sender measures the round trip). */
+  PONG: 9,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

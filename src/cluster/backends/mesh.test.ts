@@ -15,7 +15,7 @@ import { decodeHello, encodeHello, newHello, proof, verifyProof, type Hello } fr
 import { MeshBackend, type MeshBackendOptions } from './mesh.js';
 import type { BackendHandler } from './types.js';
 
-const SECRET = 'mesh-test-secret';
+const SECRET = 'mesh-test-secret-of-at-least-32-bytes';
 
 class Recorder implements BackendHandler {
   readonly messages: Array<{ subject: string; payload: Buffer }> = [];
@@ -56,7 +56,7 @@ async function node(options: Partial<MeshBackendOptions> & { port: number }): Pr
   const mesh = new MeshBackend({ host: '127.0.0.1', peers: [], secret: SECRET, ...options }, logger);
   const rec = new Recorder();
   await mesh.connect(rec);
-  const n = { mesh, rec, logs, logged: (msg: string) => logs.filter((l) => String(l.msg).includes(msg)).length };
+  const n = { mesh, rec, logs, logged: (msg: string) => logs.filter((l) => JSON.stringify(l).includes(msg)).length };
   nodes.push(n);
   return n;
 }
@@ -136,12 +136,33 @@ describe('MeshBackend', () => {
     await assert.rejects(RawPeer.join(pb, 'f'.repeat(32), 'guess'), { message: 'the node closed the connection instead of sending AUTH' });
   });
 
+  it('speaks version 1 with a version-1 build and 2 between current ones (round trips measured); refuses and logs a range it cannot speak', async () => {
+    const [pa, pb, pc] = [await freePort(), await freePort(), await freePort()];
+    const a = await node({ port: pa, peers: [`127.0.0.1:${pb}`, `127.0.0.1:${pc}`] });
+    const old = await node({ port: pb, versions: { min: 1, max: 1 } });
+    const cur = await node({ port: pc });
+    await until(() => a.mesh.status().peers.length === 2, 'both peers');
+    await live(a, old, 'wm.v');
+    await live(old, a, 'wm.v');
+    const byId = new Map(a.mesh.status().peers.map((p) => [p.id, p]));
+    assert.equal(byId.get(old.mesh.id)!.version, 1);
+    assert.equal(byId.get(cur.mesh.id)!.version, 2);
+    await until(() => (a.mesh.status().peers.find((p) => p.id === cur.mesh.id)?.rttMs ?? null) !== null, 'a round trip measured', 3_000);
+    assert.equal(byId.get(old.mesh.id)!.rttMs, null);
+
+    const future = await node({ port: await freePort(), peers: [`127.0.0.1:${pa}`], versions: { min: 3, max: 4 } });
+    await until(() => a.logged('peer speaks mesh protocol versions 3 to 4; this node speaks 1 to 2') > 0, 'the current node to refuse it');
+    await until(() => future.logged('HANDSHAKE_VERSION') > 0, 'the newer node to refuse too');
+    assert.equal(a.mesh.status().peers.length, 2);
+    assert.deepEqual(future.mesh.status().peers, []);
+  });
+
   it('recognises its own addresses, dials each once and then never again', async () => {
     const port = await freePort();
     const a = await node({ port, host: '0.0.0.0', peers: [`127.0.0.1:${port}`, `127.0.0.2:${port}`] });
     await until(() => a.mesh.status().dials === 2 && a.mesh.status().connections === 0, 'both addresses tried');
     await sleep(1_000);
-    assert.deepEqual({ ...a.mesh.status(), id: '', port: 0 }, { id: '', port: 0, peers: [], connections: 0, dials: 2 });
+    assert.deepEqual({ ...a.mesh.status(), id: '', port: 0 }, { id: '', port: 0, peers: [], connections: 0, dials: 2, pending: 0 });
   });
 
   it('keeps one connection per pair when both dial each other through two addresses each', async () => {

@@ -25,9 +25,17 @@
  *   presence resynchronises.)
  * - `connect()` resolves once the port listens (peers are dialed in the background), and fails
  *   at once if it cannot listen.
+ * - Versioned: the handshake settles the highest protocol version both ends speak (or refuses
+ *   and logs a peer with none in common); nodes one version apart interoperate during a rolling
+ *   deploy (mesh-handshake.ts). `status()` reports each peer's version and, from version 2, its
+ *   measured round trip.
+ * - Strangers are bounded (mesh-guard.ts): pre-auth connections are capped in total and per
+ *   source address, an address that keeps failing the handshake is locked out with a growing
+ *   delay, and failures are logged once per episode per address, not once per attempt.
  * - `close()` stops listening and dialing, sends what was already written (for at most 1 s),
  *   closes every connection and clears every timer: the process can exit.
  */
+import { Resolver } from 'node:dns/promises';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Logger } from '../../log/logger.js';
@@ -35,6 +43,7 @@ import { Connectivity } from './connectivity.js';
 import { MAX_FRAME_BYTES, MeshConnection, type ConnectionEvents } from './mesh-connection.js';
 import { Dialer, type DialOutcome, type DialTarget } from './mesh-dialer.js';
 import { assertSubject, encodeFrame, frameBytes, FrameType, type Frame } from './mesh-frames.js';
+import { DEFAULT_GUARD_LIMITS, PreAuthGuard, sourceOf, type GuardLimits } from './mesh-guard.js';
 import { newHello, newInstanceId, type Role } from './mesh-handshake.js';
 import type { BackendHandler, ClusterBackend } from './types.js';
 
@@ -48,23 +57,52 @@ export interface MeshBackendOptions {
   /** Ports dialed on each address `dns` resolves to (default: `[port]`; a node's worker processes listen on several). */
   dnsPorts?: readonly number[];
   secret: string;
-  /** DNS answers (tests); default node:dns lookup. */
+  /** DNS servers asked directly for `dns` (A and AAAA); default: the system resolver. */
+  dnsServers?: readonly string[];
+  /** DNS answers (tests); default node:dns lookup, or `dnsServers`. */
   resolve?(name: string): Promise<string[]>;
+  /** Protocol versions offered (tests play older and newer builds); default MIN_VERSION to MAX_VERSION. */
+  versions?: { min: number; max: number };
+  /** Bounds on unauthenticated connections (tests); default DEFAULT_GUARD_LIMITS. */
+  guard?: Partial<GuardLimits>;
 }
 
 export interface MeshStatus {
   id: string;
   /** The port listened on. */
   port: number;
-  /** Connected peers, by instance id; `role` is this node's side of the connection. */
-  peers: Array<{ id: string; role: Role }>;
+  /**
+   * Connected peers, by instance id; `role` is this node's side of the connection, `version` the
+   * mesh protocol version it speaks, `rttMs` the last round trip measured (version 2), or null.
+   */
+  peers: Array<{ id: string; role: Role; version: number; rttMs: number | null }>;
   /** Open connections, connected or not yet. */
   connections: number;
   /** Connection attempts made so far. */
   dials: number;
+  /** Incoming connections that have not proved the secret yet. */
+  pending: number;
 }
 
 const TICK_MS = 1_000;
+
+/**
+ * A and AAAA records of a name, asked of `servers` directly. A family without records (NODATA)
+ * adds nothing; any other failure (NXDOMAIN, timeout) rejects, so the dialer keeps its last answer.
+ */
+function resolverOf(servers: readonly string[]): (name: string) => Promise<string[]> {
+  const resolver = new Resolver({ timeout: 2_000, tries: 2 });
+  resolver.setServers([...servers]);
+  const none = (err: unknown): string[] => {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENODATA') return [];
+    throw err;
+  };
+  return async (name) => {
+    const [v4, v6] = await Promise.all([resolver.resolve4(name).catch(none), resolver.resolve6(name).catch(none)]);
+    return [...v6, ...v4];
+  };
+}
 
 interface Peer {
   conn: MeshConnection;
@@ -81,6 +119,9 @@ export class MeshBackend implements ClusterBackend {
   private readonly subjects = new Set<string>();
   private readonly peers = new Map<string, Peer>();
   private readonly connections = new Set<MeshConnection>();
+  /** Incoming connections still in the handshake, with the source address they count against. */
+  private readonly admitted = new Map<MeshConnection, string>();
+  private readonly guard: PreAuthGuard;
   private server: net.Server | null = null;
   private dialer: Dialer | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -93,13 +134,15 @@ export class MeshBackend implements ClusterBackend {
   ) {
     this.logger = logger.child({ backend: 'mesh', mesh: this.id });
     this.link = new Connectivity(this.logger, 'mesh');
+    this.guard = new PreAuthGuard(this.logger, { ...DEFAULT_GUARD_LIMITS, ...options.guard });
   }
 
   async connect(handler: BackendHandler): Promise<void> {
     if (this.started || this.closed) throw new Error('MeshBackend.connect() may be called once, before close()');
     this.started = true;
-    const { host, port, peers, dns, dnsPorts, resolve } = this.options;
-    const server = net.createServer((socket) => this.adopt(socket, 'acceptor', `${socket.remoteAddress}:${socket.remotePort}`));
+    const { host, port, peers, dns, dnsPorts, dnsServers } = this.options;
+    const resolve = this.options.resolve ?? (dnsServers ? resolverOf(dnsServers) : undefined);
+    const server = net.createServer((socket) => this.accept(socket));
     try {
       // exclusive: in a worker process the port is this worker's own, not shared through node:cluster.
       server.listen({ port, host, exclusive: true });
@@ -120,6 +163,7 @@ export class MeshBackend implements ClusterBackend {
     this.ticker = setInterval(() => {
       const now = Date.now();
       for (const conn of this.connections) conn.tick(now);
+      this.guard.tick();
     }, TICK_MS);
     this.ticker.unref();
     this.dialer = new Dialer({
@@ -180,9 +224,10 @@ export class MeshBackend implements ClusterBackend {
     return {
       id: this.id,
       port: typeof address === 'object' && address ? address.port : this.options.port,
-      peers: [...this.peers].map(([id, p]) => ({ id, role: p.conn.role })),
+      peers: [...this.peers].map(([id, p]) => ({ id, role: p.conn.role, version: p.conn.version, rttMs: p.conn.rttMs })),
       connections: this.connections.size,
       dials: this.dialer?.attempts ?? 0,
+      pending: this.guard.pendingCount,
     };
   }
 
@@ -204,10 +249,30 @@ export class MeshBackend implements ClusterBackend {
     return { cause: conn.cause, wasActive: conn.wasActive, ...(conn.peerId ? { peerId: conn.peerId } : {}) };
   }
 
+  /** An incoming connection: admitted by the guard, or closed before anything is sent. */
+  private accept(socket: net.Socket): void {
+    const source = sourceOf(socket.remoteAddress);
+    if (this.closed || !this.guard.admit(source)) {
+      socket.on('error', (err) => this.logger.debug('refused mesh connection error', { err }));
+      socket.destroy();
+      return;
+    }
+    const conn = this.adopt(socket, 'acceptor', `${socket.remoteAddress}:${socket.remotePort}`);
+    this.admitted.set(conn, source);
+  }
+
+  /** The handshake of `conn` is over: success or not, it no longer counts as pre-auth. */
+  private settle(conn: MeshConnection, ok: boolean, reason?: string, counts?: boolean): void {
+    const source = this.admitted.get(conn);
+    if (source === undefined) return;
+    this.admitted.delete(conn);
+    this.guard.settled(source, ok, reason, counts);
+  }
+
   private adopt(socket: net.Socket, role: Role, remote: string): MeshConnection {
     const conn = new MeshConnection(socket, {
       role,
-      hello: newHello(this.id),
+      hello: newHello(this.id, this.options.versions),
       secret: this.options.secret,
       logger: this.logger.child({ remote }),
       events: this.events,
@@ -220,7 +285,7 @@ export class MeshBackend implements ClusterBackend {
     conn.activate();
     this.peers.set(conn.peerId!, { conn, interest: new Set() });
     conn.sendInterest(this.subjects);
-    this.logger.info('mesh peer connected', { peer: conn.peerId, role: conn.role, peers: this.peers.size });
+    this.logger.info('mesh peer connected', { peer: conn.peerId, role: conn.role, version: conn.version, peers: this.peers.size });
   }
 
   private readonly events: ConnectionEvents = {
@@ -233,6 +298,7 @@ export class MeshBackend implements ClusterBackend {
       return null;
     },
     authenticated: (conn) => {
+      this.settle(conn, true);
       const id = conn.peerId!;
       if (!this.leads(id)) return; // wait for the leader's USE
       if (this.peers.has(id)) {
@@ -257,7 +323,15 @@ export class MeshBackend implements ClusterBackend {
     },
     frame: (conn, frame) => this.onFrame(conn, frame),
     drained: (conn) => conn.sendInterest(this.subjects),
+    handshakeFailed: (conn, reason, code) => {
+      // What guessing takes (a wrong proof, a malformed handshake) counts towards a lockout;
+      // a timeout or a version mismatch is only logged.
+      const counts = code !== undefined && code !== 'HANDSHAKE_VERSION';
+      if (this.admitted.has(conn)) this.settle(conn, false, reason, counts);
+      else this.guard.noted(`dial ${conn.remote}`, reason); // our dial: log once per episode, no lockout
+    },
     closed: (conn) => {
+      this.settle(conn, false);
       this.connections.delete(conn);
       const id = conn.peerId;
       if (!id) return;

@@ -29,9 +29,9 @@ import type { BackendHandler, ClusterBackend } from './types.js';
 
 export interface NatsBackendOptions {
   servers: string[];
-  user?: string;
-  pass?: string;
-  token?: string;
+  user?: string | undefined;
+  pass?: string | undefined;
+  token?: string | undefined;
 }
 
 const RECONNECT_WAIT_MS = 1_000;
@@ -144,9 +144,9 @@ export class NatsBackend implements ClusterBackend {
       try {
         return await connect({
           servers: this.options.servers,
-          user: this.options.user,
-          pass: this.options.pass,
-          token: this.options.token,
+          ...(this.options.user === undefined ? {} : { user: this.options.user }),
+          ...(this.options.pass === undefined ? {} : { pass: this.options.pass }),
+          ...(this.options.token === undefined ? {} : { token: this.options.token }),
           name: 'wiremesh',
           noEcho: true,
           maxReconnectAttempts: -1,

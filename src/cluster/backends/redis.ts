@@ -135,7 +135,7 @@ export class RedisBackend implements ClusterBackend {
     this.link.handler = null;
     const clients = [this.pub, this.sub];
     this.pub = this.sub = null;
-    await Promise.all(clients.map((c) => (c ? shutdown(c) : undefined)));
+    await Promise.all(clients.flatMap((c) => (c ? [shutdown(c)] : [])));
   }
 
   private readonly onMessage = (message: Buffer, channel: Buffer): void => {

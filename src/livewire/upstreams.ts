@@ -1,9 +1,11 @@
 /**
- * The backends of one app, nearest first, and which of them are healthy. The order: the answers
- * of the DNS name (re-resolved every 30 s; e.g. Fly.io's `top1.nearest.of.<app>.internal`), then
- * the configured `backends` as written. A backend is down after a connection error or timeout
- * (reported by the tunnel) or a failed health check, and up again after a passing health check.
- * Health checks run for every known backend every `healthIntervalMs`.
+ * The upstreams of one app (its Laravel backends: `livewire.backends` and `livewire.dns` in the
+ * config), nearest first, and which of them are healthy. The order: the answers of the DNS name
+ * (re-resolved every 30 s; e.g. Fly.io's `top1.nearest.of.<app>.internal`), then the configured
+ * `backends` as written. An upstream is down after a connection error or timeout (reported by the
+ * exchange; never for a client's bad input or a local failure such as EMFILE) or a failed health
+ * check, and up again after a passing health check. Health checks run for every known upstream
+ * every `healthIntervalMs`.
  */
 import { lookup } from 'node:dns/promises';
 import type { LivewireConfig } from '../config/schema.js';
@@ -11,10 +13,10 @@ import type { Logger } from '../log/logger.js';
 
 export const DNS_INTERVAL_MS = 30_000;
 
-export interface BackendSetDeps {
-  /** One health check: true when the backend answered below 500. */
+export interface UpstreamSetDeps {
+  /** One health check: true when the upstream answered below 500. */
   probe(origin: string): Promise<boolean>;
-  /** A backend the DNS no longer names: its connections can go. */
+  /** An upstream the DNS no longer names: its connections can go. */
   forget(origin: string): void;
   /** Addresses of a DNS name, in the resolver's order (default: node:dns `lookup`, A and AAAA). */
   resolve?(name: string): Promise<string[]>;
@@ -26,7 +28,7 @@ async function resolveAll(name: string): Promise<string[]> {
   return answers.map((a) => a.address);
 }
 
-export class BackendSet {
+export class UpstreamSet {
   private dnsOrigins: string[] = [];
   private readonly down = new Set<string>();
   private firstResolve: Promise<void> | null = null;
@@ -36,7 +38,7 @@ export class BackendSet {
 
   constructor(
     private readonly config: Pick<LivewireConfig, 'backends' | 'dns' | 'healthIntervalMs'>,
-    private readonly deps: BackendSetDeps,
+    private readonly deps: UpstreamSetDeps,
   ) {}
 
   start(): void {
@@ -53,12 +55,12 @@ export class BackendSet {
     for (const t of this.timers.splice(0)) clearInterval(t);
   }
 
-  /** Every known backend, nearest first. */
+  /** Every known upstream, nearest first. */
   all(): string[] {
     return [...new Set([...this.dnsOrigins, ...this.config.backends])];
   }
 
-  /** The healthy backends, nearest first (waits for the first DNS answer). */
+  /** The healthy upstreams, nearest first (waits for the first DNS answer). */
   async healthy(): Promise<string[]> {
     if (this.firstResolve) await this.firstResolve;
     return this.all().filter((origin) => !this.down.has(origin));
@@ -72,7 +74,7 @@ export class BackendSet {
   markDown(origin: string, reason: string): void {
     if (this.down.has(origin) || this.stopped) return;
     this.down.add(origin);
-    this.deps.logger.warn('livewire backend down', { backend: origin, reason });
+    this.deps.logger.warn('livewire upstream down', { upstream: origin, reason });
   }
 
   private every(ms: number, task: () => Promise<void>): void {
@@ -82,7 +84,7 @@ export class BackendSet {
   }
 
   private background(task: Promise<void>): void {
-    task.catch((err: unknown) => this.deps.logger.error('livewire backend check failed', { err }));
+    task.catch((err: unknown) => this.deps.logger.error('livewire upstream check failed', { err }));
   }
 
   /** Never rejects: a failed lookup keeps the previous answer. */
@@ -98,10 +100,10 @@ export class BackendSet {
           this.deps.forget(gone);
         }
       }
-      if (next.join() !== this.dnsOrigins.join()) this.deps.logger.info('livewire backends resolved', { name: dns.name, backends: next });
+      if (next.join() !== this.dnsOrigins.join()) this.deps.logger.info('livewire upstreams resolved', { name: dns.name, upstreams: next });
       this.dnsOrigins = next;
     } catch (err) {
-      this.deps.logger.warn('livewire backend DNS lookup failed', { name: dns.name, err });
+      this.deps.logger.warn('livewire upstream DNS lookup failed', { name: dns.name, err });
     }
   }
 
@@ -114,7 +116,7 @@ export class BackendSet {
         this.all().map(async (origin) => {
           const ok = await this.deps.probe(origin).catch(() => false);
           if (this.stopped) return;
-          if (ok && this.down.delete(origin)) this.deps.logger.info('livewire backend up', { backend: origin });
+          if (ok && this.down.delete(origin)) this.deps.logger.info('livewire upstream up', { upstream: origin });
           if (!ok) this.markDown(origin, 'health check failed');
         }),
       );

@@ -1,0 +1,269 @@
+#!/usr/bin/env node
+/**
+ * Soak test (not in CI): two wiremesh nodes on the mesh driver under steady, churning load for
+ * MINUTES, sampling each node's RSS, heap, open fds and event-loop lag every SAMPLE_S seconds and
+ * printing the drift per hour at the end (memory growth under steady load is the most common
+ * complaint about Laravel Reverb). Build first (`npm run build`).
+ *
+ *   MINUTES=20 node bench/soak.mjs          # the coordinator's run; default 60
+ *   MINUTES=2 SAMPLE_S=15 node bench/soak.mjs
+ *
+ * Load, spread over both nodes: CLIENTS sockets of which CHURN_PER_S are closed and replaced each
+ * second; PRESENCE_PER_S presence leave + join per second (signed with the `pusher` SDK);
+ * API_PER_S events published through the HTTP API (SDK), alternating nodes, to a channel every
+ * socket is in; TUNNEL_PER_S Livewire requests through the tunnel to a local backend; webhooks
+ * for occupancy and membership to a local sink. All on 127.0.0.1, ports chosen by the OS.
+ */
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Pusher from 'pusher';
+import WebSocket from 'ws';
+
+const env = (name, fallback) => Number(process.env[name] ?? fallback);
+const MINUTES = env('MINUTES', 60);
+const SAMPLE_S = env('SAMPLE_S', 60);
+const CLIENTS = env('CLIENTS', 400);
+const CHURN_PER_S = env('CHURN_PER_S', 10);
+const PRESENCE_PER_S = env('PRESENCE_PER_S', 10);
+const API_PER_S = env('API_PER_S', 20);
+const TUNNEL_PER_S = env('TUNNEL_PER_S', 10);
+
+const here = dirname(fileURLToPath(import.meta.url));
+const APP = { id: 'soak', key: 'soak-key', secret: randomBytes(32).toString('hex') };
+const ORIGIN = 'https://app.soak.test';
+const sdk = (port) => new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(port), useTLS: false });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort() {
+  const srv = net.createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+async function listen(handler) {
+  const srv = http.createServer(handler).listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return { srv, port: srv.address().port };
+}
+
+const counts = { received: 0, published: 0, publishFailed: 0, tunnelOk: 0, tunnelOther: 0, hooks: 0, opened: 0, closed: 0, joins: 0, errors: 0 };
+
+// A Laravel stand-in: /up for health checks, /livewire/update answers like Livewire (JSON).
+const backend = await listen((req, res) => {
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', () => {
+    const json = req.url === '/up' ? '{"ok":true}' : JSON.stringify({ components: [{ snapshot: body.slice(0, 200), effects: { html: 'x'.repeat(2_000) } }] });
+    res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'laravel_session=soak; Path=/; HttpOnly' });
+    res.end(json);
+  });
+});
+const sink = await listen((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    counts.hooks++;
+    res.end('ok');
+  });
+});
+
+const secret = randomBytes(32).toString('hex');
+const ports = [await freePort(), await freePort()];
+const meshPorts = [await freePort(), await freePort()];
+const nodes = [];
+for (let i = 0; i < 2; i++) {
+  const config = {
+    host: '127.0.0.1',
+    port: ports[i],
+    nodeId: `soak-${i}`,
+    logLevel: 'warn',
+    cluster: { driver: 'mesh', mesh: { host: '127.0.0.1', port: meshPorts[i], peers: meshPorts.map((p) => `127.0.0.1:${p}`), secret } },
+    apps: [
+      {
+        ...APP,
+        clientEvents: true,
+        maxPresenceMembers: 1000,
+        webhooks: [{ url: `http://127.0.0.1:${sink.port}/hook`, events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }],
+        livewire: { backends: [`http://127.0.0.1:${backend.port}`], publicUrl: ORIGIN },
+      },
+    ],
+  };
+  const child = fork(join(here, 'soak-node.mjs'), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const pending = [];
+  child.on('message', (m) => {
+    if (m.type === 'sample') pending.shift()?.(m);
+  });
+  const [ready] = await once(child, 'message');
+  if (ready.type !== 'ready') throw new Error(`node ${i} did not start`);
+  nodes.push({
+    child,
+    port: ports[i],
+    sample: () => new Promise((resolve) => (pending.push(resolve), child.send({ type: 'sample' }))),
+  });
+}
+
+/** One client socket: subscribed to the broadcast channel, maybe in a presence channel. */
+class Client {
+  constructor(node, n) {
+    this.node = node;
+    this.n = n;
+    this.socketId = null;
+    this.presence = null;
+    this.open = false;
+    this.ws = new WebSocket(`ws://127.0.0.1:${node.port}/app/${APP.key}?protocol=7&client=soak&version=1`, { headers: { origin: ORIGIN } });
+    this.ws.on('error', () => counts.errors++);
+    this.ws.on('close', () => {
+      this.open = false;
+      counts.closed++;
+    });
+    this.ws.on('message', (data) => this.onFrame(JSON.parse(data.toString())));
+  }
+
+  send(frame) {
+    if (this.open) this.ws.send(JSON.stringify(frame));
+  }
+
+  onFrame(f) {
+    if (f.event === 'pusher:connection_established') {
+      this.socketId = JSON.parse(f.data).socket_id;
+      this.open = true;
+      counts.opened++;
+      this.send({ event: 'pusher:subscribe', data: { channel: 'soak-broadcast' } });
+    } else if (f.event === 'soak-event') counts.received++;
+    else if (f.event === 'wiremesh:response') {
+      if (f.data.status === 200) counts.tunnelOk++;
+      else counts.tunnelOther++;
+    } else if (f.event === 'wiremesh:fallback' || f.event === 'pusher:error') counts.tunnelOther++;
+    else if (f.event === 'pusher_internal:subscription_succeeded' && f.channel?.startsWith('presence-')) counts.joins++;
+  }
+
+  join(room, signer) {
+    if (!this.open) return;
+    const channel = `presence-soak-${room}`;
+    const presenceData = { user_id: `u${this.n}`, user_info: { name: `user ${this.n}` } };
+    const auth = signer.authorizeChannel(this.socketId, channel, presenceData);
+    this.send({ event: 'pusher:subscribe', data: { channel, auth: auth.auth, channel_data: auth.channel_data } });
+    this.presence = channel;
+  }
+
+  leave() {
+    if (this.presence) this.send({ event: 'pusher:unsubscribe', data: { channel: this.presence } });
+    this.presence = null;
+  }
+
+  tunnel(seq) {
+    this.send({
+      event: 'wiremesh:request',
+      data: { id: `r${seq}`, method: 'POST', path: '/livewire/update', headers: { 'content-type': 'application/json', 'x-livewire': '' }, body: JSON.stringify({ seq }) },
+    });
+  }
+
+  close() {
+    this.ws.close();
+  }
+}
+
+let serial = 0;
+const clients = [];
+const spawnClient = () => clients.push(new Client(nodes[serial % 2], serial++));
+for (let i = 0; i < CLIENTS; i++) spawnClient();
+await sleep(2_000);
+
+const signer = sdk(ports[0]);
+const publishers = ports.map(sdk);
+const pick = () => clients[Math.floor(Math.random() * clients.length)];
+let tick = 0;
+let seq = 0;
+const every = (perSecond, fn) => {
+  for (let i = 0; i < perSecond; i++) fn();
+};
+const ticker = setInterval(() => {
+  tick++;
+  // Connection churn: replace CHURN_PER_S random sockets.
+  every(CHURN_PER_S, () => {
+    const i = Math.floor(Math.random() * clients.length);
+    clients[i].close();
+    clients.splice(i, 1);
+    spawnClient();
+  });
+  // Presence churn: some leave, others join one of 20 rooms.
+  every(PRESENCE_PER_S, () => {
+    const c = pick();
+    if (c.presence) c.leave();
+    else c.join(Math.floor(Math.random() * 20), signer);
+  });
+  every(TUNNEL_PER_S, () => pick().tunnel(seq++));
+  // API publishing, alternating nodes, spread over the second.
+  every(API_PER_S, () => {
+    const p = publishers[seq++ % 2];
+    p.trigger('soak-broadcast', 'soak-event', { tick, at: Date.now() }).then(
+      () => counts.published++,
+      () => counts.publishFailed++,
+    );
+  });
+}, 1_000);
+
+const samples = [[], []];
+const started = Date.now();
+const mb = (b) => (b / 1048576).toFixed(1);
+console.log(`soak: ${MINUTES} min, sample every ${SAMPLE_S} s; ${CLIENTS} clients, churn ${CHURN_PER_S}/s, presence ${PRESENCE_PER_S}/s, api ${API_PER_S}/s, tunnel ${TUNNEL_PER_S}/s`);
+console.log('min   node  rss MB  heap MB  ext MB  fds  lag p99 ms  lag max ms | clients opened closed joins published(failed) received tunnel ok(other) hooks');
+const deadline = started + MINUTES * 60_000;
+while (Date.now() < deadline) {
+  await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, deadline - Date.now())));
+  const minute = ((Date.now() - started) / 60_000).toFixed(1);
+  for (let i = 0; i < 2; i++) {
+    const s = await nodes[i].sample();
+    s.at = Date.now();
+    samples[i].push(s);
+    const c = counts;
+    console.log(
+      `${minute.padStart(5)} ${String(i).padStart(4)} ${mb(s.rss).padStart(7)} ${mb(s.heapUsed).padStart(8)} ${mb(s.external).padStart(7)} ${String(s.fds).padStart(4)} ${s.lagP99Ms.toFixed(1).padStart(11)} ${s.lagMaxMs.toFixed(1).padStart(11)} |` +
+        (i === 0 ? ` ${clients.length} ${c.opened} ${c.closed} ${c.joins} ${c.published}(${c.publishFailed}) ${c.received} ${c.tunnelOk}(${c.tunnelOther}) ${c.hooks}` : ''),
+    );
+  }
+}
+clearInterval(ticker);
+
+/** Least-squares slope per hour of `key` over the samples after the first (warm-up). */
+function driftPerHour(list, key) {
+  const xs = list.slice(1);
+  if (xs.length < 2) return NaN;
+  const t0 = xs[0].at;
+  const x = xs.map((s) => (s.at - t0) / 3_600_000);
+  const y = xs.map((s) => s[key]);
+  const mx = x.reduce((a, b) => a + b, 0) / x.length;
+  const my = y.reduce((a, b) => a + b, 0) / y.length;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < x.length; i++) {
+    num += (x[i] - mx) * (y[i] - my);
+    den += (x[i] - mx) ** 2;
+  }
+  return den === 0 ? NaN : num / den;
+}
+
+console.log('\ndrift per hour (least squares over the samples after the first):');
+for (let i = 0; i < 2; i++) {
+  const l = samples[i];
+  console.log(
+    `node ${i}: rss ${mb(driftPerHour(l, 'rss'))} MB/h, heap ${mb(driftPerHour(l, 'heapUsed'))} MB/h, external ${mb(driftPerHour(l, 'external'))} MB/h, fds ${driftPerHour(l, 'fds').toFixed(1)}/h; ` +
+      `lag p99 worst ${Math.max(...l.map((s) => s.lagP99Ms)).toFixed(1)} ms, max ${Math.max(...l.map((s) => s.lagMaxMs)).toFixed(1)} ms`,
+  );
+}
+
+for (const c of clients) c.close();
+await sleep(500);
+for (const n of nodes) n.child.send({ type: 'stop' });
+await Promise.all(nodes.map((n) => once(n.child, 'exit')));
+backend.srv.closeAllConnections();
+backend.srv.close();
+sink.srv.closeAllConnections();
+sink.srv.close();

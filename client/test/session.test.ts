@@ -1,0 +1,100 @@
+import { afterEach, beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { installLivewireTransport, type TransportEvent, type TransportHandle } from '../src/transport.js';
+import { socketOrigin } from '../src/session.js';
+import { FakePusher, livewire3, page, stubHttp, type HttpCall } from './fake-pusher.js';
+
+page.install();
+
+/** A FakePusher with pusher-js's `config`, so the transport syncs the session with it. */
+class ConfiguredPusher extends FakePusher {
+  readonly config = { useTLS: true, wsHost: 'app.test', wsPort: 80, wssPort: 443, wsPath: '' };
+  answerSession = true;
+  override send_event(event: string, data: unknown): boolean {
+    const sent = super.send_event(event, data);
+    if (event === 'wiremesh:session' && this.answerSession) {
+      queueMicrotask(() => this.deliver('wiremesh:session', { token: 'tok123', sync: true, reason: 'same host', path: '/wiremesh/session' }));
+    }
+    return sent;
+  }
+}
+
+let pusher: ConfiguredPusher;
+let http: HttpCall[];
+let handle: TransportHandle | undefined;
+let events: TransportEvent[];
+
+const syncs = (): HttpCall[] => http.filter((c) => String(c.input).endsWith('/wiremesh/session'));
+
+beforeEach(() => {
+  pusher = new ConfiguredPusher();
+  http = stubHttp((call) =>
+    String(call.input).endsWith('/wiremesh/session') ? new Response('{"set":["laravel_session"]}', { status: 200 }) : new Response('page', { status: 200 }),
+  );
+  events = [];
+});
+afterEach(() => {
+  handle?.uninstall();
+  handle = undefined;
+});
+
+test("the socket's HTTP origin comes from pusher-js's config", () => {
+  assert.equal(socketOrigin(new ConfiguredPusher()), 'https://app.test:443');
+  assert.equal(socketOrigin(new FakePusher()), undefined);
+});
+
+test('a response that set cookies is followed by one sync; an HTTP request of the page waits for it and makes the next update sync first', async () => {
+  handle = installLivewireTransport({ pusher, onEvent: (e) => events.push(e) });
+  const first = fetch(...livewire3('{}'));
+  const frame = await pusher.request();
+  assert.deepEqual(syncs(), [], 'no sync before the first update: the jar is the handshake cookies');
+  pusher.respond(frame.id, { setCookies: ['laravel_session'] });
+  await (await first).text();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(syncs().length, 1);
+  const call = syncs()[0]!;
+  assert.equal(call.init?.method, 'POST');
+  assert.equal(call.init?.credentials, 'include');
+  assert.equal(call.init?.body, 'tok123');
+  assert.equal(String(call.input), 'https://app.test:443/wiremesh/session');
+
+  // wire:navigate (an HTTP GET of the page's origin), then an update: it syncs before it is sent.
+  await (await fetch('https://app.test/other')).text();
+  const second = fetch(...livewire3('{}'));
+  const next = await pusher.request(2);
+  assert.equal(syncs().length, 2, 'the browser may hold new cookies: synced before the update');
+  pusher.respond(next.id);
+  await (await second).text();
+  assert.equal(syncs().length, 2, 'a response without cookies needs no sync');
+  assert.ok(events.some((e) => e.type === 'sync' && e.why === 'browser-changed'));
+});
+
+test('a redirect effect waits for the sync before Livewire gets the response', async () => {
+  let release: () => void = () => undefined;
+  http = stubHttp(async (call) => {
+    if (String(call.input).endsWith('/wiremesh/session')) await new Promise<void>((r) => (release = r));
+    return new Response('{"set":[]}', { status: 200 });
+  });
+  handle = installLivewireTransport({ pusher });
+  const pending = fetch(...livewire3('{}'));
+  const frame = await pusher.request();
+  pusher.respond(frame.id, { setCookies: ['laravel_session'], body: '{"components":[{"effects":{"redirect":"/home"}}]}' });
+  let got = false;
+  void pending.then(() => (got = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(got, false, 'held until the browser has the cookies');
+  release();
+  await pending;
+  assert.equal(got, true);
+});
+
+test('the server says cookies cannot follow: updates go over HTTP before anything is sent', async () => {
+  pusher.answerSession = false;
+  handle = installLivewireTransport({ pusher, onEvent: (e) => events.push(e) });
+  const res = fetch(...livewire3('{}'));
+  while (!pusher.sent.some((x) => x.event === 'wiremesh:session')) await new Promise((r) => setTimeout(r, 1));
+  pusher.deliver('wiremesh:session', { token: '', sync: false, reason: 'other host', path: '/wiremesh/session' });
+  assert.equal(await (await res).text(), 'page');
+  assert.deepEqual(pusher.requests(), []);
+  assert.ok(events.some((e) => e.type === 'http' && e.reason === 'cookies-cannot-follow'));
+});

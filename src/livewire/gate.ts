@@ -1,0 +1,81 @@
+/**
+ * The dispatch gate of one upstream: at most `slots` exchanges at once (the pool's connections),
+ * a bounded queue behind them, and a queue timeout. A request that cannot be dispatched in time
+ * is refused before it reaches the upstream (finding 5: nothing has run, so HTTP may carry it).
+ * A slot is held until its exchange with the upstream has ended (the response body consumed or
+ * destroyed), not merely until the client lost interest (finding 12).
+ */
+
+/** Why a request was not dispatched: the queue is full, or the wait ran out. */
+export class GateRefusal extends Error {
+  override readonly name = 'GateRefusal';
+}
+
+interface Waiter {
+  grant(release: () => void): void;
+  refuse(err: GateRefusal): void;
+}
+
+export class Gate {
+  private active = 0;
+  private readonly waiting = new Set<Waiter>();
+
+  constructor(
+    private readonly slots: number,
+    private readonly maxQueued: number,
+    private readonly queueTimeoutMs: number,
+  ) {}
+
+  get inUse(): number {
+    return this.active;
+  }
+
+  get queued(): number {
+    return this.waiting.size;
+  }
+
+  /** Resolves with the slot's release function (call it exactly once); rejects GateRefusal or the signal's reason. */
+  acquire(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    if (this.active < this.slots) return Promise.resolve(this.take());
+    if (this.waiting.size >= this.maxQueued) {
+      return Promise.reject(new GateRefusal(`${this.waiting.size} requests are already waiting for this upstream`));
+    }
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.waiting.delete(waiter);
+      };
+      const waiter: Waiter = {
+        grant: (release) => {
+          done();
+          resolve(release);
+        },
+        refuse: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      const onAbort = (): void => waiter.refuse(signal.reason as GateRefusal);
+      const timer = setTimeout(
+        () => waiter.refuse(new GateRefusal(`not dispatched to the upstream within ${this.queueTimeoutMs} ms`)),
+        this.queueTimeoutMs,
+      );
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.add(waiter);
+    });
+  }
+
+  private take(): () => void {
+    this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      const next = this.waiting.values().next();
+      if (!next.done) next.value.grant(this.take());
+    };
+  }
+}

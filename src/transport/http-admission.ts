@@ -1,0 +1,20 @@
+/**
+ * What both transports decide from an HTTP request's head, before its body is read: a declared
+ * length over the limit is answered 413 at once and the connection closed (as nginx's
+ * client_max_body_size); then the core's `admitHttp` may refuse (unknown app, bad signature), and
+ * the body of a refused request is read only to be discarded (never kept), so the keep-alive
+ * connection stays usable. A body that passes the limit while read is cut there (413, close).
+ */
+import type { HttpResponse } from './types.js';
+
+/** The default 413 (a transport without a `bodyTooLarge` hook). */
+export function tooLargeResponse(max: number): HttpResponse {
+  const error = `Request body is larger than ${max} bytes`;
+  return { status: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error }) };
+}
+
+/** A Content-Length over `max` (or one that is not a number). */
+export function declaredTooLong(headers: Record<string, string>, max: number): boolean {
+  const declared = headers['content-length'];
+  return declared !== undefined && !(Number(declared) <= max);
+}

@@ -1,0 +1,132 @@
+/**
+ * The session sync of the Livewire tunnel (issue 11) over real sockets and real HTTP: a `ws`
+ * client gets its connection's token with `wiremesh:session`, a real HTTP upstream sets cookies
+ * through the tunnel, and `POST /wiremesh/session` (node's fetch, as the page's would be) swaps
+ * them: the browser gets the upstream's Set-Cookie, the jar takes the browser's cookies. The
+ * browser end to end: test/e2e-livewire-session.test.ts.
+ */
+import { after, afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestBackend, type Echo } from './helpers/livewire-backend.js';
+import { TunnelSocket, type ResponseData } from './helpers/livewire-socket.js';
+import { startTestServer, testApp, type TestServer } from './helpers/server.js';
+
+// wiremesh and the page on the same host (127.0.0.1), other ports: the browser shares cookies between them.
+const PAGE = 'http://127.0.0.1:8000';
+const servers: TestServer[] = [];
+const backends: TestBackend[] = [];
+const sockets: TunnelSocket[] = [];
+
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.close();
+});
+after(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  for (const b of backends.splice(0)) await b.close();
+});
+
+async function setup(): Promise<{ b: TestBackend; srv: TestServer }> {
+  const b = await TestBackend.start();
+  backends.push(b);
+  const srv = await startTestServer({ apps: [testApp({ livewire: { backends: [b.origin], publicUrl: PAGE } })] });
+  servers.push(srv);
+  return { b, srv };
+}
+
+async function socket(srv: TestServer, headers: Record<string, string>): Promise<TunnelSocket> {
+  const s = await TunnelSocket.open(srv.port, headers);
+  sockets.push(s);
+  return s;
+}
+
+interface SessionData {
+  token: string;
+  sync: boolean;
+  reason: string;
+  path: string;
+}
+
+async function session(s: TunnelSocket): Promise<SessionData> {
+  s.send('wiremesh:session', {});
+  return (await s.next((f) => f.event === 'wiremesh:session', 'wiremesh:session')).data as SessionData;
+}
+
+function sync(srv: TestServer, token: string, headers: Record<string, string>): Promise<Response> {
+  return fetch(`http://127.0.0.1:${srv.port}/wiremesh/session`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers }, body: token });
+}
+
+const echoOf = (r: ResponseData): Echo => JSON.parse(r.body) as Echo;
+
+describe('livewire session sync', () => {
+  test("cookies the upstream set through the tunnel reach the browser; the browser's cookies reach the jar", async () => {
+    const { srv } = await setup();
+    const s = await socket(srv, { origin: PAGE, cookie: 'laravel_session=old; theme=dark' });
+    const info = await session(s);
+    assert.equal(info.sync, true, info.reason);
+    assert.equal(info.path, '/wiremesh/session');
+    assert.match(info.token, /^[A-Za-z0-9_-]{32}$/);
+
+    // A login inside a tunnelled update: the upstream rotates the session.
+    const set = encodeURIComponent('laravel_session=new; Path=/; HttpOnly; SameSite=Lax');
+    const unset = encodeURIComponent('theme=; Max-Age=0');
+    const plain = encodeURIComponent('nopath=1');
+    s.request({ id: 'login', path: `/livewire/update?set=${set}&set=${unset}&set=${plain}` });
+    assert.deepEqual((await s.response('login')).setCookies, ['laravel_session', 'theme', 'nopath']);
+
+    const res = await sync(srv, info.token, { origin: PAGE, cookie: 'laravel_session=old; theme=dark' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('access-control-allow-origin'), PAGE);
+    assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+    assert.deepEqual(res.headers.getSetCookie(), ['laravel_session=new; Path=/; HttpOnly; SameSite=Lax', 'theme=; Max-Age=0; Path=/livewire', 'nopath=1; Path=/livewire']);
+    assert.deepEqual(await res.json(), { set: ['laravel_session', 'theme', 'nopath'] });
+    // Handed over once only.
+    const again = await sync(srv, info.token, { origin: PAGE, cookie: 'laravel_session=new; nopath=1' });
+    assert.deepEqual(again.headers.getSetCookie(), []);
+
+    // The session rotated over HTTP: the browser says so with its cookies; the next update carries them.
+    await sync(srv, info.token, { origin: PAGE, cookie: 'laravel_session=rotated; nopath=1' });
+    s.request({ id: 'after', path: '/livewire/update' });
+    assert.deepEqual(echoOf(await s.response('after')).cookies, { laravel_session: 'rotated', nopath: '1' });
+  });
+
+  test('another Origin, an unknown token, or the token of a closed connection: 403, nothing changes', async () => {
+    const { srv } = await setup();
+    const s = await socket(srv, { origin: PAGE, cookie: 'laravel_session=victim' });
+    const { token } = await session(s);
+    s.request({ id: 'x', path: `/livewire/update?set=${encodeURIComponent('laravel_session=fresh; Path=/')}` });
+    await s.response('x');
+    for (const [headers, tok] of [
+      [{ origin: 'https://evil.example', cookie: 'laravel_session=attacker' }, token],
+      [{ cookie: 'laravel_session=attacker' }, token],
+      [{ origin: PAGE, cookie: 'laravel_session=attacker' }, 'not-a-token'],
+      [{ origin: PAGE, cookie: 'laravel_session=attacker' }, ''],
+    ] as const) {
+      const res = await sync(srv, tok, headers);
+      assert.equal(res.status, 403);
+      assert.deepEqual(res.headers.getSetCookie(), [], 'no cookie handed out');
+      assert.equal(res.headers.get('access-control-allow-origin'), null);
+    }
+    s.request({ id: 'y', path: '/livewire/update' });
+    assert.equal(echoOf(await s.response('y')).cookies.laravel_session, 'fresh', 'the jar was not replaced');
+    s.close();
+    await s.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await sync(srv, token, { origin: PAGE })).status, 403, 'a closed connection has no token any more');
+    assert.equal((await fetch(`http://127.0.0.1:${srv.port}/wiremesh/session`)).status, 405);
+    assert.equal((await fetch(`http://127.0.0.1:${srv.port}/wiremesh/other`, { method: 'POST' })).status, 404);
+    const refused = srv.logs.filter((l) => l.includes('"msg":"livewire session sync refused"'));
+    assert.ok(refused.length >= 1 && refused.length <= 2, `logged once per episode (by status), with the client: ${refused.length}`);
+    assert.ok(refused.every((l) => l.startsWith('{"level":40,') && l.includes('"client":"')));
+  });
+
+  test('wiremesh on another host than the page: sync false, no token (the client keeps updates on HTTP)', async () => {
+    const { srv } = await setup();
+    const s = await socket(srv, { origin: PAGE, host: `ws.example.test:${srv.port}` });
+    const info = await session(s);
+    assert.equal(info.sync, false);
+    assert.equal(info.token, '');
+    assert.match(info.reason, /ws\.example\.test, not at the page's host 127\.0\.0\.1/);
+    const foreign = await socket(srv, { origin: 'https://evil.example' });
+    assert.deepEqual({ ...(await session(foreign)), reason: '' }, { token: '', sync: false, reason: '', path: '/wiremesh/session' });
+  });
+});
