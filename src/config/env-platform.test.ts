@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { EnvSource } from './env.js';
 import { loadConfig } from './load.js';
 
-const FLY = { FLY_APP_NAME: 'chat', FLY_MACHINE_ID: '3d8d9e1c', FLY_REGION: 'fra', WIREMESH_MESH_SECRET: 's3cret-s3cret-s3cret' };
+const FLY = { PUSHER_APP_ID: 'chat', PUSHER_APP_KEY: 'chat-key', PUSHER_APP_SECRET: 'a-real-secret-of-the-chat-app', FLY_APP_NAME: 'chat', FLY_MACHINE_ID: '3d8d9e1c', FLY_REGION: 'fra', WIREMESH_MESH_SECRET: 's3cret-s3cret-s3cret-s3cret-s3cret' };
 
 function file(config: unknown): string {
   const path = join(mkdtempSync(join(tmpdir(), 'wiremesh-platform-')), 'config.json');
@@ -25,7 +25,7 @@ describe('Fly.io zero-config', () => {
     assert.equal(config.nodeId, '3d8d9e1c');
     assert.equal(config.host, '::');
     assert.deepEqual(
-      sources.map((s) => `${s.path}←${s.name}`),
+      sources.filter((s) => !s.path.startsWith('apps')).map((s) => `${s.path}←${s.name}`),
       ['region←FLY_REGION', 'cluster.mesh.secret←WIREMESH_MESH_SECRET', 'cluster.driver←FLY_APP_NAME', 'cluster.mesh.dns←FLY_APP_NAME', 'cluster.mesh.host←FLY_APP_NAME', 'host←FLY_APP_NAME', 'nodeId←FLY_MACHINE_ID'],
     );
     assert.equal(config.region, 'fra');
