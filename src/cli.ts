@@ -5,7 +5,6 @@
 import { doctor, report } from './cli/doctor.js';
 import { logEnvSources } from './cli/env-log.js';
 import type { EnvSource } from './config/env.js';
-import { regionFromEnv } from './config/env-platform.js';
 import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
 import { createLogger } from './log/logger.js';
@@ -56,9 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  const region = regionFromEnv(process.env);
-  const logger = createLogger({ level: config.logLevel, ...(region ? { context: { region: region.value } } : {}) });
-  logEnvSources(logger, region ? [...sources, region] : sources);
+  const logger = createLogger({ level: config.logLevel, ...(config.region ? { context: { region: config.region } } : {}) });
+  logEnvSources(logger, sources);
   const workers = config.workers;
   if (workers > 1 && cluster.isPrimary) {
     if (isDefaultCredentials(config)) logger.warn(DEFAULT_APP_WARNING);

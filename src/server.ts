@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { StaticAppDirectory } from './apps/directory.js';
 import { clusterLink, clusterParts, historyLink, replication } from './cluster/assemble.js';
 import type { MemoryBus } from './cluster/backends/memory.js';
+import type { NodeInfo } from './cluster/membership.js';
 import { SOLE_OWNER, type StopMode } from './cluster/types.js';
 import type { Config } from './config/schema.js';
 import { ChannelCache } from './core/cache.js';
@@ -35,6 +36,11 @@ import { createTransport } from './transport/select.js';
 import type { HttpRequest } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { HistoryService } from './history/service.js';
+import { addProcessMetrics } from './metrics/process-metrics.js';
+import { StatsFeed } from './dashboard/feed.js';
+import { collectStats, parseStats } from './dashboard/stats.js';
+import type { DashboardServer } from './dashboard/server.js';
+import { VERSION } from './version.js';
 
 export type { StopMode } from './cluster/types.js';
 
@@ -42,6 +48,8 @@ export interface RunningServer {
   readonly port: number;
   readonly nodeId: string;
   readonly transport: string;
+  /** The dashboard's port, when `dashboard.enabled`. */
+  readonly dashboardPort: number | undefined;
   /**
    * Stops the node (see stop.ts): `graceful` drains and flushes, `immediate` closes at once,
    * `crash` says no goodbye to the cluster. Later calls return the first call's promise.
@@ -111,6 +119,38 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       })
     : undefined;
   const delivery = new LocalDelivery({ fanout: history?.fanout ?? transport, metrics });
+
+  // ---- dashboard and observability (src/dashboard/, src/metrics/process-metrics.ts) ----
+  const startedAt = Date.now();
+  // Node's process metrics (an event-loop delay timer and a GC observer) only when someone may read them.
+  const processMetrics =
+    config.metrics || config.dashboard.enabled ? addProcessMetrics(metrics.registry) : { eventLoopLagSeconds: () => 0, stop: () => undefined };
+  metrics.webhookQueueAge.collect((set) => {
+    for (const [app, age] of Object.entries(webhooks.queueAges())) set({ app }, age);
+  });
+  const appIds = config.apps.map((a) => a.id);
+  const peers = (): readonly NodeInfo[] => cluster?.membership.all() ?? [];
+  const isLive = (n: NodeInfo): boolean => !n.down && n.leavingUntil === 0;
+  const feed = new StatsFeed({
+    collect: (watching) =>
+      collectStats(metrics, appIds, {
+        region: config.region,
+        version: VERSION,
+        startedAt,
+        lagMs: processMetrics.eventLoopLagSeconds() * 1000,
+        watching,
+        queueAges: webhooks.queueAges(),
+      }),
+    peerWatching: () => peers().some((n) => isLive(n) && parseStats(n.stats, [])?.watching === true),
+  });
+  if (cluster) {
+    metrics.clusterNodes.collect((set) => set({}, 1 + peers().filter(isLive).length));
+    metrics.clusterPeerUp.collect((set) => {
+      for (const n of peers()) set({ peer: n.replica }, isLive(n) ? 1 : 0);
+    });
+  }
+  // ---- end dashboard and observability ----
+
   const effects = new TransitionEffects({
     delivery,
     ownership: cluster?.membership ?? SOLE_OWNER,
@@ -127,13 +167,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     cluster
       ? replication(
           cluster,
-          () => registry.connectionsByApp(),
+          { connections: () => registry.connectionsByApp(), stats: () => feed.forHeartbeat() },
           { maxEntriesPerNode: config.limits.maxReplicatedSubscriptionsPerNode, refusals },
           logger,
         )
       : undefined,
   );
   const link = clusterLink(replica, cluster, presence.replicator, logger, history);
+  if (cluster) metrics.clusterEntries.collect((set) => set({}, presence.entries()));
   const core = new Core({
     config,
     apps,
@@ -152,9 +193,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(history ? { history } : {}),
   });
   let ready = false;
+  const queries = new PresenceQueries(presence.view);
   const http = new HttpApi({
     apps,
-    queries: new PresenceQueries(presence.view),
+    queries,
     publisher: core,
     metrics,
     logger: logger.child({ part: 'http' }),
@@ -185,6 +227,23 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
 
   history?.start({ local: core, link });
+  // The dashboard (off by default) listens on its own address; its code loads only when enabled.
+  let dashboard: DashboardServer | undefined;
+  let dashboardPort: number | undefined;
+  if (config.dashboard.enabled) {
+    const { DashboardServer } = await import('./dashboard/server.js');
+    dashboard = new DashboardServer({
+      config: config.dashboard,
+      selfId: replica,
+      appIds,
+      queries,
+      feed,
+      peers,
+      logger: logger.child({ part: 'dashboard' }),
+    });
+    dashboardPort = await dashboard.listen();
+  }
+
   await link.start(fragments ? withFragmentRefreshes(core, fragments) : core);
   const port = await transport.listen({
     openSocket: (socket, info) => core.open(socket, info),
@@ -229,6 +288,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           await transport.close();
           await metricsListener?.close();
         },
+        closeObservability: async () => {
+          processMetrics.stop();
+          await dashboard?.close();
+        },
       },
       mode,
       config.shutdownGraceMs,
@@ -239,6 +302,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     port,
     nodeId: replica,
     transport: transport.name,
+    dashboardPort,
     stop: (mode) => (stopping ??= stop(mode)),
   };
 }

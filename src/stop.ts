@@ -20,6 +20,8 @@ export interface Stoppable {
   flushWebhooks(deadlineMs: number): Promise<void>;
   closeWebhooks(): void;
   closeTransport(): Promise<void>;
+  /** The dashboard's listener and Node's process metrics (their timer and GC observer). */
+  closeObservability(): Promise<void>;
 }
 
 export async function stopNode(parts: Stoppable, mode: StopMode, graceMs: number, logger: Logger): Promise<void> {
@@ -36,5 +38,6 @@ export async function stopNode(parts: Stoppable, mode: StopMode, graceMs: number
   if (mode === 'graceful') await parts.flushWebhooks(Math.max(1_000, graceMs / 2));
   parts.closeWebhooks();
   await parts.closeTransport();
+  await parts.closeObservability();
   if (mode === 'graceful') logger.info('shutdown complete');
 }

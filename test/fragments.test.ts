@@ -166,8 +166,8 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     assert.match(metrics, /wiremesh_fragment_renders_total\{app="app-id",outcome="status"\} 1/);
     assert.match(metrics, /wiremesh_fragment_renders_total\{app="app-id",outcome="too_large"\} 1/);
     const failures = nodeA.logs.filter((l) => l.includes('fragment render failed'));
-    assert.ok(failures.some((l) => l.includes('"reason":"status"') && l.includes('"level":"warn"')), 'the first failure is a warning');
-    assert.ok(failures.some((l) => l.includes('"reason":"too_large"') && l.includes('"level":"debug"')), 'the next one of the episode is not');
+    assert.ok(failures.some((l) => l.includes('"reason":"status"') && l.startsWith('{"level":40,')), 'the first failure is a warning');
+    assert.ok(failures.some((l) => l.includes('"reason":"too_large"') && l.startsWith('{"level":20,')), 'the next one of the episode is not');
     upstream.title = 'Back';
     await sdk.post({ path: `/fragments/${FRAGMENT}/refresh`, body: { channel: CHANNEL } as unknown as string });
     await until(() => a.html().length === 2, 'a good render again');

@@ -44,7 +44,7 @@ async function refusals(port: number, limit: string): Promise<number> {
 const warnings = (srv: TestServer, limit: string): Array<Record<string, unknown>> =>
   srv.logs
     .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l.level === 'warn' && l.limit === limit);
+    .filter((l) => l.level === 40 && l.limit === limit);
 
 /** Once the server has seen a socket close, its slot is free: a new socket connects (retried while refused). */
 async function connectsAgain(port: number): Promise<void> {

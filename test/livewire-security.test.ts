@@ -78,7 +78,7 @@ describe('finding 2: only pages of the configured origins may tunnel', () => {
     assert.equal(b.seen.length, 0, 'the upstream saw none of them');
     const lines = logged(srv, 'livewire request refused');
     assert.equal(lines.length, 1, `one warn line for the episode of 127.0.0.1, not ${lines.length}`);
-    assert.equal(lines[0]!.level, 'warn');
+    assert.equal(lines[0]!.level, 40);
     assert.equal(lines[0]!.client, '127.0.0.1');
     assert.equal(lines[0]!.code, 'not_allowed');
     // The real page is still served, and an extra allowed origin works too.

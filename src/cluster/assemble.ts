@@ -39,7 +39,7 @@ export async function clusterParts(config: Config, self: string, logger: Logger,
 /** What the presence service's replicator needs of the cluster. */
 export function replication(
   parts: ClusterParts,
-  connections: () => Record<string, number>,
+  node: { connections: () => Record<string, number>; stats?: () => unknown },
   limits: { maxEntriesPerNode: number; refusals: Refusals },
   logger: Logger,
 ): ReplicationOptions {
@@ -47,7 +47,8 @@ export function replication(
     ...limits,
     send: (msg, to) => parts.link.send(msg, to),
     membership: parts.membership,
-    connections,
+    connections: node.connections,
+    ...(node.stats ? { stats: node.stats } : {}),
     deltaDelayMs: parts.settings.deltaDelayMs,
     logger: logger.child({ part: 'cluster' }),
   };

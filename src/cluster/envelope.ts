@@ -34,7 +34,16 @@ export function decodeData(buf: Buffer): DataEnvelope | null {
 
 export type ControlMessage =
   /** Sent every heartbeat period and whenever local presence changed; carries the delta since the last one. */
-  | { v: 1; type: 'hb'; from: string; clock: number; delta: Delta | null; conns: Record<string, number> }
+  | {
+      v: 1;
+      type: 'hb';
+      from: string;
+      clock: number;
+      delta: Delta | null;
+      conns: Record<string, number>;
+      /** Optional, versioned on its own (`{ v: 1, … }`, dashboard/stats.ts): sent only while a dashboard watches. */
+      stats?: unknown;
+    }
   /** Ask `to` for the full entries of `replica` (sent directly to `to`). */
   | { v: 1; type: 'snap_req'; from: string; replica: string }
   | { v: 1; type: 'snap'; from: string; snapshot: Snapshot }

@@ -13,6 +13,8 @@ export interface NodeInfo {
   downSince: number;
   /** Graceful leave announced: entries are kept until this time, then removed. 0 = not leaving. */
   leavingUntil: number;
+  /** The heartbeat's optional `stats` field, unparsed (only the dashboard reads it). */
+  stats?: unknown;
 }
 
 export interface SweepResult {
@@ -32,16 +34,17 @@ export class Membership {
   ) {}
 
   /** Records a heartbeat. Returns 'new' for a node never seen, 'up' for one that was down, else null. */
-  heartbeat(replica: string, conns: Record<string, number>, clock = 0): 'new' | 'up' | null {
+  heartbeat(replica: string, conns: Record<string, number>, clock = 0, stats?: unknown): 'new' | 'up' | null {
     const now = this.now();
     const n = this.nodes.get(replica);
     if (!n) {
-      this.nodes.set(replica, { replica, lastSeen: now, conns, clock, down: false, downSince: 0, leavingUntil: 0 });
+      this.nodes.set(replica, { replica, lastSeen: now, conns, clock, down: false, downSince: 0, leavingUntil: 0, stats });
       return 'new';
     }
     n.lastSeen = now;
     n.conns = conns;
     n.clock = clock;
+    n.stats = stats;
     if (n.leavingUntil > 0) return null;
     if (n.down) {
       n.down = false;
@@ -86,6 +89,11 @@ export class Membership {
   /** Live nodes other than this one. */
   live(): NodeInfo[] {
     return [...this.nodes.values()].filter((n) => !n.down && n.leavingUntil === 0);
+  }
+
+  /** Every node known, whatever its state. */
+  all(): NodeInfo[] {
+    return [...this.nodes.values()];
   }
 
   known(replica: string): boolean {

@@ -162,7 +162,7 @@ export class ClusterNode implements ClusterLink {
     const { membership, replicator, logger } = this.deps;
     switch (msg.type) {
       case 'hb': {
-        const seen = membership.heartbeat(msg.from, msg.conns, msg.clock);
+        const seen = membership.heartbeat(msg.from, msg.conns, msg.clock, msg.stats);
         if (seen === 'new') logger.info('node joined', { node: msg.from });
         if (seen === 'up') logger.info('node is back', { node: msg.from });
         replicator.heartbeat(msg, seen);

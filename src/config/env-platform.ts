@@ -117,9 +117,3 @@ export function applyPlatformEnv(merged: Raw, env: NodeJS.ProcessEnv, sources: E
     if (machine) set(merged, 'nodeId', machine.value, 'nodeId', machine.name);
   }
 }
-
-/** The region this node runs in (`WIREMESH_REGION`, else Fly's `FLY_REGION`), for logs. */
-export function regionFromEnv(env: NodeJS.ProcessEnv): EnvSource & { value: string } | undefined {
-  const found = lookup(env, ['WIREMESH_REGION', 'FLY_REGION']);
-  return found && { path: 'region', name: found.name, value: found.value };
-}

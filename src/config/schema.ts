@@ -12,7 +12,9 @@ export type WebhookEventName =
   | 'member_removed'
   | 'client_event'
   | 'cache_miss'
-  | 'subscription_count';
+  | 'subscription_count'
+  | 'user_online'
+  | 'user_offline';
 
 export const WEBHOOK_EVENTS: readonly WebhookEventName[] = [
   'channel_occupied',
@@ -22,6 +24,8 @@ export const WEBHOOK_EVENTS: readonly WebhookEventName[] = [
   'client_event',
   'cache_miss',
   'subscription_count',
+  'user_online',
+  'user_offline',
 ];
 
 export interface WebhookEndpointConfig {
@@ -293,10 +297,23 @@ export interface Config {
   metricsHost: string;
   /** When set, /metrics answers only requests with `Authorization: Bearer <metricsToken>`. */
   metricsToken: string;
+  /** Where this node runs (shown on the dashboard; free text, e.g. `eu-west`). */
+  region: string;
+  dashboard: DashboardConfig;
   limits: LimitsConfig;
   webhooks: WebhooksConfig;
   cluster: ClusterConfig;
   apps: AppConfig[];
+}
+
+/** The live cluster dashboard (src/dashboard/): off by default, on its own address. */
+export interface DashboardConfig {
+  enabled: boolean;
+  /** Loopback by default; any other address needs a `token`. */
+  host: string;
+  port: number;
+  /** Required as `?token=` or `Authorization: Bearer …` when set; empty = no token (loopback only). */
+  token: string;
 }
 
 export const DEFAULT_APP: Pick<AppConfig, 'id' | 'key' | 'secret'> = {
@@ -344,6 +361,8 @@ export function defaults(): Omit<Config, 'apps'> {
     metricsPort: 0,
     metricsHost: '127.0.0.1',
     metricsToken: '',
+    region: '',
+    dashboard: { enabled: false, host: '127.0.0.1', port: 9601, token: '' },
     limits: {
       maxFrameBytes: 256 * 1024,
       // One event of the largest allowed data (apps[].maxEventPayloadBytes, 100 KiB) JSON-escaped in

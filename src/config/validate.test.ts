@@ -133,6 +133,8 @@ describe('validateConfig: valid configs', () => {
         maxReplicatedSubscriptionsPerNode: 100,
       },
       webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5, maxBatchEvents: 50, maxBatchBytes: 4096, maxQueuedBytes: 65536 },
+      region: 'eu-west',
+      dashboard: { enabled: true, host: '0.0.0.0', port: 0, token: 'a-dashboard-token-1234' },
       cluster: {
         driver: 'nats',
         redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
@@ -222,6 +224,13 @@ describe('validateConfig: one precise message per problem', () => {
     ],
     ['transport', { transport: 'uwebsockets' }, 'transport', 'Invalid config: transport ("uwebsockets") must be one of auto, ws, uws'],
     ['metrics', { metrics: 'yes' }, 'metrics', 'Invalid config: metrics ("yes") must be true or false'],
+    [
+      'dashboard off loopback without a token',
+      { dashboard: { enabled: true, host: '0.0.0.0' } },
+      'dashboard.token',
+      'Invalid config: dashboard.token is required when dashboard.host (0.0.0.0) is not a loopback address',
+    ],
+    ['dashboard token too short', { dashboard: { token: 'short' } }, 'dashboard.token', 'Invalid config: dashboard.token must be 16 to 256 printable characters'],
     ['negative ms', { shutdownGraceMs: -1 }, 'shutdownGraceMs', 'Invalid config: shutdownGraceMs (-1) must be a non-negative integer'],
     ['zero activity timeout', { activityTimeout: 0 }, 'activityTimeout', 'Invalid config: activityTimeout (0) must be a positive integer'],
     [
@@ -454,13 +463,13 @@ describe('validateConfig: one precise message per problem', () => {
       'webhook event',
       { apps: [{ ...app, webhooks: [{ url: 'http://x', events: ['member_add'] }] }] },
       'apps[0].webhooks[0].events[0]',
-      'Invalid config: apps[0].webhooks[0].events[0] ("member_add") must be one of channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss, subscription_count (did you mean member_added?)',
+      'Invalid config: apps[0].webhooks[0].events[0] ("member_add") must be one of channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss, subscription_count, user_online, user_offline (did you mean member_added?)',
     ],
     [
       'webhook without events',
       { apps: [{ ...app, webhooks: [{ url: 'http://x' }] }] },
       'apps[0].webhooks[0].events',
-      'Invalid config: apps[0].webhooks[0].events must list the events to send: channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss, subscription_count',
+      'Invalid config: apps[0].webhooks[0].events must list the events to send: channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss, subscription_count, user_online, user_offline',
     ],
     [
       'webhook event twice',

@@ -15,6 +15,7 @@ const TOP_KEYS = [...Object.keys(defaults()), 'apps'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const TRANSPORTS: readonly TransportKind[] = ['auto', 'ws', 'uws'];
 const NODE_ID = { pattern: /^[A-Za-z0-9._-]{1,128}$/, describe: "1 to 128 letters, digits, '.', '_' or '-'" };
+const REGION = { pattern: /^[A-Za-z0-9._-]{1,64}$/, describe: "1 to 64 letters, digits, '.', '_' or '-'" };
 const NO_SPACES = { pattern: /^\S+$/, describe: 'a host name or IP address' };
 const METRICS_TOKEN = { pattern: /^[A-Za-z0-9._~+/=-]{16,512}$/, describe: '16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)' };
 
@@ -37,6 +38,8 @@ export function validateConfig(raw: unknown): Config {
     metricsPort: s.int('metricsPort', d.metricsPort, 0, 65535),
     metricsHost: s.string('metricsHost', d.metricsHost, NO_SPACES),
     metricsToken: s.optionalString('metricsToken', METRICS_TOKEN) ?? d.metricsToken,
+    region: s.optionalString('region', REGION) ?? d.region,
+    dashboard: readDashboard(s.get('dashboard')),
     limits: readLimits(s.get('limits')),
     webhooks: readWebhooks(s.get('webhooks')),
     cluster: readCluster(s.get('cluster')),
@@ -139,6 +142,24 @@ function readFrameBurst(s: Section): number {
   const burst = s.int('maxFrameBurst', Math.max(defaults().limits.maxFrameBurst, rate), 1);
   if (burst < rate) throw invalid(s.at('maxFrameBurst'), `must be at least ${s.at('maxFramesPerSecond')} (${rate})`, burst);
   return burst;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function readDashboard(raw: unknown): Config['dashboard'] {
+  const d = defaults().dashboard;
+  const s = Section.open(raw, 'dashboard', Object.keys(d));
+  const out = {
+    enabled: s.bool('enabled', d.enabled),
+    host: s.string('host', d.host, NO_SPACES),
+    port: s.int('port', d.port, 0, 65535),
+    token: s.optionalString('token', { pattern: /^[\x21-\x7e]{16,256}$/, describe: '16 to 256 printable characters', secret: true }) ?? d.token,
+  };
+  // Secure by default: the dashboard lists channels and users; off loopback, only with a token.
+  if (out.enabled && out.token === '' && !LOOPBACK.has(out.host)) {
+    throw invalid('dashboard.token', `is required when dashboard.host (${out.host}) is not a loopback address`, '');
+  }
+  return out;
 }
 
 function readWebhooks(raw: unknown): Config['webhooks'] {

@@ -12,9 +12,10 @@ import type { WebhookEvent } from '../webhooks/types.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import * as frames from '../protocol/frames.js';
 import { channelKind, type ChannelKind } from '../protocol/channels.js';
-import { parseTopic } from './topics.js';
+import { parseTopic, topicOf } from './topics.js';
 import type { LocalDelivery } from './delivery.js';
 import type { Watchlists } from './watchlist.js';
+import { UserPresence } from './user-presence.js';
 
 export interface WebhookSink {
   emit(app: AppConfig, event: WebhookEvent): void;
@@ -32,6 +33,7 @@ interface TopicContext {
 }
 
 export class TransitionEffects implements TransitionSink {
+  private readonly users = new UserPresence();
   constructor(
     private readonly deps: {
       delivery: Pick<LocalDelivery, 'toTopic'>;
@@ -78,17 +80,26 @@ export class TransitionEffects implements TransitionSink {
         if (kind !== 'presence') return;
         this.deps.delivery.toTopic(appId, t.topic, frames.memberAdded(channel, t.key, t.meta));
         if (owner) this.deps.webhooks.emit(app, { name: 'member_added', channel, user_id: t.key });
+        if (this.users.added(appId, t.key)) this.userWebhook(app, 'user_online', t.key);
         return;
       case 'member_removed':
         if (kind !== 'presence') return;
         this.deps.delivery.toTopic(appId, t.topic, frames.memberRemoved(channel, t.key));
         if (owner) this.deps.webhooks.emit(app, { name: 'member_removed', channel, user_id: t.key });
+        if (this.users.removed(appId, t.key)) this.userWebhook(app, 'user_offline', t.key);
         return;
       case 'count':
         if (owner && kind !== 'presence' && this.deps.webhooks.wants(app, 'subscription_count')) {
           this.deps.webhooks.emit(app, { name: 'subscription_count', channel, subscription_count: t.count });
         }
         return;
+    }
+  }
+
+  /** user_online / user_offline: once per cluster, from the node owning the user's topic. */
+  private userWebhook(app: AppConfig, name: 'user_online' | 'user_offline', userId: string): void {
+    if (this.deps.webhooks.wants(app, name) && this.deps.ownership.ownsTopic(topicOf(app.id, `#user:${userId}`))) {
+      this.deps.webhooks.emit(app, { name, user_id: userId });
     }
   }
 

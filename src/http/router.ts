@@ -152,10 +152,17 @@ export class HttpApi {
       });
       const res = json(body);
       this.deps.metrics.apiCalls.inc({ app: appId.label, endpoint, status: String(res.status) });
-      return res;
+      return this.countBytes(req, res, appId);
     } catch (err) {
-      return this.refuse(req, err, appId, endpointOf(req));
+      return this.countBytes(req, this.refuse(req, err, appId, endpointOf(req)), appId);
     }
+  }
+
+  /** HTTP API bytes in and out per app (the dashboard's and Soketi's counters). */
+  private countBytes(req: HttpRequest, res: HttpResponse, appId: AppLabel): HttpResponse {
+    this.deps.metrics.httpBytesIn.inc({ app: appId.label }, req.body.length);
+    this.deps.metrics.httpBytesOut.inc({ app: appId.label }, typeof res.body === 'string' ? Buffer.byteLength(res.body) : res.body.length);
+    return res;
   }
 
   /**

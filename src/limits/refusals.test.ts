@@ -28,8 +28,8 @@ test('one warn line per episode and address, a closing line with the count, ever
   assert.deepEqual(
     lines.map((l) => [l.level, l.msg, l.address]),
     [
-      ['warn', 'too many', '10.0.0.1'],
-      ['warn', 'too many', '10.0.0.2'],
+      [40, 'too many', '10.0.0.1'],
+      [40, 'too many', '10.0.0.2'],
     ],
   );
   assert.equal(lines[0]!.max, 5);

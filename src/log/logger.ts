@@ -1,10 +1,16 @@
 /**
- * Structured logger: one JSON object per line, with levels and inherited context
- * (`nodeId`, `appId`, ...). Passed into every part that logs; never a global.
+ * Structured logger: one JSON object per line in pino's shape (`level` as pino's number, `time` in
+ * epoch ms, `pid`, `hostname`, `msg`, then inherited context such as `nodeId`/`appId`), so
+ * pino-pretty and log shippers read it as they are. On a terminal the lines are printed readably
+ * instead (log/pretty.ts). Passed into every part that logs; never a global.
  */
+import os from 'node:os';
+import { prettyLine } from './pretty.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+/** pino's level numbers (trace 10 and fatal 60 are not used). */
+export const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50, silent: Infinity };
 
 export type LogContext = Record<string, unknown>;
 
@@ -34,19 +40,26 @@ function serializeError(err: unknown): unknown {
   return err;
 }
 
+const RESERVED = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
+
 export function createLogger(
-  options: { level?: LogLevel; context?: LogContext; sink?: LogSink } = {},
+  options: { level?: LogLevel; context?: LogContext; sink?: LogSink; pretty?: boolean } = {},
 ): Logger {
   const min = LEVELS[options.level ?? 'info'];
-  const sink = options.sink ?? stderrSink;
+  const pretty = options.pretty ?? (options.sink === undefined && process.stderr.isTTY === true);
+  const sink: LogSink = options.sink ?? (pretty ? (line) => process.stderr.write(prettyLine(line) + '\n') : stderrSink);
   const base = options.context ?? {};
+  const head = { pid: process.pid, hostname: os.hostname() };
 
   const make = (context: LogContext): Logger => {
     const write = (level: Exclude<LogLevel, 'silent'>, msg: string, ctx?: LogContext): void => {
       if (LEVELS[level] < min) return;
-      const record: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...context };
+      const record: Record<string, unknown> = { level: LEVELS[level], time: Date.now(), ...head, msg };
+      for (const [k, v] of Object.entries(context)) if (!RESERVED.has(k)) record[k] = v;
       if (ctx) {
-        for (const [k, v] of Object.entries(ctx)) record[k] = k === 'err' || v instanceof Error ? serializeError(v) : v;
+        for (const [k, v] of Object.entries(ctx)) {
+          if (!RESERVED.has(k)) record[k] = k === 'err' || v instanceof Error ? serializeError(v) : v;
+        }
       }
       sink(JSON.stringify(record));
     };

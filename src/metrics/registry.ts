@@ -45,13 +45,31 @@ function labelKey(labels: Labels): string {
   return (node.text ??= renderLabels(labels));
 }
 
-abstract class Metric {
+export abstract class Metric {
   protected readonly values = new Map<string, number>();
+  /** The labels of each key in `values`, recorded once when the key first appears (for `sumBy`). */
+  protected readonly labelSets = new Map<string, Labels>();
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: 'counter' | 'gauge' | 'histogram',
   ) {}
+
+  protected remember(k: string, labels: Labels): void {
+    if (!this.labelSets.has(k)) this.labelSets.set(k, { ...labels });
+  }
+
+  /** Totals grouped by one label's value (e.g. per `app`), summed over every other label; `where` filters series. */
+  sumBy(label: string, where?: (labels: Readonly<Labels>) => boolean): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of this.values) {
+      const labels = this.labelSets.get(k) ?? {};
+      if (where && !where(labels)) continue;
+      const key = labels[label] ?? '';
+      out[key] = (out[key] ?? 0) + v;
+    }
+    return out;
+  }
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
@@ -66,7 +84,9 @@ export class Counter extends Metric {
   }
   inc(labels: Labels = {}, by = 1): void {
     const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
+    const v = this.values.get(k);
+    if (v === undefined) this.remember(k, labels);
+    this.values.set(k, (v ?? 0) + by);
   }
 }
 
@@ -76,11 +96,15 @@ export class Gauge extends Metric {
     super(name, help, 'gauge');
   }
   set(labels: Labels, v: number): void {
-    this.values.set(labelKey(labels), v);
+    const k = labelKey(labels);
+    if (!this.values.has(k)) this.remember(k, labels);
+    this.values.set(k, v);
   }
   inc(labels: Labels = {}, by = 1): void {
     const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
+    const v = this.values.get(k);
+    if (v === undefined) this.remember(k, labels);
+    this.values.set(k, (v ?? 0) + by);
   }
   dec(labels: Labels = {}, by = 1): void {
     this.inc(labels, -by);
@@ -93,9 +117,17 @@ export class Gauge extends Metric {
   override render(): string {
     // Collected values are only what the collectors report now: a label set they no longer
     // report (an app whose last connection closed) must not keep its last value.
-    if (this.collectors.length > 0) this.values.clear();
-    for (const c of this.collectors) c((labels, v) => this.set(labels, v));
+    this.refresh();
     return super.render();
+  }
+  override sumBy(label: string, where?: (labels: Readonly<Labels>) => boolean): Record<string, number> {
+    this.refresh();
+    return super.sumBy(label, where);
+  }
+  private refresh(): void {
+    if (this.collectors.length === 0) return;
+    this.values.clear();
+    for (const c of this.collectors) c((labels, v) => this.set(labels, v));
   }
 }
 
@@ -112,11 +144,25 @@ export class Histogram extends Metric {
   observe(labels: Labels, value: number): void {
     const k = labelKey(labels);
     let s = this.series.get(k);
-    if (!s) this.series.set(k, (s = { buckets: this.bounds.map(() => 0), sum: 0, count: 0 }));
+    if (!s) {
+      this.series.set(k, (s = { buckets: this.bounds.map(() => 0), sum: 0, count: 0 }));
+      this.remember(k, labels);
+    }
     const i = this.bounds.findIndex((b) => value <= b);
     if (i >= 0) s.buckets[i]! += 1;
     s.sum += value;
     s.count += 1;
+  }
+  /** Observation count and sum grouped by one label's value. */
+  statsBy(label: string): Record<string, { count: number; sum: number }> {
+    const out: Record<string, { count: number; sum: number }> = {};
+    for (const [k, s] of this.series) {
+      const key = this.labelSets.get(k)?.[label] ?? '';
+      const o = (out[key] ??= { count: 0, sum: 0 });
+      o.count += s.count;
+      o.sum += s.sum;
+    }
+    return out;
   }
   override render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
@@ -135,8 +181,44 @@ export class Histogram extends Metric {
   }
 }
 
+/**
+ * Another metric's series under a second name, with its labels renamed and others dropped (summed
+ * away): Soketi's names next to wiremesh's own, computed at scrape time, nothing on the hot path.
+ */
+class Alias {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly type: 'counter' | 'gauge',
+    private readonly source: Metric,
+    private readonly label: string,
+    private readonly as: string,
+    private readonly extra: Labels,
+  ) {}
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    for (const [value, v] of Object.entries(this.source.sumBy(this.label))) {
+      lines.push(`${this.name}{${renderLabels({ [this.as]: value, ...this.extra })}} ${v}`);
+    }
+    return lines.join('\n');
+  }
+}
+
+/** Text rendered at scrape time by someone else (Node's process metrics). */
+interface Section {
+  render(): string;
+}
+
 export class MetricsRegistry {
-  private readonly metrics: Metric[] = [];
+  private readonly metrics: Section[] = [];
+  /** Soketi-compatible copy of `source` summed by `label` (renamed `as`), with constant `extra` labels. */
+  alias(name: string, help: string, type: 'counter' | 'gauge', source: Metric, label: string, as: string, extra: Labels = {}): void {
+    this.metrics.push(new Alias(name, help, type, source, label, as, extra));
+  }
+  /** A block of exposition text produced by `render` at every scrape. */
+  section(render: () => string): void {
+    this.metrics.push({ render });
+  }
   counter(name: string, help: string): Counter {
     const m = new Counter(name, help);
     this.metrics.push(m);
@@ -154,6 +236,6 @@ export class MetricsRegistry {
     return m;
   }
   render(): string {
-    return this.metrics.map((m) => m.render()).join('\n') + '\n';
+    return this.metrics.map((m) => m.render()).filter((t) => t !== '').join('\n') + '\n';
   }
 }

@@ -28,6 +28,8 @@ export interface ReplicatorDeps {
   membership: { known(replica: string): boolean; live(): NodeInfo[] };
   /** This node's connections per app, announced with each heartbeat. */
   connections: () => Record<string, number>;
+  /** Extra node info for the heartbeat's optional `stats` field (dashboard/stats.ts); undefined = none. */
+  stats?: () => unknown;
   deltaDelayMs: number;
   logger: Logger;
   now?: () => number;
@@ -61,7 +63,9 @@ export class Replicator {
   beat(): void {
     const { store } = this.deps;
     const delta = store.takeDelta();
-    this.deps.send({ v: 1, type: 'hb', from: this.self, clock: store.clockOf(this.self), delta, conns: this.deps.connections() });
+    const stats = this.deps.stats?.();
+    const conns = this.deps.connections();
+    this.deps.send({ v: 1, type: 'hb', from: this.self, clock: store.clockOf(this.self), delta, conns, ...(stats !== undefined ? { stats } : {}) });
   }
 
   /** A heartbeat from another node (already recorded by Membership, which said whether it is new or back). */

@@ -71,6 +71,11 @@ export class PresenceService implements ReplicaStore {
     }
   }
 
+  /** Entries held, this node's and the replicated ones of the others (a gauge). */
+  entries(): number {
+    return this.state.size();
+  }
+
   // ---- local changes (this node's sockets) ----
 
   join(topic: string, key: string, socketId: string, meta: unknown): void {

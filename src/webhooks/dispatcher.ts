@@ -52,6 +52,7 @@ const EVENT_OVERHEAD_BYTES = 48;
 
 /** About the JSON size of an event (strings counted as their length; escaping is not). */
 function estimateBytes(event: WebhookEvent): number {
+  if (!('channel' in event)) return EVENT_OVERHEAD_BYTES + event.name.length + event.user_id.length;
   let n = EVENT_OVERHEAD_BYTES + event.name.length + event.channel.length;
   if (event.name === 'client_event') n += event.event.length + event.data.length + event.socket_id.length + (event.user_id?.length ?? 0);
   else if (event.name === 'member_added' || event.name === 'member_removed') n += event.user_id.length;
@@ -123,6 +124,18 @@ export class WebhookDispatcher {
     }
   }
 
+  /** Per app, seconds since the oldest undelivered batch was cut (apps with nothing queued are absent). */
+  queueAges(): Record<string, number> {
+    const now = this.ctx.now();
+    const out: Record<string, number> = {};
+    for (const [appId, state] of this.apps) {
+      let oldest = Infinity;
+      for (const queue of state.queues.values()) oldest = Math.min(oldest, queue.oldestAt ?? Infinity);
+      if (oldest !== Infinity) out[appId] = Math.max(0, (now - oldest) / 1000);
+    }
+    return out;
+  }
+
   /** A vacated that follows this window's occupied of the channel: both are left out. */
   private coalesce(state: AppState, channel: string): boolean {
     const at = state.occupied.get(channel);
@@ -184,7 +197,7 @@ export class WebhookDispatcher {
         const payload: WebhookPayload = { time_ms, events: accepted };
         const body = JSON.stringify(payload);
         const headers = webhookHeaders(app, body, endpoint.headers);
-        this.queue(state, endpoint).push({ appId: app.id, body, headers, events: accepted.length });
+        this.queue(state, endpoint).push({ appId: app.id, body, headers, events: accepted.length, createdAt: time_ms });
       }
     } catch (err) {
       this.logger.error('webhook batch could not be built', { appId: app.id, events: events.length, err });

@@ -26,6 +26,8 @@ export interface Batch {
   headers: Headers;
   /** Number of events in `body`, for logs and the observer. */
   events: number;
+  /** When the batch was cut (ms), for the queue-age gauge. */
+  createdAt?: number;
 }
 
 /** What every queue of a dispatcher shares. */
@@ -98,6 +100,16 @@ export class EndpointQueue {
     this.hurriedAt = this.ctx.now() + 1;
     this.wake?.();
     return this.done;
+  }
+
+  /** When the oldest batch still held (being sent, waiting or retrying) was cut; undefined when empty. */
+  get oldestAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const p of [this.current, this.fresh[0], this.retrying[0]]) {
+      const at = p?.batch.createdAt;
+      if (at !== undefined && (oldest === undefined || at < oldest)) oldest = at;
+    }
+    return oldest;
   }
 
   /** Batches not yet delivered (the one in flight included). */

@@ -8,6 +8,7 @@ export function endpointWantsName(endpoint: WebhookEndpointConfig, name: Webhook
 
 export function endpointAccepts(endpoint: WebhookEndpointConfig, event: WebhookEvent): boolean {
   if (!endpoint.events.includes(event.name)) return false;
+  if (!('channel' in event)) return true; // user events: channel filters do not apply
   const { channelNamePrefix, channelNameSuffix } = endpoint.filter;
   if (channelNamePrefix && !event.channel.startsWith(channelNamePrefix)) return false;
   if (channelNameSuffix && !event.channel.endsWith(channelNameSuffix)) return false;

@@ -8,7 +8,9 @@ export type WebhookEvent =
   | { name: 'member_added' | 'member_removed'; channel: string; user_id: string }
   /** `user_id` only on presence channels. */
   | { name: 'client_event'; channel: string; event: string; data: string; socket_id: string; user_id?: string }
-  | { name: 'subscription_count'; channel: string; subscription_count: number };
+  | { name: 'subscription_count'; channel: string; subscription_count: number }
+  /** wiremesh's own: a user's first presence channel anywhere in the cluster / their last one left. */
+  | { name: 'user_online' | 'user_offline'; user_id: string };
 
 /** Body of one webhook request. */
 export interface WebhookPayload {

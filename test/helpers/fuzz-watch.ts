@@ -66,7 +66,7 @@ export class LogWatch {
     const logs = this.srv.logs.splice(0);
     this.lines += logs.length;
     for (const line of logs) {
-      if (line.includes('"level":"error"') && this.errors.length < 20) this.errors.push(line.slice(0, 600));
+      if (line.startsWith('{"level":50,') && this.errors.length < 20) this.errors.push(line.slice(0, 600));
       if (this.watch?.test(line) && this.matched.length < 20) this.matched.push(line.slice(0, 600));
     }
   }

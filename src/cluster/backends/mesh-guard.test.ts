@@ -61,7 +61,7 @@ async function guess(port: number, localAddress: string, secret: string): Promis
 }
 
 const warned = (logs: Line[], source: string): Line[] =>
-  logs.filter((l) => l.level === 'warn' && l.source === source && String(l.msg).startsWith('mesh handshake trouble'));
+  logs.filter((l) => l.level === 40 && l.source === source && String(l.msg).startsWith('mesh handshake trouble'));
 
 describe('mesh pre-auth guard', () => {
   it('locks out a source that keeps guessing the secret, logs one line per episode, and lets a real peer in', async () => {
@@ -101,8 +101,8 @@ describe('mesh pre-auth guard', () => {
     assert.equal(a.mesh.status().pending, 10);
     assert.ok(sockets.slice(0, 50).filter((s) => !s.closed).length <= 4, 'at most four from 127.0.0.2');
     // One warning per refused source, however many connections it tried.
-    const sources = new Set(a.logs.filter((l) => l.level === 'warn').map((l) => l.source));
-    assert.equal(a.logs.filter((l) => l.level === 'warn').length, sources.size);
+    const sources = new Set(a.logs.filter((l) => l.level === 40).map((l) => l.source));
+    assert.equal(a.logs.filter((l) => l.level === 40).length, sources.size);
 
     // Once the strangers go, a real peer gets in (the real one would also retry with backoff).
     sockets.forEach((s) => s.destroy());
