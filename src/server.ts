@@ -267,7 +267,7 @@ async function loadFragments(
 /** The connection's `wiremesh:*` events: the tunnel's and the fragments'. */
 function fragmentsAndTunnel(fragments: FragmentService, tunnel: LivewireTunnel): ExtensionRouter {
   return new ExtensionRouter([
-    { events: ['wiremesh:request', 'wiremesh:abort'], handler: tunnel },
+    { events: tunnel.events, handler: tunnel },
     { events: fragments.events, handler: fragments },
   ]);
 }

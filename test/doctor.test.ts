@@ -83,7 +83,7 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
     const deadRedis = `redis://127.0.0.1:${await freePort()}`;
     const { code, lines } = await runDoctor([
       '--config',
-      config({ cluster: { driver: 'redis', redis: { url: deadRedis } } }, { secret: 'not-the-secret', livewire: { backends: [`http://127.0.0.1:${await freePort()}`] } }),
+      config({ cluster: { driver: 'redis', redis: { url: deadRedis } } }, { secret: 'not-the-secret', livewire: { backends: [`http://127.0.0.1:${await freePort()}`], publicUrl: 'https://app.example.com' } }),
       '--url',
       laravelUrl, // a "proxy" that does not forward /app/ and /apps/ to wiremesh
       '--app-url',

@@ -111,6 +111,8 @@ test('subscribe/unsubscribe floods are coalesced and a slow endpoint’s queue s
   // An endpoint that never answers: everything waits behind the first request.
   const rx = await webhookReceiver(serverSdk(0), () => 'hang');
   const srv = await startTestServer({
+    // The frame-rate limit would cut the attackers first (tested in limits.test): here the webhook bounds are under test.
+    limits: { maxFramesPerSecond: 0 },
     webhooks: { batchMs: 20, timeoutMs: 60_000, maxBatchEvents: 20, maxQueuedBatches: 5, maxQueuedBytes: 64 * 1024 },
     apps: [{ ...APP, webhooks: [{ url: rx.url('/slow'), events: ['channel_occupied', 'channel_vacated'] }] }],
   });

@@ -7,7 +7,7 @@ import type { EnvSource } from './env.js';
 import { regionFromEnv } from './env-platform.js';
 import { loadConfig } from './load.js';
 
-const FLY = { FLY_APP_NAME: 'chat', FLY_MACHINE_ID: '3d8d9e1c', FLY_REGION: 'fra', WIREMESH_MESH_SECRET: 's3cret-s3cret-s3cret' };
+const FLY = { PUSHER_APP_ID: 'fly-app', PUSHER_APP_KEY: 'fly-key', PUSHER_APP_SECRET: 'fly-secret-fly-secret-fly-secret', FLY_APP_NAME: 'chat', FLY_MACHINE_ID: '3d8d9e1c', FLY_REGION: 'fra', WIREMESH_MESH_SECRET: 's3cret-s3cret-s3cret-s3cret-s3cret' };
 
 function file(config: unknown): string {
   const path = join(mkdtempSync(join(tmpdir(), 'wiremesh-platform-')), 'config.json');
@@ -27,7 +27,7 @@ describe('Fly.io zero-config', () => {
     assert.equal(config.host, '::');
     assert.deepEqual(
       sources.map((s) => `${s.path}←${s.name}`),
-      ['cluster.mesh.secret←WIREMESH_MESH_SECRET', 'cluster.driver←FLY_APP_NAME', 'cluster.mesh.dns←FLY_APP_NAME', 'cluster.mesh.host←FLY_APP_NAME', 'host←FLY_APP_NAME', 'nodeId←FLY_MACHINE_ID'],
+      ['cluster.mesh.secret←WIREMESH_MESH_SECRET', 'apps[0].id←PUSHER_APP_ID', 'apps[0].key←PUSHER_APP_KEY', 'apps[0].secret←PUSHER_APP_SECRET', 'cluster.driver←FLY_APP_NAME', 'cluster.mesh.dns←FLY_APP_NAME', 'cluster.mesh.host←FLY_APP_NAME', 'host←FLY_APP_NAME', 'nodeId←FLY_MACHINE_ID'],
     );
     assert.deepEqual(regionFromEnv(FLY), { path: 'region', name: 'FLY_REGION', value: 'fra' });
   });

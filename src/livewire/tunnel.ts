@@ -90,6 +90,9 @@ interface ConnTunnel {
 /** Fallback codes a client's own request causes: logged at warn (rate-limited) with its address. */
 const CLIENT_REFUSALS = new Set<frames.FallbackCode>(['not_allowed', 'busy', 'too_large']);
 
+/** The connection events the tunnel handles (the server's extension router routes exactly these here). */
+export const TUNNEL_EVENTS = ['wiremesh:request', 'wiremesh:abort', 'wiremesh:session'] as const;
+
 export class LivewireTunnel implements ExtensionHandler {
   private readonly apps = new Map<string, AppTunnel>();
   private readonly conns = new Map<Connection, ConnTunnel>();
@@ -147,6 +150,8 @@ export class LivewireTunnel implements ExtensionHandler {
   wantsHandshake(app: AppConfig): boolean {
     return this.apps.has(app.id);
   }
+
+  readonly events = TUNNEL_EVENTS;
 
   handle(conn: Connection, event: string, data: unknown): void {
     switch (event) {

@@ -27,6 +27,7 @@ import type {
   UwsSocketContext,
   UwsWebSocket,
 } from './uws-api.js';
+import { tooLargeResponse } from './http-admission.js';
 import { failHttp, readHeaders, serveHttp, type UwsHttpDeps } from './uws-http.js';
 import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
 
@@ -58,7 +59,12 @@ export class UwsTransport implements Transport {
     this.sockets = typeof this.app.close === 'function' ? null : new Set();
     this.owner = { maxBufferedBytes: options.maxBufferedBytes, reentrant: (fn) => this.reentrant(fn) };
     this.http = {
-      hooks: { handleHttp: (req) => this.hooks.handleHttp(req) },
+      // Late-bound to the hooks given at listen(): the head checks as well as the handler.
+      hooks: {
+        handleHttp: (req) => this.hooks.handleHttp(req),
+        admitHttp: (head) => (this.hooks.admitHttp ? this.hooks.admitHttp(head) : null),
+        bodyTooLarge: (head) => (this.hooks.bodyTooLarge ? this.hooks.bodyTooLarge(head) : tooLargeResponse(options.maxRequestBodyBytes)),
+      },
       logger,
       maxRequestBodyBytes: options.maxRequestBodyBytes,
       accepting: () => this.accepting,
