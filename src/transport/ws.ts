@@ -10,9 +10,10 @@
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { declaredTooLong, tooLargeResponse } from './http-admission.js';
+import { keepYoungGenerationSmall } from './ws-heap.js';
 import {
   NOT_LISTENING,
   SLOW_CLIENT_CLOSE,
@@ -60,11 +61,31 @@ export function textFrame(payload: string): Buffer {
 /** Within one event-loop turn a socket may queue this many times `maxBufferedBytes` before the turn's check. */
 const BURST_FACTOR = 2;
 
+/**
+ * The `ws` socket with a slot for its client: the listeners below are shared by every socket
+ * (`this` is the socket) instead of three closures and their context per connection.
+ */
+class ClientWebSocket extends WebSocket {
+  client: WsClient | null = null;
+}
+
+function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  if (isBinary) return; // the Pusher protocol is text only
+  (this as ClientWebSocket).client?.handler?.onMessage(data.toString());
+}
+
+function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+  const ws = this as ClientWebSocket;
+  const client = ws.client;
+  ws.client = null;
+  client?.closed(code, reason.toString());
+}
+
 class WsClient implements WsSocket {
   readonly topics = new Set<string>();
   handler: SocketHandler | null = null;
   constructor(
-    private readonly ws: WebSocket,
+    private readonly ws: ClientWebSocket,
     readonly raw: Socket,
     private readonly transport: WsTransport,
     readonly remoteAddress: string,
@@ -125,6 +146,14 @@ class WsClient implements WsSocket {
     if (!this.topics.delete(topic)) return;
     this.transport.removeFromTopic(topic, this);
   }
+
+  /** The socket closed: leaves every topic, then tells the core. */
+  closed(code: number, reason: string): void {
+    for (const t of this.topics) this.transport.removeFromTopic(t, this);
+    this.topics.clear();
+    this.handler?.onClose(code, reason);
+    this.handler = null;
+  }
 }
 
 export class WsTransport implements Transport {
@@ -150,9 +179,14 @@ export class WsTransport implements Transport {
     this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
       this.onRequest(req, res);
     });
+    // One shared close listener (`this` is the socket), not a closure per connection.
+    const sockets = this.sockets;
+    const forget = function (this: Socket): void {
+      sockets.delete(this);
+    };
     this.server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
+      sockets.add(s);
+      s.on('close', forget);
     });
     this.server.on('clientError', (err, socket) => {
       logger.debug('http client error', { err });
@@ -163,7 +197,9 @@ export class WsTransport implements Transport {
       maxPayload: options.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      WebSocket: ClientWebSocket,
     });
+    keepYoungGenerationSmall();
     this.server.on('upgrade', (req, socket, head) => {
       if (!this.accepting) {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
@@ -172,11 +208,12 @@ export class WsTransport implements Transport {
       // A shared listener: a closure created here would share this scope's context with the
       // callback below, and so keep the upgrade request alive as long as the socket lives.
       socket.on('error', this.onUpgradeSocketError);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, req, socket as Socket));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws as ClientWebSocket, req, socket as Socket));
     });
   }
 
   private readonly onUpgradeSocketError = (err: Error): void => this.logger.debug('socket error during upgrade', { err });
+  private readonly onWsError = (err: Error): void => this.logger.debug('websocket error', { err });
 
   /** Corks the client's socket until the end of this event-loop turn (once per turn). */
   corkForTurn(client: WsClient): void {
@@ -185,22 +222,15 @@ export class WsTransport implements Transport {
     if (this.corked.push(client) === 1) setImmediate(this.uncorkAll);
   }
 
-  private onOpen(ws: WebSocket, req: http.IncomingMessage, raw: Socket): void {
+  private onOpen(ws: ClientWebSocket, req: http.IncomingMessage, raw: Socket): void {
     const { path, query } = splitUrl(req.url ?? '/');
     const remoteAddress = req.socket.remoteAddress ?? '';
     const client = new WsClient(ws, raw, this, remoteAddress);
     const info = { path, query, headers: flatHeaders(req.headers), remoteAddress };
-    ws.on('error', (err) => this.logger.debug('websocket error', { err }));
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return; // the Pusher protocol is text only
-      client.handler?.onMessage(data.toString());
-    });
-    ws.on('close', (code, reason) => {
-      for (const t of client.topics) this.removeFromTopic(t, client);
-      client.topics.clear();
-      client.handler?.onClose(code, reason.toString());
-      client.handler = null;
-    });
+    ws.client = client;
+    ws.on('error', this.onWsError);
+    ws.on('message', onWsMessage);
+    ws.on('close', onWsClose);
     client.handler = this.hooks.openSocket(client, info);
   }
 
