@@ -61,15 +61,11 @@ export class EpisodeLog {
   note(scope: string, client: string, msg: string, fields: LogContext = {}): void {
     const now = this.now();
     let key = scope + '\u0000' + client;
-    let episode = this.episodes.get(key);
-    if (episode !== undefined && now - episode.last >= this.quietMs) {
-      this.end(key, episode, now);
-      episode = undefined;
-    }
+    let episode = this.open(key, now);
     if (episode === undefined && this.episodes.size >= this.maxKeys) {
       client = '*';
       key = scope + '\u0000*';
-      episode = this.episodes.get(key);
+      episode = this.open(key, now);
     }
     if (episode !== undefined) {
       episode.more += 1;
@@ -94,6 +90,14 @@ export class EpisodeLog {
   /** Episodes open now (tests). */
   get size(): number {
     return this.episodes.size;
+  }
+
+  /** The episode of `key` if it is still open; one quiet for `quietMs` is ended first (even before a sweep). */
+  private open(key: string, now: number): Episode | undefined {
+    const episode = this.episodes.get(key);
+    if (episode === undefined || now - episode.last < this.quietMs) return episode;
+    this.end(key, episode, now);
+    return undefined;
   }
 
   private end(key: string, episode: Episode, now: number): void {
