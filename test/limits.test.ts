@@ -84,7 +84,7 @@ for (const transport of ['ws', 'uws']) {
       assert.equal(await refusals(srv.port, 'connections_per_ip'), 15);
       const logged = warnings(srv, 'connections_per_ip');
       assert.equal(logged.length, 1, 'one line for the episode, not one per refusal');
-      assert.match(String(logged[0]!.address), /127\.0\.0\.1$/);
+      assert.match(String(logged[0]!.client), /127\.0\.0\.1$/);
       // A slot freed is a slot usable again.
       first[0]!.close();
       await connectsAgain(srv.port);
@@ -169,7 +169,7 @@ for (const transport of ['ws', 'uws']) {
       assert.equal(await refusals(srv.port, 'frames_per_second'), 1);
       const logged = warnings(srv, 'frames_per_second');
       assert.equal(logged.length, 1);
-      assert.match(String(logged[0]!.address), /127\.0\.0\.1$/);
+      assert.match(String(logged[0]!.client), /127\.0\.0\.1$/);
     });
 
     test('a client within the rate is never throttled', async () => {

@@ -11,7 +11,8 @@ import type { AppConfig } from '../config/schema.js';
 import type { HttpHead, HttpRequest, HttpResponse } from '../transport/types.js';
 import { parseQuery, verifyApiRequest, type ApiQuery } from './api-auth.js';
 import type { MetricsAccess } from './metrics-access.js';
-import { RefusalLog, refusalReason } from './refusal-log.js';
+import { EpisodeLog } from '../limits/episode-log.js';
+import { refusalReason, type RefusalReason } from './refusal-reason.js';
 import type { Controller, FragmentRefresher } from './context.js';
 import { channelUsers, listChannels, showChannel, terminateConnections } from './controllers/channels.js';
 import { triggerBatch, triggerEvent } from './controllers/events.js';
@@ -77,14 +78,19 @@ export const UNKNOWN_APP_LABEL = 'unknown';
 
 export class HttpApi {
   private readonly now: () => number;
-  private readonly refusals: RefusalLog;
+  /**
+   * HTTP refusals logged once per episode per client address (all reasons in one episode): the
+   * first at once, a summary after 60 s without a refusal from that address.
+   */
+  private readonly refusals: EpisodeLog;
   constructor(private readonly deps: HttpApiDeps) {
     this.now = deps.now ?? Date.now;
-    this.refusals = new RefusalLog({ logger: deps.logger, count: (reason) => deps.metrics.httpRefusals.inc({ reason }) });
+    this.refusals = new EpisodeLog({ logger: deps.logger, summary: 'http refusals from one client ended', quietMs: 60_000, maxKeys: 10_000 });
   }
 
   async handle(req: HttpRequest): Promise<HttpResponse> {
-    if (this.deps.extension && req.path.startsWith('/wiremesh/')) return this.deps.extension(req);
+    const extension = this.extensionOf(req.path);
+    if (extension) return extension(req);
     switch (req.path) {
       case '/':
       case '/health':
@@ -101,7 +107,7 @@ export class HttpApi {
   admit(head: HttpHead): HttpResponse | null {
     if (FIXED_PATHS.has(head.path)) return null;
     // The tunnel's session sync checks its own origin and token (its body is small and bounded).
-    if (this.deps.extension && head.path.startsWith('/wiremesh/')) return null;
+    if (this.extensionOf(head.path)) return null;
     const appId: AppLabel = { label: UNKNOWN_APP_LABEL, unknown: false };
     try {
       this.check(head, null, appId);
@@ -109,6 +115,11 @@ export class HttpApi {
     } catch (err) {
       return this.refuse(head, err, appId, endpointOf(head));
     }
+  }
+
+  /** What answers `path` instead of the API: the extension for `/wiremesh/*` when it is on. */
+  private extensionOf(path: string): ((req: HttpRequest) => HttpResponse) | undefined {
+    return path.startsWith('/wiremesh/') ? this.deps.extension : undefined;
   }
 
   /** A body that grew past the limit while read. */
@@ -121,7 +132,7 @@ export class HttpApi {
 
   /** A `/metrics` request without the right token (here or on the metrics listener). */
   metricsRefused(address: string): void {
-    this.refusals.refused(address, 'unauthorized', 401, 'metrics token missing or wrong');
+    this.refused(address, 'unauthorized', 401, 'metrics token missing or wrong');
   }
 
   private async metrics(req: HttpRequest, access: MetricsAccess): Promise<HttpResponse> {
@@ -190,9 +201,15 @@ export class HttpApi {
     const reason = refusalReason(res.status, app.unknown);
     if (reason !== null) {
       const detail = err instanceof Error ? err.message.slice(0, 200) : String(res.status);
-      this.refusals.refused(req.remoteAddress, reason, res.status, detail);
+      this.refused(req.remoteAddress, reason, res.status, detail);
     }
     return res;
+  }
+
+  /** Counts a refusal by reason and logs it once per episode of the client's address. */
+  private refused(client: string, reason: RefusalReason, status: number, detail: string): void {
+    this.deps.metrics.httpRefusals.inc({ reason });
+    this.refusals.note('', client, 'http request refused', { reason, status, detail });
   }
 
   private match(req: HttpHead): { r: Route; params: Record<string, string> } {

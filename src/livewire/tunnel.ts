@@ -19,6 +19,7 @@ import type { AppConfig, LimitsConfig, LivewireConfig } from '../config/schema.j
 import type { Connection } from '../core/connection.js';
 import type { ExtensionHandler } from '../core/session.js';
 import { ErrorCodes, PusherError } from '../errors.js';
+import { EpisodeLog } from '../limits/episode-log.js';
 import type { Logger } from '../log/logger.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
 import type { Counter, Histogram } from '../metrics/registry.js';
@@ -27,7 +28,6 @@ import { CookieJar } from './cookies.js';
 import { runExchange, type ByteBudget, type Exchange, type ExchangeOutput } from './exchange.js';
 import { clientOf, connectionHeaders, pageOrigin, TrustedProxies } from './headers.js';
 import { PathMatcher } from './paths.js';
-import { RefusalLog } from './refusal-log.js';
 import { failureChunk, failureResponse, UpstreamFailure } from './replies.js';
 import { Fallback, readId, readRequest, type TunnelRequest } from './request.js';
 import { cookiesCanFollow, SESSION_PATH, sessionSync } from './session-sync.js';
@@ -99,13 +99,14 @@ export class LivewireTunnel implements ExtensionHandler {
   /** Session sync tokens of the open connections. */
   private readonly tokens = new Map<string, ConnTunnel>();
   private readonly now: () => number;
-  private readonly refusals: RefusalLog;
+  /** Refusals a client caused, logged once per episode per client and code. */
+  private readonly refusals: EpisodeLog;
   /** Text per frame: a frame (JSON-escaped, UTF-8) stays well under the socket's buffer limit. */
   private readonly frameChars: number;
 
   constructor(private readonly deps: TunnelDeps) {
     this.now = deps.now ?? Date.now;
-    this.refusals = new RefusalLog(deps.logger, this.now);
+    this.refusals = new EpisodeLog({ logger: deps.logger, summary: 'livewire refusals from one client ended', scopeField: 'code', maxKeys: 1024, now: this.now });
     this.frameChars = Math.max(1024, Math.min(128 * 1024, Math.floor(deps.limits.maxBufferedBytes / 8)));
     for (const app of deps.apps) {
       const config = app.livewire;
@@ -309,7 +310,7 @@ export class LivewireTunnel implements ExtensionHandler {
     const res = sessionSync(req, (token) => this.tokens.get(token));
     if (res.status !== 200) {
       const origin = req.headers.origin;
-      this.refusals.refused('livewire session sync refused', req.remoteAddress, `session_${res.status}`, {
+      this.refusals.note(`session_${res.status}`, req.remoteAddress, 'livewire session sync refused', {
         body: String(res.body).slice(0, 100),
         ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }),
       });
@@ -341,7 +342,7 @@ export class LivewireTunnel implements ExtensionHandler {
     if (CLIENT_REFUSALS.has(f.code)) {
       const client = state?.client ?? conn.handshake?.remoteAddress ?? 'unknown';
       const origin = conn.handshake?.headers.origin;
-      this.refusals.refused('livewire request refused', client, f.code, { ...ctx, ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }) });
+      this.refusals.note(f.code, client, 'livewire request refused', { ...ctx, ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }) });
     } else {
       this.deps.logger.debug('livewire fallback', { ...ctx, code: f.code });
     }

@@ -5,12 +5,26 @@
  * the body of a refused request is read only to be discarded (never kept), so the keep-alive
  * connection stays usable. A body that passes the limit while read is cut there (413, close).
  */
-import type { HttpResponse } from './types.js';
+import type { HttpResponse, TransportHooks } from './types.js';
+
+/** The HTTP hooks a transport calls, each one present (withDefaultHooks). */
+export type HttpHooks = Required<Pick<TransportHooks, 'handleHttp' | 'admitHttp' | 'bodyTooLarge'>>;
 
 /** The default 413 (a transport without a `bodyTooLarge` hook). */
 export function tooLargeResponse(max: number): HttpResponse {
   const error = `Request body is larger than ${max} bytes`;
   return { status: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error }) };
+}
+
+/** `hooks` with the defaults of what they leave out: no `admitHttp` reads every body, no `bodyTooLarge` answers tooLargeResponse. */
+export function withDefaultHooks(hooks: TransportHooks, options: { maxRequestBodyBytes: number }): HttpHooks {
+  const { admitHttp, bodyTooLarge } = hooks;
+  const max = options.maxRequestBodyBytes;
+  return {
+    handleHttp: (req) => hooks.handleHttp(req),
+    admitHttp: admitHttp ? (head) => admitHttp.call(hooks, head) : () => null,
+    bodyTooLarge: bodyTooLarge ? (head) => bodyTooLarge.call(hooks, head) : () => tooLargeResponse(max),
+  };
 }
 
 /** A Content-Length over `max` (or one that is not a number). */

@@ -6,13 +6,14 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../log/logger.js';
-import type { HttpRequest, HttpResponse, TransportHooks } from './types.js';
+import type { HttpRequest, HttpResponse } from './types.js';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws-api.js';
 import { formatAddress } from './uws-address.js';
-import { declaredTooLong, tooLargeResponse } from './http-admission.js';
+import { declaredTooLong, type HttpHooks } from './http-admission.js';
 
 export interface UwsHttpDeps {
-  hooks: Pick<TransportHooks, 'handleHttp' | 'admitHttp' | 'bodyTooLarge'>;
+  /** With their defaults (withDefaultHooks); replaced when the transport starts listening. */
+  hooks: HttpHooks;
   logger: Logger;
   maxRequestBodyBytes: number;
   /** False after stopAccepting(): answers then ask the client to close the connection. */
@@ -125,14 +126,15 @@ export function serveHttp(res: UwsHttpResponse, req: UwsHttpRequest, deps: UwsHt
   }
   const request = new CopiedRequest(method, path, query, headers, ex);
   const max = deps.maxRequestBodyBytes;
-  const tooLarge = (): HttpResponse => (deps.hooks.bodyTooLarge ? deps.hooks.bodyTooLarge(request) : tooLargeResponse(max));
+  const hooks = deps.hooks;
+  const tooLarge = (): HttpResponse => hooks.bodyTooLarge(request);
   if (declaredTooLong(headers, max)) {
     // Refused from Content-Length, before one byte of the body is read; the connection is closed.
     write(ex, tooLarge(), true);
     return;
   }
   // Decided from the head alone (unknown app, bad signature): such a body is never kept.
-  const refusal = deps.hooks.admitHttp ? deps.hooks.admitHttp(request) : null;
+  const refusal = hooks.admitHttp(request);
   res.onAborted(() => {
     ex.open = false;
   });

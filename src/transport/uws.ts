@@ -27,7 +27,7 @@ import type {
   UwsSocketContext,
   UwsWebSocket,
 } from './uws-api.js';
-import { tooLargeResponse } from './http-admission.js';
+import { withDefaultHooks } from './http-admission.js';
 import { failHttp, readHeaders, serveHttp, type UwsHttpDeps } from './uws-http.js';
 import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
 
@@ -59,12 +59,8 @@ export class UwsTransport implements Transport {
     this.sockets = typeof this.app.close === 'function' ? null : new Set();
     this.owner = { maxBufferedBytes: options.maxBufferedBytes, reentrant: (fn) => this.reentrant(fn) };
     this.http = {
-      // Late-bound to the hooks given at listen(): the head checks as well as the handler.
-      hooks: {
-        handleHttp: (req) => this.hooks.handleHttp(req),
-        admitHttp: (head) => (this.hooks.admitHttp ? this.hooks.admitHttp(head) : null),
-        bodyTooLarge: (head) => (this.hooks.bodyTooLarge ? this.hooks.bodyTooLarge(head) : tooLargeResponse(options.maxRequestBodyBytes)),
-      },
+      // Replaced by the hooks given at listen(): the head checks as well as the handler.
+      hooks: withDefaultHooks(NOT_LISTENING, options),
       logger,
       maxRequestBodyBytes: options.maxRequestBodyBytes,
       accepting: () => this.accepting,
@@ -187,6 +183,7 @@ export class UwsTransport implements Transport {
 
   async listen(hooks: TransportHooks): Promise<number> {
     this.hooks = hooks;
+    this.http.hooks = withDefaultHooks(hooks, this.options);
     const { host, port } = this.options;
     const result: { socket: UwsListenSocket | false } = { socket: false };
     // Exclusive: without it uSockets sets SO_REUSEPORT and a second server on the port would not

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from '../log/logger.js';
-import { declaredTooLong, tooLargeResponse } from './http-admission.js';
+import { declaredTooLong, withDefaultHooks, type HttpHooks } from './http-admission.js';
 import { keepYoungGenerationSmall } from './ws-heap.js';
 import {
   NOT_LISTENING,
@@ -164,6 +164,8 @@ export class WsTransport implements Transport {
   private readonly sockets = new Set<Socket>();
   private accepting = true;
   private hooks: TransportHooks = NOT_LISTENING;
+  /** The HTTP ones of `hooks`, with their defaults. */
+  private http: HttpHooks;
   /** Clients whose socket was corked during this event-loop turn, uncorked together at its end. */
   private corked: WsClient[] = [];
   private readonly uncorkAll = (): void => {
@@ -176,6 +178,7 @@ export class WsTransport implements Transport {
     readonly options: TransportOptions,
     private readonly logger: Logger,
   ) {
+    this.http = withDefaultHooks(NOT_LISTENING, options);
     this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
       this.onRequest(req, res);
     });
@@ -240,14 +243,15 @@ export class WsTransport implements Transport {
     const headers = flatHeaders(req.headers);
     const head: HttpHead = { method: req.method ?? 'GET', path, query, headers, remoteAddress: req.socket.remoteAddress ?? '' };
     const max = this.options.maxRequestBodyBytes;
-    const tooLarge = (): HttpResponse => (this.hooks.bodyTooLarge ? this.hooks.bodyTooLarge(head) : tooLargeResponse(max));
+    const hooks = this.http;
+    const tooLarge = (): HttpResponse => hooks.bodyTooLarge(head);
     if (declaredTooLong(headers, max)) {
       // Refused from Content-Length, before one byte of the body is read; the connection is closed.
       this.cut(req, res, tooLarge());
       return;
     }
     // Decided from the head alone (unknown app, bad signature): such a body is never kept.
-    const refusal = this.hooks.admitHttp ? this.hooks.admitHttp(head) : null;
+    const refusal = hooks.admitHttp(head);
     const chunks: Buffer[] = [];
     let size = 0;
     let cut = false;
@@ -271,7 +275,7 @@ export class WsTransport implements Transport {
         return;
       }
       const request: HttpRequest = { ...head, body: Buffer.concat(chunks, size) };
-      this.hooks.handleHttp(request).then(
+      hooks.handleHttp(request).then(
         (out) => this.answer(res, out),
         (err: unknown) => {
           this.logger.error('http handler failed', { err });
@@ -328,6 +332,7 @@ export class WsTransport implements Transport {
 
   async listen(hooks: TransportHooks): Promise<number> {
     this.hooks = hooks;
+    this.http = withDefaultHooks(hooks, this.options);
     this.server.listen(this.options.port, this.options.host);
     await once(this.server, 'listening');
     return (this.server.address() as AddressInfo).port;
