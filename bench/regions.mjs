@@ -43,6 +43,7 @@ async function regions() {
     heartbeatMs: HB,
     nodeTimeoutMs: 1_000,
   });
+  console.log(`regions: 5 nodes (eu ×2, us ×1, ap ×2), mesh addresses ${r.describeFamily()}`);
   const clients = [];
   const client = (i, user) => {
     const c = pusherClient(r.nodes[i].clientPort, user ? { presence: () => ({ user_id: user }) } : {});

@@ -14,8 +14,12 @@
  * small; bench/regions.mjs runs the same scenarios with more samples and prints the figures.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { isIP } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { pusherClient, serverSdk, sleep, until, type PusherClient } from './helpers/clients.js';
+import { hostPort } from './helpers/loopback-addresses.js';
 import { percentile, startRegions, type Regions } from './helpers/regions.js';
 
 const HEARTBEAT_MS = 200;
@@ -123,6 +127,40 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     r.dns.set('n4.mesh.test', [...r.links].filter(([k]) => k.startsWith('4>')).map(([, l]) => l.host));
     await until(() => ws[1]!.ch.members.count === 5 && ws[4]!.ch.members.count === 5, 'node 1 and node 4 to meet again', 10_000);
     assert.equal(ws[1]!.events.filter((e) => e.id === 'w4' && e.type === 'added' && e.at >= backAt).length, 1);
+  });
+
+  it('the mesh runs on the address family it claims (IPv6 fdaa: like 6PN when root): logs and kernel sockets agree', async (t) => {
+    t.diagnostic(`address family: ${r.describeFamily()}`);
+    const inFamily = (host: string): boolean => (r.family === 6 ? isIP(host) === 6 && host.startsWith('fdaa:') : isIP(host) === 4 && host.startsWith('127.'));
+    const hostOf = (hp: string): string => hp.slice(0, hp.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+    const logged = (i: number, msg: string): Array<Record<string, unknown>> =>
+      r.nodes[i]!.proc.output().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const n of r.nodes) {
+      const [listening] = logged(n.index, 'mesh listening');
+      assert.equal(listening?.host, n.meshHost, `node ${n.index} listens on its own address`);
+      assert.ok(inFamily(n.meshHost), `node ${n.index}'s address ${n.meshHost} is IPv${r.family}`);
+      const connected = logged(n.index, 'mesh peer connected');
+      assert.ok(connected.length >= 4, `node ${n.index} connected to its 4 peers (${connected.length} lines)`);
+      const dialed = new Set([...r.links].filter(([k]) => k.startsWith(`${n.index}>`)).map(([, l]) => l.host));
+      for (const c of connected) {
+        const remote = String(c.remote);
+        assert.ok(inFamily(hostOf(remote)), `node ${n.index}: peer connection from/to ${remote} is IPv${r.family}`);
+        if (c.role === 'dialer') assert.ok(dialed.has(hostOf(remote)), `node ${n.index} dialed ${remote}, one of its links (${[...dialed].join(', ')})`);
+      }
+    }
+    // The kernel's view: established TCP connections on the nodes' mesh addresses, one per pair at least.
+    let ss: string;
+    try {
+      ss = (await promisify(execFile)('ss', ['-Htn', 'state', 'established'])).stdout;
+    } catch (err) {
+      t.diagnostic(`ss unavailable (${(err as Error).message.split('\n')[0]}): checked the nodes' logs only`);
+      return;
+    }
+    const locals = ss.split('\n').map((l) => l.trim().split(/\s+/)[2] ?? '');
+    const onNodes = new Set(r.nodes.map((n) => hostPort(n.meshHost, r.meshPort)));
+    const established = locals.filter((l) => onNodes.has(l));
+    assert.ok(established.length >= 10, `at least one established mesh connection per pair on the nodes' addresses (${established.length}: ${established.join(' ')})`);
+    if (r.family === 6) assert.equal(locals.filter((l) => /^127\.0\.1\.\d+:/.test(l) && l.endsWith(`:${r.meshPort}`)).length, 0, 'nothing on the IPv4 node addresses');
   });
 
   it('a presence join appears on every node within the one-way delay + the delta period (median per pair; p99 in the bench)', async () => {

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import dnsPacket from 'dns-packet';
 
 export interface TestDnsServer {
-  /** `127.0.0.1:port`, as `cluster.mesh.dnsServers` takes it. */
+  /** `127.0.0.1:port` or `[v6]:port`, as `cluster.mesh.dnsServers` takes it. */
   address: string;
   /** Replaces the addresses of `name` (IPv4 become A records, IPv6 AAAA). */
   set(name: string, addresses: readonly string[]): void;
@@ -21,10 +21,12 @@ export interface TestDnsServer {
   close(): Promise<void>;
 }
 
-export async function startDnsServer(): Promise<TestDnsServer> {
+/** `host`: the address to listen on (default 127.0.0.1; an IPv6 one, as Fly's fdaa::3, listens on UDP over IPv6). */
+export async function startDnsServer(options: { host?: string } = {}): Promise<TestDnsServer> {
+  const host = options.host ?? '127.0.0.1';
   const records = new Map<string, string[]>();
   const queries = new Map<string, number>();
-  const socket = dgram.createSocket('udp4');
+  const socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
   socket.on('message', (msg, rinfo) => {
     let query: dnsPacket.Packet;
     try {
@@ -50,11 +52,11 @@ export async function startDnsServer(): Promise<TestDnsServer> {
     });
     socket.send(reply, rinfo.port, rinfo.address);
   });
-  socket.bind(0, '127.0.0.1');
+  socket.bind(0, host);
   await once(socket, 'listening');
   const { port } = socket.address();
   return {
-    address: `127.0.0.1:${port}`,
+    address: isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`,
     set: (name, addresses) => records.set(name.toLowerCase(), [...addresses]),
     remove: (name) => records.delete(name.toLowerCase()),
     queries,

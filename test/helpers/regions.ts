@@ -3,13 +3,16 @@
  * (netsim.ts) per ordered pair of nodes, and a real DNS server (dns-server.ts) through which
  * every node finds its peers.
  *
- * Addressing (all loopback, so it runs anywhere; no root needed):
- * - node k's mesh port listens on 127.0.1.(k+1):P, one port P for all (as on Fly.io, where the
- *   DNS gives addresses, not ports);
- * - the link from node i to node j is a proxy on its own address 127.0.2.x:P, shaped with half
- *   the round trip between their regions each way;
- * - node i's DNS name `n<i>.mesh.test` answers the addresses of its outgoing links, so what node i
- *   dials is what the test routes and shapes. Changing the records adds or removes peers.
+ * Addressing: every node and every link has an address of its own on the loopback device, one
+ * mesh port P for all (as on Fly.io, where the DNS gives addresses, not ports). IPv6 ULAs like
+ * Fly's 6PN when the process can add them (root and `ip`, loopback-addresses.ts), else IPv4
+ * loopback addresses (no root needed); `family` says which ran:
+ * - node k's mesh port listens on fdaa:…::1:(k+1) (IPv4: 127.0.1.(k+1)), port P;
+ * - the link from node i to node j is a proxy on its own address fdaa:…::2:x (127.0.2.x), port P,
+ *   shaped with half the round trip between their regions each way;
+ * - the DNS server listens on fdaa:…::3:1 (127.0.0.1) and node i's name `n<i>.mesh.test` answers
+ *   the addresses of its outgoing links (AAAA records, or A), so what node i dials is what the
+ *   test routes and shapes. Changing the records adds or removes peers.
  * Clients reach their node through a link of their own (`clientPort`, 127.0.0.1), shaped with
  * `lastMileMs` one way (default 1 ms): they are in the node's region. Publishers (the Laravel
  * app, next to the node) call the node's HTTP API directly (`port`).
@@ -17,6 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { freePort, spawnServer, type ServerProcess } from './server.js';
 import { startDnsServer, type TestDnsServer } from './dns-server.js';
+import { loopbackAddresses } from './loopback-addresses.js';
 import { LinkProxy, type Shape } from './netsim.js';
 
 export const REGION_SECRET = 'regions-test-mesh-secret-of-32-bytes-or-more';
@@ -50,6 +54,12 @@ export interface RegionNode {
 }
 
 export interface Regions {
+  /** The address family the nodes and links ran on. */
+  family: 4 | 6;
+  /** Why IPv4 (absent on IPv6). */
+  fallback?: string;
+  /** One line for test and bench output: which family ran, and why not IPv6 if not. */
+  describeFamily(): string;
   nodes: RegionNode[];
   meshPort: number;
   dns: TestDnsServer;
@@ -68,33 +78,44 @@ export interface Regions {
 }
 
 export async function startRegions(options: RegionOptions): Promise<Regions> {
-  const dns = await startDnsServer();
-  const meshPort = await freePort();
+  const lo = await loopbackAddresses();
   const specs = options.regions.flatMap((r) => Array.from({ length: r.nodes }, () => r.name));
+  const nodeHost = (i: number): string => lo.address(1, i + 1);
+  const linkHosts = Array.from({ length: specs.length * (specs.length - 1) }, (_, x) => lo.address(2, x + 1));
+  const dnsHost = lo.family === 6 ? lo.address(3, 1) : '127.0.0.1';
   const links = new Map<string, LinkProxy>();
   const nodes: RegionNode[] = [];
+  let dns: TestDnsServer | null = null;
   const oneWay = (i: number, j: number): number => options.rtt(specs[i]!, specs[j]!) / 2;
   const cleanup = async (): Promise<void> => {
-    for (const n of nodes) if (n.proc.child.exitCode === null) n.proc.kill('SIGKILL');
-    await Promise.all(nodes.map((n) => n.proc.exited));
-    await Promise.all([...links.values(), ...nodes.map((n) => n.clientLink)].map((l) => l.close()));
-    await dns.close();
+    try {
+      for (const n of nodes) if (n.proc.child.exitCode === null) n.proc.kill('SIGKILL');
+      await Promise.all(nodes.map((n) => n.proc.exited));
+      await Promise.all([...links.values(), ...nodes.map((n) => n.clientLink)].map((l) => l.close()));
+      await dns?.close();
+    } finally {
+      await lo.release();
+    }
   };
+  let meshPort = 0;
   try {
-    let x = 1;
+    await lo.add([...specs.map((_, i) => nodeHost(i)), ...linkHosts, ...(lo.family === 6 ? [dnsHost] : [])]);
+    dns = await startDnsServer({ host: dnsHost });
+    meshPort = await freePort();
+    let x = 0;
     for (let i = 0; i < specs.length; i++) {
       const mine: string[] = [];
       for (let j = 0; j < specs.length; j++) {
         if (i === j) continue;
         const shape: Partial<Shape> = { delayMs: oneWay(i, j) };
-        const link = await LinkProxy.start({ host: `127.0.2.${x++}`, port: meshPort, target: { host: `127.0.1.${j + 1}`, port: meshPort }, forward: shape, back: shape });
+        const link = await LinkProxy.start({ host: linkHosts[x++]!, port: meshPort, target: { host: nodeHost(j), port: meshPort }, forward: shape, back: shape });
         links.set(`${i}>${j}`, link);
         mine.push(link.host);
       }
       dns.set(`n${i}.mesh.test`, mine);
     }
     for (let i = 0; i < specs.length; i++) {
-      const meshHost = `127.0.1.${i + 1}`;
+      const meshHost = nodeHost(i);
       const proc = await spawnServer({
         nodeId: `${specs[i]}-${i}`,
         logLevel: 'info',
@@ -114,15 +135,19 @@ export async function startRegions(options: RegionOptions): Promise<Regions> {
     await cleanup();
     throw err;
   }
+  const server = dns;
   const between = (region: string): LinkProxy[] =>
     [...links].filter(([key]) => {
       const [i, j] = key.split('>').map(Number) as [number, number];
       return (specs[i] === region) !== (specs[j] === region);
     }).map(([, l]) => l);
   return {
+    family: lo.family,
+    ...(lo.fallback === undefined ? {} : { fallback: lo.fallback }),
+    describeFamily: () => (lo.family === 6 ? `IPv6 (${nodeHost(0)} …, like Fly's 6PN)` : `IPv4 loopback (127.0.1.x; not IPv6: ${lo.fallback})`),
     nodes,
     meshPort,
-    dns,
+    dns: server,
     links,
     link: (i, j) => links.get(`${i}>${j}`)!,
     oneWay,

@@ -22,6 +22,7 @@
  */
 import type net from 'node:net';
 import type { Logger } from '../../log/logger.js';
+import { targetOf } from '../peer-address.js';
 import { encodeFrame, FrameError, FrameReader, FrameType, frameTypeName, type Frame } from './mesh-frames.js';
 import { decodeHello, encodeHello, HandshakeError, negotiate, proof, verifyProof, type Hello, type Role } from './mesh-handshake.js';
 
@@ -109,9 +110,9 @@ export class MeshConnection {
     this.write(encodeFrame(FrameType.HELLO, '', encodeHello(options.hello)));
   }
 
-  /** `address:port` of the other end, for logs. */
+  /** `address:port` of the other end (IPv6 in brackets), for logs. */
   get remote(): string {
-    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+    return targetOf(this.socket.remoteAddress ?? 'unknown', this.socket.remotePort ?? 0).key;
   }
 
   get peerId(): string | undefined {
@@ -311,7 +312,7 @@ export class MeshConnection {
     if (this.state === 'hello' || this.state === 'auth') {
       this.options.events.handshakeFailed(this, code ? `${msg} (${code})` : msg, code);
     } else {
-      this.logger.warn(msg, { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`, role: this.role, ...(code ? { code } : {}) });
+      this.logger.warn(msg, { remote: this.remote, role: this.role, ...(code ? { code } : {}) });
     }
     this.destroy(cause);
   }

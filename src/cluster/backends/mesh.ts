@@ -39,6 +39,7 @@ import { Resolver } from 'node:dns/promises';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Logger } from '../../log/logger.js';
+import { targetOf } from '../peer-address.js';
 import { Connectivity } from './connectivity.js';
 import { MAX_FRAME_BYTES, MeshConnection, type ConnectionEvents } from './mesh-connection.js';
 import { Dialer, type DialOutcome, type DialTarget } from './mesh-dialer.js';
@@ -257,7 +258,7 @@ export class MeshBackend implements ClusterBackend {
       socket.destroy();
       return;
     }
-    const conn = this.adopt(socket, 'acceptor', `${socket.remoteAddress}:${socket.remotePort}`);
+    const conn = this.adopt(socket, 'acceptor', targetOf(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0).key);
     this.admitted.set(conn, source);
   }
 
@@ -285,7 +286,7 @@ export class MeshBackend implements ClusterBackend {
     conn.activate();
     this.peers.set(conn.peerId!, { conn, interest: new Set() });
     conn.sendInterest(this.subjects);
-    this.logger.info('mesh peer connected', { peer: conn.peerId, role: conn.role, version: conn.version, peers: this.peers.size });
+    this.logger.info('mesh peer connected', { peer: conn.peerId, role: conn.role, remote: conn.remote, version: conn.version, peers: this.peers.size });
   }
 
   private readonly events: ConnectionEvents = {
