@@ -82,7 +82,8 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
 }
 
 class WsClient implements WsSocket {
-  readonly topics = new Set<string>();
+  /** Topics joined: none, one, or (from the second on) a Set (most clients join one channel). */
+  private topics: string | Set<string> | null = null;
   handler: SocketHandler | null = null;
   constructor(
     private readonly ws: ClientWebSocket,
@@ -137,20 +138,35 @@ class WsClient implements WsSocket {
   }
 
   subscribe(topic: string): void {
-    if (this.topics.has(topic)) return;
-    this.topics.add(topic);
+    const t = this.topics;
+    if (t === null) this.topics = topic;
+    else if (typeof t === 'string') {
+      if (t === topic) return;
+      this.topics = new Set([t, topic]);
+    } else {
+      if (t.has(topic)) return;
+      t.add(topic);
+    }
     this.transport.addToTopic(topic, this);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.topics.delete(topic)) return;
+    const t = this.topics;
+    if (t === null) return;
+    if (typeof t === 'string') {
+      if (t !== topic) return;
+      this.topics = null;
+    } else if (!t.delete(topic)) return;
     this.transport.removeFromTopic(topic, this);
   }
 
   /** The socket closed: leaves every topic, then tells the core. */
   closed(code: number, reason: string): void {
-    for (const t of this.topics) this.transport.removeFromTopic(t, this);
-    this.topics.clear();
+    const t = this.topics;
+    this.topics = null;
+    if (typeof t === 'string') this.transport.removeFromTopic(t, this);
+    else if (t !== null) for (const topic of t) this.transport.removeFromTopic(topic, this);
+    this.transport.forgetClient(this);
     this.handler?.onClose(code, reason);
     this.handler = null;
   }
@@ -161,7 +177,9 @@ export class WsTransport implements Transport {
   private readonly server: http.Server;
   private readonly wss: WebSocketServer;
   private readonly topics = new Map<string, Set<WsClient>>();
+  /** HTTP connections (and sockets being upgraded); an upgraded socket moves to `clients`. */
   private readonly sockets = new Set<Socket>();
+  private readonly clients = new Set<WsClient>();
   private accepting = true;
   private hooks: TransportHooks = NOT_LISTENING;
   /** The HTTP ones of `hooks`, with their defaults. */
@@ -182,14 +200,9 @@ export class WsTransport implements Transport {
     this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
       this.onRequest(req, res);
     });
-    // One shared close listener (`this` is the socket), not a closure per connection.
-    const sockets = this.sockets;
-    const forget = function (this: Socket): void {
-      sockets.delete(this);
-    };
     this.server.on('connection', (s: Socket) => {
-      sockets.add(s);
-      s.on('close', forget);
+      this.sockets.add(s);
+      s.on('close', this.forgetSocket);
     });
     this.server.on('clientError', (err, socket) => {
       logger.debug('http client error', { err });
@@ -215,6 +228,11 @@ export class WsTransport implements Transport {
     });
   }
 
+  /** One shared close listener (`this` is the socket), not a closure per connection. */
+  private readonly forgetSocket = ((sockets: Set<Socket>) =>
+    function (this: Socket): void {
+      sockets.delete(this);
+    })(this.sockets);
   private readonly onUpgradeSocketError = (err: Error): void => this.logger.debug('socket error during upgrade', { err });
   private readonly onWsError = (err: Error): void => this.logger.debug('websocket error', { err });
 
@@ -229,6 +247,12 @@ export class WsTransport implements Transport {
     const { path, query } = splitUrl(req.url ?? '/');
     const remoteAddress = req.socket.remoteAddress ?? '';
     const client = new WsClient(ws, raw, this, remoteAddress);
+    // From here on `ws` listens to the socket's errors and its close: the upgrade's listeners go,
+    // so each of those events has one listener (a second one makes the emitter keep an array).
+    raw.off('error', this.onUpgradeSocketError);
+    raw.off('close', this.forgetSocket);
+    this.sockets.delete(raw);
+    this.clients.add(client);
     const info = { path, query, headers: flatHeaders(req.headers), remoteAddress };
     ws.client = client;
     ws.on('error', this.onWsError);
@@ -301,6 +325,11 @@ export class WsTransport implements Transport {
     this.answer(res, out);
   }
 
+  /** The client's socket closed. */
+  forgetClient(client: WsClient): void {
+    this.clients.delete(client);
+  }
+
   addToTopic(topic: string, client: WsClient): void {
     let set = this.topics.get(topic);
     if (!set) this.topics.set(topic, (set = new Set()));
@@ -350,6 +379,7 @@ export class WsTransport implements Transport {
   async close(): Promise<void> {
     this.accepting = false;
     for (const s of this.sockets) s.destroy();
+    for (const c of this.clients) c.raw.destroy();
     this.server.closeAllConnections();
     if (this.server.listening) {
       this.server.close();
