@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const here = dirname(fileURLToPath(import.meta.url));
 export const root = resolve(here, '..');
 // The shared tree sits next to the checkout (/work/shared beside /work/main) or one level up.
-const shared = ['../shared', '../../shared'].map((p) => resolve(root, p)).find((p) => existsSync(p)) ?? resolve(root, '../shared');
+const shared =
+  ['../shared', '../../shared'].map((p) => resolve(root, p)).find((p) => existsSync(p)) ?? resolve(root, '../shared');
 export const harness = process.env.PUSHER_BENCH ?? join(shared, 'bench/bench.mjs');
 export const soketi = process.env.SOKETI_START ?? join(shared, 'peers/soketi/start.sh');
 
@@ -26,10 +27,24 @@ export function compare(a, b, scenario) {
     if (built.status !== 0) process.exit(built.status ?? 1);
   }
   const cmd = [
-    harness, 'compare', '--rounds', process.env.ROUNDS ?? '3',
-    '--a-name', a.name, '--a', a.flags, '--a-start', a.start,
-    '--b-name', b.name, '--b', b.flags, '--b-start', b.start,
-    '--', ...scenario,
+    harness,
+    'compare',
+    '--rounds',
+    process.env.ROUNDS ?? '3',
+    '--a-name',
+    a.name,
+    '--a',
+    a.flags,
+    '--a-start',
+    a.start,
+    '--b-name',
+    b.name,
+    '--b',
+    b.flags,
+    '--b-start',
+    b.start,
+    '--',
+    ...scenario,
   ];
   const r = spawnSync(process.execPath, cmd, { stdio: 'inherit' });
   process.exit(r.status ?? 1);

@@ -69,7 +69,9 @@ async function runUpstream() {
     }
     // /livewire/update: the component re-renders from what it keeps in its state (count and names).
     const html = renderHtml(body.components[0].updates);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ components: [{ snapshot: '{}', effects: { html } }] }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ components: [{ snapshot: '{}', effects: { html } }] }));
   });
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1');
@@ -94,7 +96,9 @@ class Socket {
   constructor(port, user) {
     this.user = user;
     this.handlers = new Map();
-    this.ws = new WebSocket(`ws://127.0.0.1:${port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`, { headers: { origin: PAGE } });
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`, {
+      headers: { origin: PAGE },
+    });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('error', reject);
       this.on('pusher:connection_established', (data) => {
@@ -137,7 +141,12 @@ async function startNodes(upstreamOrigin) {
   ];
   const nodes = [];
   for (let i = 0; i < 2; i++) {
-    const cluster = { driver: 'mesh', heartbeatMs: 200, nodeTimeoutMs: 2_000, mesh: { port: meshPorts[i], host: '127.0.0.1', peers, secret: 'bench-fragments-mesh-secret-0123456789abcdef' } };
+    const cluster = {
+      driver: 'mesh',
+      heartbeatMs: 200,
+      nodeTimeoutMs: 2_000,
+      mesh: { port: meshPorts[i], host: '127.0.0.1', peers, secret: 'bench-fragments-mesh-secret-0123456789abcdef' },
+    };
     nodes.push(await spawnServer({ nodeId: `bench${i}`, cluster, apps, logLevel: 'warn' }));
   }
   await new Promise((r) => setTimeout(r, 800)); // a few heartbeats: the nodes know each other
@@ -171,19 +180,34 @@ async function runMode(mode, { viewers, changes, renderMs }) {
       };
       if (mode === 'fragments') {
         s.on('wiremesh:fragment', (data) => view.saw(Number(/data-count="(\d+)"/.exec(data.html)[1])));
-        s.on('pusher_internal:subscription_succeeded', () => s.send('wiremesh:fragment-subscribe', { fragment: FRAGMENT, channel: CHANNEL }));
+        s.on('pusher_internal:subscription_succeeded', () =>
+          s.send('wiremesh:fragment-subscribe', { fragment: FRAGMENT, channel: CHANNEL }),
+        );
       } else {
         const requestBody = () =>
-          JSON.stringify({ _token: 'x'.repeat(40), components: [{ snapshot: '{"memo":{"name":"online-users"}}', updates: shown([...view.known]), calls: [] }] });
+          JSON.stringify({
+            _token: 'x'.repeat(40),
+            components: [{ snapshot: '{"memo":{"name":"online-users"}}', updates: shown([...view.known]), calls: [] }],
+          });
         const pull = () => {
           const id = `r${++view.seq}`;
-          s.send('wiremesh:request', { id, method: 'POST', path: '/livewire/update', headers: { 'content-type': 'application/json', 'x-livewire': '' }, body: requestBody() });
+          s.send('wiremesh:request', {
+            id,
+            method: 'POST',
+            path: '/livewire/update',
+            headers: { 'content-type': 'application/json', 'x-livewire': '' },
+            body: requestBody(),
+          });
         };
         // What the browser client does when the node declines (`busy`: the upstream's queue is
         // full): the same update over plain HTTP, straight to the app.
         const overHttp = async () => {
           fallbacks++;
-          const res = await fetch(`${upstreamOrigin}/livewire/update`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-livewire': '' }, body: requestBody() });
+          const res = await fetch(`${upstreamOrigin}/livewire/update`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-livewire': '' },
+            body: requestBody(),
+          });
           const text = await res.text();
           if (res.status !== 200) throw new Error(`HTTP fallback answered ${res.status}`);
           view.saw(Number(/data-count=\\"(\d+)\\"/.exec(text)[1]));
@@ -220,7 +244,8 @@ async function runMode(mode, { viewers, changes, renderMs }) {
     const deadline = Date.now() + 60_000;
     if (mode === 'fragments') {
       while (views.some((v) => v.count !== viewers)) {
-        if (Date.now() > deadline) throw new Error(`setup: viewers show ${[...new Set(views.map((v) => v.count))].join(',')}`);
+        if (Date.now() > deadline)
+          throw new Error(`setup: viewers show ${[...new Set(views.map((v) => v.count))].join(',')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     } else {
@@ -292,8 +317,12 @@ if (process.argv[2] === 'upstream') {
   const changes = Number(arg('changes', '100'));
   const renderMs = Number(arg('render-ms', '0'));
   const modes = arg('modes', 'fragments,livewire').split(',');
-  console.log(`shared fragments vs the Livewire way: ${viewers} viewers over 2 nodes, ${changes} presence changes, ${renderMs} ms CPU per render`);
-  console.log('mode       | renders | per change | change → HTML on every viewer: p50 / p99 / max ms | samples | missing | fell back to HTTP (busy)');
+  console.log(
+    `shared fragments vs the Livewire way: ${viewers} viewers over 2 nodes, ${changes} presence changes, ${renderMs} ms CPU per render`,
+  );
+  console.log(
+    'mode       | renders | per change | change → HTML on every viewer: p50 / p99 / max ms | samples | missing | fell back to HTTP (busy)',
+  );
   for (const mode of modes) {
     const r = await runMode(mode, { viewers, changes, renderMs });
     const f = (x) => x.toFixed(1);

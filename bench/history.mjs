@@ -35,13 +35,20 @@ function memoryPerChannel(channels = 1_000, events = 100, payload = 100) {
     for (let e = 0; e < events; e++) {
       // A typical Laravel broadcast: JSON-encoded data, unique per event (no shared strings).
       const data = JSON.stringify({ id: c * events + e, pad: 'x'.repeat(payload - 20) });
-      stream.append(0, (p) => withPosition(channelEvent('App\\Events\\OrderShipped', `orders-${c}`, data), formatPosition(p)));
+      stream.append(0, (p) =>
+        withPosition(channelEvent('App\\Events\\OrderShipped', `orders-${c}`, data), formatPosition(p)),
+      );
     }
   }
   gc();
   const bytes = process.memoryUsage().heapUsed - before;
   const frame = store.stats().bytes / store.stats().events;
-  return { kib_per_channel: +(bytes / channels / 1024).toFixed(1), bytes_per_event: Math.round(bytes / channels / events), frame_chars: Math.round(frame), keep: store };
+  return {
+    kib_per_channel: +(bytes / channels / 1024).toFixed(1),
+    bytes_per_event: Math.round(bytes / channels / events),
+    frame_chars: Math.round(frame),
+    keep: store,
+  };
 }
 
 function client(port) {
@@ -93,7 +100,11 @@ async function replayTime(subscribePort, publishPort, rounds = 15, wanted = () =
     times.push(ms);
     b.ws.close();
   }
-  return { median_ms: +median(times).toFixed(2), min_ms: +Math.min(...times).toFixed(2), max_ms: +Math.max(...times).toFixed(2) };
+  return {
+    median_ms: +median(times).toFixed(2),
+    min_ms: +Math.min(...times).toFixed(2),
+    max_ms: +Math.max(...times).toFixed(2),
+  };
 }
 
 /** CPU of the history step alone per published event (sequence, position, keep), without delivery. */
@@ -101,7 +112,9 @@ function sequenceCost(events = 200_000) {
   const apps = [{ id: 'app-id', history: { ...historyDefaults(), channels: ['orders-*'] } }];
   let sink = 0;
   const svc = new HistoryService({ apps, link: null, deliver: (_t, f) => (sink += f.length), logger: silent });
-  const frames = Array.from({ length: 1_000 }, (_, i) => channelEvent('App\\Events\\OrderShipped', 'orders-1', JSON.stringify({ id: i, pad: 'x'.repeat(80) })));
+  const frames = Array.from({ length: 1_000 }, (_, i) =>
+    channelEvent('App\\Events\\OrderShipped', 'orders-1', JSON.stringify({ id: i, pad: 'x'.repeat(80) })),
+  );
   const topic = 'app-id\u0000orders-1';
   const run = (n) => {
     const t0 = process.hrtime.bigint();
@@ -112,12 +125,23 @@ function sequenceCost(events = 200_000) {
   const ns = median([run(events), run(events), run(events)]);
   return { ns_per_event: Math.round(ns), sink };
 }
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; }, isEnabled: () => false };
+const silent = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return silent;
+  },
+  isEnabled: () => false,
+};
 
 const seq = sequenceCost();
 console.log(`history step per published event (no delivery): ${seq.ns_per_event} ns`);
 const mem = memoryPerChannel();
-console.log(`memory: ${mem.kib_per_channel} KiB per channel of 100 events (${mem.bytes_per_event} B per event, frames of ${mem.frame_chars} chars)`);
+console.log(
+  `memory: ${mem.kib_per_channel} KiB per channel of 100 events (${mem.bytes_per_event} B per event, frames of ${mem.frame_chars} chars)`,
+);
 
 const app = testApp({ history: { channels: ['hist-*'], maxEvents: 100 } });
 const one = await startTestServer({ apps: [app], logLevel: 'warn' });
@@ -128,14 +152,24 @@ await one.close();
 const bus = new MemoryBus();
 const cluster = { driver: 'memory', heartbeatMs: 100, nodeTimeoutMs: 500 };
 const nodes = [];
-for (let i = 0; i < 2; i++) nodes.push(await startTestServer({ nodeId: `n${i}`, cluster, apps: [app], logLevel: 'warn' }, { bus }));
+for (let i = 0; i < 2; i++)
+  nodes.push(await startTestServer({ nodeId: `n${i}`, cluster, apps: [app], logLevel: 'warn' }, { bus }));
 await new Promise((r) => setTimeout(r, 500));
 // Channels whose history node 1 holds (the same rendezvous choice the nodes make), replayed through node 0.
 const view = new Membership(nodes[0].server.nodeId, { nodeTimeoutMs: 500, forgetAfterMs: 60_000 });
 view.heartbeat(nodes[1].server.nodeId, {});
 const remote = (name) => view.owner(`app-id\u0000${name}`) === nodes[1].server.nodeId;
 const two = await replayTime(nodes[0].port, nodes[1].port, 15, remote);
-console.log(`replay of 100 missed events from the other node (memory bus): median ${two.median_ms} ms [${two.min_ms}..${two.max_ms}]`);
+console.log(
+  `replay of 100 missed events from the other node (memory bus): median ${two.median_ms} ms [${two.min_ms}..${two.max_ms}]`,
+);
 await Promise.all(nodes.map((n) => n.close()));
-console.log(JSON.stringify({ sequence_ns_per_event: seq.ns_per_event, memory: { ...mem, keep: undefined }, replay_one_node: solo, replay_remote: two }));
+console.log(
+  JSON.stringify({
+    sequence_ns_per_event: seq.ns_per_event,
+    memory: { ...mem, keep: undefined },
+    replay_one_node: solo,
+    replay_remote: two,
+  }),
+);
 void once;

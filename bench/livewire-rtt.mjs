@@ -31,7 +31,11 @@ const BODY = JSON.stringify({
   _token: 'x'.repeat(40),
   components: [
     {
-      snapshot: JSON.stringify({ data: { count: 1, items: Array.from({ length: 20 }, (_, i) => `item ${i}`) }, memo: { id: 'abc123', name: 'counter', path: '/', method: 'GET', children: [], errors: [], locale: 'en' }, checksum: 'f'.repeat(64) }),
+      snapshot: JSON.stringify({
+        data: { count: 1, items: Array.from({ length: 20 }, (_, i) => `item ${i}`) },
+        memo: { id: 'abc123', name: 'counter', path: '/', method: 'GET', children: [], errors: [], locale: 'en' },
+        checksum: 'f'.repeat(64),
+      }),
       updates: {},
       calls: [{ path: '', method: 'increment', params: [] }],
     },
@@ -75,7 +79,9 @@ function stats(samples) {
 }
 
 async function tunnelSamples(port) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/app-key?protocol=7&client=js&version=8.4.0`, { headers: { origin: PAGE } });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/app-key?protocol=7&client=js&version=8.4.0`, {
+    headers: { origin: PAGE },
+  });
   const waiting = new Map();
   ws.on('message', (raw) => {
     const f = JSON.parse(raw.toString());
@@ -86,10 +92,16 @@ async function tunnelSamples(port) {
   const one = async (id) => {
     const answered = new Promise((resolve) => waiting.set(id, resolve));
     const t = performance.now();
-    ws.send(JSON.stringify({ event: 'wiremesh:request', data: { id, method: 'POST', path: '/livewire/update', headers: HEADERS, body: BODY } }));
+    ws.send(
+      JSON.stringify({
+        event: 'wiremesh:request',
+        data: { id, method: 'POST', path: '/livewire/update', headers: HEADERS, body: BODY },
+      }),
+    );
     const f = await answered;
     waiting.delete(id);
-    if (f.event !== 'wiremesh:response' || f.data.status !== 200) throw new Error(`tunnel: ${JSON.stringify(f).slice(0, 200)}`);
+    if (f.event !== 'wiremesh:response' || f.data.status !== 200)
+      throw new Error(`tunnel: ${JSON.stringify(f).slice(0, 200)}`);
     return performance.now() - t;
   };
   for (let i = 0; i < WARMUP; i++) await one(`w${i}`);
@@ -103,7 +115,14 @@ async function httpSamples(port, keepAlive) {
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 1 }) : false;
   const one = async () => {
     const t = performance.now();
-    const req = http.request({ host: '127.0.0.1', port, path: '/livewire/update', method: 'POST', headers: HEADERS, agent });
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path: '/livewire/update',
+      method: 'POST',
+      headers: HEADERS,
+      agent,
+    });
     req.end(BODY);
     const [res] = await once(req, 'response');
     for await (const _ of res);
@@ -122,12 +141,16 @@ const config = validateConfig({
   host: '127.0.0.1',
   port: 0,
   logLevel: 'warn',
-  apps: [{ id: 'app-id', key: 'app-key', secret: 'app-secret', livewire: { backends: [backend.origin], publicUrl: PAGE } }],
+  apps: [
+    { id: 'app-id', key: 'app-key', secret: 'app-secret', livewire: { backends: [backend.origin], publicUrl: PAGE } },
+  ],
 });
 const server = await startServer(config, { logger: createLogger({ level: 'warn' }) });
 
 console.log(`Livewire update round trip, ${N} sequential requests each (body ${BODY.length} bytes), milliseconds`);
-console.log('added RTT | tunnel (warm socket) median / p99 | HTTP keep-alive median / p99 | HTTP new connection median / p99');
+console.log(
+  'added RTT | tunnel (warm socket) median / p99 | HTTP keep-alive median / p99 | HTTP new connection median / p99',
+);
 try {
   for (const rtt of DELAYS) {
     const toServer = await delayProxy(server.port, rtt / 2);

@@ -21,7 +21,10 @@ const nodeTimeoutMs = opt('--node-timeout-ms', 10_000);
 const heartbeatMs = opt('--heartbeat-ms', 1_000);
 
 const broker = await startBroker(kind);
-const cluster = kind === 'redis' ? { driver: 'redis', redis: { url: broker.url } } : { driver: 'nats', nats: { servers: [broker.url] } };
+const cluster =
+  kind === 'redis'
+    ? { driver: 'redis', redis: { url: broker.url } }
+    : { driver: 'nats', nats: { servers: [broker.url] } };
 const times = [];
 for (let r = 0; r < rounds; r++) {
   const config = { cluster: { ...cluster, heartbeatMs, nodeTimeoutMs }, apps: [testApp()], logLevel: 'warn' };
@@ -46,5 +49,13 @@ for (let r = 0; r < rounds; r++) {
 }
 await broker.stop();
 times.sort((x, y) => x - y);
-console.log(JSON.stringify({ kind, heartbeatMs, nodeTimeoutMs, removed_after_ms: times, median_ms: times[Math.floor(times.length / 2)] }));
+console.log(
+  JSON.stringify({
+    kind,
+    heartbeatMs,
+    nodeTimeoutMs,
+    removed_after_ms: times,
+    median_ms: times[Math.floor(times.length / 2)],
+  }),
+);
 process.exit(0);

@@ -27,7 +27,11 @@ for (let i = 0; i < samples.length; i++) {
 
 const where = (cf) => {
   const url = cf.url.replace(/^file:\/\//, '');
-  const short = url.includes('/node_modules/') ? url.slice(url.lastIndexOf('/node_modules/') + 14) : url.startsWith('/') ? relative(process.cwd(), url) : url;
+  const short = url.includes('/node_modules/')
+    ? url.slice(url.lastIndexOf('/node_modules/') + 14)
+    : url.startsWith('/')
+      ? relative(process.cwd(), url)
+      : url;
   return short || '(native)';
 };
 const fn = new Map();
@@ -48,7 +52,8 @@ for (const [id, us] of self) {
 const pct = (us) => ((100 * us) / busy).toFixed(1).padStart(5) + ' %';
 const print = (title, map) => {
   console.log(`\n${title}`);
-  for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(us)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
+  for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top))
+    console.log(`${pct(us)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
 };
 console.log(`${file}: ${(busy / 1000).toFixed(0)} ms sampled busy, ${(idle / 1000).toFixed(0)} ms idle`);
 print('self time by function', fn);

@@ -19,7 +19,11 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 const { values: args } = parseArgs({
-  options: { part: { type: 'string', default: 'all' }, joins: { type: 'string', default: '60' }, events: { type: 'string', default: '200' } },
+  options: {
+    part: { type: 'string', default: 'all' },
+    joins: { type: 'string', default: '60' },
+    events: { type: 'string', default: '200' },
+  },
 });
 const dist = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, dist).href);
@@ -35,10 +39,14 @@ async function regions() {
   const { startRegions } = await imp('test/helpers/regions.js');
   const { pusherClient, serverSdk, sleep, until } = await imp('test/helpers/clients.js');
   const RTT = { 'eu|us': 40, 'eu|ap': 80, 'us|ap': 150 };
-  const rtt = (a, b) => (a === b ? 0 : RTT[`${a}|${b}`] ?? RTT[`${b}|${a}`]);
+  const rtt = (a, b) => (a === b ? 0 : (RTT[`${a}|${b}`] ?? RTT[`${b}|${a}`]));
   const HB = 200;
   const r = await startRegions({
-    regions: [{ name: 'eu', nodes: 2 }, { name: 'us', nodes: 1 }, { name: 'ap', nodes: 2 }],
+    regions: [
+      { name: 'eu', nodes: 2 },
+      { name: 'us', nodes: 1 },
+      { name: 'ap', nodes: 2 },
+    ],
     rtt,
     heartbeatMs: HB,
     nodeTimeoutMs: 1_000,
@@ -65,7 +73,9 @@ async function regions() {
     console.log('| --- | --- | --- | --- | --- | --- |');
     for (const [pair, v] of [...samples].sort()) {
       const [a, b] = pair.split('->');
-      console.log(`| ${pair} | ${rtt(a, b) / 2} | ${fmt(pct(v, 50))} | ${fmt(pct(v, 99))} | ${v.length} | ${goal(a, b)} |`);
+      console.log(
+        `| ${pair} | ${rtt(a, b) / 2} | ${fmt(pct(v, 50))} | ${fmt(pct(v, 99))} | ${v.length} | ${goal(a, b)} |`,
+      );
     }
   };
   try {
@@ -77,7 +87,9 @@ async function regions() {
       const origin = k % 5;
       const user = `j${k}`;
       let t0 = 0;
-      client(origin, user).subscribe('presence-bench').bind('pusher:subscription_succeeded', () => (t0 = performance.now()));
+      client(origin, user)
+        .subscribe('presence-bench')
+        .bind('pusher:subscription_succeeded', () => (t0 = performance.now()));
       await until(() => t0 > 0 && ws.every((w) => w.events.some((e) => e.id === user)), user, 10_000);
       for (const w of ws) {
         if (w.node === origin) continue;
@@ -85,11 +97,18 @@ async function regions() {
         joins.set(key, [...(joins.get(key) ?? []), w.events.find((e) => e.id === user).at - t0]);
       }
     }
-    table('presence join: subscription_succeeded on the joiner -> member_added on the observer', joins, () => '<= 155 (max RTT + delta period)');
+    table(
+      'presence join: subscription_succeeded on the joiner -> member_added on the observer',
+      joins,
+      () => '<= 155 (max RTT + delta period)',
+    );
 
     // Cross-region events.
     const received = r.nodes.map(() => new Map());
-    for (const n of r.nodes) client(n.index).subscribe('bench-events').bind('t', (d) => received[n.index].set(d.k, performance.now()));
+    for (const n of r.nodes)
+      client(n.index)
+        .subscribe('bench-events')
+        .bind('t', (d) => received[n.index].set(d.k, performance.now()));
     await sleep(500);
     const events = new Map();
     const arrival = new Map();
@@ -123,10 +142,15 @@ async function regions() {
     await until(() => pw.every((w) => w.ch.members.count === 5), 'heal', 10_000);
     const healed = performance.now() - heal;
     await sleep(1_000);
-    const flaps = pw.reduce((n, w) => n + w.events.filter((e) => e.at >= cut && ap.has(Number(e.id.slice(1))) === ap.has(w.node)).length, 0);
+    const flaps = pw.reduce(
+      (n, w) => n + w.events.filter((e) => e.at >= cut && ap.has(Number(e.id.slice(1))) === ap.has(w.node)).length,
+      0,
+    );
     const added = pw.reduce((n, w) => n + w.events.filter((e) => e.at >= heal && e.type === 'added').length, 0);
-    console.log(`\npartition of ap (heartbeat ${HB} ms, node timeout 1000 ms): split shown after ${split.toFixed(0)} ms; ` +
-      `converged ${healed.toFixed(0)} ms after healing; member_added after healing ${added} (expected 12: 2 ap x 3 others x 2 ways); flaps on the same side ${flaps}`);
+    console.log(
+      `\npartition of ap (heartbeat ${HB} ms, node timeout 1000 ms): split shown after ${split.toFixed(0)} ms; ` +
+        `converged ${healed.toFixed(0)} ms after healing; member_added after healing ${added} (expected 12: 2 ap x 3 others x 2 ways); flaps on the same side ${flaps}`,
+    );
 
     // kill -9.
     const kw = watchers('presence-kill');
@@ -134,7 +158,9 @@ async function regions() {
     const killed = performance.now();
     await r.kill(2);
     await until(() => kw.filter((w) => w.node !== 2).every((w) => w.ch.members.count === 4), 'gone', 10_000);
-    console.log(`kill -9 of the us node: its members gone everywhere after ${(performance.now() - killed).toFixed(0)} ms (node timeout 1000 ms)`);
+    console.log(
+      `kill -9 of the us node: its members gone everywhere after ${(performance.now() - killed).toFixed(0)} ms (node timeout 1000 ms)`,
+    );
   } finally {
     for (const c of clients) c.disconnect();
     await r.close();
@@ -166,10 +192,16 @@ async function scale() {
     }
     global.gc?.();
     const mib = (process.memoryUsage().heapUsed - before) / 1048576;
-    console.log(`\nheap of one node's replica of ${TOTAL.toLocaleString('en')} presence entries: ${global.gc ? `${mib.toFixed(0)} MiB` : '(run with node --expose-gc)'} (${viewer.size()} entries)`);
+    console.log(
+      `\nheap of one node's replica of ${TOTAL.toLocaleString('en')} presence entries: ${global.gc ? `${mib.toFixed(0)} MiB` : '(run with node --expose-gc)'} (${viewer.size()} entries)`,
+    );
   }
-  console.log(`\ncost of full mesh: ${TOTAL.toLocaleString('en')} presence subscriptions in ${CHANNELS} channels, heartbeat ${HEARTBEAT_MS} ms, churn ${CHURN}/s`);
-  console.log('| nodes | links | idle heartbeat out / node | with churn out / node | in / node | CPU / node to apply peers (ms/s) | catch-up (full state) |');
+  console.log(
+    `\ncost of full mesh: ${TOTAL.toLocaleString('en')} presence subscriptions in ${CHANNELS} channels, heartbeat ${HEARTBEAT_MS} ms, churn ${CHURN}/s`,
+  );
+  console.log(
+    '| nodes | links | idle heartbeat out / node | with churn out / node | in / node | CPU / node to apply peers (ms/s) | catch-up (full state) |',
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const N of [10, 30, 100]) {
     const ids = Array.from({ length: N }, (_, i) => `node${i}-${(0xabc0 + i).toString(16)}`);
@@ -185,7 +217,10 @@ async function scale() {
       viewer.applySnapshot(states[i].snapshot());
       states[i].takeDelta();
     }
-    const catchUp = ids.reduce((n, _, i) => n + encodeControl({ v: 1, type: 'snap', from: ids[i], snapshot: states[i].snapshot() }).length, 0);
+    const catchUp = ids.reduce(
+      (n, _, i) => n + encodeControl({ v: 1, type: 'snap', from: ids[i], snapshot: states[i].snapshot() }).length,
+      0,
+    );
     const conns = { 'app-id': Math.round(TOTAL / N) };
     const idle = frameBytes(encodeControl({ v: 1, type: 'hb', from: ids[0], clock: TOTAL / N, delta: null, conns }));
     // One second of churn: CHURN / N joins and leaves per node, sent as one delta per heartbeat.
@@ -222,6 +257,10 @@ async function scale() {
 }
 
 const { loadavg, cpus } = await import('node:os');
-console.log(`node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 if (args.part === 'regions' || args.part === 'all') await regions();
 if (args.part === 'scale' || args.part === 'all') await scale();

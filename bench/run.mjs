@@ -42,11 +42,15 @@ const wiremesh = (port, transport = 'auto', workers = '1') =>
 
 const workers = process.env.WORKERS ?? '1';
 const [aName, aStart] =
-  process.env.A === 'wiremesh' ? ['wiremesh-1w', wiremesh(A_PORT)]
-  : existsSync(soketi) ? ['soketi', `${soketi} ${A_PORT}`]
-  : ['wiremesh-ws', wiremesh(A_PORT, 'ws')];
+  process.env.A === 'wiremesh'
+    ? ['wiremesh-1w', wiremesh(A_PORT)]
+    : existsSync(soketi)
+      ? ['soketi', `${soketi} ${A_PORT}`]
+      : ['wiremesh-ws', wiremesh(A_PORT, 'ws')];
 const transport = process.env.TRANSPORT ?? 'auto';
-const nodeTag = process.env.WIREMESH_NODE ? `-node${spawnSync(process.env.WIREMESH_NODE, ['-p', 'process.versions.node.split(".")[0]']).stdout.toString().trim()}` : '';
+const nodeTag = process.env.WIREMESH_NODE
+  ? `-node${spawnSync(process.env.WIREMESH_NODE, ['-p', 'process.versions.node.split(".")[0]']).stdout.toString().trim()}`
+  : '';
 const bName = `wiremesh${workers === '1' ? '' : `-${workers}w`}${transport === 'auto' ? '' : `-${transport}`}${nodeTag}`;
 compare(
   { name: aName, flags: `--ws-url ws://127.0.0.1:${A_PORT}`, start: aStart },

@@ -36,7 +36,8 @@ const TUNNEL_PER_S = env('TUNNEL_PER_S', 10);
 const here = dirname(fileURLToPath(import.meta.url));
 const APP = { id: 'soak', key: 'soak-key', secret: randomBytes(32).toString('hex') };
 const ORIGIN = 'https://app.soak.test';
-const sdk = (port) => new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(port), useTLS: false });
+const sdk = (port) =>
+  new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(port), useTLS: false });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function freePort() {
@@ -54,14 +55,28 @@ async function listen(handler) {
   return { srv, port: srv.address().port };
 }
 
-const counts = { received: 0, published: 0, publishFailed: 0, tunnelOk: 0, tunnelOther: 0, hooks: 0, opened: 0, closed: 0, joins: 0, errors: 0 };
+const counts = {
+  received: 0,
+  published: 0,
+  publishFailed: 0,
+  tunnelOk: 0,
+  tunnelOther: 0,
+  hooks: 0,
+  opened: 0,
+  closed: 0,
+  joins: 0,
+  errors: 0,
+};
 
 // A Laravel stand-in: /up for health checks, /livewire/update answers like Livewire (JSON).
 const backend = await listen((req, res) => {
   let body = '';
   req.on('data', (d) => (body += d));
   req.on('end', () => {
-    const json = req.url === '/up' ? '{"ok":true}' : JSON.stringify({ components: [{ snapshot: body.slice(0, 200), effects: { html: 'x'.repeat(2_000) } }] });
+    const json =
+      req.url === '/up'
+        ? '{"ok":true}'
+        : JSON.stringify({ components: [{ snapshot: body.slice(0, 200), effects: { html: 'x'.repeat(2_000) } }] });
     res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'laravel_session=soak; Path=/; HttpOnly' });
     res.end(json);
   });
@@ -84,18 +99,28 @@ for (let i = 0; i < 2; i++) {
     port: ports[i],
     nodeId: `soak-${i}`,
     logLevel: 'warn',
-    cluster: { driver: 'mesh', mesh: { host: '127.0.0.1', port: meshPorts[i], peers: meshPorts.map((p) => `127.0.0.1:${p}`), secret } },
+    cluster: {
+      driver: 'mesh',
+      mesh: { host: '127.0.0.1', port: meshPorts[i], peers: meshPorts.map((p) => `127.0.0.1:${p}`), secret },
+    },
     apps: [
       {
         ...APP,
         clientEvents: true,
         maxPresenceMembers: 1000,
-        webhooks: [{ url: `http://127.0.0.1:${sink.port}/hook`, events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }],
+        webhooks: [
+          {
+            url: `http://127.0.0.1:${sink.port}/hook`,
+            events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'],
+          },
+        ],
         livewire: { backends: [`http://127.0.0.1:${backend.port}`], publicUrl: ORIGIN },
       },
     ],
   };
-  const child = fork(join(here, 'soak-node.mjs'), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(here, 'soak-node.mjs'), [JSON.stringify(config)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const pending = [];
   child.on('message', (m) => {
     if (m.type === 'sample') pending.shift()?.(m);
@@ -117,7 +142,9 @@ class Client {
     this.socketId = null;
     this.presence = null;
     this.open = false;
-    this.ws = new WebSocket(`ws://127.0.0.1:${node.port}/app/${APP.key}?protocol=7&client=soak&version=1`, { headers: { origin: ORIGIN } });
+    this.ws = new WebSocket(`ws://127.0.0.1:${node.port}/app/${APP.key}?protocol=7&client=soak&version=1`, {
+      headers: { origin: ORIGIN },
+    });
     this.ws.on('error', () => counts.errors++);
     this.ws.on('close', () => {
       this.open = false;
@@ -161,7 +188,13 @@ class Client {
   tunnel(seq) {
     this.send({
       event: 'wiremesh:request',
-      data: { id: `r${seq}`, method: 'POST', path: '/livewire/update', headers: { 'content-type': 'application/json', 'x-livewire': '' }, body: JSON.stringify({ seq }) },
+      data: {
+        id: `r${seq}`,
+        method: 'POST',
+        path: '/livewire/update',
+        headers: { 'content-type': 'application/json', 'x-livewire': '' },
+        body: JSON.stringify({ seq }),
+      },
     });
   }
 
@@ -213,8 +246,12 @@ const ticker = setInterval(() => {
 const samples = [[], []];
 const started = Date.now();
 const mb = (b) => (b / 1048576).toFixed(1);
-console.log(`soak: ${MINUTES} min, sample every ${SAMPLE_S} s; ${CLIENTS} clients, churn ${CHURN_PER_S}/s, presence ${PRESENCE_PER_S}/s, api ${API_PER_S}/s, tunnel ${TUNNEL_PER_S}/s`);
-console.log('min   node  rss MB  heap MB  ext MB  fds  lag p99 ms  lag max ms | clients opened closed joins published(failed) received tunnel ok(other) hooks');
+console.log(
+  `soak: ${MINUTES} min, sample every ${SAMPLE_S} s; ${CLIENTS} clients, churn ${CHURN_PER_S}/s, presence ${PRESENCE_PER_S}/s, api ${API_PER_S}/s, tunnel ${TUNNEL_PER_S}/s`,
+);
+console.log(
+  'min   node  rss MB  heap MB  ext MB  fds  lag p99 ms  lag max ms | clients opened closed joins published(failed) received tunnel ok(other) hooks',
+);
 const deadline = started + MINUTES * 60_000;
 while (Date.now() < deadline) {
   await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, deadline - Date.now())));
@@ -226,7 +263,9 @@ while (Date.now() < deadline) {
     const c = counts;
     console.log(
       `${minute.padStart(5)} ${String(i).padStart(4)} ${mb(s.rss).padStart(7)} ${mb(s.heapUsed).padStart(8)} ${mb(s.external).padStart(7)} ${String(s.fds).padStart(4)} ${s.lagP99Ms.toFixed(1).padStart(11)} ${s.lagMaxMs.toFixed(1).padStart(11)} |` +
-        (i === 0 ? ` ${clients.length} ${c.opened} ${c.closed} ${c.joins} ${c.published}(${c.publishFailed}) ${c.received} ${c.tunnelOk}(${c.tunnelOther}) ${c.hooks}` : ''),
+        (i === 0
+          ? ` ${clients.length} ${c.opened} ${c.closed} ${c.joins} ${c.published}(${c.publishFailed}) ${c.received} ${c.tunnelOk}(${c.tunnelOther}) ${c.hooks}`
+          : ''),
     );
   }
 }

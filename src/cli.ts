@@ -55,7 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  const logger = createLogger({ level: config.logLevel, ...(config.region ? { context: { region: config.region } } : {}) });
+  const logger = createLogger({
+    level: config.logLevel,
+    ...(config.region ? { context: { region: config.region } } : {}),
+  });
   logEnvSources(logger, sources);
   const workers = config.workers;
   if (workers > 1 && cluster.isPrimary) {
@@ -99,7 +102,13 @@ export async function main(argv: string[]): Promise<number> {
 /** `wiremesh doctor`: one line per check on stdout, exit code 1 when a problem was found. */
 async function runDoctor(args: string[]): Promise<number> {
   const opts: { file?: string; server?: string; url?: string; appUrl?: string } = {};
-  const names: Record<string, keyof typeof opts> = { '--config': 'file', '-c': 'file', '--server': 'server', '--url': 'url', '--app-url': 'appUrl' };
+  const names: Record<string, keyof typeof opts> = {
+    '--config': 'file',
+    '-c': 'file',
+    '--server': 'server',
+    '--url': 'url',
+    '--app-url': 'appUrl',
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];

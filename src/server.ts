@@ -124,7 +124,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const startedAt = Date.now();
   // Node's process metrics (an event-loop delay timer and a GC observer) only when someone may read them.
   const processMetrics =
-    config.metrics || config.dashboard.enabled ? addProcessMetrics(metrics.registry) : { eventLoopLagSeconds: () => 0, stop: () => undefined };
+    config.metrics || config.dashboard.enabled
+      ? addProcessMetrics(metrics.registry)
+      : { eventLoopLagSeconds: () => 0, stop: () => undefined };
   metrics.webhookQueueAge.collect((set) => {
     for (const [app, age] of Object.entries(webhooks.queueAges())) set({ app }, age);
   });
@@ -213,7 +215,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let metricsListener: MetricsListener | undefined;
   if (config.metrics && config.metricsPort !== 0) {
     const api = http;
-    const render = options.metricsFrom ? options.metricsFrom(() => metrics.registry.render()) : async () => metrics.registry.render();
+    const render = options.metricsFrom
+      ? options.metricsFrom(() => metrics.registry.render())
+      : async () => metrics.registry.render();
     metricsListener = new MetricsListener({
       host: config.metricsHost,
       port: config.metricsPort,
@@ -314,7 +318,11 @@ async function loadTunnel(config: Config, metrics: ServerMetrics, logger: Logger
   return new LivewireTunnel({
     apps: config.apps,
     limits: config.limits,
-    metrics: { requests: metrics.livewireRequests, fallbacks: metrics.livewireFallbacks, latency: metrics.livewireLatency },
+    metrics: {
+      requests: metrics.livewireRequests,
+      fallbacks: metrics.livewireFallbacks,
+      latency: metrics.livewireLatency,
+    },
     logger: logger.child({ part: 'livewire' }),
   });
 }

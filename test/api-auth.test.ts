@@ -71,7 +71,9 @@ test('wrong body_md5 → 401; a tampered body under a valid signature → 401', 
 
 test('a query parameter changed after signing → 401; no signature at all → 401', async () => {
   const qs = signedQuery({ method: 'GET', path: '/channels', params: { filter_by_prefix: 'presence-' } });
-  const res = await fetch(`http://127.0.0.1:${srv.port}/apps/app-id/channels?${qs.replace('filter_by_prefix=presence-', 'filter_by_prefix=private-')}`);
+  const res = await fetch(
+    `http://127.0.0.1:${srv.port}/apps/app-id/channels?${qs.replace('filter_by_prefix=presence-', 'filter_by_prefix=private-')}`,
+  );
   assert.equal(res.status, 401);
   await res.arrayBuffer();
   const unsigned = await apiRequest(srv.port, { method: 'GET', path: '/channels', unsigned: true });
@@ -96,11 +98,19 @@ test('malformed JSON → 400; a JSON array, missing fields, a bad socket_id or c
   assert.match(String((broken.json as { error: string }).error), /not valid JSON/);
   const array = await apiRequest(srv.port, { method: 'POST', path: '/events', body: '[1,2]' });
   assert.equal(array.status, 400);
-  const noName = await apiRequest(srv.port, { method: 'POST', path: '/events', body: JSON.stringify({ channel: 'c', data: '{}' }) });
+  const noName = await apiRequest(srv.port, {
+    method: 'POST',
+    path: '/events',
+    body: JSON.stringify({ channel: 'c', data: '{}' }),
+  });
   assert.equal(noName.status, 400);
   const badBatch = await apiRequest(srv.port, { method: 'POST', path: '/batch_events', body: '{"batch": "no"}' });
   assert.equal(badBatch.status, 400);
-  const badSocketId = await apiRequest(srv.port, { method: 'POST', path: '/events', body: JSON.stringify({ name: 'e', channel: 'c', data: '{}', socket_id: 'abc' }) });
+  const badSocketId = await apiRequest(srv.port, {
+    method: 'POST',
+    path: '/events',
+    body: JSON.stringify({ name: 'e', channel: 'c', data: '{}', socket_id: 'abc' }),
+  });
   assert.equal(badSocketId.status, 400);
   const badChannel = await sdkRefusal(
     serverSdk(srv.port).post({ path: '/events', body: { name: 'e', data: '{}', channels: ['bad channel!'] } as never }),

@@ -43,10 +43,14 @@ test('GET /channels lists occupied channels; filter_by_prefix narrows; info adds
   assert.deepEqual(Object.keys(all.channels as object).sort(), ['news', 'presence-lobby', 'private-ops', 'sports']);
   for (const v of Object.values(all.channels as object)) assert.deepEqual(v, {});
 
-  const presence = await sdkJson(await sdk.get({ path: '/channels', params: { filter_by_prefix: 'presence-', info: 'user_count' } }));
+  const presence = await sdkJson(
+    await sdk.get({ path: '/channels', params: { filter_by_prefix: 'presence-', info: 'user_count' } }),
+  );
   assert.deepEqual(presence, { channels: { 'presence-lobby': { user_count: 2 } } });
 
-  const counts = await sdkJson(await sdk.get({ path: '/channels', params: { filter_by_prefix: 'n', info: 'subscription_count' } }));
+  const counts = await sdkJson(
+    await sdk.get({ path: '/channels', params: { filter_by_prefix: 'n', info: 'subscription_count' } }),
+  );
   assert.deepEqual(counts, { channels: { news: { subscription_count: 2 } } });
 
   const none = await sdkJson(await sdk.get({ path: '/channels', params: { filter_by_prefix: 'zzz' } }));
@@ -64,11 +68,16 @@ test('GET /channels/{name}: occupied, subscription_count, user_count for presenc
     occupied: true,
     subscription_count: 2,
   });
-  assert.deepEqual(await sdkJson(await sdk.get({ path: '/channels/presence-lobby', params: { info: 'user_count,subscription_count' } })), {
-    occupied: true,
-    user_count: 2,
-    subscription_count: 3,
-  });
+  assert.deepEqual(
+    await sdkJson(
+      await sdk.get({ path: '/channels/presence-lobby', params: { info: 'user_count,subscription_count' } }),
+    ),
+    {
+      occupied: true,
+      user_count: 2,
+      subscription_count: 3,
+    },
+  );
   assert.deepEqual(await sdkJson(await sdk.get({ path: '/channels/nobody-here' })), { occupied: false });
   await sdkRefusal(sdk.get({ path: '/channels/news', params: { info: 'user_count' } }), 400);
 });
@@ -116,7 +125,10 @@ test("terminateUserConnections closes every connection of that user (4009) and n
   const res = await sdk.terminateUserConnections('carol');
   assert.equal(res.status, 200);
   await until(() => carol.every((ws) => ws.ended), 'both carol connections closed');
-  assert.deepEqual(carol.map((ws) => ws.closeCode), [4009, 4009]);
+  assert.deepEqual(
+    carol.map((ws) => ws.closeCode),
+    [4009, 4009],
+  );
   for (const ws of carol) assert.match(ws.texts.at(-1) ?? '', /"pusher:error".*4009/);
   assert.equal(dan.connection.state, 'connected');
   assert.deepEqual(danCodes, []);

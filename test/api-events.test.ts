@@ -74,9 +74,15 @@ for (const transport of await availableTransports()) {
       await sdk.trigger('excl', 'first', { n: 1 }, { socket_id: senderId });
       await sdk.trigger('excl', 'second', { n: 2 });
       await until(() => fromOther.length === 2 && fromSender.length === 1, 'both events delivered');
-      assert.deepEqual(fromOther.map((e) => e.event), ['first', 'second']);
+      assert.deepEqual(
+        fromOther.map((e) => e.event),
+        ['first', 'second'],
+      );
       // Delivery is in order per connection: `second` arrived, so `first` was skipped, not late.
-      assert.deepEqual(fromSender.map((e) => e.event), ['second']);
+      assert.deepEqual(
+        fromSender.map((e) => e.event),
+        ['second'],
+      );
     });
 
     test("trigger with info='subscription_count,user_count' reports counts per channel", async () => {
@@ -87,9 +93,14 @@ for (const transport of await availableTransports()) {
       for (const c of [alice1, alice2, bob]) await subscribeAndCollect(c, 'presence-info');
       await subscribeAndCollect(bob, 'info-public');
 
-      const res = await serverSdk(srv.port).trigger(['presence-info', 'info-public', 'info-empty'], 'x', {}, {
-        info: 'subscription_count,user_count',
-      });
+      const res = await serverSdk(srv.port).trigger(
+        ['presence-info', 'info-public', 'info-empty'],
+        'x',
+        {},
+        {
+          info: 'subscription_count,user_count',
+        },
+      );
       assert.deepEqual(await sdkJson(res), {
         channels: {
           'presence-info': { subscription_count: 3, user_count: 2 },
@@ -105,12 +116,22 @@ for (const transport of await availableTransports()) {
       const one = await subscribeAndCollect(a, 'batch-one');
       const two = await subscribeAndCollect(a, 'batch-two');
       const sdk = serverSdk(srv.port);
-      const batch = Array.from({ length: 10 }, (_, i) => ({ channel: i % 2 ? 'batch-two' : 'batch-one', name: `e${i}`, data: { i } }));
+      const batch = Array.from({ length: 10 }, (_, i) => ({
+        channel: i % 2 ? 'batch-two' : 'batch-one',
+        name: `e${i}`,
+        data: { i },
+      }));
       const res = await sdk.triggerBatch(batch);
       assert.equal(res.status, 200);
       await until(() => one.length + two.length === 10, 'ten events');
-      assert.deepEqual(one.map((e) => e.event), ['e0', 'e2', 'e4', 'e6', 'e8']);
-      assert.deepEqual(two.map((e) => e.data), [{ i: 1 }, { i: 3 }, { i: 5 }, { i: 7 }, { i: 9 }]);
+      assert.deepEqual(
+        one.map((e) => e.event),
+        ['e0', 'e2', 'e4', 'e6', 'e8'],
+      );
+      assert.deepEqual(
+        two.map((e) => e.data),
+        [{ i: 1 }, { i: 3 }, { i: 5 }, { i: 7 }, { i: 9 }],
+      );
 
       const eleven = Array.from({ length: 11 }, (_, i) => ({ channel: 'batch-one', name: `late${i}`, data: {} }));
       const err = await sdkRefusal(sdk.triggerBatch(eleven), 400);
@@ -157,7 +178,10 @@ for (const transport of await availableTransports()) {
 
       const forger = client({ sdk: serverSdk(srv.port, { secret: 'not-the-secret' }) });
       await connected(forger);
-      const ch = forger.subscribe('private-room') as unknown as { bind(e: string, cb: (d: unknown) => void): void; subscribed: boolean };
+      const ch = forger.subscribe('private-room') as unknown as {
+        bind(e: string, cb: (d: unknown) => void): void;
+        subscribed: boolean;
+      };
       let error: { status?: number } | undefined;
       ch.bind('pusher:subscription_error', (e) => (error = e as { status?: number }));
       await until(() => error !== undefined, 'subscription refused');
@@ -192,7 +216,9 @@ for (const transport of await availableTransports()) {
       await until(() => got.length === 1, 'decrypted event');
       assert.deepEqual(got[0], { event: 'secret', data: { code: 'open sesame' } });
       // What travelled through the server was ciphertext: a client with another master key cannot read it.
-      const other = client({ sdk: serverSdk(srv.port, { encryptionMasterKeyBase64: randomBytes(32).toString('base64') }) });
+      const other = client({
+        sdk: serverSdk(srv.port, { encryptionMasterKeyBase64: randomBytes(32).toString('base64') }),
+      });
       await connected(other);
       const wrong = await subscribeAndCollect(other, 'private-encrypted-vault');
       await sdk.trigger('private-encrypted-vault', 'secret', { code: 'again' });

@@ -47,7 +47,11 @@ for (const transport of await availableTransports()) {
         await res.text();
         // Queued on the one socket: node-fetch 2 (inside the SDK) fails these with "Premature close"
         // when answers are chunked instead of carrying a Content-Length.
-        const parallel = await Promise.all([sdk.trigger('keepalive', 'p', 1), sdk.trigger('keepalive', 'p', 2), sdk.get({ path: '/channels/keepalive' })]);
+        const parallel = await Promise.all([
+          sdk.trigger('keepalive', 'p', 1),
+          sdk.trigger('keepalive', 'p', 2),
+          sdk.get({ path: '/channels/keepalive' }),
+        ]);
         for (const r of parallel) await r.text();
         // HTTP/1.1 is keep-alive unless the server says `Connection: close`.
         for (const h of connectionHeaders) assert.notEqual(h?.toLowerCase(), 'close');

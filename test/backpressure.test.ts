@@ -85,7 +85,10 @@ async function readingSubscriber(port: number): Promise<{ client: PusherClient; 
   const client = pusherClient(port);
   await connected(client);
   const ids: number[] = [];
-  const channel = client.subscribe(CHANNEL) as unknown as { subscribed: boolean; bind(e: string, cb: (d: { i: number }) => void): void };
+  const channel = client.subscribe(CHANNEL) as unknown as {
+    subscribed: boolean;
+    bind(e: string, cb: (d: { i: number }) => void): void;
+  };
   channel.bind(EVENT, (d) => ids.push(d.i));
   await until(() => channel.subscribed, 'the reading client subscribed');
   return { client, ids };
@@ -115,7 +118,11 @@ async function stalled(t: TestContext, transport: 'ws' | 'uws'): Promise<void> {
     let closedAt = -1;
     let published = 0;
     while (published < TOTAL_EVENTS) {
-      const batch = Array.from({ length: BATCH }, (_, k) => ({ channel: CHANNEL, name: EVENT, data: JSON.stringify({ i: published + k, pad }) }));
+      const batch = Array.from({ length: BATCH }, (_, k) => ({
+        channel: CHANNEL,
+        name: EVENT,
+        data: JSON.stringify({ i: published + k, pad }),
+      }));
       await sdk.triggerBatch(batch);
       published += BATCH;
       // The reading client keeps up: at most one batch (100 KB) in flight, well under the allowance.
@@ -152,10 +159,20 @@ async function stalled(t: TestContext, transport: 'ws' | 'uws'): Promise<void> {
     } else {
       assert.ok(code === 4100 || code === 1006, `closed with ${code}`);
     }
-    assert.deepEqual(ids, Array.from({ length: published }, (_, i) => i), 'the reading client got every event, in order');
+    assert.deepEqual(
+      ids,
+      Array.from({ length: published }, (_, i) => i),
+      'the reading client got every event, in order',
+    );
     assert.equal(await metric(srv.port, 'wiremesh_connections'), 1, 'only the reading client is still connected');
-    assert.ok(peak('retained') - before.retained < 16 * MIB, `heap+external peaked ${mib(peak('retained') - before.retained)} above the start`);
-    assert.ok(last.retained - steady.retained < 4 * MIB, `heap+external grew by ${mib(last.retained - steady.retained)} after the close`);
+    assert.ok(
+      peak('retained') - before.retained < 16 * MIB,
+      `heap+external peaked ${mib(peak('retained') - before.retained)} above the start`,
+    );
+    assert.ok(
+      last.retained - steady.retained < 4 * MIB,
+      `heap+external grew by ${mib(last.retained - steady.retained)} after the close`,
+    );
     assert.ok(last.rss - steady.rss < 24 * MIB, `rss grew by ${mib(last.rss - steady.rss)} after the close`);
     assert.ok(peak('rss') - before.rss < 96 * MIB, `rss peaked ${mib(peak('rss') - before.rss)} above the start`);
     logs.drain();
@@ -171,6 +188,14 @@ async function stalled(t: TestContext, transport: 'ws' | 'uws'): Promise<void> {
 }
 
 describe('a client that stops reading', () => {
-  test('ws transport: is closed with 4100, memory stays bounded, a reading subscriber loses nothing', { timeout: 30_000 }, (t) => stalled(t, 'ws'));
-  test('uws transport: is cut off, memory stays bounded, a reading subscriber loses nothing', { skip: uwsSkip, timeout: 30_000 }, (t) => stalled(t, 'uws'));
+  test(
+    'ws transport: is closed with 4100, memory stays bounded, a reading subscriber loses nothing',
+    { timeout: 30_000 },
+    (t) => stalled(t, 'ws'),
+  );
+  test(
+    'uws transport: is cut off, memory stays bounded, a reading subscriber loses nothing',
+    { skip: uwsSkip, timeout: 30_000 },
+    (t) => stalled(t, 'uws'),
+  );
 });

@@ -6,7 +6,13 @@ import { sleep } from './helpers/clients.js';
 
 clusterSuite('memory bus, in-process', async (n, webhookUrl) => {
   const c = await startTestCluster(n, {
-    apps: [testApp({ webhooks: [{ url: webhookUrl, events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }] })],
+    apps: [
+      testApp({
+        webhooks: [
+          { url: webhookUrl, events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] },
+        ],
+      }),
+    ],
   });
   await sleep(300);
   return {

@@ -50,7 +50,11 @@ describe('cluster: mesh, a node killed and started again on its ports', () => {
 
     await c.kill(2);
     victim.disconnect(); // it would otherwise come back with the node
-    await until(() => w0.members.count === 2 && w1.members.count === 2, 'the victim to leave', c.nodeTimeoutMs * 3 + 2_000);
+    await until(
+      () => w0.members.count === 2 && w1.members.count === 2,
+      'the victim to leave',
+      c.nodeTimeoutMs * 3 + 2_000,
+    );
 
     await c.restart(2);
     // It listens only once it has caught up with the others: its very first answers are the cluster's.
@@ -75,6 +79,11 @@ describe('cluster: mesh, a node killed and started again on its ports', () => {
     await serverSdk(c.ports[0]!).trigger(news, 'e', { from: 0 });
     await serverSdk(c.ports[2]!).trigger(news, 'e', { from: 2 });
     await until(() => got.length === 4, 'both events on both nodes');
-    assert.deepEqual(got.sort(), [[0, 0], [0, 2], [2, 0], [2, 2]]);
+    assert.deepEqual(got.sort(), [
+      [0, 0],
+      [0, 2],
+      [2, 0],
+      [2, 2],
+    ]);
   });
 });

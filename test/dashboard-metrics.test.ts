@@ -58,11 +58,24 @@ test('Soketi names, Node process metrics, cluster gauges and webhook queue age',
   assert.equal(value(text, 'wiremesh_http_calls_received_total{app_id="app-id"}'), 1);
   assert.ok((value(text, 'wiremesh_http_received_bytes{app_id="app-id"}') ?? 0) > 0);
   assert.ok((value(text, 'wiremesh_socket_transmitted_bytes{app_id="app-id"}') ?? 0) > 0);
-  for (const name of ['wiremesh_new_disconnections_total', 'wiremesh_socket_received_bytes', 'wiremesh_http_transmitted_bytes']) {
+  for (const name of [
+    'wiremesh_new_disconnections_total',
+    'wiremesh_socket_received_bytes',
+    'wiremesh_http_transmitted_bytes',
+  ]) {
     assert.match(text, new RegExp(`# TYPE ${name} counter`));
   }
   // Node's defaults, prom-client's names with Soketi's kind of prefix.
-  for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_seconds', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_external_memory_bytes']) {
+  for (const name of [
+    'process_cpu_user_seconds_total',
+    'process_resident_memory_bytes',
+    'process_start_time_seconds',
+    'nodejs_eventloop_lag_seconds',
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_heap_size_total_bytes',
+    'nodejs_external_memory_bytes',
+  ]) {
     assert.ok(Number.isFinite(value(text, `wiremesh_${name}`)), name);
   }
   assert.match(text, /^wiremesh_nodejs_heap_space_size_used_bytes\{space="new"\} \d+/m);
@@ -73,8 +86,10 @@ test('Soketi names, Node process metrics, cluster gauges and webhook queue age',
   assert.ok((value(text, 'wiremesh_cluster_replicated_entries') ?? 0) >= 1);
   // channel_occupied went to a receiver that never answers: the batch waits and ages.
   await new Promise((r) => setTimeout(r, 1_100));
-  text = await scrape(0) + (await scrape(1));
-  const ages = [...text.matchAll(/^wiremesh_webhook_queue_age_seconds\{app="app-id"\} ([\d.]+)$/gm)].map((m) => Number(m[1]));
+  text = (await scrape(0)) + (await scrape(1));
+  const ages = [...text.matchAll(/^wiremesh_webhook_queue_age_seconds\{app="app-id"\} ([\d.]+)$/gm)].map((m) =>
+    Number(m[1]),
+  );
   assert.equal(ages.length, 1, 'exactly one node (the channel owner) holds the webhook');
   assert.ok(ages[0]! >= 1, `queue age ${ages[0]}`);
 

@@ -62,7 +62,10 @@ async function runDoctor(args: string[]): Promise<{ code: number | string | null
 }
 
 function has(lines: string[], re: RegExp): void {
-  assert.ok(lines.some((l) => re.test(l)), `no line matching ${re}:\n${lines.join('\n')}`);
+  assert.ok(
+    lines.some((l) => re.test(l)),
+    `no line matching ${re}:\n${lines.join('\n')}`,
+  );
 }
 
 describe('wiremesh doctor', { timeout: 120_000 }, () => {
@@ -83,19 +86,43 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
     const deadRedis = `redis://127.0.0.1:${await freePort()}`;
     const { code, lines } = await runDoctor([
       '--config',
-      config({ cluster: { driver: 'redis', redis: { url: deadRedis } } }, { secret: 'not-the-secret', livewire: { backends: [`http://127.0.0.1:${await freePort()}`], publicUrl: 'https://app.example.com' } }),
+      config(
+        { cluster: { driver: 'redis', redis: { url: deadRedis } } },
+        {
+          secret: 'not-the-secret',
+          livewire: { backends: [`http://127.0.0.1:${await freePort()}`], publicUrl: 'https://app.example.com' },
+        },
+      ),
       '--url',
       laravelUrl, // a "proxy" that does not forward /app/ and /apps/ to wiremesh
       '--app-url',
       `${laravelUrl}/nowhere`,
     ]);
     assert.equal(code, 1);
-    has(lines, /^PROBLEM redis: 127\.0\.0\.1:\d+ unreachable: ECONNREFUSED — fix: start Redis or correct cluster\.redis\.url/);
-    has(lines, /^PROBLEM api \(server\): signed GET \/apps\/doc-app\/channels → 401 .* — fix: the server has another key\/secret for app doc-app/);
-    has(lines, /^PROBLEM livewire: backend http:\/\/127\.0\.0\.1:\d+ unreachable: ECONNREFUSED — fix: start the Laravel app/);
-    has(lines, /^PROBLEM broadcasting\/auth: .*\/nowhere\/broadcasting\/auth → 404 — fix: register the route: php artisan install:broadcasting/);
-    has(lines, /^PROBLEM api \(public URL\): .* → 404 — fix: app doc-app is not configured on that server, or the proxy does not route \/apps\//);
-    has(lines, /^PROBLEM websocket \(public URL\): .*HTTP 404 instead of a WebSocket upgrade — fix: the proxy must forward \/app\//);
+    has(
+      lines,
+      /^PROBLEM redis: 127\.0\.0\.1:\d+ unreachable: ECONNREFUSED — fix: start Redis or correct cluster\.redis\.url/,
+    );
+    has(
+      lines,
+      /^PROBLEM api \(server\): signed GET \/apps\/doc-app\/channels → 401 .* — fix: the server has another key\/secret for app doc-app/,
+    );
+    has(
+      lines,
+      /^PROBLEM livewire: backend http:\/\/127\.0\.0\.1:\d+ unreachable: ECONNREFUSED — fix: start the Laravel app/,
+    );
+    has(
+      lines,
+      /^PROBLEM broadcasting\/auth: .*\/nowhere\/broadcasting\/auth → 404 — fix: register the route: php artisan install:broadcasting/,
+    );
+    has(
+      lines,
+      /^PROBLEM api \(public URL\): .* → 404 — fix: app doc-app is not configured on that server, or the proxy does not route \/apps\//,
+    );
+    has(
+      lines,
+      /^PROBLEM websocket \(public URL\): .*HTTP 404 instead of a WebSocket upgrade — fix: the proxy must forward \/app\//,
+    );
     assert.match(lines.at(-1)!, /^\d+ problem\(s\)$/);
   });
 

@@ -14,7 +14,16 @@ import type { Browser } from 'playwright-core';
 import { serverSdk } from './helpers/clients.js';
 import { startTestCluster, type TestCluster } from './helpers/cluster.js';
 import { CLIENT_SCRIPT, startFixtureApp, type FixtureApp } from './helpers/e2e-app.js';
-import { CHROMIUM_MISSING, closeBrowser, eventually, gotoLivewire, launchChromium, openPage, waitForText, type PageRecorder } from './helpers/e2e-browser.js';
+import {
+  CHROMIUM_MISSING,
+  closeBrowser,
+  eventually,
+  gotoLivewire,
+  launchChromium,
+  openPage,
+  waitForText,
+  type PageRecorder,
+} from './helpers/e2e-browser.js';
 import { testApp, type TestServer } from './helpers/server.js';
 
 const TEST_TIMEOUT = 60_000;
@@ -32,163 +41,206 @@ interface FragmentFixtureState {
   renders: Render[];
 }
 
-describe('shared fragments (Chromium, two nodes, the fixture app renders)', { skip: CHROMIUM_MISSING, timeout: 600_000 }, () => {
-  let app: FixtureApp;
-  let cluster: TestCluster;
-  let nodeA: TestServer;
-  let nodeB: TestServer;
-  let browser: Browser;
-  const users = new Map<string, { rec: PageRecorder; node: TestServer }>();
+describe(
+  'shared fragments (Chromium, two nodes, the fixture app renders)',
+  { skip: CHROMIUM_MISSING, timeout: 600_000 },
+  () => {
+    let app: FixtureApp;
+    let cluster: TestCluster;
+    let nodeA: TestServer;
+    let nodeB: TestServer;
+    let browser: Browser;
+    const users = new Map<string, { rec: PageRecorder; node: TestServer }>();
 
-  async function fixtureState(change?: Record<string, unknown>): Promise<FragmentFixtureState> {
-    const res = await fetch(`${app.url}/_fixture/fragment-state`, {
-      method: change ? 'POST' : 'GET',
-      ...(change ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(change) } : {}),
-    });
-    assert.equal(res.status, 200);
-    return (await res.json()) as FragmentFixtureState;
-  }
-
-  async function join(user: string, node: TestServer): Promise<PageRecorder> {
-    const rec = await openPage(browser);
-    await rec.page.context().addCookies([{ name: 'fixture_user', value: user, url: app.url }]);
-    await gotoLivewire(rec.page, `${app.url}/lobby?wsPort=${node.port}`);
-    users.set(user, { rec, node });
-    return rec;
-  }
-
-  async function leave(user: string): Promise<void> {
-    const u = users.get(user)!;
-    users.delete(user);
-    await u.rec.page.context().close();
-  }
-
-  async function listOn(rec: PageRecorder): Promise<string[]> {
-    return rec.page.$$eval('#online-list li', (els) => els.map((e) => e.getAttribute('data-user') ?? ''));
-  }
-
-  /** Every open page shows exactly the users that are open, sorted. */
-  async function everyPageShowsEveryone(): Promise<void> {
-    const expected = [...users.keys()].sort();
-    for (const [user, { rec }] of users) {
-      await eventually(`${user}'s page lists ${expected.join(',')}`, async () => (await listOn(rec)).join(',') === expected.join(','));
+    async function fixtureState(change?: Record<string, unknown>): Promise<FragmentFixtureState> {
+      const res = await fetch(`${app.url}/_fixture/fragment-state`, {
+        method: change ? 'POST' : 'GET',
+        ...(change ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(change) } : {}),
+      });
+      assert.equal(res.status, 200);
+      return (await res.json()) as FragmentFixtureState;
     }
-  }
 
-  /** Waits until no render has happened for a while (coalescing windows and replication are over). */
-  async function quiet(): Promise<Render[]> {
-    let last = -1;
-    for (let i = 0; i < 100; i++) {
-      const renders = (await fixtureState()).renders;
-      if (renders.length === last) return renders;
-      last = renders.length;
-      await new Promise((r) => setTimeout(r, 400));
+    async function join(user: string, node: TestServer): Promise<PageRecorder> {
+      const rec = await openPage(browser);
+      await rec.page.context().addCookies([{ name: 'fixture_user', value: user, url: app.url }]);
+      await gotoLivewire(rec.page, `${app.url}/lobby?wsPort=${node.port}`);
+      users.set(user, { rec, node });
+      return rec;
     }
-    throw new Error('renders never stopped');
-  }
 
-  function perNode(renders: Render[]): Record<string, number> {
-    const names = new Map([
-      [nodeA.server.nodeId, 'A'],
-      [nodeB.server.nodeId, 'B'],
-    ]);
-    const out: Record<string, number> = {};
-    for (const r of renders) {
-      const name = names.get(r.node) ?? `unknown:${r.node}`;
-      out[name] = (out[name] ?? 0) + 1;
+    async function leave(user: string): Promise<void> {
+      const u = users.get(user)!;
+      users.delete(user);
+      await u.rec.page.context().close();
     }
-    return out;
-  }
 
-  /** Runs `change` and checks that it cost exactly one render on each node, for the right members. */
-  async function oneRenderPerNode(what: string, change: () => Promise<void>): Promise<void> {
-    await quiet();
-    await fixtureState({ resetRenders: true });
-    await change();
-    await everyPageShowsEveryone();
-    const renders = await quiet();
-    assert.deepEqual(perNode(renders), { A: 1, B: 1 }, `${what}: one render per node (${JSON.stringify(renders)})`);
-    const expected = [...users.keys()].sort();
-    for (const r of renders) {
-      assert.equal(r.fragment, 'online-users');
-      assert.equal(r.channel, 'presence-lobby');
-      assert.deepEqual(r.members, expected, `${what}: the render saw the channel's members`);
+    async function listOn(rec: PageRecorder): Promise<string[]> {
+      return rec.page.$$eval('#online-list li', (els) => els.map((e) => e.getAttribute('data-user') ?? ''));
     }
-  }
 
-  before(async () => {
-    assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
-    app = await startFixtureApp();
-    const livewire = { backends: [app.url], publicUrl: app.url, healthIntervalMs: 500 };
-    const fragments = { path: '/_fixture/fragments', windowMs: 100 };
-    cluster = await startTestCluster(2, { apps: [testApp({ livewire, fragments })] });
-    [nodeA, nodeB] = cluster.nodes as [TestServer, TestServer];
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await Promise.all([...users.values()].map((u) => u.rec.page.context().close().catch(() => undefined)));
-    await closeBrowser(browser);
-    await cluster?.close();
-    await app?.close();
-  });
-
-  test('pages on both nodes show the online list; the page-rendered placeholder is replaced', { timeout: TEST_TIMEOUT }, async () => {
-    await join('alice', nodeA);
-    await join('bob', nodeB);
-    await join('carol', nodeA);
-    await join('dave', nodeB);
-    await everyPageShowsEveryone();
-    for (const { rec } of users.values()) {
-      assert.equal(await rec.page.$('#online-placeholder'), null, 'the placeholder is gone');
-      assert.equal(await rec.page.textContent('#online-title'), 'Online');
-      assert.deepEqual(rec.errors, []);
+    /** Every open page shows exactly the users that are open, sorted. */
+    async function everyPageShowsEveryone(): Promise<void> {
+      const expected = [...users.keys()].sort();
+      for (const [user, { rec }] of users) {
+        await eventually(
+          `${user}'s page lists ${expected.join(',')}`,
+          async () => (await listOn(rec)).join(',') === expected.join(','),
+        );
+      }
     }
-    // No HTTP request for the fragment from any page: it came over the socket.
-    const renders = await quiet();
-    assert.ok(renders.every((r) => r.node === nodeA.server.nodeId || r.node === nodeB.server.nodeId), 'renders were asked by the nodes');
-  });
 
-  test('a user joining on node B: every page shows them, one render per node', { timeout: TEST_TIMEOUT }, async () => {
-    await oneRenderPerNode('eve joins on B', async () => {
-      await join('eve', nodeB);
+    /** Waits until no render has happened for a while (coalescing windows and replication are over). */
+    async function quiet(): Promise<Render[]> {
+      let last = -1;
+      for (let i = 0; i < 100; i++) {
+        const renders = (await fixtureState()).renders;
+        if (renders.length === last) return renders;
+        last = renders.length;
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      throw new Error('renders never stopped');
+    }
+
+    function perNode(renders: Render[]): Record<string, number> {
+      const names = new Map([
+        [nodeA.server.nodeId, 'A'],
+        [nodeB.server.nodeId, 'B'],
+      ]);
+      const out: Record<string, number> = {};
+      for (const r of renders) {
+        const name = names.get(r.node) ?? `unknown:${r.node}`;
+        out[name] = (out[name] ?? 0) + 1;
+      }
+      return out;
+    }
+
+    /** Runs `change` and checks that it cost exactly one render on each node, for the right members. */
+    async function oneRenderPerNode(what: string, change: () => Promise<void>): Promise<void> {
+      await quiet();
+      await fixtureState({ resetRenders: true });
+      await change();
+      await everyPageShowsEveryone();
+      const renders = await quiet();
+      assert.deepEqual(perNode(renders), { A: 1, B: 1 }, `${what}: one render per node (${JSON.stringify(renders)})`);
+      const expected = [...users.keys()].sort();
+      for (const r of renders) {
+        assert.equal(r.fragment, 'online-users');
+        assert.equal(r.channel, 'presence-lobby');
+        assert.deepEqual(r.members, expected, `${what}: the render saw the channel's members`);
+      }
+    }
+
+    before(async () => {
+      assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
+      app = await startFixtureApp();
+      const livewire = { backends: [app.url], publicUrl: app.url, healthIntervalMs: 500 };
+      const fragments = { path: '/_fixture/fragments', windowMs: 100 };
+      cluster = await startTestCluster(2, { apps: [testApp({ livewire, fragments })] });
+      [nodeA, nodeB] = cluster.nodes as [TestServer, TestServer];
+      browser = await launchChromium();
     });
-  });
 
-  test('a user leaving on node A: every page drops them, one render per node', { timeout: TEST_TIMEOUT }, async () => {
-    await oneRenderPerNode('carol leaves A', () => leave('carol'));
-  });
-
-  test('a user joining on node A and one leaving on node B', { timeout: TEST_TIMEOUT }, async () => {
-    await oneRenderPerNode('frank joins on A', async () => {
-      await join('frank', nodeA);
+    after(async () => {
+      await Promise.all(
+        [...users.values()].map((u) =>
+          u.rec.page
+            .context()
+            .close()
+            .catch(() => undefined),
+        ),
+      );
+      await closeBrowser(browser);
+      await cluster?.close();
+      await app?.close();
     });
-    await oneRenderPerNode('dave leaves B', () => leave('dave'));
-  });
 
-  test('POST /apps/{id}/fragments/{name}/refresh through the pusher SDK re-renders on both nodes once', { timeout: TEST_TIMEOUT }, async () => {
-    await fixtureState({ title: 'Who is here' });
-    await oneRenderPerNode('API refresh on node A', async () => {
-      const sdk = serverSdk(nodeA.port);
-      // The SDK JSON-encodes `body` itself (its typings say string).
-      await sdk.post({ path: '/fragments/online-users/refresh', body: { channel: 'presence-lobby' } as unknown as string });
-      for (const [user, { rec }] of users) await waitForText(rec.page, '#online-title', 'Who is here').catch((err: unknown) => assert.fail(`${user}: ${String(err)}`));
-    });
-  });
+    test(
+      'pages on both nodes show the online list; the page-rendered placeholder is replaced',
+      { timeout: TEST_TIMEOUT },
+      async () => {
+        await join('alice', nodeA);
+        await join('bob', nodeB);
+        await join('carol', nodeA);
+        await join('dave', nodeB);
+        await everyPageShowsEveryone();
+        for (const { rec } of users.values()) {
+          assert.equal(await rec.page.$('#online-placeholder'), null, 'the placeholder is gone');
+          assert.equal(await rec.page.textContent('#online-title'), 'Online');
+          assert.deepEqual(rec.errors, []);
+        }
+        // No HTTP request for the fragment from any page: it came over the socket.
+        const renders = await quiet();
+        assert.ok(
+          renders.every((r) => r.node === nodeA.server.nodeId || r.node === nodeB.server.nodeId),
+          'renders were asked by the nodes',
+        );
+      },
+    );
 
-  test('a Livewire component around the fragment and the fragment leave each other alone', { timeout: TEST_TIMEOUT }, async () => {
-    const alice = users.get('alice')!.rec;
-    await alice.page.click('#lobby-bump');
-    await waitForText(alice.page, '#lobby-clicks', '1');
-    assert.ok((await listOn(alice)).length > 0, "the component's re-render kept the fragment (wire:ignore)");
-    await oneRenderPerNode('george joins on B', async () => {
-      await join('george', nodeB);
+    test(
+      'a user joining on node B: every page shows them, one render per node',
+      { timeout: TEST_TIMEOUT },
+      async () => {
+        await oneRenderPerNode('eve joins on B', async () => {
+          await join('eve', nodeB);
+        });
+      },
+    );
+
+    test(
+      'a user leaving on node A: every page drops them, one render per node',
+      { timeout: TEST_TIMEOUT },
+      async () => {
+        await oneRenderPerNode('carol leaves A', () => leave('carol'));
+      },
+    );
+
+    test('a user joining on node A and one leaving on node B', { timeout: TEST_TIMEOUT }, async () => {
+      await oneRenderPerNode('frank joins on A', async () => {
+        await join('frank', nodeA);
+      });
+      await oneRenderPerNode('dave leaves B', () => leave('dave'));
     });
-    assert.equal(await alice.page.textContent('#lobby-clicks'), '1', 'the morph left the component alone');
-    await alice.page.click('#lobby-bump');
-    await waitForText(alice.page, '#lobby-clicks', '2');
-    assert.ok((await listOn(alice)).includes('george'));
-    assert.deepEqual(alice.updateRequests, [], 'Livewire updates still went over the socket');
-    assert.deepEqual(alice.errors, []);
-  });
-});
+
+    test(
+      'POST /apps/{id}/fragments/{name}/refresh through the pusher SDK re-renders on both nodes once',
+      { timeout: TEST_TIMEOUT },
+      async () => {
+        await fixtureState({ title: 'Who is here' });
+        await oneRenderPerNode('API refresh on node A', async () => {
+          const sdk = serverSdk(nodeA.port);
+          // The SDK JSON-encodes `body` itself (its typings say string).
+          await sdk.post({
+            path: '/fragments/online-users/refresh',
+            body: { channel: 'presence-lobby' } as unknown as string,
+          });
+          for (const [user, { rec }] of users)
+            await waitForText(rec.page, '#online-title', 'Who is here').catch((err: unknown) =>
+              assert.fail(`${user}: ${String(err)}`),
+            );
+        });
+      },
+    );
+
+    test(
+      'a Livewire component around the fragment and the fragment leave each other alone',
+      { timeout: TEST_TIMEOUT },
+      async () => {
+        const alice = users.get('alice')!.rec;
+        await alice.page.click('#lobby-bump');
+        await waitForText(alice.page, '#lobby-clicks', '1');
+        assert.ok((await listOn(alice)).length > 0, "the component's re-render kept the fragment (wire:ignore)");
+        await oneRenderPerNode('george joins on B', async () => {
+          await join('george', nodeB);
+        });
+        assert.equal(await alice.page.textContent('#lobby-clicks'), '1', 'the morph left the component alone');
+        await alice.page.click('#lobby-bump');
+        await waitForText(alice.page, '#lobby-clicks', '2');
+        assert.ok((await listOn(alice)).includes('george'));
+        assert.deepEqual(alice.updateRequests, [], 'Livewire updates still went over the socket');
+        assert.deepEqual(alice.errors, []);
+      },
+    );
+  },
+);

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startFixtureApp, type FixtureApp } from './helpers/e2e-app.js';
-import { CHROMIUM_MISSING, closeBrowser, driveCounter, gotoLivewire, launchChromium, openPage, waitForText } from './helpers/e2e-browser.js';
+import {
+  CHROMIUM_MISSING,
+  closeBrowser,
+  driveCounter,
+  gotoLivewire,
+  launchChromium,
+  openPage,
+  waitForText,
+} from './helpers/e2e-browser.js';
 import { FAULT_SCENARIOS, openFaultsPage } from './helpers/e2e-scenarios.js';
 
 const TEST_TIMEOUT = 60_000;
@@ -30,7 +38,12 @@ describe('Livewire fixture over plain HTTP (reference)', { skip: CHROMIUM_MISSIN
     const rec = await openPage(browser);
     try {
       await gotoLivewire(rec.page, `${app.url}/counter`);
-      assert.equal(await rec.page.evaluate(() => (window as unknown as { wiremeshFixture: { mode: string } }).wiremeshFixture.mode), 'http');
+      assert.equal(
+        await rec.page.evaluate(
+          () => (window as unknown as { wiremeshFixture: { mode: string } }).wiremeshFixture.mode,
+        ),
+        'http',
+      );
       await app.setState({ resetUpdates: true });
 
       await driveCounter(rec.page, 'wiremesh');
@@ -43,7 +56,11 @@ describe('Livewire fixture over plain HTTP (reference)', { skip: CHROMIUM_MISSIN
         [['increment'], ['increment'], []],
       );
       assert.deepEqual(state.updates[2]!.components[0]!.updates, { name: 'wiremesh' });
-      assert.equal(state.updates[0]!.headers['x-livewire'], '', "Livewire 3 marks updates with an empty X-Livewire header");
+      assert.equal(
+        state.updates[0]!.headers['x-livewire'],
+        '',
+        'Livewire 3 marks updates with an empty X-Livewire header',
+      );
       assert.deepEqual(rec.errors, []);
     } finally {
       await rec.page.context().close();

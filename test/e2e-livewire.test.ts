@@ -30,8 +30,17 @@ import { APP, freePort, startTestServer, testApp, type TestServer } from './help
 const TEST_TIMEOUT = 60_000;
 
 type FixtureWindow = Window & {
-  pusher: { connection: { state: string; socket_id?: string }; connect(): void; disconnect(): void; channel(name: string): { subscribed: boolean } | undefined };
-  wiremeshFixture: { mode: string; installError: string | null; events: { type: string; reason?: string; status?: number }[] };
+  pusher: {
+    connection: { state: string; socket_id?: string };
+    connect(): void;
+    disconnect(): void;
+    channel(name: string): { subscribed: boolean } | undefined;
+  };
+  wiremeshFixture: {
+    mode: string;
+    installError: string | null;
+    events: { type: string; reason?: string; status?: number }[];
+  };
   marker?: string;
 };
 
@@ -39,7 +48,11 @@ type FixtureWindow = Window & {
 async function waitForSocket(page: Page): Promise<string> {
   const fixture = await page.evaluate(() => (window as unknown as FixtureWindow).wiremeshFixture);
   assert.equal(fixture.installError, null, 'installLivewireTransport threw');
-  assert.equal(fixture.mode, 'socket', 'the page installed the wiremesh transport (client/dist/wiremesh-livewire.js served?)');
+  assert.equal(
+    fixture.mode,
+    'socket',
+    'the page installed the wiremesh transport (client/dist/wiremesh-livewire.js served?)',
+  );
   await page.waitForFunction(() => (window as unknown as FixtureWindow).pusher.connection.state === 'connected');
   return page.evaluate(() => (window as unknown as FixtureWindow).pusher.connection.socket_id!);
 }
@@ -78,62 +91,88 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
   });
 
   after(async () => {
-    await Promise.all(pages.map((rec) => rec.page.context().close().catch(() => undefined)));
+    await Promise.all(
+      pages.map((rec) =>
+        rec.page
+          .context()
+          .close()
+          .catch(() => undefined),
+      ),
+    );
     await closeBrowser(browser);
     await cluster?.close();
     await app?.close();
   });
 
-  test('updates go over the socket: no HTTP update request, the backend still gets them (via wiremesh)', { timeout: TEST_TIMEOUT }, async () => {
-    const rec = await page();
-    await gotoLivewire(rec.page, `${app.url}/counter`);
-    const socketId = await waitForSocket(rec.page);
-    await app.setState({ resetUpdates: true });
+  test(
+    'updates go over the socket: no HTTP update request, the backend still gets them (via wiremesh)',
+    { timeout: TEST_TIMEOUT },
+    async () => {
+      const rec = await page();
+      await gotoLivewire(rec.page, `${app.url}/counter`);
+      const socketId = await waitForSocket(rec.page);
+      await app.setState({ resetUpdates: true });
 
-    await driveCounter(rec.page, 'over the socket');
+      await driveCounter(rec.page, 'over the socket');
 
-    assert.deepEqual(rec.updateRequests, [], 'the browser sent no update over HTTP');
-    assert.equal(rec.websockets.length, 1);
-    const state = await app.state();
-    assert.equal(state.updateCount, 3, 'the backend received the three updates');
-    assert.deepEqual(
-      state.updates.map((u) => u.components[0]?.calls),
-      [['increment'], ['increment'], []],
-    );
-    assert.deepEqual(state.updates[2]!.components[0]!.updates, { name: 'over the socket' });
-    assert.ok(state.updates.every((u) => u.headers['x-socket-id'] === socketId), 'sent by wiremesh for this socket');
-    const events = await transportEvents(rec.page);
-    assert.deepEqual(
-      events.map((e) => `${e.type}:${e.status ?? e.reason}`),
-      ['socket:200', 'socket:200', 'socket:200'],
-    );
-    assert.deepEqual(rec.errors, []);
-  });
+      assert.deepEqual(rec.updateRequests, [], 'the browser sent no update over HTTP');
+      assert.equal(rec.websockets.length, 1);
+      const state = await app.state();
+      assert.equal(state.updateCount, 3, 'the backend received the three updates');
+      assert.deepEqual(
+        state.updates.map((u) => u.components[0]?.calls),
+        [['increment'], ['increment'], []],
+      );
+      assert.deepEqual(state.updates[2]!.components[0]!.updates, { name: 'over the socket' });
+      assert.ok(
+        state.updates.every((u) => u.headers['x-socket-id'] === socketId),
+        'sent by wiremesh for this socket',
+      );
+      const events = await transportEvents(rec.page);
+      assert.deepEqual(
+        events.map((e) => `${e.type}:${e.status ?? e.reason}`),
+        ['socket:200', 'socket:200', 'socket:200'],
+      );
+      assert.deepEqual(rec.errors, []);
+    },
+  );
 
-  test('the backend sees what it would see over HTTP: Referer of the current page, X-Socket-ID, client address, cookies', { timeout: TEST_TIMEOUT }, async () => {
-    const rec = await page();
-    await gotoLivewire(rec.page, `${app.url}/counter`);
-    const socketId = await waitForSocket(rec.page);
-    await rec.page.click('#to-other');
-    await rec.page.waitForSelector('#other');
-    await app.setState({ resetUpdates: true });
-    await rec.page.click('#bump');
-    await waitForText(rec.page, '#other-clicks', '1');
-    assert.deepEqual(rec.updateRequests, []);
+  test(
+    'the backend sees what it would see over HTTP: Referer of the current page, X-Socket-ID, client address, cookies',
+    { timeout: TEST_TIMEOUT },
+    async () => {
+      const rec = await page();
+      await gotoLivewire(rec.page, `${app.url}/counter`);
+      const socketId = await waitForSocket(rec.page);
+      await rec.page.click('#to-other');
+      await rec.page.waitForSelector('#other');
+      await app.setState({ resetUpdates: true });
+      await rec.page.click('#bump');
+      await waitForText(rec.page, '#other-clicks', '1');
+      assert.deepEqual(rec.updateRequests, []);
 
-    const seen: RecordedUpdate = (await app.state()).updates[0]!;
-    assert.equal(seen.headers['x-livewire'], '');
-    assert.match(seen.headers['content-type'] ?? '', /^application\/json/);
-    assert.equal(seen.headers['x-socket-id'], socketId, 'X-Socket-ID names the page socket (broadcast()->toOthers())');
-    assert.match(seen.headers['x-forwarded-for'] ?? '', /127\.0\.0\.1/, 'X-Forwarded-For carries the browser address');
-    assert.equal(seen.ip, '127.0.0.1');
-    assert.equal(seen.headers.origin, app.url);
-    assert.equal(seen.headers.cookie, '(present)', 'the session cookie (from the handshake)');
-    assert.match(seen.headers['user-agent'] ?? '', /Chrome/);
-    // fetch sends the document URL, which wire:navigate changed; Livewire's originalUrl() and
-    // redirect()->back() read it.
-    assert.equal(seen.headers.referer, `${app.url}/other`, 'Referer: the current page');
-  });
+      const seen: RecordedUpdate = (await app.state()).updates[0]!;
+      assert.equal(seen.headers['x-livewire'], '');
+      assert.match(seen.headers['content-type'] ?? '', /^application\/json/);
+      assert.equal(
+        seen.headers['x-socket-id'],
+        socketId,
+        'X-Socket-ID names the page socket (broadcast()->toOthers())',
+      );
+      assert.match(
+        seen.headers['x-forwarded-for'] ?? '',
+        /127\.0\.0\.1/,
+        'X-Forwarded-For carries the browser address',
+      );
+      assert.equal(seen.ip, '127.0.0.1');
+      assert.equal(seen.headers.origin, app.url);
+      assert.equal(seen.headers.cookie, '(present)', 'the session cookie (from the handshake)');
+      assert.match(seen.headers['user-agent'] ?? '', /Chrome/);
+      // fetch sends the document URL, which wire:navigate changed; Livewire's originalUrl() and
+      // redirect()->back() read it.
+      assert.equal(seen.headers.referer, `${app.url}/other`, 'Referer: the current page');
+    },
+  );
 
   test('wire:navigate to /other and back keeps the same WebSocket and window', { timeout: TEST_TIMEOUT }, async () => {
     const rec = await page();
@@ -153,69 +192,84 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
     await rec.page.click('#increment');
     await waitForText(rec.page, '#count', '1'); // a fresh Counter, mounted by the navigation
 
-    assert.equal(await rec.page.evaluate(() => (window as unknown as FixtureWindow).pusher.connection.socket_id), socketId);
+    assert.equal(
+      await rec.page.evaluate(() => (window as unknown as FixtureWindow).pusher.connection.socket_id),
+      socketId,
+    );
     assert.equal(rec.websockets.length, 1, 'one WebSocket for the whole visit');
     assert.equal(await rec.page.evaluate(() => (window as unknown as FixtureWindow).marker), 'kept');
     assert.equal(rec.loads.length, loads, 'no full page load');
     assert.deepEqual(rec.updateRequests, [], 'updates on both pages went over the socket');
   });
 
-  test('a broadcast published on node A refreshes the listening component in browsers on both nodes', { timeout: TEST_TIMEOUT }, async () => {
-    const onB = await page();
-    const onA = await page();
-    await gotoLivewire(onB.page, `${app.url}/status`);
-    await gotoLivewire(onA.page, `${app.url}/status?wsPort=${nodeA.port}`);
-    for (const rec of [onB, onA]) {
+  test(
+    'a broadcast published on node A refreshes the listening component in browsers on both nodes',
+    { timeout: TEST_TIMEOUT },
+    async () => {
+      const onB = await page();
+      const onA = await page();
+      await gotoLivewire(onB.page, `${app.url}/status`);
+      await gotoLivewire(onA.page, `${app.url}/status?wsPort=${nodeA.port}`);
+      for (const rec of [onB, onA]) {
+        await waitForSocket(rec.page);
+        // Livewire's `echo:fixture-status,.status-changed` listener subscribed through window.Echo.
+        await rec.page.waitForFunction(
+          () => (window as unknown as FixtureWindow).pusher.channel('fixture-status')?.subscribed === true,
+        );
+      }
+      const value = `shipped-${Math.random().toString(36).slice(2, 8)}`;
+      await app.setState({ status: value, resetUpdates: true });
+
+      await serverSdk(nodeA.port).trigger('fixture-status', 'status-changed', { order: 42 });
+
+      for (const rec of [onB, onA]) {
+        await waitForText(rec.page, '#status', value);
+        await waitForText(rec.page, '#refreshes', '1');
+        assert.match((await rec.page.textContent('#last-payload')) ?? '', /"order":42/);
+        assert.deepEqual(rec.updateRequests, [], 'the refresh went over the socket');
+      }
+      const state = await app.state();
+      assert.equal(state.updateCount, 2, 'each browser pulled its own render');
+      assert.deepEqual(
+        state.updates.map((u) => u.components[0]?.calls),
+        [['__dispatch'], ['__dispatch']],
+      );
+    },
+  );
+
+  test(
+    'with the socket disconnected updates fall back to HTTP, and return to the socket after reconnecting',
+    { timeout: TEST_TIMEOUT },
+    async () => {
+      const rec = await page();
+      await gotoLivewire(rec.page, `${app.url}/counter`);
       await waitForSocket(rec.page);
-      // Livewire's `echo:fixture-status,.status-changed` listener subscribed through window.Echo.
-      await rec.page.waitForFunction(() => (window as unknown as FixtureWindow).pusher.channel('fixture-status')?.subscribed === true);
-    }
-    const value = `shipped-${Math.random().toString(36).slice(2, 8)}`;
-    await app.setState({ status: value, resetUpdates: true });
+      await rec.page.click('#increment');
+      await waitForText(rec.page, '#count', '1');
+      assert.equal(rec.updateRequests.length, 0);
 
-    await serverSdk(nodeA.port).trigger('fixture-status', 'status-changed', { order: 42 });
+      await rec.page.evaluate(() => (window as unknown as FixtureWindow).pusher.disconnect());
+      await rec.page.waitForFunction(
+        () => (window as unknown as FixtureWindow).pusher.connection.state === 'disconnected',
+      );
+      await rec.page.click('#increment');
+      await waitForText(rec.page, '#count', '2');
+      await rec.page.fill('#name', 'plain http');
+      await waitForText(rec.page, '#shout', 'PLAIN HTTP');
+      assert.equal(rec.updateRequests.length, 2, 'both updates went over HTTP');
 
-    for (const rec of [onB, onA]) {
-      await waitForText(rec.page, '#status', value);
-      await waitForText(rec.page, '#refreshes', '1');
-      assert.match((await rec.page.textContent('#last-payload')) ?? '', /"order":42/);
-      assert.deepEqual(rec.updateRequests, [], 'the refresh went over the socket');
-    }
-    const state = await app.state();
-    assert.equal(state.updateCount, 2, 'each browser pulled its own render');
-    assert.deepEqual(
-      state.updates.map((u) => u.components[0]?.calls),
-      [['__dispatch'], ['__dispatch']],
-    );
-  });
-
-  test('with the socket disconnected updates fall back to HTTP, and return to the socket after reconnecting', { timeout: TEST_TIMEOUT }, async () => {
-    const rec = await page();
-    await gotoLivewire(rec.page, `${app.url}/counter`);
-    await waitForSocket(rec.page);
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '1');
-    assert.equal(rec.updateRequests.length, 0);
-
-    await rec.page.evaluate(() => (window as unknown as FixtureWindow).pusher.disconnect());
-    await rec.page.waitForFunction(() => (window as unknown as FixtureWindow).pusher.connection.state === 'disconnected');
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '2');
-    await rec.page.fill('#name', 'plain http');
-    await waitForText(rec.page, '#shout', 'PLAIN HTTP');
-    assert.equal(rec.updateRequests.length, 2, 'both updates went over HTTP');
-
-    await rec.page.evaluate(() => (window as unknown as FixtureWindow).pusher.connect());
-    await waitForSocket(rec.page);
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '3');
-    assert.equal(rec.updateRequests.length, 2, 'back on the socket');
-    const events = await transportEvents(rec.page);
-    assert.deepEqual(
-      events.map((e) => `${e.type}:${e.status ?? e.reason}`),
-      ['socket:200', 'http:not-connected', 'http:not-connected', 'socket:200'],
-    );
-  });
+      await rec.page.evaluate(() => (window as unknown as FixtureWindow).pusher.connect());
+      await waitForSocket(rec.page);
+      await rec.page.click('#increment');
+      await waitForText(rec.page, '#count', '3');
+      assert.equal(rec.updateRequests.length, 2, 'back on the socket');
+      const events = await transportEvents(rec.page);
+      assert.deepEqual(
+        events.map((e) => `${e.type}:${e.status ?? e.reason}`),
+        ['socket:200', 'http:not-connected', 'http:not-connected', 'socket:200'],
+      );
+    },
+  );
 
   test('errors and redirects behave as over HTTP', { timeout: 240_000 }, async (t) => {
     for (const scenario of FAULT_SCENARIOS) {
@@ -226,13 +280,21 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
           await scenario.arrange?.(ctx);
           await scenario.act(ctx);
           await scenario.check(ctx);
-          assert.equal(rec.updateRequests.length, scenario.httpUpdatesOverSocket ?? 0, 'update requests the browser sent over HTTP');
+          assert.equal(
+            rec.updateRequests.length,
+            scenario.httpUpdatesOverSocket ?? 0,
+            'update requests the browser sent over HTTP',
+          );
         } catch (err) {
           const events = await transportEvents(rec.page).catch(() => 'unavailable');
-          st.diagnostic(`url ${rec.page.url()}; loads ${JSON.stringify(rec.loads)}; transport events ${JSON.stringify(events)}`);
+          st.diagnostic(
+            `url ${rec.page.url()}; loads ${JSON.stringify(rec.loads)}; transport events ${JSON.stringify(events)}`,
+          );
           st.diagnostic(`page errors ${JSON.stringify(rec.errors)}; console ${JSON.stringify(rec.console.slice(-5))}`);
           const last = (await app.state()).updates.at(-1);
-          st.diagnostic(`last update at the backend: referer ${last?.headers.referer}, origin ${last?.headers.origin}, ip ${last?.ip}`);
+          st.diagnostic(
+            `last update at the backend: referer ${last?.headers.referer}, origin ${last?.headers.origin}, ip ${last?.ip}`,
+          );
           throw err;
         } finally {
           await rec.page.context().close();
@@ -241,19 +303,23 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
     }
   });
 
-  test('a full page load opens a new socket (documented: only wire:navigate keeps it)', { timeout: TEST_TIMEOUT }, async () => {
-    const rec = await page();
-    await gotoLivewire(rec.page, `${app.url}/counter`);
-    const first = await waitForSocket(rec.page);
-    await rec.page.reload();
-    await rec.page.waitForFunction(() => (window as unknown as { Livewire?: unknown }).Livewire !== undefined);
-    const second = await waitForSocket(rec.page);
-    assert.notEqual(second, first);
-    assert.equal(rec.websockets.length, 2);
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '1');
-    assert.deepEqual(rec.updateRequests, []);
-  });
+  test(
+    'a full page load opens a new socket (documented: only wire:navigate keeps it)',
+    { timeout: TEST_TIMEOUT },
+    async () => {
+      const rec = await page();
+      await gotoLivewire(rec.page, `${app.url}/counter`);
+      const first = await waitForSocket(rec.page);
+      await rec.page.reload();
+      await rec.page.waitForFunction(() => (window as unknown as { Livewire?: unknown }).Livewire !== undefined);
+      const second = await waitForSocket(rec.page);
+      assert.notEqual(second, first);
+      assert.equal(rec.websockets.length, 2);
+      await rec.page.click('#increment');
+      await waitForText(rec.page, '#count', '1');
+      assert.deepEqual(rec.updateRequests, []);
+    },
+  );
 });
 
 describe('Livewire over wiremesh when the node dies (Chromium)', { skip: CHROMIUM_MISSING, timeout: 120_000 }, () => {
@@ -268,37 +334,46 @@ describe('Livewire over wiremesh when the node dies (Chromium)', { skip: CHROMIU
   });
 
   after(async () => {
-    await rec?.page.context().close().catch(() => undefined);
+    await rec?.page
+      .context()
+      .close()
+      .catch(() => undefined);
     await closeBrowser(browser);
     await node?.close();
     await app?.close();
   });
 
-  test('updates fall back to HTTP while the node is down and return to the socket when it is back', { timeout: 90_000 }, async () => {
-    const port = await freePort();
-    const config = { port, apps: [testApp({ livewire: livewireConfig(app) })] };
-    node = await startTestServer(config);
-    await app.setState({ wiremesh: { host: '127.0.0.1', port, key: APP.key, transport: true } });
-    rec = await openPage(browser);
-    await gotoLivewire(rec.page, `${app.url}/counter`);
-    const first = await waitForSocket(rec.page);
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '1');
+  test(
+    'updates fall back to HTTP while the node is down and return to the socket when it is back',
+    { timeout: 90_000 },
+    async () => {
+      const port = await freePort();
+      const config = { port, apps: [testApp({ livewire: livewireConfig(app) })] };
+      node = await startTestServer(config);
+      await app.setState({ wiremesh: { host: '127.0.0.1', port, key: APP.key, transport: true } });
+      rec = await openPage(browser);
+      await gotoLivewire(rec.page, `${app.url}/counter`);
+      const first = await waitForSocket(rec.page);
+      await rec.page.click('#increment');
+      await waitForText(rec.page, '#count', '1');
 
-    await node.server.stop('crash');
-    node = undefined;
-    await rec.page.waitForFunction(() => (window as unknown as FixtureWindow).pusher.connection.state !== 'connected');
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '2');
-    assert.equal(rec.updateRequests.length, 1, 'the update went over HTTP while the node was down');
+      await node.server.stop('crash');
+      node = undefined;
+      await rec.page.waitForFunction(
+        () => (window as unknown as FixtureWindow).pusher.connection.state !== 'connected',
+      );
+      await rec.page.click('#increment');
+      await waitForText(rec.page, '#count', '2');
+      assert.equal(rec.updateRequests.length, 1, 'the update went over HTTP while the node was down');
 
-    node = await startTestServer(config);
-    const second = await waitForSocketWithin(rec.page, 45_000);
-    assert.notEqual(second, first);
-    await rec.page.click('#increment');
-    await waitForText(rec.page, '#count', '3');
-    assert.equal(rec.updateRequests.length, 1, 'back on the socket after pusher-js reconnected');
-  });
+      node = await startTestServer(config);
+      const second = await waitForSocketWithin(rec.page, 45_000);
+      assert.notEqual(second, first);
+      await rec.page.click('#increment');
+      await waitForText(rec.page, '#count', '3');
+      assert.equal(rec.updateRequests.length, 1, 'back on the socket after pusher-js reconnected');
+    },
+  );
 });
 
 async function waitForSocketWithin(page: Page, timeoutMs: number): Promise<string> {

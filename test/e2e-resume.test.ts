@@ -17,7 +17,14 @@ import type { Browser, Page } from 'playwright-core';
 import { serverSdk, sleep } from './helpers/clients.js';
 import { startTestCluster, type TestCluster } from './helpers/cluster.js';
 import { CLIENT_SCRIPT, REPO_ROOT } from './helpers/e2e-app.js';
-import { CHROMIUM_MISSING, closeBrowser, eventually, launchChromium, openPage, type PageRecorder } from './helpers/e2e-browser.js';
+import {
+  CHROMIUM_MISSING,
+  closeBrowser,
+  eventually,
+  launchChromium,
+  openPage,
+  type PageRecorder,
+} from './helpers/e2e-browser.js';
 import { APP, testApp, type TestServer } from './helpers/server.js';
 import { SwitchProxy } from './helpers/switch-proxy.js';
 import { HISTORY_APP } from './history/suite.js';
@@ -60,127 +67,143 @@ interface PageState {
   replayed: Record<string, number>;
 }
 
-describe('resume in Chromium: pusher-js + Echo + enableResume, sockets cut mid-stream', { skip: CHROMIUM_MISSING, timeout: 180_000 }, () => {
-  let cluster: TestCluster;
-  let nodes: TestServer[];
-  let site: http.Server;
-  let base: string;
-  let browser: Browser;
-  const proxies: SwitchProxy[] = [];
-  const pages: PageRecorder[] = [];
+describe(
+  'resume in Chromium: pusher-js + Echo + enableResume, sockets cut mid-stream',
+  { skip: CHROMIUM_MISSING, timeout: 180_000 },
+  () => {
+    let cluster: TestCluster;
+    let nodes: TestServer[];
+    let site: http.Server;
+    let base: string;
+    let browser: Browser;
+    const proxies: SwitchProxy[] = [];
+    const pages: PageRecorder[] = [];
 
-  before(async () => {
-    assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
-    cluster = await startTestCluster(2, { apps: [testApp(HISTORY_APP)], logLevel: 'warn' });
-    nodes = cluster.nodes;
-    site = http.createServer((req, res) => {
-      const path = new URL(req.url ?? '/', 'http://page').pathname;
-      if (path === '/') return void res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
-      const file = ASSETS[path];
-      if (file === undefined) return void res.writeHead(404).end();
-      readFile(file).then(
-        (body) => res.writeHead(200, { 'content-type': 'text/javascript' }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    });
-    site.listen(0, '127.0.0.1');
-    await once(site, 'listening');
-    base = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    for (const p of pages) await p.page.context().close().catch(() => undefined);
-    await closeBrowser(browser);
-    for (const p of proxies) await p.close();
-    await cluster?.close();
-    site?.close();
-  });
-
-  async function openOn(node: TestServer, channels: string[]): Promise<{ rec: PageRecorder; proxy: SwitchProxy }> {
-    const proxy = await new SwitchProxy(node.port).listen();
-    proxies.push(proxy);
-    const rec = await openPage(browser);
-    pages.push(rec);
-    await rec.page.goto(`${base}/?port=${proxy.port}&channels=${channels.join(',')}`);
-    await rec.page.waitForFunction(() => (window as unknown as { subscribed(): boolean }).subscribed());
-    return { rec, proxy };
-  }
-
-  const stateOf = (page: Page): Promise<PageState> =>
-    page.evaluate(() => {
-      const w = window as unknown as PageState;
-      return { got: w.got, gaps: w.gaps, replayed: w.replayed };
+    before(async () => {
+      assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
+      cluster = await startTestCluster(2, { apps: [testApp(HISTORY_APP)], logLevel: 'warn' });
+      nodes = cluster.nodes;
+      site = http.createServer((req, res) => {
+        const path = new URL(req.url ?? '/', 'http://page').pathname;
+        if (path === '/') return void res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+        const file = ASSETS[path];
+        if (file === undefined) return void res.writeHead(404).end();
+        readFile(file).then(
+          (body) => res.writeHead(200, { 'content-type': 'text/javascript' }).end(body),
+          (err: Error) => res.writeHead(500).end(err.message),
+        );
+      });
+      site.listen(0, '127.0.0.1');
+      await once(site, 'listening');
+      base = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+      browser = await launchChromium();
     });
 
-  const connected = (page: Page): Promise<boolean> =>
-    page.evaluate(() => {
-      const w = window as unknown as { state(): string; subscribed(): boolean };
-      return w.state() === 'connected' && w.subscribed();
+    after(async () => {
+      for (const p of pages)
+        await p.page
+          .context()
+          .close()
+          .catch(() => undefined);
+      await closeBrowser(browser);
+      for (const p of proxies) await p.close();
+      await cluster?.close();
+      site?.close();
     });
 
-  test('cut back to the same node and then to the other node: every number once, in order, replayed over the gap', async () => {
-    const run = Date.now().toString(36);
-    const channels = Array.from({ length: CHANNELS }, (_, k) => `hist-e2e-${run}-${k}`);
-    const [nodeA, nodeB] = nodes as [TestServer, TestServer];
-    const stay = await openOn(nodeA, channels); // cut, back to node A
-    const move = await openOn(nodeA, channels); // cut, back to node B
-    const still = await openOn(nodeB, channels); // never cut
-    const sdks = [serverSdk(nodeA.port), serverSdk(nodeB.port)];
-    for (let n = 1; n <= EVENTS; n++) {
-      if (n === 40) {
-        stay.proxy.drop();
-        move.proxy.target = nodeB.port;
-        move.proxy.drop();
-      }
-      if (n === 100) {
-        // While these two are still cut or resuming, the stream goes on.
-        stay.proxy.target = nodeB.port;
-        stay.proxy.drop();
-      }
-      await Promise.all(channels.map((ch, k) => sdks[k % 2]!.trigger(ch, 'n', { n })));
-      if (n % 10 === 0) await sleep(10);
+    async function openOn(node: TestServer, channels: string[]): Promise<{ rec: PageRecorder; proxy: SwitchProxy }> {
+      const proxy = await new SwitchProxy(node.port).listen();
+      proxies.push(proxy);
+      const rec = await openPage(browser);
+      pages.push(rec);
+      await rec.page.goto(`${base}/?port=${proxy.port}&channels=${channels.join(',')}`);
+      await rec.page.waitForFunction(() => (window as unknown as { subscribed(): boolean }).subscribed());
+      return { rec, proxy };
     }
-    for (const { rec } of [stay, move, still]) {
-      await eventually('the page reconnected and has every event', async () => {
-        if (!(await connected(rec.page))) return false;
-        const s = await stateOf(rec.page);
-        return channels.every((ch) => (s.got[ch]?.length ?? 0) >= EVENTS);
-      }, 30_000);
-    }
-    await sleep(300); // a duplicate would arrive now
-    for (const [name, { rec, proxy }] of Object.entries({ stay, move, still })) {
-      const s = await stateOf(rec.page);
-      for (const ch of channels) {
-        assert.equal(missingOrExtra(s.got[ch]!, EVENTS), null, `${name} on ${ch}`);
-        assert.deepEqual(s.gaps[ch], [], `${name} on ${ch}: no gap`);
+
+    const stateOf = (page: Page): Promise<PageState> =>
+      page.evaluate(() => {
+        const w = window as unknown as PageState;
+        return { got: w.got, gaps: w.gaps, replayed: w.replayed };
+      });
+
+    const connected = (page: Page): Promise<boolean> =>
+      page.evaluate(() => {
+        const w = window as unknown as { state(): string; subscribed(): boolean };
+        return w.state() === 'connected' && w.subscribed();
+      });
+
+    test('cut back to the same node and then to the other node: every number once, in order, replayed over the gap', async () => {
+      const run = Date.now().toString(36);
+      const channels = Array.from({ length: CHANNELS }, (_, k) => `hist-e2e-${run}-${k}`);
+      const [nodeA, nodeB] = nodes as [TestServer, TestServer];
+      const stay = await openOn(nodeA, channels); // cut, back to node A
+      const move = await openOn(nodeA, channels); // cut, back to node B
+      const still = await openOn(nodeB, channels); // never cut
+      const sdks = [serverSdk(nodeA.port), serverSdk(nodeB.port)];
+      for (let n = 1; n <= EVENTS; n++) {
+        if (n === 40) {
+          stay.proxy.drop();
+          move.proxy.target = nodeB.port;
+          move.proxy.drop();
+        }
+        if (n === 100) {
+          // While these two are still cut or resuming, the stream goes on.
+          stay.proxy.target = nodeB.port;
+          stay.proxy.drop();
+        }
+        await Promise.all(channels.map((ch, k) => sdks[k % 2]!.trigger(ch, 'n', { n })));
+        if (n % 10 === 0) await sleep(10);
       }
-      assert.deepEqual(rec.errors, [], `${name}: no page error`);
-      if (name !== 'still') {
-        assert.ok(proxy.connections >= 2, `${name} reconnected (${proxy.connections} connections)`);
-        assert.ok(
-          channels.some((ch) => s.replayed[ch]! > 0),
-          `${name}: missed events were replayed (${JSON.stringify(s.replayed)})`,
+      for (const { rec } of [stay, move, still]) {
+        await eventually(
+          'the page reconnected and has every event',
+          async () => {
+            if (!(await connected(rec.page))) return false;
+            const s = await stateOf(rec.page);
+            return channels.every((ch) => (s.got[ch]?.length ?? 0) >= EVENTS);
+          },
+          30_000,
         );
       }
-    }
-  });
+      await sleep(300); // a duplicate would arrive now
+      for (const [name, { rec, proxy }] of Object.entries({ stay, move, still })) {
+        const s = await stateOf(rec.page);
+        for (const ch of channels) {
+          assert.equal(missingOrExtra(s.got[ch]!, EVENTS), null, `${name} on ${ch}`);
+          assert.deepEqual(s.gaps[ch], [], `${name} on ${ch}: no gap`);
+        }
+        assert.deepEqual(rec.errors, [], `${name}: no page error`);
+        if (name !== 'still') {
+          assert.ok(proxy.connections >= 2, `${name} reconnected (${proxy.connections} connections)`);
+          assert.ok(
+            channels.some((ch) => s.replayed[ch]! > 0),
+            `${name}: missed events were replayed (${JSON.stringify(s.replayed)})`,
+          );
+        }
+      }
+    });
 
-  test('a resume too old for the history is reported as wiremesh:gap on the Echo channel', async () => {
-    // maxEvents 500 in HISTORY_APP: 600 events while the page is away push its position out.
-    const channel = `hist-e2e-old-${Date.now().toString(36)}`;
-    const [nodeA] = nodes as [TestServer];
-    const page = await openOn(nodeA, [channel]);
-    const sdk = serverSdk(nodeA.port);
-    await sdk.trigger(channel, 'n', { n: 1 });
-    await eventually('the first event', async () => (await stateOf(page.rec.page)).got[channel]!.length === 1);
-    page.proxy.target = 1; // nowhere: the page stays away while the history moves on
-    page.proxy.drop();
-    await eventually('the page noticed it is cut', async () => !(await connected(page.rec.page)), 15_000);
-    for (let n = 2; n <= 601; n += 50) {
-      await Promise.all(Array.from({ length: 50 }, (_, i) => sdk.trigger(channel, 'n', { n: n + i })));
-    }
-    page.proxy.target = nodeA.port;
-    await eventually('a gap reported as too old', async () => (await stateOf(page.rec.page)).gaps[channel]!.includes('too_old'), 30_000);
-  });
-});
+    test('a resume too old for the history is reported as wiremesh:gap on the Echo channel', async () => {
+      // maxEvents 500 in HISTORY_APP: 600 events while the page is away push its position out.
+      const channel = `hist-e2e-old-${Date.now().toString(36)}`;
+      const [nodeA] = nodes as [TestServer];
+      const page = await openOn(nodeA, [channel]);
+      const sdk = serverSdk(nodeA.port);
+      await sdk.trigger(channel, 'n', { n: 1 });
+      await eventually('the first event', async () => (await stateOf(page.rec.page)).got[channel]!.length === 1);
+      page.proxy.target = 1; // nowhere: the page stays away while the history moves on
+      page.proxy.drop();
+      await eventually('the page noticed it is cut', async () => !(await connected(page.rec.page)), 15_000);
+      for (let n = 2; n <= 601; n += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, i) => sdk.trigger(channel, 'n', { n: n + i })));
+      }
+      page.proxy.target = nodeA.port;
+      await eventually(
+        'a gap reported as too old',
+        async () => (await stateOf(page.rec.page)).gaps[channel]!.includes('too_old'),
+        30_000,
+      );
+    });
+  },
+);

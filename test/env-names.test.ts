@@ -34,7 +34,13 @@ async function startWith(env: (port: number) => NodeJS.ProcessEnv): Promise<Arra
   const sdk = new Pusher({ ...CREDS, host: '127.0.0.1', port: String(port), useTLS: false });
   const res = await sdk.get({ path: '/channels' });
   assert.equal(res.status, 200, proc.stderr());
-  const wrong = new Pusher({ ...CREDS, secret: 'not-the-secret', host: '127.0.0.1', port: String(port), useTLS: false });
+  const wrong = new Pusher({
+    ...CREDS,
+    secret: 'not-the-secret',
+    host: '127.0.0.1',
+    port: String(port),
+    useTLS: false,
+  });
   await assert.rejects(wrong.get({ path: '/channels' }), (err: { status?: number }) => err.status === 401);
   proc.child.kill('SIGTERM');
   assert.equal(await proc.exited, 0, proc.stderr());
@@ -136,7 +142,9 @@ describe('environment names of Laravel, Soketi and Fly.io', { timeout: 120_000 }
       WIREMESH_HOST: '127.0.0.1',
       WIREMESH_PORT: String(port),
     }));
-    const warnings = lines.filter((l) => l.msg === 'several environment variables set the same setting; the first one is used');
+    const warnings = lines.filter(
+      (l) => l.msg === 'several environment variables set the same setting; the first one is used',
+    );
     assert.deepEqual(
       warnings.map((w) => [w.setting, w.used, w.ignored]),
       [['apps[0].key', 'REVERB_APP_KEY', ['PUSHER_APP_KEY']]],

@@ -93,7 +93,10 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     await until(() => errorsIn(sneaky.frames).length > 0, 'a refusal');
     assert.equal(errorsIn(sneaky.frames)[0]!.code, 4009);
     assert.match(errorsIn(sneaky.frames)[0]!.message, /subscribe to presence-lobby first/);
-    assert.ok(nodeA.logs.some((l) => l.includes('fragment request refused') && l.includes(sneaky.client.connection.socket_id)), 'logged with the socket');
+    assert.ok(
+      nodeA.logs.some((l) => l.includes('fragment request refused') && l.includes(sneaky.client.connection.socket_id)),
+      'logged with the socket',
+    );
 
     const v = await viewer(nodeA, 'alice');
     await until(() => v.html().length === 1, 'alice gets the HTML');
@@ -118,18 +121,28 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
   test('presence changes on either node: one render per node with viewers, every viewer gets the new list', async () => {
     const a = await viewer(nodeA, 'alice');
     const b = await viewer(nodeB, 'bob');
-    await until(() => a.html().at(-1)?.html.includes('bob') === true && b.html().at(-1)?.html.includes('alice') === true, 'both lists');
+    await until(
+      () => a.html().at(-1)?.html.includes('bob') === true && b.html().at(-1)?.html.includes('alice') === true,
+      'both lists',
+    );
     await quiet();
     upstream.renders.length = 0;
     const carol = client(nodeB, 'carol');
     assert.deepEqual(await subscribeOutcome(carol.client, CHANNEL), { ok: true });
-    await until(() => a.html().at(-1)?.html.includes('carol') === true && b.html().at(-1)?.html.includes('carol') === true, 'carol listed');
+    await until(
+      () => a.html().at(-1)?.html.includes('carol') === true && b.html().at(-1)?.html.includes('carol') === true,
+      'carol listed',
+    );
     await quiet();
     assert.deepEqual([rendersOn(nodeA), rendersOn(nodeB)], [1, 1]);
     assert.ok(upstream.renders.every((r) => r.members.join() === 'alice,bob,carol'));
     for (const v of [a, b]) {
       const versions = v.html().map((f) => f.version);
-      assert.deepEqual(versions, [...versions].sort((x, y) => x - y), 'versions only increase');
+      assert.deepEqual(
+        versions,
+        [...versions].sort((x, y) => x - y),
+        'versions only increase',
+      );
     }
   });
 
@@ -141,7 +154,11 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     upstream.renders.length = 0;
     // Dave only views (his socket is already a member: subscribe first, then ask).
     const dave = client(nodeA, 'alice');
-    assert.deepEqual(await subscribeOutcome(dave.client, CHANNEL), { ok: true }, 'alice again, on a second socket: no presence change');
+    assert.deepEqual(
+      await subscribeOutcome(dave.client, CHANNEL),
+      { ok: true },
+      'alice again, on a second socket: no presence change',
+    );
     dave.client.send_event('wiremesh:fragment-subscribe', { fragment: FRAGMENT, channel: CHANNEL });
     await until(() => fragmentFrames(dave.frames).length === 1, 'the HTML held');
     assert.equal(fragmentFrames(dave.frames)[0]!.version, b.html().at(-1)!.version);
@@ -166,8 +183,14 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     assert.match(metrics, /wiremesh_fragment_renders_total\{app="app-id",outcome="status"\} 1/);
     assert.match(metrics, /wiremesh_fragment_renders_total\{app="app-id",outcome="too_large"\} 1/);
     const failures = nodeA.logs.filter((l) => l.includes('fragment render failed'));
-    assert.ok(failures.some((l) => l.includes('"reason":"status"') && l.startsWith('{"level":40,')), 'the first failure is a warning');
-    assert.ok(failures.some((l) => l.includes('"reason":"too_large"') && l.startsWith('{"level":20,')), 'the next one of the episode is not');
+    assert.ok(
+      failures.some((l) => l.includes('"reason":"status"') && l.startsWith('{"level":40,')),
+      'the first failure is a warning',
+    );
+    assert.ok(
+      failures.some((l) => l.includes('"reason":"too_large"') && l.startsWith('{"level":20,')),
+      'the next one of the episode is not',
+    );
     upstream.title = 'Back';
     await sdk.post({ path: `/fragments/${FRAGMENT}/refresh`, body: { channel: CHANNEL } as unknown as string });
     await until(() => a.html().length === 2, 'a good render again');
@@ -182,7 +205,11 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     await quiet();
     upstream.queue.push({ delayMs: 1500 });
     await serverSdk(nodeA.port).post({ path: `/fragments/${FRAGMENT}/refresh`, body: {} as unknown as string });
-    await until(() => nodeA.logs.some((l) => l.includes('fragment render failed') && l.includes('"reason":"timeout"')), 'the timeout', 3_000);
+    await until(
+      () => nodeA.logs.some((l) => l.includes('fragment render failed') && l.includes('"reason":"timeout"')),
+      'the timeout',
+      3_000,
+    );
     assert.equal(a.html().length, 1);
     await sleep(700);
   });
@@ -194,7 +221,8 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     upstream.renders.length = 0;
     upstream.queue.push({ delayMs: 500 });
     const sdk = serverSdk(nodeA.port);
-    for (let i = 0; i < 10; i++) await sdk.post({ path: `/fragments/${FRAGMENT}/refresh`, body: {} as unknown as string });
+    for (let i = 0; i < 10; i++)
+      await sdk.post({ path: `/fragments/${FRAGMENT}/refresh`, body: {} as unknown as string });
     await until(() => a.html().length === 3, 'the slow render and the trailing one delivered');
     await quiet();
     assert.equal(upstream.renders.length, 2, 'the slow one and one trailing render');
@@ -206,13 +234,19 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     await quiet();
     upstream.renders.length = 0;
     upstream.title = 'Refreshed';
-    await serverSdk(nodeA.port).post({ path: `/fragments/${FRAGMENT}/refresh`, body: { channel: CHANNEL } as unknown as string });
+    await serverSdk(nodeA.port).post({
+      path: `/fragments/${FRAGMENT}/refresh`,
+      body: { channel: CHANNEL } as unknown as string,
+    });
     await until(() => b.html().length === 2, 'the refresh reached node B');
     assert.match(b.html()[1]!.html, /Refreshed/);
     await quiet();
     assert.deepEqual([rendersOn(nodeA), rendersOn(nodeB)], [0, 1]);
     upstream.title = 'Online';
-    const other = await serverSdk(nodeA.port).post({ path: `/fragments/${FRAGMENT}/refresh`, body: { channel: 'presence-elsewhere' } as unknown as string });
+    const other = await serverSdk(nodeA.port).post({
+      path: `/fragments/${FRAGMENT}/refresh`,
+      body: { channel: 'presence-elsewhere' } as unknown as string,
+    });
     assert.equal(other.status, 200);
     await sleep(300);
     assert.equal(upstream.renders.length, 1, 'a refresh of a channel nobody views renders nothing');
@@ -220,9 +254,18 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
 
   test('refresh API refusals: bad names 400, unsigned 401', async () => {
     const sdk = serverSdk(nodeA.port);
-    await assert.rejects(sdk.post({ path: '/fragments/bad%20name/refresh', body: {} as unknown as string }), (err: { status?: number }) => err.status === 400);
-    await assert.rejects(sdk.post({ path: `/fragments/${FRAGMENT}/refresh`, body: { channel: 7 } as unknown as string }), (err: { status?: number }) => err.status === 400);
-    const unsigned = await fetch(`${nodeA.httpUrl}/apps/app-id/fragments/${FRAGMENT}/refresh`, { method: 'POST', body: '{}' });
+    await assert.rejects(
+      sdk.post({ path: '/fragments/bad%20name/refresh', body: {} as unknown as string }),
+      (err: { status?: number }) => err.status === 400,
+    );
+    await assert.rejects(
+      sdk.post({ path: `/fragments/${FRAGMENT}/refresh`, body: { channel: 7 } as unknown as string }),
+      (err: { status?: number }) => err.status === 400,
+    );
+    const unsigned = await fetch(`${nodeA.httpUrl}/apps/app-id/fragments/${FRAGMENT}/refresh`, {
+      method: 'POST',
+      body: '{}',
+    });
     assert.equal(unsigned.status, 401);
   });
 
@@ -243,8 +286,10 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
   test('limits: fragments per connection, names', async () => {
     const v = client(nodeA, 'alice');
     await connected(v.client);
-    for (const ch of ['presence-a', 'presence-b', 'presence-c']) assert.deepEqual(await subscribeOutcome(v.client, ch), { ok: true });
-    for (const ch of ['presence-a', 'presence-b', 'presence-c']) v.client.send_event('wiremesh:fragment-subscribe', { fragment: FRAGMENT, channel: ch });
+    for (const ch of ['presence-a', 'presence-b', 'presence-c'])
+      assert.deepEqual(await subscribeOutcome(v.client, ch), { ok: true });
+    for (const ch of ['presence-a', 'presence-b', 'presence-c'])
+      v.client.send_event('wiremesh:fragment-subscribe', { fragment: FRAGMENT, channel: ch });
     v.client.send_event('wiremesh:fragment-subscribe', { fragment: '../etc', channel: 'presence-a' });
     await until(() => errorsIn(v.frames).length === 2, 'two refusals');
     assert.deepEqual(
@@ -259,7 +304,12 @@ describe('shared fragments: the interval trigger', { timeout: 30_000 }, () => {
   test('intervalMs re-renders every viewed fragment without any change; a node with no viewers does not', async () => {
     const upstream = await FragmentUpstream.start();
     const server = await startTestServer({
-      apps: [testApp({ livewire: { backends: [upstream.origin], publicUrl: 'https://app.example.test' }, fragments: { path: '/render', intervalMs: 200 } })],
+      apps: [
+        testApp({
+          livewire: { backends: [upstream.origin], publicUrl: 'https://app.example.test' },
+          fragments: { path: '/render', intervalMs: 200 },
+        }),
+      ],
     });
     const c = pusherClient(server.port, { presence: () => ({ user_id: 'alice' }) });
     try {
@@ -279,13 +329,29 @@ describe('shared fragments: the interval trigger', { timeout: 30_000 }, () => {
 
 describe('apps[].fragments configuration', () => {
   test('needs the livewire section (its upstreams); bad values name the setting', () => {
-    assert.throws(() => validateConfig({ apps: [testApp({ fragments: {} })] }), /apps\[0\]\.fragments renders on the Livewire upstreams: apps\[0\]\.livewire must be set too/);
-    const livewire = { backends: ['http://127.0.0.1:8000'], publicUrl: 'https://app.example.test' };
-    assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { windowMs: -1 } })] }), /apps\[0\]\.fragments\.windowMs/);
-    assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { names: ['ok', 'no way'] } })] }), /apps\[0\]\.fragments\.names\[1\]/);
-    assert.throws(() => validateConfig({ apps: [testApp({ livewire, fragments: { intervalMs: 10 } })] }), /apps\[0\]\.fragments\.intervalMs/);
     assert.throws(
-      () => validateConfig({ limits: { maxBufferedBytes: 1024 * 1024 }, apps: [testApp({ livewire, fragments: { maxHtmlBytes: 512 * 1024 } })] }),
+      () => validateConfig({ apps: [testApp({ fragments: {} })] }),
+      /apps\[0\]\.fragments renders on the Livewire upstreams: apps\[0\]\.livewire must be set too/,
+    );
+    const livewire = { backends: ['http://127.0.0.1:8000'], publicUrl: 'https://app.example.test' };
+    assert.throws(
+      () => validateConfig({ apps: [testApp({ livewire, fragments: { windowMs: -1 } })] }),
+      /apps\[0\]\.fragments\.windowMs/,
+    );
+    assert.throws(
+      () => validateConfig({ apps: [testApp({ livewire, fragments: { names: ['ok', 'no way'] } })] }),
+      /apps\[0\]\.fragments\.names\[1\]/,
+    );
+    assert.throws(
+      () => validateConfig({ apps: [testApp({ livewire, fragments: { intervalMs: 10 } })] }),
+      /apps\[0\]\.fragments\.intervalMs/,
+    );
+    assert.throws(
+      () =>
+        validateConfig({
+          limits: { maxBufferedBytes: 1024 * 1024 },
+          apps: [testApp({ livewire, fragments: { maxHtmlBytes: 512 * 1024 } })],
+        }),
       /apps\[0\]\.fragments\.maxHtmlBytes \(524288\) must not exceed a quarter of limits\.maxBufferedBytes/,
     );
     const config = validateConfig({ apps: [testApp({ livewire, fragments: {} })] });

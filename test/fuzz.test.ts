@@ -40,7 +40,13 @@ const MAX_EVENT_BYTES = 100 * 1024;
  * the test cannot pass by doing little.
  */
 const scale = FUZZ_MS / 8_000;
-const MIN_INPUTS = { total: 6_000 * scale, wsFrames: 4_000 * scale, wsConnections: 200 * scale, tcp: 200 * scale, http: 500 * scale };
+const MIN_INPUTS = {
+  total: 6_000 * scale,
+  wsFrames: 4_000 * scale,
+  wsConnections: 200 * scale,
+  tcp: 200 * scale,
+  http: 500 * scale,
+};
 
 /** A second app without the client-event rate limit, so client events fan out instead of being refused. */
 const FREE_APP = {
@@ -87,7 +93,15 @@ async function fuzz(t: TestContext, transport: 'ws' | 'uws'): Promise<void> {
     let stream = 0;
     const rng = (): Rng => new Rng(SEED, stream++);
     const wsEnv = { port: srv.port, apps: APPS, maxFrameBytes: MAX_FRAME_BYTES, deadline };
-    const httpEnv = { port: srv.port, apps: APPS, maxRequestBodyBytes: MAX_BODY_BYTES, maxEventPayloadBytes: MAX_EVENT_BYTES, deadline, agent, dropsUnknownMethods: transport === 'uws' };
+    const httpEnv = {
+      port: srv.port,
+      apps: APPS,
+      maxRequestBodyBytes: MAX_BODY_BYTES,
+      maxEventPayloadBytes: MAX_EVENT_BYTES,
+      deadline,
+      agent,
+      dropsUnknownMethods: transport === 'uws',
+    };
     await Promise.all([
       ...Array.from({ length: 24 }, () => wsWorker(rng(), wsEnv, ws)),
       ...Array.from({ length: 8 }, () => tcpWorker(rng(), srv.port, APP.key, deadline, tcp)),
@@ -121,10 +135,16 @@ async function fuzz(t: TestContext, transport: 'ws' | 'uws'): Promise<void> {
     assert.equal(open, 0, 'every connection is gone once its socket closed');
     assert.equal(channels, 0, 'every channel was vacated');
     assert.deepEqual(listed.channels, {}, 'the HTTP API lists no occupied channel');
-    assert.ok(after.heapUsed - before.heapUsed < 100 * 1024 * 1024, `heap grew by ${mib(after.heapUsed - before.heapUsed)}`);
+    assert.ok(
+      after.heapUsed - before.heapUsed < 100 * 1024 * 1024,
+      `heap grew by ${mib(after.heapUsed - before.heapUsed)}`,
+    );
     assert.ok(total >= MIN_INPUTS.total, `at least ${MIN_INPUTS.total} inputs sent (${total})`);
     assert.ok(ws.frames >= MIN_INPUTS.wsFrames, `at least ${MIN_INPUTS.wsFrames} WebSocket frames sent (${ws.frames})`);
-    assert.ok(ws.established >= MIN_INPUTS.wsConnections, `at least ${MIN_INPUTS.wsConnections} connections established (${ws.established})`);
+    assert.ok(
+      ws.established >= MIN_INPUTS.wsConnections,
+      `at least ${MIN_INPUTS.wsConnections} connections established (${ws.established})`,
+    );
     assert.ok(tcp.connections >= MIN_INPUTS.tcp, `at least ${MIN_INPUTS.tcp} raw TCP inputs sent (${tcp.connections})`);
     assert.ok(api.requests >= MIN_INPUTS.http, `at least ${MIN_INPUTS.http} HTTP requests sent (${api.requests})`);
 
@@ -143,7 +163,17 @@ async function fuzzTunnel(t: TestContext, transport: 'ws' | 'uws'): Promise<void
   const srv = await startTestServer({
     transport,
     limits: { maxFrameBytes: MAX_FRAME_BYTES },
-    apps: [testApp({ livewire: { backends: [upstream.origin], publicUrl: TUNNEL_PAGE, paths: TUNNEL_PATHS, timeoutMs: 2_000, healthIntervalMs: 1_000 } })],
+    apps: [
+      testApp({
+        livewire: {
+          backends: [upstream.origin],
+          publicUrl: TUNNEL_PAGE,
+          paths: TUNNEL_PATHS,
+          timeoutMs: 2_000,
+          healthIntervalMs: 1_000,
+        },
+      }),
+    ],
   });
   const watch = new ProcessWatch();
   const logs = new LogWatch(srv, /livewire upstream down|livewire exchange failed/);
@@ -152,7 +182,9 @@ async function fuzzTunnel(t: TestContext, transport: 'ws' | 'uws'): Promise<void
     const stats = newTunnelStats();
     let stream = 1000;
     const deadline = Date.now() + FUZZ_MS / 2;
-    await Promise.all(Array.from({ length: 8 }, () => tunnelWorker(new Rng(SEED, stream++), { port: srv.port, deadline }, stats)));
+    await Promise.all(
+      Array.from({ length: 8 }, () => tunnelWorker(new Rng(SEED, stream++), { port: srv.port, deadline }, stats)),
+    );
     const open = await settled(srv.port);
     const after = heapAfterGc();
     logs.drain();
@@ -167,13 +199,28 @@ async function fuzzTunnel(t: TestContext, transport: 'ws' | 'uws'): Promise<void
     assert.deepEqual(stats.unanswered, [], 'every request with a fresh id was answered (unless aborted)');
     assert.deepEqual(stats.answeredTwice, [], 'no request was answered twice');
     const strays = upstream.seen.filter(
-      (x) => x.headers.origin !== TUNNEL_PAGE || x.headers['x-forwarded-host'] !== 'app.fuzz.test' || x.headers['x-forwarded-proto'] !== 'https' || x.url.includes(';') || x.path === '/admin',
+      (x) =>
+        x.headers.origin !== TUNNEL_PAGE ||
+        x.headers['x-forwarded-host'] !== 'app.fuzz.test' ||
+        x.headers['x-forwarded-proto'] !== 'https' ||
+        x.url.includes(';') ||
+        x.path === '/admin',
     );
-    assert.deepEqual(strays.map((x) => `${x.method} ${x.url} origin=${String(x.headers.origin)}`).slice(0, 10), [], 'only the allowed page reached the upstream, with the configured forwarded host');
+    assert.deepEqual(
+      strays.map((x) => `${x.method} ${x.url} origin=${String(x.headers.origin)}`).slice(0, 10),
+      [],
+      'only the allowed page reached the upstream, with the configured forwarded host',
+    );
     assert.equal(open.open, 0, 'every connection is gone once its socket closed');
-    assert.ok(after.heapUsed - before.heapUsed < 100 * 1024 * 1024, `heap grew by ${mib(after.heapUsed - before.heapUsed)}`);
+    assert.ok(
+      after.heapUsed - before.heapUsed < 100 * 1024 * 1024,
+      `heap grew by ${mib(after.heapUsed - before.heapUsed)}`,
+    );
     assert.ok(stats.requests >= 300 * scale, `at least ${300 * scale} tunnel requests sent (${stats.requests})`);
-    assert.ok(stats.responses >= 50 * scale && (stats.fallbacks.get('not_allowed') ?? 0) >= 50 * scale, 'both tunnelled and refused requests');
+    assert.ok(
+      stats.responses >= 50 * scale && (stats.fallbacks.get('not_allowed') ?? 0) >= 50 * scale,
+      'both tunnelled and refused requests',
+    );
     const s = await TunnelSocket.open(srv.port, { origin: TUNNEL_PAGE });
     try {
       s.request({ id: 'after', path: '/livewire/update' });
@@ -227,7 +274,8 @@ async function stillServes(port: number): Promise<void> {
   }
 }
 
-const sign = (secret: string, text: string): string => `${APP.key}:${createHmac('sha256', secret).update(text).digest('hex')}`;
+const sign = (secret: string, text: string): string =>
+  `${APP.key}:${createHmac('sha256', secret).update(text).digest('hex')}`;
 
 /** A raw client whose text frames are kept; `next` waits for the next one (after the last match) matching. */
 async function recorded(port: number): Promise<{ c: WireClient; next(re: RegExp): Promise<string> }> {
@@ -240,7 +288,13 @@ async function recorded(port: number): Promise<{ c: WireClient; next(re: RegExp)
     const find = (): number => texts.findIndex((x, i) => i >= cursor && re.test(x));
     await c.until(() => find() >= 0, 3_000);
     const at = find();
-    assert.ok(at >= 0, `a frame matching ${re}; got ${texts.slice(cursor).map((x) => x.slice(0, 200)).join(' | ')}`);
+    assert.ok(
+      at >= 0,
+      `a frame matching ${re}; got ${texts
+        .slice(cursor)
+        .map((x) => x.slice(0, 200))
+        .join(' | ')}`,
+    );
     cursor = at + 1;
     return texts[at]!;
   };
@@ -256,17 +310,36 @@ async function findings(transport: 'ws' | 'uws'): Promise<void> {
   try {
     const id = c.socketId!;
     // Client event data nested deeper than JSON.stringify can recurse: refused with 4302, connection kept.
-    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'private-deep', auth: sign(APP.secret, `${id}:private-deep`) } }));
+    await c.sendText(
+      JSON.stringify({
+        event: 'pusher:subscribe',
+        data: { channel: 'private-deep', auth: sign(APP.secret, `${id}:private-deep`) },
+      }),
+    );
     await next(/subscription_succeeded/);
     await c.sendText(`{"event":"client-deep","channel":"private-deep","data":${deepJson(50_000, true)}}`);
     assert.match(await next(/pusher:error/), /"code":4302,"message":"Event data is nested too deeply"/);
     // Presence user_info nested as deep: a subscription error, not an internal error.
     const deepMember = `{"user_id":"deep","user_info":${deepJson(20_000, false)}}`;
-    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-deep', auth: sign(APP.secret, `${id}:presence-deep:${deepMember}`), channel_data: deepMember } }));
+    await c.sendText(
+      JSON.stringify({
+        event: 'pusher:subscribe',
+        data: {
+          channel: 'presence-deep',
+          auth: sign(APP.secret, `${id}:presence-deep:${deepMember}`),
+          channel_data: deepMember,
+        },
+      }),
+    );
     assert.match(await next(/pusher:subscription_error/), /nested too deeply/);
     // A watchlist entry String() cannot convert: signin still succeeds.
     const userData = '{"id":"wl","watchlist":[{"toString":1},"ada"]}';
-    await c.sendText(JSON.stringify({ event: 'pusher:signin', data: { user_data: userData, auth: sign(APP.secret, `${id}::user::${userData}`) } }));
+    await c.sendText(
+      JSON.stringify({
+        event: 'pusher:signin',
+        data: { user_data: userData, auth: sign(APP.secret, `${id}::user::${userData}`) },
+      }),
+    );
     await next(/pusher:signin_success/);
     assert.match(await next(/watchlist_events/), /offline.*ada/);
     // Channel events arrive as text frames (the Pusher protocol is text; a browser cannot parse a Blob).
@@ -276,12 +349,24 @@ async function findings(transport: 'ws' | 'uws'): Promise<void> {
     await next(/"event":"as-text"/);
     // "__proto__" is a user id and a channel name like any other.
     const member = '{"user_id":"__proto__","user_info":{"x":1}}';
-    await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'presence-proto', auth: sign(APP.secret, `${id}:presence-proto:${member}`), channel_data: member } }));
+    await c.sendText(
+      JSON.stringify({
+        event: 'pusher:subscribe',
+        data: {
+          channel: 'presence-proto',
+          auth: sign(APP.secret, `${id}:presence-proto:${member}`),
+          channel_data: member,
+        },
+      }),
+    );
     await next(/subscription_succeeded.*presence-proto/);
     await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: '__proto__' } }));
     await next(/subscription_succeeded.*__proto__/);
     await connected(client);
-    const channel = client.subscribe('presence-proto') as unknown as { subscribed: boolean; members: { count: number; get(id: string): { info: unknown } | null } };
+    const channel = client.subscribe('presence-proto') as unknown as {
+      subscribed: boolean;
+      members: { count: number; get(id: string): { info: unknown } | null };
+    };
     await until(() => channel.subscribed, 'presence-proto subscribed');
     assert.equal(channel.members.count, 2);
     assert.deepEqual(channel.members.get('__proto__')?.info, { x: 1 });
@@ -289,19 +374,35 @@ async function findings(transport: 'ws' | 'uws'): Promise<void> {
     const listed = (await (await sdk.get({ path: '/channels' })).json()) as { channels: Record<string, unknown> };
     assert.ok(Object.hasOwn(listed.channels, '__proto__'), `__proto__ listed in ${JSON.stringify(listed)}`);
     const body = JSON.stringify({ name: 'e', channels: ['__proto__'], data: '{}', info: 'subscription_count' });
-    const info = await fetch(`${srv.httpUrl}/apps/${APP.id}/events?${signedQuery(APP, 'POST', `/apps/${APP.id}/events`, body)}`, { method: 'POST', body });
+    const info = await fetch(
+      `${srv.httpUrl}/apps/${APP.id}/events?${signedQuery(APP, 'POST', `/apps/${APP.id}/events`, body)}`,
+      { method: 'POST', body },
+    );
     assert.equal(await info.text(), '{"channels":{"__proto__":{"subscription_count":1}}}');
     // HTTP event data nested too deeply: 400, not 500.
     const deep = `{"name":"e","channel":"fz","data":${deepJson(50_000, true)}}`;
-    const res = await fetch(`${srv.httpUrl}/apps/${APP.id}/events?${signedQuery(APP, 'POST', `/apps/${APP.id}/events`, deep)}`, { method: 'POST', body: deep });
-    assert.deepEqual({ status: res.status, body: await res.text() }, { status: 400, body: '{"error":"Event data is nested too deeply"}' });
+    const res = await fetch(
+      `${srv.httpUrl}/apps/${APP.id}/events?${signedQuery(APP, 'POST', `/apps/${APP.id}/events`, deep)}`,
+      { method: 'POST', body: deep },
+    );
+    assert.deepEqual(
+      { status: res.status, body: await res.text() },
+      { status: 400, body: '{"error":"Event data is nested too deeply"}' },
+    );
     // HEAD: headers only, and the kept-alive connection answers the next request.
-    const head = await WireClient.connect(srv.port, 'HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\n');
+    const head = await WireClient.connect(
+      srv.port,
+      'HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
     let answer = '';
     head.socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
     await head.until(() => /\r\n\r\n[\s\S]*HTTP\/1\.1 404[\s\S]*\r\n\r\n\{.*\}$/.test(answer), 2_000);
     head.destroy();
-    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n(?:[^\r]+\r\n)+\r\nHTTP\/1\.1 404 /, `two answers, the first without a body: ${JSON.stringify(answer)}`);
+    assert.match(
+      answer,
+      /^HTTP\/1\.1 200 OK\r\n(?:[^\r]+\r\n)+\r\nHTTP\/1\.1 404 /,
+      `two answers, the first without a body: ${JSON.stringify(answer)}`,
+    );
     assert.ok(c.socketId !== null && !c.ended, 'the raw connection is still open');
     logs.drain();
     assert.deepEqual(logs.errors, [], 'the server logged no error');
@@ -314,19 +415,34 @@ async function findings(transport: 'ws' | 'uws'): Promise<void> {
 }
 
 describe('fuzz findings, replayed', () => {
-  test('ws transport: deep nesting, odd watchlists, "__proto__" keys, text frames and HEAD are handled properly', () => findings('ws'));
-  test('uws transport: deep nesting, odd watchlists, "__proto__" keys, text frames and HEAD are handled properly', { skip: uwsSkip }, () => findings('uws'));
+  test('ws transport: deep nesting, odd watchlists, "__proto__" keys, text frames and HEAD are handled properly', () =>
+    findings('ws'));
+  test(
+    'uws transport: deep nesting, odd watchlists, "__proto__" keys, text frames and HEAD are handled properly',
+    { skip: uwsSkip },
+    () => findings('uws'),
+  );
 });
 
 describe(`fuzzing (seed ${SEED}; replay with FUZZ_SEED=${SEED})`, () => {
-  test('ws transport: random and mutated frames, TCP garbage and HTTP requests leave the server healthy', { timeout: 30_000 }, (t) =>
-    fuzz(t, 'ws'),
+  test(
+    'ws transport: random and mutated frames, TCP garbage and HTTP requests leave the server healthy',
+    { timeout: 30_000 },
+    (t) => fuzz(t, 'ws'),
   );
-  test('uws transport: random and mutated frames, TCP garbage and HTTP requests leave the server healthy', { skip: uwsSkip, timeout: 30_000 }, (t) =>
-    fuzz(t, 'uws'),
+  test(
+    'uws transport: random and mutated frames, TCP garbage and HTTP requests leave the server healthy',
+    { skip: uwsSkip, timeout: 30_000 },
+    (t) => fuzz(t, 'uws'),
   );
-  test('ws transport: random handshakes and Livewire tunnel frames leave the tunnel safe and serving', { timeout: 30_000 }, (t) => fuzzTunnel(t, 'ws'));
-  test('uws transport: random handshakes and Livewire tunnel frames leave the tunnel safe and serving', { skip: uwsSkip, timeout: 30_000 }, (t) =>
-    fuzzTunnel(t, 'uws'),
+  test(
+    'ws transport: random handshakes and Livewire tunnel frames leave the tunnel safe and serving',
+    { timeout: 30_000 },
+    (t) => fuzzTunnel(t, 'ws'),
+  );
+  test(
+    'uws transport: random handshakes and Livewire tunnel frames leave the tunnel safe and serving',
+    { skip: uwsSkip, timeout: 30_000 },
+    (t) => fuzzTunnel(t, 'uws'),
   );
 });

@@ -60,7 +60,9 @@ describe('channel history: resume vs concurrent publishes (seeded)', () => {
           next += size;
           await Promise.all(
             channels.map((ch, k) =>
-              sdks[k]!.triggerBatch(Array.from({ length: size }, (_, j) => ({ channel: ch, name: 'n', data: { n: from + j } }))),
+              sdks[k]!.triggerBatch(
+                Array.from({ length: size }, (_, j) => ({ channel: ch, name: 'n', data: { n: from + j } })),
+              ),
             ),
           );
         } else if (action === 'drop') {
@@ -74,7 +76,11 @@ describe('channel history: resume vs concurrent publishes (seeded)', () => {
           await sleep(rng.int(0, 15));
         }
       }
-      await until(() => mine.every((cl) => channels.every((ch) => cl.got.get(ch)!.length >= total)), 'every event on every client', 20_000);
+      await until(
+        () => mine.every((cl) => channels.every((ch) => cl.got.get(ch)!.length >= total)),
+        'every event on every client',
+        20_000,
+      );
       await sleep(200);
       const reconnects = mine.reduce((s, cl) => s + cl.proxy.connections - 1, 0);
       const replayed = mine.reduce((s, cl) => s + [...cl.resumed.values()].reduce((a, b) => a + b, 0), 0);
@@ -82,7 +88,11 @@ describe('channel history: resume vs concurrent publishes (seeded)', () => {
       assert.ok(reconnects > 0, 'some socket was cut');
       for (const [i, cl] of mine.entries()) {
         for (const ch of channels) {
-          assert.equal(missingOrExtra(cl.got.get(ch)!, total), null, `seed ${seed} round ${round}: client ${i} on ${ch}`);
+          assert.equal(
+            missingOrExtra(cl.got.get(ch)!, total),
+            null,
+            `seed ${seed} round ${round}: client ${i} on ${ch}`,
+          );
           assert.deepEqual(cl.gaps.get(ch), [], `seed ${seed} round ${round}: client ${i} on ${ch}: no gap`);
         }
       }

@@ -28,7 +28,11 @@ function raw(port: number, localAddress?: string): RawClient {
   return r;
 }
 
-async function server(limits: Record<string, unknown>, transport = 'ws', extra: Record<string, unknown> = {}): Promise<TestServer> {
+async function server(
+  limits: Record<string, unknown>,
+  transport = 'ws',
+  extra: Record<string, unknown> = {},
+): Promise<TestServer> {
   const srv = await startTestServer({ transport, limits, ...extra });
   servers.push(srv);
   return srv;
@@ -42,16 +46,17 @@ async function refusals(port: number, limit: string): Promise<number> {
 }
 
 const warnings = (srv: TestServer, limit: string): Array<Record<string, unknown>> =>
-  srv.logs
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l.level === 40 && l.limit === limit);
+  srv.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 40 && l.limit === limit);
 
 /** Once the server has seen a socket close, its slot is free: a new socket connects (retried while refused). */
 async function connectsAgain(port: number): Promise<void> {
   const deadline = Date.now() + 3_000;
   for (;;) {
     const r = raw(port);
-    const f = await r.next((x) => x.event === 'pusher:connection_established' || x.event === 'pusher:error', 'a new connection');
+    const f = await r.next(
+      (x) => x.event === 'pusher:connection_established' || x.event === 'pusher:error',
+      'a new connection',
+    );
     if (f.event === 'pusher:connection_established') return;
     if (Date.now() > deadline) throw new Error('the freed slot was not reused');
     await sleep(50);
@@ -64,7 +69,11 @@ async function refusedWith4100(r: RawClient): Promise<string> {
   const err = r.frames.find((f) => f.event === 'pusher:error');
   assert.ok(err, 'a pusher:error before the close');
   assert.equal(errorData(err).code, 4100);
-  assert.equal(r.frames.some((f) => f.event === 'pusher:connection_established'), false, 'no connection state for a refused socket');
+  assert.equal(
+    r.frames.some((f) => f.event === 'pusher:connection_established'),
+    false,
+    'no connection state for a refused socket',
+  );
   return errorData(err).message;
 }
 
@@ -110,7 +119,9 @@ describe('connections per node', () => {
 
   test('the default is derived from the open-file limit and logged at start', async () => {
     const srv = await server({});
-    const started = srv.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'wiremesh listening');
+    const started = srv.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'wiremesh listening');
     assert.ok(started);
     assert.equal(typeof started.maxConnections, 'number');
     assert.ok((started.maxConnections as number) > 0);
@@ -195,7 +206,10 @@ describe('subscriptions replicated from one other node', () => {
     const flooder = raw(a.port);
     await flooder.established();
     for (let i = 0; i < 60; i++) flooder.send({ event: 'pusher:subscribe', data: { channel: `flood-${i}` } });
-    await flooder.next((f) => f.channel === 'flood-59' && f.event === 'pusher_internal:subscription_succeeded', 'last flood subscription');
+    await flooder.next(
+      (f) => f.channel === 'flood-59' && f.event === 'pusher_internal:subscription_succeeded',
+      'last flood subscription',
+    );
     await until(() => b.logs.some((l) => l.includes('"limit":"replicated_subscriptions"')), 'refusal on B', 5_000);
     // B keeps at most the cap for A: the HTTP API on B does not list the flood.
     const res = await serverSdk(b.port).get({ path: '/channels', params: { filter_by_prefix: 'flood-' } });

@@ -25,7 +25,11 @@ test('server frames read by the client: every field intact, and final frames rec
     id: 'r1',
     status: 419,
     statusText: 'Page Expired',
-    headers: [['content-type', 'text/html'], ['vary', 'a'], ['vary', 'b']],
+    headers: [
+      ['content-type', 'text/html'],
+      ['vary', 'a'],
+      ['vary', 'b'],
+    ],
     url: 'https://app.test/livewire/update',
     redirected: true,
     body: 'é😀',
@@ -37,7 +41,11 @@ test('server frames read by the client: every field intact, and final frames rec
   assert.equal(client.isFinalFrame(received(frames.tunnelResponse(response))), false);
   assert.equal(client.frameId(received(frames.tunnelResponse(response))), 'r1');
 
-  for (const chunk of [{ id: 'r1', chunk: 'x', done: false }, { id: 'r1', chunk: '', done: true }, { id: 'r1', chunk: '', done: true, error: 'Tunnel error' }]) {
+  for (const chunk of [
+    { id: 'r1', chunk: 'x', done: false },
+    { id: 'r1', chunk: '', done: true },
+    { id: 'r1', chunk: '', done: true, error: 'Tunnel error' },
+  ]) {
     assert.deepEqual(client.parseServerFrame(received(frames.tunnelChunk(chunk))), { type: 'chunk', frame: chunk });
     assert.equal(client.isFinalFrame(received(frames.tunnelChunk(chunk))), chunk.done);
   }
@@ -48,7 +56,10 @@ test('server frames read by the client: every field intact, and final frames rec
   }
   assert.equal(JSON.parse(frames.tunnelResponse(response)).event, client.TunnelEvents.response);
   assert.equal(JSON.parse(frames.tunnelChunk({ id: 'x', chunk: '', done: true })).event, client.TunnelEvents.chunk);
-  assert.equal(JSON.parse(frames.tunnelFallback({ id: 'x', reason: '', code: 'busy' })).event, client.TunnelEvents.fallback);
+  assert.equal(
+    JSON.parse(frames.tunnelFallback({ id: 'x', reason: '', code: 'busy' })).event,
+    client.TunnelEvents.fallback,
+  );
 });
 
 test('client frames read by the server: a request keeps method, path, headers and body; the id limit agrees', () => {
@@ -57,7 +68,12 @@ test('client frames read by the server: a request keeps method, path, headers an
   const frame = client.requestFrame('a'.repeat(client.MAX_ID_LENGTH), {
     method: 'POST',
     path: '/livewire/update?x=1',
-    headers: { 'content-type': 'application/json', 'x-livewire': '', 'x-csrf-token': 't', accept: 'text/html, application/xhtml+xml' },
+    headers: {
+      'content-type': 'application/json',
+      'x-livewire': '',
+      'x-csrf-token': 't',
+      accept: 'text/html, application/xhtml+xml',
+    },
     body,
   });
   const wire = JSON.parse(JSON.stringify(frame)) as unknown;
@@ -80,9 +96,21 @@ test("the server's tunnel handles exactly the client's event names", () => {
     metrics: { requests: { inc: () => {} }, fallbacks: { inc: () => {} }, latency: { observe: () => {} } },
     logger: createLogger({ level: 'silent' }),
   });
-  const conn = { app: { id: 'a' }, socketId: '1.2', handshake: undefined, socket: { send: (f: string) => (sent.push(f), 'sent') } } as unknown as Connection;
-  tunnel.handle(conn, client.TunnelEvents.request, client.requestFrame('q', { method: 'POST', path: '/livewire/update', headers: {}, body: '' }));
-  assert.deepEqual(client.parseServerFrame(received(sent[0]!)), { type: 'fallback', frame: { id: 'q', reason: 'The Livewire tunnel is not enabled for this app', code: 'disabled' } });
+  const conn = {
+    app: { id: 'a' },
+    socketId: '1.2',
+    handshake: undefined,
+    socket: { send: (f: string) => (sent.push(f), 'sent') },
+  } as unknown as Connection;
+  tunnel.handle(
+    conn,
+    client.TunnelEvents.request,
+    client.requestFrame('q', { method: 'POST', path: '/livewire/update', headers: {}, body: '' }),
+  );
+  assert.deepEqual(client.parseServerFrame(received(sent[0]!)), {
+    type: 'fallback',
+    frame: { id: 'q', reason: 'The Livewire tunnel is not enabled for this app', code: 'disabled' },
+  });
   tunnel.handle(conn, client.TunnelEvents.abort, client.abortFrame('q'));
   assert.throws(() => tunnel.handle(conn, 'wiremesh:other', { id: 'q' }), /Unknown event/);
 });

@@ -71,7 +71,12 @@ describe('finding 2: only pages of the configured origins may tunnel', () => {
       const s = await socket(srv, headers);
       for (let k = 0; k < 3; k++) {
         const id = `a${i}-${k}`;
-        s.request({ id, method: 'GET', path: `/broadcasting/auth?socket_id=${s.socketId}&channel_name=private-user.1`, body: '' });
+        s.request({
+          id,
+          method: 'GET',
+          path: `/broadcasting/auth?socket_id=${s.socketId}&channel_name=private-user.1`,
+          body: '',
+        });
         assert.equal((await s.fallback(id)).code, 'not_allowed', JSON.stringify(headers));
       }
     }
@@ -121,7 +126,7 @@ describe('findings 3 and 14: X-Forwarded-* come from configuration, and from a t
     assert.equal(r.url, `${PAGE}/livewire/update`);
   });
 
-  test("behind a trusted proxy its X-Forwarded-For chain is kept (and names the client in logs); Proto still from configuration", async () => {
+  test('behind a trusted proxy its X-Forwarded-For chain is kept (and names the client in logs); Proto still from configuration', async () => {
     const b = await backend();
     const srv = await server({ backends: [b.origin], trustedProxies: ['127.0.0.0/8'] });
     const s = await socket(srv, { origin: PAGE, 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'http' });
@@ -141,7 +146,11 @@ describe("finding 4: a client's bad header is refused for that request only", ()
     const srv = await server({ backends: [b.origin], healthIntervalMs: 60_000 });
     const attacker = await socket(srv, { origin: PAGE });
     const victim = await socket(srv, { origin: PAGE });
-    const bad: Array<Record<string, string>> = [{ 'x-csrf-token': 'a\u0001b' }, { accept: 'text/\u0100' }, { 'x-livewire': '\u007f' }];
+    const bad: Array<Record<string, string>> = [
+      { 'x-csrf-token': 'a\u0001b' },
+      { accept: 'text/\u0100' },
+      { 'x-livewire': '\u007f' },
+    ];
     for (const [i, headers] of bad.entries()) {
       attacker.request({ id: `x${i}`, path: '/livewire/update', headers });
       assert.equal((await attacker.fallback(`x${i}`)).code, 'not_allowed');
@@ -241,11 +250,17 @@ describe('finding 12: abort-and-resend cannot pile work onto the upstream', () =
       for (let k = 0; k < 2; k++) s.abort(`r${round}-${k}`);
     }
     await s.roundTrip();
-    const busy = s.frames.filter((f) => f.event === 'wiremesh:fallback' && (f.data as { code: string }).code === 'busy').length;
+    const busy = s.frames.filter(
+      (f) => f.event === 'wiremesh:fallback' && (f.data as { code: string }).code === 'busy',
+    ).length;
     await sleep(100);
     assert.ok(b.seen.length <= 2, `at most maxInFlight requests reached the upstream while they ran: ${b.seen.length}`);
     assert.equal(busy, 18);
-    assert.equal(s.frames.filter((f) => f.event === 'wiremesh:response').length, 0, 'nothing answered for aborted requests');
+    assert.equal(
+      s.frames.filter((f) => f.event === 'wiremesh:response').length,
+      0,
+      'nothing answered for aborted requests',
+    );
     await until(() => b.seen.length === 2 && Date.now() > 0, 'seen');
     await sleep(1_600);
     s.request({ id: 'after', path: '/livewire/update' });
@@ -256,9 +271,18 @@ describe('finding 12: abort-and-resend cannot pile work onto the upstream', () =
 describe("finding 19: no ';' in paths, '*' is one plain segment", () => {
   test("'..;' and friends fall back not_allowed and never reach the upstream", async () => {
     const b = await backend();
-    const srv = await server({ backends: [b.origin], paths: ['/livewire/update', '/livewire-*/update', '/api/*/update'] });
+    const srv = await server({
+      backends: [b.origin],
+      paths: ['/livewire/update', '/livewire-*/update', '/api/*/update'],
+    });
     const s = await socket(srv, { origin: PAGE });
-    const bad = ['/livewire-..;/update', '/livewire-;x=y/update', '/livewire-@evil.example/update', '/api/..;/update', '/livewire/update;jsessionid=x'];
+    const bad = [
+      '/livewire-..;/update',
+      '/livewire-;x=y/update',
+      '/livewire-@evil.example/update',
+      '/api/..;/update',
+      '/livewire/update;jsessionid=x',
+    ];
     for (const [i, path] of bad.entries()) {
       s.request({ id: `p${i}`, path });
       assert.equal((await s.fallback(`p${i}`)).code, 'not_allowed', path);

@@ -52,7 +52,11 @@ async function session(s: TunnelSocket): Promise<SessionData> {
 }
 
 function sync(srv: TestServer, token: string, headers: Record<string, string>): Promise<Response> {
-  return fetch(`http://127.0.0.1:${srv.port}/wiremesh/session`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers }, body: token });
+  return fetch(`http://127.0.0.1:${srv.port}/wiremesh/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain', ...headers },
+    body: token,
+  });
 }
 
 const echoOf = (r: ResponseData): Echo => JSON.parse(r.body) as Echo;
@@ -77,7 +81,11 @@ describe('livewire session sync', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('access-control-allow-origin'), PAGE);
     assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
-    assert.deepEqual(res.headers.getSetCookie(), ['laravel_session=new; Path=/; HttpOnly; SameSite=Lax', 'theme=; Max-Age=0; Path=/livewire', 'nopath=1; Path=/livewire']);
+    assert.deepEqual(res.headers.getSetCookie(), [
+      'laravel_session=new; Path=/; HttpOnly; SameSite=Lax',
+      'theme=; Max-Age=0; Path=/livewire',
+      'nopath=1; Path=/livewire',
+    ]);
     assert.deepEqual(await res.json(), { set: ['laravel_session', 'theme', 'nopath'] });
     // Handed over once only.
     const again = await sync(srv, info.token, { origin: PAGE, cookie: 'laravel_session=new; nopath=1' });
@@ -115,7 +123,10 @@ describe('livewire session sync', () => {
     assert.equal((await fetch(`http://127.0.0.1:${srv.port}/wiremesh/session`)).status, 405);
     assert.equal((await fetch(`http://127.0.0.1:${srv.port}/wiremesh/other`, { method: 'POST' })).status, 404);
     const refused = srv.logs.filter((l) => l.includes('"msg":"livewire session sync refused"'));
-    assert.ok(refused.length >= 1 && refused.length <= 2, `logged once per episode (by status), with the client: ${refused.length}`);
+    assert.ok(
+      refused.length >= 1 && refused.length <= 2,
+      `logged once per episode (by status), with the client: ${refused.length}`,
+    );
     assert.ok(refused.every((l) => l.startsWith('{"level":40,') && l.includes('"client":"')));
   });
 
@@ -127,6 +138,9 @@ describe('livewire session sync', () => {
     assert.equal(info.token, '');
     assert.match(info.reason, /ws\.example\.test, not at the page's host 127\.0\.0\.1/);
     const foreign = await socket(srv, { origin: 'https://evil.example' });
-    assert.deepEqual({ ...(await session(foreign)), reason: '' }, { token: '', sync: false, reason: '', path: '/wiremesh/session' });
+    assert.deepEqual(
+      { ...(await session(foreign)), reason: '' },
+      { token: '', sync: false, reason: '', path: '/wiremesh/session' },
+    );
   });
 });

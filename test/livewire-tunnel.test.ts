@@ -32,13 +32,21 @@ async function backend(): Promise<TestBackend> {
 }
 
 /** A wiremesh whose test app tunnels to `livewire.backends` (publicUrl PAGE unless given); more apps may follow. */
-async function serverOn(livewire: Record<string, unknown>, more: Record<string, unknown>[] = [], transport = 'auto'): Promise<TestServer> {
-  const s = await startTestServer({ transport, apps: [testApp({ livewire: { publicUrl: PAGE, ...livewire } }), ...more] });
+async function serverOn(
+  livewire: Record<string, unknown>,
+  more: Record<string, unknown>[] = [],
+  transport = 'auto',
+): Promise<TestServer> {
+  const s = await startTestServer({
+    transport,
+    apps: [testApp({ livewire: { publicUrl: PAGE, ...livewire } }), ...more],
+  });
   servers.push(s);
   return s;
 }
 
-const server = (livewire: Record<string, unknown>, more: Record<string, unknown>[] = []): Promise<TestServer> => serverOn(livewire, more);
+const server = (livewire: Record<string, unknown>, more: Record<string, unknown>[] = []): Promise<TestServer> =>
+  serverOn(livewire, more);
 
 /** `ws` always; `uws` where its native package loads on this machine. */
 async function transports(): Promise<string[]> {
@@ -67,19 +75,32 @@ for (const transport of await transports()) {
 
     before(async () => {
       b = await backend();
-      srv = await server({ backends: [b.origin], publicUrl: PAGE, paths: ['/livewire/update', '/livewire-*/update', '/broadcasting/auth', '/landing'] });
+      srv = await server({
+        backends: [b.origin],
+        publicUrl: PAGE,
+        paths: ['/livewire/update', '/livewire-*/update', '/broadcasting/auth', '/landing'],
+      });
       assert.equal(srv.server.transport, transport);
     });
 
     test('a Livewire update comes back as the backend answered it', async () => {
       const s = await socket(srv);
       const socketId = s.socketId;
-      const body = JSON.stringify({ _token: 'csrf', components: [{ snapshot: '{"data":{"count":1}}', updates: {}, calls: [{ method: 'increment', params: [] }] }] });
+      const body = JSON.stringify({
+        _token: 'csrf',
+        components: [{ snapshot: '{"data":{"count":1}}', updates: {}, calls: [{ method: 'increment', params: [] }] }],
+      });
       s.send('wiremesh:request', {
         id: 'r1',
         method: 'POST',
         path: '/livewire/update?v=3',
-        headers: { 'content-type': 'application/json', 'x-livewire': '', 'x-csrf-token': 'csrf', 'x-socket-id': 'forged', 'x-evil': '1' },
+        headers: {
+          'content-type': 'application/json',
+          'x-livewire': '',
+          'x-csrf-token': 'csrf',
+          'x-socket-id': 'forged',
+          'x-evil': '1',
+        },
         body,
       });
       const res = await s.response('r1');
@@ -111,7 +132,13 @@ for (const transport of await transports()) {
       const frames: Array<{ event: string; data: unknown }> = [];
       client.connection.bind('message', (m: { event: string; data: unknown }) => frames.push(m));
       const before = b.seen.length;
-      client.send_event('wiremesh:request', { id: 'p1', method: 'POST', path: '/livewire/update', headers: {}, body: '{}' });
+      client.send_event('wiremesh:request', {
+        id: 'p1',
+        method: 'POST',
+        path: '/livewire/update',
+        headers: {},
+        body: '{}',
+      });
       await until(() => frames.some((f) => f.event === 'wiremesh:fallback'), 'wiremesh:fallback');
       assert.equal((frames.find((f) => f.event === 'wiremesh:fallback')!.data as FallbackData).code, 'not_allowed');
       assert.equal(b.seen.length, before);
@@ -128,7 +155,11 @@ for (const transport of await transports()) {
     });
 
     test('handshake headers reach the backend: X-Forwarded-For is the client address, User-Agent, Origin', async () => {
-      const s = await socket(srv, { 'x-forwarded-for': '203.0.113.7', 'user-agent': 'TestBrowser/1.0', 'accept-language': 'de' });
+      const s = await socket(srv, {
+        'x-forwarded-for': '203.0.113.7',
+        'user-agent': 'TestBrowser/1.0',
+        'accept-language': 'de',
+      });
       s.request({ id: 'h', path: '/livewire/update' });
       const echo = echoOf(await s.response('h'));
       assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1', 'the chain of an untrusted peer is dropped');
@@ -182,7 +213,11 @@ for (const transport of await transports()) {
       );
       assert.equal(echoOf(r).headers['content-type'], undefined, 'the GET carries no body headers');
       // An absolute Location on the page's origin is the same origin; 307 keeps the method and body.
-      s.request({ id: 'rd2', path: `/livewire/update?code=307&redirect=${encodeURIComponent(`${PAGE}/landing`)}`, body: '{"k":1}' });
+      s.request({
+        id: 'rd2',
+        path: `/livewire/update?code=307&redirect=${encodeURIComponent(`${PAGE}/landing`)}`,
+        body: '{"k":1}',
+      });
       const r2 = await s.response('rd2');
       assert.equal(r2.redirected, true);
       assert.equal(r2.url, `${PAGE}/landing`);
@@ -211,7 +246,9 @@ for (const transport of await transports()) {
       const r = await s.response('st');
       assert.equal(b.streamsFinished, finishedBefore + 1);
       assert.ok(r.chunks >= 4, `chunks: ${r.chunks}`);
-      const expected = [0, 1, 2, 3].map((i) => `{"stream":true,"body":{"n":${i}},"endStream":${i === 3}}`).join('') + '{"components":[]}';
+      const expected =
+        [0, 1, 2, 3].map((i) => `{"stream":true,"body":{"n":${i}},"endStream":${i === 3}}`).join('') +
+        '{"components":[]}';
       assert.equal(r.body, expected);
     });
 
@@ -242,9 +279,18 @@ for (const transport of await transports()) {
 
     test('Livewire 4 hashed path and Echo authorization are tunnelled', async () => {
       const s = await socket(srv);
-      s.request({ id: 'v4', path: '/livewire-3fa2c1d8/update', headers: { 'content-type': 'application/json', 'x-livewire': '1' } });
+      s.request({
+        id: 'v4',
+        path: '/livewire-3fa2c1d8/update',
+        headers: { 'content-type': 'application/json', 'x-livewire': '1' },
+      });
       assert.equal(echoOf(await s.response('v4')).headers['x-livewire'], '1');
-      s.request({ id: 'auth', path: '/broadcasting/auth', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'socket_id=1.2&channel_name=private-x' });
+      s.request({
+        id: 'auth',
+        path: '/broadcasting/auth',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'socket_id=1.2&channel_name=private-x',
+      });
       const r = await s.response('auth');
       assert.equal(echoOf(r).body, 'socket_id=1.2&channel_name=private-x');
     });
@@ -307,7 +353,9 @@ for (const transport of await transports()) {
       s.send('wiremesh:request', { path: '/livewire/update' });
       s.send('wiremesh:nonsense', { id: 'z' });
       await s.roundTrip();
-      const errors = s.frames.filter((f) => f.event === 'pusher:error').map((f) => f.data as { code: number; message: string });
+      const errors = s.frames
+        .filter((f) => f.event === 'pusher:error')
+        .map((f) => f.data as { code: number; message: string });
       assert.equal(errors.length, 2);
       assert.ok(errors.every((e) => e.code === 4302));
     });
@@ -384,7 +432,6 @@ for (const transport of await transports()) {
       await until(() => b.closed.some((u) => u.includes('n=close')), 'backend request aborted on close');
     });
   });
-
 }
 
 describe('livewire tunnel: choosing a backend', () => {

@@ -9,7 +9,14 @@ import { livewireDefaults } from '../src/config/schema.js';
 import { validateConfig } from '../src/config/validate.js';
 import { CookieJar } from '../src/livewire/cookies.js';
 import { pieces } from '../src/livewire/exchange.js';
-import { clientOf, connectionHeaders, pageOrigin, pickClientHeaders, responseHeaders, TrustedProxies } from '../src/livewire/headers.js';
+import {
+  clientOf,
+  connectionHeaders,
+  pageOrigin,
+  pickClientHeaders,
+  responseHeaders,
+  TrustedProxies,
+} from '../src/livewire/headers.js';
 import { parseTarget, PathMatcher } from '../src/livewire/paths.js';
 import { Fallback, readId, readRequest } from '../src/livewire/request.js';
 import { MetricsRegistry } from '../src/metrics/registry.js';
@@ -20,10 +27,22 @@ describe('request targets and the allowed list', () => {
   const matcher = new PathMatcher(livewireDefaults().paths);
 
   test('Livewire 3 and 4 update paths and Echo authorization are allowed by default', () => {
-    for (const p of ['/livewire/update', '/livewire-3fa2c1d8/update', '/broadcasting/auth', '/broadcasting/user-auth']) {
+    for (const p of [
+      '/livewire/update',
+      '/livewire-3fa2c1d8/update',
+      '/broadcasting/auth',
+      '/broadcasting/user-auth',
+    ]) {
       assert.equal(matcher.allows(p), true, p);
     }
-    for (const p of ['/livewire/upload-file', '/livewire-/update', '/livewire-a/b/update', '/livewire/update/', '/', '/up']) {
+    for (const p of [
+      '/livewire/upload-file',
+      '/livewire-/update',
+      '/livewire-a/b/update',
+      '/livewire/update/',
+      '/',
+      '/up',
+    ]) {
       assert.equal(matcher.allows(p), false, p);
     }
   });
@@ -32,7 +51,12 @@ describe('request targets and the allowed list', () => {
     for (const bad of ['/livewire-..;/update', '/livewire-;x=y/update', '/livewire/update;jsessionid=1', '/a;/b']) {
       assert.ok('refused' in parseTarget(bad), bad);
     }
-    for (const p of ['/livewire-@evil.example/update', '/livewire-a.b/update', "/livewire-!$&'()*+,=:~/update", '/livewire-../update']) {
+    for (const p of [
+      '/livewire-@evil.example/update',
+      '/livewire-a.b/update',
+      "/livewire-!$&'()*+,=:~/update",
+      '/livewire-../update',
+    ]) {
       assert.equal(matcher.allows(p), false, p);
     }
     assert.equal(matcher.allows('/livewire-Ab_9-z/update'), true);
@@ -47,7 +71,10 @@ describe('request targets and the allowed list', () => {
   });
 
   test('targets: path and query split, unsafe forms refused', () => {
-    assert.deepEqual(parseTarget('/livewire/update?a=b%20c&d'), { pathname: '/livewire/update', path: '/livewire/update?a=b%20c&d' });
+    assert.deepEqual(parseTarget('/livewire/update?a=b%20c&d'), {
+      pathname: '/livewire/update',
+      path: '/livewire/update?a=b%20c&d',
+    });
     assert.deepEqual(parseTarget('/livewire/update?'), { pathname: '/livewire/update', path: '/livewire/update' });
     for (const bad of [
       '',
@@ -76,11 +103,20 @@ describe('request targets and the allowed list', () => {
     assert.throws(() => readId({ id: 'x'.repeat(65) }, 'wiremesh:request'), PusherError);
     assert.throws(() => readId('not json', 'wiremesh:request'), PusherError);
     assert.equal(readId('{"id":"a"}', 'wiremesh:request').id, 'a');
-    const ok = readRequest('r', { method: 'POST', path: '/livewire/update', headers: { 'Content-Type': 'application/json', Cookie: 'x=1' }, body: 'é' });
+    const ok = readRequest('r', {
+      method: 'POST',
+      path: '/livewire/update',
+      headers: { 'Content-Type': 'application/json', Cookie: 'x=1' },
+      body: 'é',
+    });
     assert.deepEqual(ok.headers, { 'content-type': 'application/json' });
     assert.equal(ok.bodyBytes, 2);
     assert.equal(readRequest('g', { method: 'GET', path: '/x' }).body, '');
-    for (const bad of [{ method: 'DELETE', path: '/x' }, { method: 'POST', path: '/x', body: 1 }, { method: 'POST', path: '/x', headers: [] }]) {
+    for (const bad of [
+      { method: 'DELETE', path: '/x' },
+      { method: 'POST', path: '/x', body: 1 },
+      { method: 'POST', path: '/x', headers: [] },
+    ]) {
       assert.throws(
         () => readRequest('r', bad),
         (e: unknown) => e instanceof Fallback && e.code === 'not_allowed',
@@ -132,10 +168,13 @@ describe('headers', () => {
   });
 
   test('client headers: only the allowed list, lower-cased; bad values refused', () => {
-    assert.deepEqual(pickClientHeaders({ 'X-Livewire': '1', Accept: 'text/html', Host: 'evil', 'X-Socket-Id': 'x', Cookie: 'a=b' }), {
-      'x-livewire': '1',
-      accept: 'text/html',
-    });
+    assert.deepEqual(
+      pickClientHeaders({ 'X-Livewire': '1', Accept: 'text/html', Host: 'evil', 'X-Socket-Id': 'x', Cookie: 'a=b' }),
+      {
+        'x-livewire': '1',
+        accept: 'text/html',
+      },
+    );
     assert.ok('refused' in pickClientHeaders({ 'x-csrf-token': 'a\r\nb' }));
     assert.ok('refused' in pickClientHeaders('x'));
     assert.deepEqual(pickClientHeaders(undefined), {});
@@ -145,7 +184,9 @@ describe('headers', () => {
     for (const bad of ['a\u0001b', 'text/\u0100', 'x\u007fy', 'a\u2028b']) {
       assert.ok('refused' in pickClientHeaders({ 'x-csrf-token': bad }), JSON.stringify(bad));
     }
-    assert.deepEqual(pickClientHeaders({ accept: 'text/html;\tq=0.9, caf\u00e9' }), { accept: 'text/html;\tq=0.9, caf\u00e9' });
+    assert.deepEqual(pickClientHeaders({ accept: 'text/html;\tq=0.9, caf\u00e9' }), {
+      accept: 'text/html;\tq=0.9, caf\u00e9',
+    });
   });
 
   test('the page origin: only an allowed origin, named by the Origin header; missing, null and other sites refused (finding 2)', () => {
@@ -165,7 +206,14 @@ describe('headers', () => {
   test('connection headers: forwarded host/port/proto from the configured page; the client chain only from a trusted proxy (findings 3, 14)', () => {
     const none = new TrustedProxies([]);
     const h = connectionHeaders(
-      handshake({ 'x-forwarded-for': '203.0.113.1, 10.0.0.2', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil.test', 'user-agent': 'UA', origin: 'https://a.test', cookie: 'x=1' }),
+      handshake({
+        'x-forwarded-for': '203.0.113.1, 10.0.0.2',
+        'x-forwarded-proto': 'http',
+        'x-forwarded-host': 'evil.test',
+        'user-agent': 'UA',
+        origin: 'https://a.test',
+        cookie: 'x=1',
+      }),
       '123.456',
       new URL('https://a.test'),
       none,
@@ -224,9 +272,13 @@ test('pieces: split at the size, never inside a surrogate pair', () => {
 });
 
 describe('config: apps[].livewire', () => {
-  const app = (livewire: unknown): unknown => ({ apps: [{ id: 'a', key: 'k', secret: 's', livewire: withPublicUrl(livewire) }] });
+  const app = (livewire: unknown): unknown => ({
+    apps: [{ id: 'a', key: 'k', secret: 's', livewire: withPublicUrl(livewire) }],
+  });
   const withPublicUrl = (lw: unknown): unknown =>
-    lw !== null && typeof lw === 'object' && !('publicUrl' in lw) && !('noPublicUrl' in lw) ? { publicUrl: 'https://app.test', ...lw } : lw;
+    lw !== null && typeof lw === 'object' && !('publicUrl' in lw) && !('noPublicUrl' in lw)
+      ? { publicUrl: 'https://app.test', ...lw }
+      : lw;
   const fails = (raw: unknown, message: string): void =>
     assert.throws(
       () => validateConfig(raw),
@@ -235,21 +287,35 @@ describe('config: apps[].livewire', () => {
 
   test('absent: no tunnel; present: defaults filled, origins normalized', () => {
     assert.equal(validateConfig(app(undefined)).apps[0]!.livewire, undefined);
-    const lw = validateConfig({ ...(app({ backends: ['http://10.0.0.5:8000/'], publicUrl: 'https://App.Example.com' }) as object), limits: { maxFrameBytes: 2 * 1024 * 1024 } }).apps[0]!.livewire;
-    assert.deepEqual(lw, { ...livewireDefaults(), backends: ['http://10.0.0.5:8000'], publicUrl: 'https://app.example.com' });
+    const lw = validateConfig({
+      ...(app({ backends: ['http://10.0.0.5:8000/'], publicUrl: 'https://App.Example.com' }) as object),
+      limits: { maxFrameBytes: 2 * 1024 * 1024 },
+    }).apps[0]!.livewire;
+    assert.deepEqual(lw, {
+      ...livewireDefaults(),
+      backends: ['http://10.0.0.5:8000'],
+      publicUrl: 'https://app.example.com',
+    });
     assert.equal(lw?.deadlineMs, 60_000);
   });
 
   test('maxRequestBytes: by default capped at limits.maxFrameBytes; set above it, refused', () => {
     assert.equal(validateConfig(app({ backends: ['http://b'] })).apps[0]!.livewire!.maxRequestBytes, 256 * 1024);
-    fails(app({ backends: ['http://b'], maxRequestBytes: 300_000 }), 'Invalid config: apps[0].livewire.maxRequestBytes (300000) must not exceed limits.maxFrameBytes (262144)');
+    fails(
+      app({ backends: ['http://b'], maxRequestBytes: 300_000 }),
+      'Invalid config: apps[0].livewire.maxRequestBytes (300000) must not exceed limits.maxFrameBytes (262144)',
+    );
   });
 
   test('dns: port from the protocol, name checked', () => {
-    const lw = validateConfig(app({ dns: { name: 'top1.nearest.of.my-app.internal', protocol: 'https' } })).apps[0]!.livewire!;
+    const lw = validateConfig(app({ dns: { name: 'top1.nearest.of.my-app.internal', protocol: 'https' } })).apps[0]!
+      .livewire!;
     assert.deepEqual(lw.dns, { name: 'top1.nearest.of.my-app.internal', port: 443, protocol: 'https' });
     assert.deepEqual(lw.backends, []);
-    fails(app({ dns: { name: 'bad name' } }), 'Invalid config: apps[0].livewire.dns.name ("bad name") must be a DNS name');
+    fails(
+      app({ dns: { name: 'bad name' } }),
+      'Invalid config: apps[0].livewire.dns.name ("bad name") must be a DNS name',
+    );
   });
 
   test('a tunnel without publicUrl does not start, with a precise error (finding 2)', () => {
@@ -258,28 +324,82 @@ describe('config: apps[].livewire', () => {
       raw,
       'Invalid config: apps[0].livewire.publicUrl must be set to the app\'s public origin (e.g. "https://app.example.com"): only pages of that origin (or of allowedOrigins) may use the tunnel, and Laravel\'s X-Forwarded-Host/Port/Proto come from it',
     );
-    fails(app({ backends: ['http://x'], publicUrl: 'https://a.test/app' }), 'Invalid config: apps[0].livewire.publicUrl ("https://a.test/app") must be an http(s) origin: scheme, host and optional port, without path, query or credentials');
-    fails(app({ backends: ['http://x'], allowedOrigins: ['null'] }), 'Invalid config: apps[0].livewire.allowedOrigins[0] ("null") must be an http(s) origin: scheme, host and optional port, without path, query or credentials');
-    fails(app({ backends: ['http://x'], trustedProxies: ['10.0.0.0/33'] }), 'Invalid config: apps[0].livewire.trustedProxies[0] ("10.0.0.0/33") must be an IP address or a CIDR range (e.g. "10.0.0.0/8")');
-    fails(app({ backends: ['http://x'], timeoutMs: 5000, deadlineMs: 1000 }), 'Invalid config: apps[0].livewire.deadlineMs (1000) must be at least timeoutMs (5000)');
-    const lw = validateConfig(app({ backends: ['http://x'], allowedOrigins: ['https://WWW.app.test', 'https://app.test'], trustedProxies: ['127.0.0.1', 'fd00::/8'] })).apps[0]!.livewire!;
+    fails(
+      app({ backends: ['http://x'], publicUrl: 'https://a.test/app' }),
+      'Invalid config: apps[0].livewire.publicUrl ("https://a.test/app") must be an http(s) origin: scheme, host and optional port, without path, query or credentials',
+    );
+    fails(
+      app({ backends: ['http://x'], allowedOrigins: ['null'] }),
+      'Invalid config: apps[0].livewire.allowedOrigins[0] ("null") must be an http(s) origin: scheme, host and optional port, without path, query or credentials',
+    );
+    fails(
+      app({ backends: ['http://x'], trustedProxies: ['10.0.0.0/33'] }),
+      'Invalid config: apps[0].livewire.trustedProxies[0] ("10.0.0.0/33") must be an IP address or a CIDR range (e.g. "10.0.0.0/8")',
+    );
+    fails(
+      app({ backends: ['http://x'], timeoutMs: 5000, deadlineMs: 1000 }),
+      'Invalid config: apps[0].livewire.deadlineMs (1000) must be at least timeoutMs (5000)',
+    );
+    const lw = validateConfig(
+      app({
+        backends: ['http://x'],
+        allowedOrigins: ['https://WWW.app.test', 'https://app.test'],
+        trustedProxies: ['127.0.0.1', 'fd00::/8'],
+      }),
+    ).apps[0]!.livewire!;
     assert.deepEqual(lw.allowedOrigins, ['https://www.app.test']);
     assert.deepEqual(lw.trustedProxies, ['127.0.0.1', 'fd00::/8']);
   });
 
   test('bad settings name their path', () => {
-    fails(app({}), 'Invalid config: apps[0].livewire.backends must list at least one backend URL, or apps[0].livewire.dns must be set');
-    fails(app({ backends: ['ftp://x'] }), 'Invalid config: apps[0].livewire.backends[0] ("ftp://x") must be an http(s) origin: scheme, host and optional port, without path, query or credentials');
-    fails(app({ backends: ['http://x/app'] }), 'Invalid config: apps[0].livewire.backends[0] ("http://x/app") must be an http(s) origin: scheme, host and optional port, without path, query or credentials');
-    fails(app({ backends: ['http://x', 'http://x/'] }), 'Invalid config: apps[0].livewire.backends[1] ("http://x") is listed twice');
-    fails(app({ backends: ['http://x'], paths: ['/a/*/*'] }), 'Invalid config: apps[0].livewire.paths[0] ("/a/*/*") may contain at most one \'*\'');
-    fails(app({ backends: ['http://x'], paths: ['/a/../b'] }), 'Invalid config: apps[0].livewire.paths[0] ("/a/../b") must not contain \'.\' or \'..\' segments');
-    fails(app({ backends: ['http://x'], paths: ['livewire'] }), 'Invalid config: apps[0].livewire.paths[0] ("livewire") must be a path starting with \'/\', without query, spaces, \'%\' or \'\\\'');
-    fails(app({ backends: ['http://x'], paths: ['/a;b'] }), 'Invalid config: apps[0].livewire.paths[0] ("/a;b") must be a path starting with \'/\', without query, spaces, \'%\' or \'\\\'');
-    fails(app({ backends: ['http://x'], paths: [] }), 'Invalid config: apps[0].livewire.paths must list at least one path (remove the livewire section to turn the tunnel off)');
-    fails(app({ backends: ['http://x'], maxInFlight: 0 }), 'Invalid config: apps[0].livewire.maxInFlight (0) must be a positive integer');
-    fails(app({ backends: ['http://x'], healthIntervalMs: 10 }), 'Invalid config: apps[0].livewire.healthIntervalMs (10) must be an integer of at least 100');
-    fails(app({ backends: ['http://x'], backend: 'http://y' }), 'Invalid config: apps[0].livewire.backend is not a known setting (did you mean backends?)');
+    fails(
+      app({}),
+      'Invalid config: apps[0].livewire.backends must list at least one backend URL, or apps[0].livewire.dns must be set',
+    );
+    fails(
+      app({ backends: ['ftp://x'] }),
+      'Invalid config: apps[0].livewire.backends[0] ("ftp://x") must be an http(s) origin: scheme, host and optional port, without path, query or credentials',
+    );
+    fails(
+      app({ backends: ['http://x/app'] }),
+      'Invalid config: apps[0].livewire.backends[0] ("http://x/app") must be an http(s) origin: scheme, host and optional port, without path, query or credentials',
+    );
+    fails(
+      app({ backends: ['http://x', 'http://x/'] }),
+      'Invalid config: apps[0].livewire.backends[1] ("http://x") is listed twice',
+    );
+    fails(
+      app({ backends: ['http://x'], paths: ['/a/*/*'] }),
+      'Invalid config: apps[0].livewire.paths[0] ("/a/*/*") may contain at most one \'*\'',
+    );
+    fails(
+      app({ backends: ['http://x'], paths: ['/a/../b'] }),
+      "Invalid config: apps[0].livewire.paths[0] (\"/a/../b\") must not contain '.' or '..' segments",
+    );
+    fails(
+      app({ backends: ['http://x'], paths: ['livewire'] }),
+      "Invalid config: apps[0].livewire.paths[0] (\"livewire\") must be a path starting with '/', without query, spaces, '%' or '\\'",
+    );
+    fails(
+      app({ backends: ['http://x'], paths: ['/a;b'] }),
+      "Invalid config: apps[0].livewire.paths[0] (\"/a;b\") must be a path starting with '/', without query, spaces, '%' or '\\'",
+    );
+    fails(
+      app({ backends: ['http://x'], paths: [] }),
+      'Invalid config: apps[0].livewire.paths must list at least one path (remove the livewire section to turn the tunnel off)',
+    );
+    fails(
+      app({ backends: ['http://x'], maxInFlight: 0 }),
+      'Invalid config: apps[0].livewire.maxInFlight (0) must be a positive integer',
+    );
+    fails(
+      app({ backends: ['http://x'], healthIntervalMs: 10 }),
+      'Invalid config: apps[0].livewire.healthIntervalMs (10) must be an integer of at least 100',
+    );
+    fails(
+      app({ backends: ['http://x'], backend: 'http://y' }),
+      'Invalid config: apps[0].livewire.backend is not a known setting (did you mean backends?)',
+    );
   });
 });
 

@@ -19,7 +19,10 @@ function samples(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})?) (-?[0-9.]+(?:e[+-]?[0-9]+)?|NaN|\+Inf|-Inf)$/.exec(line);
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})?) (-?[0-9.]+(?:e[+-]?[0-9]+)?|NaN|\+Inf|-Inf)$/.exec(
+        line,
+      );
     assert.ok(m, `not a Prometheus sample line: ${JSON.stringify(line)}`);
     out.set(m[1]!, Number(m[2]));
   }
@@ -100,10 +103,17 @@ describe('/metrics', () => {
     await sdkRefusal(serverSdk(srv.port, { secret: 'wrong' }).trigger('private-metrics', 'x', {}), 401);
     await until(() => rx.hooks.length >= 2, 'webhook failed once, then delivered', 5_000);
 
-    const m = await eventually(() => scrape(srv), (s) => (s.get('wiremesh_webhooks_total{app="app-id",outcome="ok"}') ?? 0) >= 1, 'webhook ok counted');
+    const m = await eventually(
+      () => scrape(srv),
+      (s) => (s.get('wiremesh_webhooks_total{app="app-id",outcome="ok"}') ?? 0) >= 1,
+      'webhook ok counted',
+    );
     assert.equal(m.get('wiremesh_connections{app="app-id"}'), 2);
     assert.equal(m.get('wiremesh_connections{app="other-app"}'), 1);
-    assert.ok((m.get('wiremesh_ws_messages_received_total{app="app-id"}') ?? 0) >= 3, 'subscribes + client event received');
+    assert.ok(
+      (m.get('wiremesh_ws_messages_received_total{app="app-id"}') ?? 0) >= 3,
+      'subscribes + client event received',
+    );
     assert.ok((m.get('wiremesh_ws_bytes_received_total{app="app-id"}') ?? 0) > 100);
     assert.ok((m.get('wiremesh_ws_messages_sent_total{app="app-id"}') ?? 0) >= 2, 'events sent');
     assert.ok((m.get('wiremesh_ws_bytes_sent_total{app="app-id"}') ?? 0) > 50);
@@ -119,7 +129,10 @@ describe('/metrics', () => {
     other.destroy();
     const gauges = async (): Promise<{ app: number | undefined; other: number | undefined }> => {
       const s = await scrape(srv);
-      return { app: s.get('wiremesh_connections{app="app-id"}'), other: s.get('wiremesh_connections{app="other-app"}') };
+      return {
+        app: s.get('wiremesh_connections{app="app-id"}'),
+        other: s.get('wiremesh_connections{app="other-app"}'),
+      };
     };
     // An app with no connections left reads 0, not its last value.
     await eventually(gauges, (g) => g.app === 1 && (g.other ?? 0) === 0, 'connection gauges to follow the disconnects');

@@ -45,7 +45,12 @@ test("the issue's config example: webhooks, client events, presence; SIGTERM →
         secret: 'app-secret',
         clientEvents: true,
         userAuthentication: true,
-        webhooks: [{ url: rx.url('/webhook'), events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event'] }],
+        webhooks: [
+          {
+            url: rx.url('/webhook'),
+            events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event'],
+          },
+        ],
       },
     ],
   });
@@ -64,7 +69,8 @@ test("the issue's config example: webhooks, client events, presence; SIGTERM →
   raw.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'raw-public' } }));
   await until(() => raw.texts.some((t) => t.includes('subscription_succeeded')), 'raw socket subscribed');
 
-  const events = (): Array<Record<string, unknown>> => rx.events('/webhook').filter((e) => e.channel === 'presence-issue' || e.channel === 'raw-public');
+  const events = (): Array<Record<string, unknown>> =>
+    rx.events('/webhook').filter((e) => e.channel === 'presence-issue' || e.channel === 'raw-public');
   await until(() => events().some((e) => e.name === 'client_event'), 'client_event webhook');
   await until(() => events().filter((e) => e.name === 'member_added').length === 2, 'member_added × 2');
   await until(() => events().filter((e) => e.name === 'channel_occupied').length === 2, 'channel_occupied × 2');
@@ -75,14 +81,17 @@ test("the issue's config example: webhooks, client events, presence; SIGTERM →
       { name: 'channel_occupied', channel: 'raw-public' },
     ],
   );
-  assert.deepEqual(events().find((e) => e.name === 'client_event'), {
-    name: 'client_event',
-    channel: 'presence-issue',
-    event: 'client-wave',
-    data: '{"hi":1}',
-    socket_id: aliceId,
-    user_id: 'alice',
-  });
+  assert.deepEqual(
+    events().find((e) => e.name === 'client_event'),
+    {
+      name: 'client_event',
+      channel: 'presence-issue',
+      event: 'client-wave',
+      data: '{"hi":1}',
+      socket_id: aliceId,
+      user_id: 'alice',
+    },
+  );
 
   const aliceCodes = closeCodes(alice);
   const bobCodes = closeCodes(bob);
@@ -96,10 +105,12 @@ test("the issue's config example: webhooks, client events, presence; SIGTERM →
   assert.equal(raw.closeCode, 4200);
   // Everything that happened during the drain was delivered before the process exited.
   const left = events().filter((e) => e.name === 'member_removed' || e.name === 'channel_vacated');
-  assert.deepEqual(
-    left.map((e) => `${String(e.name)} ${String(e.channel)} ${String(e.user_id ?? '')}`.trim()).sort(),
-    ['channel_vacated presence-issue', 'channel_vacated raw-public', 'member_removed presence-issue alice', 'member_removed presence-issue bob'],
-  );
+  assert.deepEqual(left.map((e) => `${String(e.name)} ${String(e.channel)} ${String(e.user_id ?? '')}`.trim()).sort(), [
+    'channel_vacated presence-issue',
+    'channel_vacated raw-public',
+    'member_removed presence-issue alice',
+    'member_removed presence-issue bob',
+  ]);
   for (const hook of rx.on('/webhook')) assert.equal(hook.valid, true);
 
   const logs = jsonLines(proc.stderr());
@@ -131,7 +142,14 @@ test('no config file: PUSHER_APP_ID/KEY/SECRET from the environment define the a
     WIREMESH_HOST: '127.0.0.1',
   });
   await healthy(proc, port);
-  const options = { wsHost: '127.0.0.1', wsPort: port, forceTLS: false, enabledTransports: ['ws'], disableStats: true, cluster: 'mt1' };
+  const options = {
+    wsHost: '127.0.0.1',
+    wsPort: port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    disableStats: true,
+    cluster: 'mt1',
+  };
   const client = new PusherJS(creds.key, options as never);
   const stranger = new PusherJS('app-key', options as never);
   clients.push(client, stranger);
@@ -162,7 +180,11 @@ test('an invalid config exits non-zero with one clear line on stderr, before lis
     { config: '{ "port": 6001, ', message: /^Invalid config file .*config\.json/ },
     { config: {}, env: { WIREMESH_PORT: 'abc' }, message: /WIREMESH_PORT/ },
     {
-      config: { apps: [{ id: 'a', key: 'k', secret: 's', webhooks: [{ url: 'http://127.0.0.1:1/x', events: ['channel_ocupied'] }] }] },
+      config: {
+        apps: [
+          { id: 'a', key: 'k', secret: 's', webhooks: [{ url: 'http://127.0.0.1:1/x', events: ['channel_ocupied'] }] },
+        ],
+      },
       message: /apps\[0\]\.webhooks\[0\]\.events\[0\]/,
     },
   ];
@@ -186,7 +208,9 @@ for (const transport of await availableTransports()) {
   test(`SIGTERM with a client that never answers the close (${transport}): exit 0 within shutdownGraceMs`, async () => {
     const port = await freePort();
     const graceMs = 1_500;
-    const proc = start(['start', '--config', configFile({ port, host: '127.0.0.1', shutdownGraceMs: graceMs })], { WIREMESH_TRANSPORT: transport });
+    const proc = start(['start', '--config', configFile({ port, host: '127.0.0.1', shutdownGraceMs: graceMs })], {
+      WIREMESH_TRANSPORT: transport,
+    });
     await healthy(proc, port);
     const stuck = await rawWs(port, { answerClose: false });
     const polite = await rawWs(port);

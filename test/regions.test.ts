@@ -71,7 +71,12 @@ function watch(node: number, channel: string, user = `w${node}`): Watcher {
 
 type Channel = { subscribed: boolean; bind(e: string, f: (d: never) => void): void };
 /** Subscribes a client on each of `nodes` to a public channel; resolves once all are subscribed and their interest has crossed the mesh. */
-async function listen(nodes: number[], channel: string, event: string, on: (node: number, data: never) => void): Promise<void> {
+async function listen(
+  nodes: number[],
+  channel: string,
+  event: string,
+  on: (node: number, data: never) => void,
+): Promise<void> {
   const chans = nodes.map((i) => {
     const ch = client(i).subscribe(channel) as unknown as Channel;
     ch.bind(event, (d) => on(i, d));
@@ -82,7 +87,10 @@ async function listen(nodes: number[], channel: string, event: string, on: (node
 }
 
 function report(title: string, samples: Map<string, number[]>): void {
-  const rows = [...samples].map(([pair, v]) => `${pair}: p50 ${percentile(v, 50).toFixed(1)} ms, p99 ${percentile(v, 99).toFixed(1)} ms (n=${v.length})`);
+  const rows = [...samples].map(
+    ([pair, v]) =>
+      `${pair}: p50 ${percentile(v, 50).toFixed(1)} ms, p99 ${percentile(v, 99).toFixed(1)} ms (n=${v.length})`,
+  );
   console.log(`# ${title}\n#   ${rows.join('\n#   ')}`);
 }
 
@@ -108,12 +116,21 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
 
   it('nodes find each other through the DNS server, and a node joins and leaves as its records change', async () => {
     const ws = r.nodes.map((n) => watch(n.index, 'presence-dns'));
-    await until(() => ws.every((w) => w.ch.subscribed && w.ch.members.count === 5), 'a full mesh of five, found by DNS', 15_000);
-    for (let i = 0; i < 5; i++) assert.ok((r.dns.queries.get(`n${i}.mesh.test`) ?? 0) > 0, `node ${i} asked the DNS server`);
+    await until(
+      () => ws.every((w) => w.ch.subscribed && w.ch.members.count === 5),
+      'a full mesh of five, found by DNS',
+      15_000,
+    );
+    for (let i = 0; i < 5; i++)
+      assert.ok((r.dns.queries.get(`n${i}.mesh.test`) ?? 0) > 0, `node ${i} asked the DNS server`);
 
     // Node 4 stops naming node 1 and node 1 stops naming node 4; their connection is cut. They no
     // longer dial each other, so each shows the other's member gone, while both stay in the mesh.
-    const drop = (i: number, j: number): void => r.dns.set(`n${i}.mesh.test`, [...r.links].filter(([k]) => k.startsWith(`${i}>`) && k !== `${i}>${j}`).map(([, l]) => l.host));
+    const drop = (i: number, j: number): void =>
+      r.dns.set(
+        `n${i}.mesh.test`,
+        [...r.links].filter(([k]) => k.startsWith(`${i}>`) && k !== `${i}>${j}`).map(([, l]) => l.host),
+      );
     drop(1, 4);
     drop(4, 1);
     await sleep(5_500); // the dialers re-resolve every 5 s
@@ -123,18 +140,32 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     assert.equal(ws[0]!.ch.members.count, 5, 'the others still see everyone');
     // The records come back: they join again, one member_added each way.
     const backAt = performance.now();
-    r.dns.set('n1.mesh.test', [...r.links].filter(([k]) => k.startsWith('1>')).map(([, l]) => l.host));
-    r.dns.set('n4.mesh.test', [...r.links].filter(([k]) => k.startsWith('4>')).map(([, l]) => l.host));
-    await until(() => ws[1]!.ch.members.count === 5 && ws[4]!.ch.members.count === 5, 'node 1 and node 4 to meet again', 10_000);
+    r.dns.set(
+      'n1.mesh.test',
+      [...r.links].filter(([k]) => k.startsWith('1>')).map(([, l]) => l.host),
+    );
+    r.dns.set(
+      'n4.mesh.test',
+      [...r.links].filter(([k]) => k.startsWith('4>')).map(([, l]) => l.host),
+    );
+    await until(
+      () => ws[1]!.ch.members.count === 5 && ws[4]!.ch.members.count === 5,
+      'node 1 and node 4 to meet again',
+      10_000,
+    );
     assert.equal(ws[1]!.events.filter((e) => e.id === 'w4' && e.type === 'added' && e.at >= backAt).length, 1);
   });
 
   it('the mesh runs on the address family it claims (IPv6 fdaa: like 6PN when root): logs and kernel sockets agree', async (t) => {
     t.diagnostic(`address family: ${r.describeFamily()}`);
-    const inFamily = (host: string): boolean => (r.family === 6 ? isIP(host) === 6 && host.startsWith('fdaa:') : isIP(host) === 4 && host.startsWith('127.'));
+    const inFamily = (host: string): boolean =>
+      r.family === 6 ? isIP(host) === 6 && host.startsWith('fdaa:') : isIP(host) === 4 && host.startsWith('127.');
     const hostOf = (hp: string): string => hp.slice(0, hp.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
     const logged = (i: number, msg: string): Array<Record<string, unknown>> =>
-      r.nodes[i]!.proc.output().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+      r.nodes[i]!.proc.output()
+        .split('\n')
+        .filter((l) => l.includes(`"msg":"${msg}"`))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const n of r.nodes) {
       const [listening] = logged(n.index, 'mesh listening');
       assert.equal(listening?.host, n.meshHost, `node ${n.index} listens on its own address`);
@@ -145,7 +176,11 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
       for (const c of connected) {
         const remote = String(c.remote);
         assert.ok(inFamily(hostOf(remote)), `node ${n.index}: peer connection from/to ${remote} is IPv${r.family}`);
-        if (c.role === 'dialer') assert.ok(dialed.has(hostOf(remote)), `node ${n.index} dialed ${remote}, one of its links (${[...dialed].join(', ')})`);
+        if (c.role === 'dialer')
+          assert.ok(
+            dialed.has(hostOf(remote)),
+            `node ${n.index} dialed ${remote}, one of its links (${[...dialed].join(', ')})`,
+          );
       }
     }
     // The kernel's view: established TCP connections on the nodes' mesh addresses, one per pair at least.
@@ -159,8 +194,16 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     const locals = ss.split('\n').map((l) => l.trim().split(/\s+/)[2] ?? '');
     const onNodes = new Set(r.nodes.map((n) => hostPort(n.meshHost, r.meshPort)));
     const established = locals.filter((l) => onNodes.has(l));
-    assert.ok(established.length >= 10, `at least one established mesh connection per pair on the nodes' addresses (${established.length}: ${established.join(' ')})`);
-    if (r.family === 6) assert.equal(locals.filter((l) => /^127\.0\.1\.\d+:/.test(l) && l.endsWith(`:${r.meshPort}`)).length, 0, 'nothing on the IPv4 node addresses');
+    assert.ok(
+      established.length >= 10,
+      `at least one established mesh connection per pair on the nodes' addresses (${established.length}: ${established.join(' ')})`,
+    );
+    if (r.family === 6)
+      assert.equal(
+        locals.filter((l) => /^127\.0\.1\.\d+:/.test(l) && l.endsWith(`:${r.meshPort}`)).length,
+        0,
+        'nothing on the IPv4 node addresses',
+      );
   });
 
   it('a presence join appears on every node within the one-way delay + the delta period (median per pair; p99 in the bench)', async () => {
@@ -174,7 +217,11 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
       const ch = client(origin, user).subscribe(channel) as unknown as PresenceChannel;
       let t0 = 0;
       ch.bind('pusher:subscription_succeeded', () => (t0 = performance.now()));
-      await until(() => t0 > 0 && ws.every((w) => w.events.some((e) => e.id === user)), `${user} seen everywhere`, 5_000);
+      await until(
+        () => t0 > 0 && ws.every((w) => w.events.some((e) => e.id === user)),
+        `${user} seen everywhere`,
+        5_000,
+      );
       for (const w of ws) {
         if (w.node === origin) continue;
         const ms = w.events.find((e) => e.id === user)!.at - t0;
@@ -192,13 +239,23 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
       assert.ok(percentile(v, 50) <= rtt(a, b) / 2 + DELTA_MS + 20, `${pair}: p50 ${percentile(v, 50).toFixed(1)} ms`);
     }
     // Every member_added once per watcher, none removed.
-    for (const w of ws) assert.equal(w.events.filter((e) => e.type === 'added' && e.id.startsWith('joiner')).length, 40);
-    for (const w of ws) assert.deepEqual(w.events.filter((e) => e.type === 'removed'), []);
+    for (const w of ws)
+      assert.equal(w.events.filter((e) => e.type === 'added' && e.id.startsWith('joiner')).length, 40);
+    for (const w of ws)
+      assert.deepEqual(
+        w.events.filter((e) => e.type === 'removed'),
+        [],
+      );
   });
 
   it('a cross-region event reaches clients within the one-way delay + 5 ms (median per pair; p99 in the bench)', async () => {
     const received = r.nodes.map(() => new Map<number, number>());
-    await listen(r.nodes.map((n) => n.index), 'events', 'tick', (i, d: { k: number }) => received[i]!.set(d.k, performance.now()));
+    await listen(
+      r.nodes.map((n) => n.index),
+      'events',
+      'tick',
+      (i, d: { k: number }) => received[i]!.set(d.k, performance.now()),
+    );
     const excess = new Map<string, number[]>();
     for (let k = 0; k < 40; k++) {
       const origin = k % 5;
@@ -219,7 +276,8 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     // samples come in pairs (both receivers of one publication: the sending process was
     // descheduled, not the mesh). So the test holds every pair's median to the goal, which an
     // extra hop, a batching delay or a round trip would break.
-    for (const [pair, v] of excess) assert.ok(percentile(v, 50) <= 5, `${pair}: p50 excess ${percentile(v, 50).toFixed(1)} ms`);
+    for (const [pair, v] of excess)
+      assert.ok(percentile(v, 50) <= 5, `${pair}: p50 excess ${percentile(v, 50).toFixed(1)} ms`);
   });
 
   it('a partition cuts ap off and heals: each side serves its users and shows the other gone; after healing one member_added per returning member, no flapping', async () => {
@@ -231,11 +289,20 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
 
     const cutAt = performance.now();
     r.partition('ap');
-    await until(() => ws.every((w) => w.ch.members.count === (ap.has(w.node) ? 2 : 3)), 'each side to show the other gone', NODE_TIMEOUT_MS + 3_000);
+    await until(
+      () => ws.every((w) => w.ch.members.count === (ap.has(w.node) ? 2 : 3)),
+      'each side to show the other gone',
+      NODE_TIMEOUT_MS + 3_000,
+    );
     const splitMs = performance.now() - cutAt;
     // Each side keeps serving its own users: an event published on one side reaches that side.
     const got = r.nodes.map(() => [] as string[]);
-    await listen(r.nodes.map((n) => n.index), 'during', 'e', (i, d: { side: string }) => got[i]!.push(d.side));
+    await listen(
+      r.nodes.map((n) => n.index),
+      'during',
+      'e',
+      (i, d: { side: string }) => got[i]!.push(d.side),
+    );
     await serverSdk(r.nodes[0]!.port).trigger('during', 'e', { side: 'eu' });
     await serverSdk(r.nodes[3]!.port).trigger('during', 'e', { side: 'ap' });
     await until(() => r.nodes.every((n) => got[n.index]!.length >= 1), 'each side to get its own event', 3_000);
@@ -245,8 +312,14 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     const healAt = performance.now();
     r.heal('ap');
     await until(() => ws.every((w) => w.ch.members.count === 5), 'every view to converge', 5_000);
-    const convergeMs = Math.max(...ws.map((w) => Math.max(...w.events.filter((e) => e.type === 'added' && e.at >= healAt).map((e) => e.at)) - healAt));
-    console.log(`# partition: split seen after ${splitMs.toFixed(0)} ms; converged ${convergeMs.toFixed(0)} ms after healing`);
+    const convergeMs = Math.max(
+      ...ws.map(
+        (w) => Math.max(...w.events.filter((e) => e.type === 'added' && e.at >= healAt).map((e) => e.at)) - healAt,
+      ),
+    );
+    console.log(
+      `# partition: split seen after ${splitMs.toFixed(0)} ms; converged ${convergeMs.toFixed(0)} ms after healing`,
+    );
     await sleep(2 * HEARTBEAT_MS + MAX_RTT); // anything late would show now
     for (const w of ws) {
       for (const other of ws) {
@@ -254,7 +327,11 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
         if (other.node === w.node || sameSide(w.node, other.node)) {
           assert.deepEqual(evs, [], `w${w.node} must not see w${other.node} flap`);
         } else {
-          assert.deepEqual(evs.map((e) => e.type), ['removed', 'added'], `w${w.node} about w${other.node}`);
+          assert.deepEqual(
+            evs.map((e) => e.type),
+            ['removed', 'added'],
+            `w${w.node} about w${other.node}`,
+          );
         }
       }
     }
@@ -265,7 +342,12 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     const ws = r.nodes.map((n) => watch(n.index, 'presence-lossy'));
     await until(() => ws.every((w) => w.ch.subscribed && w.ch.members.count === 5), 'watchers', 10_000);
     const received = r.nodes.map(() => new Map<number, number>());
-    await listen(r.nodes.map((n) => n.index), 'bulk', 'b', (i, d: { k: number }) => received[i]!.set(d.k, performance.now()));
+    await listen(
+      r.nodes.map((n) => n.index),
+      'bulk',
+      'b',
+      (i, d: { k: number }) => received[i]!.set(d.k, performance.now()),
+    );
     const slow = [r.link(0, 2), r.link(2, 0)];
     const sdk = serverSdk(r.nodes[0]!.port);
     const pad = 'x'.repeat(8 * 1024);
@@ -305,14 +387,22 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
       // Unaffected: the median as with healthy links, and no sample held back anywhere near what
       // the slow link holds its own traffic (its backlog is seconds; one stall alone is 200 ms).
       // Tails of 20-30 samples on this shared machine are scheduling noise, so no p90 here.
-      assert.ok(percentile(excess, 50) <= percentile(baseline.excess, 50) + 5, 'the eu -> ap link is unaffected (median)');
-      assert.ok(Math.max(...excess) < 200, `the eu -> ap link is never held back by the slow one (max ${Math.max(...excess).toFixed(1)} ms)`);
+      assert.ok(
+        percentile(excess, 50) <= percentile(baseline.excess, 50) + 5,
+        'the eu -> ap link is unaffected (median)',
+      );
+      assert.ok(
+        Math.max(...excess) < 200,
+        `the eu -> ap link is never held back by the slow one (max ${Math.max(...excess).toFixed(1)} ms)`,
+      );
     } finally {
       restore();
     }
     // The link recovers: shape back to normal, then a fresh event reaches us promptly.
     await until(() => ws.every((w) => w.ch.members.count === 5), 'presence whole again', 10_000);
-    await until(() => received[2]!.has(next - 1), 'the backlog to drain (or be dropped)', 30_000).catch(() => undefined);
+    await until(() => received[2]!.has(next - 1), 'the backlog to drain (or be dropped)', 30_000).catch(
+      () => undefined,
+    );
     const probe = performance.now();
     await sdk.trigger('bulk', 'b', { k: 10_000 });
     await until(() => received[2]!.has(10_000), 'a fresh event over the recovered link', 10_000);
@@ -326,18 +416,36 @@ describe('mesh across regions (eu ×2, us ×1, ap ×2)', { timeout: 150_000 }, (
     const killedAt = performance.now();
     await r.kill(victim);
     const survivors = ws.filter((w) => w.node !== victim);
-    await until(() => survivors.every((w) => !w.ids().includes(`w${victim}`)), 'the victim gone everywhere', NODE_TIMEOUT_MS + 2 * HEARTBEAT_MS + 1_000);
+    await until(
+      () => survivors.every((w) => !w.ids().includes(`w${victim}`)),
+      'the victim gone everywhere',
+      NODE_TIMEOUT_MS + 2 * HEARTBEAT_MS + 1_000,
+    );
     const goneMs = performance.now() - killedAt;
-    console.log(`# kill -9: members gone everywhere after ${goneMs.toFixed(0)} ms (node timeout ${NODE_TIMEOUT_MS} ms)`);
+    console.log(
+      `# kill -9: members gone everywhere after ${goneMs.toFixed(0)} ms (node timeout ${NODE_TIMEOUT_MS} ms)`,
+    );
     assert.ok(goneMs <= NODE_TIMEOUT_MS + 2 * HEARTBEAT_MS + MAX_RTT, `${goneMs} ms`);
     for (const w of survivors) {
-      assert.deepEqual(w.ids(), alive().map((i) => `w${i}`).sort());
-      assert.deepEqual(w.events.filter((e) => e.type === 'removed').map((e) => e.id), [`w${victim}`]);
+      assert.deepEqual(
+        w.ids(),
+        alive()
+          .map((i) => `w${i}`)
+          .sort(),
+      );
+      assert.deepEqual(
+        w.events.filter((e) => e.type === 'removed').map((e) => e.id),
+        [`w${victim}`],
+      );
     }
     const got = r.nodes.map(() => 0);
     await listen(alive(), 'after-kill', 'e', (i) => got[i]!++);
     await serverSdk(r.nodes[0]!.port).trigger('after-kill', 'e', {});
-    await until(() => alive().every((i) => got[i] === 1), `an event still reaches every survivor (got ${JSON.stringify(got)})`, 3_000).catch((err: Error) => {
+    await until(
+      () => alive().every((i) => got[i] === 1),
+      `an event still reaches every survivor (got ${JSON.stringify(got)})`,
+      3_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; got per node ${JSON.stringify(got)}`);
     });
   });

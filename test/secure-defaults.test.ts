@@ -22,7 +22,10 @@ interface Run {
 }
 
 function start(env: NodeJS.ProcessEnv): Run {
-  const child = spawn(process.execPath, [BIN, 'start'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'start'], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -79,7 +82,10 @@ test('WIREMESH_HOST=0.0.0.0 with the default credentials: the CLI refuses to sta
     const code = await Promise.race([run.code, new Promise<'running'>((r) => setTimeout(r, 10_000, 'running'))]);
     // Old code: listened on 0.0.0.0 with a warning.
     assert.equal(code, 1, run.output());
-    assert.match(run.output(), /Invalid config: host \("0\.0\.0\.0"\) serves apps\[0\] with the publicly known key\/secret/);
+    assert.match(
+      run.output(),
+      /Invalid config: host \("0\.0\.0\.0"\) serves apps\[0\] with the publicly known key\/secret/,
+    );
     assert.match(run.output(), /PUSHER_APP_SECRET/);
   } finally {
     await run.stop();
@@ -102,12 +108,20 @@ test('no host and the default credentials (a fresh `npm start`): served on 127.0
 
 test('WIREMESH_HOST=0.0.0.0 with real credentials starts on every interface', async () => {
   const port = await freePort();
-  const creds = { PUSHER_APP_ID: 'prod', PUSHER_APP_KEY: 'k-7d1f0c2b', PUSHER_APP_SECRET: 's-4f1e9a8c0b7d6e5f4a3b2c1d' };
+  const creds = {
+    PUSHER_APP_ID: 'prod',
+    PUSHER_APP_KEY: 'k-7d1f0c2b',
+    PUSHER_APP_SECRET: 's-4f1e9a8c0b7d6e5f4a3b2c1d',
+  };
   const run = start({ WIREMESH_HOST: '0.0.0.0', WIREMESH_PORT: String(port), ...creds });
   try {
     await healthy('127.0.0.1', port, run);
     assert.match(run.output(), /"msg":"wiremesh listening"[^\n]*"host":"0\.0\.0\.0"/);
-    const sdk = serverSdk(port, { appId: creds.PUSHER_APP_ID, key: creds.PUSHER_APP_KEY, secret: creds.PUSHER_APP_SECRET });
+    const sdk = serverSdk(port, {
+      appId: creds.PUSHER_APP_ID,
+      key: creds.PUSHER_APP_KEY,
+      secret: creds.PUSHER_APP_SECRET,
+    });
     assert.equal((await sdk.trigger('c', 'e', {})).status, 200);
   } finally {
     await run.stop();

@@ -45,7 +45,11 @@ async function metricsText(srv: TestServer): Promise<string> {
 }
 
 /** Sends raw bytes; resolves with what the server answered until it closed or `ms` passed. */
-async function rawExchange(port: number, write: (s: net.Socket) => void, ms: number): Promise<{ text: string; closed: boolean }> {
+async function rawExchange(
+  port: number,
+  write: (s: net.Socket) => void,
+  ms: number,
+): Promise<{ text: string; closed: boolean }> {
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   let text = '';
@@ -67,7 +71,11 @@ for (const transport of await availableTransports()) {
   describe(`HTTP API security bounds over the ${transport} transport`, () => {
     let srv: TestServer;
     before(async () => {
-      srv = await startTestServer({ transport, limits: { maxRequestBodyBytes: MAX_BODY }, apps: [{ ...APP, maxEventPayloadBytes: 16 * 1024 }] });
+      srv = await startTestServer({
+        transport,
+        limits: { maxRequestBodyBytes: MAX_BODY },
+        apps: [{ ...APP, maxEventPayloadBytes: 16 * 1024 }],
+      });
     });
     after(() => srv.close());
 
@@ -77,9 +85,17 @@ for (const transport of await availableTransports()) {
       const ids = Array.from({ length: 1500 }, () => randomBytes(400).toString('hex'));
       let served = 0;
       for (let i = 0; i < ids.length; i += 50) {
-        const batch = ids.slice(i, i + 50).map((id) => fetch(`${srv.httpUrl}/apps/${id}/events`, { method: 'POST' }).then((r) => r.status));
-        const [statuses] = await Promise.all([Promise.all(batch), sdk.trigger('still-served', 'e', { i }).then((r) => (served += r.status === 200 ? 1 : 0))]);
-        assert.ok(statuses.every((s) => s === 404), `statuses ${[...new Set(statuses)].join(',')}`);
+        const batch = ids
+          .slice(i, i + 50)
+          .map((id) => fetch(`${srv.httpUrl}/apps/${id}/events`, { method: 'POST' }).then((r) => r.status));
+        const [statuses] = await Promise.all([
+          Promise.all(batch),
+          sdk.trigger('still-served', 'e', { i }).then((r) => (served += r.status === 200 ? 1 : 0)),
+        ]);
+        assert.ok(
+          statuses.every((s) => s === 404),
+          `statuses ${[...new Set(statuses)].join(',')}`,
+        );
       }
       assert.equal(served, 30, 'the SDK client was served throughout');
       const text = await metricsText(srv);
@@ -154,7 +170,10 @@ for (const transport of await availableTransports()) {
         assert.equal((await serverSdk(srv.port).trigger('c', 'during-uploads', {})).status, 200);
         const grown = (await keptArrayBuffers()) - base;
         // Old code kept every body: n × perSocket ≈ 7.5 MB. Discarded bodies keep nothing.
-        assert.ok(grown < (n * perSocket) / 4, `array buffers grew by ${(grown / 1e6).toFixed(1)} MB for ${((n * perSocket) / 1e6).toFixed(1)} MB sent`);
+        assert.ok(
+          grown < (n * perSocket) / 4,
+          `array buffers grew by ${(grown / 1e6).toFixed(1)} MB for ${((n * perSocket) / 1e6).toFixed(1)} MB sent`,
+        );
       } finally {
         for (const s of sockets) s.destroy();
       }
@@ -163,26 +182,39 @@ for (const transport of await availableTransports()) {
     test('canonical queries only: duplicate names, auth_version other than 1.0 and hex timestamps are refused', async () => {
       const body = JSON.stringify({ name: 'e', channels: ['c'], data: '{}' });
       const send = (query: string) =>
-        fetch(`${srv.httpUrl}/apps/${APP.id}/events?${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        fetch(`${srv.httpUrl}/apps/${APP.id}/events?${query}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
       const ok = await send(signedQuery({ method: 'POST', path: '/events', body }));
       assert.equal(ok.status, 200);
       const dup = await send(`${signedQuery({ method: 'POST', path: '/events', body })}&auth_key=other`);
       assert.equal(dup.status, 400);
       assert.match(await dup.text(), /auth_key.{0,2} is given more than once/);
-      const version = await send(signedQuery({ method: 'POST', path: '/events', body, params: { auth_version: '9.9' } }));
+      const version = await send(
+        signedQuery({ method: 'POST', path: '/events', body, params: { auth_version: '9.9' } }),
+      );
       assert.equal(version.status, 401);
       assert.match(await version.text(), /auth_version must be 1\.0/);
       const hex = `0x${Math.floor(Date.now() / 1000).toString(16)}`;
       const hexed = await send(signedQuery({ method: 'POST', path: '/events', body, params: { auth_timestamp: hex } }));
       assert.equal(hexed.status, 401);
       assert.match(await hexed.text(), /decimal/);
-      const proto = await send(`${signedQuery({ method: 'POST', path: '/events', body, params: { constructor: 'x' } })}`);
+      const proto = await send(
+        `${signedQuery({ method: 'POST', path: '/events', body, params: { constructor: 'x' } })}`,
+      );
       assert.equal(proto.status, 200, 'a parameter named constructor is a signed parameter like any other');
     });
 
     test('a body whose signature is right but body_md5 wrong is refused after reading, with 401', async () => {
       const body = JSON.stringify({ name: 'e', channels: ['c'], data: '{}' });
-      const res = await apiRequest(srv.port, { method: 'POST', path: '/events', body, bodyMd5: createHash('md5').update('other').digest('hex') });
+      const res = await apiRequest(srv.port, {
+        method: 'POST',
+        path: '/events',
+        body,
+        bodyMd5: createHash('md5').update('other').digest('hex'),
+      });
       assert.equal(res.status, 401);
     });
   });
@@ -201,7 +233,8 @@ describe('metric labels fed by clients', () => {
       await new Promise((r) => setTimeout(r, 100));
       const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
       const series = text.split('\n').filter((l) => l.startsWith('wiremesh_disconnections_total{'));
-      for (const code of ['3000', '3777', '4999', '4300']) assert.ok(!text.includes(`code="${code}"`), series.join('\n'));
+      for (const code of ['3000', '3777', '4999', '4300'])
+        assert.ok(!text.includes(`code="${code}"`), series.join('\n'));
       assert.match(text, /wiremesh_disconnections_total\{app="app-id",code="other"\} \d/, series.join('\n'));
       assert.match(text, /wiremesh_disconnections_total\{app="app-id",code="1000"\} 1/);
     } finally {
@@ -218,7 +251,9 @@ describe('/metrics access', () => {
       const none = await fetch(`${srv.httpUrl}/metrics`);
       assert.equal(none.status, 401);
       assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="metrics"');
-      const wrong = await fetch(`${srv.httpUrl}/metrics`, { headers: { authorization: `Bearer ${token.replace(/.$/, 'x')}` } });
+      const wrong = await fetch(`${srv.httpUrl}/metrics`, {
+        headers: { authorization: `Bearer ${token.replace(/.$/, 'x')}` },
+      });
       assert.equal(wrong.status, 401);
       const right = await fetch(`${srv.httpUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(right.status, 200);

@@ -54,9 +54,14 @@ test('an endpoint down for 22 s gets a new channel_occupied within 2 s of coming
     down = false;
     await sleep(100);
     await rawSubscribe(raw, 'fresh');
-    const took = await until(() => rx.hooks.some((h) => h.answered === 200 && h.events.some((e) => e.channel === 'fresh')), 'channel_occupied fresh', 2_500);
+    const took = await until(
+      () => rx.hooks.some((h) => h.answered === 200 && h.events.some((e) => e.channel === 'fresh')),
+      'channel_occupied fresh',
+      2_500,
+    );
     assert.ok(took <= 2_000, `fresh channel_occupied took ${took} ms`);
-    const delivered = (): string[] => rx.hooks.filter((h) => h.answered === 200).flatMap((h) => h.events.map((e) => e.channel));
+    const delivered = (): string[] =>
+      rx.hooks.filter((h) => h.answered === 200).flatMap((h) => h.events.map((e) => e.channel));
     await until(() => delivered().filter((c) => c.startsWith('old-')).length === 11, 'the old batches', 5_000);
     const names = delivered();
     assert.equal(new Set(names).size, names.length, `each event delivered once: ${names.join(',')}`);
@@ -98,7 +103,10 @@ test('a redirect is not followed: the signed body never reaches the target, and 
     await sleep(300);
     assert.deepEqual(seen, [], 'the redirect target was reached');
     assert.ok((await metric(srv, /wiremesh_webhooks_total\{app="app-id",outcome="failed"\} (\d+)/)) >= 1);
-    assert.ok(srv.logs.some((l) => l.includes('"redirectNotFollowed":true')), 'the failure names the redirect');
+    assert.ok(
+      srv.logs.some((l) => l.includes('"redirectNotFollowed":true')),
+      'the failure names the redirect',
+    );
   } finally {
     raw.close();
     await srv.close();
@@ -137,7 +145,10 @@ test('subscribe/unsubscribe floods are coalesced and a slow endpoint’s queue s
       await a.roundTrip();
     }
     await sleep(200);
-    const dropped = await metric(srv, /wiremesh_webhook_events_dropped_total\{app="app-id",reason="queue_full"\} (\d+)/);
+    const dropped = await metric(
+      srv,
+      /wiremesh_webhook_events_dropped_total\{app="app-id",reason="queue_full"\} (\d+)/,
+    );
     // 320 occupied (+ the victim's and a few left from the flood): ≤ 20 in flight + 5 × 20 queued.
     assert.ok(dropped >= 320 - 6 * 20, `only ${dropped} events dropped`);
     const full = srv.logs.filter((l) => l.includes('webhook queue full'));

@@ -29,7 +29,10 @@ test('pusher-js receives an event published with the pusher SDK; presence lists 
 
   const pa = a.subscribe('presence-room') as unknown as { members: { count: number }; subscribed: boolean };
   await until(() => pa.subscribed, 'a in presence');
-  const pb = b.subscribe('presence-room') as unknown as { members: { count: number; each: (f: (m: { id: string }) => void) => void }; subscribed: boolean };
+  const pb = b.subscribe('presence-room') as unknown as {
+    members: { count: number; each: (f: (m: { id: string }) => void) => void };
+    subscribed: boolean;
+  };
   await until(() => pb.subscribed && pa.members.count === 2, 'both members seen');
   const ids: string[] = [];
   pb.members.each((m) => ids.push(m.id));

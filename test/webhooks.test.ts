@@ -9,10 +9,23 @@ import assert from 'node:assert/strict';
 import Pusher from 'pusher';
 import { connected, pusherClient, PusherJS, serverSdk, sleep, until, type PusherClient } from './helpers/clients.js';
 import { APP, startTestServer, testApp, type TestServer } from './helpers/server.js';
-import { webhookReceiver, type ReceivedHook, type WebhookEventJson, type WebhookReceiver } from './helpers/api-webhooks.js';
+import {
+  webhookReceiver,
+  type ReceivedHook,
+  type WebhookEventJson,
+  type WebhookReceiver,
+} from './helpers/api-webhooks.js';
 import { subscribeAndCollect } from './helpers/api-clients.js';
 
-const ALL = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss', 'subscription_count'];
+const ALL = [
+  'channel_occupied',
+  'channel_vacated',
+  'member_added',
+  'member_removed',
+  'client_event',
+  'cache_miss',
+  'subscription_count',
+];
 const BATCH_MS = 60;
 const TWO = { id: 'app-two', key: 'two-key', secret: 'two-secret' };
 
@@ -35,13 +48,20 @@ before(async () => {
         webhooks: [
           { url: rx.url('/all'), events: ALL, headers: { 'X-Extra': 'from-config' } },
           { url: rx.url('/members'), events: ['member_added', 'member_removed'] },
-          { url: rx.url('/presence-occupancy'), events: ['channel_occupied', 'channel_vacated'], filter: { channelNamePrefix: 'presence-' } },
+          {
+            url: rx.url('/presence-occupancy'),
+            events: ['channel_occupied', 'channel_vacated'],
+            filter: { channelNamePrefix: 'presence-' },
+          },
           { url: rx.url('/audit'), events: ['channel_occupied'], filter: { channelNameSuffix: '-audit' } },
           { url: rx.url('/flaky'), events: ['channel_occupied'], filter: { channelNamePrefix: 'flaky-' } },
           { url: rx.url('/shared'), events: ['channel_occupied'], filter: { channelNamePrefix: 'shared-' } },
         ],
       }),
-      { ...TWO, webhooks: [{ url: rx.url('/shared'), events: ['channel_occupied'], filter: { channelNamePrefix: 'shared-' } }] },
+      {
+        ...TWO,
+        webhooks: [{ url: rx.url('/shared'), events: ['channel_occupied'], filter: { channelNamePrefix: 'shared-' } }],
+      },
     ],
   });
 });
@@ -75,7 +95,10 @@ test('channel_occupied, subscription_count and channel_vacated arrive signed, as
     assert.equal(hook.headers['x-extra'], 'from-config');
     assert.equal(typeof (JSON.parse(hook.rawBody) as { time_ms: unknown }).time_ms, 'number');
     // Verification is real: the same request does not verify under another secret.
-    const forged = serverSdk(0, { secret: 'other-secret' }).webhook({ headers: hook.headers as Record<string, string>, rawBody: hook.rawBody });
+    const forged = serverSdk(0, { secret: 'other-secret' }).webhook({
+      headers: hook.headers as Record<string, string>,
+      rawBody: hook.rawBody,
+    });
     assert.equal(forged.isValid(), false);
   }
   // Endpoints that did not ask for these events / channels got none of them.
@@ -101,7 +124,10 @@ test('member_added / member_removed go to the member endpoint, and only those ev
     { name: 'member_added', channel: 'presence-wh', user_id: 'bob' },
     { name: 'member_removed', channel: 'presence-wh', user_id: 'bob' },
   ]);
-  await until(() => on('/all', 'presence-wh').filter((e) => e.name.startsWith('member_')).length === 3, 'members on /all too');
+  await until(
+    () => on('/all', 'presence-wh').filter((e) => e.name.startsWith('member_')).length === 3,
+    'members on /all too',
+  );
   // The presence-prefix endpoint saw this channel's occupancy and nothing of the public one.
   assert.deepEqual(on('/presence-occupancy', 'presence-wh'), [{ name: 'channel_occupied', channel: 'presence-wh' }]);
   for (const hook of rx.on('/members')) {
@@ -110,7 +136,10 @@ test('member_added / member_removed go to the member endpoint, and only those ev
   }
   for (const e of rx.events('/presence-occupancy')) assert.ok(e.channel.startsWith('presence-'), e.channel);
   // No subscription_count webhooks for presence channels (member events stand for them).
-  assert.deepEqual(on('/all', 'presence-wh').filter((e) => e.name === 'subscription_count'), []);
+  assert.deepEqual(
+    on('/all', 'presence-wh').filter((e) => e.name === 'subscription_count'),
+    [],
+  );
 });
 
 test('client_event carries channel, event, data, socket_id (and user_id on presence)', async () => {
@@ -126,21 +155,27 @@ test('client_event carries channel, event, data, socket_id (and user_id on prese
   await until(() => seen.length === 1, 'b got the client event');
   await until(() => on('/all', 'private-wh-chat').some((e) => e.name === 'client_event'), 'private client_event');
   await until(() => on('/all', 'presence-wh-chat').some((e) => e.name === 'client_event'), 'presence client_event');
-  assert.deepEqual(on('/all', 'private-wh-chat').find((e) => e.name === 'client_event'), {
-    name: 'client_event',
-    channel: 'private-wh-chat',
-    event: 'client-typing',
-    data: '{"x":1}',
-    socket_id: aId,
-  });
-  assert.deepEqual(on('/all', 'presence-wh-chat').find((e) => e.name === 'client_event'), {
-    name: 'client_event',
-    channel: 'presence-wh-chat',
-    event: 'client-typing',
-    data: '{"y":2}',
-    socket_id: aId,
-    user_id: 'writer',
-  });
+  assert.deepEqual(
+    on('/all', 'private-wh-chat').find((e) => e.name === 'client_event'),
+    {
+      name: 'client_event',
+      channel: 'private-wh-chat',
+      event: 'client-typing',
+      data: '{"x":1}',
+      socket_id: aId,
+    },
+  );
+  assert.deepEqual(
+    on('/all', 'presence-wh-chat').find((e) => e.name === 'client_event'),
+    {
+      name: 'client_event',
+      channel: 'presence-wh-chat',
+      event: 'client-typing',
+      data: '{"y":2}',
+      socket_id: aId,
+      user_id: 'writer',
+    },
+  );
 });
 
 test('cache_miss when subscribing to an empty cache channel; none once it holds an event', async () => {
@@ -162,15 +197,18 @@ test('events within one batch window share one request; channel suffix filter ap
   await connected(a);
   const channels = ['batch-1-audit', 'batch-2-audit', 'batch-3', 'batch-4-audit'];
   for (const ch of channels) a.subscribe(ch); // sent back to back, inside one window
-  await until(() => rx.events('/audit').filter((e) => e.channel.startsWith('batch-')).length === 3, 'three audit events');
+  await until(
+    () => rx.events('/audit').filter((e) => e.channel.startsWith('batch-')).length === 3,
+    'three audit events',
+  );
   const hooks = rx.on('/audit').filter((h) => h.events.some((e) => e.channel.startsWith('batch-')));
   assert.equal(hooks.length, 1, `expected one request, got ${hooks.length}`);
-  assert.deepEqual(
-    hooks[0]!.events.map((e) => e.channel).sort(),
-    ['batch-1-audit', 'batch-2-audit', 'batch-4-audit'],
-  );
+  assert.deepEqual(hooks[0]!.events.map((e) => e.channel).sort(), ['batch-1-audit', 'batch-2-audit', 'batch-4-audit']);
   const allBatches = rx.on('/all').filter((h) => h.events.some((e) => e.channel.startsWith('batch-')));
-  assert.ok(allBatches.some((h) => h.events.length >= 4), 'several events in one /all request');
+  assert.ok(
+    allBatches.some((h) => h.events.length >= 4),
+    'several events in one /all request',
+  );
 });
 
 test('a receiver answering 500 gets the same signed batch again later, then it counts as delivered', async () => {
@@ -190,17 +228,27 @@ test('a receiver answering 500 gets the same signed batch again later, then it c
   assert.match(metrics, /wiremesh_webhooks_total\{app="app-id",outcome="ok"\} [1-9]/);
 });
 
-test('two apps never share a batch: each request holds one app\'s events, signed with its own secret', async () => {
+test("two apps never share a batch: each request holds one app's events, signed with its own secret", async () => {
   const one = client();
-  const two = new PusherJS(TWO.key, { wsHost: '127.0.0.1', wsPort: srv.port, forceTLS: false, enabledTransports: ['ws'], disableStats: true, cluster: 'mt1' } as never);
+  const two = new PusherJS(TWO.key, {
+    wsHost: '127.0.0.1',
+    wsPort: srv.port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    disableStats: true,
+    cluster: 'mt1',
+  } as never);
   clients.push(two);
   await Promise.all([connected(one), connected(two)]);
   one.subscribe('shared-one');
   two.subscribe('shared-two'); // same batch window, same endpoint URL
   await until(() => rx.on('/shared').length >= 2, 'a request per app');
   const sdkTwo = new Pusher({ appId: TWO.id, key: TWO.key, secret: TWO.secret, host: '127.0.0.1' });
-  const verify = (h: ReceivedHook, sdk: Pusher): boolean => sdk.webhook({ headers: h.headers as Record<string, string>, rawBody: h.rawBody }).isValid();
-  const bodies = rx.on('/shared').map((h) => ({ h, events: (JSON.parse(h.rawBody) as { events: WebhookEventJson[] }).events }));
+  const verify = (h: ReceivedHook, sdk: Pusher): boolean =>
+    sdk.webhook({ headers: h.headers as Record<string, string>, rawBody: h.rawBody }).isValid();
+  const bodies = rx
+    .on('/shared')
+    .map((h) => ({ h, events: (JSON.parse(h.rawBody) as { events: WebhookEventJson[] }).events }));
   assert.equal(bodies.length, 2);
   for (const { h, events } of bodies) {
     const channels = events.map((e) => e.channel);

@@ -104,10 +104,15 @@ for (const transport of ['auto', 'ws'] as const) {
         c.subscribe('presence-room').bind('tick', () => received.set(c, received.get(c)! + 1));
       }
       await Promise.all(clients.map((c) => connected(c)));
-      await until(() => clients.every((c) => members(c, 'presence-room') === CLIENTS), `every client sees ${CLIENTS} members`, 10_000);
+      await until(
+        () => clients.every((c) => members(c, 'presence-room') === CLIENTS),
+        `every client sees ${CLIENTS} members`,
+        10_000,
+      );
 
       const spread = acceptedPerPid(pids, srv.port);
-      for (const pid of pids) assert.ok(spread.get(pid)! > 0, `worker ${pid} holds connections: ${JSON.stringify([...spread])}`);
+      for (const pid of pids)
+        assert.ok(spread.get(pid)! > 0, `worker ${pid} holds connections: ${JSON.stringify([...spread])}`);
       // (plus the keep-alive connection of the start-up health check)
       assert.ok([...spread.values()].reduce((a, b) => a + b, 0) >= CLIENTS, JSON.stringify([...spread]));
 
@@ -124,7 +129,11 @@ for (const transport of ['auto', 'ws'] as const) {
         const text = await (await fetch(`http://127.0.0.1:${srv.port}/metrics`)).text();
         const open = [...text.matchAll(/^wiremesh_connections\{app="app-id",worker="(\d)"\} (\d+)$/gm)];
         assert.deepEqual(open.map((m) => m[1]).sort(), ['0', '1'], text);
-        assert.equal(open.reduce((sum, m) => sum + Number(m[2]), 0), CLIENTS, text);
+        assert.equal(
+          open.reduce((sum, m) => sum + Number(m[2]), 0),
+          CLIENTS,
+          text,
+        );
         assert.equal(text.match(/^# TYPE wiremesh_connections /gm)?.length, 1);
       }
 
@@ -136,7 +145,11 @@ for (const transport of ['auto', 'ws'] as const) {
       const now = workerPids(srv.child.pid!);
       assert.equal(now.length, 2);
       assert.ok(!now.includes(victim));
-      await until(() => clients.every((c) => c.connection.state === 'connected' && members(c, 'presence-room') === CLIENTS), 'everyone back, full member list', 15_000);
+      await until(
+        () => clients.every((c) => c.connection.state === 'connected' && members(c, 'presence-room') === CLIENTS),
+        'everyone back, full member list',
+        15_000,
+      );
       const res = await sdk.get({ path: '/channels/presence-room/users' });
       assert.equal(((await res.json()) as { users: unknown[] }).users.length, CLIENTS);
 
@@ -174,13 +187,27 @@ describe('workers on the mesh driver: two nodes of two workers each', () => {
 
   it('every worker of every node dials the others: one presence list on all four processes', async () => {
     const [meshA, meshB] = [await freePortRun(2), await freePortRun(2)];
-    const mesh = (port: number, peer: number) => ({ port, host: '127.0.0.1', peers: [`127.0.0.1:${peer}`], secret: 'workers-test-secret-of-at-least-32-bytes' });
+    const mesh = (port: number, peer: number) => ({
+      port,
+      host: '127.0.0.1',
+      peers: [`127.0.0.1:${peer}`],
+      secret: 'workers-test-secret-of-at-least-32-bytes',
+    });
     const cluster = { driver: 'mesh', heartbeatMs: 100, nodeTimeoutMs: 1_000 };
-    servers.push(await spawnServer({ workers: 2, shutdownGraceMs: 500, cluster: { ...cluster, mesh: mesh(meshA, meshB) } }));
-    servers.push(await spawnServer({ workers: 2, shutdownGraceMs: 500, cluster: { ...cluster, mesh: mesh(meshB, meshA) } }));
-    for (const s of servers) await until(() => s.output().includes('wiremesh workers listening'), 'workers listening', 10_000);
+    servers.push(
+      await spawnServer({ workers: 2, shutdownGraceMs: 500, cluster: { ...cluster, mesh: mesh(meshA, meshB) } }),
+    );
+    servers.push(
+      await spawnServer({ workers: 2, shutdownGraceMs: 500, cluster: { ...cluster, mesh: mesh(meshB, meshA) } }),
+    );
+    for (const s of servers)
+      await until(() => s.output().includes('wiremesh workers listening'), 'workers listening', 10_000);
     // Each of the four workers is connected to the three others.
-    await until(() => servers.every((s) => (s.output().match(/"msg":"node joined"/g) ?? []).length >= 6), 'every worker sees 3 nodes', 10_000);
+    await until(
+      () => servers.every((s) => (s.output().match(/"msg":"node joined"/g) ?? []).length >= 6),
+      'every worker sees 3 nodes',
+      10_000,
+    );
 
     const n = 16;
     for (let i = 0; i < n; i++) {
@@ -189,11 +216,18 @@ describe('workers on the mesh driver: two nodes of two workers each', () => {
       c.subscribe('presence-mesh');
     }
     await Promise.all(clients.map((c) => connected(c)));
-    await until(() => clients.every((c) => members(c, 'presence-mesh') === n), `every client on either node sees ${n} members`, 10_000);
+    await until(
+      () => clients.every((c) => members(c, 'presence-mesh') === n),
+      `every client on either node sees ${n} members`,
+      10_000,
+    );
     for (const s of servers) {
       const pids = workerPids(s.child.pid!);
       const spread = acceptedPerPid(pids, s.port);
-      assert.ok(pids.every((p) => spread.get(p)! > 0), `both workers of node ${s.port} hold clients: ${JSON.stringify([...spread])}`);
+      assert.ok(
+        pids.every((p) => spread.get(p)! > 0),
+        `both workers of node ${s.port} hold clients: ${JSON.stringify([...spread])}`,
+      );
     }
     for (const s of servers) {
       const res = await serverSdk(s.port).get({ path: '/channels/presence-mesh/users' });

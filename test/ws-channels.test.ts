@@ -183,7 +183,11 @@ describe('cache channels', () => {
       assert.deepEqual(got2, [{ v: 2 }], 'only the last event is replayed');
       assert.deepEqual(missed2, []);
       const onChannel = secondFrames.filter((f) => f.channel === channel).map((f) => f.event);
-      assert.deepEqual(onChannel.slice(0, 2), ['pusher_internal:subscription_succeeded', 'price'], 'replayed right after subscribing');
+      assert.deepEqual(
+        onChannel.slice(0, 2),
+        ['pusher_internal:subscription_succeeded', 'price'],
+        'replayed right after subscribing',
+      );
       await sleep(50);
       assert.equal(got.length, 2, 'the replay goes to the new subscriber only');
       assert.equal(firstFrames.filter((f) => f.event === 'pusher:cache_miss').length, 1);
@@ -199,7 +203,10 @@ describe('cache channels', () => {
     const ch = c.subscribe('prices');
     await until(() => ch.subscribed, 'subscribed');
     await sleep(50);
-    assert.deepEqual(frames.filter((f) => f.channel === 'prices').map((f) => f.event), ['pusher_internal:subscription_succeeded']);
+    assert.deepEqual(
+      frames.filter((f) => f.channel === 'prices').map((f) => f.event),
+      ['pusher_internal:subscription_succeeded'],
+    );
   });
 });
 
@@ -247,7 +254,10 @@ describe('refusals', () => {
   });
 
   test('Echo .error() fires for a presence channel signed with the wrong secret', async () => {
-    const c = client({ sdk: serverSdk(srv.port, { secret: 'not-the-secret' }), presence: () => ({ user_id: 'mallory' }) });
+    const c = client({
+      sdk: serverSdk(srv.port, { secret: 'not-the-secret' }),
+      presence: () => ({ user_id: 'mallory' }),
+    });
     const errors: unknown[] = [];
     echoOn(c)
       .join('staff')
@@ -257,14 +267,22 @@ describe('refusals', () => {
   });
 
   test('pusher-js gets pusher:subscription_error when its auth endpoint fails; nothing is sent', async () => {
-    const c = client({ presence: () => { throw new Error('forbidden by the app'); } });
+    const c = client({
+      presence: () => {
+        throw new Error('forbidden by the app');
+      },
+    });
     const frames = record(c);
     // Subscribing before the connection is up: this test's auth handler answers synchronously,
     // and pusher-js would raise the error before the listener is bound.
     const out = await subscribeOutcome(c, 'presence-forbidden');
     assert.equal(out.ok, false);
     if (!out.ok) assert.match(String(out.error.error), /forbidden by the app/);
-    assert.equal(frames.some((f) => f.channel === 'presence-forbidden'), false, 'the server never answered for it');
+    assert.equal(
+      frames.some((f) => f.channel === 'presence-forbidden'),
+      false,
+      'the server never answered for it',
+    );
     assert.deepEqual((await channelInfo('presence-forbidden')).occupied, false);
   });
 
@@ -277,7 +295,10 @@ describe('refusals', () => {
     const fb = await b.next((x) => x.event === 'pusher:subscription_error', 'refused on the other socket');
     assert.equal((fb.data as { status: number }).status, 401);
     a.send({ event: 'pusher:subscribe', data: { channel: 'private-y', auth: stolen } });
-    await a.next((x) => x.event === 'pusher:subscription_error' && x.channel === 'private-y', 'refused for the other channel');
+    await a.next(
+      (x) => x.event === 'pusher:subscription_error' && x.channel === 'private-y',
+      'refused for the other channel',
+    );
     await rawSubscribe(a, 'private-x', stolen); // and accepted where it belongs
   });
 
@@ -294,7 +315,7 @@ describe('refusals', () => {
     await rawSubscribe(r, 'presence-p', auth.auth, auth.channel_data);
   });
 
-  test("a #server-to-user channel is refused unless signed in as that user", async () => {
+  test('a #server-to-user channel is refused unless signed in as that user', async () => {
     const { raw: r } = await raw();
     r.send({ event: 'pusher:subscribe', data: { channel: '#server-to-user-alice' } });
     const f = await r.next((x) => x.event === 'pusher:subscription_error', 'refused');

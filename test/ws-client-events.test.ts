@@ -30,7 +30,10 @@ async function server(app: Record<string, unknown> = {}): Promise<TestServer> {
 }
 
 function client(srv: TestServer, userId?: string): PusherClient {
-  const c = pusherClient(srv.port, userId ? { presence: () => ({ user_id: userId, user_info: { name: userId } }) } : {});
+  const c = pusherClient(
+    srv.port,
+    userId ? { presence: () => ({ user_id: userId, user_info: { name: userId } }) } : {},
+  );
   clients.push(c);
   return c;
 }
@@ -88,7 +91,10 @@ describe('delivery', () => {
     const cha = echoOn(a).join('room');
     const chb = echoOn(b)
       .join('room')
-      .listenForWhisper('typing', ((data: unknown, meta: unknown) => void got.push({ data, meta })) as unknown as (d: unknown) => void);
+      .listenForWhisper(
+        'typing',
+        ((data: unknown, meta: unknown) => void got.push({ data, meta })) as unknown as (d: unknown) => void,
+      );
     await Promise.all([subscribed(cha), subscribed(chb)]);
     cha.whisper('typing', { typing: true });
     await until(() => got.length === 1, 'bob got the whisper');
@@ -126,12 +132,21 @@ describe('delivery', () => {
 
 describe('refusals', () => {
   /** `sender` triggers `event` on `channel`; asserts a pusher:error back and nothing at `listener`. */
-  async function refused(sender: PusherClient, listener: RawClient, channel: string, send: () => void): Promise<string> {
+  async function refused(
+    sender: PusherClient,
+    listener: RawClient,
+    channel: string,
+    send: () => void,
+  ): Promise<string> {
     const frames = record(sender);
     send();
     await until(() => errorsIn(frames).length === 1, 'pusher:error for the sender');
     await listener.roundTrip(); // anything published before the error would have arrived by now
-    assert.equal(listener.frames.filter((f) => f.event.startsWith('client-')).length, 0, `nothing delivered on ${channel}`);
+    assert.equal(
+      listener.frames.filter((f) => f.event.startsWith('client-')).length,
+      0,
+      `nothing delivered on ${channel}`,
+    );
     assert.equal(sender.connection.state, 'connected');
     return errorsIn(frames)[0]!.message;
   }
@@ -158,7 +173,9 @@ describe('refusals', () => {
     await until(() => ch.subscribed, 'subscribed');
     // pusher-js refuses this itself; a modified client can still send the frame.
     assert.throws(() => ch.trigger('client-hi', {}));
-    await refused(a, listener, 'private-encrypted-box', () => a.send_event('client-hi', { x: 1 }, 'private-encrypted-box'));
+    await refused(a, listener, 'private-encrypted-box', () =>
+      a.send_event('client-hi', { x: 1 }, 'private-encrypted-box'),
+    );
   });
 
   test('when the app has clientEvents: false', async () => {

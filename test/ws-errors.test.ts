@@ -31,7 +31,10 @@ async function refusedWith(port: number, path: string, code: number): Promise<st
   const err = r.frames.find((f) => f.event === 'pusher:error');
   assert.ok(err, `a pusher:error frame before the close for ${path}`);
   assert.equal(errorData(err).code, code);
-  assert.equal(r.frames.some((f) => f.event === 'pusher:connection_established'), false);
+  assert.equal(
+    r.frames.some((f) => f.event === 'pusher:connection_established'),
+    false,
+  );
   return errorData(err).message;
 }
 
@@ -59,7 +62,10 @@ describe('refused connections', () => {
       const message = await refusedWith(srv.port, `/app/${key}?protocol=7`, 4001);
       assert.equal(message, 'App key not found');
     }
-    assert.equal(srv.logs.some((l) => /URI malformed|unexpected error/.test(l)), false);
+    assert.equal(
+      srv.logs.some((l) => /URI malformed|unexpected error/.test(l)),
+      false,
+    );
     // A well-formed encoding of the key is still the key.
     const ok = open(srv.port, `/app/${encodeURIComponent('app-key').replace('-', '%2D')}?protocol=7`);
     await until(() => ok.frames.some((f) => f.event === 'pusher:connection_established'), 'encoded key not accepted');
@@ -175,7 +181,11 @@ describe('frames the server cannot understand', () => {
         big.send({ event: 'client-huge', channel: 'still-working', data: 'x'.repeat(2_000) });
         const closed = await big.waitClosed();
         assert.equal(closed.code, transport === 'ws' ? 1009 : 1006);
-        assert.equal(other.frames.some((f) => f.event === 'client-huge'), false, 'the oversized event was not delivered');
+        assert.equal(
+          other.frames.some((f) => f.event === 'client-huge'),
+          false,
+          'the oversized event was not delivered',
+        );
         await serverSdk(own.port).trigger('still-working', 'ping', { ok: true });
         const f = await other.next((x) => x.event === 'ping', 'event on the other socket');
         assert.deepEqual(JSON.parse(f.data as string), { ok: true });
@@ -184,7 +194,9 @@ describe('frames the server cannot understand', () => {
         await other.roundTrip();
         assert.ok(other.isOpen);
         // The server no longer counts the closed socket.
-        const info = (await (await serverSdk(own.port).get({ path: '/channels/still-working', params: { info: 'subscription_count' } })).json()) as {
+        const info = (await (
+          await serverSdk(own.port).get({ path: '/channels/still-working', params: { info: 'subscription_count' } })
+        ).json()) as {
           subscription_count: number;
         };
         assert.equal(info.subscription_count, 1);
@@ -216,15 +228,25 @@ describe('graceful shutdown', () => {
       assert.equal((await fetch(`${srv.httpUrl}/ready`)).status, 503);
 
       const closes = await Promise.all(sockets.map((s) => s.raw.waitClosed(3_000)));
-      assert.deepEqual(closes.map((c) => c.code), [4200, 4200, 4200]);
-      for (const s of sockets) assert.equal(s.raw.frames.some((f) => f.event === 'pusher:error' && errorData(f).code === 4200), true);
+      assert.deepEqual(
+        closes.map((c) => c.code),
+        [4200, 4200, 4200],
+      );
+      for (const s of sockets)
+        assert.equal(
+          s.raw.frames.some((f) => f.event === 'pusher:error' && errorData(f).code === 4200),
+          true,
+        );
 
       // A new WebSocket during the drain is not accepted.
       const late = new RawClient(appUrl(srv.port));
       raws.push(late);
       const lateClosed = await late.waitClosed(3_000);
       assert.notEqual(lateClosed.code, 1000);
-      assert.equal(late.frames.some((f) => f.event === 'pusher:connection_established'), false);
+      assert.equal(
+        late.frames.some((f) => f.event === 'pusher:connection_established'),
+        false,
+      );
       await done;
     } finally {
       await srv.close();

@@ -53,10 +53,14 @@ function join(echo: ReturnType<typeof echoOn>, room: string): Watch {
 
 async function presenceInfo(srv: TestServer, channel: string): Promise<{ sockets: number; users: string[] }> {
   const sdk = serverSdk(srv.port);
-  const info = (await (await sdk.get({ path: `/channels/${channel}`, params: { info: 'subscription_count,user_count' } })).json()) as {
+  const info = (await (
+    await sdk.get({ path: `/channels/${channel}`, params: { info: 'subscription_count,user_count' } })
+  ).json()) as {
     subscription_count: number;
   };
-  const users = (await (await sdk.get({ path: `/channels/${channel}/users` })).json()) as { users: Array<{ id: string }> };
+  const users = (await (await sdk.get({ path: `/channels/${channel}/users` })).json()) as {
+    users: Array<{ id: string }>;
+  };
   return { sockets: info.subscription_count, users: users.users.map((u) => u.id).sort() };
 }
 
@@ -125,10 +129,14 @@ describe('one user on several sockets', () => {
     const a2 = user(srv, 'alice');
     const w2 = join(a2.echo, 'team');
     await until(() => w2.here !== null, 'second alice socket joined');
-    assert.deepEqual([...w2.here!].sort(byId), [
-      { id: 'alice', name: 'ALICE' },
-      { id: 'bob', name: 'BOB' },
-    ], 'alice is listed once');
+    assert.deepEqual(
+      [...w2.here!].sort(byId),
+      [
+        { id: 'alice', name: 'ALICE' },
+        { id: 'bob', name: 'BOB' },
+      ],
+      'alice is listed once',
+    );
     assert.deepEqual(await presenceInfo(srv, 'presence-team'), { sockets: 3, users: ['alice', 'bob'] });
     await sleep(50);
     assert.equal(wb.joining.length, 1, 'bob saw alice join once');
@@ -169,7 +177,11 @@ describe('limits', () => {
     await until(() => wa2.here !== null || wa2.errors.length > 0, 'alice second socket answered');
     assert.deepEqual(wa2.errors, []);
     assert.equal(wa2.here!.length, 2);
-    assert.deepEqual(wa.joining.map((u) => u.id), ['bob'], 'carol never appeared');
+    assert.deepEqual(
+      wa.joining.map((u) => u.id),
+      ['bob'],
+      'carol never appeared',
+    );
     assert.deepEqual(await presenceInfo(srv, 'presence-small'), { sockets: 3, users: ['alice', 'bob'] });
 
     // A place frees up when a member leaves.

@@ -36,7 +36,11 @@ interface UserFacade {
 
 const userOf = (c: PusherClient): UserFacade => (c as unknown as { user: UserFacade }).user;
 
-function client(srv: TestServer, user?: { id: string; watchlist?: string[]; [k: string]: unknown }, sdk = serverSdk(srv.port)): PusherClient {
+function client(
+  srv: TestServer,
+  user?: { id: string; watchlist?: string[]; [k: string]: unknown },
+  sdk = serverSdk(srv.port),
+): PusherClient {
   const c = pusherClient(srv.port, user ? { user, sdk } : { sdk });
   clients.push(c);
   return c;

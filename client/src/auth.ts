@@ -57,19 +57,31 @@ export class AuthRequestError extends Error {
   }
 }
 
-export function socketChannelAuthorizer(transport: TransportRef, options: SocketAuthOptions = {}): ChannelAuthorizationHandler {
+export function socketChannelAuthorizer(
+  transport: TransportRef,
+  options: SocketAuthOptions = {},
+): ChannelAuthorizationHandler {
   const endpoint = options.endpoint ?? '/broadcasting/auth';
   return (params, callback) => {
     const form = new URLSearchParams({ socket_id: params.socketId, channel_name: params.channelName });
-    answer(authRequest<ChannelAuthorizationData>(transport, endpoint, form, options.headers, 'channel-authorization'), callback);
+    answer(
+      authRequest<ChannelAuthorizationData>(transport, endpoint, form, options.headers, 'channel-authorization'),
+      callback,
+    );
   };
 }
 
-export function socketUserAuthenticator(transport: TransportRef, options: SocketAuthOptions = {}): UserAuthenticationHandler {
+export function socketUserAuthenticator(
+  transport: TransportRef,
+  options: SocketAuthOptions = {},
+): UserAuthenticationHandler {
   const endpoint = options.endpoint ?? '/broadcasting/user-auth';
   return (params, callback) => {
     const form = new URLSearchParams({ socket_id: params.socketId });
-    answer(authRequest<UserAuthenticationData>(transport, endpoint, form, options.headers, 'user-authentication'), callback);
+    answer(
+      authRequest<UserAuthenticationData>(transport, endpoint, form, options.headers, 'user-authentication'),
+      callback,
+    );
   };
 }
 
@@ -90,7 +102,8 @@ async function authRequest<T>(
   extra: SocketAuthOptions['headers'],
   kind: string,
 ): Promise<T> {
-  const handle = typeof transport === 'function' && !('uninstall' in transport) ? transport() : (transport as TransportHandle);
+  const handle =
+    typeof transport === 'function' && !('uninstall' in transport) ? transport() : (transport as TransportHandle);
   const headers: Record<string, string> = { accept: 'application/json' };
   const csrf = csrfToken();
   if (csrf !== undefined) headers['x-csrf-token'] = csrf;
@@ -109,13 +122,17 @@ async function authRequest<T>(
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new AuthRequestError(200, `JSON returned from ${kind} endpoint was invalid, yet status code was 200. Data was: ${text}`);
+    throw new AuthRequestError(
+      200,
+      `JSON returned from ${kind} endpoint was invalid, yet status code was 200. Data was: ${text}`,
+    );
   }
 }
 
 function csrfToken(): string | undefined {
-  const doc = (globalThis as { document?: { querySelector?(s: string): { getAttribute(n: string): string | null } | null } })
-    .document;
+  const doc = (
+    globalThis as { document?: { querySelector?(s: string): { getAttribute(n: string): string | null } | null } }
+  ).document;
   const token =
     doc?.querySelector?.('meta[name="csrf-token"]')?.getAttribute('content') ??
     doc?.querySelector?.('script[data-csrf]')?.getAttribute('data-csrf');

@@ -44,7 +44,13 @@ export interface FragmentsOptions {
 }
 
 export type FragmentEvent =
-  | { readonly type: 'applied'; readonly fragment: string; readonly channel: string; readonly version: number; readonly elements: number }
+  | {
+      readonly type: 'applied';
+      readonly fragment: string;
+      readonly channel: string;
+      readonly version: number;
+      readonly elements: number;
+    }
   | { readonly type: 'stale'; readonly fragment: string; readonly channel: string; readonly version: number };
 
 export interface FragmentsHandle {
@@ -100,7 +106,14 @@ export function installFragments(options: FragmentsOptions): FragmentsHandle {
       el.setAttribute('data-wiremesh-version', String(f.version));
       applied++;
     }
-    if (applied > 0) options.onEvent?.({ type: 'applied', fragment: f.fragment, channel: f.channel, version: f.version, elements: applied });
+    if (applied > 0)
+      options.onEvent?.({
+        type: 'applied',
+        fragment: f.fragment,
+        channel: f.channel,
+        version: f.version,
+        elements: applied,
+      });
     else if (stale) options.onEvent?.({ type: 'stale', fragment: f.fragment, channel: f.channel, version: f.version });
   };
   pusher.connection.bind('message', onMessage);
@@ -117,7 +130,8 @@ export function installFragments(options: FragmentsOptions): FragmentsHandle {
   const unwatch = (w: Watched): void => {
     w.ch.unbind('pusher:subscription_succeeded', w.onSubscribed);
     watched.delete(keyOf(w.fragment, w.channel));
-    if (pusher.connection.state === 'connected') pusher.send_event(FragmentEvents.unsubscribe, { fragment: w.fragment, channel: w.channel });
+    if (pusher.connection.state === 'connected')
+      pusher.send_event(FragmentEvents.unsubscribe, { fragment: w.fragment, channel: w.channel });
   };
 
   const scan = (): void => {
@@ -164,7 +178,11 @@ function safeParse(text: string): unknown {
   }
 }
 
-type Morph = (from: Element, to: Element, options: { updating(from: Node, to: Node, childrenOnly: () => void, skip: () => void): void }) => void;
+type Morph = (
+  from: Element,
+  to: Element,
+  options: { updating(from: Node, to: Node, childrenOnly: () => void, skip: () => void): void },
+) => void;
 
 /** Alpine's morph (Livewire ships it) into a copy of the element holding the new HTML; else a plain replace. */
 function defaultMorph(el: Element, html: string): void {

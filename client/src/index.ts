@@ -16,7 +16,13 @@ export {
   type TransportEvent,
   type HttpReason,
 } from './transport.js';
-export { isLivewireUpdate, isLivewireUpdatePath, configuredUpdatePath, type RequestShape, type RequestMatcher } from './match.js';
+export {
+  isLivewireUpdate,
+  isLivewireUpdatePath,
+  configuredUpdatePath,
+  type RequestShape,
+  type RequestMatcher,
+} from './match.js';
 export {
   socketChannelAuthorizer,
   socketUserAuthenticator,

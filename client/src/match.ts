@@ -38,7 +38,10 @@ export function configuredUpdatePath(): string | undefined {
 }
 
 /** True for a Livewire 3 or 4 update endpoint path (or the one this page configured). */
-export function isLivewireUpdatePath(pathname: string, configured: string | undefined = configuredUpdatePath()): boolean {
+export function isLivewireUpdatePath(
+  pathname: string,
+  configured: string | undefined = configuredUpdatePath(),
+): boolean {
   return pathname === configured || V3_UPDATE_PATH.test(pathname) || V4_UPDATE_PATH.test(pathname);
 }
 

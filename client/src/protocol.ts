@@ -166,7 +166,15 @@ export function parseServerFrame(message: unknown): ServerFrame | undefined {
       const chunk = fields.chunk ?? '';
       if (typeof chunk !== 'string') return invalid(id, 'chunk is not a string');
       const error = typeof fields.error === 'string' && fields.error !== '' ? fields.error : undefined;
-      return { type: 'chunk', frame: { id, chunk, done: fields.done === true || error !== undefined, ...(error === undefined ? {} : { error }) } };
+      return {
+        type: 'chunk',
+        frame: {
+          id,
+          chunk,
+          done: fields.done === true || error !== undefined,
+          ...(error === undefined ? {} : { error }),
+        },
+      };
     }
     case TunnelEvents.fallback: {
       const reason = typeof fields.reason === 'string' ? fields.reason : '';
@@ -184,7 +192,8 @@ function readResponse(id: string, f: Fields): ServerFrame {
     return invalid(id, `status ${String(status)} is not a final HTTP status`);
   }
   const headers = f.headers ?? [];
-  if (!Array.isArray(headers) || !headers.every(isHeaderPair)) return invalid(id, 'headers is not a list of [name, value]');
+  if (!Array.isArray(headers) || !headers.every(isHeaderPair))
+    return invalid(id, 'headers is not a list of [name, value]');
   const body = f.body ?? '';
   if (typeof body !== 'string') return invalid(id, 'body is not a string');
   const setCookies = Array.isArray(f.setCookies) ? f.setCookies.filter((n): n is string => typeof n === 'string') : [];

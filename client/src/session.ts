@@ -104,9 +104,13 @@ export class SessionSync {
     this.infoFor = id;
     const wait = deferred<SessionInfo & { token: string }>();
     this.waiting = wait;
-    const timer = setTimeout(() => wait.resolve({ sync: false, reason: 'the server did not answer wiremesh:session', token: '' }), this.options.timeoutMs);
+    const timer = setTimeout(
+      () => wait.resolve({ sync: false, reason: 'the server did not answer wiremesh:session', token: '' }),
+      this.options.timeoutMs,
+    );
     void wait.promise.then(() => clearTimeout(timer));
-    if (!this.socket.send_event(TunnelEvents.session, {})) wait.resolve({ sync: false, reason: 'the socket is not connected', token: '' });
+    if (!this.socket.send_event(TunnelEvents.session, {}))
+      wait.resolve({ sync: false, reason: 'the socket is not connected', token: '' });
     // A new connection has a new jar, seeded from its handshake; what the old one held for the
     // browser is gone with it. (`dirty` stays: HTTP activity may have followed the handshake.)
     this.pending = false;
@@ -183,7 +187,9 @@ function readCookies(): string | undefined {
 
 /** The socket's own HTTP origin, from a pusher-js instance's config; undefined when it has none. */
 export function socketOrigin(socket: TunnelSocket): string | undefined {
-  const config = (socket as { config?: { useTLS?: boolean; wsHost?: string; wsPort?: number; wssPort?: number; wsPath?: string } }).config;
+  const config = (
+    socket as { config?: { useTLS?: boolean; wsHost?: string; wsPort?: number; wssPort?: number; wsPath?: string } }
+  ).config;
   if (config === undefined || typeof config.wsHost !== 'string' || config.wsHost === '') return undefined;
   const tls = config.useTLS === true;
   const port = tls ? config.wssPort : config.wsPort;

@@ -47,11 +47,15 @@ export interface SharedSocket extends TunnelSocket {
 type Listener = (payload: unknown) => void;
 
 export function connectShared(options: SharedConnectOptions): SharedSocket {
-  if (typeof options.key !== 'string' || options.key === '') throw new ConfigError('connectShared: key must be the app key');
+  if (typeof options.key !== 'string' || options.key === '')
+    throw new ConfigError('connectShared: key must be the app key');
   const SharedWorkerClass = (globalThis as { SharedWorker?: typeof SharedWorker }).SharedWorker;
   if (SharedWorkerClass === undefined) return perPage(options);
   const extendedLifetime = options.extendedLifetime === true;
-  const workerOptions = { name: options.name ?? (extendedLifetime ? 'wiremesh-extended' : 'wiremesh'), extendedLifetime };
+  const workerOptions = {
+    name: options.name ?? (extendedLifetime ? 'wiremesh-extended' : 'wiremesh'),
+    extendedLifetime,
+  };
   const worker = new SharedWorkerClass(options.workerUrl, workerOptions as WorkerOptions);
   return portSocket(worker.port as unknown as PortLike, options.key, options.options ?? {});
 }
@@ -77,7 +81,9 @@ export function portSocket(port: PortLike, key: string, pusherOptions: Record<st
   port.start?.();
   port.postMessage(pageMessage.hello(key, pusherOptions));
 
-  const win = globalThis as { addEventListener?(type: string, listener: (event: { persisted?: boolean }) => void): void };
+  const win = globalThis as {
+    addEventListener?(type: string, listener: (event: { persisted?: boolean }) => void): void;
+  };
   win.addEventListener?.('pagehide', () => port.postMessage(pageMessage.bye()));
   win.addEventListener?.('pageshow', (event) => {
     if (event.persisted) port.postMessage(pageMessage.hello(key, pusherOptions)); // back from the bfcache
@@ -113,7 +119,9 @@ export function portSocket(port: PortLike, key: string, pusherOptions: Record<st
 function perPage(options: SharedConnectOptions): SharedSocket {
   const PusherClass = options.Pusher ?? (globalThis as { Pusher?: SharedConnectOptions['Pusher'] }).Pusher;
   if (PusherClass === undefined) {
-    throw new ConfigError('connectShared: SharedWorker is not available and no Pusher class was given (options.Pusher or window.Pusher)');
+    throw new ConfigError(
+      'connectShared: SharedWorker is not available and no Pusher class was given (options.Pusher or window.Pusher)',
+    );
   }
   const pusher = new PusherClass(options.key, options.options ?? {});
   return {

@@ -26,7 +26,12 @@ export const workerMessage = {
 };
 
 export function isEnvelope<T extends { v: 1; type: string }>(value: unknown): value is T {
-  return typeof value === 'object' && value !== null && (value as { v?: unknown }).v === 1 && typeof (value as { type?: unknown }).type === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { v?: unknown }).v === 1 &&
+    typeof (value as { type?: unknown }).type === 'string'
+  );
 }
 
 /** The part of a MessagePort both sides use (a DOM MessagePort, or Node's in tests). */

@@ -52,7 +52,9 @@ export function createRelay(connect: SocketFactory): Relay {
     if (!socket.send_event(event, data)) {
       // Nothing reached the server: tell the page to use HTTP, as the server itself would.
       owners.delete(id);
-      page.postMessage(workerMessage.message(TunnelEvents.fallback, fallbackFrame(id, 'shared worker socket not connected', 0)));
+      page.postMessage(
+        workerMessage.message(TunnelEvents.fallback, fallbackFrame(id, 'shared worker socket not connected', 0)),
+      );
     }
   };
 

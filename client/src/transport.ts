@@ -97,7 +97,9 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
-    throw new ConfigError(`installLivewireTransport: timeoutMs must be a positive number of ms, got ${String(timeoutMs)}`);
+    throw new ConfigError(
+      `installLivewireTransport: timeoutMs must be a positive number of ms, got ${String(timeoutMs)}`,
+    );
   }
   const reloadOn = options.reloadOnCookies ?? [];
   if (!Array.isArray(reloadOn) || !reloadOn.every((name) => typeof name === 'string')) {
@@ -134,10 +136,19 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
   const session =
     origin === undefined
       ? undefined
-      : new SessionSync(socket, { origin, fetch: originalFetch, timeoutMs: Math.min(timeoutMs, 10_000), onSync: (why, set) => emit({ type: 'sync', why, set }) });
+      : new SessionSync(socket, {
+          origin,
+          fetch: originalFetch,
+          timeoutMs: Math.min(timeoutMs, 10_000),
+          onSync: (why, set) => emit({ type: 'sync', why, set }),
+        });
 
   /** Any request of the page over HTTP: to its own origin only after the browser holds the jar's cookies, and it may change them. */
-  const plain = async (input: RequestInfo | URL, init: RequestInit | undefined, sameOrigin: boolean): Promise<Response> => {
+  const plain = async (
+    input: RequestInfo | URL,
+    init: RequestInit | undefined,
+    sameOrigin: boolean,
+  ): Promise<Response> => {
     if (session === undefined || !sameOrigin) return originalFetch.call(globalThis, input, init);
     await session.beforeHttp();
     try {
@@ -147,12 +158,21 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
     }
   };
 
-  const http = (input: RequestInfo | URL, init: RequestInit | undefined, reason: HttpReason, detail?: { code?: string | number; detail?: string }) => {
+  const http = (
+    input: RequestInfo | URL,
+    init: RequestInit | undefined,
+    reason: HttpReason,
+    detail?: { code?: string | number; detail?: string },
+  ) => {
     emit({ type: 'http', reason, ...detail });
     return plain(input, init, true);
   };
 
-  const viaTunnel = async (input: RequestInfo | URL, init: RequestInit | undefined, shape: CapturedRequest | undefined): Promise<Response> => {
+  const viaTunnel = async (
+    input: RequestInfo | URL,
+    init: RequestInit | undefined,
+    shape: CapturedRequest | undefined,
+  ): Promise<Response> => {
     if (shape?.signal?.aborted) throw abortReason(shape.signal);
     if (shape === undefined || shape.url.origin !== currentOrigin()) return http(input, init, 'not-routable');
     if (socket.connection.state !== 'connected') return http(input, init, 'not-connected');
@@ -212,7 +232,8 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
     let shape: CapturedRequest | undefined;
     try {
       shape = describeRequest(input, init);
-      if (shape === undefined || !match(shape)) return plain(input, init, shape !== undefined && shape.url.origin === currentOrigin());
+      if (shape === undefined || !match(shape))
+        return plain(input, init, shape !== undefined && shape.url.origin === currentOrigin());
     } catch (error) {
       return Promise.reject(error); // like fetch: bad headers reject, never throw
     }

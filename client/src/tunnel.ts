@@ -8,7 +8,14 @@
  */
 import { deferred, type Deferred } from './deferred.js';
 import { abortReason, networkError, TunnelError, type TunnelErrorCode } from './errors.js';
-import { abortFrame, MAX_ID_LENGTH, parseServerFrame, requestFrame, TunnelEvents, type ResponseFrame } from './protocol.js';
+import {
+  abortFrame,
+  MAX_ID_LENGTH,
+  parseServerFrame,
+  requestFrame,
+  TunnelEvents,
+  type ResponseFrame,
+} from './protocol.js';
 import type { TunnelRequest } from './request.js';
 import { synthesizeResponse } from './response.js';
 import type { StateChange, TunnelSocket } from './socket.js';
@@ -170,7 +177,12 @@ export class Tunnel {
     } catch (cause) {
       return this.protocolError(entry, `unusable response: ${String(cause)}`);
     }
-    const outcome = { kind: 'response', response, setCookies: frame.setCookies, settled: entry.settled.promise } as const;
+    const outcome = {
+      kind: 'response',
+      response,
+      setCookies: frame.setCookies,
+      settled: entry.settled.promise,
+    } as const;
     if (frame.done) this.finish(entry);
     else this.arm(entry);
     entry.outcome.resolve(outcome);

@@ -44,7 +44,10 @@ test('private channel authorization rides the socket, form-encoded like pusher-j
 });
 
 test('a getter (currentTransport) and custom endpoint/headers work; wiremesh:fallback goes to HTTP', async () => {
-  const handler = socketChannelAuthorizer(currentTransport, { endpoint: '/api/broadcasting/auth', headers: { Authorization: 'Bearer t' } });
+  const handler = socketChannelAuthorizer(currentTransport, {
+    endpoint: '/api/broadcasting/auth',
+    headers: { Authorization: 'Bearer t' },
+  });
   const result = authorize(handler, 'presence-room');
   const frame = await pusher.request();
   assert.equal(frame.path, '/api/broadcasting/auth');

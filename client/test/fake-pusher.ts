@@ -78,7 +78,18 @@ export class FakePusher implements TunnelSocket {
   respond(id: string, fields: Record<string, unknown> = {}, asString = false): void {
     this.deliver(
       'wiremesh:response',
-      { id, status: 200, statusText: 'OK', headers: [['content-type', 'application/json']], url: '', redirected: false, body: '{}', done: true, setCookies: [], ...fields },
+      {
+        id,
+        status: 200,
+        statusText: 'OK',
+        headers: [['content-type', 'application/json']],
+        url: '',
+        redirected: false,
+        body: '{}',
+        done: true,
+        setCookies: [],
+        ...fields,
+      },
       asString,
     );
   }
@@ -103,7 +114,9 @@ export interface HttpCall {
 }
 
 /** Replaces the global fetch with a recorder ("HTTP"); returns the calls it saw. */
-export function stubHttp(answer: (call: HttpCall) => Response | Promise<Response> = () => new Response('from http', { status: 200 })): HttpCall[] {
+export function stubHttp(
+  answer: (call: HttpCall) => Response | Promise<Response> = () => new Response('from http', { status: 200 }),
+): HttpCall[] {
   const calls: HttpCall[] = [];
   globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const call = { input, init };
@@ -117,13 +130,21 @@ export function stubHttp(answer: (call: HttpCall) => Response | Promise<Response
 export function livewire3(body = '{"components":[]}', signal?: AbortSignal): [string, RequestInit] {
   return [
     '/livewire/update',
-    { method: 'POST', body, headers: { 'Content-type': 'application/json', 'X-Livewire': '', 'X-CSRF-TOKEN': 'tok' }, signal },
+    {
+      method: 'POST',
+      body,
+      headers: { 'Content-type': 'application/json', 'X-Livewire': '', 'X-CSRF-TOKEN': 'tok' },
+      signal,
+    },
   ];
 }
 
 /** Livewire 4's request: `X-Livewire: '1'` to the hashed endpoint. */
 export function livewire4(body = '{"components":[]}', signal?: AbortSignal): [string, RequestInit] {
-  return ['/livewire-1a2b3c4d/update', { method: 'POST', body, headers: { 'Content-type': 'application/json', 'X-Livewire': '1' }, signal }];
+  return [
+    '/livewire-1a2b3c4d/update',
+    { method: 'POST', body, headers: { 'Content-type': 'application/json', 'X-Livewire': '1' }, signal },
+  ];
 }
 
 export async function tick(times = 3): Promise<void> {

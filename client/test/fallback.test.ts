@@ -57,8 +57,15 @@ test('a success breaks the run; failures spread beyond the window do not add up'
 });
 
 test('bad settings fail with one precise message', () => {
-  assert.throws(() => breakerOptions({ failures: 1.5 }), { name: 'ConfigError', message: 'fallbackFor.failures must be an integer of at least 1, got 1.5' });
-  assert.throws(() => breakerOptions({ cooldownMs: -1 }), { message: 'fallbackFor.cooldownMs must be a positive number of ms, got -1' });
-  assert.throws(() => breakerOptions({ windowMs: Infinity }), { message: 'fallbackFor.windowMs must be a positive number of ms, got Infinity' });
+  assert.throws(() => breakerOptions({ failures: 1.5 }), {
+    name: 'ConfigError',
+    message: 'fallbackFor.failures must be an integer of at least 1, got 1.5',
+  });
+  assert.throws(() => breakerOptions({ cooldownMs: -1 }), {
+    message: 'fallbackFor.cooldownMs must be a positive number of ms, got -1',
+  });
+  assert.throws(() => breakerOptions({ windowMs: Infinity }), {
+    message: 'fallbackFor.windowMs must be a positive number of ms, got Infinity',
+  });
   assert.deepEqual(breakerOptions(), { failures: 3, windowMs: 60_000, cooldownMs: 30_000 });
 });

@@ -57,8 +57,13 @@ function setup(elements: FakeElement[]) {
     morph: (el, html) => void ((el as unknown as FakeElement).html = html),
     onEvent: (e) => events.push(e),
   });
-  const frame = (version: number, html: string, epoch = 'node-a', fragment = 'online-users', channel = 'presence-lobby') =>
-    pusher.deliver('wiremesh:fragment', { fragment, channel, epoch, version, html });
+  const frame = (
+    version: number,
+    html: string,
+    epoch = 'node-a',
+    fragment = 'online-users',
+    channel = 'presence-lobby',
+  ) => pusher.deliver('wiremesh:fragment', { fragment, channel, epoch, version, html });
   return { pusher, events, handle, frame };
 }
 
@@ -112,7 +117,13 @@ test('ignores frames of fragments it does not watch and malformed ones', () => {
   const a = lobby();
   const { frame, pusher } = setup([a]);
   frame(1, 'x', 'node-a', 'online-users', 'presence-other');
-  pusher.deliver('wiremesh:fragment', { fragment: 'online-users', channel: 'presence-lobby', version: '2', html: 'y', epoch: 'e' });
+  pusher.deliver('wiremesh:fragment', {
+    fragment: 'online-users',
+    channel: 'presence-lobby',
+    version: '2',
+    html: 'y',
+    epoch: 'e',
+  });
   pusher.deliver('wiremesh:fragment', 'not json');
   assert.equal(a.html, '');
 });
@@ -123,7 +134,10 @@ test('scan drops fragments no longer in the page; stop unbinds everything', () =
   pusher.channels.get('presence-lobby')!.succeed();
   elements.length = 0;
   handle.scan();
-  assert.deepEqual(pusher.sent.at(-1), { event: 'wiremesh:fragment-unsubscribe', data: { fragment: 'online-users', channel: 'presence-lobby' } });
+  assert.deepEqual(pusher.sent.at(-1), {
+    event: 'wiremesh:fragment-unsubscribe',
+    data: { fragment: 'online-users', channel: 'presence-lobby' },
+  });
   assert.equal(pusher.channels.get('presence-lobby')!.listeners.get('pusher:subscription_succeeded')!.size, 0);
   handle.stop();
   assert.equal(pusher.listenerCount('message'), 0);

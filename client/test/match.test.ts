@@ -15,14 +15,23 @@ afterEach(() => {
 
 test('Livewire 3 shape: POST /livewire/update with X-Livewire: ""', () => {
   assert.equal(isLivewireUpdate(shape('/livewire/update', { method: 'POST', headers: { 'X-Livewire': '' } })), true);
-  assert.equal(isLivewireUpdate(shape('/livewire/update', { method: 'post', headers: { 'Content-type': 'application/json' } })), true);
+  assert.equal(
+    isLivewireUpdate(shape('/livewire/update', { method: 'post', headers: { 'Content-type': 'application/json' } })),
+    true,
+  );
 });
 
 test('Livewire 4 shape: POST /livewire-XXXXXXXX/update with X-Livewire: "1"', () => {
-  assert.equal(isLivewireUpdate(shape('/livewire-1a2b3c4d/update', { method: 'POST', headers: { 'X-Livewire': '1' } })), true);
+  assert.equal(
+    isLivewireUpdate(shape('/livewire-1a2b3c4d/update', { method: 'POST', headers: { 'X-Livewire': '1' } })),
+    true,
+  );
   assert.equal(isLivewireUpdate(shape('/livewire-1a2b3c4d/update', { method: 'POST' })), true);
   // v4 answers 404 without the header, but a custom endpoint with the header is still Livewire's
-  assert.equal(isLivewireUpdate(shape('/my/custom/endpoint', { method: 'POST', headers: { 'X-Livewire': '1' } })), true);
+  assert.equal(
+    isLivewireUpdate(shape('/my/custom/endpoint', { method: 'POST', headers: { 'X-Livewire': '1' } })),
+    true,
+  );
 });
 
 test('not Livewire updates', () => {
@@ -30,8 +39,16 @@ test('not Livewire updates', () => {
   assert.equal(isLivewireUpdate(shape('/livewire-1a2b3c4d/livewire.js')), false, 'asset');
   assert.equal(isLivewireUpdate(shape('/livewire/upload-file', { method: 'POST' })), false, 'upload');
   assert.equal(isLivewireUpdate(shape('/contact', { method: 'POST' })), false, 'plain form post');
-  assert.equal(isLivewireUpdate(shape('https://other.test/livewire/update', { method: 'POST', headers: { 'X-Livewire': '' } })), false, 'cross-origin');
-  assert.equal(isLivewireUpdate(shape('/livewire/update', { method: 'POST' }), 'https://app.test:8443'), false, 'other port');
+  assert.equal(
+    isLivewireUpdate(shape('https://other.test/livewire/update', { method: 'POST', headers: { 'X-Livewire': '' } })),
+    false,
+    'cross-origin',
+  );
+  assert.equal(
+    isLivewireUpdate(shape('/livewire/update', { method: 'POST' }), 'https://app.test:8443'),
+    false,
+    'other port',
+  );
   const request = shape('/livewire/update', { method: 'POST' });
   delete (globalThis as { location?: unknown }).location;
   try {
@@ -42,10 +59,20 @@ test('not Livewire updates', () => {
 });
 
 test('update paths of both versions, with prefixes', () => {
-  for (const path of ['/livewire/update', '/app/livewire/update', '/livewire-0123abcd/update', '/prefixed/livewire-deadbeef/update']) {
+  for (const path of [
+    '/livewire/update',
+    '/app/livewire/update',
+    '/livewire-0123abcd/update',
+    '/prefixed/livewire-deadbeef/update',
+  ]) {
     assert.equal(isLivewireUpdatePath(path, undefined), true, path);
   }
-  for (const path of ['/livewire-XYZ12345/update', '/livewire-1a2b3c4/update', '/livewire-1a2b3c4d/upload-file', '/notlivewire/update2']) {
+  for (const path of [
+    '/livewire-XYZ12345/update',
+    '/livewire-1a2b3c4/update',
+    '/livewire-1a2b3c4d/upload-file',
+    '/notlivewire/update2',
+  ]) {
     assert.equal(isLivewireUpdatePath(path, undefined), false, path);
   }
 });

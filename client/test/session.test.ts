@@ -13,7 +13,14 @@ class ConfiguredPusher extends FakePusher {
   override send_event(event: string, data: unknown): boolean {
     const sent = super.send_event(event, data);
     if (event === 'wiremesh:session' && this.answerSession) {
-      queueMicrotask(() => this.deliver('wiremesh:session', { token: 'tok123', sync: true, reason: 'same host', path: '/wiremesh/session' }));
+      queueMicrotask(() =>
+        this.deliver('wiremesh:session', {
+          token: 'tok123',
+          sync: true,
+          reason: 'same host',
+          path: '/wiremesh/session',
+        }),
+      );
     }
     return sent;
   }
@@ -29,7 +36,9 @@ const syncs = (): HttpCall[] => http.filter((c) => String(c.input).endsWith('/wi
 beforeEach(() => {
   pusher = new ConfiguredPusher();
   http = stubHttp((call) =>
-    String(call.input).endsWith('/wiremesh/session') ? new Response('{"set":["laravel_session"]}', { status: 200 }) : new Response('page', { status: 200 }),
+    String(call.input).endsWith('/wiremesh/session')
+      ? new Response('{"set":["laravel_session"]}', { status: 200 })
+      : new Response('page', { status: 200 }),
   );
   events = [];
 });
@@ -78,7 +87,10 @@ test('a redirect effect waits for the sync before Livewire gets the response', a
   handle = installLivewireTransport({ pusher });
   const pending = fetch(...livewire3('{}'));
   const frame = await pusher.request();
-  pusher.respond(frame.id, { setCookies: ['laravel_session'], body: '{"components":[{"effects":{"redirect":"/home"}}]}' });
+  pusher.respond(frame.id, {
+    setCookies: ['laravel_session'],
+    body: '{"components":[{"effects":{"redirect":"/home"}}]}',
+  });
   let got = false;
   void pending.then(() => (got = true));
   await new Promise((r) => setTimeout(r, 20));

@@ -46,14 +46,21 @@ test('two pages share ONE socket; answers go back only to the page that asked', 
   a.connection.bind('message', (m) => seenByA.push(m));
   b.connection.bind('message', (m) => seenByB.push(m));
 
-  assert.equal(a.send_event('wiremesh:request', { id: 'a-1', method: 'POST', path: '/livewire/update', headers: {}, body: '' }), true);
+  assert.equal(
+    a.send_event('wiremesh:request', { id: 'a-1', method: 'POST', path: '/livewire/update', headers: {}, body: '' }),
+    true,
+  );
   const socket = sockets[0]!;
   await until(() => socket.requests().length === 1);
   socket.respond('a-1', { body: 'for a' });
   socket.deliver('pusher:pong', {});
   await until(() => seenByA.length === 2 && seenByB.length === 1);
   assert.deepEqual(seenByB, [{ event: 'pusher:pong', data: {} }], 'other frames go to every page');
-  assert.equal((seenByA.find((m) => (m as { event: string }).event === 'wiremesh:response') as { data: { body: string } }).data.body, 'for a');
+  assert.equal(
+    (seenByA.find((m) => (m as { event: string }).event === 'wiremesh:response') as { data: { body: string } }).data
+      .body,
+    'for a',
+  );
 });
 
 test('state changes reach every page; a request the worker cannot send comes back as a fallback', async () => {
@@ -68,7 +75,10 @@ test('state changes reach every page; a request the worker cannot send comes bac
   a.connection.bind('message', (m) => seen.push(m));
   a.send_event('wiremesh:request', { id: 'a-2', method: 'POST', path: '/livewire/update', headers: {}, body: '' });
   await until(() => seen.length === 1);
-  assert.deepEqual(seen[0], { event: 'wiremesh:fallback', data: { id: 'a-2', reason: 'shared worker socket not connected', code: 0 } });
+  assert.deepEqual(seen[0], {
+    event: 'wiremesh:fallback',
+    data: { id: 'a-2', reason: 'shared worker socket not connected', code: 0 },
+  });
   socket.setState('unavailable');
   await until(() => changes.length === 1);
   assert.deepEqual(changes, [{ previous: 'connected', current: 'unavailable' }]);
@@ -117,7 +127,12 @@ test('without SharedWorker, connectShared opens a per-page pusher-js connection'
       this.setState('disconnected');
     }
   }
-  const socket = connectShared({ workerUrl: '/js/wiremesh-shared-worker.js', key: 'app-key', options: { cluster: 'mt1' }, Pusher });
+  const socket = connectShared({
+    workerUrl: '/js/wiremesh-shared-worker.js',
+    key: 'app-key',
+    options: { cluster: 'mt1' },
+    Pusher,
+  });
   assert.equal(socket.shared, false);
   assert.deepEqual(made, [['app-key', { cluster: 'mt1' }]]);
   assert.equal(socket.connection.state, 'connected');
@@ -125,6 +140,7 @@ test('without SharedWorker, connectShared opens a per-page pusher-js connection'
   assert.equal(socket.connection.state, 'disconnected');
   assert.throws(() => connectShared({ workerUrl: '/w.js', key: 'k' }), {
     name: 'ConfigError',
-    message: 'connectShared: SharedWorker is not available and no Pusher class was given (options.Pusher or window.Pusher)',
+    message:
+      'connectShared: SharedWorker is not available and no Pusher class was given (options.Pusher or window.Pusher)',
   });
 });

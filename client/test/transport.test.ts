@@ -1,6 +1,11 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { installLivewireTransport, currentTransport, type TransportEvent, type TransportHandle } from '../src/transport.js';
+import {
+  installLivewireTransport,
+  currentTransport,
+  type TransportEvent,
+  type TransportHandle,
+} from '../src/transport.js';
 import { TunnelError } from '../src/errors.js';
 import { FakePusher, livewire3, livewire4, ORIGIN, page, stubHttp, type HttpCall } from './fake-pusher.js';
 
@@ -138,7 +143,11 @@ describe('routing', () => {
 
   test('a Request object is read from a clone, so a fallback can still send it', async () => {
     install();
-    const request = new Request(`${ORIGIN}/livewire/update`, { method: 'POST', body: '{"a":1}', headers: { 'X-Livewire': '' } });
+    const request = new Request(`${ORIGIN}/livewire/update`, {
+      method: 'POST',
+      body: '{"a":1}',
+      headers: { 'X-Livewire': '' },
+    });
     const pending = fetch(request);
     const frame = await pusher.request();
     assert.equal(frame.body, '{"a":1}');
@@ -189,7 +198,16 @@ describe('a faithful Response', () => {
     install();
     const pending = fetch(...livewire4());
     const frame = await pusher.request();
-    pusher.respond(frame.id, { status: 500, statusText: 'Internal Server Error', headers: [['content-type', 'text/html']], body: '<h1>boom</h1>' }, true);
+    pusher.respond(
+      frame.id,
+      {
+        status: 500,
+        statusText: 'Internal Server Error',
+        headers: [['content-type', 'text/html']],
+        body: '<h1>boom</h1>',
+      },
+      true,
+    );
     const response = await pending;
     assert.equal(response.ok, false);
     assert.equal(response.status, 500);
@@ -203,7 +221,10 @@ describe('a faithful Response', () => {
     const pending = fetch(...livewire3());
     const frame = await pusher.request();
     pusher.respond(frame.id, {
-      headers: [['content-type', 'text/event-stream'], ['X-Livewire-Stream', '1']],
+      headers: [
+        ['content-type', 'text/event-stream'],
+        ['X-Livewire-Stream', '1'],
+      ],
       body: '{"stream":true,"body":{"name":"a"},"endStream":true}',
       done: false,
     });
@@ -213,7 +234,11 @@ describe('a faithful Response', () => {
     const decoder = new TextDecoder();
     const first = await reader.read();
     assert.equal(decoder.decode(first.value), '{"stream":true,"body":{"name":"a"},"endStream":true}');
-    pusher.deliver('wiremesh:chunk', { id: frame.id, chunk: '{"stream":true,"body":{"name":"ü"},"endStream":true}', done: false });
+    pusher.deliver('wiremesh:chunk', {
+      id: frame.id,
+      chunk: '{"stream":true,"body":{"name":"ü"},"endStream":true}',
+      done: false,
+    });
     const second = await reader.read();
     assert.equal(decoder.decode(second.value), '{"stream":true,"body":{"name":"ü"},"endStream":true}');
     pusher.deliver('wiremesh:chunk', { id: frame.id, chunk: '{"components":[]}', done: true });
@@ -230,8 +255,16 @@ describe('a faithful Response', () => {
     pusher.respond(frame.id, { body: 'start', done: false });
     const reader = (await pending).body!.getReader();
     await reader.read();
-    pusher.deliver('wiremesh:chunk', { id: frame.id, chunk: '', done: true, error: 'The backend failed while streaming' });
-    await assert.rejects(reader.read(), (e: TypeError) => e instanceof TypeError && (e.cause as TunnelError).code === 'incomplete');
+    pusher.deliver('wiremesh:chunk', {
+      id: frame.id,
+      chunk: '',
+      done: true,
+      error: 'The backend failed while streaming',
+    });
+    await assert.rejects(
+      reader.read(),
+      (e: TypeError) => e instanceof TypeError && (e.cause as TunnelError).code === 'incomplete',
+    );
     assert.deepEqual(pusher.aborts(), [], 'the server ended it already');
   });
 
@@ -240,7 +273,10 @@ describe('a faithful Response', () => {
     const pending = fetch(...livewire3());
     const frame = await pusher.request();
     pusher.respond(frame.id, { status: 0 });
-    await assert.rejects(pending, (e: TypeError) => e instanceof TypeError && (e.cause as TunnelError).code === 'protocol');
+    await assert.rejects(
+      pending,
+      (e: TypeError) => e instanceof TypeError && (e.cause as TunnelError).code === 'protocol',
+    );
     assert.deepEqual(pusher.aborts(), [frame.id]);
   });
 });
@@ -252,7 +288,10 @@ describe('aborts', () => {
     const pending = fetch(...livewire4('{}', controller.signal));
     const frame = await pusher.request();
     controller.abort();
-    await assert.rejects(pending, (e: DOMException) => e instanceof DOMException && e.name === 'AbortError' && e === controller.signal.reason);
+    await assert.rejects(
+      pending,
+      (e: DOMException) => e instanceof DOMException && e.name === 'AbortError' && e === controller.signal.reason,
+    );
     assert.deepEqual(pusher.aborts(), [frame.id]);
     pusher.respond(frame.id); // late answer: ignored
     assert.equal(http.length, 0);
@@ -296,7 +335,8 @@ test('several requests in flight are matched by id', async () => {
   await pusher.request(3);
   const frames = pusher.requests();
   assert.equal(new Set(frames.map((f) => f.id)).size, 3, 'distinct ids');
-  for (const frame of [frames[2]!, frames[0]!, frames[1]!]) pusher.respond(frame.id, { body: `answer to ${frame.body}` });
+  for (const frame of [frames[2]!, frames[0]!, frames[1]!])
+    pusher.respond(frame.id, { body: `answer to ${frame.body}` });
   const bodies = await Promise.all(pendings.map(async (p) => (await p).text()));
   assert.deepEqual(bodies, ['answer to "a"', 'answer to "b"', 'answer to "c"']);
 });
@@ -313,7 +353,12 @@ describe('fallback to HTTP', () => {
     assert.equal(http.length, 1);
     assert.equal(http[0]!.input, args[0]);
     assert.equal(http[0]!.init, args[1]);
-    assert.deepEqual(events.at(-1), { type: 'http', reason: 'server-fallback', code: 'not_allowed', detail: 'path not allowed' });
+    assert.deepEqual(events.at(-1), {
+      type: 'http',
+      reason: 'server-fallback',
+      code: 'not_allowed',
+      detail: 'path not allowed',
+    });
   });
 
   test('socket not connected → HTTP, nothing sent', async () => {
@@ -363,7 +408,11 @@ describe('fallback to HTTP', () => {
     install({ timeoutMs: 30 });
     const pending = fetch(...livewire3());
     const frame = await pusher.request();
-    await assert.rejects(pending, (e: TypeError) => e instanceof TypeError && e.message === 'Failed to fetch' && (e.cause as TunnelError).code === 'timeout');
+    await assert.rejects(
+      pending,
+      (e: TypeError) =>
+        e instanceof TypeError && e.message === 'Failed to fetch' && (e.cause as TunnelError).code === 'timeout',
+    );
     assert.deepEqual(pusher.aborts(), [frame.id]);
     assert.equal(http.length, 0);
   });
@@ -482,7 +531,8 @@ describe('install', () => {
   test('bad options fail at install with one precise message', () => {
     assert.throws(() => installLivewireTransport(), {
       name: 'ConfigError',
-      message: 'installLivewireTransport: no pusher-js instance: pass { pusher } or create window.Echo (pusher or reverb broadcaster) first',
+      message:
+        'installLivewireTransport: no pusher-js instance: pass { pusher } or create window.Echo (pusher or reverb broadcaster) first',
     });
     assert.throws(() => installLivewireTransport({ pusher, timeoutMs: 0 }), {
       message: 'installLivewireTransport: timeoutMs must be a positive number of ms, got 0',
@@ -490,9 +540,12 @@ describe('install', () => {
     assert.throws(() => installLivewireTransport({ pusher, fallbackFor: { failures: 0 } }), {
       message: 'fallbackFor.failures must be an integer of at least 1, got 0',
     });
-    assert.throws(() => installLivewireTransport({ pusher, reloadOnCookies: 'laravel_session' as unknown as string[] }), {
-      message: 'installLivewireTransport: reloadOnCookies must be an array of cookie names',
-    });
+    assert.throws(
+      () => installLivewireTransport({ pusher, reloadOnCookies: 'laravel_session' as unknown as string[] }),
+      {
+        message: 'installLivewireTransport: reloadOnCookies must be an array of cookie names',
+      },
+    );
     assert.equal(currentTransport(), undefined);
   });
 });

@@ -8,7 +8,9 @@ export const PROBE_TIMEOUT_MS = 5_000;
 
 function reason(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
-  return typeof e.code === 'string' ? `${e.code}${typeof e.message === 'string' && !e.message.includes(e.code) ? ` (${e.message})` : ''}` : String(e.message ?? err);
+  return typeof e.code === 'string'
+    ? `${e.code}${typeof e.message === 'string' && !e.message.includes(e.code) ? ` (${e.message})` : ''}`
+    : String(e.message ?? err);
 }
 
 /** Opens a TCP (or TLS) connection, writes `hello`, and resolves with the first bytes answered. */
@@ -24,7 +26,10 @@ export function tcpProbe(
       socket.destroy();
       resolve(result);
     };
-    const timer = setTimeout(() => done({ ok: false, error: `no answer within ${PROBE_TIMEOUT_MS} ms` }), PROBE_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => done({ ok: false, error: `no answer within ${PROBE_TIMEOUT_MS} ms` }),
+      PROBE_TIMEOUT_MS,
+    );
     socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
       if (opts.hello !== undefined) socket.write(opts.hello);
       else done({ ok: true, first: '' });
@@ -62,8 +67,13 @@ export function pusherProbe(url: string): Promise<{ ok: true } | { ok: false; er
       ws.terminate();
       resolve(result);
     };
-    const timer = setTimeout(() => done({ ok: false, error: `no pusher:connection_established within ${PROBE_TIMEOUT_MS} ms` }), PROBE_TIMEOUT_MS);
-    ws.on('unexpected-response', (_req, res) => done({ ok: false, error: `HTTP ${res.statusCode} instead of a WebSocket upgrade` }));
+    const timer = setTimeout(
+      () => done({ ok: false, error: `no pusher:connection_established within ${PROBE_TIMEOUT_MS} ms` }),
+      PROBE_TIMEOUT_MS,
+    );
+    ws.on('unexpected-response', (_req, res) =>
+      done({ ok: false, error: `HTTP ${res.statusCode} instead of a WebSocket upgrade` }),
+    );
     ws.on('message', (data: Buffer) => {
       const text = data.toString('utf8');
       if (text.includes('pusher:connection_established')) done({ ok: true });
@@ -75,7 +85,9 @@ export function pusherProbe(url: string): Promise<{ ok: true } | { ok: false; er
 }
 
 /** A and AAAA records of `name` (either may be empty). */
-export async function resolveAll(name: string): Promise<{ ok: true; addresses: string[] } | { ok: false; error: string }> {
+export async function resolveAll(
+  name: string,
+): Promise<{ ok: true; addresses: string[] } | { ok: false; error: string }> {
   const [v4, v6] = await Promise.allSettled([dns.resolve4(name), dns.resolve6(name)]);
   const addresses = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
   if (addresses.length > 0) return { ok: true, addresses };

@@ -35,9 +35,18 @@ export async function doctor(opts: DoctorOptions): Promise<Finding[]> {
   try {
     config = await loadConfig({ file: opts.file, env: opts.env });
   } catch (err) {
-    return [{ ok: false, check: 'config', detail: err instanceof Error ? err.message : String(err), fix: 'correct the setting named above (docs/configuration.md)' }];
+    return [
+      {
+        ok: false,
+        check: 'config',
+        detail: err instanceof Error ? err.message : String(err),
+        fix: 'correct the setting named above (docs/configuration.md)',
+      },
+    ];
   }
-  const found: Finding[] = [{ ok: true, check: 'config', detail: `valid; ${config.apps.length} app(s), cluster ${config.cluster.driver}` }];
+  const found: Finding[] = [
+    { ok: true, check: 'config', detail: `valid; ${config.apps.length} app(s), cluster ${config.cluster.driver}` },
+  ];
   found.push(await transport(config));
   found.push(...(await cluster(config)));
   const server = (opts.server ?? `http://127.0.0.1:${config.port}`).replace(/\/$/, '');
@@ -75,13 +84,40 @@ async function cluster(config: Config): Promise<Finding[]> {
   if (c.driver === 'redis') {
     const u = new URL(c.redis.url);
     const port = Number(u.port || 6379);
-    const auth = u.password ? `AUTH ${u.username ? `${decodeURIComponent(u.username)} ` : ''}${decodeURIComponent(u.password)}\r\n` : '';
-    const r = await tcpProbe(u.hostname.replace(/^\[|\]$/g, ''), port, { tls: u.protocol === 'rediss:', hello: `${auth}PING\r\n` });
-    if (!r.ok) return [{ ok: false, check: 'redis', detail: `${u.host} unreachable: ${r.error}`, fix: 'start Redis or correct cluster.redis.url (WIREMESH_REDIS_URL / REDIS_URL)' }];
+    const auth = u.password
+      ? `AUTH ${u.username ? `${decodeURIComponent(u.username)} ` : ''}${decodeURIComponent(u.password)}\r\n`
+      : '';
+    const r = await tcpProbe(u.hostname.replace(/^\[|\]$/g, ''), port, {
+      tls: u.protocol === 'rediss:',
+      hello: `${auth}PING\r\n`,
+    });
+    if (!r.ok)
+      return [
+        {
+          ok: false,
+          check: 'redis',
+          detail: `${u.host} unreachable: ${r.error}`,
+          fix: 'start Redis or correct cluster.redis.url (WIREMESH_REDIS_URL / REDIS_URL)',
+        },
+      ];
     if (/NOAUTH|WRONGPASS|invalid password/i.test(r.first)) {
-      return [{ ok: false, check: 'redis', detail: `${u.host} refuses: ${r.first.trim()}`, fix: 'put the user and password in the URL: redis://user:pass@host:port' }];
+      return [
+        {
+          ok: false,
+          check: 'redis',
+          detail: `${u.host} refuses: ${r.first.trim()}`,
+          fix: 'put the user and password in the URL: redis://user:pass@host:port',
+        },
+      ];
     }
-    return [{ ok: /PONG|^\+OK/.test(r.first), check: 'redis', detail: `${u.host} answered ${JSON.stringify(r.first.trim().slice(0, 40))}`, fix: 'that is not a Redis server: correct cluster.redis.url' }];
+    return [
+      {
+        ok: /PONG|^\+OK/.test(r.first),
+        check: 'redis',
+        detail: `${u.host} answered ${JSON.stringify(r.first.trim().slice(0, 40))}`,
+        fix: 'that is not a Redis server: correct cluster.redis.url',
+      },
+    ];
   }
   if (c.driver === 'nats') {
     return Promise.all(
@@ -89,8 +125,19 @@ async function cluster(config: Config): Promise<Finding[]> {
         const u = new URL(server.includes('://') ? server : `nats://${server}`);
         // A NATS server speaks first: INFO {…}.
         const first = await tcpProbe(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 4222), { hello: '' });
-        if (!first.ok) return { ok: false, check: 'nats', detail: `${u.host} unreachable: ${first.error}`, fix: 'start nats-server or correct cluster.nats.servers' };
-        return { ok: first.first.startsWith('INFO'), check: 'nats', detail: `${u.host} ${first.first.startsWith('INFO') ? 'answered INFO' : 'is not a NATS server'}`, fix: 'correct cluster.nats.servers' };
+        if (!first.ok)
+          return {
+            ok: false,
+            check: 'nats',
+            detail: `${u.host} unreachable: ${first.error}`,
+            fix: 'start nats-server or correct cluster.nats.servers',
+          };
+        return {
+          ok: first.first.startsWith('INFO'),
+          check: 'nats',
+          detail: `${u.host} ${first.first.startsWith('INFO') ? 'answered INFO' : 'is not a NATS server'}`,
+          fix: 'correct cluster.nats.servers',
+        };
       }),
     );
   }
@@ -102,7 +149,13 @@ async function cluster(config: Config): Promise<Finding[]> {
     const out: Finding[] = [];
     if (c.mesh.dns !== undefined) {
       const r = await resolveAll(c.mesh.dns);
-      if (!r.ok) out.push({ ok: false, check: 'mesh', detail: `${c.mesh.dns} does not resolve: ${r.error}`, fix: 'on Fly.io the name is <app>.internal (6PN); in Kubernetes the headless Service' });
+      if (!r.ok)
+        out.push({
+          ok: false,
+          check: 'mesh',
+          detail: `${c.mesh.dns} does not resolve: ${r.error}`,
+          fix: 'on Fly.io the name is <app>.internal (6PN); in Kubernetes the headless Service',
+        });
       else targets.push(...r.addresses.map((host) => ({ host, port: c.mesh.port })));
     }
     for (const t of targets) {
@@ -110,7 +163,12 @@ async function cluster(config: Config): Promise<Finding[]> {
       out.push(
         r.ok
           ? { ok: true, check: 'mesh', detail: `peer ${t.host}:${t.port} reachable` }
-          : { ok: false, check: 'mesh', detail: `peer ${t.host}:${t.port} unreachable: ${r.error}`, fix: `open port ${t.port} between the nodes (cluster.mesh.host "::" for IPv6 peers)` },
+          : {
+              ok: false,
+              check: 'mesh',
+              detail: `peer ${t.host}:${t.port} unreachable: ${r.error}`,
+              fix: `open port ${t.port} between the nodes (cluster.mesh.host "::" for IPv6 peers)`,
+            },
       );
     }
     return out;
@@ -124,14 +182,27 @@ function signedPath(app: AppConfig, path: string): string {
     auth_timestamp: String(Math.floor(Date.now() / 1000)),
     auth_version: '1.0',
   };
-  const signature = createHmac('sha256', app.secret).update(apiStringToSign('GET', path, query)).digest('hex');
+  const signature = createHmac('sha256', app.secret)
+    .update(apiStringToSign('GET', path, query))
+    .digest('hex');
   return `${path}?${new URLSearchParams({ ...query, auth_signature: signature })}`;
 }
 
 async function api(base: string, app: AppConfig, where: string): Promise<Finding[]> {
   const check = `api (${where})`;
   const r = await httpProbe(base + signedPath(app, `/apps/${app.id}/channels`));
-  if (!r.ok) return [{ ok: false, check, detail: `${base} unreachable: ${r.error}`, fix: where === 'server' ? 'start wiremesh, or pass --server URL' : 'route /apps/ through the proxy to wiremesh (docs/deploy.md)' }];
+  if (!r.ok)
+    return [
+      {
+        ok: false,
+        check,
+        detail: `${base} unreachable: ${r.error}`,
+        fix:
+          where === 'server'
+            ? 'start wiremesh, or pass --server URL'
+            : 'route /apps/ through the proxy to wiremesh (docs/deploy.md)',
+      },
+    ];
   const out: Finding[] = [];
   if (r.res.status === 200) out.push({ ok: true, check, detail: `signed GET /apps/${app.id}/channels → 200` });
   else {
@@ -141,14 +212,24 @@ async function api(base: string, app: AppConfig, where: string): Promise<Finding
         : r.res.status === 404
           ? `app ${app.id} is not configured on that server, or the proxy does not route /apps/ to wiremesh`
           : 'see the body above';
-    out.push({ ok: false, check, detail: `signed GET /apps/${app.id}/channels → ${r.res.status} ${r.res.body.slice(0, 120)}`.trim(), fix });
+    out.push({
+      ok: false,
+      check,
+      detail: `signed GET /apps/${app.id}/channels → ${r.res.status} ${r.res.body.slice(0, 120)}`.trim(),
+      fix,
+    });
   }
   if (r.res.date !== null) {
     const skew = Math.round((Date.parse(r.res.date) - Date.now()) / 1000);
     out.push(
       Math.abs(skew) <= MAX_SKEW_S
         ? { ok: true, check: `clock (${where})`, detail: `skew ${skew} s` }
-        : { ok: false, check: `clock (${where})`, detail: `skew ${skew} s against ${base}`, fix: 'run NTP (chrony / systemd-timesyncd) on both hosts: signed API calls fail beyond 600 s' },
+        : {
+            ok: false,
+            check: `clock (${where})`,
+            detail: `skew ${skew} s against ${base}`,
+            fix: 'run NTP (chrony / systemd-timesyncd) on both hosts: signed API calls fail beyond 600 s',
+          },
     );
   }
   return out;
@@ -160,10 +241,21 @@ async function livewire(app: AppConfig): Promise<Finding[]> {
   return Promise.all(
     lw.backends.map(async (backend): Promise<Finding> => {
       const r = await httpProbe(backend.replace(/\/$/, '') + lw.healthPath);
-      if (!r.ok) return { ok: false, check: 'livewire', detail: `backend ${backend} unreachable: ${r.error}`, fix: 'start the Laravel app or correct livewire.backends' };
+      if (!r.ok)
+        return {
+          ok: false,
+          check: 'livewire',
+          detail: `backend ${backend} unreachable: ${r.error}`,
+          fix: 'start the Laravel app or correct livewire.backends',
+        };
       return r.res.status < 500
         ? { ok: true, check: 'livewire', detail: `backend ${backend}${lw.healthPath} → ${r.res.status}` }
-        : { ok: false, check: 'livewire', detail: `backend ${backend}${lw.healthPath} → ${r.res.status}`, fix: 'the backend is unhealthy; Laravel 11 serves /up (livewire.healthPath)' };
+        : {
+            ok: false,
+            check: 'livewire',
+            detail: `backend ${backend}${lw.healthPath} → ${r.res.status}`,
+            fix: 'the backend is unhealthy; Laravel 11 serves /up (livewire.healthPath)',
+          };
     }),
   );
 }
@@ -175,14 +267,30 @@ async function broadcastingAuth(appUrl: string): Promise<Finding> {
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
     body: 'socket_id=1.1&channel_name=private-wiremesh-doctor',
   });
-  if (!r.ok) return { ok: false, check: 'broadcasting/auth', detail: `${url} unreachable: ${r.error}`, fix: 'pass --app-url with the Laravel app URL' };
+  if (!r.ok)
+    return {
+      ok: false,
+      check: 'broadcasting/auth',
+      detail: `${url} unreachable: ${r.error}`,
+      fix: 'pass --app-url with the Laravel app URL',
+    };
   if (r.res.status === 404) {
-    return { ok: false, check: 'broadcasting/auth', detail: `${url} → 404`, fix: 'register the route: php artisan install:broadcasting (Laravel 11+) or Broadcast::routes()' };
+    return {
+      ok: false,
+      check: 'broadcasting/auth',
+      detail: `${url} → 404`,
+      fix: 'register the route: php artisan install:broadcasting (Laravel 11+) or Broadcast::routes()',
+    };
   }
   // Without a session Laravel answers 403 (or 419 without CSRF, 401): the route is there.
   return r.res.status < 500
     ? { ok: true, check: 'broadcasting/auth', detail: `${url} → ${r.res.status} (route present)` }
-    : { ok: false, check: 'broadcasting/auth', detail: `${url} → ${r.res.status}`, fix: 'check the Laravel log: the broadcasting auth route fails' };
+    : {
+        ok: false,
+        check: 'broadcasting/auth',
+        detail: `${url} → ${r.res.status}`,
+        fix: 'check the Laravel log: the broadcasting auth route fails',
+      };
 }
 
 async function websocket(pub: string, app: AppConfig): Promise<Finding> {
@@ -200,9 +308,9 @@ async function websocket(pub: string, app: AppConfig): Promise<Finding> {
 
 /** Prints one line per finding; returns the exit code. */
 export function report(found: readonly Finding[], write: (line: string) => void): number {
-  for (const f of found) write(`${f.ok ? 'ok     ' : 'PROBLEM'} ${f.check}: ${f.detail}${f.ok || !f.fix ? '' : ` — fix: ${f.fix}`}`);
+  for (const f of found)
+    write(`${f.ok ? 'ok     ' : 'PROBLEM'} ${f.check}: ${f.detail}${f.ok || !f.fix ? '' : ` — fix: ${f.fix}`}`);
   const problems = found.filter((f) => !f.ok).length;
   write(problems === 0 ? 'no problems found' : `${problems} problem(s)`);
   return problems === 0 ? 0 : 1;
 }
-

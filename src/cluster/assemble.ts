@@ -25,7 +25,12 @@ export interface ClusterParts {
 }
 
 /** Null on a single node (memory driver without a shared bus). Loads the backend's driver. */
-export async function clusterParts(config: Config, self: string, logger: Logger, bus?: MemoryBus): Promise<ClusterParts | null> {
+export async function clusterParts(
+  config: Config,
+  self: string,
+  logger: Logger,
+  bus?: MemoryBus,
+): Promise<ClusterParts | null> {
   if (config.cluster.driver === 'memory' && bus === undefined) return null;
   const settings = clusterSettings(config.cluster);
   const backend = await createBackend(config.cluster, logger.child({ part: 'backend' }), bus);

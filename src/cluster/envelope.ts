@@ -29,7 +29,11 @@ export function decodeData(buf: Buffer): DataEnvelope | null {
   const b = buf.indexOf(0x0a, a + 1);
   if (b < 0) return null;
   const except = buf.toString('latin1', a + 1, b);
-  return { origin: buf.toString('utf8', 3, a), except: except === '' ? undefined : except, frame: buf.toString('utf8', b + 1) };
+  return {
+    origin: buf.toString('utf8', 3, a),
+    except: except === '' ? undefined : except,
+    frame: buf.toString('utf8', b + 1),
+  };
 }
 
 export type ControlMessage =
@@ -65,7 +69,8 @@ export function decodeControl(buf: Buffer): ControlMessage {
   const msg = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
   if (msg === null || typeof msg !== 'object') throw new TypeError('control message is not an object');
   if (msg.v !== 1) throw new TypeError(`unsupported control message version ${String(msg.v)}`);
-  if (typeof msg.type !== 'string' || !TYPES.has(msg.type)) throw new TypeError(`unknown control message type ${String(msg.type)}`);
+  if (typeof msg.type !== 'string' || !TYPES.has(msg.type))
+    throw new TypeError(`unknown control message type ${String(msg.type)}`);
   if (typeof msg.from !== 'string' || msg.from === '') throw new TypeError('control message without sender');
   if (msg.type === 'hist') checkHistoryMessage(msg.body);
   return msg as unknown as ControlMessage;

@@ -6,7 +6,16 @@
  */
 import type { Logger } from '../log/logger.js';
 import type { ClusterBackend } from './backends/types.js';
-import { Subjects, decodeControl, decodeData, decodeMark, encodeControl, encodeData, encodeMark, type ControlMessage } from './envelope.js';
+import {
+  Subjects,
+  decodeControl,
+  decodeData,
+  decodeMark,
+  encodeControl,
+  encodeData,
+  encodeMark,
+  type ControlMessage,
+} from './envelope.js';
 
 /** What the link hands up, registered once at start. */
 export interface LinkReceiver {

@@ -14,7 +14,10 @@ test('a first heartbeat is new, later ones are not; the node is live and its con
   const m = new Membership('a', OPTS, c.now);
   assert.equal(m.heartbeat('b', { app1: 3 }, 7), 'new');
   assert.equal(m.heartbeat('b', { app1: 4 }, 8), null);
-  assert.deepEqual(m.live().map((n) => [n.replica, n.clock]), [['b', 8]]);
+  assert.deepEqual(
+    m.live().map((n) => [n.replica, n.clock]),
+    [['b', 8]],
+  );
   assert.equal(m.known('b'), true);
   assert.equal(m.known('c'), false);
   assert.equal(m.remoteConnections('app1'), 4);
@@ -96,7 +99,8 @@ test('topic ownership: exactly one live node owns each topic, and it moves when 
   c.advance(600);
   a.sweep();
   b.sweep();
-  for (const t of topics) assert.equal(Number(a.ownsTopic(t)) + Number(b.ownsTopic(t)), 1, `one owner of ${t} after c went down`);
+  for (const t of topics)
+    assert.equal(Number(a.ownsTopic(t)) + Number(b.ownsTopic(t)), 1, `one owner of ${t} after c went down`);
 });
 
 test('owners spread over the nodes even for channels whose names differ only at the end', () => {

@@ -38,7 +38,16 @@ export class Membership {
     const now = this.now();
     const n = this.nodes.get(replica);
     if (!n) {
-      this.nodes.set(replica, { replica, lastSeen: now, conns, clock, down: false, downSince: 0, leavingUntil: 0, stats });
+      this.nodes.set(replica, {
+        replica,
+        lastSeen: now,
+        conns,
+        clock,
+        down: false,
+        downSince: 0,
+        leavingUntil: 0,
+        stats,
+      });
       return 'new';
     }
     n.lastSeen = now;

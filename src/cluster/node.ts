@@ -46,7 +46,11 @@ export class ClusterNode implements ClusterLink {
     this.scheduleHeartbeat();
     replicator.beat();
     await this.catchUp();
-    logger.info('joined cluster', { backend: link.backendName, replica: this.deps.self, nodes: this.deps.membership.live().length });
+    logger.info('joined cluster', {
+      backend: link.backendName,
+      replica: this.deps.self,
+      nodes: this.deps.membership.live().length,
+    });
   }
 
   /**
@@ -62,7 +66,10 @@ export class ClusterNode implements ClusterLink {
     const deadline = Date.now() + hb * 3;
     while (!this.stopped && replicator.behind().length > 0 && Date.now() < deadline) await sleep(Math.min(20, hb / 5));
     const behind = replicator.behind();
-    if (behind.length > 0) this.deps.logger.warn('started before catching up with every node; their entries arrive shortly', { nodes: behind });
+    if (behind.length > 0)
+      this.deps.logger.warn('started before catching up with every node; their entries arrive shortly', {
+        nodes: behind,
+      });
   }
 
   /**
@@ -154,7 +161,9 @@ export class ClusterNode implements ClusterLink {
       this.deps.membership.forgiveAll();
       this.deps.replicator.resync();
     } else {
-      this.deps.logger.error('cluster backend connection lost: messages to other nodes are dropped until it returns', { backend });
+      this.deps.logger.error('cluster backend connection lost: messages to other nodes are dropped until it returns', {
+        backend,
+      });
     }
   }
 

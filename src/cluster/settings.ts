@@ -33,10 +33,14 @@ export function clusterSettings(c: ClusterConfig): ClusterSettings {
   // The config schema refuses these with a precise message; this guards callers that bypass it.
   if (!(s.heartbeatMs > 0)) throw new RangeError(`cluster.heartbeatMs must be positive (got ${s.heartbeatMs})`);
   if (s.nodeTimeoutMs < 2 * s.heartbeatMs) {
-    throw new RangeError(`cluster.nodeTimeoutMs (${s.nodeTimeoutMs}) must be at least twice cluster.heartbeatMs (${s.heartbeatMs})`);
+    throw new RangeError(
+      `cluster.nodeTimeoutMs (${s.nodeTimeoutMs}) must be at least twice cluster.heartbeatMs (${s.heartbeatMs})`,
+    );
   }
   if (s.forgetAfterMs <= s.nodeTimeoutMs) {
-    throw new RangeError(`the forget period (${s.forgetAfterMs} ms) must be longer than cluster.nodeTimeoutMs (${s.nodeTimeoutMs})`);
+    throw new RangeError(
+      `the forget period (${s.forgetAfterMs} ms) must be longer than cluster.nodeTimeoutMs (${s.nodeTimeoutMs})`,
+    );
   }
   return s;
 }

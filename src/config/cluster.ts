@@ -32,7 +32,8 @@ export function readCluster(raw: unknown, path = 'cluster'): ClusterConfig {
 
   const redis = Section.open(s.get('redis'), s.at('redis'), Object.keys(d.redis));
   const url = redis.string('url', d.redis.url);
-  if (!hasScheme(url, ['redis:', 'rediss:'])) throw invalid(redis.at('url'), 'must be a redis:// or rediss:// URL', url);
+  if (!hasScheme(url, ['redis:', 'rediss:']))
+    throw invalid(redis.at('url'), 'must be a redis:// or rediss:// URL', url);
 
   const nats = Section.open(s.get('nats'), s.at('nats'), ['servers', 'prefix', 'user', 'pass', 'token']);
   const servers = nats.list('servers', d.nats.servers, (value, at) => {
@@ -58,7 +59,11 @@ export function readCluster(raw: unknown, path = 'cluster'): ClusterConfig {
   const heartbeatMs = s.int('heartbeatMs', d.heartbeatMs, 1);
   const nodeTimeoutMs = s.int('nodeTimeoutMs', d.nodeTimeoutMs, 1);
   if (nodeTimeoutMs < 2 * heartbeatMs) {
-    throw invalid(s.at('nodeTimeoutMs'), `must be at least twice ${s.at('heartbeatMs')} (${heartbeatMs})`, nodeTimeoutMs);
+    throw invalid(
+      s.at('nodeTimeoutMs'),
+      `must be at least twice ${s.at('heartbeatMs')} (${heartbeatMs})`,
+      nodeTimeoutMs,
+    );
   }
 
   return {
@@ -108,8 +113,10 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
   });
   const dns = s.optionalString('dns', DNS_NAME);
   const dnsServers = s.has('dnsServers') ? s.list('dnsServers', [], readDnsServer) : undefined;
-  if (dnsServers !== undefined && dns === undefined) throw invalid(s.at('dnsServers'), `is used only with ${s.at('dns')}: set that too, or remove this`);
-  if (dnsServers !== undefined && dnsServers.length === 0) throw invalid(s.at('dnsServers'), 'must list at least one server (or be left out for the system resolver)');
+  if (dnsServers !== undefined && dns === undefined)
+    throw invalid(s.at('dnsServers'), `is used only with ${s.at('dns')}: set that too, or remove this`);
+  if (dnsServers !== undefined && dnsServers.length === 0)
+    throw invalid(s.at('dnsServers'), 'must list at least one server (or be left out for the system resolver)');
   const secret = s.optionalString('secret', { secret: true });
   if (driverPath !== null && secret === undefined) {
     throw invalid(s.at('secret'), `is required when ${driverPath} is mesh: a shared secret, the same on every node`);
@@ -123,7 +130,10 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
     );
   }
   if (driverPath !== null && peers.length === 0 && dns === undefined) {
-    throw invalid(s.at('peers'), `must list at least one peer (host:port), or ${s.at('dns')} must be set, when ${driverPath} is mesh`);
+    throw invalid(
+      s.at('peers'),
+      `must list at least one peer (host:port), or ${s.at('dns')} must be set, when ${driverPath} is mesh`,
+    );
   }
   // The default host is loopback: a mesh reaching other hosts must say on which interface it
   // listens (a private address, or '::' / '0.0.0.0' on a private network), never by accident.
@@ -147,8 +157,11 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
 /** A DNS server: an IP address, optionally with a port (`10.0.0.2:8600`, `[fd00::3]:53`). */
 function readDnsServer(value: unknown, path: string): string {
   const m = typeof value === 'string' ? PEER.exec(value) : null;
-  const ok = typeof value === 'string' && (isIP(value) !== 0 || (m !== null && isIP(m[1] ?? m[2] ?? '') !== 0 && Number(m[3]) >= 1 && Number(m[3]) <= 65535));
-  if (!ok) throw invalid(path, 'must be an IP address, optionally with a port (10.0.0.2, 10.0.0.2:8600, [fd00::3]:53)', value);
+  const ok =
+    typeof value === 'string' &&
+    (isIP(value) !== 0 || (m !== null && isIP(m[1] ?? m[2] ?? '') !== 0 && Number(m[3]) >= 1 && Number(m[3]) <= 65535));
+  if (!ok)
+    throw invalid(path, 'must be an IP address, optionally with a port (10.0.0.2, 10.0.0.2:8600, [fd00::3]:53)', value);
   return value as string;
 }
 
@@ -162,7 +175,11 @@ function readPeer(value: unknown, path: string): string {
   const m = typeof value === 'string' ? PEER.exec(value) : null;
   const port = Number(m?.[3]);
   if (!m || (m[1] !== undefined && isIP(m[1]) !== 6) || port < 1 || port > 65535) {
-    throw invalid(path, 'must be host:port, with a port from 1 to 65535 and an IPv6 address in brackets ([fd00::1]:6100)', value);
+    throw invalid(
+      path,
+      'must be host:port, with a port from 1 to 65535 and an IPv6 address in brackets ([fd00::1]:6100)',
+      value,
+    );
   }
   return value as string;
 }

@@ -18,7 +18,17 @@ describe('docs/configuration.md', () => {
 
   it('describes every setting', async () => {
     const text = await doc;
-    const keys = [...leafPaths(defaults()), ...Object.keys(appDefaults()), 'id', 'key', 'secret', 'cluster.nats.user', 'cluster.nats.token', 'cluster.mesh.dns', 'cluster.mesh.secret'];
+    const keys = [
+      ...leafPaths(defaults()),
+      ...Object.keys(appDefaults()),
+      'id',
+      'key',
+      'secret',
+      'cluster.nats.user',
+      'cluster.nats.token',
+      'cluster.mesh.dns',
+      'cluster.mesh.secret',
+    ];
     const missing = keys.filter((k) => !text.includes(`\`${k}\``));
     assert.deepEqual(missing, []);
   });

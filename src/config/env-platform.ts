@@ -23,7 +23,10 @@ function section(raw: Raw, key: string): Raw {
 }
 
 /** `redis://user:pass@host:port/db` from separate variables; undefined when `host` is unset. */
-function redisUrl(env: NodeJS.ProcessEnv, names: { host: string; port: string; user: string; pass: string; db?: string }) {
+function redisUrl(
+  env: NodeJS.ProcessEnv,
+  names: { host: string; port: string; user: string; pass: string; db?: string },
+) {
   const host = lookup(env, [names.host]);
   if (!host) return undefined;
   const port = lookup(env, [names.port])?.value ?? '6379';
@@ -49,7 +52,11 @@ function soketiList(found: { name: string; value: string }): unknown {
   return parsed.value;
 }
 
-const SOKETI_DRIVERS: Readonly<Record<string, 'memory' | 'redis' | 'nats'>> = { local: 'memory', redis: 'redis', nats: 'nats' };
+const SOKETI_DRIVERS: Readonly<Record<string, 'memory' | 'redis' | 'nats'>> = {
+  local: 'memory',
+  redis: 'redis',
+  nats: 'nats',
+};
 
 /** Fills `merged.cluster` (and the node id, host) from the platform's variables; see the file comment. */
 export function applyPlatformEnv(merged: Raw, env: NodeJS.ProcessEnv, sources: EnvSource[]): void {
@@ -71,7 +78,12 @@ export function applyPlatformEnv(merged: Raw, env: NodeJS.ProcessEnv, sources: E
     const url =
       lookup(env, ['REDIS_URL']) ??
       (() => {
-        const built = redisUrl(env, { host: 'REDIS_HOST', port: 'REDIS_PORT', user: 'REDIS_USERNAME', pass: 'REDIS_PASSWORD' });
+        const built = redisUrl(env, {
+          host: 'REDIS_HOST',
+          port: 'REDIS_PORT',
+          user: 'REDIS_USERNAME',
+          pass: 'REDIS_PASSWORD',
+        });
         return built && { name: built.name, value: built.url };
       })();
     if (url) set(redis, 'url', url.value, 'cluster.redis.url', url.name);
@@ -95,7 +107,8 @@ export function applyPlatformEnv(merged: Raw, env: NodeJS.ProcessEnv, sources: E
     });
     if (driver === 'redis' && built) set(section(c, 'redis'), 'url', built.url, 'cluster.redis.url', built.name);
     const nats = lookup(env, ['SOKETI_ADAPTER_NATS_SERVERS']);
-    if (driver === 'nats' && nats) set(section(c, 'nats'), 'servers', soketiList(nats), 'cluster.nats.servers', nats.name);
+    if (driver === 'nats' && nats)
+      set(section(c, 'nats'), 'servers', soketiList(nats), 'cluster.nats.servers', nats.name);
   } else if (!chosen && fly) {
     const c = section(merged, 'cluster');
     set(c, 'driver', 'mesh', 'cluster.driver', fly.name);

@@ -79,8 +79,15 @@ describe('configFromEnv', () => {
     };
     assert.deepEqual(raw, { cluster: { driver: 'mesh', mesh } });
     assert.deepEqual(validateConfig(raw).cluster.mesh, mesh);
-    envFails({ WIREMESH_MESH_PORT: '6100/tcp' }, 'WIREMESH_MESH_PORT', 'Invalid environment: WIREMESH_MESH_PORT ("6100/tcp") must be an integer');
-    assert.equal(envSource('cluster.mesh.secret', { WIREMESH_MESH_SECRET: 'x' }), 'set by environment variable WIREMESH_MESH_SECRET');
+    envFails(
+      { WIREMESH_MESH_PORT: '6100/tcp' },
+      'WIREMESH_MESH_PORT',
+      'Invalid environment: WIREMESH_MESH_PORT ("6100/tcp") must be an integer',
+    );
+    assert.equal(
+      envSource('cluster.mesh.secret', { WIREMESH_MESH_SECRET: 'x' }),
+      'set by environment variable WIREMESH_MESH_SECRET',
+    );
   });
 
   it('falls back to PORT, and WIREMESH_PORT wins over it', () => {
@@ -123,9 +130,17 @@ describe('configFromEnv', () => {
 
   it('accepts true/false/1/0/yes/no in any case', () => {
     const forms: Array<[string, boolean]> = [
-      ['true', true], ['false', false], ['1', true], ['0', false], ['yes', true], ['no', false], ['Yes', true], ['FALSE', false],
+      ['true', true],
+      ['false', false],
+      ['1', true],
+      ['0', false],
+      ['yes', true],
+      ['no', false],
+      ['Yes', true],
+      ['FALSE', false],
     ];
-    for (const [value, expected] of forms) assert.deepEqual(configFromEnv({ WIREMESH_METRICS: value }), { metrics: expected });
+    for (const [value, expected] of forms)
+      assert.deepEqual(configFromEnv({ WIREMESH_METRICS: value }), { metrics: expected });
   });
 
   it('refuses a boolean it does not know, naming the variable', () => {
@@ -138,7 +153,11 @@ describe('configFromEnv', () => {
 
   it('refuses numbers that do not parse fully', () => {
     for (const value of ['6001abc', '60.5', '6e3', '0x10', 'abc']) {
-      envFails({ WIREMESH_PORT: value }, 'WIREMESH_PORT', `Invalid environment: WIREMESH_PORT ("${value}") must be an integer`);
+      envFails(
+        { WIREMESH_PORT: value },
+        'WIREMESH_PORT',
+        `Invalid environment: WIREMESH_PORT ("${value}") must be an integer`,
+      );
     }
     envFails({ PORT: '80 80' }, 'PORT', 'Invalid environment: PORT ("80 80") must be an integer');
     envFails(
@@ -149,7 +168,10 @@ describe('configFromEnv', () => {
   });
 
   it('reads WIREMESH_APPS_JSON as the list of apps', () => {
-    const apps = [{ id: '1', key: 'k1', secret: 's1' }, { id: '2', key: 'k2', secret: 's2', clientEvents: true }];
+    const apps = [
+      { id: '1', key: 'k1', secret: 's1' },
+      { id: '2', key: 'k2', secret: 's2', clientEvents: true },
+    ];
     // PUSHER_APP_* from a shared Laravel .env does not get in the way.
     assert.deepEqual(configFromEnv({ WIREMESH_APPS_JSON: JSON.stringify(apps), PUSHER_APP_KEY: 'x' }), { apps });
   });
@@ -189,9 +211,18 @@ describe('envSource', () => {
   it('names the variable a value came from', () => {
     assert.equal(envSource('port', { PORT: '1' }), 'set by environment variable PORT');
     assert.equal(envSource('port', { PORT: '1', WIREMESH_PORT: '2' }), 'set by environment variable WIREMESH_PORT');
-    assert.equal(envSource('cluster.nats.servers[1]', { WIREMESH_NATS_SERVERS: 'a,b' }), 'set by environment variable WIREMESH_NATS_SERVERS');
-    assert.equal(envSource('apps[1].key', { WIREMESH_APPS_JSON: '[]' }), 'set by environment variable WIREMESH_APPS_JSON');
-    assert.equal(envSource('apps[0].key', { WIREMESH_APPS_JSON: '[]', PUSHER_APP_KEY: 'k' }), 'set by environment variable WIREMESH_APPS_JSON');
+    assert.equal(
+      envSource('cluster.nats.servers[1]', { WIREMESH_NATS_SERVERS: 'a,b' }),
+      'set by environment variable WIREMESH_NATS_SERVERS',
+    );
+    assert.equal(
+      envSource('apps[1].key', { WIREMESH_APPS_JSON: '[]' }),
+      'set by environment variable WIREMESH_APPS_JSON',
+    );
+    assert.equal(
+      envSource('apps[0].key', { WIREMESH_APPS_JSON: '[]', PUSHER_APP_KEY: 'k' }),
+      'set by environment variable WIREMESH_APPS_JSON',
+    );
     assert.equal(envSource('port', { WIREMESH_HOST: 'x' }), undefined);
     assert.equal(envSource('cluster.heartbeatMs', {}), undefined);
   });

@@ -66,9 +66,17 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   v('WIREMESH_APPS_JSON', ['apps'], 'apps'),
   v(['WIREMESH_APP_ID', 'REVERB_APP_ID', 'PUSHER_APP_ID', 'SOKETI_DEFAULT_APP_ID'], [...APP, 'id'], 'string'),
   v(['WIREMESH_APP_KEY', 'REVERB_APP_KEY', 'PUSHER_APP_KEY', 'SOKETI_DEFAULT_APP_KEY'], [...APP, 'key'], 'string'),
-  v(['WIREMESH_APP_SECRET', 'REVERB_APP_SECRET', 'PUSHER_APP_SECRET', 'SOKETI_DEFAULT_APP_SECRET'], [...APP, 'secret'], 'string'),
+  v(
+    ['WIREMESH_APP_SECRET', 'REVERB_APP_SECRET', 'PUSHER_APP_SECRET', 'SOKETI_DEFAULT_APP_SECRET'],
+    [...APP, 'secret'],
+    'string',
+  ),
   v(['WIREMESH_APP_CLIENT_EVENTS', 'SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES'], [...APP, 'clientEvents'], 'boolean'),
-  v(['WIREMESH_APP_USER_AUTHENTICATION', 'SOKETI_DEFAULT_APP_USER_AUTHENTICATION'], [...APP, 'userAuthentication'], 'boolean'),
+  v(
+    ['WIREMESH_APP_USER_AUTHENTICATION', 'SOKETI_DEFAULT_APP_USER_AUTHENTICATION'],
+    [...APP, 'userAuthentication'],
+    'boolean',
+  ),
   v('WIREMESH_APP_MAX_CONNECTIONS', [...APP, 'maxConnections'], 'integer'),
   v(['WIREMESH_APP_MAX_PRESENCE_MEMBERS', 'SOKETI_PRESENCE_MAX_MEMBERS'], [...APP, 'maxPresenceMembers'], 'integer'),
   v('WIREMESH_APP_WEBHOOK_URL', [...HOOK, 'url'], 'string'),
@@ -105,7 +113,8 @@ export function envSource(path: string, env: NodeJS.ProcessEnv): string | undefi
   const used = variablesInUse(env);
   const set = used.filter((x) => lookup(env, x.names) !== undefined);
   for (const variable of set) {
-    if (within(path, pathString(variable.path))) return `set by environment variable ${lookup(env, variable.names)!.name}`;
+    if (within(path, pathString(variable.path)))
+      return `set by environment variable ${lookup(env, variable.names)!.name}`;
   }
   // An object inside a list (an app, a webhook endpoint) exists only because some variable set a
   // field of it; a required field left out is then the environment's to set.
@@ -129,7 +138,9 @@ export function envSources(env: NodeJS.ProcessEnv): EnvSource[] {
   return variablesInUse(env).flatMap((variable) => {
     const found = lookup(env, variable.names);
     if (!found) return [];
-    const shadowed = variable.names.filter((name) => name !== found.name && (lookup(env, [name])?.value ?? found.value) !== found.value);
+    const shadowed = variable.names.filter(
+      (name) => name !== found.name && (lookup(env, [name])?.value ?? found.value) !== found.value,
+    );
     const path = pathString(variable.path);
     return [shadowed.length > 0 ? { path, name: found.name, shadowed } : { path, name: found.name }];
   });
@@ -173,9 +184,12 @@ export function parse(name: string, value: string, kind: Kind): unknown {
     case 'apps': {
       const parsed = parseJson(value);
       if (!parsed.ok) {
-        throw new ConfigError(name, `Invalid environment: ${name} is not valid JSON: ${parsed.error}`, { cause: parsed.cause });
+        throw new ConfigError(name, `Invalid environment: ${name} is not valid JSON: ${parsed.error}`, {
+          cause: parsed.cause,
+        });
       }
-      if (!Array.isArray(parsed.value)) throw new ConfigError(name, `Invalid environment: ${name} must be a JSON array of apps`);
+      if (!Array.isArray(parsed.value))
+        throw new ConfigError(name, `Invalid environment: ${name} must be a JSON array of apps`);
       return parsed.value;
     }
   }
@@ -226,7 +240,11 @@ export function envAppsMode(
     return found ? [{ variable: x, name: found.name }] : [];
   });
   if (set.length === 0) return undefined;
-  if (set.some(({ variable }) => variable.path.length === 3 && ['id', 'key', 'secret'].includes(variable.path[2] as string))) {
+  if (
+    set.some(
+      ({ variable }) => variable.path.length === 3 && ['id', 'key', 'secret'].includes(variable.path[2] as string),
+    )
+  ) {
     return { mode: 'replace' };
   }
   return { mode: 'settings', variables: set.map(({ name }) => name) };

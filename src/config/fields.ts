@@ -104,7 +104,11 @@ export class Section {
       throw invalid(path, 'must be a non-empty string', rule.secret ? undefined : value);
     }
     if (rule.pattern && !rule.pattern.test(value)) {
-      throw invalid(path, `must be ${rule.describe ?? `a string matching ${rule.pattern}`}`, rule.secret ? undefined : value);
+      throw invalid(
+        path,
+        `must be ${rule.describe ?? `a string matching ${rule.pattern}`}`,
+        rule.secret ? undefined : value,
+      );
     }
     return value;
   }

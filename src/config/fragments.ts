@@ -36,7 +36,11 @@ export function readFragments(raw: unknown, path: string): FragmentsConfig {
     maxActive: s.int('maxActive', d.maxActive, 1),
   };
   if (config.intervalMs > 0 && config.intervalMs < Math.max(100, config.windowMs)) {
-    throw invalid(s.at('intervalMs'), `must be 0 (off) or at least ${Math.max(100, config.windowMs)} ms (and windowMs)`, config.intervalMs);
+    throw invalid(
+      s.at('intervalMs'),
+      `must be 0 (off) or at least ${Math.max(100, config.windowMs)} ms (and windowMs)`,
+      config.intervalMs,
+    );
   }
   return config;
 }

@@ -7,7 +7,14 @@ const app = (history: unknown) => ({ apps: [{ id: 'a', key: 'k', secret: 's', hi
 
 test('apps[].history: defaults, and absent means off', () => {
   const on = validateConfig(app({ channels: ['news-*'] })).apps[0]!;
-  assert.deepEqual(on.history, { channels: ['news-*'], maxEvents: 100, maxAgeMs: 120_000, maxBytes: 262_144, maxChannels: 10_000, resumeTimeoutMs: 3_000 });
+  assert.deepEqual(on.history, {
+    channels: ['news-*'],
+    maxEvents: 100,
+    maxAgeMs: 120_000,
+    maxBytes: 262_144,
+    maxChannels: 10_000,
+    resumeTimeoutMs: 3_000,
+  });
   assert.equal(validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's' }] }).apps[0]!.history, undefined);
 });
 

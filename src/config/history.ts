@@ -19,7 +19,11 @@ export function readHistory(raw: unknown, path: string): HistoryConfig {
     }
     return v;
   });
-  if (channels.length === 0) throw invalid(s.at('channels'), 'must list at least one channel name pattern (remove the history section to turn history off)');
+  if (channels.length === 0)
+    throw invalid(
+      s.at('channels'),
+      'must list at least one channel name pattern (remove the history section to turn history off)',
+    );
   channels.forEach((c, i) => {
     if (channels.indexOf(c) !== i) throw invalid(join(s.at('channels'), i), 'is listed twice', c);
   });
@@ -36,6 +40,11 @@ export function readHistory(raw: unknown, path: string): HistoryConfig {
 
 /** One RegExp for all of an app's patterns (`*` = any run of characters, everything else literal). */
 export function historyMatcher(patterns: readonly string[]): RegExp {
-  const alternatives = patterns.map((p) => p.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
+  const alternatives = patterns.map((p) =>
+    p
+      .split('*')
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*'),
+  );
   return new RegExp(`^(?:${alternatives.join('|')})$`);
 }

@@ -9,7 +9,8 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
       const where = lineColumn(text, Number(match[1]));
       return { ok: false, error: message.replace(match[0], ` at ${where}`), cause };
     }
-    if (/end of JSON input/.test(message)) return { ok: false, error: `${message} at ${lineColumn(text, text.length)}`, cause };
+    if (/end of JSON input/.test(message))
+      return { ok: false, error: `${message} at ${lineColumn(text, text.length)}`, cause };
     return { ok: false, error: message, cause };
   }
 }

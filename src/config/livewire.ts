@@ -30,7 +30,7 @@ export function readLivewire(raw: unknown, path: string): LivewireConfig {
   if (!s.has('publicUrl')) {
     throw invalid(
       s.at('publicUrl'),
-      "must be set to the app's public origin (e.g. \"https://app.example.com\"): only pages of that origin (or of allowedOrigins) may use the tunnel, and Laravel's X-Forwarded-Host/Port/Proto come from it",
+      'must be set to the app\'s public origin (e.g. "https://app.example.com"): only pages of that origin (or of allowedOrigins) may use the tunnel, and Laravel\'s X-Forwarded-Host/Port/Proto come from it',
     );
   }
   const publicUrl = readOrigin(s.get('publicUrl'), s.at('publicUrl'));
@@ -38,7 +38,8 @@ export function readLivewire(raw: unknown, path: string): LivewireConfig {
   const trustedProxies = s.list('trustedProxies', d.trustedProxies, readProxy);
 
   const paths = s.list('paths', d.paths, readPathPattern);
-  if (paths.length === 0) throw invalid(s.at('paths'), 'must list at least one path (remove the livewire section to turn the tunnel off)');
+  if (paths.length === 0)
+    throw invalid(s.at('paths'), 'must list at least one path (remove the livewire section to turn the tunnel off)');
 
   const healthPath = s.string('healthPath', d.healthPath, {
     pattern: PATH_PATTERN,
@@ -46,11 +47,20 @@ export function readLivewire(raw: unknown, path: string): LivewireConfig {
   });
   const timeoutMs = s.int('timeoutMs', d.timeoutMs, 1);
   const deadlineMs = s.int('deadlineMs', Math.max(d.deadlineMs, timeoutMs), 1);
-  if (deadlineMs < timeoutMs) throw invalid(s.at('deadlineMs'), `must be at least timeoutMs (${timeoutMs})`, deadlineMs);
+  if (deadlineMs < timeoutMs)
+    throw invalid(s.at('deadlineMs'), `must be at least timeoutMs (${timeoutMs})`, deadlineMs);
   const maxResponseBytes = s.int('maxResponseBytes', d.maxResponseBytes, 1);
-  const maxBufferedResponseBytes = s.int('maxBufferedResponseBytes', Math.max(d.maxBufferedResponseBytes, maxResponseBytes), 1);
+  const maxBufferedResponseBytes = s.int(
+    'maxBufferedResponseBytes',
+    Math.max(d.maxBufferedResponseBytes, maxResponseBytes),
+    1,
+  );
   if (maxBufferedResponseBytes < maxResponseBytes) {
-    throw invalid(s.at('maxBufferedResponseBytes'), `must be at least maxResponseBytes (${maxResponseBytes})`, maxBufferedResponseBytes);
+    throw invalid(
+      s.at('maxBufferedResponseBytes'),
+      `must be at least maxResponseBytes (${maxResponseBytes})`,
+      maxBufferedResponseBytes,
+    );
   }
   return {
     backends,
@@ -101,7 +111,8 @@ function readProxy(value: unknown, path: string): string {
   const [address = '', bits, ...rest] = value.split('/');
   const family = isIP(address);
   const max = family === 4 ? 32 : 128;
-  const ok = family !== 0 && rest.length === 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
+  const ok =
+    family !== 0 && rest.length === 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
   if (!ok) throw invalid(path, problem, value);
   return value;
 }

@@ -22,7 +22,11 @@ async function file(name: string, content: unknown): Promise<string> {
   return p;
 }
 
-async function loadFails(opts: { file?: string; env: NodeJS.ProcessEnv }, errPath: string, message: string): Promise<void> {
+async function loadFails(
+  opts: { file?: string; env: NodeJS.ProcessEnv },
+  errPath: string,
+  message: string,
+): Promise<void> {
   await assert.rejects(loadConfig(opts), (err: unknown) => {
     assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
     assert.equal(err.message, message);
@@ -44,8 +48,18 @@ describe('loadConfig', () => {
     const f = await file('example.json', {
       port: 6001,
       host: '127.0.0.1',
-      apps: [{ id: 'app-id', key: 'app-key', secret: 'app-secret', clientEvents: true, userAuthentication: true,
-        webhooks: [{ url: 'http://127.0.0.1:6130/webhook', events: ['channel_occupied', 'member_added', 'client_event'] }] }],
+      apps: [
+        {
+          id: 'app-id',
+          key: 'app-key',
+          secret: 'app-secret',
+          clientEvents: true,
+          userAuthentication: true,
+          webhooks: [
+            { url: 'http://127.0.0.1:6130/webhook', events: ['channel_occupied', 'member_added', 'client_event'] },
+          ],
+        },
+      ],
       cluster: { driver: 'redis', redis: { url: 'redis://127.0.0.1:6379' } },
     });
     const config = await loadConfig({ file: f, env: {} });
@@ -83,7 +97,10 @@ describe('loadConfig', () => {
     assert.deepEqual(config.apps, [{ ...appDefaults(), id: '1', key: 'k', secret: 's', maxConnections: 5 }]);
 
     const fromJson = await loadConfig({ file: f, env: { WIREMESH_APPS_JSON: '[{"id":"j","key":"j","secret":"j"}]' } });
-    assert.deepEqual(fromJson.apps.map((a) => a.id), ['j']);
+    assert.deepEqual(
+      fromJson.apps.map((a) => a.id),
+      ['j'],
+    );
   });
 
   it('applies app settings alone to the default app', async () => {
@@ -144,7 +161,11 @@ describe('loadConfig', () => {
       `Invalid config file ${f}: Expected ',' or '}' after property value in JSON at line 3, column 3`,
     );
     const empty = await file('empty.json', '');
-    await loadFails({ file: empty, env: {} }, empty, `Invalid config file ${empty}: Unexpected end of JSON input at line 1, column 1`);
+    await loadFails(
+      { file: empty, env: {} },
+      empty,
+      `Invalid config file ${empty}: Unexpected end of JSON input at line 1, column 1`,
+    );
   });
 
   it('reads a file that starts with a byte order mark', async () => {
@@ -156,7 +177,11 @@ describe('loadConfig', () => {
     const missing = path.join(dir, 'nope.json');
     await loadFails({ file: missing, env: {} }, missing, `Cannot read config file ${missing}: no such file`);
     const list = await file('list.json', [{ port: 1 }]);
-    await loadFails({ file: list, env: {} }, list, `Invalid config file ${list}: the top level must be an object of settings`);
+    await loadFails(
+      { file: list, env: {} },
+      list,
+      `Invalid config file ${list}: the top level must be an object of settings`,
+    );
   });
 
   it('needs the optional yaml package for a YAML file', async (t) => {

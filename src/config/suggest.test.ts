@@ -28,7 +28,10 @@ describe('suggest', () => {
 describe('didYouMean', () => {
   const appKeys = ['id', 'key', 'secret', 'clientEvents', 'maxClientEventsPerSecond', 'maxEventNameLength'];
   it('says where a Soketi setting went, or that wiremesh has none', () => {
-    assert.equal(didYouMean('maxChannelNameLength', appKeys), ' (did you mean limits.maxChannelNameLength? It applies to all apps)');
+    assert.equal(
+      didYouMean('maxChannelNameLength', appKeys),
+      ' (did you mean limits.maxChannelNameLength? It applies to all apps)',
+    );
     assert.equal(didYouMean('maxBackendEventsPerSecond', appKeys), ' (wiremesh has no rate limit on the HTTP API)');
     assert.equal(didYouMean('enableClientMessages', appKeys), ' (did you mean clientEvents?)');
     assert.equal(didYouMean('somethingElse', appKeys), '');

@@ -62,9 +62,15 @@ describe('validateConfig: valid configs', () => {
   });
 
   it('accepts the redis and nats cluster sections of the README', () => {
-    const redis = validateConfig({ ...EXAMPLE, cluster: { driver: 'redis', redis: { url: 'redis://127.0.0.1:6379' } } });
+    const redis = validateConfig({
+      ...EXAMPLE,
+      cluster: { driver: 'redis', redis: { url: 'redis://127.0.0.1:6379' } },
+    });
     assert.deepEqual(redis.cluster, { ...defaults().cluster, driver: 'redis' });
-    const nats = validateConfig({ ...EXAMPLE, cluster: { driver: 'nats', nats: { servers: ['nats://127.0.0.1:4222'] } } });
+    const nats = validateConfig({
+      ...EXAMPLE,
+      cluster: { driver: 'nats', nats: { servers: ['nats://127.0.0.1:4222'] } },
+    });
     assert.deepEqual(nats.cluster, { ...defaults().cluster, driver: 'nats' });
   });
 
@@ -78,10 +84,19 @@ describe('validateConfig: valid configs', () => {
     };
     const config = validateConfig({ ...EXAMPLE, cluster: { driver: 'mesh', mesh } });
     assert.deepEqual(config.cluster, { ...defaults().cluster, driver: 'mesh', mesh });
-    const byDns = validateConfig({ cluster: { driver: 'mesh', mesh: { host: '::', dns: 'my-app.internal', secret: SECRET } } });
-    assert.deepEqual(byDns.cluster.mesh, { ...defaults().cluster.mesh, host: '::', dns: 'my-app.internal', secret: SECRET });
+    const byDns = validateConfig({
+      cluster: { driver: 'mesh', mesh: { host: '::', dns: 'my-app.internal', secret: SECRET } },
+    });
+    assert.deepEqual(byDns.cluster.mesh, {
+      ...defaults().cluster.mesh,
+      host: '::',
+      dns: 'my-app.internal',
+      secret: SECRET,
+    });
     // Loopback peers need no host: the default (127.0.0.1) is the one that reaches them.
-    const local = validateConfig({ cluster: { driver: 'mesh', mesh: { peers: ['127.0.0.1:6100', '[::1]:6101'], secret: SECRET } } });
+    const local = validateConfig({
+      cluster: { driver: 'mesh', mesh: { peers: ['127.0.0.1:6100', '[::1]:6101'], secret: SECRET } },
+    });
     assert.equal(local.cluster.mesh.host, '127.0.0.1');
     // Without the mesh driver, the section is only checked for typos and wrong values.
     assert.equal(validateConfig({ cluster: { mesh: { peers: [] } } }).cluster.driver, 'memory');
@@ -91,7 +106,13 @@ describe('validateConfig: valid configs', () => {
     for (const raw of [{}, { apps: [] }]) {
       const config = validateConfig(raw);
       assert.deepEqual(config.apps, [{ ...DEFAULT_APP, ...appDefaults() }]);
-      assert.equal(config.nodeId, os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128));
+      assert.equal(
+        config.nodeId,
+        os
+          .hostname()
+          .replace(/[^A-Za-z0-9._-]/g, '-')
+          .slice(0, 128),
+      );
       assert.equal(isDefaultCredentials(config), true);
     }
     assert.equal(isDefaultCredentials(validateConfig({ apps: [app] })), false);
@@ -100,7 +121,8 @@ describe('validateConfig: valid configs', () => {
 
   it('serves the default credentials on loopback only: no host → 127.0.0.1; real credentials keep 0.0.0.0', () => {
     assert.equal(validateConfig({}).host, '127.0.0.1');
-    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(validateConfig({ host }).host, host);
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost'])
+      assert.equal(validateConfig({ host }).host, host);
     assert.equal(validateConfig({ apps: [app] }).host, '0.0.0.0');
     assert.equal(validateConfig({ host: '::', apps: [app] }).host, '::');
   });
@@ -132,14 +154,28 @@ describe('validateConfig: valid configs', () => {
         maxFrameBurst: 5,
         maxReplicatedSubscriptionsPerNode: 100,
       },
-      webhooks: { batchMs: 0, timeoutMs: 1000, retryForMs: 0, maxQueuedBatches: 5, maxBatchEvents: 50, maxBatchBytes: 4096, maxQueuedBytes: 65536 },
+      webhooks: {
+        batchMs: 0,
+        timeoutMs: 1000,
+        retryForMs: 0,
+        maxQueuedBatches: 5,
+        maxBatchEvents: 50,
+        maxBatchBytes: 4096,
+        maxQueuedBytes: 65536,
+      },
       region: 'eu-west',
       dashboard: { enabled: true, host: '0.0.0.0', port: 0, token: 'a-dashboard-token-1234' },
       cluster: {
         driver: 'nats',
         redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
         nats: { servers: ['tls://n1:4222', 'n2:4222'], prefix: 'wm.eu', user: 'u', pass: 'p' },
-        mesh: { port: 7100, host: '::', peers: ['10.0.0.2:7100', '[fdaa::3]:7100'], dns: 'app.internal', secret: SECRET },
+        mesh: {
+          port: 7100,
+          host: '::',
+          peers: ['10.0.0.2:7100', '[fdaa::3]:7100'],
+          dns: 'app.internal',
+          secret: SECRET,
+        },
         heartbeatMs: 500,
         nodeTimeoutMs: 1000,
       },
@@ -197,15 +233,25 @@ describe('validateConfig: one precise message per problem', () => {
       'Invalid config: host ("0.0.0.0") serves apps[0] with the publicly known key/secret (app-key / app-secret) on a non-loopback address: ' +
         'set real credentials (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET, or apps in a config file; e.g. `openssl rand -hex 32` for the secret), or listen on 127.0.0.1',
     ],
-    ['metricsPort on the client port', { port: 7000, metricsPort: 7000 }, 'metricsPort', 'Invalid config: metricsPort (7000) must differ from port (7000); 0 serves /metrics on port itself'],
-    ['a short metrics token', { metricsToken: 'short' }, 'metricsToken', "Invalid config: metricsToken (\"short\") must be 16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)"],
-    ['unknown top-level key', { hots: 'x' }, 'hots', 'Invalid config: hots is not a known setting (did you mean host?)'],
     [
-      'unknown key far from any',
-      { colour: 'red' },
-      'colour',
-      'Invalid config: colour is not a known setting',
+      'metricsPort on the client port',
+      { port: 7000, metricsPort: 7000 },
+      'metricsPort',
+      'Invalid config: metricsPort (7000) must differ from port (7000); 0 serves /metrics on port itself',
     ],
+    [
+      'a short metrics token',
+      { metricsToken: 'short' },
+      'metricsToken',
+      'Invalid config: metricsToken ("short") must be 16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)',
+    ],
+    [
+      'unknown top-level key',
+      { hots: 'x' },
+      'hots',
+      'Invalid config: hots is not a known setting (did you mean host?)',
+    ],
+    ['unknown key far from any', { colour: 'red' }, 'colour', 'Invalid config: colour is not a known setting'],
     [
       'Soketi file key',
       { 'appManager.array.apps': [] },
@@ -222,7 +268,12 @@ describe('validateConfig: one precise message per problem', () => {
       'logLevel',
       'Invalid config: logLevel ("warning") must be one of debug, info, warn, error, silent (did you mean warn?)',
     ],
-    ['transport', { transport: 'uwebsockets' }, 'transport', 'Invalid config: transport ("uwebsockets") must be one of auto, ws, uws'],
+    [
+      'transport',
+      { transport: 'uwebsockets' },
+      'transport',
+      'Invalid config: transport ("uwebsockets") must be one of auto, ws, uws',
+    ],
     ['metrics', { metrics: 'yes' }, 'metrics', 'Invalid config: metrics ("yes") must be true or false'],
     [
       'dashboard off loopback without a token',
@@ -230,9 +281,24 @@ describe('validateConfig: one precise message per problem', () => {
       'dashboard.token',
       'Invalid config: dashboard.token is required when dashboard.host (0.0.0.0) is not a loopback address',
     ],
-    ['dashboard token too short', { dashboard: { token: 'short' } }, 'dashboard.token', 'Invalid config: dashboard.token must be 16 to 256 printable characters'],
-    ['negative ms', { shutdownGraceMs: -1 }, 'shutdownGraceMs', 'Invalid config: shutdownGraceMs (-1) must be a non-negative integer'],
-    ['zero activity timeout', { activityTimeout: 0 }, 'activityTimeout', 'Invalid config: activityTimeout (0) must be a positive integer'],
+    [
+      'dashboard token too short',
+      { dashboard: { token: 'short' } },
+      'dashboard.token',
+      'Invalid config: dashboard.token must be 16 to 256 printable characters',
+    ],
+    [
+      'negative ms',
+      { shutdownGraceMs: -1 },
+      'shutdownGraceMs',
+      'Invalid config: shutdownGraceMs (-1) must be a non-negative integer',
+    ],
+    [
+      'zero activity timeout',
+      { activityTimeout: 0 },
+      'activityTimeout',
+      'Invalid config: activityTimeout (0) must be a positive integer',
+    ],
     [
       'node id',
       { nodeId: 'node a' },
@@ -392,7 +458,12 @@ describe('validateConfig: one precise message per problem', () => {
       'apps[0].key',
       'Invalid config: apps[0].key must be a non-empty string',
     ],
-    ['missing key', { apps: [{ id: 'a', secret: 's' }] }, 'apps[0].key', 'Invalid config: apps[0].key must be a non-empty string'],
+    [
+      'missing key',
+      { apps: [{ id: 'a', secret: 's' }] },
+      'apps[0].key',
+      'Invalid config: apps[0].key must be a non-empty string',
+    ],
     [
       'key with a slash',
       { apps: [{ ...app, key: 'a/b' }] },
@@ -485,7 +556,11 @@ describe('validateConfig: one precise message per problem', () => {
     ],
     [
       'reserved webhook header',
-      { apps: [{ ...app, webhooks: [{ url: 'http://x', events: ['member_added'], headers: { 'X-Pusher-Signature': 'x' } }] }] },
+      {
+        apps: [
+          { ...app, webhooks: [{ url: 'http://x', events: ['member_added'], headers: { 'X-Pusher-Signature': 'x' } }] },
+        ],
+      },
       'apps[0].webhooks[0].headers["X-Pusher-Signature"]',
       'Invalid config: apps[0].webhooks[0].headers["X-Pusher-Signature"] is set by wiremesh and cannot be overridden',
     ],

@@ -17,7 +17,10 @@ const TRANSPORTS: readonly TransportKind[] = ['auto', 'ws', 'uws'];
 const NODE_ID = { pattern: /^[A-Za-z0-9._-]{1,128}$/, describe: "1 to 128 letters, digits, '.', '_' or '-'" };
 const REGION = { pattern: /^[A-Za-z0-9._-]{1,64}$/, describe: "1 to 64 letters, digits, '.', '_' or '-'" };
 const NO_SPACES = { pattern: /^\S+$/, describe: 'a host name or IP address' };
-const METRICS_TOKEN = { pattern: /^[A-Za-z0-9._~+/=-]{16,512}$/, describe: '16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)' };
+const METRICS_TOKEN = {
+  pattern: /^[A-Za-z0-9._~+/=-]{16,512}$/,
+  describe: '16 to 512 token characters (A-Z a-z 0-9 . _ ~ + / = -)',
+};
 
 export function validateConfig(raw: unknown): Config {
   if (!isPlainObject(raw)) throw invalid('', 'must be an object', raw);
@@ -68,12 +71,20 @@ export function validateConfig(raw: unknown): Config {
     const fr = app.fragments;
     if (fr && fr.maxHtmlBytes > config.limits.maxBufferedBytes / 4) {
       const at = `apps[${i}].fragments.maxHtmlBytes`;
-      throw invalid(at, `must not exceed a quarter of limits.maxBufferedBytes (${config.limits.maxBufferedBytes / 4})`, fr.maxHtmlBytes);
+      throw invalid(
+        at,
+        `must not exceed a quarter of limits.maxBufferedBytes (${config.limits.maxBufferedBytes / 4})`,
+        fr.maxHtmlBytes,
+      );
     }
   });
   secureDefaults(config, s.get('host') !== undefined);
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
-    throw invalid('metricsPort', `must differ from port (${config.port}); 0 serves /metrics on port itself`, config.metricsPort);
+    throw invalid(
+      'metricsPort',
+      `must differ from port (${config.port}); 0 serves /metrics on port itself`,
+      config.metricsPort,
+    );
   }
   // Clients and the other nodes cannot share one port.
   const mesh = config.cluster.mesh;
@@ -85,9 +96,23 @@ export function validateConfig(raw: unknown): Config {
     if (config.port === 0) throw invalid('port', `must be a fixed port when workers is ${config.workers}`, 0);
     const first = mesh.port;
     const last = first + config.workers - 1;
-    if (last > 65535) throw invalid('cluster.mesh.port', `leaves no room for ${config.workers} workers (ports ${first}-${last})`, first);
-    if (config.cluster.driver !== 'redis' && config.cluster.driver !== 'nats' && config.port >= first && config.port <= last) {
-      throw invalid('cluster.mesh.port', `the workers listen for each other on ${first}-${last}, which includes port (${config.port})`, first);
+    if (last > 65535)
+      throw invalid(
+        'cluster.mesh.port',
+        `leaves no room for ${config.workers} workers (ports ${first}-${last})`,
+        first,
+      );
+    if (
+      config.cluster.driver !== 'redis' &&
+      config.cluster.driver !== 'nats' &&
+      config.port >= first &&
+      config.port <= last
+    ) {
+      throw invalid(
+        'cluster.mesh.port',
+        `the workers listen for each other on ${first}-${last}, which includes port (${config.port})`,
+        first,
+      );
     }
   }
   return config;
@@ -120,7 +145,11 @@ function readLimits(raw: unknown): Config['limits'] {
     maxChannelsPerConnection: s.int('maxChannelsPerConnection', d.maxChannelsPerConnection, 0),
     maxFramesPerSecond: s.int('maxFramesPerSecond', d.maxFramesPerSecond, 0),
     maxFrameBurst: readFrameBurst(s),
-    maxReplicatedSubscriptionsPerNode: s.int('maxReplicatedSubscriptionsPerNode', d.maxReplicatedSubscriptionsPerNode, 0),
+    maxReplicatedSubscriptionsPerNode: s.int(
+      'maxReplicatedSubscriptionsPerNode',
+      d.maxReplicatedSubscriptionsPerNode,
+      0,
+    ),
   };
 }
 
@@ -140,7 +169,8 @@ function readMaxConnections(s: Section): number | 'auto' {
 function readFrameBurst(s: Section): number {
   const rate = s.int('maxFramesPerSecond', defaults().limits.maxFramesPerSecond, 0);
   const burst = s.int('maxFrameBurst', Math.max(defaults().limits.maxFrameBurst, rate), 1);
-  if (burst < rate) throw invalid(s.at('maxFrameBurst'), `must be at least ${s.at('maxFramesPerSecond')} (${rate})`, burst);
+  if (burst < rate)
+    throw invalid(s.at('maxFrameBurst'), `must be at least ${s.at('maxFramesPerSecond')} (${rate})`, burst);
   return burst;
 }
 
@@ -153,7 +183,12 @@ function readDashboard(raw: unknown): Config['dashboard'] {
     enabled: s.bool('enabled', d.enabled),
     host: s.string('host', d.host, NO_SPACES),
     port: s.int('port', d.port, 0, 65535),
-    token: s.optionalString('token', { pattern: /^[\x21-\x7e]{16,256}$/, describe: '16 to 256 printable characters', secret: true }) ?? d.token,
+    token:
+      s.optionalString('token', {
+        pattern: /^[\x21-\x7e]{16,256}$/,
+        describe: '16 to 256 printable characters',
+        secret: true,
+      }) ?? d.token,
   };
   // Secure by default: the dashboard lists channels and users; off loopback, only with a token.
   if (out.enabled && out.token === '' && !LOOPBACK.has(out.host)) {
@@ -201,7 +236,13 @@ function secureDefaults(config: Config, hostGiven: boolean): void {
 /** 127.0.0.0/8, ::1 and `localhost`: only this machine can connect. */
 export function isLoopback(host: string): boolean {
   const h = host.toLowerCase();
-  return h === 'localhost' || h === '::1' || h === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(h) || /^::ffff:127(?:\.\d{1,3}){3}$/.test(h);
+  return (
+    h === 'localhost' ||
+    h === '::1' ||
+    h === '[::1]' ||
+    /^127(?:\.\d{1,3}){3}$/.test(h) ||
+    /^::ffff:127(?:\.\d{1,3}){3}$/.test(h)
+  );
 }
 
 /**
@@ -222,6 +263,9 @@ function tunnelSetting(raw: Record<string, unknown>, i: number, key: string): un
 
 /** The host name, made safe for logs, metric labels and broker subjects. */
 function defaultNodeId(): string {
-  const name = os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128);
+  const name = os
+    .hostname()
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 128);
   return name === '' ? 'wiremesh' : name;
 }

@@ -22,18 +22,24 @@ export interface AdmissionDeps {
 export function admit(info: UpgradeInfo, deps: AdmissionDeps): AppConfig {
   if (deps.draining()) throw fatalError(ErrorCodes.RECONNECT, 'Server is restarting, please reconnect');
   const m = APP_PATH.exec(info.path);
-  if (!m) throw fatalError(ErrorCodes.PATH_NOT_FOUND, `Path not found: ${info.path.slice(0, 100)} (expected /app/{key})`);
+  if (!m)
+    throw fatalError(ErrorCodes.PATH_NOT_FOUND, `Path not found: ${info.path.slice(0, 100)} (expected /app/{key})`);
   const protocol = queryParam(info.query, 'protocol');
   if (protocol === null) throw fatalError(ErrorCodes.NO_PROTOCOL, 'No protocol version supplied');
   const version = Number(protocol);
-  if (!Number.isInteger(version)) throw fatalError(ErrorCodes.INVALID_VERSION, `Invalid protocol version: ${protocol.slice(0, 20)}`);
-  if (version < 5 || version > 7) throw fatalError(ErrorCodes.UNSUPPORTED_PROTOCOL, `Unsupported protocol version: ${version}`);
+  if (!Number.isInteger(version))
+    throw fatalError(ErrorCodes.INVALID_VERSION, `Invalid protocol version: ${protocol.slice(0, 20)}`);
+  if (version < 5 || version > 7)
+    throw fatalError(ErrorCodes.UNSUPPORTED_PROTOCOL, `Unsupported protocol version: ${version}`);
   const key = decodeKey(m[1] as string);
   const app = key === null ? undefined : deps.apps.byKey(key);
   if (!app) throw fatalError(ErrorCodes.APP_NOT_FOUND, 'App key not found');
   if (!app.enabled) throw fatalError(ErrorCodes.APP_DISABLED, 'App is disabled');
   if (app.maxConnections > 0 && deps.connections(app.id) >= app.maxConnections) {
-    throw fatalError(ErrorCodes.OVER_CONNECTION_QUOTA, `Over connection quota: at most ${app.maxConnections} connections`);
+    throw fatalError(
+      ErrorCodes.OVER_CONNECTION_QUOTA,
+      `Over connection quota: at most ${app.maxConnections} connections`,
+    );
   }
   return app;
 }

@@ -113,7 +113,11 @@ export class Connection implements SocketHandler {
     const s = this.subs;
     if (s === null) this.subs = sub;
     else if (s instanceof Map) s.set(sub.channel, sub);
-    else this.subs = new Map([[s.channel, s], [sub.channel, sub]]);
+    else
+      this.subs = new Map([
+        [s.channel, s],
+        [sub.channel, sub],
+      ]);
   }
 
   /** Forgets the subscription to `channel` and returns it, if there was one. */

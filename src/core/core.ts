@@ -87,7 +87,8 @@ export class Core implements ClusterInbound, EventPublisher {
     this.session = new Session({
       subscriptions: this.subscriptions,
       route: {
-        publishFromClient: (conn, topic, frame) => this.deliverAndForward(conn.app.id, topic, frame, conn.socket, conn.socketId),
+        publishFromClient: (conn, topic, frame) =>
+          this.deliverAndForward(conn.app.id, topic, frame, conn.socket, conn.socketId),
         signedIn: (conn) => this.signedIn(conn),
       },
       webhooks: deps.webhooks,
@@ -134,14 +135,25 @@ export class Core implements ClusterInbound, EventPublisher {
         draining: () => this.draining,
       });
     } catch (err) {
-      sendRefusal(socket, asRefusal(err, this.deps.logger, { path: info.path.slice(0, 100), remoteAddress: info.remoteAddress }));
+      sendRefusal(
+        socket,
+        asRefusal(err, this.deps.logger, { path: info.path.slice(0, 100), remoteAddress: info.remoteAddress }),
+      );
       return NOOP_HANDLER;
     }
     const now = this.now();
-    const conn = new Connection(this.newSocketId(), app, socket, now, this.connectionEvents, this.deps.config.limits.maxFrameBurst);
+    const conn = new Connection(
+      this.newSocketId(),
+      app,
+      socket,
+      now,
+      this.connectionEvents,
+      this.deps.config.limits.maxFrameBurst,
+    );
     if (app.userAuthentication && app.signinTimeoutMs > 0) conn.signinDeadline = now + app.signinTimeoutMs;
     // A copy: the transport may work out some fields (the client address) only when asked.
-    if (extensions?.wantsHandshake(app)) conn.handshake = { path: info.path, query: info.query, headers: info.headers, remoteAddress: info.remoteAddress };
+    if (extensions?.wantsHandshake(app))
+      conn.handshake = { path: info.path, query: info.query, headers: info.headers, remoteAddress: info.remoteAddress };
     registry.add(conn);
     if (connectionLimits.perIp) connectionLimits.opened(info.remoteAddress);
     metrics.connectionsTotal.inc({ app: app.id });
@@ -198,7 +210,13 @@ export class Core implements ClusterInbound, EventPublisher {
   // --------------------------------------------------------------------------------------------
   // Publishing (EventPublisher, for the HTTP API; client events)
 
-  private deliverAndForward(appId: string, topic: string, frame: string, except: WsSocket | undefined, exceptSocketId?: string): void {
+  private deliverAndForward(
+    appId: string,
+    topic: string,
+    frame: string,
+    except: WsSocket | undefined,
+    exceptSocketId?: string,
+  ): void {
     if (this.deps.history?.handles(appId, topic)) return this.deps.history.publish(appId, topic, frame, exceptSocketId);
     this.deps.delivery.toTopic(appId, topic, frame, except);
     this.deps.link.forward(topic, frame, exceptSocketId);

@@ -58,7 +58,14 @@ export class TransitionEffects implements TransitionSink {
     const { appId, channel } = parseTopic(topic);
     const app = this.deps.appById(appId);
     if (!app) return null;
-    return { topic, appId, channel, app, kind: channelKind(channel), owner: channel !== '#users' && this.deps.ownership.ownsTopic(topic) };
+    return {
+      topic,
+      appId,
+      channel,
+      app,
+      kind: channelKind(channel),
+      owner: channel !== '#users' && this.deps.ownership.ownsTopic(topic),
+    };
   }
 
   private one(t: Transition, { appId, channel, app, kind, owner }: TopicContext): void {

@@ -69,12 +69,14 @@ export class Session {
         case 'pong':
           return;
         case 'subscribe':
-          if (typeof f.channel !== 'string') throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'pusher:subscribe needs a channel');
+          if (typeof f.channel !== 'string')
+            throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'pusher:subscribe needs a channel');
           channel = f.channel;
           this.deps.subscriptions.subscribe(conn, f.channel, f.auth, f.channelData, f.resume);
           return;
         case 'unsubscribe':
-          if (typeof f.channel !== 'string') throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'pusher:unsubscribe needs a channel');
+          if (typeof f.channel !== 'string')
+            throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'pusher:unsubscribe needs a channel');
           this.deps.subscriptions.unsubscribe(conn, f.channel);
           return;
         case 'signin':
@@ -84,7 +86,8 @@ export class Session {
           this.clientEvent(conn, f.event, f.channel, f.data);
           return;
         case 'extension':
-          if (!this.deps.extensions) throw new PusherError(ErrorCodes.INVALID_MESSAGE, `Unknown event: ${f.event.slice(0, 64)}`);
+          if (!this.deps.extensions)
+            throw new PusherError(ErrorCodes.INVALID_MESSAGE, `Unknown event: ${f.event.slice(0, 64)}`);
           this.deps.extensions.handle(conn, f.event, f.data);
           return;
       }
@@ -103,21 +106,39 @@ export class Session {
   /** Over the inbound frame rate: closed with 4301, like Pusher's rate limit; later frames are dropped. */
   private tooFast(conn: Connection): void {
     const { perSecond, burst } = this.deps.frames;
-    this.deps.refusals.refused('frames_per_second', conn.socket.remoteAddress, 'closed a connection sending too many frames', {
-      appId: conn.app.id,
-      socketId: conn.socketId,
-      perSecond,
-      burst,
-    });
-    this.fail(conn, fatalError(ErrorCodes.CLIENT_EVENT_RATE_LIMIT, `Too many messages: at most ${perSecond} per second (bursts of ${burst})`));
+    this.deps.refusals.refused(
+      'frames_per_second',
+      conn.socket.remoteAddress,
+      'closed a connection sending too many frames',
+      {
+        appId: conn.app.id,
+        socketId: conn.socketId,
+        perSecond,
+        burst,
+      },
+    );
+    this.fail(
+      conn,
+      fatalError(
+        ErrorCodes.CLIENT_EVENT_RATE_LIMIT,
+        `Too many messages: at most ${perSecond} per second (bursts of ${burst})`,
+      ),
+    );
   }
 
   private signin(conn: Connection, auth: unknown, userData: unknown): void {
     if (!conn.app.userAuthentication) {
       throw new PusherError(ErrorCodes.UNAUTHORIZED, 'User authentication is not enabled for this app');
     }
-    if (typeof auth !== 'string' || typeof userData !== 'string' || !verifyUserAuth(conn.app, auth, conn.socketId, userData)) {
-      throw new PusherError(ErrorCodes.UNAUTHORIZED, 'Invalid signature: pusher:signin auth does not match this socket');
+    if (
+      typeof auth !== 'string' ||
+      typeof userData !== 'string' ||
+      !verifyUserAuth(conn.app, auth, conn.socketId, userData)
+    ) {
+      throw new PusherError(
+        ErrorCodes.UNAUTHORIZED,
+        'Invalid signature: pusher:signin auth does not match this socket',
+      );
     }
     let parsed: unknown;
     try {
@@ -131,12 +152,15 @@ export class Session {
     }
     const userId = String(id);
     if (conn.user) {
-      if (conn.user.id !== userId) throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'This connection is already signed in as another user');
+      if (conn.user.id !== userId)
+        throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'This connection is already signed in as another user');
       conn.socket.send(frames.signinSuccess(userData));
       return;
     }
     // Only string and number ids: String() throws on an object such as {"toString":1}.
-    const ids = Array.isArray(watchlist) ? watchlist.slice(0, 100).filter((w) => typeof w === 'string' || typeof w === 'number') : [];
+    const ids = Array.isArray(watchlist)
+      ? watchlist.slice(0, 100).filter((w) => typeof w === 'string' || typeof w === 'number')
+      : [];
     const list = ids.map(String);
     conn.user = { id: userId, data: userData, watchlist: list };
     conn.signinDeadline = 0;
@@ -151,10 +175,16 @@ export class Session {
     const sub = conn.subscription(channel);
     if (!sub) throw new PusherError(null, `Client event rejected: not subscribed to ${channel.slice(0, 200)}`);
     if (!allowsClientEvents(channelKind(channel))) {
-      throw new PusherError(null, 'Client events are only allowed on private and presence channels (not encrypted ones)');
+      throw new PusherError(
+        null,
+        'Client events are only allowed on private and presence channels (not encrypted ones)',
+      );
     }
     if (event.length > app.maxEventNameLength) {
-      throw new PusherError(ErrorCodes.INVALID_MESSAGE, `Event name is longer than ${app.maxEventNameLength} characters`);
+      throw new PusherError(
+        ErrorCodes.INVALID_MESSAGE,
+        `Event name is longer than ${app.maxEventNameLength} characters`,
+      );
     }
     if (!conn.takeClientEventToken(this.deps.now())) {
       throw new PusherError(
@@ -165,7 +195,10 @@ export class Session {
     const frame = frames.channelEvent(event, channel, data, sub.userId);
     const size = frame.length;
     if (size > app.maxEventPayloadBytes) {
-      throw new PusherError(ErrorCodes.MESSAGE_TOO_LARGE, `Client event is larger than ${app.maxEventPayloadBytes} bytes`);
+      throw new PusherError(
+        ErrorCodes.MESSAGE_TOO_LARGE,
+        `Client event is larger than ${app.maxEventPayloadBytes} bytes`,
+      );
     }
     this.deps.route.publishFromClient(conn, sub.topic, frame);
     if (this.deps.webhooks.wants(app, 'client_event')) {

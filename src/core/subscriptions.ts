@@ -65,16 +65,23 @@ export class Subscriptions {
     const topic = topicOf(conn.app.id, channel);
     const existing = conn.subscription(channel);
     if (existing) {
-      conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
+      conn.socket.send(
+        frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined),
+      );
       return;
     }
     const max = this.deps.maxChannelsPerConnection;
     if (max > 0 && conn.subscriptionCount() >= max) {
-      this.deps.refusals.refused('channels_per_connection', conn.socket.remoteAddress, 'refused a subscription: too many channels on one connection', {
-        appId: conn.app.id,
-        socketId: conn.socketId,
-        max,
-      });
+      this.deps.refusals.refused(
+        'channels_per_connection',
+        conn.socket.remoteAddress,
+        'refused a subscription: too many channels on one connection',
+        {
+          appId: conn.app.id,
+          socketId: conn.socketId,
+          max,
+        },
+      );
       throw refuse(ErrorCodes.OVER_CAPACITY, `Too many channels: at most ${max} per connection`, 403);
     }
     if (needsAuth(kind)) {
@@ -127,7 +134,8 @@ export class Subscriptions {
   }
 
   private member(conn: Connection, topic: string, channelData: unknown): Member {
-    if (typeof channelData !== 'string') throw refuse(ErrorCodes.INVALID_MESSAGE, 'Presence channels need channel_data', 400);
+    if (typeof channelData !== 'string')
+      throw refuse(ErrorCodes.INVALID_MESSAGE, 'Presence channels need channel_data', 400);
     let parsed: unknown;
     try {
       parsed = JSON.parse(channelData);
@@ -143,7 +151,10 @@ export class Subscriptions {
     try {
       infoSize = user_info === undefined ? 0 : Buffer.byteLength(JSON.stringify(user_info));
     } catch (err) {
-      throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Presence user_info is nested too deeply', { status: 400, cause: err });
+      throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'Presence user_info is nested too deeply', {
+        status: 400,
+        cause: err,
+      });
     }
     if (infoSize > conn.app.maxPresenceMemberSizeBytes) {
       throw refuse(
@@ -177,6 +188,7 @@ export class Subscriptions {
       return;
     }
     conn.socket.send(frames.cacheMiss(channel));
-    if (this.deps.webhooks.wants(conn.app, 'cache_miss')) this.deps.webhooks.emit(conn.app, { name: 'cache_miss', channel });
+    if (this.deps.webhooks.wants(conn.app, 'cache_miss'))
+      this.deps.webhooks.emit(conn.app, { name: 'cache_miss', channel });
   }
 }

@@ -79,8 +79,13 @@ export class DashboardServer {
     if (req.method !== 'GET') return send(res, 405, 'text/plain', 'Only GET');
     const auth = this.authorize(req, url);
     if (auth === 'refused') {
-      this.deps.logger.warn('dashboard request refused: wrong or missing token', { client: req.socket.remoteAddress, path: url.pathname.slice(0, 100) });
-      return send(res, 401, 'text/plain', 'Unauthorized: wrong or missing dashboard token', { 'www-authenticate': 'Bearer realm="wiremesh dashboard"' });
+      this.deps.logger.warn('dashboard request refused: wrong or missing token', {
+        client: req.socket.remoteAddress,
+        path: url.pathname.slice(0, 100),
+      });
+      return send(res, 401, 'text/plain', 'Unauthorized: wrong or missing dashboard token', {
+        'www-authenticate': 'Bearer realm="wiremesh dashboard"',
+      });
     }
     if (auth === 'fromQuery') {
       // Trade the token in the address bar for a cookie, and drop it from the address.
@@ -163,7 +168,13 @@ function param(url: URL, name: string): string {
   return (url.searchParams.get(name) ?? '').slice(0, MAX_PARAM);
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, {
     'content-type': type,
     'cache-control': 'no-store',

@@ -65,11 +65,30 @@ export function clusterSnapshot(input: {
   }
   nodes.sort((a, b) => (a.self ? -1 : b.self ? 1 : a.id.localeCompare(b.id)));
   const apps = appIds.map((id) => {
-    const total: AppRow = { id, conns: 0, msgIn: 0, msgOut: 0, api: 0, apiErr: 0, whOk: 0, whFail: 0, whDropped: 0, whAge: 0, lw: 0, lwFb: 0, lwN: 0, lwSum: 0, channels: 0, presenceChannels: 0, presenceMembers: 0 };
+    const total: AppRow = {
+      id,
+      conns: 0,
+      msgIn: 0,
+      msgOut: 0,
+      api: 0,
+      apiErr: 0,
+      whOk: 0,
+      whFail: 0,
+      whDropped: 0,
+      whAge: 0,
+      lw: 0,
+      lwFb: 0,
+      lwN: 0,
+      lwSum: 0,
+      channels: 0,
+      presenceChannels: 0,
+      presenceMembers: 0,
+    };
     for (const s of live) {
       const a = s.apps[id];
       if (!a) continue;
-      for (const k of Object.keys(a) as (keyof AppStats)[]) total[k] = k === 'whAge' ? Math.max(total.whAge, a.whAge) : total[k] + a[k];
+      for (const k of Object.keys(a) as (keyof AppStats)[])
+        total[k] = k === 'whAge' ? Math.max(total.whAge, a.whAge) : total[k] + a[k];
     }
     for (const c of input.queries.channels(id, '')) {
       total.channels++;
@@ -87,7 +106,15 @@ function sum(stats: NodeStats): number {
   return Object.values(stats.apps).reduce((n, a) => n + a.conns, 0);
 }
 
-function row(id: string, self: boolean, health: NodeRow['health'], s: NodeStats | null, now: number, lastSeenMs: number, connections: number): NodeRow {
+function row(
+  id: string,
+  self: boolean,
+  health: NodeRow['health'],
+  s: NodeStats | null,
+  now: number,
+  lastSeenMs: number,
+  connections: number,
+): NodeRow {
   return {
     id,
     self,

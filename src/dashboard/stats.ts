@@ -43,17 +43,52 @@ export interface NodeStats {
 /** At most this many apps per node in one heartbeat (about 150 bytes each). */
 export const MAX_APPS = 200;
 
-const FIELDS: readonly (keyof AppStats)[] = ['conns', 'msgIn', 'msgOut', 'api', 'apiErr', 'whOk', 'whFail', 'whDropped', 'whAge', 'lw', 'lwFb', 'lwN', 'lwSum'];
+const FIELDS: readonly (keyof AppStats)[] = [
+  'conns',
+  'msgIn',
+  'msgOut',
+  'api',
+  'apiErr',
+  'whOk',
+  'whFail',
+  'whDropped',
+  'whAge',
+  'lw',
+  'lwFb',
+  'lwN',
+  'lwSum',
+];
 
 export function emptyAppStats(): AppStats {
-  return { conns: 0, msgIn: 0, msgOut: 0, api: 0, apiErr: 0, whOk: 0, whFail: 0, whDropped: 0, whAge: 0, lw: 0, lwFb: 0, lwN: 0, lwSum: 0 };
+  return {
+    conns: 0,
+    msgIn: 0,
+    msgOut: 0,
+    api: 0,
+    apiErr: 0,
+    whOk: 0,
+    whFail: 0,
+    whDropped: 0,
+    whAge: 0,
+    lw: 0,
+    lwFb: 0,
+    lwN: 0,
+    lwSum: 0,
+  };
 }
 
 /** This node's stats for the apps in `appIds`, read from its metrics. */
 export function collectStats(
   m: ServerMetrics,
   appIds: readonly string[],
-  node: { region: string; version: string; startedAt: number; lagMs: number; watching: boolean; queueAges: Record<string, number> },
+  node: {
+    region: string;
+    version: string;
+    startedAt: number;
+    lagMs: number;
+    watching: boolean;
+    queueAges: Record<string, number>;
+  },
 ): NodeStats {
   const conns = m.connections.sumBy('app');
   const msgIn = m.messagesIn.sumBy('app');
@@ -87,7 +122,15 @@ export function collectStats(
     // Sparse and bounded: an app with nothing to report is left out (the page counts it as 0).
     if (FIELDS.some((f) => a[f] !== 0) && listed++ < MAX_APPS) apps[id] = a;
   }
-  return { v: 1, region: node.region, version: node.version, startedAt: node.startedAt, lagMs: node.lagMs, watching: node.watching, apps };
+  return {
+    v: 1,
+    region: node.region,
+    version: node.version,
+    startedAt: node.startedAt,
+    lagMs: node.lagMs,
+    watching: node.watching,
+    apps,
+  };
 }
 
 const finite = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : 0);

@@ -37,7 +37,8 @@ export function decodeRefresh(frame: string): { channel: string | undefined } {
   if (env === null || typeof env !== 'object' || env.v !== 1 || env.type !== 'fragment_refresh') {
     throw new TypeError('not a v1 fragment_refresh envelope');
   }
-  if (env.channel !== undefined && typeof env.channel !== 'string') throw new TypeError('fragment_refresh: channel must be a string');
+  if (env.channel !== undefined && typeof env.channel !== 'string')
+    throw new TypeError('fragment_refresh: channel must be a string');
   return { channel: env.channel };
 }
 

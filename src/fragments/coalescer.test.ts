@@ -120,7 +120,14 @@ describe('Coalescer', () => {
     const { clock, renders, c } = setup(100);
     const triggers: number[] = [];
     // Triggers at uneven times, renders of uneven length.
-    for (const [gap, renderMs] of [[0, 10], [5, 300], [40, 0], [120, 50], [1, 1], [400, 20]] as const) {
+    for (const [gap, renderMs] of [
+      [0, 10],
+      [5, 300],
+      [40, 0],
+      [120, 50],
+      [1, 1],
+      [400, 20],
+    ] as const) {
       await clock.advance(gap);
       triggers.push(clock.now());
       c.trigger();
@@ -135,9 +142,16 @@ describe('Coalescer', () => {
       while (renders.inFlight > 0) await renders.finish();
     }
     assert.equal(c.busy, false);
-    for (const t of triggers) assert.ok(renders.starts.some((s) => s >= t), `a render started at or after the trigger at ${t}`);
+    for (const t of triggers)
+      assert.ok(
+        renders.starts.some((s) => s >= t),
+        `a render started at or after the trigger at ${t}`,
+      );
     for (let i = 1; i < renders.starts.length; i++) {
-      assert.ok(renders.starts[i]! - renders.starts[i - 1]! >= 100, `renders start at least one window apart: ${renders.starts.join(',')}`);
+      assert.ok(
+        renders.starts[i]! - renders.starts[i - 1]! >= 100,
+        `renders start at least one window apart: ${renders.starts.join(',')}`,
+      );
     }
   });
 

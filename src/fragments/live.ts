@@ -35,7 +35,13 @@ export class LiveFragment {
   /** The frame of the HTML held, for a viewer that just arrived; null when there is none yet. */
   currentFrame(epoch: string): string | null {
     if (this.html === null) return null;
-    return frames.fragmentHtml({ fragment: this.name, channel: this.channel, epoch, version: this.version, html: this.html });
+    return frames.fragmentHtml({
+      fragment: this.name,
+      channel: this.channel,
+      epoch,
+      version: this.version,
+      html: this.html,
+    });
   }
 
   /**

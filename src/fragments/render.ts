@@ -88,7 +88,12 @@ export async function renderFragment(
   signal.addEventListener('abort', onAbort, { once: true });
   if (signal.aborted) controller.abort();
   try {
-    return await attempt(upstreams, app.id, { path: config.path, headers, body, signal: controller.signal }, config.maxHtmlBytes);
+    return await attempt(
+      upstreams,
+      app.id,
+      { path: config.path, headers, body, signal: controller.signal },
+      config.maxHtmlBytes,
+    );
   } catch (err) {
     if (timedOut) throw new RenderError('timeout', `no complete answer within ${config.timeoutMs} ms`, { cause: err });
     throw err;
@@ -108,7 +113,8 @@ async function attempt(upstreams: FragmentUpstreams, appId: string, req: Upstrea
       res = await upstreams.post(appId, origin, req);
       break;
     } catch (err) {
-      if (req.signal.aborted || !upstreams.unreachable(err)) throw new RenderError('failed', 'the request to the upstream failed', { cause: err });
+      if (req.signal.aborted || !upstreams.unreachable(err))
+        throw new RenderError('failed', 'the request to the upstream failed', { cause: err });
       upstreams.markDown(appId, origin, 'fragment render: connection failed');
     }
   }

@@ -116,24 +116,35 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
 
   private read(conn: Connection, event: string, data: unknown): { name: string; channel: string } {
     const app = this.apps.get(conn.app.id);
-    if (!app) throw this.refuse(conn, ErrorCodes.INVALID_MESSAGE, `${event}: shared fragments are not enabled for this app`);
+    if (!app)
+      throw this.refuse(conn, ErrorCodes.INVALID_MESSAGE, `${event}: shared fragments are not enabled for this app`);
     const fields = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
     const { fragment: name, channel } = fields;
     if (typeof name !== 'string' || !FRAGMENT_NAME.test(name)) {
-      throw this.refuse(conn, ErrorCodes.INVALID_MESSAGE, `${event}: fragment must be a name of 1–64 characters A-Z a-z 0-9 _ - . :`);
+      throw this.refuse(
+        conn,
+        ErrorCodes.INVALID_MESSAGE,
+        `${event}: fragment must be a name of 1–64 characters A-Z a-z 0-9 _ - . :`,
+      );
     }
     if (app.fragments.names.length > 0 && !app.fragments.names.includes(name)) {
       throw this.refuse(conn, ErrorCodes.INVALID_MESSAGE, `${event}: no fragment named ${name}`);
     }
-    const problem = typeof channel === 'string' ? channelNameProblem(channel, this.deps.maxChannelNameLength) : 'not a string';
-    if (problem || typeof channel !== 'string') throw this.refuse(conn, ErrorCodes.INVALID_MESSAGE, `${event}: invalid channel: ${problem}`);
+    const problem =
+      typeof channel === 'string' ? channelNameProblem(channel, this.deps.maxChannelNameLength) : 'not a string';
+    if (problem || typeof channel !== 'string')
+      throw this.refuse(conn, ErrorCodes.INVALID_MESSAGE, `${event}: invalid channel: ${problem}`);
     return { name, channel };
   }
 
   private subscribe(conn: Connection, name: string, channel: string): void {
     const app = this.apps.get(conn.app.id)!;
     if (conn.subscription(channel) === undefined) {
-      throw this.refuse(conn, ErrorCodes.UNAUTHORIZED, `wiremesh:fragment-subscribe: subscribe to ${channel} first (its authorization covers its fragments)`);
+      throw this.refuse(
+        conn,
+        ErrorCodes.UNAUTHORIZED,
+        `wiremesh:fragment-subscribe: subscribe to ${channel} first (its authorization covers its fragments)`,
+      );
     }
     const k = key(app.id, name, channel);
     let f = this.live.get(k);
@@ -143,12 +154,20 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     // Fragments this connection stopped viewing by leaving their channel.
     if (mine) for (const x of mine) if (!x.viewers.has(conn)) mine.delete(x);
     if ((mine?.size ?? 0) >= app.fragments.maxPerConnection) {
-      throw this.refuse(conn, ErrorCodes.OVER_CAPACITY, `wiremesh:fragment-subscribe: at most ${app.fragments.maxPerConnection} fragments per connection`);
+      throw this.refuse(
+        conn,
+        ErrorCodes.OVER_CAPACITY,
+        `wiremesh:fragment-subscribe: at most ${app.fragments.maxPerConnection} fragments per connection`,
+      );
     }
     const fresh = f === undefined;
     if (f === undefined) {
       if ((this.perApp.get(app.id) ?? 0) >= app.fragments.maxActive) {
-        throw this.refuse(conn, ErrorCodes.OVER_CAPACITY, `wiremesh:fragment-subscribe: this node already serves ${app.fragments.maxActive} fragments of the app`);
+        throw this.refuse(
+          conn,
+          ErrorCodes.OVER_CAPACITY,
+          `wiremesh:fragment-subscribe: this node already serves ${app.fragments.maxActive} fragments of the app`,
+        );
       }
       f = this.create(app, name, channel);
     }
@@ -241,7 +260,16 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     try {
       const publicUrl = app.livewire?.publicUrl;
       const input = this.input(f);
-      html = await renderFragment(this.deps.upstreams, app, app.fragments, input, this.deps.epoch, publicUrl, f.abort.signal, this.deps.now);
+      html = await renderFragment(
+        this.deps.upstreams,
+        app,
+        app.fragments,
+        input,
+        this.deps.epoch,
+        publicUrl,
+        f.abort.signal,
+        this.deps.now,
+      );
     } catch (err) {
       if (f.abort.signal.aborted) return;
       const reason = err instanceof RenderError ? err.reason : 'failed';
@@ -272,8 +300,14 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
 
   private input(f: LiveFragment) {
     const members: Member[] = [];
-    for (const [id, info] of this.wiring().presence.members(f.topic)) members.push({ user_id: id, user_info: info ?? null });
-    return { fragment: f.name, channel: f.channel, members, subscriptionCount: this.wiring().presence.subscriptionCount(f.topic) };
+    for (const [id, info] of this.wiring().presence.members(f.topic))
+      members.push({ user_id: id, user_info: info ?? null });
+    return {
+      fragment: f.name,
+      channel: f.channel,
+      members,
+      subscriptionCount: this.wiring().presence.subscriptionCount(f.topic),
+    };
   }
 
   // ---- bookkeeping ----
@@ -285,7 +319,8 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
 
   private create(app: FragmentApp, name: string, channel: string): LiveFragment {
     const topic = topicOf(app.id, channel);
-    const onError = (err: unknown): void => this.deps.logger.error('fragment render crashed', { appId: app.id, fragment: name, err });
+    const onError = (err: unknown): void =>
+      this.deps.logger.error('fragment render crashed', { appId: app.id, fragment: name, err });
     const f = new LiveFragment(app, name, channel, topic, (x, v) => this.render(x, v), onError, this.deps.clock);
     this.live.set(key(app.id, name, channel), f);
     add(this.byTopic, topic, f);

@@ -114,7 +114,12 @@ export class HistoryService implements HistoryInbound {
     if (owner === null) {
       this.sequence(appId, topic, frame, exceptSocketId);
     } else {
-      this.deps.link!.sendHistory(owner, { kind: 'seq', topic, frame, ...(exceptSocketId === undefined ? {} : { except: exceptSocketId }) });
+      this.deps.link!.sendHistory(owner, {
+        kind: 'seq',
+        topic,
+        frame,
+        ...(exceptSocketId === undefined ? {} : { except: exceptSocketId }),
+      });
     }
   }
 
@@ -127,7 +132,11 @@ export class HistoryService implements HistoryInbound {
     if (request === undefined || !this.handles(conn.app.id, topic)) return false;
     const from = request === 'new' ? null : parsePosition(request);
     if (from === null && request !== 'new') {
-      this.deps.logger.info('refused a malformed resume position', { appId: conn.app.id, socketId: conn.socketId, channel });
+      this.deps.logger.info('refused a malformed resume position', {
+        appId: conn.app.id,
+        socketId: conn.socketId,
+        channel,
+      });
       conn.socket.send(frames.historyGap(channel, 'reset'));
       return false;
     }
@@ -135,13 +144,28 @@ export class HistoryService implements HistoryInbound {
     this.resumesOf.set(conn, used);
     if (used > MAX_RESUMES_PER_CONNECTION) {
       if (used === MAX_RESUMES_PER_CONNECTION + 1) {
-        this.deps.logger.warn('too many resumes on one connection: later ones are answered with a gap', { appId: conn.app.id, socketId: conn.socketId });
+        this.deps.logger.warn('too many resumes on one connection: later ones are answered with a gap', {
+          appId: conn.app.id,
+          socketId: conn.socketId,
+        });
       }
       conn.socket.send(frames.historyGap(channel, 'unavailable'));
       return false;
     }
     this.served.set(topic, channel);
-    const p: Pending = { id: '', conn, channel, topic, from, attach, buffer: [], attempt: 0, marked: false, answer: null, timer: null };
+    const p: Pending = {
+      id: '',
+      conn,
+      channel,
+      topic,
+      from,
+      attach,
+      buffer: [],
+      attempt: 0,
+      marked: false,
+      answer: null,
+      timer: null,
+    };
     let set = this.byTopic.get(topic);
     if (!set) this.byTopic.set(topic, (set = new Set()));
     set.add(p);
@@ -164,7 +188,10 @@ export class HistoryService implements HistoryInbound {
       case 'seq': {
         const { appId } = parseTopic(msg.topic);
         if (!this.handles(appId, msg.topic)) {
-          this.deps.logger.warn('asked to sequence a channel without history here: is the config the same on every node?', { node: from, appId });
+          this.deps.logger.warn(
+            'asked to sequence a channel without history here: is the config the same on every node?',
+            { node: from, appId },
+          );
           return;
         }
         this.sequence(appId, msg.topic, msg.frame, msg.except);
@@ -173,7 +200,10 @@ export class HistoryService implements HistoryInbound {
       case 'replay_req': {
         const { appId } = parseTopic(msg.topic);
         if (!this.handles(appId, msg.topic)) {
-          this.deps.logger.warn('asked for the history of a channel without history here: is the config the same on every node?', { node: from, appId });
+          this.deps.logger.warn(
+            'asked for the history of a channel without history here: is the config the same on every node?',
+            { node: from, appId },
+          );
           return;
         }
         const answer = this.answer(appId, msg.topic, msg.from === null ? null : parsePosition(msg.from), msg.id);
@@ -210,7 +240,11 @@ export class HistoryService implements HistoryInbound {
         told++;
       }
     }
-    if (told > 0) this.deps.logger.info('the node that kept these channels\' history went down: their clients are told', { node: replica, channels: told });
+    if (told > 0)
+      this.deps.logger.info("the node that kept these channels' history went down: their clients are told", {
+        node: replica,
+        channels: told,
+      });
   }
 
   historyMarked(_topic: string, id: string): void {
@@ -266,7 +300,12 @@ export class HistoryService implements HistoryInbound {
       return;
     }
     this.byId.set(p.id, p);
-    this.deps.link!.sendHistory(owner, { kind: 'replay_req', id: p.id, topic: p.topic, from: p.from === null ? null : formatPosition(p.from) });
+    this.deps.link!.sendHistory(owner, {
+      kind: 'replay_req',
+      id: p.id,
+      topic: p.topic,
+      from: p.from === null ? null : formatPosition(p.from),
+    });
     const config = this.configs.get(p.conn.app.id) as HistoryConfig;
     p.timer = setTimeout(() => {
       p.timer = null;

@@ -43,7 +43,8 @@ export class HistoryStore {
     for (const [appId, streams] of this.apps) {
       const config = this.configOf(appId);
       for (const [topic, stream] of streams) {
-        if (stream.expire(now) && (!config || now - stream.lastUsed > config.maxAgeMs * KEEP_EMPTY_PERIODS)) streams.delete(topic);
+        if (stream.expire(now) && (!config || now - stream.lastUsed > config.maxAgeMs * KEEP_EMPTY_PERIODS))
+          streams.delete(topic);
       }
       if (streams.size === 0) this.apps.delete(appId);
     }

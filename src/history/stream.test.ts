@@ -7,7 +7,8 @@ import { channelEvent, withPosition } from '../protocol/frames.js';
 import { historyDefaults } from '../config/schema.js';
 
 const LIMITS = { maxEvents: 5, maxAgeMs: 1_000, maxBytes: 10_000 };
-const frame = (n: number) => (p: { epoch: string; serial: number }) => withPosition(channelEvent('e', 'c', `d${n}`), formatPosition(p));
+const frame = (n: number) => (p: { epoch: string; serial: number }) =>
+  withPosition(channelEvent('e', 'c', `d${n}`), formatPosition(p));
 
 describe('ChannelStream', () => {
   test('hands out serials in order and replays exactly what follows a position', () => {
@@ -40,12 +41,17 @@ describe('ChannelStream', () => {
     assert.equal(s.since({ epoch: 'ep', serial: 0 }, 1_200).status, 'gap');
     assert.equal(s.since({ epoch: 'ep', serial: 1 }, 1_200).status, 'ok');
     assert.equal(s.expire(2_000), true);
-    assert.deepEqual(s.since({ epoch: 'ep', serial: 2 }, 2_000), { status: 'ok', head: { epoch: 'ep', serial: 2 }, frames: [] });
+    assert.deepEqual(s.since({ epoch: 'ep', serial: 2 }, 2_000), {
+      status: 'ok',
+      head: { epoch: 'ep', serial: 2 },
+      frames: [],
+    });
   });
 
   test('bytes are bounded (the newest event is always kept)', () => {
     const s = new ChannelStream({ maxEvents: 100, maxAgeMs: 60_000, maxBytes: 300 }, 0, 'ep');
-    for (let n = 1; n <= 50; n++) s.append(n, (p) => withPosition(channelEvent('e', 'c', 'x'.repeat(80)), formatPosition(p)));
+    for (let n = 1; n <= 50; n++)
+      s.append(n, (p) => withPosition(channelEvent('e', 'c', 'x'.repeat(80)), formatPosition(p)));
     assert.ok(s.bytes <= 300, `${s.bytes} bytes kept`);
     s.append(60, (p) => withPosition(channelEvent('e', 'c', 'y'.repeat(1_000)), formatPosition(p)));
     assert.equal(s.length, 1);
@@ -86,14 +92,35 @@ describe('HistoryStore', () => {
 describe('positions', () => {
   test('parsed strictly (client input)', () => {
     assert.deepEqual(parsePosition('Ab_-9:42'), { epoch: 'Ab_-9', serial: 42 });
-    for (const bad of ['', 'x', 'a:', ':1', 'a:-1', 'a:1.5', 'a b:1', `${'a'.repeat(17)}:1`, 'a:1234567890123456', 7, null, {}]) {
+    for (const bad of [
+      '',
+      'x',
+      'a:',
+      ':1',
+      'a:-1',
+      'a:1.5',
+      'a b:1',
+      `${'a'.repeat(17)}:1`,
+      'a:1234567890123456',
+      7,
+      null,
+      {},
+    ]) {
       assert.equal(parsePosition(bad), null, String(bad));
     }
   });
 
   test('read back from a frame, and absent from a frame without one', () => {
-    assert.deepEqual(positionOfFrame(withPosition(channelEvent('e', 'c', { wm_pos: 'x:1' }), 'ep:7')), { epoch: 'ep', serial: 7 });
+    assert.deepEqual(positionOfFrame(withPosition(channelEvent('e', 'c', { wm_pos: 'x:1' }), 'ep:7')), {
+      epoch: 'ep',
+      serial: 7,
+    });
     assert.equal(positionOfFrame(channelEvent('e', 'c', 'data')), null);
-    assert.deepEqual(JSON.parse(withPosition(channelEvent('e', 'c', 'd'), 'ep:7')), { event: 'e', channel: 'c', data: 'd', wm_pos: 'ep:7' });
+    assert.deepEqual(JSON.parse(withPosition(channelEvent('e', 'c', 'd'), 'ep:7')), {
+      event: 'e',
+      channel: 'c',
+      data: 'd',
+      wm_pos: 'ep:7',
+    });
   });
 });

@@ -17,8 +17,7 @@ interface Entry {
 }
 
 export type Since =
-  | { status: 'ok'; head: Position; frames: string[] }
-  | { status: 'gap'; reason: 'too_old' | 'reset'; head: Position };
+  { status: 'ok'; head: Position; frames: string[] } | { status: 'gap'; reason: 'too_old' | 'reset'; head: Position };
 
 export class ChannelStream {
   readonly epoch: string;
@@ -61,7 +60,8 @@ export class ChannelStream {
     this.entries.push({ serial, at: now, frame });
     this.size += frame.length;
     this.lastUsed = now;
-    while (this.length > this.limits.maxEvents || (this.size > this.limits.maxBytes && this.length > 1)) this.dropOldest();
+    while (this.length > this.limits.maxEvents || (this.size > this.limits.maxBytes && this.length > 1))
+      this.dropOldest();
     this.expire(now);
     return frame;
   }
@@ -82,7 +82,8 @@ export class ChannelStream {
     const oldest = this.length > 0 ? (this.entries[this.first] as Entry).serial : this.serial + 1;
     if (from.serial + 1 < oldest) return { status: 'gap', reason: 'too_old', head };
     const frames: string[] = [];
-    for (let i = this.first + (from.serial + 1 - oldest); i < this.entries.length; i++) frames.push((this.entries[i] as Entry).frame);
+    for (let i = this.first + (from.serial + 1 - oldest); i < this.entries.length; i++)
+      frames.push((this.entries[i] as Entry).frame);
     return { status: 'ok', head, frames };
   }
 

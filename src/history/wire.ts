@@ -25,7 +25,8 @@ export function checkHistoryMessage(body: unknown): HistoryMessage {
   const m = body as Record<string, unknown>;
   switch (m.kind) {
     case 'seq':
-      if (!isStr(m.topic, MAX_TOPIC) || !isStr(m.frame, MAX_FRAME)) throw new TypeError('seq needs a topic and a frame');
+      if (!isStr(m.topic, MAX_TOPIC) || !isStr(m.frame, MAX_FRAME))
+        throw new TypeError('seq needs a topic and a frame');
       if (m.except !== undefined && !isStr(m.except, MAX_ID)) throw new TypeError('seq except must be a socket id');
       if (!m.frame.startsWith('{') || !m.frame.endsWith('}')) throw new TypeError('seq frame is not a JSON object');
       break;
@@ -36,7 +37,8 @@ export function checkHistoryMessage(body: unknown): HistoryMessage {
     case 'replay':
       if (!isStr(m.id, MAX_ID) || !isStr(m.head, 40)) throw new TypeError('replay needs an id and a head');
       if (m.status !== 'ok' && m.status !== 'gap') throw new TypeError('replay status must be ok or gap');
-      if (m.reason !== undefined && m.reason !== 'too_old' && m.reason !== 'reset') throw new TypeError('unknown replay gap reason');
+      if (m.reason !== undefined && m.reason !== 'too_old' && m.reason !== 'reset')
+        throw new TypeError('unknown replay gap reason');
       if (!Array.isArray(m.frames) || m.frames.length > MAX_FRAMES || !m.frames.every((f) => isStr(f, MAX_FRAME))) {
         throw new TypeError('replay frames must be a bounded list of frames');
       }

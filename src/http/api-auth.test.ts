@@ -25,7 +25,10 @@ describe('parseQuery', () => {
     const raw =
       'auth_key=app-key&auth_timestamp=1764110000&auth_version=1.0&body_md5=0123456789abcdef0123456789abcdef&auth_signature=abc';
     const q = parseQuery(raw);
-    assert.equal(q.signed, 'auth_key=app-key&auth_timestamp=1764110000&auth_version=1.0&body_md5=0123456789abcdef0123456789abcdef');
+    assert.equal(
+      q.signed,
+      'auth_key=app-key&auth_timestamp=1764110000&auth_version=1.0&body_md5=0123456789abcdef0123456789abcdef',
+    );
     assert.equal(q.params.auth_signature, 'abc');
     check(raw);
   });
@@ -56,7 +59,25 @@ describe('parseQuery', () => {
   });
 
   it('agrees with URLSearchParams + sort on random queries', () => {
-    const pieces = ['a', 'b', 'B', 'auth_key', 'auth_signature', 'body_md5', 'x_1', '=', '&', '%20', '+', '?', 'é', 'constructor', '1', '', '-'];
+    const pieces = [
+      'a',
+      'b',
+      'B',
+      'auth_key',
+      'auth_signature',
+      'body_md5',
+      'x_1',
+      '=',
+      '&',
+      '%20',
+      '+',
+      '?',
+      'é',
+      'constructor',
+      '1',
+      '',
+      '-',
+    ];
     let seed = 12345;
     const rand = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -68,7 +89,17 @@ describe('parseQuery', () => {
       for (let j = 0; j < n; j++) raw += pieces[rand(pieces.length)];
       check(raw);
     }
-    const names = ['auth_key', 'auth_signature', 'auth_timestamp', 'auth_version', 'body_md5', 'info', 'Info', 'a', 'a'];
+    const names = [
+      'auth_key',
+      'auth_signature',
+      'auth_timestamp',
+      'auth_version',
+      'body_md5',
+      'info',
+      'Info',
+      'a',
+      'a',
+    ];
     const values = ['', 'k', 'K1', '1.0', 'x=y', 'user_count,subscription_count', '%41', 'a+b'];
     for (let i = 0; i < 5000; i++) {
       const pairs: string[] = [];

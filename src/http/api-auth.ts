@@ -44,7 +44,7 @@ export function parseQuery(raw: string): ApiQuery {
   // Where the auth_signature piece is: the signed part is the raw query without it.
   let sigFrom = -1;
   let sigTo = -1;
-  for (let start = 0; start <= raw.length; ) {
+  for (let start = 0; start <= raw.length;) {
     let end = raw.indexOf('&', start);
     if (end < 0) end = raw.length;
     if (end === start) {
@@ -104,18 +104,23 @@ export function verifyApiRequest(
   body: Buffer | null,
   nowMs: number,
 ): void {
-  if (query.duplicate !== null) throw httpError(400, `Query parameter ${JSON.stringify(query.duplicate.slice(0, 100))} is given more than once`);
+  if (query.duplicate !== null)
+    throw httpError(400, `Query parameter ${JSON.stringify(query.duplicate.slice(0, 100))} is given more than once`);
   const { auth_key, auth_timestamp, auth_signature, auth_version, body_md5 } = query.params;
   if (!auth_key || !auth_timestamp || !auth_signature) {
     throw httpError(401, 'Missing auth_key, auth_timestamp or auth_signature');
   }
   if (auth_key !== app.key) throw httpError(401, 'Unknown auth_key for this app');
   if (auth_version !== undefined && auth_version !== '1.0') throw httpError(401, 'auth_version must be 1.0');
-  if (!DECIMAL_TIMESTAMP.test(auth_timestamp)) throw httpError(401, 'auth_timestamp must be a decimal number of seconds');
+  if (!DECIMAL_TIMESTAMP.test(auth_timestamp))
+    throw httpError(401, 'auth_timestamp must be a decimal number of seconds');
   const ts = Number(auth_timestamp);
   const skew = Math.abs(nowMs / 1000 - ts);
   if (skew > MAX_CLOCK_SKEW_S) {
-    throw httpError(401, `auth_timestamp is ${Math.round(skew)} s away from server time (at most ${MAX_CLOCK_SKEW_S} s allowed)`);
+    throw httpError(
+      401,
+      `auth_timestamp is ${Math.round(skew)} s away from server time (at most ${MAX_CLOCK_SKEW_S} s allowed)`,
+    );
   }
   if (body !== null && body.length > 0) {
     if (!body_md5) throw httpError(401, 'body_md5 is required for a request with a body');

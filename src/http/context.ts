@@ -29,7 +29,8 @@ export function jsonBody(ctx: ApiContext): Record<string, unknown> {
   } catch (err) {
     throw httpError(400, 'Request body is not valid JSON', err);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw httpError(400, 'Request body must be a JSON object');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw httpError(400, 'Request body must be a JSON object');
   return parsed as Record<string, unknown>;
 }
 

@@ -29,9 +29,7 @@ interface Route {
 
 function route(method: string, path: string, endpoint: string, controller: Controller): Route {
   const names: string[] = [];
-  const pattern = new RegExp(
-    '^' + path.replace(/\{(\w+)\}/g, (_, n: string) => (names.push(n), '([^/]+)')) + '/?$',
-  );
+  const pattern = new RegExp('^' + path.replace(/\{(\w+)\}/g, (_, n: string) => (names.push(n), '([^/]+)')) + '/?$');
   return { method, pattern, names, endpoint, controller };
 }
 
@@ -85,7 +83,12 @@ export class HttpApi {
   private readonly refusals: EpisodeLog;
   constructor(private readonly deps: HttpApiDeps) {
     this.now = deps.now ?? Date.now;
-    this.refusals = new EpisodeLog({ logger: deps.logger, summary: 'http refusals from one client ended', quietMs: 60_000, maxKeys: 10_000 });
+    this.refusals = new EpisodeLog({
+      logger: deps.logger,
+      summary: 'http refusals from one client ended',
+      quietMs: 60_000,
+      maxKeys: 10_000,
+    });
   }
 
   async handle(req: HttpRequest): Promise<HttpResponse> {
@@ -172,7 +175,10 @@ export class HttpApi {
   /** HTTP API bytes in and out per app (the dashboard's and Soketi's counters). */
   private countBytes(req: HttpRequest, res: HttpResponse, appId: AppLabel): HttpResponse {
     this.deps.metrics.httpBytesIn.inc({ app: appId.label }, req.body.length);
-    this.deps.metrics.httpBytesOut.inc({ app: appId.label }, typeof res.body === 'string' ? Buffer.byteLength(res.body) : res.body.length);
+    this.deps.metrics.httpBytesOut.inc(
+      { app: appId.label },
+      typeof res.body === 'string' ? Buffer.byteLength(res.body) : res.body.length,
+    );
     return res;
   }
 
@@ -223,7 +229,9 @@ export class HttpApi {
       for (let i = 0; i < r.names.length; i++) params[r.names[i] as string] = safeDecode(m[i + 1] as string);
       return { r, params };
     }
-    throw pathMatched ? httpError(405, `Method ${req.method} not allowed here`) : httpError(404, `Not found: ${req.path.slice(0, 100)}`);
+    throw pathMatched
+      ? httpError(405, `Method ${req.method} not allowed here`)
+      : httpError(404, `Not found: ${req.path.slice(0, 100)}`);
   }
 }
 

@@ -33,14 +33,27 @@ export class ConnectionLimits {
   check(client: { readonly remoteAddress: string }): PusherError | null {
     const { maxConnections, maxConnectionsPerIp, refusals } = this.deps;
     if (maxConnections > 0 && this.deps.open() >= maxConnections) {
-      refusals.refused('connections', client.remoteAddress, 'refused a connection: the node is at its connection limit', { max: maxConnections });
-      return fatalError(ErrorCodes.OVER_CAPACITY, `Over capacity: this server holds at most ${maxConnections} connections`);
+      refusals.refused(
+        'connections',
+        client.remoteAddress,
+        'refused a connection: the node is at its connection limit',
+        { max: maxConnections },
+      );
+      return fatalError(
+        ErrorCodes.OVER_CAPACITY,
+        `Over capacity: this server holds at most ${maxConnections} connections`,
+      );
     }
     if (maxConnectionsPerIp === 0) return null;
     const address = client.remoteAddress;
     if ((this.perAddress.get(address) ?? 0) >= maxConnectionsPerIp) {
-      refusals.refused('connections_per_ip', address, 'refused a connection: too many from one address', { max: maxConnectionsPerIp });
-      return fatalError(ErrorCodes.OVER_CAPACITY, `Over capacity: at most ${maxConnectionsPerIp} connections per client address`);
+      refusals.refused('connections_per_ip', address, 'refused a connection: too many from one address', {
+        max: maxConnectionsPerIp,
+      });
+      return fatalError(
+        ErrorCodes.OVER_CAPACITY,
+        `Over capacity: at most ${maxConnectionsPerIp} connections per client address`,
+      );
     }
     return null;
   }

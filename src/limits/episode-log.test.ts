@@ -28,7 +28,9 @@ test('the first event of a key is logged at once at warn with its fields; repeat
     advance(100);
   }
   assert.equal(lines.length, 1);
-  assert.deepEqual(pick(lines, 'level', 'msg', 'code', 'client', 'detail'), [[40, 'refused', 'not_allowed', '10.0.0.1', 'try 0']]);
+  assert.deepEqual(pick(lines, 'level', 'msg', 'code', 'client', 'detail'), [
+    [40, 'refused', 'not_allowed', '10.0.0.1', 'try 0'],
+  ]);
 });
 
 test('an episode with repeats ends with one summary line after quietMs; one without repeats ends silently', () => {
@@ -42,7 +44,9 @@ test('an episode with repeats ends with one summary line after quietMs; one with
   assert.equal(lines.length, 2, 'still within the episode (quiet for 999 ms)');
   advance(1);
   log.sweep();
-  assert.deepEqual(pick(lines.slice(2), 'level', 'msg', 'limit', 'client', 'refused', 'overMs'), [[40, 'episode ended', 'frames', '10.0.0.1', 2, 300]]);
+  assert.deepEqual(pick(lines.slice(2), 'level', 'msg', 'limit', 'client', 'refused', 'overMs'), [
+    [40, 'episode ended', 'frames', '10.0.0.1', 2, 300],
+  ]);
   assert.equal(log.size, 0, 'both episodes ended (10.0.0.2 had no repeats: no line)');
 });
 

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FALLBACK_OPEN_FILES, connectionsFor, parseOpenFileLimit, readOpenFileLimit, resolveMaxConnections } from './fd-limit.js';
+import {
+  FALLBACK_OPEN_FILES,
+  connectionsFor,
+  parseOpenFileLimit,
+  readOpenFileLimit,
+  resolveMaxConnections,
+} from './fd-limit.js';
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds
@@ -21,11 +27,18 @@ test('headroom: 5 % of the limit, at least 256 descriptors', () => {
 });
 
 test('auto reads the limit, falls back to a fixed default, and a number is taken as is', () => {
-  assert.deepEqual(resolveMaxConnections('auto', () => LIMITS), { maxConnections: 19_000, openFiles: 20_000, source: 'RLIMIT_NOFILE' });
+  assert.deepEqual(
+    resolveMaxConnections('auto', () => LIMITS),
+    { maxConnections: 19_000, openFiles: 20_000, source: 'RLIMIT_NOFILE' },
+  );
   const fallback = resolveMaxConnections('auto', () => {
     throw new Error('ENOENT');
   });
-  assert.deepEqual(fallback, { maxConnections: connectionsFor(FALLBACK_OPEN_FILES), openFiles: FALLBACK_OPEN_FILES, source: 'default' });
+  assert.deepEqual(fallback, {
+    maxConnections: connectionsFor(FALLBACK_OPEN_FILES),
+    openFiles: FALLBACK_OPEN_FILES,
+    source: 'default',
+  });
   assert.deepEqual(resolveMaxConnections(0), { maxConnections: 0, source: 'config' });
   assert.deepEqual(resolveMaxConnections(500), { maxConnections: 500, source: 'config' });
 });

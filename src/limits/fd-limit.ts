@@ -26,7 +26,10 @@ export function parseOpenFileLimit(limits: string): number | null {
   return Number.isSafeInteger(n) && n > 0 ? n : null;
 }
 
-export function readOpenFileLimit(read: () => string = () => readFileSync('/proc/self/limits', 'utf8')): { limit: number; source: string } {
+export function readOpenFileLimit(read: () => string = () => readFileSync('/proc/self/limits', 'utf8')): {
+  limit: number;
+  source: string;
+} {
   let text: string;
   try {
     text = read();

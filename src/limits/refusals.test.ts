@@ -37,7 +37,11 @@ test('one warn line per episode and address, a closing line with the count, ever
   assert.equal(lines[0]!.address, undefined, 'the client is named `client`, as in every refusal line');
   advance(1_000);
   refusals.sweep();
-  assert.deepEqual(lines.slice(2).map((l) => [l.client, l.refused]), [['10.0.0.1', 50]], 'a single refusal needs no closing line');
+  assert.deepEqual(
+    lines.slice(2).map((l) => [l.client, l.refused]),
+    [['10.0.0.1', 50]],
+    'a single refusal needs no closing line',
+  );
   // A new episode after the quiet period is logged again.
   refusals.refused('connections_per_ip', '10.0.0.1', 'too many');
   assert.equal(lines.length, 4);
@@ -46,5 +50,8 @@ test('one warn line per episode and address, a closing line with the count, ever
 test('addresses followed at once are bounded: the rest are grouped under *', () => {
   const { refusals, lines } = setup(3);
   for (let i = 0; i < 100; i++) refusals.refused('frames_per_second', `10.0.1.${i}`, 'too fast');
-  assert.deepEqual(lines.map((l) => l.client), ['10.0.1.0', '10.0.1.1', '10.0.1.2', '*']);
+  assert.deepEqual(
+    lines.map((l) => l.client),
+    ['10.0.1.0', '10.0.1.1', '10.0.1.2', '*'],
+  );
 });

@@ -21,7 +21,14 @@ import { GateRefusal } from './gate.js';
 import { refererFor, responseHeaders, setCookieValues } from './headers.js';
 import { UpstreamFailure } from './replies.js';
 import { Fallback, type TunnelRequest } from './request.js';
-import { errorCode, isConnectError, isInvalidRequest, isLocalError, isTimeout, type UpstreamClient } from './upstream-client.js';
+import {
+  errorCode,
+  isConnectError,
+  isInvalidRequest,
+  isLocalError,
+  isTimeout,
+  type UpstreamClient,
+} from './upstream-client.js';
 import type { UpstreamSet } from './upstreams.js';
 
 export const MAX_REDIRECTS = 20;
@@ -86,18 +93,28 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
       if (!x.out.wanted()) return;
       const jarHeader = x.jar.header();
       const sent = { ...headers, ...(jarHeader === undefined ? {} : { cookie: jarHeader }) };
-      const { origin, res } = await open(parts, x, hop, { method, path, headers: sent, ...(body === undefined ? {} : { body }) });
+      const { origin, res } = await open(parts, x, hop, {
+        method,
+        path,
+        headers: sent,
+        ...(body === undefined ? {} : { body }),
+      });
       for (const value of setCookieValues(res.headers)) {
         const name = x.jar.apply(value, Date.now(), path);
         if (name !== null) setCookies.add(name);
       }
       const location = firstHeader(res.headers.location);
       if (!REDIRECTS.has(res.statusCode) || location === undefined) {
-        await deliver(parts, x, res, { url: new URL(path, x.page).href, redirected: hop > 0, setCookies: [...setCookies] });
+        await deliver(parts, x, res, {
+          url: new URL(path, x.page).href,
+          redirected: hop > 0,
+          setCookies: [...setCookies],
+        });
         return;
       }
       await res.body.dump();
-      if (hop === MAX_REDIRECTS) throw new UpstreamFailure(502, `The backend failed: more than ${MAX_REDIRECTS} redirects`);
+      if (hop === MAX_REDIRECTS)
+        throw new UpstreamFailure(502, `The backend failed: more than ${MAX_REDIRECTS} redirects`);
       const target = new URL(location, new URL(path, x.page));
       if (target.origin !== x.page.origin && target.origin !== origin) {
         throw new Fallback('not_allowed', `the backend redirected to another origin (${target.origin})`);
@@ -112,10 +129,23 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
     }
   } catch (err) {
     const reason: unknown = x.signal.aborted ? x.signal.reason : undefined;
-    const failure = reason instanceof UpstreamFailure ? reason : x.signal.aborted ? null : err instanceof UpstreamFailure ? err : undefined;
+    const failure =
+      reason instanceof UpstreamFailure
+        ? reason
+        : x.signal.aborted
+          ? null
+          : err instanceof UpstreamFailure
+            ? err
+            : undefined;
     if (failure === null) return;
     if (failure === undefined) throw err;
-    parts.logger.warn('livewire upstream failed', { id: req.id, path: req.pathname, status: failure.status, reason: failure.message, err: failure.cause });
+    parts.logger.warn('livewire upstream failed', {
+      id: req.id,
+      path: req.pathname,
+      status: failure.status,
+      reason: failure.message,
+      err: failure.cause,
+    });
     x.out.fail(failure, new URL(path, x.page).href, [...setCookies]);
   }
 }
@@ -138,9 +168,13 @@ async function open(
     } catch (err) {
       if (x.signal.aborted) throw err;
       if (err instanceof GateRefusal) throw refused('busy', `the backend is busy: ${err.message}`, err);
-      if (isInvalidRequest(err)) throw refused('not_allowed', `the request was refused before sending: ${errorCode(err)}`, err);
+      if (isInvalidRequest(err))
+        throw refused('not_allowed', `the request was refused before sending: ${errorCode(err)}`, err);
       if (isLocalError(err)) {
-        parts.logger.warn('livewire request could not open a connection (local resources)', { upstream: origin, code: errorCode(err) });
+        parts.logger.warn('livewire request could not open a connection (local resources)', {
+          upstream: origin,
+          code: errorCode(err),
+        });
         throw refused('busy', `this node could not open a connection (${errorCode(err)})`, err);
       }
       if (isConnectError(err)) {
@@ -151,7 +185,12 @@ async function open(
         parts.upstreams.markDown(origin, errorCode(err));
         throw new UpstreamFailure(504, 'The backend did not answer in time', 'no answer in time', { cause: err });
       }
-      throw new UpstreamFailure(502, 'The backend failed: the connection to the backend failed', 'the connection broke', { cause: err });
+      throw new UpstreamFailure(
+        502,
+        'The backend failed: the connection to the backend failed',
+        'the connection broke',
+        { cause: err },
+      );
     }
   }
   throw refused('backend_unavailable', 'no backend accepted a connection');
@@ -164,12 +203,20 @@ async function deliver(
   res: Dispatcher.ResponseData,
   meta: Pick<TunnelResponse, 'url' | 'redirected' | 'setCookies'>,
 ): Promise<void> {
-  const head = { status: res.statusCode, statusText: res.statusText ?? '', headers: responseHeaders(res.headers), ...meta };
+  const head = {
+    status: res.statusCode,
+    statusText: res.statusText ?? '',
+    headers: responseHeaders(res.headers),
+    ...meta,
+  };
   const limit = parts.config.maxResponseBytes;
   const encoding = firstHeader(res.headers['content-encoding']);
   if (encoding !== undefined && encoding !== 'identity') {
     res.body.destroy();
-    throw new UpstreamFailure(502, `The backend failed: the backend answered with content-encoding ${encoding.slice(0, 40)}`);
+    throw new UpstreamFailure(
+      502,
+      `The backend failed: the backend answered with content-encoding ${encoding.slice(0, 40)}`,
+    );
   }
   if (!isStream(res.headers)) {
     const held = { bytes: 0 };
@@ -197,7 +244,11 @@ async function deliver(
     for await (const buf of res.body as AsyncIterable<Buffer>) {
       size += buf.length;
       if (size > limit) {
-        parts.logger.warn('livewire streamed response too large', { id: x.request.id, path: x.request.pathname, limit });
+        parts.logger.warn('livewire streamed response too large', {
+          id: x.request.id,
+          path: x.request.pathname,
+          limit,
+        });
         throw new UpstreamFailure(502, TOO_LARGE, `streamed response over maxResponseBytes (${limit})`);
       }
       for (const piece of pieces(decoder.decode(buf, { stream: true }), x.frameChars)) {
@@ -220,7 +271,12 @@ async function deliver(
  * The whole body as text. Over `maxResponseBytes`, or over what the connection may still buffer
  * (`maxBufferedResponseBytes` for all its requests), an UpstreamFailure 502. Read failures too.
  */
-async function collect(parts: ExchangeParts, x: Exchange, res: Dispatcher.ResponseData, held: { bytes: number }): Promise<string> {
+async function collect(
+  parts: ExchangeParts,
+  x: Exchange,
+  res: Dispatcher.ResponseData,
+  held: { bytes: number },
+): Promise<string> {
   const limit = parts.config.maxResponseBytes;
   const buffers: Buffer[] = [];
   try {
@@ -231,8 +287,16 @@ async function collect(parts: ExchangeParts, x: Exchange, res: Dispatcher.Respon
       }
       if (!x.budget.take(buf.length)) {
         const cap = parts.config.maxBufferedResponseBytes;
-        parts.logger.warn('livewire connection holds too many response bytes', { id: x.request.id, path: x.request.pathname, cap });
-        throw new UpstreamFailure(502, TOO_LARGE, `the connection's buffered responses are over maxBufferedResponseBytes (${cap})`);
+        parts.logger.warn('livewire connection holds too many response bytes', {
+          id: x.request.id,
+          path: x.request.pathname,
+          cap,
+        });
+        throw new UpstreamFailure(
+          502,
+          TOO_LARGE,
+          `the connection's buffered responses are over maxBufferedResponseBytes (${cap})`,
+        );
       }
       held.bytes += buf.length;
       buffers.push(buf);
@@ -240,8 +304,14 @@ async function collect(parts: ExchangeParts, x: Exchange, res: Dispatcher.Respon
   } catch (err) {
     res.body.destroy();
     if (err instanceof UpstreamFailure || x.signal.aborted) throw err;
-    if (isTimeout(err)) throw new UpstreamFailure(504, 'The backend did not answer in time', 'the response body stalled', { cause: err });
-    throw new UpstreamFailure(502, 'The backend failed: the response body was cut off', 'the response body was cut off', { cause: err });
+    if (isTimeout(err))
+      throw new UpstreamFailure(504, 'The backend did not answer in time', 'the response body stalled', { cause: err });
+    throw new UpstreamFailure(
+      502,
+      'The backend failed: the response body was cut off',
+      'the response body was cut off',
+      { cause: err },
+    );
   }
   return Buffer.concat(buffers).toString('utf8');
 }
@@ -259,7 +329,7 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 export function pieces(text: string, size: number): string[] {
   if (text.length <= size) return text === '' ? [] : [text];
   const out: string[] = [];
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     let end = Math.min(text.length, i + size);
     const last = text.charCodeAt(end - 1);
     if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;

@@ -51,13 +51,16 @@ const MAX_HEADER_VALUE = 8 * 1024;
  */
 export function pickClientHeaders(value: unknown): Record<string, string> | { refused: string } {
   if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { refused: 'headers must be an object' };
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return { refused: 'headers must be an object' };
   const out: Record<string, string> = {};
   for (const [rawName, v] of Object.entries(value as Record<string, unknown>)) {
     const name = rawName.toLowerCase();
     if (!CLIENT_HEADERS.includes(name)) continue;
     if (typeof v !== 'string' || v.length > MAX_HEADER_VALUE || !HEADER_VALUE.test(v)) {
-      return { refused: `header ${name} must be a string of at most ${MAX_HEADER_VALUE} characters without control characters or characters above U+00FF` };
+      return {
+        refused: `header ${name} must be a string of at most ${MAX_HEADER_VALUE} characters without control characters or characters above U+00FF`,
+      };
     }
     out[name] = v;
   }
@@ -145,7 +148,12 @@ export function refererFor(clientReferer: string | undefined, page: URL): string
  * forwarded host, port and scheme are the configured page origin's; the handshake's X-Forwarded-*
  * are believed only from a trusted proxy (and then only its X-Forwarded-For chain of addresses).
  */
-export function connectionHeaders(handshake: UpgradeInfo, socketId: string, page: URL, proxies: TrustedProxies): Record<string, string> {
+export function connectionHeaders(
+  handshake: UpgradeInfo,
+  socketId: string,
+  page: URL,
+  proxies: TrustedProxies,
+): Record<string, string> {
   const h = handshake.headers;
   const out: Record<string, string> = {};
   for (const name of HANDSHAKE_HEADERS) {

@@ -29,9 +29,16 @@ export function parseTarget(value: unknown): Target | { refused: string } {
   const q = value.indexOf('?');
   const pathname = q < 0 ? value : value.slice(0, q);
   const query = q < 0 ? '' : value.slice(q + 1);
-  if (!pathname.startsWith('/') || pathname.startsWith('//')) return { refused: 'path must start with a single / (no absolute URLs)' };
-  if (!PATH_CHARS.test(pathname)) return { refused: 'path may only contain plain URL path characters (no %, \\, spaces)' };
-  if (pathname.slice(1).split('/').some((s, i, all) => s === '.' || s === '..' || (s === '' && i < all.length - 1))) {
+  if (!pathname.startsWith('/') || pathname.startsWith('//'))
+    return { refused: 'path must start with a single / (no absolute URLs)' };
+  if (!PATH_CHARS.test(pathname))
+    return { refused: 'path may only contain plain URL path characters (no %, \\, spaces)' };
+  if (
+    pathname
+      .slice(1)
+      .split('/')
+      .some((s, i, all) => s === '.' || s === '..' || (s === '' && i < all.length - 1))
+  ) {
     return { refused: "path must not contain '.', '..' or empty segments" };
   }
   if (!QUERY_CHARS.test(query)) return { refused: 'query may only contain printable characters (no # or spaces)' };

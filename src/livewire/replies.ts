@@ -24,7 +24,11 @@ export class UpstreamFailure extends Error {
 export const TEXT: Array<[string, string]> = [['content-type', 'text/plain; charset=utf-8']];
 
 /** The response frame for a failure before anything was answered. */
-export function failureResponse(f: UpstreamFailure, url: string, setCookies: readonly string[]): Omit<TunnelResponse, 'id'> {
+export function failureResponse(
+  f: UpstreamFailure,
+  url: string,
+  setCookies: readonly string[],
+): Omit<TunnelResponse, 'id'> {
   return {
     status: f.status,
     statusText: f.status === 504 ? 'Gateway Timeout' : 'Bad Gateway',

@@ -52,7 +52,10 @@ export function readId(data: unknown, event: string): { id: string; fields: Reco
   const fields = dataObject(data, event);
   const id = fields.id;
   if (typeof id !== 'string' || id === '' || id.length > MAX_ID_LENGTH) {
-    throw new PusherError(ErrorCodes.INVALID_MESSAGE, `${event}: id must be a string of 1 to ${MAX_ID_LENGTH} characters`);
+    throw new PusherError(
+      ErrorCodes.INVALID_MESSAGE,
+      `${event}: id must be a string of 1 to ${MAX_ID_LENGTH} characters`,
+    );
   }
   return { id, fields };
 }
@@ -65,7 +68,8 @@ export function readRequest(id: string, fields: Record<string, unknown>): Tunnel
   if ('refused' in target) throw new Fallback('not_allowed', target.refused);
   const picked = pickClientHeaders(headers);
   if ('refused' in picked) throw new Fallback('not_allowed', picked.refused);
-  if (body !== undefined && body !== null && typeof body !== 'string') throw new Fallback('not_allowed', 'body must be a string');
+  if (body !== undefined && body !== null && typeof body !== 'string')
+    throw new Fallback('not_allowed', 'body must be a string');
   const text = typeof body === 'string' ? body : '';
   if (method === 'GET' && text !== '') throw new Fallback('not_allowed', 'a GET request has no body');
   return { id, method, ...target, headers: picked, body: text, bodyBytes: Buffer.byteLength(text) };

@@ -30,11 +30,20 @@ export interface SessionTarget {
  * (the Host header, or a trusted proxy's X-Forwarded-Host) is the page's host (ports do not matter
  * to cookies). Returns the reason when not.
  */
-export function cookiesCanFollow(handshake: UpgradeInfo, page: URL, proxies: TrustedProxies): { sync: boolean; reason: string } {
-  const forwarded = proxies.has(handshake.remoteAddress) ? handshake.headers['x-forwarded-host']?.split(',')[0]?.trim() : undefined;
+export function cookiesCanFollow(
+  handshake: UpgradeInfo,
+  page: URL,
+  proxies: TrustedProxies,
+): { sync: boolean; reason: string } {
+  const forwarded = proxies.has(handshake.remoteAddress)
+    ? handshake.headers['x-forwarded-host']?.split(',')[0]?.trim()
+    : undefined;
   const host = hostname(forwarded || handshake.headers.host || '');
   if (host === page.hostname) return { sync: true, reason: 'same host' };
-  return { sync: false, reason: `wiremesh is reached at ${host.slice(0, 100) || 'an unknown host'}, not at the page's host ${page.hostname}: cookies cannot follow` };
+  return {
+    sync: false,
+    reason: `wiremesh is reached at ${host.slice(0, 100) || 'an unknown host'}, not at the page's host ${page.hostname}: cookies cannot follow`,
+  };
 }
 
 function hostname(hostHeader: string): string {
@@ -52,7 +61,8 @@ export function sessionSync(req: HttpRequest, lookup: (token: string) => Session
   const target = token.length > 0 && token.length <= MAX_TOKEN_CHARS ? lookup(token) : undefined;
   if (target === undefined) return answer(403, { error: 'unknown or expired session token' });
   const origin = req.headers.origin;
-  if (origin === undefined || !target.origins.includes(origin)) return answer(403, { error: 'this Origin may not sync the session' });
+  if (origin === undefined || !target.origins.includes(origin))
+    return answer(403, { error: 'this Origin may not sync the session' });
   const setCookies = target.jar.takePending();
   target.jar.replace(req.headers.cookie, setCookies);
   return answer(
@@ -68,5 +78,9 @@ export function sessionSync(req: HttpRequest, lookup: (token: string) => Session
 }
 
 function answer(status: number, body: unknown, headers: Record<string, string | string[]> = {}): HttpResponse {
-  return { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }, body: JSON.stringify(body) };
+  return {
+    status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(body),
+  };
 }

@@ -106,7 +106,13 @@ export class LivewireTunnel implements ExtensionHandler {
 
   constructor(private readonly deps: TunnelDeps) {
     this.now = deps.now ?? Date.now;
-    this.refusals = new EpisodeLog({ logger: deps.logger, summary: 'livewire refusals from one client ended', scopeField: 'code', maxKeys: 1024, now: this.now });
+    this.refusals = new EpisodeLog({
+      logger: deps.logger,
+      summary: 'livewire refusals from one client ended',
+      scopeField: 'code',
+      maxKeys: 1024,
+      now: this.now,
+    });
     this.frameChars = Math.max(1024, Math.min(128 * 1024, Math.floor(deps.limits.maxBufferedBytes / 8)));
     for (const app of deps.apps) {
       const config = app.livewire;
@@ -127,7 +133,14 @@ export class LivewireTunnel implements ExtensionHandler {
         logger,
       });
       const origins = [config.publicUrl, ...config.allowedOrigins];
-      this.apps.set(app.id, { config, paths: new PathMatcher(config.paths), upstreams, client, origins, proxies: new TrustedProxies(config.trustedProxies) });
+      this.apps.set(app.id, {
+        config,
+        paths: new PathMatcher(config.paths),
+        upstreams,
+        client,
+        origins,
+        proxies: new TrustedProxies(config.trustedProxies),
+      });
     }
   }
 
@@ -190,12 +203,20 @@ export class LivewireTunnel implements ExtensionHandler {
       if (!app || !conn.handshake) throw new Fallback('disabled', 'The Livewire tunnel is not enabled for this app');
       state = this.state(conn, app);
       if (state.inFlight.has(id)) {
-        throw new PusherError(ErrorCodes.INVALID_MESSAGE, `wiremesh:request: a request with id ${id} is already in flight`);
+        throw new PusherError(
+          ErrorCodes.INVALID_MESSAGE,
+          `wiremesh:request: a request with id ${id} is already in flight`,
+        );
       }
-      if (state.page === null) throw new Fallback('not_allowed', "the page's Origin is not one of this app's allowed origins (livewire.publicUrl, allowedOrigins)");
+      if (state.page === null)
+        throw new Fallback(
+          'not_allowed',
+          "the page's Origin is not one of this app's allowed origins (livewire.publicUrl, allowedOrigins)",
+        );
       page = state.page;
       req = readRequest(id, fields);
-      if (!app.paths.allows(req.pathname)) throw new Fallback('not_allowed', `${req.pathname.slice(0, 200)} is not a tunnelled path`);
+      if (!app.paths.allows(req.pathname))
+        throw new Fallback('not_allowed', `${req.pathname.slice(0, 200)} is not a tunnelled path`);
       if (req.bodyBytes > app.config.maxRequestBytes) {
         throw new Fallback('too_large', `the body is larger than ${app.config.maxRequestBytes} bytes`);
       }
@@ -218,7 +239,13 @@ export class LivewireTunnel implements ExtensionHandler {
     const startedAt = this.now();
     const logger = this.deps.logger.child({ appId: conn.app.id, socketId: conn.socketId, client: state.client });
     const deadline = setTimeout(() => {
-      controller.abort(new UpstreamFailure(504, 'The backend did not answer in time', `the exchange ran past deadlineMs (${app.config.deadlineMs})`));
+      controller.abort(
+        new UpstreamFailure(
+          504,
+          'The backend did not answer in time',
+          `the exchange ran past deadlineMs (${app.config.deadlineMs})`,
+        ),
+      );
     }, app.config.deadlineMs);
     let responded = false;
     // Frames go out while the client wants them; after a deadline abort, the failure reply still does.
@@ -237,7 +264,13 @@ export class LivewireTunnel implements ExtensionHandler {
         const seconds = (this.now() - startedAt) / 1000;
         this.deps.metrics.requests.inc({ app: conn.app.id, status: String(r.status) });
         this.deps.metrics.latency.observe({ app: conn.app.id }, seconds);
-        logger.debug('livewire request', { id: req.id, method: req.method, path: req.pathname, status: r.status, ms: seconds * 1000 });
+        logger.debug('livewire request', {
+          id: req.id,
+          method: req.method,
+          path: req.pathname,
+          status: r.status,
+          ms: seconds * 1000,
+        });
         return send(frames.tunnelResponse({ id: req.id, ...r }));
       },
       chunk: (c) => live() && send(frames.tunnelChunk({ id: req.id, ...c })),
@@ -273,7 +306,14 @@ export class LivewireTunnel implements ExtensionHandler {
   }
 
   /** Runs one exchange to its end. Never rejects: whatever goes wrong is answered on the socket. */
-  private async run(conn: Connection, app: AppTunnel, x: Exchange, state: ConnTunnel, logger: Logger, responded: () => boolean): Promise<void> {
+  private async run(
+    conn: Connection,
+    app: AppTunnel,
+    x: Exchange,
+    state: ConnTunnel,
+    logger: Logger,
+    responded: () => boolean,
+  ): Promise<void> {
     try {
       await runExchange({ config: app.config, upstreams: app.upstreams, client: app.client, logger }, x);
     } catch (err) {
@@ -285,7 +325,13 @@ export class LivewireTunnel implements ExtensionHandler {
   }
 
   /** The one place a failure after the request may have run becomes a frame (builders in replies.ts). */
-  private fail(out: ExchangeOutput, responded: () => boolean, f: UpstreamFailure, url: string, setCookies: readonly string[]): void {
+  private fail(
+    out: ExchangeOutput,
+    responded: () => boolean,
+    f: UpstreamFailure,
+    url: string,
+    setCookies: readonly string[],
+  ): void {
     if (responded()) out.chunk(failureChunk(f));
     else out.response(failureResponse(f, url, setCookies));
   }
@@ -306,7 +352,8 @@ export class LivewireTunnel implements ExtensionHandler {
 
   /** `/wiremesh/*` over HTTP: the session sync. */
   http(req: HttpRequest): HttpResponse {
-    if (req.path !== SESSION_PATH) return { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"Not found"}' };
+    if (req.path !== SESSION_PATH)
+      return { status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"Not found"}' };
     const res = sessionSync(req, (token) => this.tokens.get(token));
     if (res.status !== 200) {
       const origin = req.headers.origin;
@@ -321,10 +368,21 @@ export class LivewireTunnel implements ExtensionHandler {
   /** `wiremesh:session`: the connection's sync token, and whether cookies can follow here at all. */
   private session(conn: Connection): void {
     const app = this.apps.get(conn.app.id);
-    if (!app || !conn.handshake) throw new PusherError(ErrorCodes.INVALID_MESSAGE, 'wiremesh:session: the Livewire tunnel is not enabled for this app');
+    if (!app || !conn.handshake)
+      throw new PusherError(
+        ErrorCodes.INVALID_MESSAGE,
+        'wiremesh:session: the Livewire tunnel is not enabled for this app',
+      );
     const state = this.state(conn, app);
     if (state.page === null) {
-      conn.socket.send(frames.tunnelSession({ token: '', sync: false, reason: "the page's Origin is not one of this app's allowed origins", path: SESSION_PATH }));
+      conn.socket.send(
+        frames.tunnelSession({
+          token: '',
+          sync: false,
+          reason: "the page's Origin is not one of this app's allowed origins",
+          path: SESSION_PATH,
+        }),
+      );
       return;
     }
     const { sync, reason } = cookiesCanFollow(conn.handshake, state.page, app.proxies);
@@ -342,7 +400,10 @@ export class LivewireTunnel implements ExtensionHandler {
     if (CLIENT_REFUSALS.has(f.code)) {
       const client = state?.client ?? conn.handshake?.remoteAddress ?? 'unknown';
       const origin = conn.handshake?.headers.origin;
-      this.refusals.note(f.code, client, 'livewire request refused', { ...ctx, ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }) });
+      this.refusals.note(f.code, client, 'livewire request refused', {
+        ...ctx,
+        ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }),
+      });
     } else {
       this.deps.logger.debug('livewire fallback', { ...ctx, code: f.code });
     }

@@ -86,7 +86,9 @@ export class UpstreamClient {
     const entry = this.pools.get(origin);
     if (!entry) return;
     this.pools.delete(origin);
-    entry.pool.close().catch((err: unknown) => this.options.logger.debug('closing an upstream pool failed', { upstream: origin, err }));
+    entry.pool
+      .close()
+      .catch((err: unknown) => this.options.logger.debug('closing an upstream pool failed', { upstream: origin, err }));
   }
 
   /** Cuts every connection; requests in flight fail. */
@@ -106,7 +108,10 @@ export class UpstreamClient {
         bodyTimeout: t,
         keepAliveTimeout: 10_000,
         keepAliveMaxTimeout: 60_000,
-        connect: { timeout: Math.min(t, 10_000), ...(this.options.servername ? { servername: this.options.servername } : {}) },
+        connect: {
+          timeout: Math.min(t, 10_000),
+          ...(this.options.servername ? { servername: this.options.servername } : {}),
+        },
       });
       entry = { pool, gate: new Gate(POOL_CONNECTIONS, this.options.maxQueued, this.options.queueTimeoutMs) };
       this.pools.set(origin, entry);

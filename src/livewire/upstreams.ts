@@ -100,7 +100,8 @@ export class UpstreamSet {
           this.deps.forget(gone);
         }
       }
-      if (next.join() !== this.dnsOrigins.join()) this.deps.logger.info('livewire upstreams resolved', { name: dns.name, upstreams: next });
+      if (next.join() !== this.dnsOrigins.join())
+        this.deps.logger.info('livewire upstreams resolved', { name: dns.name, upstreams: next });
       this.dnsOrigins = next;
     } catch (err) {
       this.deps.logger.warn('livewire upstream DNS lookup failed', { name: dns.name, err });

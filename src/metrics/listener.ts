@@ -23,7 +23,9 @@ export class MetricsListener {
   private readonly server: http.Server;
 
   constructor(private readonly opts: MetricsListenerOptions) {
-    this.server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => this.serve(req, res));
+    this.server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) =>
+      this.serve(req, res),
+    );
     this.server.on('clientError', (err, socket) => {
       opts.logger.debug('metrics listener client error', { err });
       socket.destroy();

@@ -31,9 +31,11 @@ export function addProcessMetrics(registry: MetricsRegistry, prefix = 'wiremesh_
   const RESOLUTION_MS = 10; // prom-client's default precision
   const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   loop.enable();
-  const gc = new Histogram(`${prefix}nodejs_gc_duration_seconds`, 'Garbage collection duration by kind, one of major, minor, incremental or weakcb', [
-    0.001, 0.01, 0.1, 1, 2, 5,
-  ]);
+  const gc = new Histogram(
+    `${prefix}nodejs_gc_duration_seconds`,
+    'Garbage collection duration by kind, one of major, minor, incremental or weakcb',
+    [0.001, 0.01, 0.1, 1, 2, 5],
+  );
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1;
@@ -51,20 +53,44 @@ export function addProcessMetrics(registry: MetricsRegistry, prefix = 'wiremesh_
     const s = (v: number): number => v / 1e9;
     const lines: string[] = [];
     const one = (name: string, type: 'counter' | 'gauge', help: string, value: number, labels = ''): void => {
-      lines.push(`# HELP ${prefix}${name} ${help}`, `# TYPE ${prefix}${name} ${type}`, `${prefix}${name}${labels} ${value}`);
+      lines.push(
+        `# HELP ${prefix}${name} ${help}`,
+        `# TYPE ${prefix}${name} ${type}`,
+        `${prefix}${name}${labels} ${value}`,
+      );
     };
     one('process_cpu_user_seconds_total', 'counter', 'Total user CPU time spent in seconds.', cpu.user / 1e6);
     one('process_cpu_system_seconds_total', 'counter', 'Total system CPU time spent in seconds.', cpu.system / 1e6);
-    one('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', (cpu.user + cpu.system) / 1e6);
+    one(
+      'process_cpu_seconds_total',
+      'counter',
+      'Total user and system CPU time spent in seconds.',
+      (cpu.user + cpu.system) / 1e6,
+    );
     one('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', startSeconds);
     one('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', mem.rss);
     one('nodejs_eventloop_lag_seconds', 'gauge', 'Lag of event loop in seconds.', s(loop.mean || 0));
-    one('nodejs_eventloop_lag_min_seconds', 'gauge', 'The minimum recorded event loop delay.', s(loop.count > 0 ? loop.min : 0));
+    one(
+      'nodejs_eventloop_lag_min_seconds',
+      'gauge',
+      'The minimum recorded event loop delay.',
+      s(loop.count > 0 ? loop.min : 0),
+    );
     one('nodejs_eventloop_lag_max_seconds', 'gauge', 'The maximum recorded event loop delay.', s(loop.max));
     one('nodejs_eventloop_lag_mean_seconds', 'gauge', 'The mean of the recorded event loop delays.', s(loop.mean || 0));
-    one('nodejs_eventloop_lag_stddev_seconds', 'gauge', 'The standard deviation of the recorded event loop delays.', s(loop.stddev || 0));
+    one(
+      'nodejs_eventloop_lag_stddev_seconds',
+      'gauge',
+      'The standard deviation of the recorded event loop delays.',
+      s(loop.stddev || 0),
+    );
     for (const p of [50, 90, 99]) {
-      one(`nodejs_eventloop_lag_p${p}_seconds`, 'gauge', `The ${p}th percentile of the recorded event loop delays.`, s(loop.percentile(p)));
+      one(
+        `nodejs_eventloop_lag_p${p}_seconds`,
+        'gauge',
+        `The ${p}th percentile of the recorded event loop delays.`,
+        s(loop.percentile(p)),
+      );
     }
     one('nodejs_heap_size_total_bytes', 'gauge', 'Process heap size from Node.js in bytes.', mem.heapTotal);
     one('nodejs_heap_size_used_bytes', 'gauge', 'Process heap size used from Node.js in bytes.', mem.heapUsed);
@@ -75,13 +101,23 @@ export function addProcessMetrics(registry: MetricsRegistry, prefix = 'wiremesh_
       ['space_used_size', 'used'],
       ['space_available_size', 'available'],
     ] as const) {
-      lines.push(`# HELP ${prefix}nodejs_heap_space_size_${name}_bytes Process heap space size ${name} from Node.js in bytes.`);
+      lines.push(
+        `# HELP ${prefix}nodejs_heap_space_size_${name}_bytes Process heap space size ${name} from Node.js in bytes.`,
+      );
       lines.push(`# TYPE ${prefix}nodejs_heap_space_size_${name}_bytes gauge`);
       for (const sp of spaces) {
-        lines.push(`${prefix}nodejs_heap_space_size_${name}_bytes{space="${sp.space_name.replace(/_space$/, '')}"} ${sp[field]}`);
+        lines.push(
+          `${prefix}nodejs_heap_space_size_${name}_bytes{space="${sp.space_name.replace(/_space$/, '')}"} ${sp[field]}`,
+        );
       }
     }
-    one('nodejs_version_info', 'gauge', 'Node.js version info.', 1, `{version="v${version}",major="${major}",minor="${minor}",patch="${patch}"}`);
+    one(
+      'nodejs_version_info',
+      'gauge',
+      'Node.js version info.',
+      1,
+      `{version="v${version}",major="${major}",minor="${minor}",patch="${patch}"}`,
+    );
     // The lag gauges describe the time since the last scrape, like prom-client's.
     loop.reset();
     return [lines.join('\n'), gc.render()].join('\n');

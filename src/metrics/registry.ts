@@ -212,7 +212,15 @@ interface Section {
 export class MetricsRegistry {
   private readonly metrics: Section[] = [];
   /** Soketi-compatible copy of `source` summed by `label` (renamed `as`), with constant `extra` labels. */
-  alias(name: string, help: string, type: 'counter' | 'gauge', source: Metric, label: string, as: string, extra: Labels = {}): void {
+  alias(
+    name: string,
+    help: string,
+    type: 'counter' | 'gauge',
+    source: Metric,
+    label: string,
+    as: string,
+    extra: Labels = {},
+  ): void {
     this.metrics.push(new Alias(name, help, type, source, label, as, extra));
   }
   /** A block of exposition text produced by `render` at every scrape. */
@@ -236,6 +244,11 @@ export class MetricsRegistry {
     return m;
   }
   render(): string {
-    return this.metrics.map((m) => m.render()).filter((t) => t !== '').join('\n') + '\n';
+    return (
+      this.metrics
+        .map((m) => m.render())
+        .filter((t) => t !== '')
+        .join('\n') + '\n'
+    );
   }
 }

@@ -48,19 +48,23 @@ function network() {
     add(id: string): Node {
       const transitions: Transition[] = [];
       const membership = new Membership(id, { nodeTimeoutMs: 1_000, forgetAfterMs: 10_000 });
-      const presence = new PresenceService(id, { apply: (t) => transitions.push(...t) }, {
-        send: (msg, to) => {
-          sent.push(msg);
-          queue.push(to === undefined ? { msg } : { msg, to });
+      const presence = new PresenceService(
+        id,
+        { apply: (t) => transitions.push(...t) },
+        {
+          send: (msg, to) => {
+            sent.push(msg);
+            queue.push(to === undefined ? { msg } : { msg, to });
+          },
+          membership,
+          connections: () => ({ app: 1 }),
+          maxEntriesPerNode: 0,
+          refusals: new Refusals({ logger: silentLogger, counter: { inc() {} } }),
+          deltaDelayMs: 60_000, // the tests send explicitly
+          logger: silentLogger,
+          now: () => now,
         },
-        membership,
-        connections: () => ({ app: 1 }),
-        maxEntriesPerNode: 0,
-        refusals: new Refusals({ logger: silentLogger, counter: { inc() {} } }),
-        deltaDelayMs: 60_000, // the tests send explicitly
-        logger: silentLogger,
-        now: () => now,
-      });
+      );
       const node = { id, presence, membership, transitions };
       nodes.set(id, node);
       return node;
@@ -98,17 +102,26 @@ test('a local join reaches the other node with its heartbeat, and the other node
   b.presence.replicator!.beat();
   net.flush();
   a.presence.join(T, 'u1', 's1', { name: 'Ann' });
-  assert.deepEqual(a.transitions.map((x) => x.kind), ['occupied', 'member_added', 'count']);
+  assert.deepEqual(
+    a.transitions.map((x) => x.kind),
+    ['occupied', 'member_added', 'count'],
+  );
   a.presence.replicator!.beat();
   net.flush();
   assert.deepEqual(members(b, T), ['u1']);
-  assert.deepEqual(b.transitions.map((x) => x.kind), ['occupied', 'member_added', 'count']);
+  assert.deepEqual(
+    b.transitions.map((x) => x.kind),
+    ['occupied', 'member_added', 'count'],
+  );
   assert.deepEqual(b.presence.view.members(T).get('u1'), { name: 'Ann' });
   a.presence.leave(T, 's1');
   a.presence.replicator!.beat();
   net.flush();
   assert.deepEqual(members(b, T), []);
-  assert.deepEqual(b.transitions.slice(3).map((x) => x.kind), ['member_removed', 'vacated', 'count']);
+  assert.deepEqual(
+    b.transitions.slice(3).map((x) => x.kind),
+    ['member_removed', 'vacated', 'count'],
+  );
 });
 
 test('a lost delta is repaired by one snapshot request (rate-limited), and nothing is announced twice', (t) => {
@@ -133,7 +146,11 @@ test('a lost delta is repaired by one snapshot request (rate-limited), and nothi
   assert.deepEqual(added.sort(), ['u1', 'u2']);
   // While a request is unanswered (its snapshot lost), further gaps do not repeat it within the retry period.
   net.setDrop((msg) => (msg.type === 'hb' && msg.delta !== null) || msg.type === 'snap');
-  for (const [u, s] of [['u3', 's3'], ['u4', 's4'], ['u5', 's5']] as const) {
+  for (const [u, s] of [
+    ['u3', 's3'],
+    ['u4', 's4'],
+    ['u5', 's5'],
+  ] as const) {
     a.presence.join(T, u, s, null);
     a.presence.replicator!.beat();
     net.flush();

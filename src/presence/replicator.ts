@@ -65,7 +65,15 @@ export class Replicator {
     const delta = store.takeDelta();
     const stats = this.deps.stats?.();
     const conns = this.deps.connections();
-    this.deps.send({ v: 1, type: 'hb', from: this.self, clock: store.clockOf(this.self), delta, conns, ...(stats !== undefined ? { stats } : {}) });
+    this.deps.send({
+      v: 1,
+      type: 'hb',
+      from: this.self,
+      clock: store.clockOf(this.self),
+      delta,
+      conns,
+      ...(stats !== undefined ? { stats } : {}),
+    });
   }
 
   /** A heartbeat from another node (already recorded by Membership, which said whether it is new or back). */

@@ -125,10 +125,15 @@ export class PresenceService implements ReplicaStore {
   private overCap(replica: string, entries: number): boolean {
     const max = this.maxEntriesPerNode;
     if (max === 0 || entries <= max) return false;
-    this.refusals?.refused('replicated_subscriptions', replica, 'refused presence state from another node: more subscriptions than allowed per node', {
-      max,
-      entries,
-    });
+    this.refusals?.refused(
+      'replicated_subscriptions',
+      replica,
+      'refused presence state from another node: more subscriptions than allowed per node',
+      {
+        max,
+        entries,
+      },
+    );
     return true;
   }
 

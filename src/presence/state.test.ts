@@ -9,7 +9,10 @@ const T2 = 'app\u0000presence-other';
 const wire = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 const brief = (cs: Change[]): string[] => cs.map((c) => `${c.op} ${c.entry.replica}/${c.entry.ref}/${c.entry.key}`);
 const keysOf = (s: TrackerState, topic: string): string[] =>
-  s.entries(topic).map((e) => `${e.replica}/${e.ref}/${e.key}`).sort();
+  s
+    .entries(topic)
+    .map((e) => `${e.replica}/${e.ref}/${e.key}`)
+    .sort();
 
 function mustDelta(s: TrackerState): Delta {
   const d = s.takeDelta();
@@ -26,7 +29,13 @@ describe('TrackerState: local ops', () => {
     assert.deepEqual(a.clock(), { A: 3 });
     assert.equal(a.size(), 3);
     assert.deepEqual(a.topics().sort(), [T1, T2].sort());
-    assert.deepEqual(a.entriesOfRef('s1').map((e) => e.topic).sort(), [T1, T2].sort());
+    assert.deepEqual(
+      a
+        .entriesOfRef('s1')
+        .map((e) => e.topic)
+        .sort(),
+      [T1, T2].sort(),
+    );
 
     assert.deepEqual(brief(a.leave(T1, 's2')), ['leave A/s2/u2']);
     assert.deepEqual(a.leave(T1, 's2'), [], 'leaving twice is a no-op');
@@ -43,7 +52,10 @@ describe('TrackerState: local ops', () => {
     a.join(T1, 'u1', 's1', { n: 1 });
     assert.deepEqual(a.join(T1, 'u1', 's1', { n: 2 }), []);
     assert.deepEqual(a.clock(), { A: 1 });
-    assert.deepEqual(a.entries(T1).map((e) => e.meta), [{ n: 1 }]);
+    assert.deepEqual(
+      a.entries(T1).map((e) => e.meta),
+      [{ n: 1 }],
+    );
   });
 
   it('entries are frozen', () => {
@@ -146,10 +158,19 @@ describe('TrackerState: deltas', () => {
     const b = new TrackerState('B');
     a.join(T1, 'u1', 's1', 'old');
     b.applyDelta(mustDelta(a));
-    const forged: Delta = { v: 1, replica: 'A', from: 1, to: 2, ops: [{ op: 'join', entry: { ...a.entries(T1)[0]!, meta: 'new', clock: 2 } }] };
+    const forged: Delta = {
+      v: 1,
+      replica: 'A',
+      from: 1,
+      to: 2,
+      ops: [{ op: 'join', entry: { ...a.entries(T1)[0]!, meta: 'new', clock: 2 } }],
+    };
     assert.deepEqual(brief(b.applyDelta(forged).changes), ['leave A/s1/u1', 'join A/s1/u1']);
     assert.equal(b.size(), 1);
-    assert.deepEqual(b.entries(T1).map((e) => e.meta), ['new']);
+    assert.deepEqual(
+      b.entries(T1).map((e) => e.meta),
+      ['new'],
+    );
   });
 
   it('a lost delta is a gap: nothing applied, then a snapshot converges and later deltas apply', () => {
@@ -197,10 +218,14 @@ describe('TrackerState: deltas', () => {
     a.leave(T1, 's2');
     a.join(T2, 'u4', 's4', null);
     a.takeDelta(); // lost
-    assert.deepEqual(brief(b.applySnapshot(wire(a.snapshot()))).sort(), [
-      'join A/s1/u1', 'join A/s4/u4', 'leave A/s1/u1', 'leave A/s2/u2',
-    ].sort());
-    assert.deepEqual(b.entries(T1).map((e) => e.meta), ['re-joined']);
+    assert.deepEqual(
+      brief(b.applySnapshot(wire(a.snapshot()))).sort(),
+      ['join A/s1/u1', 'join A/s4/u4', 'leave A/s1/u1', 'leave A/s2/u2'].sort(),
+    );
+    assert.deepEqual(
+      b.entries(T1).map((e) => e.meta),
+      ['re-joined'],
+    );
     assert.deepEqual(b.clock(), { A: 6, B: 0 });
   });
 
@@ -225,7 +250,10 @@ describe('TrackerState: deltas', () => {
     for (const d of bad) assert.throws(() => b.applyDelta(d as Delta), TypeError);
     const snap = wire(a.snapshot());
     assert.throws(() => b.applySnapshot({ ...snap, clock: 1 }), { message: /beyond the snapshot clock/ });
-    assert.throws(() => b.applySnapshot({ ...snap, entries: [snap.entries[0]!, snap.entries[0]!] } as Snapshot), TypeError);
+    assert.throws(
+      () => b.applySnapshot({ ...snap, entries: [snap.entries[0]!, snap.entries[0]!] } as Snapshot),
+      TypeError,
+    );
     assert.equal(b.size(), 0);
     assert.deepEqual(b.replicas(), ['B']);
   });

@@ -335,7 +335,14 @@ export class TrackerState {
     const x = r.byRef.get(e.ref);
     if (x === undefined) r.byRef.set(e.ref, e);
     else if (x instanceof Map) x.set(e.topic, e);
-    else r.byRef.set(e.ref, new Map([[x.topic, x], [e.topic, e]]));
+    else
+      r.byRef.set(
+        e.ref,
+        new Map([
+          [x.topic, x],
+          [e.topic, e],
+        ]),
+      );
     r.count += 1;
     if (!r.down) this.#visible += 1;
   }

@@ -50,7 +50,9 @@ class Node {
     return n;
   }
   count(kind: Transition['kind'], topic: string, key?: string): number {
-    return this.announced.filter((t) => t.kind === kind && t.topic === topic && (key === undefined || ('key' in t && t.key === key))).length;
+    return this.announced.filter(
+      (t) => t.kind === kind && t.topic === topic && (key === undefined || ('key' in t && t.key === key)),
+    ).length;
   }
   checkViewMatchesState(): void {
     for (const topic of new Set([...this.state.topics(), ...this.view.topics()])) {
@@ -89,7 +91,11 @@ describe('PresenceView: one replica', () => {
     n.join(T2, 'u1', 's1');
     n.join(T2, 'u2', 's2');
     assert.deepEqual(kinds(n.feed(n.state.leaveRef('s1'))), [
-      'member_removed:u1', 'vacated', 'member_removed:u1', 'count:0', 'count:1',
+      'member_removed:u1',
+      'vacated',
+      'member_removed:u1',
+      'count:0',
+      'count:1',
     ]);
   });
 });
@@ -128,7 +134,11 @@ describe('PresenceView: members()', () => {
     const a = entry('A', 5, 'sa', 'u1', 'from A');
     const b = entry('B', 1, 'sb', 'u1', 'from B');
     const a2 = entry('A', 7, 'sa2', 'u1', 'from A later');
-    for (const order of [[a, b, a2], [b, a2, a], [a2, b, a]]) {
+    for (const order of [
+      [a, b, a2],
+      [b, a2, a],
+      [a2, b, a],
+    ]) {
       const v = new PresenceView();
       for (const e of order) v.apply([join(e)]);
       assert.equal(v.members(T1).get('u1'), 'from A');

@@ -186,7 +186,13 @@ export class PresenceView {
       }
     } else {
       if (k.replica === e.replica && k.ref === e.ref) return;
-      const group: KeyGroup = { entries: new Map([[slot(k), k], [slot(e), e]]), first: before(e, k) ? e : k };
+      const group: KeyGroup = {
+        entries: new Map([
+          [slot(k), k],
+          [slot(e), e],
+        ]),
+        first: before(e, k) ? e : k,
+      };
       t.keys.set(e.key, group);
       t.members?.set(e.key, group.first.meta);
     }

@@ -21,9 +21,7 @@ export interface Entry {
 }
 
 /** One op of a delta; `clock` (the entry's, for a join) is the owner's clock at the op. */
-export type DeltaOp =
-  | { op: 'join'; entry: Entry }
-  | { op: 'leave'; topic: string; ref: string; clock: number };
+export type DeltaOp = { op: 'join'; entry: Entry } | { op: 'leave'; topic: string; ref: string; clock: number };
 
 /**
  * The owner's ops with clocks in (from, to], in order; JSON-serialisable (as long as `meta` is).

@@ -10,7 +10,10 @@ describe('hot frames', () => {
   it('connection_established', () => {
     for (const id of ['123.456', '1.2', '9', ...odd]) {
       for (const timeout of [120, 0, -0, 1.5, Number.NaN, 1e21]) {
-        const want = str({ event: 'pusher:connection_established', data: str({ socket_id: id, activity_timeout: timeout }) });
+        const want = str({
+          event: 'pusher:connection_established',
+          data: str({ socket_id: id, activity_timeout: timeout }),
+        });
         assert.equal(connectionEstablished(id, timeout), want);
       }
     }
@@ -18,7 +21,10 @@ describe('hot frames', () => {
 
   it('subscription_succeeded', () => {
     for (const channel of ['private-x', ...odd]) {
-      assert.equal(subscriptionSucceeded(channel), str({ event: 'pusher_internal:subscription_succeeded', channel, data: '{}' }));
+      assert.equal(
+        subscriptionSucceeded(channel),
+        str({ event: 'pusher_internal:subscription_succeeded', channel, data: '{}' }),
+      );
       const presence = { ids: ['1'], hash: { 1: { n: odd } }, count: 1 };
       assert.equal(
         subscriptionSucceeded(channel, presence),

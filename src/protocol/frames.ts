@@ -155,7 +155,8 @@ export const fragmentHtml = (data: FragmentHtml): string => extensionEvent('wire
  */
 export function channelEvent(event: string, channel: string, data: unknown, userId?: string): string {
   try {
-    if (typeof data === 'string' && userId === undefined) return `{"event":${str(event)},"channel":${str(channel)},"data":${str(data)}}`;
+    if (typeof data === 'string' && userId === undefined)
+      return `{"event":${str(event)},"channel":${str(channel)},"data":${str(data)}}`;
     return userId === undefined ? str({ event, channel, data }) : str({ event, channel, data, user_id: userId });
   } catch (err) {
     // JSON.parse is iterative but JSON.stringify recurses: data nested deeper than the stack allows.

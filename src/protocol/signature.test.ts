@@ -6,8 +6,22 @@ import { hmacHex, md5Hex, safeEqual } from './signature.js';
 
 describe('hmacHex', () => {
   it('equals createHmac for short, block-sized and long keys and messages', () => {
-    const keys = ['app-secret', '', 'k'.repeat(64), 'k'.repeat(65), 'ß€✓'.repeat(30), randomBytes(100).toString('base64')];
-    const messages = ['', 'POST\n/apps/1/events\nauth_key=k', 'é✓'.repeat(500), 'x'.repeat(300), 'y'.repeat(5000), 'short again'];
+    const keys = [
+      'app-secret',
+      '',
+      'k'.repeat(64),
+      'k'.repeat(65),
+      'ß€✓'.repeat(30),
+      randomBytes(100).toString('base64'),
+    ];
+    const messages = [
+      '',
+      'POST\n/apps/1/events\nauth_key=k',
+      'é✓'.repeat(500),
+      'x'.repeat(300),
+      'y'.repeat(5000),
+      'short again',
+    ];
     for (const key of keys) {
       for (const m of messages) {
         assert.equal(hmacHex(key, m), createHmac('sha256', key).update(m).digest('hex'));

@@ -94,7 +94,12 @@ export function verifyChannelAuth(
 }
 
 /** Checks a `pusher:signin` auth: signature over `socket_id::user::user_data`. */
-export function verifyUserAuth(app: { key: string; secret: string }, auth: string, socketId: string, userData: string): boolean {
+export function verifyUserAuth(
+  app: { key: string; secret: string },
+  auth: string,
+  socketId: string,
+  userData: string,
+): boolean {
   const sep = auth.indexOf(':');
   if (sep < 0 || auth.slice(0, sep) !== app.key) return false;
   return safeEqual(auth.slice(sep + 1), hmacHex(app.secret, `${socketId}::user::${userData}`));

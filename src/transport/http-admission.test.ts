@@ -12,7 +12,7 @@ test('withDefaultHooks: without admitHttp every body is read; without bodyTooLar
   assert.match(String(hooks.bodyTooLarge(head).body), /larger than 1234 bytes/);
 });
 
-test("withDefaultHooks: the given hooks answer, called on their own object", async () => {
+test('withDefaultHooks: the given hooks answer, called on their own object', async () => {
   const refused: HttpResponse = { status: 401, body: 'no' };
   const tooLarge: HttpResponse = { status: 413, body: 'mine' };
   const given = {

@@ -20,7 +20,8 @@ export async function createTransport(
       logger.info('using the native uWebSockets.js transport', { package: native.package });
       return new UwsTransport(native.module, options, logger);
     } catch (err) {
-      if (kind === 'uws') throw new Error('transport "uws" was requested but uWebSockets.js could not be loaded', { cause: err });
+      if (kind === 'uws')
+        throw new Error('transport "uws" was requested but uWebSockets.js could not be loaded', { cause: err });
       logger.info('native uWebSockets.js transport not available; using the portable ws transport', {
         reason: err instanceof Error ? err.message : String(err),
       });

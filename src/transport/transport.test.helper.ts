@@ -7,7 +7,15 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { createLogger, type Logger } from '../log/logger.js';
-import type { HttpRequest, HttpResponse, Transport, TransportHooks, TransportOptions, UpgradeInfo, WsSocket } from './types.js';
+import type {
+  HttpRequest,
+  HttpResponse,
+  Transport,
+  TransportHooks,
+  TransportOptions,
+  UpgradeInfo,
+  WsSocket,
+} from './types.js';
 
 export type MakeTransport = (options: TransportOptions, logger: Logger) => Transport;
 

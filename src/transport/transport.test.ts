@@ -9,7 +9,15 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../log/logger.js';
-import { Fixture, OPTIONS, refusedConnect, request, until, type Client, type MakeTransport } from './transport.test.helper.js';
+import {
+  Fixture,
+  OPTIONS,
+  refusedConnect,
+  request,
+  until,
+  type Client,
+  type MakeTransport,
+} from './transport.test.helper.js';
 import type { SendResult } from './types.js';
 import { loadUws, UwsTransport } from './uws.js';
 import { WsTransport } from './ws.js';
@@ -95,7 +103,11 @@ function suite(name: 'ws' | 'uws', loaded: MakeTransport | undefined, skip: stri
     assert.equal(fx.transport.topicSize('app-1:news'), 2);
     assert.equal(fx.transport.publish('app-1:news', 'one'), 2);
     assert.equal(fx.transport.publish('app-1:news', 'two', a.server.socket), 1);
-    assert.equal(fx.transport.publish('app-1:news', 'three', c.server.socket), 2, 'an except that is not subscribed changes nothing');
+    assert.equal(
+      fx.transport.publish('app-1:news', 'three', c.server.socket),
+      2,
+      'an except that is not subscribed changes nothing',
+    );
     await until(() => texts(a).length === 2 && texts(b).length === 3, 'deliveries');
     assert.deepEqual(texts(a), ['one', 'three']);
     assert.deepEqual(texts(b), ['one', 'two', 'three']);

@@ -15,7 +15,7 @@ export function formatAddress(bytes: Uint8Array): string {
   // RFC 5952: compress the longest run (≥ 2) of zero groups, the first one on a tie.
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

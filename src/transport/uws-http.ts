@@ -158,7 +158,8 @@ export function serveHttp(res: UwsHttpResponse, req: UwsHttpRequest, deps: UwsHt
       write(ex, refusal, !deps.accepting());
       return;
     }
-    request.body = chunks.length === 1 ? (chunks[0] as Buffer) : chunks.length === 0 ? EMPTY : Buffer.concat(chunks, size);
+    request.body =
+      chunks.length === 1 ? (chunks[0] as Buffer) : chunks.length === 0 ? EMPTY : Buffer.concat(chunks, size);
     answer(ex, request, deps).catch((err: unknown) => deps.logger.error('http response failed', { err }));
   });
 }

@@ -4,7 +4,13 @@ import assert from 'node:assert/strict';
 import { glibcVersion, loadNative, UWS_CANDIDATES, UwsUnavailableError, type UwsCandidate } from './uws-load.js';
 
 const abi = process.versions.modules;
-const base: UwsCandidate = { package: 'wiremesh-no-such-uws', version: '1.0.0', abis: [abi], binaries: '', glibc: '2.17' };
+const base: UwsCandidate = {
+  package: 'wiremesh-no-such-uws',
+  version: '1.0.0',
+  abis: [abi],
+  binaries: '',
+  glibc: '2.17',
+};
 
 describe('loadNative', () => {
   it('names a pinned package that is not installed', async () => {
@@ -16,17 +22,30 @@ describe('loadNative', () => {
   });
 
   it('says which ABIs are shipped when none matches this Node', async () => {
-    await assert.rejects(loadNative([{ ...base, abis: ['1'] }]), /no pinned uWebSockets\.js build for .*ABI \d+.*ships ABIs 1/);
+    await assert.rejects(
+      loadNative([{ ...base, abis: ['1'] }]),
+      /no pinned uWebSockets\.js build for .*ABI \d+.*ships ABIs 1/,
+    );
   });
 
   it('refuses an installed package of another version than the pinned one', async () => {
-    await assert.rejects(loadNative([{ ...base, package: 'ws', version: '0.0.1' }]), /ws@[\d.]+ is installed but wiremesh is built and tested against 0\.0\.1 only/);
+    await assert.rejects(
+      loadNative([{ ...base, package: 'ws', version: '0.0.1' }]),
+      /ws@[\d.]+ is installed but wiremesh is built and tested against 0\.0\.1 only/,
+    );
   });
 
-  it('checks glibc before loading a binary that needs a newer one', { skip: glibcVersion() === undefined }, async () => {
-    const btc = UWS_CANDIDATES.find((c) => c.package === '@btc-vision/uwebsockets.js')!;
-    await assert.rejects(loadNative([{ ...btc, abis: [abi], glibc: '99.0' }]), /needs glibc ≥ 99\.0, this system has \d+\.\d+/);
-  });
+  it(
+    'checks glibc before loading a binary that needs a newer one',
+    { skip: glibcVersion() === undefined },
+    async () => {
+      const btc = UWS_CANDIDATES.find((c) => c.package === '@btc-vision/uwebsockets.js')!;
+      await assert.rejects(
+        loadNative([{ ...btc, abis: [abi], glibc: '99.0' }]),
+        /needs glibc ≥ 99\.0, this system has \d+\.\d+/,
+      );
+    },
+  );
 
   it('pins in package.json exactly the versions it loads', async () => {
     const { readFile } = await import('node:fs/promises');

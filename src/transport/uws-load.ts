@@ -28,7 +28,13 @@ export interface UwsCandidate {
 /** Tried in this order; the first that ships this ABI and loads wins. */
 export const UWS_CANDIDATES: readonly UwsCandidate[] = [
   // uWS.js v20.57.0: Node 20, 22, 24, 25. The supported path (Node 24 on Debian 13 / glibc ≥ 2.38).
-  { package: '@btc-vision/uwebsockets.js', version: '20.57.0', abis: ['115', '127', '137', '141'], binaries: '', glibc: '2.38' },
+  {
+    package: '@btc-vision/uwebsockets.js',
+    version: '20.57.0',
+    abis: ['115', '127', '137', '141'],
+    binaries: '',
+    glibc: '2.38',
+  },
   // uWS.js v20.30.0: Node 16, 18, 20 on glibc 2.27. Kept only for Node 20 on older glibc (EOL).
   {
     package: '@trufflesuite/uws-js-unofficial',
@@ -87,7 +93,9 @@ function packageDir(require: NodeJS.Require, c: UwsCandidate): string {
   if (pkgJson === undefined) throw new UwsUnavailableError(`optional dependency ${label(c)} is not installed`);
   const { version } = JSON.parse(readFileSync(pkgJson, 'utf8')) as { version?: unknown };
   if (version !== c.version) {
-    throw new UwsUnavailableError(`${c.package}@${String(version)} is installed but wiremesh is built and tested against ${c.version} only`);
+    throw new UwsUnavailableError(
+      `${c.package}@${String(version)} is installed but wiremesh is built and tested against ${c.version} only`,
+    );
   }
   return path.dirname(pkgJson);
 }
@@ -95,7 +103,8 @@ function packageDir(require: NodeJS.Require, c: UwsCandidate): string {
 function assertModule(mod: unknown, file: string): asserts mod is UwsModule {
   const m = mod as Partial<Record<keyof UwsModule, unknown>> | null;
   for (const fn of ['App', 'us_listen_socket_close', 'us_socket_local_port'] as const) {
-    if (typeof m?.[fn] !== 'function') throw new UwsUnavailableError(`${file} does not export ${fn}(): not a uWebSockets.js binary`);
+    if (typeof m?.[fn] !== 'function')
+      throw new UwsUnavailableError(`${file} does not export ${fn}(): not a uWebSockets.js binary`);
   }
 }
 

@@ -110,7 +110,13 @@ export class UwsTransport implements Transport {
       const data: SocketData = { info, socket: null, handler: null };
       // Like ws: accept the first sub-protocol offered, if any.
       const protocol = (headers['sec-websocket-protocol'] ?? '').split(',')[0]!.trim();
-      res.upgrade(data, headers['sec-websocket-key'] ?? '', protocol, headers['sec-websocket-extensions'] ?? '', context);
+      res.upgrade(
+        data,
+        headers['sec-websocket-key'] ?? '',
+        protocol,
+        headers['sec-websocket-extensions'] ?? '',
+        context,
+      );
     } catch (err) {
       failHttp(res, this.logger, err);
     }
@@ -192,7 +198,8 @@ export class UwsTransport implements Transport {
     this.app.listen(host, port, flags, (socket) => {
       result.socket = socket;
     });
-    if (!result.socket) throw new Error(`uWebSockets.js could not listen on ${host}:${port} (address in use or not permitted)`);
+    if (!result.socket)
+      throw new Error(`uWebSockets.js could not listen on ${host}:${port} (address in use or not permitted)`);
     this.listenSocket = result.socket;
     return this.uws.us_socket_local_port(result.socket);
   }

@@ -233,7 +233,8 @@ export class WsTransport implements Transport {
     function (this: Socket): void {
       sockets.delete(this);
     })(this.sockets);
-  private readonly onUpgradeSocketError = (err: Error): void => this.logger.debug('socket error during upgrade', { err });
+  private readonly onUpgradeSocketError = (err: Error): void =>
+    this.logger.debug('socket error during upgrade', { err });
   private readonly onWsError = (err: Error): void => this.logger.debug('websocket error', { err });
 
   /** Corks the client's socket until the end of this event-loop turn (once per turn). */
@@ -265,7 +266,13 @@ export class WsTransport implements Transport {
     const { path, query } = splitUrl(req.url ?? '/');
     if (!this.accepting) res.setHeader('Connection', 'close');
     const headers = flatHeaders(req.headers);
-    const head: HttpHead = { method: req.method ?? 'GET', path, query, headers, remoteAddress: req.socket.remoteAddress ?? '' };
+    const head: HttpHead = {
+      method: req.method ?? 'GET',
+      path,
+      query,
+      headers,
+      remoteAddress: req.socket.remoteAddress ?? '',
+    };
     const max = this.options.maxRequestBodyBytes;
     const hooks = this.http;
     const tooLarge = (): HttpResponse => hooks.bodyTooLarge(head);
@@ -303,7 +310,11 @@ export class WsTransport implements Transport {
         (out) => this.answer(res, out),
         (err: unknown) => {
           this.logger.error('http handler failed', { err });
-          this.answer(res, { status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"Internal server error"}' });
+          this.answer(res, {
+            status: 500,
+            headers: { 'content-type': 'application/json' },
+            body: '{"error":"Internal server error"}',
+          });
         },
       );
     });

@@ -4,9 +4,10 @@ import { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 
 test('default backoff doubles from 1 s and is capped at 60 s', () => {
   const exact = { ...DEFAULT_BACKOFF, random: () => 0.5 };
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8, 50].map((n) => backoffDelay(n, exact)), [
-    1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000,
-  ]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7, 8, 50].map((n) => backoffDelay(n, exact)),
+    [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000],
+  );
 });
 
 test('jitter stays within ±20 % and never exceeds the cap', () => {

@@ -6,17 +6,33 @@ import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
 import { eventsOf, makeApp, pusherWebhook, startReceiver, type Received } from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = { batchMs: 20, timeoutMs: 500, retryForMs: 2_000, maxQueuedBatches: 100, maxBatchEvents: 1000, maxBatchBytes: 262144, maxQueuedBytes: 16777216 };
+const CONFIG: WebhooksConfig = {
+  batchMs: 20,
+  timeoutMs: 500,
+  retryForMs: 2_000,
+  maxQueuedBatches: 100,
+  maxBatchEvents: 1000,
+  maxBatchBytes: 262144,
+  maxQueuedBytes: 16777216,
+};
 
 test('signs each request so the pusher SDK accepts it, and only with the right secret', async (t) => {
   const receiver = await startReceiver();
   const dispatcher = new WebhookDispatcher({ config: CONFIG, logger: silentLogger, now: () => 1_700_000_000_123 });
   t.after(() => dispatcher.close());
   t.after(() => receiver.close());
-  const app = makeApp('app1', [{ url: receiver.url('/hook'), headers: { 'X-Extra': 'yes', 'X-Pusher-Key': 'spoofed' } }]);
+  const app = makeApp('app1', [
+    { url: receiver.url('/hook'), headers: { 'X-Extra': 'yes', 'X-Pusher-Key': 'spoofed' } },
+  ]);
 
   dispatcher.emit(app, { name: 'member_added', channel: 'presence-room', user_id: 'u1' });
-  dispatcher.emit(app, { name: 'client_event', channel: 'private-chat', event: 'client-typing', data: '{"a":1}', socket_id: '1.2' });
+  dispatcher.emit(app, {
+    name: 'client_event',
+    channel: 'private-chat',
+    event: 'client-typing',
+    data: '{"a":1}',
+    socket_id: '1.2',
+  });
   dispatcher.emit(app, { name: 'subscription_count', channel: 'chat', subscription_count: 3 });
   const [req] = (await receiver.waitFor(1)) as [Received];
 
@@ -49,7 +65,10 @@ test("batches an app's events into one request per endpoint", async (t) => {
   for (const path of ['/a', '/b']) {
     const [req] = receiver.on(path);
     assert.ok(req, `no request on ${path}`);
-    assert.deepEqual(eventsOf(req).map((e) => e.channel), ['c1', 'c2', 'c3']);
+    assert.deepEqual(
+      eventsOf(req).map((e) => e.channel),
+      ['c1', 'c2', 'c3'],
+    );
   }
 });
 
@@ -70,12 +89,18 @@ test('never puts two apps in one batch', async (t) => {
 
   assert.equal(receiver.requests.length, 2);
   const byKey = new Map(receiver.requests.map((req) => [req.headers['x-pusher-key'], req]));
-  for (const [app, other, channels] of [[a, b, ['a1', 'a2']], [b, a, ['b1', 'b2']]] as const) {
+  for (const [app, other, channels] of [
+    [a, b, ['a1', 'a2']],
+    [b, a, ['b1', 'b2']],
+  ] as const) {
     const req = byKey.get(app.key);
     assert.ok(req, `no request for ${app.id}`);
     assert.equal(pusherWebhook(req, app).isValid(), true);
     assert.equal(pusherWebhook(req, { ...other, key: app.key }).isValid(), false);
-    assert.deepEqual(eventsOf(req).map((e) => e.channel), channels);
+    assert.deepEqual(
+      eventsOf(req).map((e) => e.channel),
+      channels,
+    );
   }
 });
 
@@ -95,11 +120,18 @@ test('applies each endpoint’s event filter and channel name filter', async (t)
   dispatcher.emit(app, { name: 'member_added', channel: 'presence-room', user_id: 'u1' });
   dispatcher.emit(app, { name: 'channel_occupied', channel: 'private-x-admin' });
   dispatcher.emit(app, { name: 'channel_vacated', channel: 'private-y-admin' });
-  dispatcher.emit(app, { name: 'client_event', channel: 'private-chat', event: 'client-x', data: '{}', socket_id: '1.1' });
+  dispatcher.emit(app, {
+    name: 'client_event',
+    channel: 'private-chat',
+    event: 'client-x',
+    data: '{}',
+    socket_id: '1.1',
+  });
   await receiver.waitFor(3);
   await sleep(CONFIG.batchMs * 3);
 
-  const seen = (path: string): string[][] => receiver.on(path).map((req) => eventsOf(req).map((e) => `${e.name} ${e.channel}`));
+  const seen = (path: string): string[][] =>
+    receiver.on(path).map((req) => eventsOf(req).map((e) => `${e.name} ${e.channel}`));
   assert.deepEqual(seen('/members'), [['member_added presence-room']]);
   assert.deepEqual(seen('/presence'), [['channel_occupied presence-room', 'member_added presence-room']]);
   assert.deepEqual(seen('/admin'), [['channel_occupied private-x-admin']]);
@@ -112,7 +144,10 @@ test('wants() says whether any endpoint asked for an event name; unwanted events
   const dispatcher = new WebhookDispatcher({ config: CONFIG, logger: silentLogger });
   t.after(() => dispatcher.close());
   t.after(() => receiver.close());
-  const app = makeApp('app1', [{ url: receiver.url('/a'), events: ['member_added'] }, { url: receiver.url('/b'), events: ['cache_miss'] }]);
+  const app = makeApp('app1', [
+    { url: receiver.url('/a'), events: ['member_added'] },
+    { url: receiver.url('/b'), events: ['cache_miss'] },
+  ]);
 
   assert.equal(dispatcher.wants(app, 'member_added'), true);
   assert.equal(dispatcher.wants(app, 'cache_miss'), true);

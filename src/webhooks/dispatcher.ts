@@ -54,7 +54,8 @@ const EVENT_OVERHEAD_BYTES = 48;
 function estimateBytes(event: WebhookEvent): number {
   if (!('channel' in event)) return EVENT_OVERHEAD_BYTES + event.name.length + event.user_id.length;
   let n = EVENT_OVERHEAD_BYTES + event.name.length + event.channel.length;
-  if (event.name === 'client_event') n += event.event.length + event.data.length + event.socket_id.length + (event.user_id?.length ?? 0);
+  if (event.name === 'client_event')
+    n += event.event.length + event.data.length + event.socket_id.length + (event.user_id?.length ?? 0);
   else if (event.name === 'member_added' || event.name === 'member_removed') n += event.user_id.length;
   return n;
 }
@@ -183,7 +184,8 @@ export class WebhookDispatcher {
     if (state.timer) clearTimeout(state.timer);
     state.timer = null;
     const { app } = state;
-    const events = state.live === state.events.length ? (state.events as WebhookEvent[]) : state.events.filter((e) => e !== null);
+    const events =
+      state.live === state.events.length ? (state.events as WebhookEvent[]) : state.events.filter((e) => e !== null);
     state.events = [];
     state.live = 0;
     state.bytes = 0;

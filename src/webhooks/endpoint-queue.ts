@@ -131,16 +131,22 @@ export class EndpointQueue {
   /** Drops the oldest waiting batches (retries first) while over a bound. */
   private makeRoom(): void {
     const { maxQueuedBatches, maxQueuedBytes } = this.ctx;
-    while (this.fresh.length + this.retrying.length > maxQueuedBatches || (this.bytes > maxQueuedBytes && this.fresh.length + this.retrying.length > 1)) {
+    while (
+      this.fresh.length + this.retrying.length > maxQueuedBatches ||
+      (this.bytes > maxQueuedBytes && this.fresh.length + this.retrying.length > 1)
+    ) {
       const oldest = (this.retrying.length > 0 ? this.retrying.shift() : this.fresh.shift()) as Pending;
       this.bytes -= oldest.batch.body.length;
       this.ctx.observer?.dropped(oldest.batch.appId, oldest.batch.events, 'queue_full');
       if (this.droppedInEpisode++ === 0) {
-        this.logger.warn('webhook queue full: dropping the oldest batches (logged once until the queue has room again)', {
-          events: oldest.batch.events,
-          maxQueuedBatches,
-          maxQueuedBytes,
-        });
+        this.logger.warn(
+          'webhook queue full: dropping the oldest batches (logged once until the queue has room again)',
+          {
+            events: oldest.batch.events,
+            maxQueuedBatches,
+            maxQueuedBytes,
+          },
+        );
       }
     }
   }
@@ -169,10 +175,12 @@ export class EndpointQueue {
   private async next(): Promise<Pending | null> {
     for (;;) {
       if (this.closed || (this.fresh.length === 0 && this.retrying.length === 0)) return null;
-      const hurried = this.hurriedAt > 0 && (this.fresh.length > 0 || this.retrying.some((r) => r.lastAttemptAt < this.hurriedAt));
+      const hurried =
+        this.hurriedAt > 0 && (this.fresh.length > 0 || this.retrying.some((r) => r.lastAttemptAt < this.hurriedAt));
       const wait = hurried ? 0 : this.waitMs();
       if (wait <= 0) {
-        const i = hurried && this.fresh.length === 0 ? this.retrying.findIndex((r) => r.lastAttemptAt < this.hurriedAt) : 0;
+        const i =
+          hurried && this.fresh.length === 0 ? this.retrying.findIndex((r) => r.lastAttemptAt < this.hurriedAt) : 0;
         const p = (this.fresh.length > 0 ? this.fresh.shift() : this.retrying.splice(i, 1)[0]) as Pending;
         this.bytes -= p.batch.body.length;
         if (this.fresh.length + this.retrying.length < this.ctx.maxQueuedBatches) this.droppedInEpisode = 0;
@@ -203,7 +211,11 @@ export class EndpointQueue {
     if (this.closed) return;
     ctx.observer?.sent(p.batch.appId, ok, p.attempts, ctx.now() - started);
     if (ok) {
-      if (this.failures > 0) this.logger.info('webhook endpoint answers again', { failedAttempts: this.failures, batchesGivenUp: this.expiredInEpisode });
+      if (this.failures > 0)
+        this.logger.info('webhook endpoint answers again', {
+          failedAttempts: this.failures,
+          batchesGivenUp: this.expiredInEpisode,
+        });
       this.failures = 0;
       this.expiredInEpisode = 0;
       return;
@@ -252,7 +264,10 @@ export class EndpointQueue {
       // Read the body so undici can reuse the keep-alive connection.
       await res.arrayBuffer();
       if (res.status >= 200 && res.status < 300) return true;
-      this.logFailure(attempt, { status: res.status, ...(res.status >= 300 && res.status < 400 ? { redirectNotFollowed: true } : {}) });
+      this.logFailure(attempt, {
+        status: res.status,
+        ...(res.status >= 300 && res.status < 400 ? { redirectNotFollowed: true } : {}),
+      });
     } catch (err) {
       if (!this.closed) this.logFailure(attempt, { err });
     }

@@ -24,5 +24,8 @@ test('channel name prefix and suffix both have to match', () => {
   assert.equal(endpointAccepts(e, { name: 'channel_occupied', channel: 'presence-big-room' }), true);
   assert.equal(endpointAccepts(e, { name: 'channel_occupied', channel: 'presence-big' }), false);
   assert.equal(endpointAccepts(e, { name: 'channel_occupied', channel: 'private-big-room' }), false);
-  assert.equal(endpointAccepts(endpoint({ filter: { channelNamePrefix: '' } }), { name: 'channel_occupied', channel: 'x' }), true);
+  assert.equal(
+    endpointAccepts(endpoint({ filter: { channelNamePrefix: '' } }), { name: 'channel_occupied', channel: 'x' }),
+    true,
+  );
 });

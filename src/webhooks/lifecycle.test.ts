@@ -6,7 +6,15 @@ import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
 import { eventsOf, eventually, makeApp, RecordingObserver, startReceiver } from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = { batchMs: 20, timeoutMs: 500, retryForMs: 2_000, maxQueuedBatches: 100, maxBatchEvents: 1000, maxBatchBytes: 262144, maxQueuedBytes: 16777216 };
+const CONFIG: WebhooksConfig = {
+  batchMs: 20,
+  timeoutMs: 500,
+  retryForMs: 2_000,
+  maxQueuedBatches: 100,
+  maxBatchEvents: 1000,
+  maxBatchBytes: 262144,
+  maxQueuedBytes: 16777216,
+};
 
 test('flush sends pending events at once and waits for their delivery', async (t) => {
   const receiver = await startReceiver();
@@ -22,7 +30,10 @@ test('flush sends pending events at once and waits for their delivery', async (t
 
   assert.ok(performance.now() - started < 1_000, 'flush waited for the batch window or its deadline');
   assert.equal(receiver.requests.length, 1);
-  assert.deepEqual(eventsOf(receiver.requests[0]!).map((e) => e.name), ['channel_occupied', 'channel_vacated']);
+  assert.deepEqual(
+    eventsOf(receiver.requests[0]!).map((e) => e.name),
+    ['channel_occupied', 'channel_vacated'],
+  );
 });
 
 for (const when of ['in flight', 'waiting in backoff'] as const) {
@@ -39,18 +50,25 @@ for (const when of ['in flight', 'waiting in backoff'] as const) {
     dispatcher.emit(app, { name: 'channel_occupied', channel: 'c1' });
     await receiver.waitFor(1);
     if (when === 'in flight') assert.equal(observer.sends.length, 0);
-    if (when === 'waiting in backoff') await eventually(() => observer.sends.length === 1, 'first attempt not observed');
+    if (when === 'waiting in backoff')
+      await eventually(() => observer.sends.length === 1, 'first attempt not observed');
     await dispatcher.flush(1_000);
 
     assert.equal(receiver.requests.length, 2);
-    assert.deepEqual(observer.sends, [['app1', false, 1], ['app1', true, 2]]);
+    assert.deepEqual(observer.sends, [
+      ['app1', false, 1],
+      ['app1', true, 2],
+    ]);
   });
 }
 
 test('flush gives up at its deadline; close() aborts the request in flight', async (t) => {
   const receiver = await startReceiver(() => 'hang');
   const warnings: string[] = [];
-  const logger = createLogger({ level: 'warn', sink: (line) => warnings.push((JSON.parse(line) as { msg: string }).msg) });
+  const logger = createLogger({
+    level: 'warn',
+    sink: (line) => warnings.push((JSON.parse(line) as { msg: string }).msg),
+  });
   const dispatcher = new WebhookDispatcher({ config: { ...CONFIG, timeoutMs: 10_000 }, logger });
   t.after(() => receiver.close());
   const app = makeApp('app1', [{ url: receiver.url('/hook') }]);

@@ -4,16 +4,35 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhooksConfig } from '../config/schema.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
-import { eventsOf, eventually, makeApp, pusherWebhook, RecordingObserver, startReceiver, type Received } from './receiver.test.helper.js';
+import {
+  eventsOf,
+  eventually,
+  makeApp,
+  pusherWebhook,
+  RecordingObserver,
+  startReceiver,
+  type Received,
+} from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = { batchMs: 10, timeoutMs: 200, retryForMs: 2_000, maxQueuedBatches: 100, maxBatchEvents: 1000, maxBatchBytes: 262144, maxQueuedBytes: 16777216 };
+const CONFIG: WebhooksConfig = {
+  batchMs: 10,
+  timeoutMs: 200,
+  retryForMs: 2_000,
+  maxQueuedBatches: 100,
+  maxBatchEvents: 1000,
+  maxBatchBytes: 262144,
+  maxQueuedBytes: 16777216,
+};
 /** random() = 0.5 gives the exact exponential delays: base, 2×base, 4×base … */
 const backoff = (baseMs: number) => ({ baseMs, random: () => 0.5 });
 const channels = (reqs: { rawBody: string }[]): unknown[] => reqs.map((req) => eventsOf(req)[0]?.channel);
 
 function warnLog(): { logger: ReturnType<typeof createLogger>; messages: string[] } {
   const messages: string[] = [];
-  const logger = createLogger({ level: 'warn', sink: (line) => messages.push((JSON.parse(line) as { msg: string }).msg) });
+  const logger = createLogger({
+    level: 'warn',
+    sink: (line) => messages.push((JSON.parse(line) as { msg: string }).msg),
+  });
   return { logger, messages };
 }
 
@@ -32,7 +51,10 @@ test('retries after a 500 with backoff, then delivers the same signed body', asy
   assert.ok(second.at - first.at >= 75, `retried after ${second.at - first.at} ms, expected ≥ 80`);
   assert.equal(second.rawBody, first.rawBody);
   assert.equal(pusherWebhook(second, app).isValid(), true);
-  assert.deepEqual(observer.sends, [['app1', false, 1], ['app1', true, 2]]);
+  assert.deepEqual(observer.sends, [
+    ['app1', false, 1],
+    ['app1', true, 2],
+  ]);
 });
 
 test('retries when the endpoint does not answer within timeoutMs', async (t) => {
@@ -49,7 +71,10 @@ test('retries when the endpoint does not answer within timeoutMs', async (t) => 
 
   assert.ok(second.at - first.at >= CONFIG.timeoutMs, `retried after ${second.at - first.at} ms, before the timeout`);
   assert.equal(pusherWebhook(second, app).isValid(), true);
-  assert.deepEqual(observer.sends, [['app1', false, 1], ['app1', true, 2]]);
+  assert.deepEqual(observer.sends, [
+    ['app1', false, 1],
+    ['app1', true, 2],
+  ]);
 });
 
 test('after a failure a new batch goes before the one being retried, which follows once the endpoint answers', async (t) => {
@@ -125,7 +150,10 @@ test('drops the oldest waiting batch when the queue is full', async (t) => {
 
   // c1 (retrying) makes room for c2, c2 for c3: the oldest go first, retries before new ones.
   assert.deepEqual(channels(receiver.requests), ['c1', 'c3']);
-  assert.deepEqual(observer.drops, [['app1', 1, 'queue_full'], ['app1', 1, 'queue_full']]);
+  assert.deepEqual(observer.drops, [
+    ['app1', 1, 'queue_full'],
+    ['app1', 1, 'queue_full'],
+  ]);
   const full = messages.filter((m) => m.startsWith('webhook queue full'));
   assert.equal(full.length, 1, `logged once per episode: ${messages.join('\n')}`);
 });

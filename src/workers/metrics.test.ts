@@ -25,7 +25,12 @@ describe('mergeExpositions', () => {
       '',
     ].join('\n');
     assert.equal(
-      mergeExpositions(new Map([[1, w1], [0, w0]])),
+      mergeExpositions(
+        new Map([
+          [1, w1],
+          [0, w0],
+        ]),
+      ),
       [
         '# HELP wm_connections Open connections',
         '# TYPE wm_connections gauge',

@@ -99,7 +99,8 @@ export function superviseMetrics(worker: Worker, workers: () => ReadonlyArray<[n
       done = true;
       clearTimeout(timer);
       for (const off of listeners) off();
-      if (worker.isConnected()) worker.send({ type: 'wiremesh:metrics-result', id: msg.id, text: mergeExpositions(texts) } satisfies Msg);
+      if (worker.isConnected())
+        worker.send({ type: 'wiremesh:metrics-result', id: msg.id, text: mergeExpositions(texts) } satisfies Msg);
     };
     const timer = setTimeout(finish, GATHER_TIMEOUT_MS);
     const id = renderSeq++;

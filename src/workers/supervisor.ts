@@ -72,7 +72,9 @@ export function supervise(count: number, logger: Logger): Promise<number> {
       }
     });
     worker.on('exit', (code, signal) => onExit(slot, worker, code, signal));
-    superviseMetrics(worker, () => slots.flatMap((s) => (s.worker && s.ready ? [[s.index, s.worker] as [number, Worker]] : [])));
+    superviseMetrics(worker, () =>
+      slots.flatMap((s) => (s.worker && s.ready ? [[s.index, s.worker] as [number, Worker]] : [])),
+    );
   };
 
   const onExit = (slot: Slot, worker: Worker, code: number | null, signal: string | null): void => {

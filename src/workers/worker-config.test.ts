@@ -19,16 +19,30 @@ describe('workers in the config', () => {
 
   it('refuses 0, fractions, words, too many, an ephemeral port and a mesh range over the client port', () => {
     for (const workers of [0, 1.5, 'two', 257, -1, true]) {
-      assert.throws(() => validateConfig({ apps: [app], workers }), (e: unknown) => e instanceof ConfigError && e.path === 'workers', String(workers));
+      assert.throws(
+        () => validateConfig({ apps: [app], workers }),
+        (e: unknown) => e instanceof ConfigError && e.path === 'workers',
+        String(workers),
+      );
     }
-    assert.throws(() => validateConfig({ apps: [app], workers: 2, port: 0 }), /port \(0\) must be a fixed port when workers is 2/);
+    assert.throws(
+      () => validateConfig({ apps: [app], workers: 2, port: 0 }),
+      /port \(0\) must be a fixed port when workers is 2/,
+    );
     assert.throws(
       () => validateConfig({ apps: [app], workers: 3, port: 6101, cluster: { mesh: { port: 6100 } } }),
       /cluster\.mesh\.port \(6100\) the workers listen for each other on 6100-6102, which includes port \(6101\)/,
     );
-    assert.throws(() => validateConfig({ apps: [app], workers: 4, cluster: { mesh: { port: 65534 } } }), /leaves no room for 4 workers/);
+    assert.throws(
+      () => validateConfig({ apps: [app], workers: 4, cluster: { mesh: { port: 65534 } } }),
+      /leaves no room for 4 workers/,
+    );
     // Over a broker the workers need no ports of their own.
-    assert.equal(validateConfig({ apps: [app], workers: 3, port: 6101, cluster: { driver: 'redis', mesh: { port: 6100 } } }).workers, 3);
+    assert.equal(
+      validateConfig({ apps: [app], workers: 3, port: 6101, cluster: { driver: 'redis', mesh: { port: 6100 } } })
+        .workers,
+      3,
+    );
   });
 });
 
@@ -40,7 +54,12 @@ describe('workerConfig', () => {
     assert.equal(w1.workers, 1);
     assert.equal(w1.port, base.port);
     assert.equal(w1.cluster.driver, 'mesh');
-    assert.deepEqual(w1.cluster.mesh, { port: 7001, host: '127.0.0.1', peers: ['127.0.0.1:7000', '127.0.0.1:7002'], secret: 'sekret' });
+    assert.deepEqual(w1.cluster.mesh, {
+      port: 7001,
+      host: '127.0.0.1',
+      peers: ['127.0.0.1:7000', '127.0.0.1:7002'],
+      secret: 'sekret',
+    });
     assert.deepEqual(w1.apps, base.apps);
   });
 
@@ -55,7 +74,16 @@ describe('workerConfig', () => {
       apps: [app],
       nodeId: 'n',
       workers: 2,
-      cluster: { driver: 'mesh', mesh: { port: 6100, host: '::', peers: ['10.0.0.2:6100', '[fd00::3]:6100'], dns: 'app.internal', secret: MESH_SECRET } },
+      cluster: {
+        driver: 'mesh',
+        mesh: {
+          port: 6100,
+          host: '::',
+          peers: ['10.0.0.2:6100', '[fd00::3]:6100'],
+          dns: 'app.internal',
+          secret: MESH_SECRET,
+        },
+      },
     });
     const w0 = workerConfig(base, 0, 2, 'ignored');
     assert.deepEqual(w0.cluster.mesh, {
@@ -66,7 +94,12 @@ describe('workerConfig', () => {
       dnsPorts: [6100, 6101],
       secret: MESH_SECRET,
     });
-    const w1 = workerConfig({ ...base, cluster: { ...base.cluster, mesh: { ...base.cluster.mesh, host: '10.0.0.1' } } }, 1, 2, '');
+    const w1 = workerConfig(
+      { ...base, cluster: { ...base.cluster, mesh: { ...base.cluster.mesh, host: '10.0.0.1' } } },
+      1,
+      2,
+      '',
+    );
     assert.equal(w1.cluster.mesh.port, 6101);
     assert.equal(w1.cluster.mesh.peers[0], '10.0.0.1:6100');
   });

@@ -16,7 +16,8 @@ import type { Config, MeshConfig } from '../config/schema.js';
 import { parsePeer, targetOf } from '../cluster/peer-address.js';
 
 export function workerConfig(config: Config, index: number, count: number, loopbackSecret: string): Config {
-  if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`worker index ${index} not in [0, ${count})`);
+  if (!Number.isInteger(index) || index < 0 || index >= count)
+    throw new RangeError(`worker index ${index} not in [0, ${count})`);
   const { cluster } = config;
   const base = cluster.mesh.port;
   const port = base + index;
@@ -33,7 +34,9 @@ export function workerConfig(config: Config, index: number, count: number, loopb
     case 'mesh': {
       const { host, peers, dns } = cluster.mesh;
       const siblings = siblingPorts.map((p) => targetOf(siblingHost(host), p).key);
-      const remote = peers.map(parsePeer).flatMap((peer) => Array.from({ length: count }, (_, i) => targetOf(peer.host, peer.port + i).key));
+      const remote = peers
+        .map(parsePeer)
+        .flatMap((peer) => Array.from({ length: count }, (_, i) => targetOf(peer.host, peer.port + i).key));
       mesh = {
         ...cluster.mesh,
         port,

@@ -20,18 +20,33 @@ export interface ProcessHarness extends ClusterHarness {
 }
 
 /** `extra`: more settings of the driver's section; `app`: more settings of the test app. */
-export function processCluster(kind: ClusterKind, extra: Record<string, unknown> = {}, app: Record<string, unknown> = {}) {
+export function processCluster(
+  kind: ClusterKind,
+  extra: Record<string, unknown> = {},
+  app: Record<string, unknown> = {},
+) {
   return async (n: number, webhookUrl: string): Promise<ProcessHarness> => {
     const broker = kind === 'mesh' ? null : await startBroker(kind);
     const clusterOf = await clusterConfigs(kind, broker, n, extra);
     const apps = [
-      testApp({ webhooks: [{ url: webhookUrl, events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }], ...app }),
+      testApp({
+        webhooks: [
+          { url: webhookUrl, events: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] },
+        ],
+        ...app,
+      }),
     ];
     const configs: Array<Record<string, unknown>> = [];
     const nodes: ServerProcess[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        const raw = { nodeId: `node${i}`, cluster: clusterOf(i), apps, shutdownGraceMs: 1_000, logLevel: process.env.WM_TEST_LOG ?? 'info' };
+        const raw = {
+          nodeId: `node${i}`,
+          cluster: clusterOf(i),
+          apps,
+          shutdownGraceMs: 1_000,
+          logLevel: process.env.WM_TEST_LOG ?? 'info',
+        };
         nodes.push(await spawnServer(raw));
         configs.push({ ...raw, port: nodes[i]!.port });
       }
@@ -52,7 +67,8 @@ export function processCluster(kind: ClusterKind, extra: Record<string, unknown>
         await nodes[i]!.exited;
       },
       restart: async (i) => {
-        if (nodes[i]!.child.exitCode === null && nodes[i]!.child.signalCode === null) throw new Error(`node ${i} is still running`);
+        if (nodes[i]!.child.exitCode === null && nodes[i]!.child.signalCode === null)
+          throw new Error(`node ${i} is still running`);
         nodes[i] = await spawnServer(configs[i]!);
       },
       brokerOutage: async (ms) => {
@@ -83,5 +99,9 @@ async function clusterConfigs(
   const ports: number[] = [];
   for (let i = 0; i < n; i++) ports.push(await freePort());
   const peers = ports.map((p) => `127.0.0.1:${p}`);
-  return (i) => ({ driver: 'mesh', mesh: { port: ports[i], host: '127.0.0.1', peers, secret: MESH_SECRET, ...extra }, ...timing });
+  return (i) => ({
+    driver: 'mesh',
+    mesh: { port: ports[i], host: '127.0.0.1', peers, secret: MESH_SECRET, ...extra },
+    ...timing,
+  });
 }

@@ -92,7 +92,11 @@ export function clusterSuite(name: string, factory: HarnessFactory, options: Sui
           for (let n = 0; n < 40; n++) await sdk(p).trigger(channel, 'tick', { p, n });
         }),
       );
-      await until(() => got.every((perClient) => perClient.every((seq) => seq.length >= 40)), 'all events everywhere', 10_000);
+      await until(
+        () => got.every((perClient) => perClient.every((seq) => seq.length >= 40)),
+        'all events everywhere',
+        10_000,
+      );
       await sleep(200);
       for (const perClient of got) for (const seq of perClient) assert.deepEqual(seq, [...Array(40).keys()]);
     });
@@ -138,7 +142,10 @@ export function clusterSuite(name: string, factory: HarnessFactory, options: Sui
       const d1 = dup1.subscribe(channel) as unknown as PresenceChannel;
       const d2 = dup2.subscribe(channel) as unknown as PresenceChannel;
       await until(() => watchers.every((w) => w.members.count === 4), 'dana seen everywhere');
-      await until(() => d1.subscribed && d2.subscribed && d1.members.count === 4 && d2.members.count === 4, 'dana sees all');
+      await until(
+        () => d1.subscribed && d2.subscribed && d1.members.count === 4 && d2.members.count === 4,
+        'dana sees all',
+      );
       await sleep(300);
       for (const a of added) assert.deepEqual(a, ['dana']);
       assert.deepEqual(memberIds(d1), ['dana', 'watcher0', 'watcher1', 'watcher2']);
@@ -152,15 +159,22 @@ export function clusterSuite(name: string, factory: HarnessFactory, options: Sui
 
     test('HTTP API reads are cluster-wide from any node', async () => {
       const channel = uniq('presence-api');
-      const chans = [0, 1, 2].map((i) => client(i, { presence: () => ({ user_id: `api${i % 2}` }) }).subscribe(channel));
+      const chans = [0, 1, 2].map((i) =>
+        client(i, { presence: () => ({ user_id: `api${i % 2}` }) }).subscribe(channel),
+      );
       await until(() => chans.every((ch) => ch.subscribed), 'subscribed');
       await sleep(300);
       for (const node of [0, 1, 2]) {
-        const res = await sdk(node).get({ path: `/channels/${channel}`, params: { info: 'user_count,subscription_count' } });
+        const res = await sdk(node).get({
+          path: `/channels/${channel}`,
+          params: { info: 'user_count,subscription_count' },
+        });
         assert.deepEqual(await res.json(), { occupied: true, user_count: 2, subscription_count: 3 });
         const users = await (await sdk(node).get({ path: `/channels/${channel}/users` })).json();
         assert.deepEqual(users.users.map((u: { id: string }) => u.id).sort(), ['api0', 'api1']);
-        const list = await (await sdk(node).get({ path: '/channels', params: { filter_by_prefix: channel, info: 'user_count' } })).json();
+        const list = await (
+          await sdk(node).get({ path: '/channels', params: { filter_by_prefix: channel, info: 'user_count' } })
+        ).json();
         assert.deepEqual(list, { channels: { [channel]: { user_count: 2 } } });
       }
     });
@@ -204,7 +218,8 @@ export function clusterSuite(name: string, factory: HarnessFactory, options: Sui
       await sdk(2).sendToUser(user, 'notice', { hi: 1 });
       await until(() => got.length === 2, 'both sockets got the user event');
       const closed: number[] = [];
-      for (const u of [u1, u2]) u.connection.bind('state_change', (s: { current: string }) => s.current !== 'connected' && closed.push(1));
+      for (const u of [u1, u2])
+        u.connection.bind('state_change', (s: { current: string }) => s.current !== 'connected' && closed.push(1));
       await sdk(2).terminateUserConnections(user);
       await until(() => closed.length >= 2, 'both sockets terminated');
       await until(() => offline.filter((id) => id === user).length >= 2, 'watched user offline again', 5_000);
@@ -224,8 +239,12 @@ export function clusterSuite(name: string, factory: HarnessFactory, options: Sui
 
     test('a node that dies: its users leave on the others within the node timeout; no message lost elsewhere', async () => {
       const channel = uniq('presence-fail');
-      const w0 = client(0, { presence: () => ({ user_id: 'survivor0' }) }).subscribe(channel) as unknown as PresenceChannel;
-      const w1 = client(1, { presence: () => ({ user_id: 'survivor1' }) }).subscribe(channel) as unknown as PresenceChannel;
+      const w0 = client(0, { presence: () => ({ user_id: 'survivor0' }) }).subscribe(
+        channel,
+      ) as unknown as PresenceChannel;
+      const w1 = client(1, { presence: () => ({ user_id: 'survivor1' }) }).subscribe(
+        channel,
+      ) as unknown as PresenceChannel;
       client(2, { presence: () => ({ user_id: 'victim' }) }).subscribe(channel);
       await until(() => w0.members.count === 3 && w1.members.count === 3, 'all three seen');
       const got: number[] = [];
@@ -236,48 +255,62 @@ export function clusterSuite(name: string, factory: HarnessFactory, options: Sui
       const t0 = Date.now();
       await c.kill(2);
       for (let n = 0; n < 20; n++) await sdk(1).trigger(news, 'n', { n });
-      await until(() => w0.members.count === 2 && w1.members.count === 2, 'victim removed', c.nodeTimeoutMs * 3 + 2_000);
+      await until(
+        () => w0.members.count === 2 && w1.members.count === 2,
+        'victim removed',
+        c.nodeTimeoutMs * 3 + 2_000,
+      );
       const took = Date.now() - t0;
       assert.ok(took < c.nodeTimeoutMs * 3 + 2_000, `removed after ${took} ms`);
       await until(() => got.length === 20, 'no message lost on survivors');
       assert.deepEqual(got, [...Array(20).keys()]);
     });
 
-    test('broker outage: nodes reconnect, resubscribe and resynchronise presence by themselves', { skip: options.skipBrokerOutage ?? false }, async () => {
-      const channel = uniq('presence-outage');
-      const a = client(0, { presence: () => ({ user_id: 'before0' }) }).subscribe(channel) as unknown as PresenceChannel;
-      const b = client(1, { presence: () => ({ user_id: 'before1' }) }).subscribe(channel) as unknown as PresenceChannel;
-      await until(() => a.members.count === 2 && b.members.count === 2, 'both seen before outage');
-      // An event published during the outage: at most once. Subscribers on the publishing node get
-      // it; the other node's subscribers do not, neither during nor after the outage (no replay).
-      const during = uniq('during-outage');
-      const local: unknown[] = [];
-      const remote: unknown[] = [];
-      const subLocal = clients[clients.length - 2]!.subscribe(during);
-      const subRemote = clients[clients.length - 1]!.subscribe(during);
-      subLocal.bind('e', (d: unknown) => local.push(d));
-      subRemote.bind('e', (d: unknown) => remote.push(d));
-      await until(() => subLocal.subscribed && subRemote.subscribed, 'subscribed before outage');
-      await sleep(200);
-      const outage = c.brokerOutage(1_500);
-      await sleep(500);
-      await sdk(0).trigger(during, 'e', { during: true });
-      await until(() => local.length === 1, 'local subscriber got the event during the outage');
-      await outage;
-      // A join during or right after the outage still reaches the other node once it resyncs.
-      const late = client(0, { presence: () => ({ user_id: 'after' }) }).subscribe(channel) as unknown as PresenceChannel;
-      await until(() => late.subscribed, 'late joined');
-      await until(() => b.members.count === 3, 'node 1 resynchronised presence', 15_000);
-      await sleep(500);
-      assert.deepEqual(remote, [], 'an event published during the outage is not replayed to other nodes');
-      const got: unknown[] = [];
-      const news = uniq('post-outage');
-      const sub = clients[clients.length - 2]!.subscribe(news);
-      sub.bind('e', (d: unknown) => got.push(d));
-      await until(() => sub.subscribed, 'subscribed');
-      await sleep(200);
-      await sdk(0).trigger(news, 'e', { ok: true });
-      await until(() => got.length === 1, 'events flow again after the outage', 10_000);
-    });
+    test(
+      'broker outage: nodes reconnect, resubscribe and resynchronise presence by themselves',
+      { skip: options.skipBrokerOutage ?? false },
+      async () => {
+        const channel = uniq('presence-outage');
+        const a = client(0, { presence: () => ({ user_id: 'before0' }) }).subscribe(
+          channel,
+        ) as unknown as PresenceChannel;
+        const b = client(1, { presence: () => ({ user_id: 'before1' }) }).subscribe(
+          channel,
+        ) as unknown as PresenceChannel;
+        await until(() => a.members.count === 2 && b.members.count === 2, 'both seen before outage');
+        // An event published during the outage: at most once. Subscribers on the publishing node get
+        // it; the other node's subscribers do not, neither during nor after the outage (no replay).
+        const during = uniq('during-outage');
+        const local: unknown[] = [];
+        const remote: unknown[] = [];
+        const subLocal = clients[clients.length - 2]!.subscribe(during);
+        const subRemote = clients[clients.length - 1]!.subscribe(during);
+        subLocal.bind('e', (d: unknown) => local.push(d));
+        subRemote.bind('e', (d: unknown) => remote.push(d));
+        await until(() => subLocal.subscribed && subRemote.subscribed, 'subscribed before outage');
+        await sleep(200);
+        const outage = c.brokerOutage(1_500);
+        await sleep(500);
+        await sdk(0).trigger(during, 'e', { during: true });
+        await until(() => local.length === 1, 'local subscriber got the event during the outage');
+        await outage;
+        // A join during or right after the outage still reaches the other node once it resyncs.
+        const late = client(0, { presence: () => ({ user_id: 'after' }) }).subscribe(
+          channel,
+        ) as unknown as PresenceChannel;
+        await until(() => late.subscribed, 'late joined');
+        await until(() => b.members.count === 3, 'node 1 resynchronised presence', 15_000);
+        await sleep(500);
+        assert.deepEqual(remote, [], 'an event published during the outage is not replayed to other nodes');
+        const got: unknown[] = [];
+        const news = uniq('post-outage');
+        const sub = clients[clients.length - 2]!.subscribe(news);
+        sub.bind('e', (d: unknown) => got.push(d));
+        await until(() => sub.subscribed, 'subscribed');
+        await sleep(200);
+        await sdk(0).trigger(news, 'e', { ok: true });
+        await until(() => got.length === 1, 'events flow again after the outage', 10_000);
+      },
+    );
   });
 }

@@ -87,7 +87,9 @@ export async function sdkRefusal(promise: Promise<unknown>, status: number): Pro
   }
   if (!err) throw new Error(`expected the SDK call to fail with ${status}, but it succeeded`);
   if (err.name !== 'PusherRequestError' || err.status !== status) {
-    throw new Error(`expected PusherRequestError ${status}, got ${err.name} ${String(err.status)}: ${String(err.body ?? (err as Error).message)}`);
+    throw new Error(
+      `expected PusherRequestError ${status}, got ${err.name} ${String(err.status)}: ${String(err.body ?? (err as Error).message)}`,
+    );
   }
   return err;
 }
@@ -98,7 +100,12 @@ export async function sdkJson(res: { json(): Promise<unknown> }): Promise<Record
 }
 
 /** Calls `probe` until it returns a value `ok` accepts (polling); returns that value or fails with the last one. */
-export async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 3_000): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  ok: (value: T) => boolean,
+  what: string,
+  timeoutMs = 3_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -43,7 +43,8 @@ export function configFile(config: unknown, name = 'config.json'): string {
 export async function healthy(proc: CliProcess, port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (proc.child.exitCode !== null) throw new Error(`wiremesh exited early (${proc.child.exitCode}):\n${proc.stderr()}`);
+    if (proc.child.exitCode !== null)
+      throw new Error(`wiremesh exited early (${proc.child.exitCode}):\n${proc.stderr()}`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/health`);
       await res.arrayBuffer();

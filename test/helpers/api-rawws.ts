@@ -74,6 +74,7 @@ export async function rawWs(port: number, opts: { key?: string; answerClose?: bo
 /** The socket id from the `pusher:connection_established` frame. */
 export function rawSocketId(ws: RawWs): string {
   const first = JSON.parse(ws.texts[0] ?? '{}') as { event?: string; data?: string };
-  if (first.event !== 'pusher:connection_established' || !first.data) throw new Error(`no connection_established yet: ${ws.texts[0]}`);
+  if (first.event !== 'pusher:connection_established' || !first.data)
+    throw new Error(`no connection_established yet: ${ws.texts[0]}`);
   return (JSON.parse(first.data) as { socket_id: string }).socket_id;
 }

@@ -70,8 +70,19 @@ export async function startBroker(kind: BrokerKind, options: BrokerOptions = {})
   const dir = mkdtempSync(join(tmpdir(), `wiremesh-${kind}-`));
   const args =
     kind === 'redis'
-      ? ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-         ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] : [])]
+      ? [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+          ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] : []),
+        ]
       : ['-a', '127.0.0.1', '-p', String(port)];
 
   let child: ChildProcess | null = null;
@@ -97,7 +108,9 @@ export async function startBroker(kind: BrokerKind, options: BrokerOptions = {})
       }
       if (Date.now() > deadline) {
         proc.kill('SIGKILL');
-        throw new Error(`${BINARIES[kind]} did not accept connections on port ${port} within ${START_TIMEOUT_MS} ms:\n${output}`);
+        throw new Error(
+          `${BINARIES[kind]} did not accept connections on port ${port} within ${START_TIMEOUT_MS} ms:\n${output}`,
+        );
       }
       await sleep(25);
     }
@@ -146,7 +159,8 @@ async function accepts(port: number): Promise<boolean> {
 /** Makes a one-node Redis Cluster serve every slot (kept across restarts), then waits for `cluster_state:ok`. */
 async function assignAllSlots(port: number): Promise<void> {
   const info = await redisCommand(port, ['CLUSTER', 'INFO']);
-  if (!info.includes('cluster_slots_assigned:16384')) await redisCommand(port, ['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']);
+  if (!info.includes('cluster_slots_assigned:16384'))
+    await redisCommand(port, ['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']);
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!(await redisCommand(port, ['CLUSTER', 'INFO'])).includes('cluster_state:ok')) {
     if (Date.now() > deadline) throw new Error(`redis cluster on port ${port} did not reach cluster_state:ok`);

@@ -15,7 +15,15 @@ export { PusherJS };
 
 /** The server SDK pointed at a test server (same signing as Laravel's pusher-php-server). */
 export function serverSdk(port: number, extra: Record<string, unknown> = {}): Pusher {
-  return new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(port), useTLS: false, ...extra });
+  return new Pusher({
+    appId: APP.id,
+    key: APP.key,
+    secret: APP.secret,
+    host: '127.0.0.1',
+    port: String(port),
+    useTLS: false,
+    ...extra,
+  });
 }
 
 /**
@@ -24,7 +32,11 @@ export function serverSdk(port: number, extra: Record<string, unknown> = {}): Pu
  */
 export function pusherClient(
   port: number,
-  opts: { sdk?: Pusher; presence?: (socketId: string, channel: string) => { user_id: string; user_info?: unknown }; user?: { id: string; watchlist?: string[]; [k: string]: unknown } } = {},
+  opts: {
+    sdk?: Pusher;
+    presence?: (socketId: string, channel: string) => { user_id: string; user_info?: unknown };
+    user?: { id: string; watchlist?: string[]; [k: string]: unknown };
+  } = {},
 ): PusherClient {
   const sdk = opts.sdk ?? serverSdk(port);
   return new PusherJS(APP.key, {
@@ -37,7 +49,10 @@ export function pusherClient(
     channelAuthorization: {
       endpoint: '/unused',
       transport: 'ajax',
-      customHandler: ({ socketId, channelName }: { socketId: string; channelName: string }, callback: (err: Error | null, data: unknown) => void) => {
+      customHandler: (
+        { socketId, channelName }: { socketId: string; channelName: string },
+        callback: (err: Error | null, data: unknown) => void,
+      ) => {
         try {
           if (channelName.startsWith('presence-')) {
             const member = opts.presence?.(socketId, channelName) ?? { user_id: `u-${socketId}` };
@@ -65,7 +80,10 @@ export function pusherClient(
 export async function connected(client: PusherClient, timeoutMs = 5_000): Promise<string> {
   if (client.connection.state === 'connected') return client.connection.socket_id;
   return await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`not connected after ${timeoutMs} ms (state ${client.connection.state})`)), timeoutMs);
+    const t = setTimeout(
+      () => reject(new Error(`not connected after ${timeoutMs} ms (state ${client.connection.state})`)),
+      timeoutMs,
+    );
     client.connection.bind('connected', () => {
       clearTimeout(t);
       resolve(client.connection.socket_id);

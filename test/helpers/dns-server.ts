@@ -42,7 +42,13 @@ export async function startDnsServer(options: { host?: string } = {}): Promise<T
     const family = question.type === 'A' ? 4 : question.type === 'AAAA' ? 6 : 0;
     const answers = (known ?? [])
       .filter((a) => isIP(a) === family)
-      .map((data) => ({ type: family === 4 ? ('A' as const) : ('AAAA' as const), name: question.name, ttl: 0, class: 'IN' as const, data }));
+      .map((data) => ({
+        type: family === 4 ? ('A' as const) : ('AAAA' as const),
+        name: question.name,
+        ttl: 0,
+        class: 'IN' as const,
+        data,
+      }));
     const reply = dnsPacket.encode({
       type: 'response',
       id: query.id ?? 0,

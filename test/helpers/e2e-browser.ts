@@ -56,7 +56,15 @@ export async function openPage(browser: Browser): Promise<PageRecorder> {
   const page = await context.newPage();
   page.setDefaultTimeout(BROWSER_TIMEOUT_MS);
   page.setDefaultNavigationTimeout(BROWSER_TIMEOUT_MS);
-  const rec: PageRecorder = { page, updateRequests: [], websockets: [], loads: [], dialogs: [], errors: [], console: [] };
+  const rec: PageRecorder = {
+    page,
+    updateRequests: [],
+    websockets: [],
+    loads: [],
+    dialogs: [],
+    errors: [],
+    console: [],
+  };
   page.on('request', (req) => {
     if (req.method() === 'POST' && new URL(req.url()).pathname.endsWith('/update')) rec.updateRequests.push(req.url());
   });
@@ -85,7 +93,12 @@ export async function waitForLivewire(page: Page): Promise<void> {
 }
 
 /** Waits until the element's text is `expected`; fails with the text it last had. */
-export async function waitForText(page: Page, selector: string, expected: string, timeoutMs = BROWSER_TIMEOUT_MS): Promise<void> {
+export async function waitForText(
+  page: Page,
+  selector: string,
+  expected: string,
+  timeoutMs = BROWSER_TIMEOUT_MS,
+): Promise<void> {
   try {
     await page.waitForFunction(
       ([sel, want]) => document.querySelector(sel)?.textContent?.trim() === want,
@@ -94,7 +107,9 @@ export async function waitForText(page: Page, selector: string, expected: string
     );
   } catch (err) {
     const actual = await page.textContent(selector, { timeout: 1_000 }).catch(() => '(element missing)');
-    throw new Error(`${selector}: expected text ${JSON.stringify(expected)}, still ${JSON.stringify(actual?.trim())}`, { cause: err });
+    throw new Error(`${selector}: expected text ${JSON.stringify(expected)}, still ${JSON.stringify(actual?.trim())}`, {
+      cause: err,
+    });
   }
 }
 
@@ -132,7 +147,11 @@ export async function waitForErrorModal(page: Page): Promise<string> {
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes. */
-export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = BROWSER_TIMEOUT_MS): Promise<void> {
+export async function eventually(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = BROWSER_TIMEOUT_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

@@ -58,7 +58,10 @@ async function markerSurvived(ctx: ScenarioContext): Promise<boolean> {
 
 async function expectFullLoadOf(ctx: ScenarioContext, path: string): Promise<void> {
   const page = ctx.rec.page;
-  await eventually(`a full page load of ${path}`, () => ctx.rec.loads.length > ctx.loadsBefore && new URL(page.url()).pathname === path);
+  await eventually(
+    `a full page load of ${path}`,
+    () => ctx.rec.loads.length > ctx.loadsBefore && new URL(page.url()).pathname === path,
+  );
   await waitForLivewire(page);
   assert.equal(await markerSurvived(ctx), false, 'a full page load starts a new window');
   assert.equal(await page.locator('#livewire-error').count(), 0, 'no error modal');
@@ -86,7 +89,7 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
   },
   {
     name: '419',
-    shows: "a wrong CSRF token answered 419 as Laravel does: the \"page has expired\" prompt, then the modal",
+    shows: 'a wrong CSRF token answered 419 as Laravel does: the "page has expired" prompt, then the modal',
     arrange: async ({ app, rec }) => {
       await app.setState({ csrfFailure: '419' });
       await rec.page.evaluate(() => document.querySelector('[data-csrf]')!.setAttribute('data-csrf', 'not-the-token'));

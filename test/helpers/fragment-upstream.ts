@@ -86,8 +86,11 @@ export class FragmentUpstream {
     const answer = this.queue.shift() ?? {};
     if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
     if (!valid) return void res.writeHead(401).end('bad signature');
-    if (answer.status && answer.status !== 200) return void res.writeHead(answer.status).end(`failure ${answer.status}`);
-    const html = answer.bytes ? 'x'.repeat(answer.bytes) : `<h2>${this.title}</h2><ul>${members.map((m) => `<li>${m}</li>`).join('')}</ul>`;
+    if (answer.status && answer.status !== 200)
+      return void res.writeHead(answer.status).end(`failure ${answer.status}`);
+    const html = answer.bytes
+      ? 'x'.repeat(answer.bytes)
+      : `<h2>${this.title}</h2><ul>${members.map((m) => `<li>${m}</li>`).join('')}</ul>`;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
   }
 }

@@ -88,8 +88,29 @@ function eventObject(rng: Rng, env: HttpFuzzEnv): Record<string, unknown> {
       [1, () => (e.channels = ['private-encrypted-fz-1', 'fz-1'])],
       [1, () => ((e.channel = segment(rng)), delete e.channels)],
       [2, () => (e.socket_id = rng.pick(['1.1', '123.456', 'x', '', '1.', 1.5, null, {}]))],
-      [2, () => (e.info = rng.pick(['subscription_count', 'user_count', 'subscription_count,user_count', '', 1, ['x'], ',,,']))],
-      [1, () => Object.defineProperty(e, '__proto__', { value: { channels: ['fz-1'], name: 'x' }, enumerable: true, configurable: true, writable: true })],
+      [
+        2,
+        () =>
+          (e.info = rng.pick([
+            'subscription_count',
+            'user_count',
+            'subscription_count,user_count',
+            '',
+            1,
+            ['x'],
+            ',,,',
+          ])),
+      ],
+      [
+        1,
+        () =>
+          Object.defineProperty(e, '__proto__', {
+            value: { channels: ['fz-1'], name: 'x' },
+            enumerable: true,
+            configurable: true,
+            writable: true,
+          }),
+      ],
       [1, () => delete e.data],
       [1, () => delete e.name],
     ])();
@@ -99,18 +120,26 @@ function eventObject(rng: Rng, env: HttpFuzzEnv): Record<string, unknown> {
 
 function body(rng: Rng, env: HttpFuzzEnv, endpoint: string): Buffer | null {
   const raw = rng.weighted<() => Buffer | null>([
-    [30, () => {
-      if (endpoint === 'batch_events') {
-        const batch = Array.from({ length: rng.int(0, 12) }, () => (rng.chance(0.9) ? eventObject(rng, env) : oddValue(rng, 64)));
-        return Buffer.from(toJson(rng.chance(0.9) ? { batch } : { batch: oddValue(rng, 64) }));
-      }
-      return Buffer.from(toJson(eventObject(rng, env)));
-    }],
+    [
+      30,
+      () => {
+        if (endpoint === 'batch_events') {
+          const batch = Array.from({ length: rng.int(0, 12) }, () =>
+            rng.chance(0.9) ? eventObject(rng, env) : oddValue(rng, 64),
+          );
+          return Buffer.from(toJson(rng.chance(0.9) ? { batch } : { batch: oddValue(rng, 64) }));
+        }
+        return Buffer.from(toJson(eventObject(rng, env)));
+      },
+    ],
     [2, () => null],
     [3, () => Buffer.from(toJson(oddValue(rng, 8192)))],
     [2, () => rng.bytes(rng.size(2048))],
     [1, () => Buffer.alloc(env.maxRequestBodyBytes + rng.int(-8, 64), '{')],
-    [1, () => Buffer.from(`{"name":"e","channel":"fz-1","data":${deepJson(rng.int(10_000, 100_000), rng.chance(0.5))}}`)],
+    [
+      1,
+      () => Buffer.from(`{"name":"e","channel":"fz-1","data":${deepJson(rng.int(10_000, 100_000), rng.chance(0.5))}}`),
+    ],
   ])();
   return raw !== null && rng.chance(0.15) ? mutate(rng, raw) : raw;
 }
@@ -128,15 +157,27 @@ function spec(rng: Rng, env: HttpFuzzEnv): Spec {
     [8, () => ['channel', 'GET', `/apps/${appSeg}/channels/${segment(rng)}`]],
     [6, () => ['users', 'GET', `/apps/${appSeg}/channels/${segment(rng)}/users`]],
     [3, () => ['terminate', 'POST', `/apps/${appSeg}/users/${segment(rng)}/terminate_connections`]],
-    [4, () => ['misc', 'GET', rng.pick(['/', '/health', '/ready', '/metrics', '/health/', '//', '/apps', '/apps/', `/apps/${appSeg}`])]],
+    [
+      4,
+      () => [
+        'misc',
+        'GET',
+        rng.pick(['/', '/health', '/ready', '/metrics', '/health/', '//', '/apps', '/apps/', `/apps/${appSeg}`]),
+      ],
+    ],
     [6, () => ['random', 'GET', '/' + Array.from({ length: rng.int(0, 5) }, () => segment(rng)).join('/')]],
   ])();
   const params: Array<[string, string]> = [];
-  if (endpoint === 'channels' && rng.chance(0.7)) params.push(['filter_by_prefix', rng.pick(['presence-', 'fz-', '', 'private-', '__proto__'])]);
-  if (rng.chance(0.4)) params.push(['info', rng.pick(['user_count', 'subscription_count', 'user_count,subscription_count', 'x', ''])]);
-  if (rng.chance(0.1)) params.push([rng.pick(['__proto__', 'constructor', 'toString', 'AUTH_KEY', 'x']), rng.text(rng.int(0, 20))]);
+  if (endpoint === 'channels' && rng.chance(0.7))
+    params.push(['filter_by_prefix', rng.pick(['presence-', 'fz-', '', 'private-', '__proto__'])]);
+  if (rng.chance(0.4))
+    params.push(['info', rng.pick(['user_count', 'subscription_count', 'user_count,subscription_count', 'x', ''])]);
+  if (rng.chance(0.1))
+    params.push([rng.pick(['__proto__', 'constructor', 'toString', 'AUTH_KEY', 'x']), rng.text(rng.int(0, 20))]);
   return {
-    method: rng.chance(0.85) ? method : rng.pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'PROPFIND', 'FUZZ']),
+    method: rng.chance(0.85)
+      ? method
+      : rng.pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'PROPFIND', 'FUZZ']),
     path: rng.chance(0.05) ? path.replace(/[a-z]/, (c) => c.toUpperCase()) : path,
     params,
     body: method === 'POST' || rng.chance(0.1) ? body(rng, env, endpoint) : null,
@@ -180,9 +221,16 @@ function query(rng: Rng, s: Spec): string {
   if (s.sign === 'unsigned') return s.params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
   const p = new Map<string, string>(s.params);
   p.set('auth_key', s.sign === 'wrong-key' ? 'not-the-key' : s.app.key);
-  p.set('auth_timestamp', String(Math.floor(Date.now() / 1000) + (s.sign === 'stale' ? rng.pick([-601, 700, 1e12]) : 0)));
+  p.set(
+    'auth_timestamp',
+    String(Math.floor(Date.now() / 1000) + (s.sign === 'stale' ? rng.pick([-601, 700, 1e12]) : 0)),
+  );
   p.set('auth_version', '1.0');
-  if (s.body && s.body.length > 0) p.set('body_md5', s.sign === 'bad-md5' ? rng.bytes(16).toString('hex') : createHash('md5').update(s.body).digest('hex'));
+  if (s.body && s.body.length > 0)
+    p.set(
+      'body_md5',
+      s.sign === 'bad-md5' ? rng.bytes(16).toString('hex') : createHash('md5').update(s.body).digest('hex'),
+    );
   if (s.sign === 'missing') p.delete(rng.pick(['auth_key', 'auth_timestamp', 'body_md5']));
   let signature = signatureOf(s.app.secret, s.method, s.path, p);
   if (s.sign === 'bad-signature') signature = signature.replace(/^./, (c) => (c === '0' ? '1' : '0'));
@@ -193,7 +241,14 @@ function query(rng: Rng, s: Spec): string {
 
 function send(env: HttpFuzzEnv, method: string, target: string, body: Buffer | null): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: env.port, method, path: target, agent: env.agent, timeout: 5_000 });
+    const req = http.request({
+      host: '127.0.0.1',
+      port: env.port,
+      method,
+      path: target,
+      agent: env.agent,
+      timeout: 5_000,
+    });
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('response', (res) => {
@@ -217,7 +272,9 @@ export async function httpWorker(rng: Rng, env: HttpFuzzEnv, stats: HttpFuzzStat
       const status = await send(env, s.method, target, s.body);
       stats.statuses.set(status, (stats.statuses.get(status) ?? 0) + 1);
       if (!ALLOWED_STATUSES.has(status) && stats.unexpected.length < 10) {
-        stats.unexpected.push(`${status} for ${s.method} ${target.slice(0, 160)} body ${s.body?.subarray(0, 160).toString() ?? '(none)'}`);
+        stats.unexpected.push(
+          `${status} for ${s.method} ${target.slice(0, 160)} body ${s.body?.subarray(0, 160).toString() ?? '(none)'}`,
+        );
       }
     } catch (err) {
       if (env.dropsUnknownMethods && !STANDARD_METHODS.has(s.method)) {
@@ -225,7 +282,8 @@ export async function httpWorker(rng: Rng, env: HttpFuzzEnv, stats: HttpFuzzStat
         continue;
       }
       stats.errors++;
-      if (stats.firstErrors.length < 5) stats.firstErrors.push(`${s.method} ${target.slice(0, 120)}: ${(err as Error).message}`);
+      if (stats.firstErrors.length < 5)
+        stats.firstErrors.push(`${s.method} ${target.slice(0, 120)}: ${(err as Error).message}`);
     }
   }
 }

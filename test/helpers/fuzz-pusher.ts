@@ -43,7 +43,9 @@ export class RawJson {
 /** JSON.stringify that writes RawJson values verbatim; `undefined` at the top becomes `undefined`. */
 export function toJson(value: unknown): string {
   const raws: string[] = [];
-  const text = JSON.stringify(value, (_key, v: unknown) => (v instanceof RawJson ? `__fuzz_raw_${raws.push(v.json) - 1}__` : v));
+  const text = JSON.stringify(value, (_key, v: unknown) =>
+    v instanceof RawJson ? `__fuzz_raw_${raws.push(v.json) - 1}__` : v,
+  );
   if (text === undefined) return 'undefined';
   return raws.length === 0 ? text : text.replace(/"__fuzz_raw_(\d+)__"/g, (_, i: string) => raws[Number(i)]!);
 }
@@ -68,7 +70,9 @@ export function oddValue(rng: Rng, budget: number): unknown {
     case 7:
       return new RawJson(deepJson(1 + rng.size(Math.min(20_000, Math.max(1, budget / 8))), rng.chance(0.5)));
     case 8:
-      return JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"toString":1,"valueOf":null}');
+      return JSON.parse(
+        '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"toString":1,"valueOf":null}',
+      );
     case 9:
       return [rng.int(0, 9), 'a', null, { b: [true] }];
     case 10:
@@ -95,7 +99,18 @@ export function channelName(rng: Rng, ctx: FrameContext): unknown {
     [2, () => `private-cache-fz-${n}`],
     [2, () => `#server-to-user-${ctx.userId ?? rng.int(0, 5)}`],
     [1, () => '#server-to-user-'],
-    [1, () => rng.pick(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'presence-__proto__', 'private-constructor'])],
+    [
+      1,
+      () =>
+        rng.pick([
+          '__proto__',
+          'constructor',
+          'toString',
+          'hasOwnProperty',
+          'presence-__proto__',
+          'private-constructor',
+        ]),
+    ],
     [1, () => rng.pick(['', ' ', 'a b', 'ünïcode', 'fz\u0000', 'private-', 'presence-', 'fz-#', 'fz/1', '..'])],
     [1, () => 'fz-' + 'x'.repeat(rng.int(150, 400))],
     [1, () => oddValue(rng, 256)],
@@ -159,56 +174,95 @@ function userData(rng: Rng, ctx: FrameContext, budget: number): unknown {
 export function pusherFrame(rng: Rng, ctx: FrameContext): unknown {
   const budget = ctx.maxFrameBytes;
   return rng.weighted<() => unknown>([
-    [14, () => {
-      const channel = channelName(rng, ctx);
-      if (typeof channel === 'string' && !ctx.channels.includes(channel) && ctx.channels.length < 40) ctx.channels.push(channel);
-      const presence = typeof channel === 'string' && channel.startsWith('presence-');
-      const channelData = presence || rng.chance(0.1) ? memberData(rng, budget) : undefined;
-      const data: Record<string, unknown> = { channel, auth: auth(rng, ctx, channel, channelData), channel_data: channelData };
-      return { event: 'pusher:subscribe', data: rng.chance(0.15) ? toJson(data) : data };
-    }],
-    [6, () => ({ event: 'pusher:unsubscribe', data: { channel: rng.chance(0.8) && ctx.channels.length ? rng.pick(ctx.channels) : channelName(rng, ctx) } })],
-    [5, () => {
-      const user_data = userData(rng, ctx, budget / 2);
-      const text = typeof user_data === 'string' ? user_data : toJson(user_data);
-      const good = `${ctx.app.key}:${sign(ctx.app.secret, `${ctx.socketId}::user::${text}`)}`;
-      const a = rng.weighted<() => unknown>([
-        [8, () => good],
-        [1, () => `${ctx.app.key}:${rng.bytes(32).toString('hex')}`],
-        [1, () => oddValue(rng, 32)],
-      ])();
-      return { event: 'pusher:signin', data: { auth: a, user_data } };
-    }],
-    [14, () => ({
-      event: `client-${rng.text(rng.int(0, 12))}`,
-      channel: rng.chance(0.85) && ctx.channels.length ? rng.pick(ctx.channels) : channelName(rng, ctx),
-      data: rng.weighted<() => unknown>([
-        [6, () => ({ msg: rng.text(rng.int(0, 50)) })],
-        [4, () => oddValue(rng, budget)],
-        [1, () => new RawJson(deepJson(6_000 + rng.size(Math.max(1, Math.floor(budget / 6) - 6_000)), rng.chance(0.5)))],
-        [0.3, () => 'y'.repeat(rng.int(90_000, 110_000))],
-      ])(),
-    })],
-    [1, () => ({ event: `client-${'n'.repeat(rng.int(190, 260))}`, channel: rng.pick(ctx.channels.length ? ctx.channels : ['fz-0']), data: {} })],
+    [
+      14,
+      () => {
+        const channel = channelName(rng, ctx);
+        if (typeof channel === 'string' && !ctx.channels.includes(channel) && ctx.channels.length < 40)
+          ctx.channels.push(channel);
+        const presence = typeof channel === 'string' && channel.startsWith('presence-');
+        const channelData = presence || rng.chance(0.1) ? memberData(rng, budget) : undefined;
+        const data: Record<string, unknown> = {
+          channel,
+          auth: auth(rng, ctx, channel, channelData),
+          channel_data: channelData,
+        };
+        return { event: 'pusher:subscribe', data: rng.chance(0.15) ? toJson(data) : data };
+      },
+    ],
+    [
+      6,
+      () => ({
+        event: 'pusher:unsubscribe',
+        data: { channel: rng.chance(0.8) && ctx.channels.length ? rng.pick(ctx.channels) : channelName(rng, ctx) },
+      }),
+    ],
+    [
+      5,
+      () => {
+        const user_data = userData(rng, ctx, budget / 2);
+        const text = typeof user_data === 'string' ? user_data : toJson(user_data);
+        const good = `${ctx.app.key}:${sign(ctx.app.secret, `${ctx.socketId}::user::${text}`)}`;
+        const a = rng.weighted<() => unknown>([
+          [8, () => good],
+          [1, () => `${ctx.app.key}:${rng.bytes(32).toString('hex')}`],
+          [1, () => oddValue(rng, 32)],
+        ])();
+        return { event: 'pusher:signin', data: { auth: a, user_data } };
+      },
+    ],
+    [
+      14,
+      () => ({
+        event: `client-${rng.text(rng.int(0, 12))}`,
+        channel: rng.chance(0.85) && ctx.channels.length ? rng.pick(ctx.channels) : channelName(rng, ctx),
+        data: rng.weighted<() => unknown>([
+          [6, () => ({ msg: rng.text(rng.int(0, 50)) })],
+          [4, () => oddValue(rng, budget)],
+          [
+            1,
+            () => new RawJson(deepJson(6_000 + rng.size(Math.max(1, Math.floor(budget / 6) - 6_000)), rng.chance(0.5))),
+          ],
+          [0.3, () => 'y'.repeat(rng.int(90_000, 110_000))],
+        ])(),
+      }),
+    ],
+    [
+      1,
+      () => ({
+        event: `client-${'n'.repeat(rng.int(190, 260))}`,
+        channel: rng.pick(ctx.channels.length ? ctx.channels : ['fz-0']),
+        data: {},
+      }),
+    ],
     [3, () => ({ event: rng.pick(['pusher:ping', 'pusher:pong']), data: rng.chance(0.5) ? {} : oddValue(rng, 64) })],
-    [4, () => ({
-      event: rng.pick([
-        'pusher:unknown',
-        'pusher_internal:subscription_succeeded',
-        'pusher:connection_established',
-        'pusher:error',
-        'Client-x',
-        'client-',
-        '',
-        rng.text(rng.int(1, 30)),
-        '__proto__',
-        'constructor',
-      ]),
-      channel: channelName(rng, ctx),
-      data: oddValue(rng, 256),
-    })],
+    [
+      4,
+      () => ({
+        event: rng.pick([
+          'pusher:unknown',
+          'pusher_internal:subscription_succeeded',
+          'pusher:connection_established',
+          'pusher:error',
+          'Client-x',
+          'client-',
+          '',
+          rng.text(rng.int(1, 30)),
+          '__proto__',
+          'constructor',
+        ]),
+        channel: channelName(rng, ctx),
+        data: oddValue(rng, 256),
+      }),
+    ],
     [3, () => ({ event: oddValue(rng, 64), data: oddValue(rng, 64), channel: oddValue(rng, 64) })],
-    [2, () => JSON.parse('{"__proto__":{"event":"pusher:ping"},"event":"pusher:subscribe","data":{"__proto__":{"channel":"fz-0"}}}')],
+    [
+      2,
+      () =>
+        JSON.parse(
+          '{"__proto__":{"event":"pusher:ping"},"event":"pusher:subscribe","data":{"__proto__":{"channel":"fz-0"}}}',
+        ),
+    ],
     [2, () => oddValue(rng, budget)],
   ])();
 }
@@ -233,16 +287,27 @@ export function mutate(rng: Rng, input: Buffer): Buffer {
         b = Buffer.concat([b.subarray(0, at), b.subarray(rng.int(0, b.length))]);
         break;
       case 4:
-        b = Buffer.concat([b.subarray(0, at), Buffer.from(rng.pick(['\xff', '\xc0\x80', '\xed\xa0\x80', '\xe2\x82', '\xf4\x90\x80\x80']), 'latin1'), b.subarray(at)]);
+        b = Buffer.concat([
+          b.subarray(0, at),
+          Buffer.from(rng.pick(['\xff', '\xc0\x80', '\xed\xa0\x80', '\xe2\x82', '\xf4\x90\x80\x80']), 'latin1'),
+          b.subarray(at),
+        ]);
         break;
       case 5:
-        b = Buffer.concat([b.subarray(0, at), Buffer.from(rng.pick(['"', '{', '}', '[', ']', ',', ':', '\\', 'null', '1e999', '"__proto__":'])), b.subarray(at)]);
+        b = Buffer.concat([
+          b.subarray(0, at),
+          Buffer.from(rng.pick(['"', '{', '}', '[', ']', ',', ':', '\\', 'null', '1e999', '"__proto__":'])),
+          b.subarray(at),
+        ]);
         break;
       case 6:
         b = Buffer.concat([b, b]);
         break;
       default:
-        b = Buffer.from(b.toString('latin1').replace(/"[^"]*"/, () => toJson(oddValue(rng, 64))), 'latin1');
+        b = Buffer.from(
+          b.toString('latin1').replace(/"[^"]*"/, () => toJson(oddValue(rng, 64))),
+          'latin1',
+        );
     }
   }
   return b;
@@ -254,14 +319,35 @@ export function framePayload(rng: Rng, ctx: FrameContext): Buffer {
     [50, () => Buffer.from(toJson(pusherFrame(rng, ctx)))],
     [20, () => mutate(rng, Buffer.from(toJson(pusherFrame(rng, ctx))))],
     [1, () => Buffer.from(deepJson(1_000 + rng.size(Math.floor(ctx.maxFrameBytes / 2) - 1_002), rng.chance(0.5)))],
-    [1, () => {
-      // Sizes near and above the frame limit.
-      const size = ctx.maxFrameBytes + rng.int(-64, 64);
-      const head = `{"event":"client-big","channel":"${rng.pick(ctx.channels.length ? ctx.channels : ['private-fz-0'])}","data":"`;
-      return Buffer.from(head + 'z'.repeat(Math.max(0, size - head.length - 2)) + '"}');
-    }],
+    [
+      1,
+      () => {
+        // Sizes near and above the frame limit.
+        const size = ctx.maxFrameBytes + rng.int(-64, 64);
+        const head = `{"event":"client-big","channel":"${rng.pick(ctx.channels.length ? ctx.channels : ['private-fz-0'])}","data":"`;
+        return Buffer.from(head + 'z'.repeat(Math.max(0, size - head.length - 2)) + '"}');
+      },
+    ],
     [3, () => rng.bytes(rng.size(512))],
     [3, () => Buffer.from(rng.text(rng.size(200), ' {}[]":,\\/eventdatchnl0123456789-_truefalsnul'))],
-    [2, () => Buffer.from(rng.pick(['', ' ', 'null', '[]', '0', '""', 'true', '{}', '{"event":null}', '{"event":"pusher:subscribe"}', '{"event":"pusher:subscribe","data":"{"}']))],
+    [
+      2,
+      () =>
+        Buffer.from(
+          rng.pick([
+            '',
+            ' ',
+            'null',
+            '[]',
+            '0',
+            '""',
+            'true',
+            '{}',
+            '{"event":null}',
+            '{"event":"pusher:subscribe"}',
+            '{"event":"pusher:subscribe","data":"{"}',
+          ]),
+        ),
+    ],
   ])();
 }

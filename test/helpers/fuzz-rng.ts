@@ -10,7 +10,8 @@ export function fuzzSeed(): number {
   const env = process.env.FUZZ_SEED;
   if (env === undefined || env === '') return randomInt(0, 2 ** 32);
   const seed = Number(env);
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new Error(`FUZZ_SEED must be an integer from 0 to 2^32-1, got ${env}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new Error(`FUZZ_SEED must be an integer from 0 to 2^32-1, got ${env}`);
   return seed;
 }
 
@@ -72,7 +73,7 @@ export class Rng {
 
   /** A size skewed towards small values, up to `max`. */
   size(max: number): number {
-    return Math.min(max, Math.floor(2 ** (this.next() / 2 ** 32 * Math.log2(max + 1))) - 1 + this.int(0, 1));
+    return Math.min(max, Math.floor(2 ** ((this.next() / 2 ** 32) * Math.log2(max + 1))) - 1 + this.int(0, 1));
   }
 
   /** A string of `n` characters from `alphabet`. */

@@ -34,10 +34,39 @@ export interface TunnelFuzzStats {
 }
 
 export function newTunnelStats(): TunnelFuzzStats {
-  return { connections: 0, frames: 0, requests: 0, responses: 0, fallbacks: new Map(), protocolErrors: 0, aborted: 0, unanswered: [], answeredTwice: [] };
+  return {
+    connections: 0,
+    frames: 0,
+    requests: 0,
+    responses: 0,
+    fallbacks: new Map(),
+    protocolErrors: 0,
+    aborted: 0,
+    unanswered: [],
+    answeredTwice: [],
+  };
 }
 
-const NASTY = ['\u0000', '\u0001', '\r', '\n', '\u007f', '\u0100', '\u2028', '\ud83d\ude00', '\t', 'é', ';', '..', '%2e', '\\', '#', '?', ' ', '"'];
+const NASTY = [
+  '\u0000',
+  '\u0001',
+  '\r',
+  '\n',
+  '\u007f',
+  '\u0100',
+  '\u2028',
+  '\ud83d\ude00',
+  '\t',
+  'é',
+  ';',
+  '..',
+  '%2e',
+  '\\',
+  '#',
+  '?',
+  ' ',
+  '"',
+];
 
 function origin(rng: Rng): Record<string, string> {
   return rng.weighted<() => Record<string, string>>([
@@ -63,7 +92,11 @@ function behaviour(rng: Rng): string {
     [10, () => ''],
     [3, () => `delay=${rng.int(0, 150)}`],
     [2, () => `status=${rng.pick([419, 500, 404, 403])}`],
-    [1, () => `redirect=${encodeURIComponent(rng.pick(['/livewire/update', `${TUNNEL_PAGE}/x`, 'https://evil.fuzz.test/', '//evil.fuzz.test/']))}&code=${rng.pick([301, 302, 303, 307, 308])}`],
+    [
+      1,
+      () =>
+        `redirect=${encodeURIComponent(rng.pick(['/livewire/update', `${TUNNEL_PAGE}/x`, 'https://evil.fuzz.test/', '//evil.fuzz.test/']))}&code=${rng.pick([301, 302, 303, 307, 308])}`,
+    ],
     [1, () => `stream=${rng.int(1, 3)}`],
     [1, () => `big=${rng.size(400_000)}`],
     [1, () => `set=${encodeURIComponent(`k${rng.int(0, 9)}=${rng.text(6)}; Path=/`)}`],
@@ -81,7 +114,20 @@ function path(rng: Rng): unknown {
     [2, () => `/broadcasting/auth${query()}`],
     [2, () => `/livewire-${rng.text(rng.int(0, 6), "ab.;@!$&'()*+,=:~_-")}/update`],
     [2, () => `/livewire/${rng.pick(NASTY)}update`],
-    [1, () => rng.pick(['/admin', '/', '', '//evil.fuzz.test/livewire/update', 'http://evil/livewire/update', '/livewire/update/..', '/livewire/update;x', `/${'a'.repeat(5000)}`])],
+    [
+      1,
+      () =>
+        rng.pick([
+          '/admin',
+          '/',
+          '',
+          '//evil.fuzz.test/livewire/update',
+          'http://evil/livewire/update',
+          '/livewire/update/..',
+          '/livewire/update;x',
+          `/${'a'.repeat(5000)}`,
+        ]),
+    ],
     [1, () => rng.pick([null, 42, {}, ['x'], true])],
   ])();
 }
@@ -91,7 +137,18 @@ function headers(rng: Rng): unknown {
   const out: Record<string, unknown> = { 'content-type': 'application/json', 'x-livewire': '' };
   const n = rng.int(0, 4);
   for (let i = 0; i < n; i++) {
-    const name = rng.pick(['x-csrf-token', 'accept', 'x-xsrf-token', 'referer', 'cookie', 'host', 'x-forwarded-host', 'X-Livewire', 'x-socket-id', rng.text(rng.int(1, 12))]);
+    const name = rng.pick([
+      'x-csrf-token',
+      'accept',
+      'x-xsrf-token',
+      'referer',
+      'cookie',
+      'host',
+      'x-forwarded-host',
+      'X-Livewire',
+      'x-socket-id',
+      rng.text(rng.int(1, 12)),
+    ]);
     out[name] = rng.weighted<() => unknown>([
       [6, () => rng.text(rng.int(0, 40))],
       [3, () => `${rng.text(3)}${rng.pick(NASTY)}${rng.text(3)}`],
@@ -140,22 +197,32 @@ export async function tunnelWorker(rng: Rng, env: TunnelFuzzEnv, stats: TunnelFu
     for (let i = 0; i < n; i++) {
       stats.frames++;
       rng.weighted<() => void>([
-        [10, () => {
-          const id = `q${i}`;
-          fresh.add(id);
-          stats.requests++;
-          const data = requestData(rng, id);
-          sentData.set(id, data);
-          s.send('wiremesh:request', data);
-        }],
+        [
+          10,
+          () => {
+            const id = `q${i}`;
+            fresh.add(id);
+            stats.requests++;
+            const data = requestData(rng, id);
+            sentData.set(id, data);
+            s.send('wiremesh:request', data);
+          },
+        ],
         [1, () => s.send('wiremesh:request', requestData(rng, rng.pick([undefined, '', 'x'.repeat(65), 7, null])))],
-        [2, () => {
-          const id = `q${rng.int(0, Math.max(0, i - 1))}`;
-          if (fresh.has(id)) aborted.add(id);
-          s.send('wiremesh:abort', { id });
-        }],
+        [
+          2,
+          () => {
+            const id = `q${rng.int(0, Math.max(0, i - 1))}`;
+            if (fresh.has(id)) aborted.add(id);
+            s.send('wiremesh:abort', { id });
+          },
+        ],
         [1, () => s.send('wiremesh:abort', rng.pick([null, 'x', { id: 5 }, '{"id":"zz"}', []]))],
-        [1, () => s.send(rng.pick(['wiremesh:chunk', 'wiremesh:response', 'wiremesh:', 'wiremesh:request ']), { id: 'q0' })],
+        [
+          1,
+          () =>
+            s.send(rng.pick(['wiremesh:chunk', 'wiremesh:response', 'wiremesh:', 'wiremesh:request ']), { id: 'q0' }),
+        ],
       ])();
       if (rng.chance(0.3)) await sleep(rng.int(0, 20));
     }
@@ -163,10 +230,15 @@ export async function tunnelWorker(rng: Rng, env: TunnelFuzzEnv, stats: TunnelFu
     const pending = (): string[] => [...fresh].filter((id) => !aborted.has(id) && !answered(s, id));
     const until = Date.now() + 3_000;
     while (pending().length > 0 && Date.now() < until) await sleep(20);
-    for (const id of pending()) if (stats.unanswered.length < 20) stats.unanswered.push(`${id}: sent ${JSON.stringify(sentData.get(id)).slice(0, 300)}; got ${JSON.stringify(s.of(id)).slice(0, 300)}`);
+    for (const id of pending())
+      if (stats.unanswered.length < 20)
+        stats.unanswered.push(
+          `${id}: sent ${JSON.stringify(sentData.get(id)).slice(0, 300)}; got ${JSON.stringify(s.of(id)).slice(0, 300)}`,
+        );
     for (const id of fresh) {
       const firsts = s.of(id).filter((f) => f.event === 'wiremesh:response' || f.event === 'wiremesh:fallback');
-      if (firsts.length > 1 && stats.answeredTwice.length < 20) stats.answeredTwice.push(`${id}: ${JSON.stringify(firsts).slice(0, 300)}`);
+      if (firsts.length > 1 && stats.answeredTwice.length < 20)
+        stats.answeredTwice.push(`${id}: ${JSON.stringify(firsts).slice(0, 300)}`);
     }
     for (const f of s.frames) {
       if (f.event === 'wiremesh:response') stats.responses++;
@@ -187,5 +259,8 @@ function answered(s: TunnelSocket, id: string): boolean {
   const frames = s.of(id);
   if (frames.some((f) => f.event === 'wiremesh:fallback')) return true;
   // A duplicate id is refused with pusher:error (the first request still gets its answer).
-  return frames.some((f) => (f.event === 'wiremesh:response' || f.event === 'wiremesh:chunk') && (f.data as { done?: boolean }).done === true);
+  return frames.some(
+    (f) =>
+      (f.event === 'wiremesh:response' || f.event === 'wiremesh:chunk') && (f.data as { done?: boolean }).done === true,
+  );
 }

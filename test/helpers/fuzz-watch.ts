@@ -30,7 +30,9 @@ export class ProcessWatch {
     this.failures.push(`uncaughtException: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   };
   private readonly onRejection = (reason: unknown): void => {
-    this.failures.push(`unhandledRejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
+    this.failures.push(
+      `unhandledRejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`,
+    );
   };
 
   constructor() {

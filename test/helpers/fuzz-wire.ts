@@ -192,7 +192,8 @@ export class WireClient {
       if (opcode === OP.TEXT) this.text(payload.toString('utf8'));
       else if (opcode === OP.BINARY) this.binaryCount++;
       else if (opcode === OP.CLOSE) this.closed(payload);
-      else if (opcode === OP.PING && !this.socket.destroyed) this.socket.write(encodeFrame(Buffer.from(payload), { opcode: OP.PONG }));
+      else if (opcode === OP.PING && !this.socket.destroyed)
+        this.socket.write(encodeFrame(Buffer.from(payload), { opcode: OP.PONG }));
     }
   }
 

@@ -42,7 +42,10 @@ function path(rng: Rng, app: FuzzApp): string {
     [1, () => `/app/%E0%A4%A?protocol=7`],
     [1, () => `/app/${app.key}/?protocol=7&protocol=4`],
     [1, () => `/app/${encodeURIComponent(app.key)}%2F?protocol=7`],
-    [1, () => rng.pick(['/', '/apps/app-id/events', '/app', '/app//', '/app/__proto__?protocol=7', '/health?protocol=7'])],
+    [
+      1,
+      () => rng.pick(['/', '/apps/app-id/events', '/app', '/app//', '/app/__proto__?protocol=7', '/health?protocol=7']),
+    ],
   ])();
 }
 
@@ -52,15 +55,18 @@ function wireFrame(rng: Rng, ctx: FrameContext): Buffer {
   return rng.weighted<() => Buffer>([
     [80, () => textFrame(payload())],
     [4, () => encodeFrame(payload(), { opcode: OP.BINARY })],
-    [4, () => {
-      // A legal fragmented text message, sometimes with a ping between the fragments.
-      const p = Buffer.from(toJson(pusherFrame(rng, ctx)));
-      const cut = rng.int(0, p.length);
-      const parts = [encodeFrame(p.subarray(0, cut), { opcode: OP.TEXT, fin: false })];
-      if (rng.chance(0.3)) parts.push(encodeFrame(rng.bytes(rng.int(0, 125)), { opcode: OP.PING }));
-      parts.push(encodeFrame(p.subarray(cut), { opcode: OP.CONT }));
-      return Buffer.concat(parts);
-    }],
+    [
+      4,
+      () => {
+        // A legal fragmented text message, sometimes with a ping between the fragments.
+        const p = Buffer.from(toJson(pusherFrame(rng, ctx)));
+        const cut = rng.int(0, p.length);
+        const parts = [encodeFrame(p.subarray(0, cut), { opcode: OP.TEXT, fin: false })];
+        if (rng.chance(0.3)) parts.push(encodeFrame(rng.bytes(rng.int(0, 125)), { opcode: OP.PING }));
+        parts.push(encodeFrame(p.subarray(cut), { opcode: OP.CONT }));
+        return Buffer.concat(parts);
+      },
+    ],
     [3, () => encodeFrame(rng.bytes(rng.int(0, 125)), { opcode: rng.pick([OP.PING, OP.PONG]) })],
     [1, () => encodeFrame(rng.bytes(rng.int(126, 400)), { opcode: OP.PING })],
     [1, () => encodeFrame(payload(), { opcode: OP.TEXT, rsv: rng.int(1, 7) })],
@@ -69,14 +75,24 @@ function wireFrame(rng: Rng, ctx: FrameContext): Buffer {
     [1, () => encodeFrame(payload(), { opcode: OP.CONT })],
     [1, () => encodeFrame(payload(), { opcode: OP.TEXT, fin: false })],
     [1, () => encodeFrame(Buffer.from('{"event":"pusher:ping","data":{}}'), { opcode: OP.TEXT, wideLength: true })],
-    [1, () => encodeFrame(Buffer.alloc(0), { opcode: OP.TEXT, declaredLength: rng.pick([2 ** 31, 2 ** 40, 2 ** 53 - 1, ctx.maxFrameBytes + 1]) })],
-    [1, () => {
-      const code = rng.pick([0, 999, 1000, 1004, 1005, 1006, 1015, 2999, 4100, 5000, 65535]);
-      const body = Buffer.alloc(2);
-      body.writeUInt16BE(code);
-      const reason = rng.chance(0.3) ? Buffer.from([0xff, 0xfe]) : Buffer.from(rng.text(rng.int(0, 20)));
-      return encodeFrame(rng.chance(0.2) ? Buffer.from([1]) : Buffer.concat([body, reason]), { opcode: OP.CLOSE });
-    }],
+    [
+      1,
+      () =>
+        encodeFrame(Buffer.alloc(0), {
+          opcode: OP.TEXT,
+          declaredLength: rng.pick([2 ** 31, 2 ** 40, 2 ** 53 - 1, ctx.maxFrameBytes + 1]),
+        }),
+    ],
+    [
+      1,
+      () => {
+        const code = rng.pick([0, 999, 1000, 1004, 1005, 1006, 1015, 2999, 4100, 5000, 65535]);
+        const body = Buffer.alloc(2);
+        body.writeUInt16BE(code);
+        const reason = rng.chance(0.3) ? Buffer.from([0xff, 0xfe]) : Buffer.from(rng.text(rng.int(0, 20)));
+        return encodeFrame(rng.chance(0.2) ? Buffer.from([1]) : Buffer.concat([body, reason]), { opcode: OP.CLOSE });
+      },
+    ],
   ])();
 }
 
@@ -84,7 +100,9 @@ function wireFrame(rng: Rng, ctx: FrameContext): Buffer {
 function cleanFrame(rng: Rng, ctx: FrameContext): Buffer {
   const text = framePayload(rng, ctx).subarray(0, ctx.maxFrameBytes).toString('utf8');
   const payload = Buffer.from(text);
-  return textFrame(payload.length <= ctx.maxFrameBytes ? payload : Buffer.from(text.slice(0, Math.floor(ctx.maxFrameBytes / 3))));
+  return textFrame(
+    payload.length <= ctx.maxFrameBytes ? payload : Buffer.from(text.slice(0, Math.floor(ctx.maxFrameBytes / 3))),
+  );
 }
 
 /** A burst of valid subscribe/unsubscribe pairs on presence and private channels (races in presence state). */
@@ -97,7 +115,9 @@ function churn(rng: Rng, ctx: FrameContext): Buffer[] {
     out.push(textFrame(toJson(frame)));
     const data = (frame as { data: unknown }).data;
     if (typeof data === 'string') continue; // subscribe data sent as a JSON string
-    out.push(textFrame(toJson({ event: 'pusher:unsubscribe', data: { channel: (data as { channel: unknown }).channel } })));
+    out.push(
+      textFrame(toJson({ event: 'pusher:unsubscribe', data: { channel: (data as { channel: unknown }).channel } })),
+    );
   }
   return out;
 }
@@ -109,7 +129,13 @@ async function session(rng: Rng, env: WsFuzzEnv, stats: WsFuzzStats): Promise<vo
   try {
     if (!c.socketId) return;
     stats.established++;
-    const ctx: FrameContext = { app, socketId: c.socketId, maxFrameBytes: env.maxFrameBytes, channels: [], userId: null };
+    const ctx: FrameContext = {
+      app,
+      socketId: c.socketId,
+      maxFrameBytes: env.maxFrameBytes,
+      channels: [],
+      userId: null,
+    };
     const frames = rng.chance(0.15) ? churn(rng, ctx) : [];
     // Most sessions send only frames the transport accepts, so they live long enough to reach deeper
     // states; the others also break the WebSocket framing, which usually ends them early.

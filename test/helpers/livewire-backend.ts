@@ -78,7 +78,14 @@ export class TestBackend {
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
     const cookies = parseCookies(req.headers.cookie);
-    this.seen.push({ method: req.method ?? '', url: req.url ?? '', path: url.pathname, headers: req.headers, cookies, body });
+    this.seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      path: url.pathname,
+      headers: req.headers,
+      cookies,
+      body,
+    });
     res.on('close', () => {
       if (!res.writableFinished) this.closed.push(req.url ?? '');
     });
@@ -97,7 +104,11 @@ export class TestBackend {
       return;
     }
     if (q.has('stream')) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'x-livewire-stream': 'true', 'cache-control': 'no-cache' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'x-livewire-stream': 'true',
+        'cache-control': 'no-cache',
+      });
       const n = Number(q.get('stream'));
       for (let i = 0; i < n; i++) {
         res.write(`{"stream":true,"body":{"n":${i}},"endStream":${i === n - 1}}`);
@@ -111,7 +122,10 @@ export class TestBackend {
     if (q.has('big')) {
       const n = Number(q.get('big'));
       const text = 'é'.repeat(Math.floor(n / 2)) + 'x'.repeat(n % 2);
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
+      res.writeHead(200, {
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': String(Buffer.byteLength(text)),
+      });
       if (q.has('trickle')) {
         const half = Math.floor(text.length / 2);
         res.write(text.slice(0, half));
@@ -122,8 +136,16 @@ export class TestBackend {
       res.end(text);
       return;
     }
-    const echo: Echo = { method: req.method ?? '', path: req.url ?? '', headers: req.headers as Record<string, string>, cookies, body };
-    res.writeHead(200, { 'content-type': 'application/json', 'x-backend': String(this.port) }).end(JSON.stringify(echo));
+    const echo: Echo = {
+      method: req.method ?? '',
+      path: req.url ?? '',
+      headers: req.headers as Record<string, string>,
+      cookies,
+      body,
+    };
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'x-backend': String(this.port) })
+      .end(JSON.stringify(echo));
   }
 }
 

@@ -109,7 +109,8 @@ export class TunnelSocket {
   /** The first answer to `id`: a response or a fallback frame. */
   async answer(id: string, timeoutMs?: number): Promise<TunnelFrame> {
     return this.next(
-      (f) => (f.event === 'wiremesh:response' || f.event === 'wiremesh:fallback') && (f.data as { id?: string }).id === id,
+      (f) =>
+        (f.event === 'wiremesh:response' || f.event === 'wiremesh:fallback') && (f.data as { id?: string }).id === id,
       `answer to ${id}`,
       timeoutMs,
     );
@@ -117,14 +118,16 @@ export class TunnelSocket {
 
   async fallback(id: string): Promise<FallbackData> {
     const f = await this.answer(id);
-    if (f.event !== 'wiremesh:fallback') throw new Error(`expected a fallback for ${id}, got ${JSON.stringify(f).slice(0, 300)}`);
+    if (f.event !== 'wiremesh:fallback')
+      throw new Error(`expected a fallback for ${id}, got ${JSON.stringify(f).slice(0, 300)}`);
     return f.data as FallbackData;
   }
 
   /** The whole response to `id`: its first frame, with `body` the text of every frame up to done. */
   async response(id: string, timeoutMs = 5_000): Promise<ResponseData & { chunks: number; error?: string }> {
     const first = await this.answer(id, timeoutMs);
-    if (first.event !== 'wiremesh:response') throw new Error(`expected a response for ${id}, got ${JSON.stringify(first).slice(0, 300)}`);
+    if (first.event !== 'wiremesh:response')
+      throw new Error(`expected a response for ${id}, got ${JSON.stringify(first).slice(0, 300)}`);
     const head = first.data as ResponseData;
     if (head.done) return { ...head, chunks: 0 };
     const last = await this.next(
@@ -132,7 +135,9 @@ export class TunnelSocket {
       `last chunk of ${id}`,
       timeoutMs,
     );
-    const chunks = this.of(id).filter((f) => f.event === 'wiremesh:chunk').map((f) => f.data as ChunkData);
+    const chunks = this.of(id)
+      .filter((f) => f.event === 'wiremesh:chunk')
+      .map((f) => f.data as ChunkData);
     const error = (last.data as ChunkData).error;
     return {
       ...head,

@@ -45,7 +45,9 @@ const batch = (verb: 'add' | 'del', addresses: readonly string[]): string =>
 async function ipBatch(input: string, force: boolean): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const args = [...(force ? ['-force'] : []), '-6', '-batch', '-'];
-    const child = execFile('ip', args, (err, _stdout, stderr) => (err ? reject(new Error(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
+    const child = execFile('ip', args, (err, _stdout, stderr) =>
+      err ? reject(new Error(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve(),
+    );
     child.stdin!.end(input);
   });
 }
@@ -82,9 +84,14 @@ export async function loopbackAddresses(): Promise<LoopbackAddresses> {
     // Last resort (the run ended without release()): synchronous, as 'exit' handlers must be.
     if (added.size === 0) return;
     try {
-      execFileSync('ip', ['-force', '-6', '-batch', '-'], { input: batch('del', [...added]), stdio: ['pipe', 'ignore', 'ignore'] });
+      execFileSync('ip', ['-force', '-6', '-batch', '-'], {
+        input: batch('del', [...added]),
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
     } catch (err) {
-      process.stderr.write(`could not remove test addresses from lo (${[...added].join(' ')}): ${(err as Error).message}\n`);
+      process.stderr.write(
+        `could not remove test addresses from lo (${[...added].join(' ')}): ${(err as Error).message}\n`,
+      );
     }
   };
   process.on('exit', onExit);

@@ -242,7 +242,8 @@ export class LinkProxy {
       for (const pipe of pair.pipes) pipe.stop();
       this.pairs.delete(pair);
     });
-    if (this.cutNow) client.pause(); // held until restore(): the SYN got through, nothing else
+    if (this.cutNow)
+      client.pause(); // held until restore(): the SYN got through, nothing else
     else this.connectUpstream(pair);
   }
 

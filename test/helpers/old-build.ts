@@ -37,14 +37,27 @@ export async function buildOld(commit: string): Promise<OldBuild> {
   const dir = await mkdtemp(join(tmpdir(), 'wiremesh-old-'));
   const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    await run('bash', ['-c', `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, 'archive', REPO_ROOT, commit, dir], { maxBuffer: 1 << 20 });
+    await run(
+      'bash',
+      ['-c', `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, 'archive', REPO_ROOT, commit, dir],
+      { maxBuffer: 1 << 20 },
+    );
     await symlink(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     // The server only (no tests, no browser client): what `wiremesh start` runs.
     await writeFile(
       join(dir, 'tsconfig.old.json'),
-      JSON.stringify({ extends: './tsconfig.json', include: ['src/**/*.ts'], exclude: ['src/**/*.test.ts'], compilerOptions: { declaration: false, sourceMap: false } }),
+      JSON.stringify({
+        extends: './tsconfig.json',
+        include: ['src/**/*.ts'],
+        exclude: ['src/**/*.test.ts'],
+        compilerOptions: { declaration: false, sourceMap: false },
+      }),
     );
-    await run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.old.json')], { cwd: dir, maxBuffer: 4 << 20 });
+    await run(
+      process.execPath,
+      [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.old.json')],
+      { cwd: dir, maxBuffer: 4 << 20 },
+    );
     return { commit, dir, remove };
   } catch (err) {
     await remove();

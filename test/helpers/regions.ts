@@ -108,7 +108,13 @@ export async function startRegions(options: RegionOptions): Promise<Regions> {
       for (let j = 0; j < specs.length; j++) {
         if (i === j) continue;
         const shape: Partial<Shape> = { delayMs: oneWay(i, j) };
-        const link = await LinkProxy.start({ host: linkHosts[x++]!, port: meshPort, target: { host: nodeHost(j), port: meshPort }, forward: shape, back: shape });
+        const link = await LinkProxy.start({
+          host: linkHosts[x++]!,
+          port: meshPort,
+          target: { host: nodeHost(j), port: meshPort },
+          forward: shape,
+          back: shape,
+        });
         links.set(`${i}>${j}`, link);
         mine.push(link.host);
       }
@@ -124,12 +130,31 @@ export async function startRegions(options: RegionOptions): Promise<Regions> {
           driver: 'mesh',
           heartbeatMs: options.heartbeatMs,
           nodeTimeoutMs: options.nodeTimeoutMs,
-          mesh: { port: meshPort, host: meshHost, dns: `n${i}.mesh.test`, dnsServers: [dns.address], secret: REGION_SECRET },
+          mesh: {
+            port: meshPort,
+            host: meshHost,
+            dns: `n${i}.mesh.test`,
+            dnsServers: [dns.address],
+            secret: REGION_SECRET,
+          },
         },
       });
       const lastMile = { delayMs: options.lastMileMs ?? 1 };
-      const clientLink = await LinkProxy.start({ target: { host: '127.0.0.1', port: proc.port }, forward: lastMile, back: lastMile });
-      nodes.push({ index: i, region: specs[i]!, meshHost, proc, port: proc.port, clientPort: clientLink.port, clientLink, alive: true });
+      const clientLink = await LinkProxy.start({
+        target: { host: '127.0.0.1', port: proc.port },
+        forward: lastMile,
+        back: lastMile,
+      });
+      nodes.push({
+        index: i,
+        region: specs[i]!,
+        meshHost,
+        proc,
+        port: proc.port,
+        clientPort: clientLink.port,
+        clientLink,
+        alive: true,
+      });
     }
   } catch (err) {
     await cleanup();
@@ -137,14 +162,19 @@ export async function startRegions(options: RegionOptions): Promise<Regions> {
   }
   const server = dns;
   const between = (region: string): LinkProxy[] =>
-    [...links].filter(([key]) => {
-      const [i, j] = key.split('>').map(Number) as [number, number];
-      return (specs[i] === region) !== (specs[j] === region);
-    }).map(([, l]) => l);
+    [...links]
+      .filter(([key]) => {
+        const [i, j] = key.split('>').map(Number) as [number, number];
+        return (specs[i] === region) !== (specs[j] === region);
+      })
+      .map(([, l]) => l);
   return {
     family: lo.family,
     ...(lo.fallback === undefined ? {} : { fallback: lo.fallback }),
-    describeFamily: () => (lo.family === 6 ? `IPv6 (${nodeHost(0)} …, like Fly's 6PN)` : `IPv4 loopback (127.0.1.x; not IPv6: ${lo.fallback})`),
+    describeFamily: () =>
+      lo.family === 6
+        ? `IPv6 (${nodeHost(0)} …, like Fly's 6PN)`
+        : `IPv4 loopback (127.0.1.x; not IPv6: ${lo.fallback})`,
     nodes,
     meshPort,
     dns: server,

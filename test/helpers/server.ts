@@ -29,7 +29,10 @@ export function testApp(overrides: Record<string, unknown> = {}): Record<string,
   return { ...APP, clientEvents: true, userAuthentication: true, ...overrides };
 }
 
-export async function startTestServer(raw: Record<string, unknown> = {}, options: Omit<StartOptions, 'logger'> = {}): Promise<TestServer> {
+export async function startTestServer(
+  raw: Record<string, unknown> = {},
+  options: Omit<StartOptions, 'logger'> = {},
+): Promise<TestServer> {
   const config = validateConfig({ host: '127.0.0.1', port: 0, apps: [testApp()], logLevel: 'debug', ...raw });
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', sink: (line) => logs.push(line) });
@@ -69,7 +72,11 @@ export interface ServerProcess {
  * Runs `node bin/wiremesh.js start --config <tmp file>` and waits until /health answers.
  * `root`: another build's checkout (an older version, for rolling-deploy tests).
  */
-export async function spawnServer(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, root = ROOT): Promise<ServerProcess> {
+export async function spawnServer(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = {},
+  root = ROOT,
+): Promise<ServerProcess> {
   const port = (raw.port as number | undefined) ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'wiremesh-test-'));
   const file = join(dir, 'config.json');

@@ -122,14 +122,25 @@ export async function rawConnected(port: number): Promise<{ raw: RawClient; sock
 }
 
 /** Subscribes a raw client and waits for `subscription_succeeded` (throws on a subscription error). */
-export async function rawSubscribe(raw: RawClient, channel: string, auth?: string, channelData?: string): Promise<void> {
+export async function rawSubscribe(
+  raw: RawClient,
+  channel: string,
+  auth?: string,
+  channelData?: string,
+): Promise<void> {
   const from = raw.frames.length;
-  raw.send({ event: 'pusher:subscribe', data: { channel, ...(auth ? { auth } : {}), ...(channelData ? { channel_data: channelData } : {}) } });
+  raw.send({
+    event: 'pusher:subscribe',
+    data: { channel, ...(auth ? { auth } : {}), ...(channelData ? { channel_data: channelData } : {}) },
+  });
   const f = await raw.next(
-    (x) => x.channel === channel && (x.event === 'pusher_internal:subscription_succeeded' || x.event === 'pusher:subscription_error'),
+    (x) =>
+      x.channel === channel &&
+      (x.event === 'pusher_internal:subscription_succeeded' || x.event === 'pusher:subscription_error'),
     `subscription to ${channel}`,
     3_000,
     from,
   );
-  if (f.event === 'pusher:subscription_error') throw new Error(`subscription to ${channel} refused: ${JSON.stringify(f.data)}`);
+  if (f.event === 'pusher:subscription_error')
+    throw new Error(`subscription to ${channel} refused: ${JSON.stringify(f.data)}`);
 }

@@ -26,14 +26,18 @@ export function errorsIn(frames: Received[]): Array<{ code: number | null; messa
     .map((f) => (typeof f.data === 'string' ? JSON.parse(f.data) : f.data) as { code: number | null; message: string });
 }
 
-export type Outcome = { ok: true } | { ok: false; error: { status?: number; code?: number | null; error?: string; type?: string } };
+export type Outcome =
+  { ok: true } | { ok: false; error: { status?: number; code?: number | null; error?: string; type?: string } };
 
 /** Subscribes and resolves with the outcome: subscription_succeeded or subscription_error. */
 export async function subscribeOutcome(client: PusherClient, channel: string, timeoutMs = 3_000): Promise<Outcome> {
   const ch = client.subscribe(channel);
   let outcome: Outcome | undefined;
   ch.bind('pusher:subscription_succeeded', () => (outcome ??= { ok: true }));
-  ch.bind('pusher:subscription_error', (error: Extract<Outcome, { ok: false }>['error']) => (outcome ??= { ok: false, error }));
+  ch.bind(
+    'pusher:subscription_error',
+    (error: Extract<Outcome, { ok: false }>['error']) => (outcome ??= { ok: false, error }),
+  );
   await until(() => outcome !== undefined, `subscription outcome for ${channel}`, timeoutMs);
   return outcome!;
 }
@@ -59,8 +63,9 @@ export async function untilAsync(predicate: () => Promise<boolean>, what: string
  * client is still connected (pusher-js drops its socket reference on close).
  */
 export function fayeCloseTimerClearer(client: PusherClient): () => void {
-  const socket = (client.connection as unknown as { connection?: { transport?: { socket?: { _closeTimer?: NodeJS.Timeout } } } })
-    .connection?.transport?.socket;
+  const socket = (
+    client.connection as unknown as { connection?: { transport?: { socket?: { _closeTimer?: NodeJS.Timeout } } } }
+  ).connection?.transport?.socket;
   if (!socket) throw new Error('pusher-js client is not connected');
   return () => clearTimeout(socket._closeTimer);
 }

@@ -31,11 +31,17 @@ export class StreamClient {
     this.gaps.set(channel, []);
     ch.bind('n', (d: { n: number }) => this.got.get(channel)!.push(d.n));
     ch.bind('wiremesh:gap', (d: { reason: string }) => this.gaps.get(channel)!.push(d.reason));
-    ch.bind('wiremesh:resumed', (d: { replayed: number }) => this.resumed.set(channel, (this.resumed.get(channel) ?? 0) + d.replayed));
+    ch.bind('wiremesh:resumed', (d: { replayed: number }) =>
+      this.resumed.set(channel, (this.resumed.get(channel) ?? 0) + d.replayed),
+    );
   }
 
   async subscribed(): Promise<void> {
-    await until(() => [...this.got.keys()].every((c) => this.pusher.channel(c)?.subscribed === true), 'subscribed', 10_000);
+    await until(
+      () => [...this.got.keys()].every((c) => this.pusher.channel(c)?.subscribed === true),
+      'subscribed',
+      10_000,
+    );
   }
 
   private drops = 0;

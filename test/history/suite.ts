@@ -10,7 +10,9 @@ import type { ClusterHarness } from '../cluster/harness.js';
 import { StreamClient, increasing, missingOrExtra } from './stream-client.js';
 
 /** The app settings every harness of this suite starts its nodes with. */
-export const HISTORY_APP = { history: { channels: ['hist-*'], maxEvents: 500, maxAgeMs: 60_000, resumeTimeoutMs: 3_000 } };
+export const HISTORY_APP = {
+  history: { channels: ['hist-*'], maxEvents: 500, maxAgeMs: 60_000, resumeTimeoutMs: 3_000 },
+};
 
 export type HistoryHarnessFactory = (n: number) => Promise<ClusterHarness>;
 
@@ -39,7 +41,11 @@ export function historySuite(name: string, factory: HistoryHarnessFactory): void
       return out;
     }
     /** Publishes 1..EVENTS on every channel; channel k through node publishers[k % length]; `at(n)` runs before n. */
-    async function publish(names: string[], publishers: number[], at: (n: number) => Promise<void> | void): Promise<void> {
+    async function publish(
+      names: string[],
+      publishers: number[],
+      at: (n: number) => Promise<void> | void,
+    ): Promise<void> {
       const sdks = publishers.map((p) => serverSdk(c.ports[p] as number));
       for (let n = 1; n <= EVENTS; n++) {
         await at(n);
@@ -77,7 +83,10 @@ export function historySuite(name: string, factory: HistoryHarnessFactory): void
           assert.deepEqual(cl.gaps.get(ch), [], `client ${i} on ${ch}: no gap`);
         }
       }
-      assert.ok([...a!.resumed.values()].some((r) => r > 0) && [...b!.resumed.values()].some((r) => r > 0), 'missed events were replayed');
+      assert.ok(
+        [...a!.resumed.values()].some((r) => r > 0) && [...b!.resumed.values()].some((r) => r > 0),
+        'missed events were replayed',
+      );
     });
 
     test("a node killed under its clients: they resume on another node; where it held the channel's history they are told", async (t) => {
@@ -91,16 +100,26 @@ export function historySuite(name: string, factory: HistoryHarnessFactory): void
       });
       // Events sent to the dead node before it was noticed are lost: the clients must be told, even
       // when no event follows (the publisher may finish before anyone noticed).
-      const done = (cl: StreamClient, ch: string): boolean => cl.got.get(ch)!.includes(EVENTS) || cl.gaps.get(ch)!.length > 0;
+      const done = (cl: StreamClient, ch: string): boolean =>
+        cl.got.get(ch)!.includes(EVENTS) || cl.gaps.get(ch)!.length > 0;
       const summary = (): string =>
         [a!, b!, victim!]
-          .map((cl, i) => names.map((ch) => `client ${i} ${ch}: ${cl.got.get(ch)!.length} events, last ${String(cl.got.get(ch)!.at(-1))}, gaps ${cl.gaps.get(ch)!.join('/')}`).join('\n'))
+          .map((cl, i) =>
+            names
+              .map(
+                (ch) =>
+                  `client ${i} ${ch}: ${cl.got.get(ch)!.length} events, last ${String(cl.got.get(ch)!.at(-1))}, gaps ${cl.gaps.get(ch)!.join('/')}`,
+              )
+              .join('\n'),
+          )
           .join('\n');
-      await until(() => [a!, b!, victim!].every((cl) => names.every((ch) => done(cl, ch))), 'the last event or a gap, everywhere', 20_000).catch(
-        (err: Error) => {
-          throw new Error(`${err.message}\n${summary()}`);
-        },
-      );
+      await until(
+        () => [a!, b!, victim!].every((cl) => names.every((ch) => done(cl, ch))),
+        'the last event or a gap, everywhere',
+        20_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\n${summary()}`);
+      });
       await sleep(300);
       let exact = 0;
       for (const [i, cl] of [a!, b!, victim!].entries()) {
@@ -108,7 +127,11 @@ export function historySuite(name: string, factory: HistoryHarnessFactory): void
           const got = cl.got.get(ch)!;
           assert.ok(increasing(got), `client ${i} on ${ch}: no duplicate, in order (${got.join(',')})`);
           if (cl.gaps.get(ch)!.length === 0) {
-            assert.equal(missingOrExtra(got, EVENTS), null, `client ${i} on ${ch}: nothing missing without a gap event`);
+            assert.equal(
+              missingOrExtra(got, EVENTS),
+              null,
+              `client ${i} on ${ch}: nothing missing without a gap event`,
+            );
             if (cl === victim) exact++;
           }
         }

@@ -116,7 +116,8 @@ const IMPLS: Impl[] = [
         clusterConfig({ driver: 'mesh', mesh: { port, host: '127.0.0.1', peers, secret: 'contract-secret' } });
       const ports = [p0, p1] as const;
       return {
-        create: async (slot) => (await import('./load.js')).createBackend(mesh(ports[slot], [at(ports[1 - slot]!)]), silentLogger),
+        create: async (slot) =>
+          (await import('./load.js')).createBackend(mesh(ports[slot], [at(ports[1 - slot]!)]), silentLogger),
         cluster: mesh(child, [at(p0), at(p1), at(dead)]),
         teardown: async () => {},
       };
@@ -157,7 +158,8 @@ async function subscribeLive(a: ClusterBackend, b: ClusterBackend, rec: Recorder
   for (const s of subjects) b.subscribe(s);
   const deadline = Date.now() + 5_000;
   while (!subjects.every((s) => rec.probed.has(s))) {
-    if (Date.now() > deadline) assert.fail(`subscription to ${subjects.filter((s) => !rec.probed.has(s))} never went live`);
+    if (Date.now() > deadline)
+      assert.fail(`subscription to ${subjects.filter((s) => !rec.probed.has(s))} never went live`);
     for (const s of subjects) if (!rec.probed.has(s)) a.publish(s, PROBE);
     await sleep(20);
   }
@@ -226,7 +228,10 @@ for (const impl of IMPLS) {
       }
       await until(() => rb.on(subject).length === n, `${n} payloads`, 20_000);
       const order = rb.on(subject).map((p) => p.readUInt32BE());
-      assert.deepEqual(order, Array.from({ length: n }, (_, i) => i));
+      assert.deepEqual(
+        order,
+        Array.from({ length: n }, (_, i) => i),
+      );
     });
 
     it('delivers only the subjects subscribed to, each once', async () => {
@@ -272,11 +277,15 @@ for (const impl of IMPLS) {
       await subscribeLive(a, b, rb, [subject]);
       a.publish(subject, Buffer.from('after'));
       await until(() => rb.on(subject).some((p) => p.toString() === 'after'), 'delivery to the restarted node');
-      assert.equal(rb.on(subject).filter((p) => p.toString() === 'lost').length, 0, 'publications made while it was down are not replayed');
+      assert.equal(
+        rb.on(subject).filter((p) => p.toString() === 'lost').length,
+        0,
+        'publications made while it was down are not replayed',
+      );
       assert.deepEqual(ra.changes, [], "another node's restart is not a loss of this node's own connection");
     });
 
-    it("serves 10,000 subscriptions to a publisher that restarts", async () => {
+    it('serves 10,000 subscriptions to a publisher that restarts', async () => {
       const subjects = Array.from({ length: 10_000 }, (_, i) => `wm.many.${'c'.repeat(200)}.${i}`);
       for (const s of subjects) b.subscribe(s);
       await subscribeLive(a, b, rb, [subjects.at(-1)!]);
@@ -293,34 +302,41 @@ for (const impl of IMPLS) {
 
     const brokerless = impl.brokerless ? 'no broker: the peer restart tests stand for it' : false;
 
-    it('survives a broker restart: reports down and up, keeps subscriptions, never throws', { skip: brokerless }, async () => {
-      const [before_, during] = ['wm.restart.before', 'wm.restart.during'];
-      await subscribeLive(a, b, rb, [before_]);
+    it(
+      'survives a broker restart: reports down and up, keeps subscriptions, never throws',
+      { skip: brokerless },
+      async () => {
+        const [before_, during] = ['wm.restart.before', 'wm.restart.during'];
+        await subscribeLive(a, b, rb, [before_]);
 
-      await fx.outage!();
-      await until(() => ra.changes.includes(false) && rb.changes.includes(false), 'connectionChanged(false)');
-      assert.doesNotThrow(() => {
-        for (let i = 0; i < 100; i++) a.publish(before_, Buffer.from('lost'));
-      });
-      b.subscribe(during);
-      // Long enough for clients to fail a reconnect attempt or two, which is when a client
-      // flushes whatever it had queued.
-      await sleep(1_000);
+        await fx.outage!();
+        await until(() => ra.changes.includes(false) && rb.changes.includes(false), 'connectionChanged(false)');
+        assert.doesNotThrow(() => {
+          for (let i = 0; i < 100; i++) a.publish(before_, Buffer.from('lost'));
+        });
+        b.subscribe(during);
+        // Long enough for clients to fail a reconnect attempt or two, which is when a client
+        // flushes whatever it had queued.
+        await sleep(1_000);
 
-      await fx.recover!();
-      await until(() => ra.changes.at(-1) === true && rb.changes.at(-1) === true, 'connectionChanged(true)', 10_000);
-      assert.deepEqual(ra.changes, [false, true]);
-      assert.deepEqual(rb.changes, [false, true]);
+        await fx.recover!();
+        await until(() => ra.changes.at(-1) === true && rb.changes.at(-1) === true, 'connectionChanged(true)', 10_000);
+        assert.deepEqual(ra.changes, [false, true]);
+        assert.deepEqual(rb.changes, [false, true]);
 
-      a.publish(before_, Buffer.from('after'));
-      a.publish(during, Buffer.from('after'));
-      await until(
-        () => rb.on(before_).some((p) => p.toString() === 'after') && rb.on(during).length > 0,
-        'delivery on subscriptions made before and during the outage',
-      );
-      const replayed = rb.on(before_).filter((p) => p.toString() === 'lost').length;
-      assert.ok(replayed <= 1, `publishes made while down must be dropped, not queued and replayed (${replayed} arrived)`);
-    });
+        a.publish(before_, Buffer.from('after'));
+        a.publish(during, Buffer.from('after'));
+        await until(
+          () => rb.on(before_).some((p) => p.toString() === 'after') && rb.on(during).length > 0,
+          'delivery on subscriptions made before and during the outage',
+        );
+        const replayed = rb.on(before_).filter((p) => p.toString() === 'lost').length;
+        assert.ok(
+          replayed <= 1,
+          `publishes made while down must be dropped, not queued and replayed (${replayed} arrived)`,
+        );
+      },
+    );
 
     it('keeps 10,000 subscriptions across a broker restart', { skip: brokerless }, async () => {
       // Long names (as base64url channel names get) make the replay megabytes, not kilobytes.
@@ -346,17 +362,21 @@ for (const impl of IMPLS) {
 
     // An outage of the parent's MemoryBus cannot reach a child process. (The mesh child above
     // already closes while dialing a dead peer.)
-    it('lets the process exit after close() while the broker is down', { skip: impl.name === 'memory' || brokerless }, async () => {
-      const child = await spawnNode(fx.cluster!);
-      await fx.outage!();
-      try {
-        await child.expect('down', 5_000);
-        child.send('close');
-        assert.equal(await child.exit(8_000), 0, child.output());
-      } finally {
-        await fx.recover!();
-      }
-    });
+    it(
+      'lets the process exit after close() while the broker is down',
+      { skip: impl.name === 'memory' || brokerless },
+      async () => {
+        const child = await spawnNode(fx.cluster!);
+        await fx.outage!();
+        try {
+          await child.expect('down', 5_000);
+          child.send('close');
+          assert.equal(await child.exit(8_000), 0, child.output());
+        } finally {
+          await fx.recover!();
+        }
+      },
+    );
   });
 }
 
@@ -402,12 +422,14 @@ async function spawnNode(cluster: ClusterConfig) {
   const handle = {
     output: () => out,
     send: (msg: string) => child.send(msg),
-    expect: (line: string, timeoutMs: number) => until(() => out.split('\n').includes(line), `child to print ${line}:\n${out}`, timeoutMs),
+    expect: (line: string, timeoutMs: number) =>
+      until(() => out.split('\n').includes(line), `child to print ${line}:\n${out}`, timeoutMs),
     async exit(timeoutMs: number): Promise<number | null> {
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       try {
         const code = await exited;
-        if (child.signalCode === 'SIGKILL') assert.fail(`child did not exit within ${timeoutMs} ms of close():\n${out}`);
+        if (child.signalCode === 'SIGKILL')
+          assert.fail(`child did not exit within ${timeoutMs} ms of close():\n${out}`);
         return code;
       } finally {
         clearTimeout(timer);

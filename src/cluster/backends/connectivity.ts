@@ -26,7 +26,10 @@ export class Connectivity {
     if (!this.handler) return;
     if (!this.outage) {
       this.outage = { since: Date.now(), dropped: 0 };
-      const msg = this.state === 'connecting' ? `${this.broker} unreachable; retrying` : `${this.broker} connection lost; reconnecting`;
+      const msg =
+        this.state === 'connecting'
+          ? `${this.broker} unreachable; retrying`
+          : `${this.broker} connection lost; reconnecting`;
       this.logger.warn(msg, ctx);
     }
     if (this.state !== 'up') return;
@@ -42,7 +45,11 @@ export class Connectivity {
     if (this.outage) {
       const { since, dropped } = this.outage;
       this.outage = null;
-      this.logger.info(`${this.broker} connection ${first ? 'established' : 'restored'}`, { ...ctx, downMs: Date.now() - since, dropped });
+      this.logger.info(`${this.broker} connection ${first ? 'established' : 'restored'}`, {
+        ...ctx,
+        downMs: Date.now() - since,
+        dropped,
+      });
     }
     if (!first) this.handler.connectionChanged(true);
   }

@@ -32,20 +32,29 @@ describe('createBackend', () => {
   });
 
   it('names the missing package and how to install it', async () => {
-    await assert.rejects(importDriver('redis', () => Promise.reject(notFound('redis'))), {
-      name: 'DriverNotInstalledError',
-      code: 'WIREMESH_DRIVER_NOT_INSTALLED',
-      message: "cluster.driver is redis but the 'redis' package is not installed: npm install redis",
-    });
-    await assert.rejects(importDriver('nats', () => Promise.reject(notFound('@nats-io/transport-node'))), {
-      message:
-        "cluster.driver is nats but the '@nats-io/transport-node' package is not installed: npm install @nats-io/transport-node",
-    });
+    await assert.rejects(
+      importDriver('redis', () => Promise.reject(notFound('redis'))),
+      {
+        name: 'DriverNotInstalledError',
+        code: 'WIREMESH_DRIVER_NOT_INSTALLED',
+        message: "cluster.driver is redis but the 'redis' package is not installed: npm install redis",
+      },
+    );
+    await assert.rejects(
+      importDriver('nats', () => Promise.reject(notFound('@nats-io/transport-node'))),
+      {
+        message:
+          "cluster.driver is nats but the '@nats-io/transport-node' package is not installed: npm install @nats-io/transport-node",
+      },
+    );
   });
 
   it('passes other load failures through unchanged', async () => {
     const broken = notFound('@redis/client');
-    await assert.rejects(importDriver('redis', () => Promise.reject(broken)), (err) => err === broken);
+    await assert.rejects(
+      importDriver('redis', () => Promise.reject(broken)),
+      (err) => err === broken,
+    );
     assert.ok(!(broken instanceof DriverNotInstalledError));
   });
 

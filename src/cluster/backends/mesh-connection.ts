@@ -24,7 +24,16 @@ import type net from 'node:net';
 import type { Logger } from '../../log/logger.js';
 import { targetOf } from '../peer-address.js';
 import { encodeFrame, FrameError, FrameReader, FrameType, frameTypeName, type Frame } from './mesh-frames.js';
-import { decodeHello, encodeHello, HandshakeError, negotiate, proof, verifyProof, type Hello, type Role } from './mesh-handshake.js';
+import {
+  decodeHello,
+  encodeHello,
+  HandshakeError,
+  negotiate,
+  proof,
+  verifyProof,
+  type Hello,
+  type Role,
+} from './mesh-handshake.js';
 
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
@@ -290,14 +299,17 @@ export class MeshConnection {
       return true;
     }
     if (frame.type !== FrameType.PONG || this.version < 2) return false;
-    if (frame.payload.length !== 8) throw new FrameError('FRAME_MALFORMED', `PONG of ${frame.payload.length} bytes (expected 8)`);
+    if (frame.payload.length !== 8)
+      throw new FrameError('FRAME_MALFORMED', `PONG of ${frame.payload.length} bytes (expected 8)`);
     const rtt = performance.now() - frame.payload.readDoubleBE(0);
     if (rtt >= 0 && rtt < SILENCE_MS) this.rttMs = rtt;
     return true;
   }
 
   private sendProof(): void {
-    this.write(encodeFrame(FrameType.AUTH, '', proof(this.options.secret, this.role, this.options.hello, this.theirs!)));
+    this.write(
+      encodeFrame(FrameType.AUTH, '', proof(this.options.secret, this.role, this.options.hello, this.theirs!)),
+    );
   }
 
   private expect(frame: Frame, type: number): void {

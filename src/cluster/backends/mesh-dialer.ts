@@ -102,7 +102,9 @@ export class Dialer {
     if (this.entries.has(target.key) || this.stop.signal.aborted) return;
     const abort = new AbortController();
     const entry: Entry = { target, abort, parkedOn: null, wake: null, loop: Promise.resolve() };
-    entry.loop = this.run(entry).catch((err: unknown) => this.deps.logger.error('mesh dial loop failed', { peer: target.key, err }));
+    entry.loop = this.run(entry).catch((err: unknown) =>
+      this.deps.logger.error('mesh dial loop failed', { peer: target.key, err }),
+    );
     this.entries.set(target.key, entry);
   }
 
@@ -123,7 +125,12 @@ export class Dialer {
       if (signal.aborted) return;
       if (outcome.cause === 'self' || outcome.cause === 'duplicate') {
         const on = outcome.cause === 'self' ? 'self' : outcome.peerId!;
-        this.deps.logger.debug(outcome.cause === 'self' ? 'mesh address is this node: not dialing it' : 'mesh address leads to a peer already connected: parked', { peer: entry.target.key });
+        this.deps.logger.debug(
+          outcome.cause === 'self'
+            ? 'mesh address is this node: not dialing it'
+            : 'mesh address leads to a peer already connected: parked',
+          { peer: entry.target.key },
+        );
         if (!(await this.park(entry, on))) return;
         failures = 0;
       } else if (outcome.wasActive) {

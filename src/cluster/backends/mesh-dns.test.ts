@@ -33,9 +33,14 @@ async function dnsServer(): Promise<TestDnsServer> {
   return dns;
 }
 
-async function node(options: Partial<MeshBackendOptions> & { port: number; host: string }): Promise<{ mesh: MeshBackend; logs: string[] }> {
+async function node(
+  options: Partial<MeshBackendOptions> & { port: number; host: string },
+): Promise<{ mesh: MeshBackend; logs: string[] }> {
   const logs: string[] = [];
-  const mesh = new MeshBackend({ peers: [], secret: SECRET, ...options }, createLogger({ level: 'debug', sink: (l) => logs.push(l) }));
+  const mesh = new MeshBackend(
+    { peers: [], secret: SECRET, ...options },
+    createLogger({ level: 'debug', sink: (l) => logs.push(l) }),
+  );
   await mesh.connect({ message: () => {}, connectionChanged: () => {} });
   closers.push(() => mesh.close());
   return { mesh, logs };
@@ -47,7 +52,9 @@ describe('mesh DNS discovery through a DNS server', () => {
     dns.set('app.internal', ['::1']);
     const ports = [await freePort(), await freePort(), await freePort()];
     // One IPv6 address, so the nodes differ by port: every port is dialed on every address.
-    const ns = await Promise.all(ports.map((port) => node({ port, host: '::1', dns: 'app.internal', dnsServers: [dns.address], dnsPorts: ports })));
+    const ns = await Promise.all(
+      ports.map((port) => node({ port, host: '::1', dns: 'app.internal', dnsServers: [dns.address], dnsPorts: ports })),
+    );
     await until(() => ns.every((n) => n.mesh.status().peers.length === 2), 'a full mesh of three over IPv6');
     assert.ok((dns.queries.get('app.internal') ?? 0) >= 3);
     assert.ok(ns[0]!.logs.some((l) => l.includes('mesh peers resolved') && l.includes(`[::1]:${ports[1]}`)));
@@ -62,7 +69,11 @@ describe('mesh DNS discovery through a DNS server', () => {
     await sleep(300);
     assert.deepEqual([a.mesh.status().peers.length, b.mesh.status().peers.length], [0, 0], 'nobody is named yet');
     dns.set('app.internal', ['127.0.0.1', '127.0.0.2', '::1']); // A and AAAA (nobody listens on ::1 here)
-    await until(() => a.mesh.status().peers.length === 1 && b.mesh.status().peers.length === 1, 'a and b to meet', DNS_INTERVAL_MS + 3_000);
+    await until(
+      () => a.mesh.status().peers.length === 1 && b.mesh.status().peers.length === 1,
+      'a and b to meet',
+      DNS_INTERVAL_MS + 3_000,
+    );
 
     // b's record goes; b goes. a no longer dials b's address.
     dns.set('app.internal', ['127.0.0.1']);
@@ -75,7 +86,11 @@ describe('mesh DNS discovery through a DNS server', () => {
 
     // The name stops existing (NXDOMAIN): the last answer is kept, and the failure logged.
     dns.remove('app.internal');
-    await until(() => a.logs.some((l) => l.includes('mesh peer DNS lookup failed')), 'the NXDOMAIN to be logged', DNS_INTERVAL_MS + 3_000);
+    await until(
+      () => a.logs.some((l) => l.includes('mesh peer DNS lookup failed')),
+      'the NXDOMAIN to be logged',
+      DNS_INTERVAL_MS + 3_000,
+    );
     assert.ok(a.logs.some((l) => l.includes('ENOTFOUND')));
   });
 });

@@ -44,7 +44,11 @@ describe('mesh frames', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(1025);
     reader.push(header);
-    assert.throws(() => reader.next(), { name: 'FrameError', code: 'FRAME_TOO_LARGE', message: 'frame of 1025 bytes exceeds the limit of 1024' });
+    assert.throws(() => reader.next(), {
+      name: 'FrameError',
+      code: 'FRAME_TOO_LARGE',
+      message: 'frame of 1025 bytes exceeds the limit of 1024',
+    });
   });
 
   it('refuses a frame whose subject overruns it, or too short to have a header', () => {
@@ -60,7 +64,9 @@ describe('mesh frames', () => {
 
   it('refuses subjects that cannot be framed', () => {
     assert.throws(() => assertSubject(''), TypeError);
-    assert.throws(() => assertSubject('é'.repeat(40_000)), { message: 'invalid mesh subject: must be 1 to 65535 UTF-8 bytes' });
+    assert.throws(() => assertSubject('é'.repeat(40_000)), {
+      message: 'invalid mesh subject: must be 1 to 65535 UTF-8 bytes',
+    });
     assert.doesNotThrow(() => assertSubject('wm.app=1@host,x;y'));
   });
 });
@@ -135,7 +141,11 @@ describe('mesh handshake', () => {
 
 describe('mesh dialing', () => {
   it('parses host:port and [v6]:port', () => {
-    assert.deepEqual(parsePeer('node-b.internal:6100'), { host: 'node-b.internal', port: 6100, key: 'node-b.internal:6100' });
+    assert.deepEqual(parsePeer('node-b.internal:6100'), {
+      host: 'node-b.internal',
+      port: 6100,
+      key: 'node-b.internal:6100',
+    });
     assert.deepEqual(parsePeer('[fdaa::3]:6100'), { host: 'fdaa::3', port: 6100, key: '[fdaa::3]:6100' });
   });
 

@@ -114,7 +114,8 @@ export class FrameReader {
     if (length > this.maxFrameBytes) {
       throw new FrameError('FRAME_TOO_LARGE', `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`);
     }
-    if (length < HEADER_BYTES - LENGTH_BYTES) throw new FrameError('FRAME_MALFORMED', `frame of ${length} bytes is too short`);
+    if (length < HEADER_BYTES - LENGTH_BYTES)
+      throw new FrameError('FRAME_MALFORMED', `frame of ${length} bytes is too short`);
     const total = LENGTH_BYTES + length;
     if (this.buffered < total) return null;
     if (this.chunks[0]!.length < total) this.join();

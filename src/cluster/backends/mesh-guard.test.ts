@@ -30,7 +30,9 @@ async function until(check: () => boolean, what: string, timeoutMs = 5_000): Pro
   }
 }
 
-async function node(options: Partial<MeshBackendOptions> = {}): Promise<{ mesh: MeshBackend; port: number; logs: Line[] }> {
+async function node(
+  options: Partial<MeshBackendOptions> = {},
+): Promise<{ mesh: MeshBackend; port: number; logs: Line[] }> {
   const logs: Line[] = [];
   const logger = createLogger({ level: 'debug', sink: (line) => logs.push(JSON.parse(line) as Line) });
   const port = options.port ?? (await freePort());
@@ -70,16 +72,26 @@ describe('mesh pre-auth guard', () => {
     for (let i = 0; i < 12; i++) outcomes.push(await guess(a.port, '127.0.0.2', 'wrong-secret-of-at-least-32-bytes!!'));
     // Three free tries, then the node closes the connection before showing its HELLO (no nonce to work on).
     assert.deepEqual(outcomes.slice(0, 3), ['rejected', 'rejected', 'rejected']);
-    assert.ok(outcomes.slice(3).every((o) => o === 'refused'), outcomes.join());
+    assert.ok(
+      outcomes.slice(3).every((o) => o === 'refused'),
+      outcomes.join(),
+    );
     assert.equal(warned(a.logs, '127.0.0.2').length, 1, 'one warning for the whole episode');
     assert.match(String(warned(a.logs, '127.0.0.2')[0]!.reason), /peer failed authentication.*HANDSHAKE_AUTH/);
 
     // A real peer from another address joins meanwhile.
     const b = await node({ peers: [`127.0.0.1:${a.port}`] });
-    await until(() => a.mesh.status().peers.length === 1 && b.mesh.status().peers.length === 1, 'the real peer to connect');
+    await until(
+      () => a.mesh.status().peers.length === 1 && b.mesh.status().peers.length === 1,
+      'the real peer to connect',
+    );
 
     // The episode ends once the guesses stop: one summary line counting what happened.
-    await until(() => a.logs.some((l) => l.msg === 'mesh handshake trouble from this address ended'), 'the episode summary', 3_000);
+    await until(
+      () => a.logs.some((l) => l.msg === 'mesh handshake trouble from this address ended'),
+      'the episode summary',
+      3_000,
+    );
     const summary = a.logs.find((l) => l.msg === 'mesh handshake trouble from this address ended')!;
     assert.deepEqual([summary.source, summary.failures, summary.refused], ['127.0.0.2', 3, 9]);
   });
@@ -117,7 +129,15 @@ describe('mesh pre-auth guard', () => {
     const logger = createLogger({ level: 'debug', sink: (line) => logs.push(JSON.parse(line) as Line) });
     const guard = new PreAuthGuard(
       logger,
-      { maxPending: 10, maxPendingPerSource: 10, freeFailures: 2, lockoutBaseMs: 100, lockoutMaxMs: 350, episodeIdleMs: 1_000, maxSources: 2 },
+      {
+        maxPending: 10,
+        maxPendingPerSource: 10,
+        freeFailures: 2,
+        lockoutBaseMs: 100,
+        lockoutMaxMs: 350,
+        episodeIdleMs: 1_000,
+        maxSources: 2,
+      },
       () => now,
     );
     const fail = (): void => {

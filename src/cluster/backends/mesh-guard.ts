@@ -68,8 +68,10 @@ export class PreAuthGuard {
     const now = this.now();
     let reason: string | null = null;
     if (s.lockedUntil > now) reason = `locked out for ${s.lockedUntil - now} ms after ${s.failures} failed handshakes`;
-    else if (this.pending >= this.limits.maxPending) reason = `${this.pending} unauthenticated mesh connections already open`;
-    else if (s.pending >= this.limits.maxPendingPerSource) reason = `${s.pending} unauthenticated mesh connections already open from this address`;
+    else if (this.pending >= this.limits.maxPending)
+      reason = `${this.pending} unauthenticated mesh connections already open`;
+    else if (s.pending >= this.limits.maxPendingPerSource)
+      reason = `${s.pending} unauthenticated mesh connections already open from this address`;
     if (reason) {
       this.note(source, s, 'refused', reason);
       return false;
@@ -133,10 +135,13 @@ export class PreAuthGuard {
     const now = this.now();
     if (!s.episode) {
       s.episode = { since: now, last: now, failures: 0, refused: 0 };
-      this.logger.warn('mesh handshake trouble from this address; further failures from it are counted, not logged, until it stops', {
-        source,
-        reason,
-      });
+      this.logger.warn(
+        'mesh handshake trouble from this address; further failures from it are counted, not logged, until it stops',
+        {
+          source,
+          reason,
+        },
+      );
     }
     s.episode.last = now;
     s.episode[kind]++;

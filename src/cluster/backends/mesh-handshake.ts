@@ -66,14 +66,24 @@ export function newInstanceId(): string {
 }
 
 /** Our HELLO; `range` narrows the versions offered (tests play older or newer builds with it). */
-export function newHello(id: string, range: { min: number; max: number } = { min: MIN_VERSION, max: MAX_VERSION }): Hello {
+export function newHello(
+  id: string,
+  range: { min: number; max: number } = { min: MIN_VERSION, max: MAX_VERSION },
+): Hello {
   const hello: Hello = { v: range.min, id, nonce: randomBytes(32).toString('hex') };
   if (range.max !== range.min) hello.max = range.max;
   return hello;
 }
 
 export function encodeHello(hello: Hello): Buffer {
-  return Buffer.from(JSON.stringify({ v: hello.v, ...(hello.max === undefined ? {} : { max: hello.max }), id: hello.id, nonce: hello.nonce }));
+  return Buffer.from(
+    JSON.stringify({
+      v: hello.v,
+      ...(hello.max === undefined ? {} : { max: hello.max }),
+      id: hello.id,
+      nonce: hello.nonce,
+    }),
+  );
 }
 
 /** The version a connection speaks: the highest both HELLOs offer; throws HANDSHAKE_VERSION if none. */
@@ -103,15 +113,31 @@ export function decodeHello(payload: Buffer): Hello {
   }
   const m = (msg ?? {}) as Record<string, unknown>;
   const max = m.max === undefined ? m.v : m.max;
-  if (typeof m.v !== 'number' || !Number.isInteger(m.v) || m.v < 1 || typeof max !== 'number' || !Number.isInteger(max) || max < m.v) {
-    throw new HandshakeError('HANDSHAKE_MALFORMED', 'HELLO must be { v: 1, max?: version, id: 32 hex digits, nonce: 64 hex digits }');
+  if (
+    typeof m.v !== 'number' ||
+    !Number.isInteger(m.v) ||
+    m.v < 1 ||
+    typeof max !== 'number' ||
+    !Number.isInteger(max) ||
+    max < m.v
+  ) {
+    throw new HandshakeError(
+      'HANDSHAKE_MALFORMED',
+      'HELLO must be { v: 1, max?: version, id: 32 hex digits, nonce: 64 hex digits }',
+    );
   }
   if (m.v > MAX_VERSION) {
     // A newer build that no longer speaks any version we do: say so, whatever else it sent.
-    throw new HandshakeError('HANDSHAKE_VERSION', `peer speaks mesh protocol versions ${m.v === max ? m.v : `${m.v} to ${max}`}; this node speaks ${MIN_VERSION} to ${MAX_VERSION}: upgrade this node`);
+    throw new HandshakeError(
+      'HANDSHAKE_VERSION',
+      `peer speaks mesh protocol versions ${m.v === max ? m.v : `${m.v} to ${max}`}; this node speaks ${MIN_VERSION} to ${MAX_VERSION}: upgrade this node`,
+    );
   }
   if (typeof m.id !== 'string' || !ID.test(m.id) || typeof m.nonce !== 'string' || !NONCE.test(m.nonce)) {
-    throw new HandshakeError('HANDSHAKE_MALFORMED', 'HELLO must be { v: 1, max?: version, id: 32 hex digits, nonce: 64 hex digits }');
+    throw new HandshakeError(
+      'HANDSHAKE_MALFORMED',
+      'HELLO must be { v: 1, max?: version, id: 32 hex digits, nonce: 64 hex digits }',
+    );
   }
   const hello: Hello = { v: m.v, id: m.id, nonce: m.nonce };
   if (m.max !== undefined) hello.max = max;
@@ -122,14 +148,22 @@ export function decodeHello(payload: Buffer): Hello {
 export function proof(secret: string, proverRole: Role, prover: Hello, verifier: Hello): Buffer {
   const context = `${LABEL}\n${proverRole}\n${verifier.nonce}\n${prover.nonce}\n${prover.id}\n${verifier.id}`;
   // Version 1 peers know only the context above; when both sides offered a range, it is bound too.
-  const ranges = prover.max !== undefined && verifier.max !== undefined ? `\n${prover.v}-${prover.max}\n${verifier.v}-${verifier.max}` : '';
-  return createHmac('sha256', secret).update(context + ranges).digest();
+  const ranges =
+    prover.max !== undefined && verifier.max !== undefined
+      ? `\n${prover.v}-${prover.max}\n${verifier.v}-${verifier.max}`
+      : '';
+  return createHmac('sha256', secret)
+    .update(context + ranges)
+    .digest();
 }
 
 /** Checks the other side's AUTH (in constant time); throws a HandshakeError if it is wrong. */
 export function verifyProof(secret: string, theirRole: Role, theirs: Hello, mine: Hello, answer: Buffer): void {
   const expected = proof(secret, theirRole, theirs, mine);
   if (answer.length !== expected.length || !timingSafeEqual(answer, expected)) {
-    throw new HandshakeError('HANDSHAKE_AUTH', 'peer failed authentication: is cluster.mesh.secret the same on every node?');
+    throw new HandshakeError(
+      'HANDSHAKE_AUTH',
+      'peer failed authentication: is cluster.mesh.secret the same on every node?',
+    );
   }
 }

@@ -52,7 +52,10 @@ afterEach(async () => {
 
 async function node(options: Partial<MeshBackendOptions> & { port: number }): Promise<Node> {
   const logs: Array<Record<string, unknown>> = [];
-  const logger = createLogger({ level: 'debug', sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = createLogger({
+    level: 'debug',
+    sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>),
+  });
   const mesh = new MeshBackend({ host: '127.0.0.1', peers: [], secret: SECRET, ...options }, logger);
   const rec = new Recorder();
   await mesh.connect(rec);
@@ -125,7 +128,10 @@ describe('MeshBackend', () => {
     const a = await node({ port: pa, peers: [`127.0.0.1:${pb}`], secret: 'one' });
     const b = await node({ port: pb, peers: [`127.0.0.1:${pa}`], secret: 'two' });
     b.mesh.subscribe('wm.s');
-    await until(() => a.logged('peer failed authentication') > 0 && b.logged('peer failed authentication') > 0, 'both to refuse');
+    await until(
+      () => a.logged('peer failed authentication') > 0 && b.logged('peer failed authentication') > 0,
+      'both to refuse',
+    );
     for (let i = 0; i < 20; i++) {
       a.mesh.publish('wm.s', Buffer.from('x'));
       await sleep(20);
@@ -133,7 +139,9 @@ describe('MeshBackend', () => {
     assert.deepEqual(b.rec.messages, []);
     assert.deepEqual([a.mesh.status().peers, b.mesh.status().peers], [[], []]);
     // A stranger without the secret is cut off without being shown a proof to guess it from.
-    await assert.rejects(RawPeer.join(pb, 'f'.repeat(32), 'guess'), { message: 'the node closed the connection instead of sending AUTH' });
+    await assert.rejects(RawPeer.join(pb, 'f'.repeat(32), 'guess'), {
+      message: 'the node closed the connection instead of sending AUTH',
+    });
   });
 
   it('speaks version 1 with a version-1 build and 2 between current ones (round trips measured); refuses and logs a range it cannot speak', async () => {
@@ -147,11 +155,18 @@ describe('MeshBackend', () => {
     const byId = new Map(a.mesh.status().peers.map((p) => [p.id, p]));
     assert.equal(byId.get(old.mesh.id)!.version, 1);
     assert.equal(byId.get(cur.mesh.id)!.version, 2);
-    await until(() => (a.mesh.status().peers.find((p) => p.id === cur.mesh.id)?.rttMs ?? null) !== null, 'a round trip measured', 3_000);
+    await until(
+      () => (a.mesh.status().peers.find((p) => p.id === cur.mesh.id)?.rttMs ?? null) !== null,
+      'a round trip measured',
+      3_000,
+    );
     assert.equal(byId.get(old.mesh.id)!.rttMs, null);
 
     const future = await node({ port: await freePort(), peers: [`127.0.0.1:${pa}`], versions: { min: 3, max: 4 } });
-    await until(() => a.logged('peer speaks mesh protocol versions 3 to 4; this node speaks 1 to 2') > 0, 'the current node to refuse it');
+    await until(
+      () => a.logged('peer speaks mesh protocol versions 3 to 4; this node speaks 1 to 2') > 0,
+      'the current node to refuse it',
+    );
     await until(() => future.logged('HANDSHAKE_VERSION') > 0, 'the newer node to refuse too');
     assert.equal(a.mesh.status().peers.length, 2);
     assert.deepEqual(future.mesh.status().peers, []);
@@ -162,7 +177,10 @@ describe('MeshBackend', () => {
     const a = await node({ port, host: '0.0.0.0', peers: [`127.0.0.1:${port}`, `127.0.0.2:${port}`] });
     await until(() => a.mesh.status().dials === 2 && a.mesh.status().connections === 0, 'both addresses tried');
     await sleep(1_000);
-    assert.deepEqual({ ...a.mesh.status(), id: '', port: 0 }, { id: '', port: 0, peers: [], connections: 0, dials: 2, pending: 0 });
+    assert.deepEqual(
+      { ...a.mesh.status(), id: '', port: 0 },
+      { id: '', port: 0, peers: [], connections: 0, dials: 2, pending: 0 },
+    );
   });
 
   it('keeps one connection per pair when both dial each other through two addresses each', async () => {
@@ -176,7 +194,11 @@ describe('MeshBackend', () => {
     const [sa, sb] = [a.mesh.status(), b.mesh.status()];
     assert.notEqual(sa.peers[0]!.role, sb.peers[0]!.role, 'both ends of the same connection');
     await sleep(1_000);
-    assert.deepEqual([a.mesh.status().dials, b.mesh.status().dials], [sa.dials, sb.dials], 'extra addresses stay parked');
+    assert.deepEqual(
+      [a.mesh.status().dials, b.mesh.status().dials],
+      [sa.dials, sb.dials],
+      'extra addresses stay parked',
+    );
     assert.ok(settled(a) && settled(b));
 
     // Both ways at once, in order.
@@ -188,20 +210,31 @@ describe('MeshBackend', () => {
     }
     await until(() => a.rec.messages.length === 5_000 && b.rec.messages.length === 5_000, 'both directions');
     const seq = Array.from({ length: 5_000 }, (_, i) => String(i));
-    assert.deepEqual(b.rec.messages.map((m) => m.payload.toString()), seq);
-    assert.deepEqual(a.rec.messages.map((m) => m.payload.toString()), seq);
+    assert.deepEqual(
+      b.rec.messages.map((m) => m.payload.toString()),
+      seq,
+    );
+    assert.deepEqual(
+      a.rec.messages.map((m) => m.payload.toString()),
+      seq,
+    );
   });
 
   it('finds its peers by DNS, skipping its own address', async () => {
     const port = await freePort();
     const resolve = async (): Promise<string[]> => ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
     const ns: Node[] = [];
-    for (const host of ['127.0.0.1', '127.0.0.2', '127.0.0.3']) ns.push(await node({ port, host, dns: 'mesh.test', resolve }));
+    for (const host of ['127.0.0.1', '127.0.0.2', '127.0.0.3'])
+      ns.push(await node({ port, host, dns: 'mesh.test', resolve }));
     await until(() => ns.every((n) => n.mesh.status().peers.length === 2), 'a full mesh of three');
     await live(ns[0]!, ns[2]!, 'wm.dns');
     assert.equal(ns[0]!.logged('mesh peers resolved'), 1);
 
-    const failing = await node({ port: await freePort(), dns: 'nowhere.test', resolve: () => Promise.reject(new Error('ENOTFOUND')) });
+    const failing = await node({
+      port: await freePort(),
+      dns: 'nowhere.test',
+      resolve: () => Promise.reject(new Error('ENOTFOUND')),
+    });
     await until(() => failing.logged('mesh peer DNS lookup failed') > 0, 'the lookup failure to be logged');
   });
 
@@ -226,7 +259,10 @@ describe('MeshBackend', () => {
 
     a.mesh.publish('wm.big', Buffer.from('still here'));
     await until(() => b.rec.messages.length === 1, 'the other connection to carry on');
-    assert.deepEqual(b.mesh.status().peers.map((p) => p.id), [a.mesh.id]);
+    assert.deepEqual(
+      b.mesh.status().peers.map((p) => p.id),
+      [a.mesh.id],
+    );
   });
 
   it('never sends a publication larger than a frame: it is dropped with an error', async () => {
@@ -264,7 +300,10 @@ describe('MeshBackend', () => {
     await until(() => a.logged('mesh peer caught up') === 1, 'the drain');
     const caughtUp = a.logs.find((l) => l.msg === 'mesh peer caught up')!;
     assert.ok((caughtUp.dropped as number) > 0, JSON.stringify(caughtUp));
-    await until(() => raw.frames.slice(before).some((f) => f.type === FrameType.SUB && f.subject === 'wm.during'), 'interest resent');
+    await until(
+      () => raw.frames.slice(before).some((f) => f.type === FrameType.SUB && f.subject === 'wm.during'),
+      'interest resent',
+    );
     const received = raw.frames.filter((f) => f.type === FrameType.MSG).length;
     assert.ok(received < 100 && received + (caughtUp.dropped as number) === 100, `received ${received}`);
   });
@@ -274,8 +313,13 @@ describe('MeshBackend', () => {
     const taken = net.createServer().listen(port, '127.0.0.1');
     try {
       await new Promise((r) => taken.once('listening', r));
-      const mesh = new MeshBackend({ port, host: '127.0.0.1', peers: [], secret: SECRET }, createLogger({ level: 'silent' }));
-      await assert.rejects(mesh.connect(new Recorder()), { message: `cannot listen on cluster.mesh.port ${port} (host 127.0.0.1): EADDRINUSE` });
+      const mesh = new MeshBackend(
+        { port, host: '127.0.0.1', peers: [], secret: SECRET },
+        createLogger({ level: 'silent' }),
+      );
+      await assert.rejects(mesh.connect(new Recorder()), {
+        message: `cannot listen on cluster.mesh.port ${port} (host 127.0.0.1): EADDRINUSE`,
+      });
       await mesh.close();
     } finally {
       taken.close();

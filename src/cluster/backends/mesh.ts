@@ -150,7 +150,9 @@ export class MeshBackend implements ClusterBackend {
       await once(server, 'listening');
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      throw new Error(`cannot listen on cluster.mesh.port ${port} (host ${host}): ${String(code ?? err)}`, { cause: err });
+      throw new Error(`cannot listen on cluster.mesh.port ${port} (host ${host}): ${String(code ?? err)}`, {
+        cause: err,
+      });
     }
     server.on('error', (err) => this.logger.error('mesh server error', { err }));
     if (this.closed) {
@@ -183,7 +185,11 @@ export class MeshBackend implements ClusterBackend {
     assertSubject(subject);
     if (frameBytes(subject, payload) > MAX_FRAME_BYTES) {
       // Every peer would refuse it (and close the connection): at most once, so drop it here.
-      this.logger.error('mesh publish dropped: payload too large', { subject, bytes: payload.length, max: MAX_FRAME_BYTES });
+      this.logger.error('mesh publish dropped: payload too large', {
+        subject,
+        bytes: payload.length,
+        max: MAX_FRAME_BYTES,
+      });
       return;
     }
     let frame: Buffer | null = null;
@@ -225,7 +231,12 @@ export class MeshBackend implements ClusterBackend {
     return {
       id: this.id,
       port: typeof address === 'object' && address ? address.port : this.options.port,
-      peers: [...this.peers].map(([id, p]) => ({ id, role: p.conn.role, version: p.conn.version, rttMs: p.conn.rttMs })),
+      peers: [...this.peers].map(([id, p]) => ({
+        id,
+        role: p.conn.role,
+        version: p.conn.version,
+        rttMs: p.conn.rttMs,
+      })),
       connections: this.connections.size,
       dials: this.dialer?.attempts ?? 0,
       pending: this.guard.pendingCount,
@@ -258,7 +269,11 @@ export class MeshBackend implements ClusterBackend {
       socket.destroy();
       return;
     }
-    const conn = this.adopt(socket, 'acceptor', targetOf(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0).key);
+    const conn = this.adopt(
+      socket,
+      'acceptor',
+      targetOf(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0).key,
+    );
     this.admitted.set(conn, source);
   }
 
@@ -286,7 +301,13 @@ export class MeshBackend implements ClusterBackend {
     conn.activate();
     this.peers.set(conn.peerId!, { conn, interest: new Set() });
     conn.sendInterest(this.subjects);
-    this.logger.info('mesh peer connected', { peer: conn.peerId, role: conn.role, remote: conn.remote, version: conn.version, peers: this.peers.size });
+    this.logger.info('mesh peer connected', {
+      peer: conn.peerId,
+      role: conn.role,
+      remote: conn.remote,
+      version: conn.version,
+      peers: this.peers.size,
+    });
   }
 
   private readonly events: ConnectionEvents = {

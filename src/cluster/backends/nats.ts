@@ -95,7 +95,8 @@ export class NatsBackend implements ClusterBackend {
       nc.publish(subject, payload);
     } catch (err) {
       // max_payload exceeded, or the connection closed under us: at most once, so drop.
-      if (!this.closed) this.logger.error('nats publish failed; payload dropped', { err, subject, bytes: payload.length });
+      if (!this.closed)
+        this.logger.error('nats publish failed; payload dropped', { err, subject, bytes: payload.length });
     }
   }
 
@@ -190,7 +191,10 @@ export class NatsBackend implements ClusterBackend {
         this.logger.info('nats server entering lame duck mode; will move to another server', { server: status.server });
         return;
       case 'slowConsumer':
-        this.logger.warn('nats slow consumer: messages may be dropped', { subject: status.sub.getSubject(), pending: status.pending });
+        this.logger.warn('nats slow consumer: messages may be dropped', {
+          subject: status.sub.getSubject(),
+          pending: status.pending,
+        });
         return;
       case 'staleConnection':
         this.logger.warn('nats connection stale (pings unanswered); reconnecting');

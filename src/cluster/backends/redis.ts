@@ -100,7 +100,9 @@ export class RedisBackend implements ClusterBackend {
       if (this.closed) throw new Error('RedisBackend closed while connecting', { cause: err });
       await this.close();
       if (!isAuthError(err)) throw err;
-      throw new Error(`redis at ${redactUrl(this.options.url)} refused the credentials in cluster.redis.url`, { cause: err });
+      throw new Error(`redis at ${redactUrl(this.options.url)} refused the credentials in cluster.redis.url`, {
+        cause: err,
+      });
     }
     if (this.options.sharded) await this.assertOneShard(pub);
     // Both sockets are ready; from here on, a drop and a recovery are reported to the handler.
@@ -256,7 +258,9 @@ async function shutdown(client: Client): Promise<void> {
 }
 
 function isAuthError(err: unknown): boolean {
-  return err instanceof Error && /^(WRONGPASS|NOAUTH|NOPERM)|^ERR (invalid (username-)?password|AUTH)/.test(err.message);
+  return (
+    err instanceof Error && /^(WRONGPASS|NOAUTH|NOPERM)|^ERR (invalid (username-)?password|AUTH)/.test(err.message)
+  );
 }
 
 /** The URL without credentials, for logs. */

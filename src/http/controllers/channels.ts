@@ -30,7 +30,8 @@ export function showChannel(ctx: ApiContext): unknown {
   const name = channelParam(ctx);
   const info = infoFields(ctx.query.info);
   const presence = channelKind(name) === 'presence';
-  if (info.has('user_count') && !presence) throw httpError(400, 'info=user_count is only allowed for presence channels');
+  if (info.has('user_count') && !presence)
+    throw httpError(400, 'info=user_count is only allowed for presence channels');
   const snap = ctx.queries.channel(ctx.app.id, name);
   const out: Record<string, unknown> = { occupied: snap.occupied };
   if (info.has('user_count')) out.user_count = snap.userCount ?? 0;

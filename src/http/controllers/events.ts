@@ -16,7 +16,8 @@ const SOCKET_ID = /^\d+\.\d+$/;
 function validate(ctx: ApiContext, e: EventInput): void {
   const app = ctx.app;
   if (typeof e.name !== 'string' || e.name === '') throw httpError(400, 'Event name is required');
-  if (e.name.length > app.maxEventNameLength) throw httpError(400, `Event name is longer than ${app.maxEventNameLength} characters`);
+  if (e.name.length > app.maxEventNameLength)
+    throw httpError(400, `Event name is longer than ${app.maxEventNameLength} characters`);
   if (e.data === undefined) throw httpError(400, 'Event data is required');
   let size: number;
   try {
@@ -24,9 +25,11 @@ function validate(ctx: ApiContext, e: EventInput): void {
   } catch (err) {
     throw httpError(400, 'Event data is nested too deeply', err); // JSON.stringify recurses; JSON.parse did not
   }
-  if (size > app.maxEventPayloadBytes) throw httpError(413, `Event data is ${size} bytes, more than the ${app.maxEventPayloadBytes} allowed`);
+  if (size > app.maxEventPayloadBytes)
+    throw httpError(413, `Event data is ${size} bytes, more than the ${app.maxEventPayloadBytes} allowed`);
   if (e.channels.length === 0) throw httpError(400, 'At least one channel is required');
-  if (e.channels.length > app.maxEventChannels) throw httpError(400, `At most ${app.maxEventChannels} channels per event`);
+  if (e.channels.length > app.maxEventChannels)
+    throw httpError(400, `At most ${app.maxEventChannels} channels per event`);
   for (const ch of e.channels) {
     const problem = channelNameProblem(ch, ctx.maxChannelNameLength);
     if (problem) throw httpError(400, `Invalid channel ${JSON.stringify(String(ch).slice(0, 200))}: ${problem}`);
@@ -76,7 +79,8 @@ export function triggerEvent(ctx: ApiContext): unknown {
 export function triggerBatch(ctx: ApiContext): unknown {
   const body = jsonBody(ctx);
   if (!Array.isArray(body.batch)) throw httpError(400, 'batch must be an array of events');
-  if (body.batch.length > ctx.app.maxEventBatchSize) throw httpError(400, `At most ${ctx.app.maxEventBatchSize} events per batch`);
+  if (body.batch.length > ctx.app.maxEventBatchSize)
+    throw httpError(400, `At most ${ctx.app.maxEventBatchSize} events per batch`);
   const events = body.batch.map((raw: unknown) => {
     if (raw === null || typeof raw !== 'object') throw httpError(400, 'Every batch entry must be an object');
     const e = toInput(raw as Record<string, unknown>);

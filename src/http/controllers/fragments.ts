@@ -20,7 +20,8 @@ export function refreshFragment(ctx: ApiContext): unknown {
   const body = ctx.body.length === 0 ? {} : jsonBody(ctx);
   const channel = body.channel;
   if (channel !== undefined) {
-    const problem = typeof channel === 'string' ? channelNameProblem(channel, ctx.maxChannelNameLength) : 'must be a string';
+    const problem =
+      typeof channel === 'string' ? channelNameProblem(channel, ctx.maxChannelNameLength) : 'must be a string';
     if (problem || typeof channel !== 'string') throw httpError(400, `Invalid channel: ${problem}`);
   }
   fragments.refresh(ctx.app, name, channel);
