@@ -4,7 +4,7 @@
  * (ChannelQueries, the same reads the HTTP API answers cluster-wide from).
  */
 import type { ChannelQueries } from '../core/types.js';
-import { parseStats, type AppStats, type NodeStats } from './stats.js';
+import { emptyAppStats, parseStats, type AppStats, type NodeStats } from './stats.js';
 
 export interface PeerView {
   replica: string;
@@ -65,25 +65,7 @@ export function clusterSnapshot(input: {
   }
   nodes.sort((a, b) => (a.self ? -1 : b.self ? 1 : a.id.localeCompare(b.id)));
   const apps = appIds.map((id) => {
-    const total: AppRow = {
-      id,
-      conns: 0,
-      msgIn: 0,
-      msgOut: 0,
-      api: 0,
-      apiErr: 0,
-      whOk: 0,
-      whFail: 0,
-      whDropped: 0,
-      whAge: 0,
-      lw: 0,
-      lwFb: 0,
-      lwN: 0,
-      lwSum: 0,
-      channels: 0,
-      presenceChannels: 0,
-      presenceMembers: 0,
-    };
+    const total: AppRow = { id, ...emptyAppStats(), channels: 0, presenceChannels: 0, presenceMembers: 0 };
     for (const s of live) {
       const a = s.apps[id];
       if (!a) continue;

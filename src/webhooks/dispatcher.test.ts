@@ -4,17 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhooksConfig } from '../config/schema.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
-import { eventsOf, makeApp, pusherWebhook, startReceiver, type Received } from './receiver.test.helper.js';
+import {
+  eventsOf,
+  makeApp,
+  pusherWebhook,
+  startReceiver,
+  TEST_WEBHOOKS,
+  type Received,
+} from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = {
-  batchMs: 20,
-  timeoutMs: 500,
-  retryForMs: 2_000,
-  maxQueuedBatches: 100,
-  maxBatchEvents: 1000,
-  maxBatchBytes: 262144,
-  maxQueuedBytes: 16777216,
-};
+const CONFIG = TEST_WEBHOOKS;
 
 test('signs each request so the pusher SDK accepts it, and only with the right secret', async (t) => {
   const receiver = await startReceiver();

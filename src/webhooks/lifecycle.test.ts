@@ -1,20 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { WebhooksConfig } from '../config/schema.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { WebhookDispatcher } from './dispatcher.js';
-import { eventsOf, eventually, makeApp, RecordingObserver, startReceiver } from './receiver.test.helper.js';
+import {
+  eventsOf,
+  eventually,
+  makeApp,
+  RecordingObserver,
+  startReceiver,
+  TEST_WEBHOOKS,
+} from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = {
-  batchMs: 20,
-  timeoutMs: 500,
-  retryForMs: 2_000,
-  maxQueuedBatches: 100,
-  maxBatchEvents: 1000,
-  maxBatchBytes: 262144,
-  maxQueuedBytes: 16777216,
-};
+const CONFIG = TEST_WEBHOOKS;
 
 test('flush sends pending events at once and waits for their delivery', async (t) => {
   const receiver = await startReceiver();

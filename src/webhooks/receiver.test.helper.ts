@@ -7,8 +7,25 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Pusher from 'pusher';
-import { appDefaults, WEBHOOK_EVENTS, type AppConfig, type WebhookEndpointConfig } from '../config/schema.js';
+import {
+  appDefaults,
+  WEBHOOK_EVENTS,
+  type AppConfig,
+  type WebhookEndpointConfig,
+  type WebhooksConfig,
+} from '../config/schema.js';
 import type { WebhookObserver } from './types.js';
+
+/** Dispatcher settings for tests: short batches and timeouts, the production bounds. */
+export const TEST_WEBHOOKS: WebhooksConfig = {
+  batchMs: 20,
+  timeoutMs: 500,
+  retryForMs: 2_000,
+  maxQueuedBatches: 100,
+  maxBatchEvents: 1000,
+  maxBatchBytes: 262144,
+  maxQueuedBytes: 16777216,
+};
 
 export interface Received {
   path: string;

@@ -11,18 +11,11 @@ import {
   pusherWebhook,
   RecordingObserver,
   startReceiver,
+  TEST_WEBHOOKS,
   type Received,
 } from './receiver.test.helper.js';
 
-const CONFIG: WebhooksConfig = {
-  batchMs: 10,
-  timeoutMs: 200,
-  retryForMs: 2_000,
-  maxQueuedBatches: 100,
-  maxBatchEvents: 1000,
-  maxBatchBytes: 262144,
-  maxQueuedBytes: 16777216,
-};
+const CONFIG: WebhooksConfig = { ...TEST_WEBHOOKS, batchMs: 10, timeoutMs: 200 };
 /** random() = 0.5 gives the exact exponential delays: base, 2×base, 4×base … */
 const backoff = (baseMs: number) => ({ baseMs, random: () => 0.5 });
 const channels = (reqs: { rawBody: string }[]): unknown[] => reqs.map((req) => eventsOf(req)[0]?.channel);
