@@ -186,26 +186,14 @@ export class HistoryService implements HistoryInbound {
   historyMessage(from: string, msg: HistoryMessage): void {
     switch (msg.kind) {
       case 'seq': {
-        const { appId } = parseTopic(msg.topic);
-        if (!this.handles(appId, msg.topic)) {
-          this.deps.logger.warn(
-            'asked to sequence a channel without history here: is the config the same on every node?',
-            { node: from, appId },
-          );
-          return;
-        }
+        const appId = this.appWithHistory(from, msg.topic, 'asked to sequence a channel without history here');
+        if (appId === null) return;
         this.sequence(appId, msg.topic, msg.frame, msg.except);
         return;
       }
       case 'replay_req': {
-        const { appId } = parseTopic(msg.topic);
-        if (!this.handles(appId, msg.topic)) {
-          this.deps.logger.warn(
-            'asked for the history of a channel without history here: is the config the same on every node?',
-            { node: from, appId },
-          );
-          return;
-        }
+        const appId = this.appWithHistory(from, msg.topic, 'asked for the history of a channel without history here');
+        if (appId === null) return;
         const answer = this.answer(appId, msg.topic, msg.from === null ? null : parsePosition(msg.from), msg.id);
         // The mark first: any event sequenced after this answer is published behind it.
         this.deps.link!.markHistory(msg.topic, msg.id);
@@ -220,6 +208,14 @@ export class HistoryService implements HistoryInbound {
         return;
       }
     }
+  }
+
+  /** The app of a peer's request about `topic`, or null (logged) when that channel keeps no history here. */
+  private appWithHistory(from: string, topic: string, what: string): string | null {
+    const { appId } = parseTopic(topic);
+    if (this.handles(appId, topic)) return appId;
+    this.deps.logger.warn(`${what}: is the config the same on every node?`, { node: from, appId });
+    return null;
   }
 
   /**
