@@ -4,11 +4,13 @@
  */
 import { doctor, report } from './cli/doctor.js';
 import { logEnvSources } from './cli/env-log.js';
+import { currentImage, execPlan, SERIAL_JIT_FLAG, serialJitPlan } from './cli/serial-jit.js';
 import type { EnvSource } from './config/env.js';
 import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
+import { choosesWs } from './transport/select.js';
 import cluster from 'node:cluster';
 import { supervise, WORKER_INDEX_ENV, WORKER_SECRET_ENV, type WorkerReady } from './workers/supervisor.js';
 import { workerConfig } from './workers/worker-config.js';
@@ -55,11 +57,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
+  // Before anything is logged: on the ws transport this may replace the process (same PID).
+  const jit = serialJitPlan(await choosesWs(config.transport), currentImage());
+  if (jit.action === 'exec') execPlan(jit);
   const logger = createLogger({
     level: config.logLevel,
     ...(config.region ? { context: { region: config.region } } : {}),
   });
   logEnvSources(logger, sources);
+  if (jit.action === 'unsupported' && cluster.isPrimary)
+    logger.info(`ws transport: start node with ${SERIAL_JIT_FLAG} to keep ~10 MiB less after connect bursts`, {
+      reason: 'this Node.js has no process.execve (Node >= 22.15) to add it by itself',
+    });
+  else if (jit.action === 'none' && jit.why === 'already serial' && cluster.isPrimary)
+    logger.info(`ws transport: V8 compiles on the main thread (${SERIAL_JIT_FLAG})`, {
+      reason: 'its background compiler threads keep ~10 MiB of freed memory after connect bursts',
+    });
   const workers = config.workers;
   if (workers > 1 && cluster.isPrimary) {
     if (isDefaultCredentials(config)) logger.warn(DEFAULT_APP_WARNING);

@@ -29,3 +29,19 @@ export async function createTransport(
   }
   return new WsTransport(options, logger);
 }
+
+/**
+ * Whether `createTransport(kind)` will pick the portable `ws` transport here: asked for, or `auto`
+ * and the native build does not load. (`uws` demanded and missing fails in `createTransport`.)
+ */
+export async function choosesWs(kind: TransportKind): Promise<boolean> {
+  if (kind === 'ws') return true;
+  if (kind === 'uws') return false;
+  try {
+    const { loadNative } = await import('./uws-load.js');
+    await loadNative();
+    return false;
+  } catch {
+    return true;
+  }
+}

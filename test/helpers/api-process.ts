@@ -1,6 +1,6 @@
 /**
  * The real CLI as a child process, with stdout and stderr kept apart (log lines go to stderr),
- * any arguments (or none), and only the environment given (plus PATH).
+ * any arguments (or none), and only the environment given (plus PATH), on this Node.js or another.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,8 +19,8 @@ export interface CliProcess {
   exited: Promise<number | string | null>;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, node = process.execPath): CliProcess {
+  const child = spawn(node, [BIN, ...args], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
