@@ -11,6 +11,7 @@ import { loadConfig } from '../config/load.js';
 import type { AppConfig, Config } from '../config/schema.js';
 import { apiStringToSign } from '../protocol/signature.js';
 import { loadNative } from '../transport/uws-load.js';
+import { serialJitNote } from './serial-jit.js';
 import { httpProbe, pusherProbe, resolveAll, tcpProbe } from './doctor-probes.js';
 
 export interface Finding {
@@ -65,7 +66,8 @@ export async function doctor(opts: DoctorOptions): Promise<Finding[]> {
 }
 
 async function transport(config: Config): Promise<Finding> {
-  if (config.transport === 'ws') return { ok: true, check: 'transport', detail: 'ws (configured: transport is "ws")' };
+  if (config.transport === 'ws')
+    return { ok: true, check: 'transport', detail: `ws (configured: transport is "ws"); ${serialJitNote()}` };
   try {
     const native = await loadNative();
     return { ok: true, check: 'transport', detail: `uws, native (${native.package})` };
@@ -73,7 +75,7 @@ async function transport(config: Config): Promise<Finding> {
     return {
       ok: false,
       check: 'transport',
-      detail: `${config.transport === 'uws' ? 'uws required but unavailable' : 'falls back to ws'}: ${err instanceof Error ? err.message : String(err)}`,
+      detail: `${config.transport === 'uws' ? 'uws required but unavailable' : `falls back to ws (${serialJitNote()})`}: ${err instanceof Error ? err.message : String(err)}`,
       fix: 'run Node 24 on glibc ≥ 2.38 (Debian 13, Ubuntu 24.04; the wiremesh image), install optional dependencies; or set transport "ws" to accept the portable transport',
     };
   }

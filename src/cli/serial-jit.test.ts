@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { REEXEC_ENV, SERIAL_JIT_FLAG, serialJitPlan, type ProcessImage } from './serial-jit.js';
+import { REEXEC_ENV, SERIAL_JIT_FLAG, serialJitNote, serialJitPlan, type ProcessImage } from './serial-jit.js';
 
 const image = (over: Partial<ProcessImage> = {}): ProcessImage => ({
   execPath: '/usr/local/bin/node',
@@ -42,4 +42,11 @@ test('native transport, opt-out, and no process.execve', () => {
   // The guard alone stops a loop even if the flag were somehow lost.
   assert.deepEqual(serialJitPlan(true, image({ env: { [REEXEC_ENV]: '1' } })), { action: 'none', why: 'opted out' });
   assert.deepEqual(serialJitPlan(true, image({ canExec: false })), { action: 'unsupported' });
+});
+
+test('the doctor clause names what start will do', () => {
+  assert.match(serialJitNote(image()), /adds --no-concurrent-recompilation/);
+  assert.match(serialJitNote(image({ canExec: false })), /start node with --no-concurrent-recompilation/);
+  assert.match(serialJitNote(image({ env: { [REEXEC_ENV]: 'off' } })), /WIREMESH_REEXEC is set/);
+  assert.match(serialJitNote(image({ execArgv: [SERIAL_JIT_FLAG] })), /^runs with/);
 });

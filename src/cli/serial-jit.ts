@@ -62,3 +62,13 @@ export function currentImage(): ProcessImage {
 export function execPlan(plan: Extract<SerialJitPlan, { action: 'exec' }>): never {
   return (process as unknown as { execve: Execve }).execve(plan.file, plan.args, plan.env);
 }
+
+/** One clause for `wiremesh doctor` on what `wiremesh start` will do on the `ws` transport. */
+export function serialJitNote(image: ProcessImage = currentImage()): string {
+  const plan = serialJitPlan(true, image);
+  if (plan.action === 'exec') return `wiremesh start adds ${SERIAL_JIT_FLAG} (re-exec, same PID)`;
+  if (plan.action === 'unsupported') return `no process.execve here (Node < 22.15): start node with ${SERIAL_JIT_FLAG}`;
+  return plan.why === 'opted out'
+    ? `${REEXEC_ENV} is set: runs without ${SERIAL_JIT_FLAG}`
+    : `runs with ${SERIAL_JIT_FLAG}`;
+}
