@@ -5,6 +5,7 @@
 import type { ClusterLink } from '../cluster/types.js';
 import { ErrorCodes, PusherError } from '../errors.js';
 import {
+  type ChannelKind,
   channelKind,
   channelNameProblem,
   isCacheChannel,
@@ -20,6 +21,7 @@ import type { Refusals } from '../limits/refusals.js';
 import type { PresenceService } from '../presence/service.js';
 import type { HistoryService } from '../history/service.js';
 import { topicOf } from './topics.js';
+import { PresenceLists } from './presence-list.js';
 
 export interface TopicSizes {
   topicSize(topic: string): number;
@@ -40,6 +42,7 @@ export class Subscriptions {
    * strings, not one each. Dropped when the last local subscriber leaves.
    */
   private readonly shared = new Map<string, Subscription>();
+  private readonly lists = new PresenceLists();
 
   constructor(
     private readonly deps: {
@@ -65,9 +68,7 @@ export class Subscriptions {
     const topic = topicOf(conn.app.id, channel);
     const existing = conn.subscription(channel);
     if (existing) {
-      conn.socket.send(
-        frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined),
-      );
+      conn.socket.send(this.succeeded(channel, kind, topic));
       return;
     }
     const max = this.deps.maxChannelsPerConnection;
@@ -106,7 +107,7 @@ export class Subscriptions {
     if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(shared.topic);
     this.deps.presence.join(shared.topic, key, conn.socketId, meta);
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
-    conn.socket.send(frames.subscriptionSucceeded(channel, kind === 'presence' ? this.presenceData(topic) : undefined));
+    conn.socket.send(this.succeeded(channel, kind, topic));
     const attach = (): void => conn.socket.subscribe(shared.topic);
     if (!this.deps.history?.resume(conn, channel, topic, resume, attach)) attach();
     if (isCacheChannel(channel)) this.replayCache(conn, channel, topic);
@@ -130,6 +131,7 @@ export class Subscriptions {
     if (this.deps.sizes.topicSize(topic) === 0) {
       this.deps.link.unwatch(topic);
       this.shared.delete(topic);
+      this.lists.forget(topic);
     }
   }
 
@@ -174,11 +176,10 @@ export class Subscriptions {
     return { userId, userInfo: user_info };
   }
 
-  private presenceData(topic: string): frames.PresenceData {
-    const members = this.deps.presence.view.members(topic);
-    const hash: Record<string, unknown> = Object.create(null); // a user id may be "__proto__"
-    for (const [id, info] of members) hash[id] = info ?? null;
-    return { ids: [...members.keys()], hash, count: members.size };
+  /** `pusher_internal:subscription_succeeded`; on a presence channel with its member list. */
+  private succeeded(channel: string, kind: ChannelKind, topic: string): string {
+    if (kind !== 'presence') return frames.subscriptionSucceeded(channel);
+    return this.lists.frame(channel, topic, this.deps.presence.view.members(topic));
   }
 
   private replayCache(conn: Connection, channel: string, topic: string): void {
