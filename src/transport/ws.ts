@@ -137,12 +137,18 @@ class WsClient implements WsSocket {
 
   /** The socket drained: what was held goes out as one write (and may be held again). */
   private release(): void {
+    const held = this.takeHeld();
+    if (held !== null && this.ws.readyState === 1) this.raw.write(held.length === 1 ? held[0]! : Buffer.concat(held));
+  }
+
+  /** Stops holding: returns what was held (null if nothing) and stops waiting for `drain`. */
+  private takeHeld(): Buffer[] | null {
     const held = this.held;
-    if (held === null) return;
+    if (held === null) return null;
     this.held = null;
     this.heldBytes = 0;
     this.raw.off('drain', this.onDrain!);
-    if (this.ws.readyState === 1) this.raw.write(held.length === 1 ? held[0]! : Buffer.concat(held));
+    return held;
   }
 
   /** Sends what this turn corked; a client still holding more than the limit is not reading. */
@@ -165,12 +171,9 @@ class WsClient implements WsSocket {
   }
 
   close(code: number, reason: string): void {
-    if (code === SLOW_CLIENT_CLOSE.code) {
-      // Not reading: what was held is dropped, not queued behind the close frame.
-      if (this.held !== null) this.raw.off('drain', this.onDrain!);
-      this.held = null;
-      this.heldBytes = 0;
-    } else this.release(); // in order before the close frame
+    // In order before the close frame; a client that is not reading gets the close alone.
+    if (code === SLOW_CLIENT_CLOSE.code) this.takeHeld();
+    else this.release();
     if (this.ws.readyState === 0 || this.ws.readyState === 1) this.ws.close(code, reason);
     // A client that never completes the close handshake is cut off.
     setTimeout(() => this.ws.terminate(), 2_000).unref();
