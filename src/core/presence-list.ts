@@ -1,39 +1,23 @@
 /**
  * The member list a presence subscriber gets in `pusher_internal:subscription_succeeded`, kept
- * pre-serialised per channel: each member's id and `"id":info` pair are JSON-encoded and escaped
- * for the frame's string-in-a-string `data` once, when the member first appears (or its info
- * changes), and each subscription joins the fragments. Building the list from objects on every
- * join (a hash object, an ids array, then two JSON passes over it) made a 1,000-member join storm
- * allocate ~4 copies of the whole list per join, and that garbage is what grew the heap
- * (bench/RESULTS.md, "Presence memory"). The text is what stringifying `{ presence }` twice gives,
- * except that the hash lists members in join order (JSON objects are unordered; `JSON.stringify`
- * would put integer-like ids first).
+ * encoded per channel: each member is encoded once (`frames.presenceMember`), when it first
+ * appears or its info changes, and each subscription joins the encoded members. Building the list
+ * from objects on every join (a hash object, an ids array, then two JSON passes over it) made a
+ * 1,000-member join storm allocate ~4 copies of the whole list per join, and that garbage is what
+ * grew the heap (bench/RESULTS.md, "Presence memory").
  *
  * One cache per node; a channel's entry is dropped when its last local subscriber leaves.
  */
-const str = JSON.stringify;
+import * as frames from '../protocol/frames.js';
 
-/** `JSON.stringify(s)` without its quotes: `s` as it appears inside a JSON string. */
-function inString(s: string): string {
-  const q = str(s);
-  return q.slice(1, -1);
-}
-
-interface Fragment {
+interface Encoded {
   readonly info: unknown;
-  /** `"id"`, escaped. */
   readonly id: string;
-  /** `"id":info`, escaped. */
   readonly pair: string;
 }
 
-function fragment(id: string, info: unknown): Fragment {
-  const key = str(id);
-  return { info, id: inString(key), pair: inString(`${key}:${str(info ?? null)}`) };
-}
-
 export class PresenceLists {
-  readonly #topics = new Map<string, Map<string, Fragment>>();
+  readonly #topics = new Map<string, Map<string, Encoded>>();
 
   /** The whole `subscription_succeeded` frame for `channel` with `members` (id → user_info). */
   frame(channel: string, topic: string, members: ReadonlyMap<string, unknown>): string {
@@ -43,14 +27,13 @@ export class PresenceLists {
     const pairs = new Array<string>(members.size);
     let i = 0;
     for (const [id, info] of members) {
-      let f = cached.get(id);
-      if (f === undefined || f.info !== info) cached.set(id, (f = fragment(id, info)));
-      ids[i] = f.id;
-      pairs[i++] = f.pair;
+      let e = cached.get(id);
+      if (e === undefined || e.info !== info) cached.set(id, (e = { info, ...frames.presenceMember(id, info) }));
+      ids[i] = e.id;
+      pairs[i++] = e.pair;
     }
     if (cached.size > members.size) for (const id of cached.keys()) if (!members.has(id)) cached.delete(id);
-    const data = `"{\\"presence\\":{\\"ids\\":[${ids.join(',')}],\\"hash\\":{${pairs.join(',')}},\\"count\\":${members.size}}}"`;
-    return `{"event":"pusher_internal:subscription_succeeded","channel":${str(channel)},"data":${data}}`;
+    return frames.subscriptionSucceeded(channel, { ids, pairs });
   }
 
   /** The channel has no local subscriber left. */

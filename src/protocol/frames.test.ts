@@ -1,7 +1,7 @@
 /** The hot frames are assembled from parts: the text must equal stringifying the whole object. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { channelEvent, connectionEstablished, subscriptionSucceeded } from './frames.js';
+import { channelEvent, connectionEstablished, presenceMember, subscriptionSucceeded } from './frames.js';
 
 const str = JSON.stringify;
 const odd = ['', 'a"b', 'back\\slash', 'line\nbreak', 'é✓', '\u0000', '\ud800', '__proto__'];
@@ -26,8 +26,9 @@ describe('hot frames', () => {
         str({ event: 'pusher_internal:subscription_succeeded', channel, data: '{}' }),
       );
       const presence = { ids: ['1'], hash: { 1: { n: odd } }, count: 1 };
+      const member = presenceMember('1', { n: odd });
       assert.equal(
-        subscriptionSucceeded(channel, presence),
+        subscriptionSucceeded(channel, { ids: [member.id], pairs: [member.pair] }),
         str({ event: 'pusher_internal:subscription_succeeded', channel, data: str({ presence }) }),
       );
     }

@@ -5,10 +5,25 @@
  */
 import { PusherError, ErrorCodes } from '../errors.js';
 
-export interface PresenceData {
-  ids: string[];
-  hash: Record<string, unknown>;
-  count: number;
+/**
+ * A presence channel's members for `subscriptionSucceeded`, each encoded once by
+ * `presenceMember` (core/presence-list.ts keeps them per channel): `ids[i]` and `pairs[i]` are
+ * member i's `"id"` and `"id":info`, already escaped for the frame's string-in-a-string `data`.
+ */
+export interface EncodedPresence {
+  readonly ids: readonly string[];
+  readonly pairs: readonly string[];
+}
+
+/** Member `id` with its user_info (`null` when it has none), encoded for `EncodedPresence`. */
+export function presenceMember(id: string, info: unknown): { id: string; pair: string } {
+  const key = str(id);
+  return { id: inString(key), pair: inString(`${key}:${str(info ?? null)}`) };
+}
+
+/** `s` as it appears inside a JSON string: `JSON.stringify(s)` without its quotes. */
+function inString(s: string): string {
+  return str(s).slice(1, -1);
 }
 
 export interface WatchlistEvent {
@@ -52,8 +67,15 @@ export function ping(): string {
   return '{"event":"pusher:ping","data":{}}';
 }
 
-export function subscriptionSucceeded(channel: string, presence?: PresenceData): string {
-  const data = presence === undefined ? '"{}"' : str(str({ presence }));
+/**
+ * With `presence`, the text of stringifying `{ presence: { ids, hash, count } }` twice, except that
+ * the hash lists members in the given order (`JSON.stringify` would put integer-like ids first).
+ */
+export function subscriptionSucceeded(channel: string, presence?: EncodedPresence): string {
+  const data =
+    presence === undefined
+      ? '"{}"'
+      : `"{\\"presence\\":{\\"ids\\":[${presence.ids.join(',')}],\\"hash\\":{${presence.pairs.join(',')}},\\"count\\":${presence.ids.length}}}"`;
   return `{"event":"pusher_internal:subscription_succeeded","channel":${str(channel)},"data":${data}}`;
 }
 
