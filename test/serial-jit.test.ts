@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { connected, pusherClient, serverSdk, until, type PusherClient } from './helpers/clients.js';
-import { ensureDead, healthy, jsonLines, runCli, type CliProcess } from './helpers/api-process.js';
+import { childPids, ensureDead, healthy, jsonLines, runCli, type CliProcess } from './helpers/api-process.js';
 import { availableTransports } from './helpers/api-http.js';
 import { currentLtsNode } from './helpers/node-current.js';
 import { freePort } from './helpers/server.js';
@@ -25,11 +25,6 @@ after(async () => {
 
 function cmdline(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-}
-
-function children(pid: number): number[] {
-  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-  return text === '' ? [] : text.split(/\s+/).map(Number);
 }
 
 async function start(node: string, env: NodeJS.ProcessEnv): Promise<{ proc: CliProcess; port: number }> {
@@ -87,8 +82,8 @@ describe('the ws transport on Node 24: serial JIT', { skip: typeof node24 === 's
     const { proc, port } = await start(node, { WIREMESH_TRANSPORT: 'ws', WIREMESH_WORKERS: '2' });
     const pid = proc.child.pid!;
     assert.ok(cmdline(pid).includes(FLAG));
-    await until(() => children(pid).length === 2, 'two workers', 10_000);
-    for (const w of children(pid)) assert.ok(cmdline(w).includes(FLAG), `worker ${w}: ${cmdline(w).join(' ')}`);
+    await until(() => childPids(pid).length === 2, 'two workers', 10_000);
+    for (const w of childPids(pid)) assert.ok(cmdline(w).includes(FLAG), `worker ${w}: ${cmdline(w).join(' ')}`);
     await delivers(port);
     await drains(proc);
   });

@@ -11,6 +11,7 @@ import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { connected, pusherClient, serverSdk, until, type PusherClient } from './helpers/clients.js';
 import { freePort, spawnServer, type ServerProcess } from './helpers/server.js';
+import { childPids } from './helpers/api-process.js';
 
 /** `n` consecutive free ports (for the workers' loopback mesh). */
 async function freePortRun(n: number): Promise<number> {
@@ -31,12 +32,6 @@ async function freePortRun(n: number): Promise<number> {
     }
   }
   throw new Error('no run of free ports found');
-}
-
-/** Pids of the supervisor's children (its workers). */
-function workerPids(pid: number): number[] {
-  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-  return text === '' ? [] : text.split(/\s+/).map(Number);
 }
 
 /** Established TCP connections accepted on `port`, per process. */
@@ -92,7 +87,7 @@ for (const transport of ['auto', 'ws'] as const) {
       });
       const srv = server;
       await until(() => srv.output().includes('wiremesh workers listening'), 'both workers listening', 10_000);
-      const pids = workerPids(srv.child.pid!);
+      const pids = childPids(srv.child.pid!);
       assert.equal(pids.length, 2, `two workers: ${srv.output()}`);
 
       const sdk = serverSdk(srv.port);
@@ -142,7 +137,7 @@ for (const transport of ['auto', 'ws'] as const) {
       process.kill(victim, 'SIGKILL');
       await until(() => srv.output().includes('worker exited; restarting'), 'restart logged');
       await until(() => srv.output().includes('worker restarted'), 'a new worker listening', 10_000);
-      const now = workerPids(srv.child.pid!);
+      const now = childPids(srv.child.pid!);
       assert.equal(now.length, 2);
       assert.ok(!now.includes(victim));
       await until(
@@ -222,7 +217,7 @@ describe('workers on the mesh driver: two nodes of two workers each', () => {
       10_000,
     );
     for (const s of servers) {
-      const pids = workerPids(s.child.pid!);
+      const pids = childPids(s.child.pid!);
       const spread = acceptedPerPid(pids, s.port);
       assert.ok(
         pids.every((p) => spread.get(p)! > 0),
