@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { serverSdk } from './helpers/clients.js';
+import { serverSdk, until } from './helpers/clients.js';
 import { APP_PATH, WireClient } from './helpers/fuzz-wire.js';
 import { APP, startTestServer, testApp } from './helpers/server.js';
 
@@ -25,13 +25,6 @@ function beyondKernel(): number {
   return Math.ceil((1.5 * (wmem + (1 << 20))) / EVENT_BYTES);
 }
 
-/** `WireClient.until` returns at each frame; this waits for `pred` itself (or the deadline). */
-async function waitFor(c: WireClient, pred: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred() && !c.ended && Date.now() < deadline) await c.until(pred, deadline - Date.now());
-  return pred();
-}
-
 async function stalled(port: number): Promise<{ c: WireClient; seen: string[] }> {
   const c = await WireClient.open(port, APP_PATH(APP.key));
   const seen: string[] = [];
@@ -41,7 +34,7 @@ async function stalled(port: number): Promise<{ c: WireClient; seen: string[] }>
     else if (m.event === 'pusher_internal:subscription_succeeded') seen.push(`sub:${m.channel}`);
   };
   await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'feed' } }));
-  assert.ok(await waitFor(c, () => seen.includes('sub:feed'), 3_000));
+  await until(() => seen.includes('sub:feed'), 'subscribed to feed', 3_000);
   seen.length = 0;
   c.socket.pause();
   return { c, seen };
@@ -74,7 +67,7 @@ describe('ws transport: frames held for a backed-up client', () => {
       await publish(srv.port, before, 50);
       c.socket.resume();
       const total = before + 50;
-      assert.ok(await waitFor(c, () => seen.length === total + 1, 20_000), `got ${seen.length} of ${total + 1}`);
+      await until(() => seen.length === total + 1, `all ${total + 1} frames`, 20_000);
       const expected = [
         ...Array.from({ length: before }, (_, i) => `e${i}`),
         'sub:other',
@@ -97,7 +90,7 @@ describe('ws transport: frames held for a backed-up client', () => {
       // Kernel buffers + 2 MiB (the allowance and its burst factor) + slack, then the close.
       await publish(srv.port, 0, beyondKernel() + Math.ceil((3 * 1024 * 1024) / EVENT_BYTES));
       c.socket.resume();
-      assert.ok(await waitFor(c, () => c.ended, 10_000), 'closed');
+      await until(() => c.ended, 'closed', 10_000);
       assert.equal(c.closeCode, 4100);
     } finally {
       await srv.close();
@@ -116,7 +109,7 @@ describe('ws transport: frames held for a backed-up client', () => {
     const closing = srv.server.stop('graceful');
     await new Promise((r) => setTimeout(r, 100));
     c.socket.resume();
-    assert.ok(await waitFor(c, () => c.ended, 20_000), 'closed');
+    await until(() => c.ended, 'closed', 20_000);
     await closing;
     assert.equal(c.closeCode, 4200);
     assert.deepEqual(
