@@ -2,12 +2,13 @@
  * `ws` transport: frames for a client whose socket is backed up (kernel buffers full, Node's
  * past its high-water mark) are held as one list and sent in one write on `drain`
  * (src/transport/ws.ts, `WsClient.hold`). A raw client that stops reading while far more than
- * the kernel's buffers is published, and that meanwhile subscribes to a second channel (a reply
- * sent to it alone, not a publish), gets everything once it reads again: every event in order,
+ * the kernel's buffers is published, and that meanwhile subscribes to a presence channel (a reply
+ * sent to it alone, in pieces, not a publish), gets everything once it reads again: every event in order,
  * the reply between the events published before and after it, nothing lost or doubled; its held
  * bytes count towards `maxBufferedBytes`; and a graceful stop sends what is held before 4200.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { serverSdk, until } from './helpers/clients.js';
@@ -31,7 +32,10 @@ async function stalled(port: number): Promise<{ c: WireClient; seen: string[] }>
   c.onText = (text) => {
     const m = JSON.parse(text) as { event: string; channel?: string; data?: string };
     if (m.event === 'feed') seen.push(`e${(JSON.parse(m.data!) as { i: number }).i}`);
-    else if (m.event === 'pusher_internal:subscription_succeeded') seen.push(`sub:${m.channel}`);
+    else if (m.event === 'pusher_internal:subscription_succeeded') {
+      const presence = (JSON.parse(m.data!) as { presence?: { ids: string[] } }).presence;
+      seen.push(presence ? `sub:${m.channel}:${presence.ids.join()}` : `sub:${m.channel}`);
+    }
   };
   await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'feed' } }));
   await until(() => seen.includes('sub:feed'), 'subscribed to feed', 3_000);
@@ -62,7 +66,15 @@ describe('ws transport: frames held for a backed-up client', () => {
       const { c, seen } = await stalled(srv.port);
       const before = beyondKernel();
       await publish(srv.port, 0, before);
-      await c.sendText(JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'other' } }));
+      // A presence channel: its reply is sent in pieces (the member list is shared), held as they are.
+      const channelData = JSON.stringify({ user_id: 'held', user_info: { pad: 'y'.repeat(500) } });
+      const sig = createHmac('sha256', APP.secret).update(`${c.socketId}:presence-other:${channelData}`).digest('hex');
+      await c.sendText(
+        JSON.stringify({
+          event: 'pusher:subscribe',
+          data: { channel: 'presence-other', auth: `${APP.key}:${sig}`, channel_data: channelData },
+        }),
+      );
       await new Promise((r) => setTimeout(r, 200)); // the reply is queued before the next events
       await publish(srv.port, before, 50);
       c.socket.resume();
@@ -70,7 +82,7 @@ describe('ws transport: frames held for a backed-up client', () => {
       await until(() => seen.length === total + 1, `all ${total + 1} frames`, 20_000);
       const expected = [
         ...Array.from({ length: before }, (_, i) => `e${i}`),
-        'sub:other',
+        'sub:presence-other:held',
         ...Array.from({ length: 50 }, (_, i) => `e${before + i}`),
       ];
       assert.deepEqual(seen, expected);

@@ -22,6 +22,7 @@ import type { PresenceService } from '../presence/service.js';
 import type { HistoryService } from '../history/service.js';
 import { topicOf } from './topics.js';
 import { PresenceLists } from './presence-list.js';
+import type { TextFrame } from '../transport/types.js';
 
 export interface TopicSizes {
   topicSize(topic: string): number;
@@ -177,7 +178,7 @@ export class Subscriptions {
   }
 
   /** `pusher_internal:subscription_succeeded`; on a presence channel with its member list. */
-  private succeeded(channel: string, kind: ChannelKind, topic: string): string {
+  private succeeded(channel: string, kind: ChannelKind, topic: string): TextFrame {
     if (kind !== 'presence') return frames.subscriptionSucceeded(channel);
     return this.lists.frame(channel, topic, this.deps.presence.view.members(topic));
   }

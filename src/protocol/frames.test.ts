@@ -1,7 +1,13 @@
 /** The hot frames are assembled from parts: the text must equal stringifying the whole object. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { channelEvent, connectionEstablished, presenceMember, subscriptionSucceeded } from './frames.js';
+import {
+  channelEvent,
+  connectionEstablished,
+  presenceMember,
+  presenceSucceeded,
+  subscriptionSucceeded,
+} from './frames.js';
 
 const str = JSON.stringify;
 const odd = ['', 'a"b', 'back\\slash', 'line\nbreak', 'é✓', '\u0000', '\ud800', '__proto__'];
@@ -25,10 +31,12 @@ describe('hot frames', () => {
         subscriptionSucceeded(channel),
         str({ event: 'pusher_internal:subscription_succeeded', channel, data: '{}' }),
       );
-      const presence = { ids: ['1'], hash: { 1: { n: odd } }, count: 1 };
-      const member = presenceMember('1', { n: odd });
+      const presence = { ids: ['1', 'é✓'], hash: { 1: { n: odd }, 'é✓': null }, count: 2 };
+      const a = presenceMember('1', { n: odd });
+      const b = presenceMember('é✓', undefined);
+      const frame = presenceSucceeded(channel, Buffer.from(`${a.id},${b.id}`), Buffer.from(`${a.pair},${b.pair}`), 2);
       assert.equal(
-        subscriptionSucceeded(channel, { ids: [member.id], pairs: [member.pair] }),
+        Buffer.concat(frame).toString(),
         str({ event: 'pusher_internal:subscription_succeeded', channel, data: str({ presence }) }),
       );
     }

@@ -6,16 +6,9 @@
 import { PusherError, ErrorCodes } from '../errors.js';
 
 /**
- * A presence channel's members for `subscriptionSucceeded`, each encoded once by
- * `presenceMember` (core/presence-list.ts keeps them per channel): `ids[i]` and `pairs[i]` are
- * member i's `"id"` and `"id":info`, already escaped for the frame's string-in-a-string `data`.
+ * Member `id` with its user_info (`null` when it has none), encoded for `presenceSucceeded`: its
+ * `"id"` and `"id":info`, already escaped for the frame's string-in-a-string `data`.
  */
-export interface EncodedPresence {
-  readonly ids: readonly string[];
-  readonly pairs: readonly string[];
-}
-
-/** Member `id` with its user_info (`null` when it has none), encoded for `EncodedPresence`. */
 export function presenceMember(id: string, info: unknown): { id: string; pair: string } {
   const key = str(id);
   return { id: inString(key), pair: inString(`${key}:${str(info ?? null)}`) };
@@ -67,16 +60,22 @@ export function ping(): string {
   return '{"event":"pusher:ping","data":{}}';
 }
 
+export function subscriptionSucceeded(channel: string): string {
+  return `{"event":"pusher_internal:subscription_succeeded","channel":${str(channel)},"data":"{}"}`;
+}
+
+const PRESENCE_MIDDLE = Buffer.from('],\\"hash\\":{');
+
 /**
- * With `presence`, the text of stringifying `{ presence: { ids, hash, count } }` twice, except that
- * the hash lists members in the given order (`JSON.stringify` would put integer-like ids first).
+ * A presence channel's `subscription_succeeded`, in pieces for the transport to write one after
+ * the other: `ids` and `pairs` are the members' `presenceMember` encodings joined by commas, in
+ * order (core/presence-list.ts keeps them per channel, and shares them between frames). The text
+ * of stringifying `{ presence: { ids, hash, count } }` twice, except that the hash lists members
+ * in the given order (`JSON.stringify` would put integer-like ids first).
  */
-export function subscriptionSucceeded(channel: string, presence?: EncodedPresence): string {
-  const data =
-    presence === undefined
-      ? '"{}"'
-      : `"{\\"presence\\":{\\"ids\\":[${presence.ids.join(',')}],\\"hash\\":{${presence.pairs.join(',')}},\\"count\\":${presence.ids.length}}}"`;
-  return `{"event":"pusher_internal:subscription_succeeded","channel":${str(channel)},"data":${data}}`;
+export function presenceSucceeded(channel: string, ids: Buffer, pairs: Buffer, count: number): Buffer[] {
+  const head = `{"event":"pusher_internal:subscription_succeeded","channel":${str(channel)},"data":"{\\"presence\\":{\\"ids\\":[`;
+  return [Buffer.from(head), ids, PRESENCE_MIDDLE, pairs, Buffer.from(`},\\"count\\":${count}}}"}`)];
 }
 
 /** A refused subscription (bad auth, limits). pusher-js raises it as the channel's `pusher:subscription_error`. */

@@ -37,9 +37,16 @@ export interface UpgradeInfo {
 /** Outcome of a send: written/queued, or dropped because the socket is closed. */
 export type SendResult = 'sent' | 'closed';
 
+/**
+ * A text frame's payload: its text, its UTF-8 bytes, or those bytes in pieces, sent as one frame
+ * (the `ws` transport writes the pieces as they are; a large frame whose pieces other frames share
+ * is then never copied per recipient).
+ */
+export type TextFrame = string | Buffer | readonly Buffer[];
+
 /** One client connection as the core sees it. Never carries wiremesh state. */
 export interface WsSocket {
-  send(frame: string): SendResult;
+  send(frame: TextFrame): SendResult;
   close(code: number, reason: string): void;
   /** Bytes queued for this socket and not yet written to the kernel. */
   bufferedAmount(): number;

@@ -3,7 +3,14 @@
  * keeps in uWS's user data. uWS throws on any call to a socket whose close handler has run, so
  * every method checks the `closed` flag that the transport sets in that handler.
  */
-import { SLOW_CLIENT_CLOSE, type SendResult, type SocketHandler, type UpgradeInfo, type WsSocket } from './types.js';
+import {
+  SLOW_CLIENT_CLOSE,
+  type SendResult,
+  type SocketHandler,
+  type TextFrame,
+  type UpgradeInfo,
+  type WsSocket,
+} from './types.js';
 import type { UwsWebSocket } from './uws-api.js';
 import { formatAddress } from './uws-address.js';
 
@@ -66,9 +73,10 @@ export class UwsSocket implements WsSocket {
     this.closed = true;
   }
 
-  send(frame: string): SendResult {
+  send(frame: TextFrame): SendResult {
     if (this.closed) return 'closed';
-    const status = this.ws.send(frame, false, false);
+    // uWebSockets.js copies what the kernel does not take into its own buffer either way.
+    const status = this.ws.send(Array.isArray(frame) ? Buffer.concat(frame) : (frame as string | Buffer), false, false);
     if (this.closed) return 'closed';
     if (status === DROPPED || this.ws.getBufferedAmount() > this.owner.maxBufferedBytes) {
       this.close(SLOW_CLIENT_CLOSE.code, SLOW_CLIENT_CLOSE.reason);

@@ -22,6 +22,7 @@ import {
   type HttpResponse,
   type SendResult,
   type SocketHandler,
+  type TextFrame,
   type Transport,
   type TransportHooks,
   type TransportOptions,
@@ -42,8 +43,20 @@ function splitUrl(url: string): { path: string; query: string } {
 /** An unmasked, unfragmented server-to-client text frame: header and payload in one Buffer. */
 export function textFrame(payload: string | Buffer): Buffer {
   const length = Buffer.byteLength(payload);
-  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const out = Buffer.allocUnsafe(header + length);
+  const out = Buffer.allocUnsafe(headerSize(length) + length);
+  const header = writeHeader(out, length);
+  if (typeof payload === 'string') out.write(payload, header);
+  else payload.copy(out, header);
+  return out;
+}
+
+function headerSize(length: number): number {
+  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
+}
+
+/** Writes the header of a text frame of `length` bytes at the start of `out`; returns its size. */
+function writeHeader(out: Buffer, length: number): number {
+  const header = headerSize(length);
   out[0] = 0x81; // FIN + opcode 1 (text)
   if (header === 2) {
     out[1] = length;
@@ -54,10 +67,19 @@ export function textFrame(payload: string | Buffer): Buffer {
     out[1] = 127;
     out.writeBigUInt64BE(BigInt(length), 2);
   }
-  if (typeof payload === 'string') out.write(payload, header);
-  else payload.copy(out, header);
+  return header;
+}
+
+/** The header of a text frame whose payload is `parts`, to be written before them. */
+function headerFor(parts: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = Buffer.allocUnsafe(headerSize(length));
+  writeHeader(out, length);
   return out;
 }
+
+const NOTHING = Buffer.alloc(0);
 
 /** Within one event-loop turn a socket may queue this many times `maxBufferedBytes` before the turn's check. */
 const BURST_FACTOR = 2;
@@ -87,14 +109,15 @@ class WsClient implements WsSocket {
   private topics: string | Set<string> | null = null;
   handler: SocketHandler | null = null;
   /**
-   * Frames held back while the socket is backed up (Node's buffer for it is past its high-water
-   * mark, the kernel's is full): one array slot each, the published Buffer shared with the other
-   * recipients, instead of a write request per frame in the stream's queue (~56 B of old-space
-   * heap each, the bulk of a join storm's memory). Sent as one Buffer on `drain`, in order.
+   * Frames held back while the socket is backed up (the kernel did not take everything written
+   * to it): one array slot each, the published Buffer shared with the other recipients, instead
+   * of a buffered write request per frame in the stream's queue (~56 B of heap each, promoted to
+   * the old generation while the client catches up: the bulk of a join storm's memory). Written
+   * as one Buffer once everything before them has gone to the kernel, in order.
    */
   private held: Buffer[] | null = null;
   private heldBytes = 0;
-  private onDrain: (() => void) | null = null;
+  private onFlushed: (() => void) | null = null;
   constructor(
     private readonly ws: ClientWebSocket,
     readonly raw: Socket,
@@ -102,12 +125,27 @@ class WsClient implements WsSocket {
     readonly remoteAddress: string,
   ) {}
 
-  send(frame: string | Buffer): SendResult {
+  send(frame: TextFrame): SendResult {
     if (this.ws.readyState !== 1) return 'closed';
+    if (typeof frame !== 'string' && !Buffer.isBuffer(frame)) return this.sendPieces(frame);
     if (this.backedUp()) return this.hold(textFrame(frame));
     this.transport.corkForTurn(this);
     // Always a text frame: `ws` sends a Buffer as binary.
     this.ws.send(frame, { binary: false });
+    return this.checkBuffered(BURST_FACTOR);
+  }
+
+  /** One frame from pieces, written as they are (the socket is corked: one `writev`). */
+  private sendPieces(pieces: readonly Buffer[]): SendResult {
+    const header = headerFor(pieces);
+    if (this.backedUp()) {
+      this.hold(header);
+      for (const p of pieces) this.hold(p);
+      return this.checkBuffered(BURST_FACTOR);
+    }
+    this.transport.corkForTurn(this);
+    this.raw.write(header);
+    for (const p of pieces) this.raw.write(p);
     return this.checkBuffered(BURST_FACTOR);
   }
 
@@ -125,36 +163,48 @@ class WsClient implements WsSocket {
   }
 
   private hold(framed: Buffer): SendResult {
-    if (this.held === null) {
-      this.held = [];
-      this.onDrain ??= () => this.release();
-      this.raw.once('drain', this.onDrain);
-    }
-    this.held.push(framed);
+    if (this.held === null) this.startHolding();
+    this.held!.push(framed);
     this.heldBytes += framed.length;
     return this.checkBuffered(BURST_FACTOR);
   }
 
-  /** The socket drained: what was held goes out as one write (and may be held again). */
-  private release(): void {
-    const held = this.takeHeld();
-    if (held !== null && this.ws.readyState === 1) this.raw.write(held.length === 1 ? held[0]! : Buffer.concat(held));
+  /**
+   * From now on frames are held. An empty write marks the end of what is queued: its callback
+   * runs once every byte before it has gone to the kernel, and sends what was held by then.
+   */
+  private startHolding(): void {
+    this.held = [];
+    this.onFlushed ??= () => this.release();
+    this.raw.write(NOTHING, this.onFlushed);
   }
 
-  /** Stops holding: returns what was held (null if nothing) and stops waiting for `drain`. */
+  /** What was held goes out as one write; if the kernel does not take it all, holding goes on. */
+  private release(): void {
+    const held = this.takeHeld();
+    if (held === null || held.length === 0 || this.ws.readyState !== 1) return;
+    this.raw.write(held.length === 1 ? held[0]! : Buffer.concat(held));
+    if (this.raw.writableLength > 0) this.startHolding();
+  }
+
+  /** Stops holding: returns what was held (null if nothing). A marker still queued then finds nothing to send. */
   private takeHeld(): Buffer[] | null {
     const held = this.held;
     if (held === null) return null;
     this.held = null;
     this.heldBytes = 0;
-    this.raw.off('drain', this.onDrain!);
     return held;
   }
 
-  /** Sends what this turn corked; a client still holding more than the limit is not reading. */
+  /**
+   * Sends what this turn corked. What the kernel did not take waits in Node's queue: the next
+   * frames are held. A client still holding more than the limit is not reading.
+   */
   flushTurn(): void {
     this.raw.uncork();
-    if (this.ws.readyState === 1) this.checkBuffered(1);
+    if (this.ws.readyState !== 1) return;
+    if (this.held === null && this.raw.writableLength > 0) this.startHolding();
+    this.checkBuffered(1);
   }
 
   /**
