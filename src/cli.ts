@@ -10,6 +10,7 @@ import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
+import { START_WARM_UP, WARMUP_ENV } from './transport/ws-warmup.js';
 import { choosesWs } from './transport/select.js';
 import cluster from 'node:cluster';
 import { supervise, WORKER_INDEX_ENV, WORKER_SECRET_ENV, type WorkerReady } from './workers/supervisor.js';
@@ -88,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const server = await startServer(config, {
     logger,
+    ...(process.env[WARMUP_ENV] === 'off' ? {} : { warmUp: START_WARM_UP }),
     ...(worker ? { sharedPort: true, metricsFrom: (render: () => string) => workerMetrics(index, render) } : {}),
   });
   if (worker) process.send?.({ type: 'wiremesh:ready', port: server.port } satisfies WorkerReady);

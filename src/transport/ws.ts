@@ -469,7 +469,12 @@ export class WsTransport implements Transport {
   async listen(hooks: TransportHooks): Promise<number> {
     this.hooks = hooks;
     this.http = withDefaultHooks(hooks, this.options);
-    this.server.listen(this.options.port, this.options.host);
+    // In a node:cluster worker only a shared port goes through the primary.
+    this.server.listen({
+      port: this.options.port,
+      host: this.options.host,
+      exclusive: this.options.sharedPort !== true,
+    });
     await once(this.server, 'listening');
     return (this.server.address() as AddressInfo).port;
   }
