@@ -17,7 +17,7 @@ import type { Transport, TransportOptions } from './types.js';
 export interface WarmUp {
   /** WebSocket connections, 10 at a time. */
   clients: number;
-  /** HTTP requests, 10 at a time. */
+  /** HTTP requests, 10 at a time, each publishing an event to 10 open sockets. */
   requests: number;
 }
 
@@ -25,10 +25,11 @@ export interface WarmUp {
 export const WARMUP_ENV = 'WIREMESH_WARMUP';
 
 /** What `wiremesh start` runs: ~0.3 s on an idle 2-core machine (each worker warms itself). */
-export const START_WARM_UP: WarmUp = { clients: 200, requests: 200 };
+export const START_WARM_UP: WarmUp = { clients: 200, requests: 2_000 };
 
 const TOPIC = 'warm-up';
 const BATCH = 10;
+const LISTENERS = 10;
 
 export async function warmUp(
   make: (options: TransportOptions) => Transport,
@@ -50,12 +51,23 @@ export async function warmUp(
         onClose() {},
       };
     },
-    handleHttp: async (req) => ({ status: 200, body: `{"path":${JSON.stringify(req.path)}}` }),
+    handleHttp: async (req) => {
+      transport.publish(
+        TOPIC,
+        `{"event":"warm-up","channel":"${TOPIC}","data":${JSON.stringify(req.body.toString())}}`,
+      );
+      return { status: 200, body: '{}' };
+    },
   });
+  const listeners: WebSocket[] = [];
   try {
     await inBatches(clients, () => oneSocket(port));
+    // Events published to a few open sockets, one per POST: the API and fan-out paths, long enough
+    // for V8 to optimise them (functions are optimised after thousands of calls, not hundreds).
+    for (let i = 0; i < LISTENERS; i++) listeners.push(await listener(port));
     await inBatches(requests, () => onePost(port));
   } finally {
+    for (const ws of listeners) ws.terminate();
     await transport.close();
   }
   logger.debug('ws transport warmed up', { clients, requests, port, ms: Math.round(performance.now() - started) });
@@ -63,6 +75,16 @@ export async function warmUp(
 
 async function inBatches(total: number, one: () => Promise<void>): Promise<void> {
   for (let i = 0; i < total; i += BATCH) await Promise.all(Array.from({ length: Math.min(BATCH, total - i) }, one));
+}
+
+/** A socket that stays open and reads what is published. */
+async function listener(port: number): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/warm-up?protocol=7&client=wiremesh`, {
+    perMessageDeflate: false,
+  });
+  ws.on('error', () => ws.terminate());
+  await once(ws, 'message');
+  return ws;
 }
 
 /** Open, three frames out and back, close. */
@@ -80,7 +102,7 @@ async function oneSocket(port: number): Promise<void> {
 }
 
 async function onePost(port: number): Promise<void> {
-  const body = `{"name":"warm-up","channel":"${TOPIC}","data":"{}"}`;
+  const body = `{"name":"warm-up","channel":"${TOPIC}","data":"${'x'.repeat(100)}"}`;
   await new Promise<void>((resolve) => {
     const req = http.request(
       {
