@@ -10,7 +10,7 @@ import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
-import { START_WARM_UP, WARMUP_ENV } from './transport/ws-warmup.js';
+import { START_WARM_UP, WARMUP_ENV, warmUp } from './cli/warm-up.js';
 import { choosesWs } from './transport/select.js';
 import cluster from 'node:cluster';
 import { supervise, WORKER_INDEX_ENV, WORKER_SECRET_ENV, type WorkerReady } from './workers/supervisor.js';
@@ -59,7 +59,8 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   // Before anything is logged: on the ws transport this may replace the process (same PID).
-  const jit = serialJitPlan(await choosesWs(config.transport), currentImage());
+  const ws = await choosesWs(config.transport);
+  const jit = serialJitPlan(ws, currentImage());
   if (jit.action === 'exec') execPlan(jit);
   const logger = createLogger({
     level: config.logLevel,
@@ -87,9 +88,13 @@ export async function main(argv: string[]): Promise<number> {
   } else if (isDefaultCredentials(config)) {
     logger.warn(DEFAULT_APP_WARNING);
   }
+  // Each process serving the port warms its own code (docs/transport.md, "Warm-up").
+  if (ws && process.env[WARMUP_ENV] !== 'off') {
+    const { ms, subscribed, received } = await warmUp(START_WARM_UP);
+    logger.info('ws transport warmed up', { ...START_WARM_UP, ms, subscribed, received });
+  }
   const server = await startServer(config, {
     logger,
-    ...(process.env[WARMUP_ENV] === 'off' ? {} : { warmUp: START_WARM_UP }),
     ...(worker ? { sharedPort: true, metricsFrom: (render: () => string) => workerMetrics(index, render) } : {}),
   });
   if (worker) process.send?.({ type: 'wiremesh:ready', port: server.port } satisfies WorkerReady);

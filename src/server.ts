@@ -33,7 +33,6 @@ import { Refusals } from './limits/refusals.js';
 import { PresenceService } from './presence/service.js';
 import { stopNode } from './stop.js';
 import { createTransport } from './transport/select.js';
-import type { WarmUp } from './transport/ws-warmup.js';
 import type { HttpRequest } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { HistoryService } from './history/service.js';
@@ -66,8 +65,6 @@ export interface StartOptions {
   sharedPort?: boolean;
   /** What `/metrics` serves, given this process's own exposition (workers: the whole node's). */
   metricsFrom?: (render: () => string) => () => Promise<string>;
-  /** Warm the `ws` transport's code up before the port opens (`wiremesh start` does; tests do not). */
-  warmUp?: WarmUp;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -97,7 +94,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ...(options.sharedPort ? { sharedPort: true } : {}),
     },
     logger.child({ part: 'transport' }),
-    options.warmUp,
   );
 
   // Local state, then the presence service over it, then the cluster link that replicates it.

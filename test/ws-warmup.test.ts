@@ -1,17 +1,15 @@
 /**
- * `wiremesh start` on the `ws` transport warms its code up on a throwaway loopback port before the
- * real one opens (src/transport/ws-warmup.ts). In-process: the warm-up connects and posts as many
- * times as asked, leaves nothing listening, and sees no socket fail. The real CLI: the warm-up runs
- * before `wiremesh listening`, none of it reaches the core (no connection, no message counted on
- * `/metrics`), clients are served as before; `WIREMESH_WARMUP=off` skips it; the native transport
- * never runs it.
+ * `wiremesh start` on the `ws` transport warms its code up through a throwaway node on a loopback
+ * port before the real one opens (src/cli/warm-up.ts). In-process: every subscription (public,
+ * private, presence) is confirmed and every event reaches every open socket, so the signatures
+ * and paths it drives are the real ones; afterwards nothing of it is left listening or connected.
+ * The real CLI: the warm-up runs before `wiremesh listening`, none of it reaches the real node (no
+ * connection, no API call counted on `/metrics`), clients are served as before;
+ * `WIREMESH_WARMUP=off` skips it; the native transport never runs it.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import { createLogger } from '../src/log/logger.js';
-import { WsTransport } from '../src/transport/ws.js';
-import { warmUp } from '../src/transport/ws-warmup.js';
+import { warmUp } from '../src/cli/warm-up.js';
 import { connected, pusherClient, serverSdk, until, type PusherClient } from './helpers/clients.js';
 import { ensureDead, healthy, jsonLines, runCli, type CliProcess } from './helpers/api-process.js';
 import { availableTransports } from './helpers/api-http.js';
@@ -24,33 +22,14 @@ after(async () => {
   for (const p of procs) await ensureDead(p);
 });
 
-const OPTIONS = {
-  host: '127.0.0.1',
-  port: 0,
-  maxFrameBytes: 65_536,
-  maxRequestBodyBytes: 1 << 20,
-  maxBufferedBytes: 1 << 20,
-};
-
-async function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', () => resolve(true));
-  });
+/** TCP servers and sockets this process holds. */
+function tcpHandles(): number {
+  return process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
 }
 
 async function start(env: NodeJS.ProcessEnv): Promise<{ proc: CliProcess; port: number }> {
   const port = await freePort();
-  const proc = runCli(['start'], {
-    WIREMESH_PORT: String(port),
-    WIREMESH_HOST: '127.0.0.1',
-    WIREMESH_LOG_LEVEL: 'debug',
-    ...env,
-  });
+  const proc = runCli(['start'], { WIREMESH_PORT: String(port), WIREMESH_HOST: '127.0.0.1', ...env });
   procs.push(proc);
   await healthy(proc, port, 20_000);
   return { proc, port };
@@ -62,19 +41,13 @@ async function metric(port: number, name: string): Promise<number> {
   return series.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
-describe('ws transport warm-up', () => {
-  it('connects and posts as often as asked, then leaves nothing listening', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = createLogger({ level: 'debug', sink: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
-    let made = 0;
-    await warmUp((o) => (made++, new WsTransport(o, logger)), OPTIONS, logger, { clients: 25, requests: 15 });
-    assert.equal(made, 1);
-    const done = lines.find((l) => l.msg === 'ws transport warmed up');
-    assert.ok(done, JSON.stringify(lines));
-    assert.equal(done.clients, 25);
-    assert.equal(done.requests, 15);
-    assert.ok(await refused(done.port as number), 'the warm-up port is closed');
-    assert.ok(!lines.some((l) => l.level === 50 || l.level === 40), JSON.stringify(lines));
+describe('warm-up before the port opens (ws transport)', () => {
+  it('every subscription is confirmed and every event delivered; nothing is left open', async () => {
+    const before = tcpHandles();
+    const done = await warmUp({ clients: 30, events: 40 });
+    assert.equal(done.subscribed, 30 * 3, 'public, private and presence, for each client');
+    assert.equal(done.received, 40 * 10, 'each event on each of the 10 open sockets');
+    await until(() => tcpHandles() <= before, 'no warm-up socket or server left', 3_000);
   });
 
   it('the real CLI warms up before it listens, counts none of it, and serves; WIREMESH_WARMUP=off skips it', async () => {
@@ -83,17 +56,18 @@ describe('ws transport warm-up', () => {
     const warm = lines.findIndex((l) => l.msg === 'ws transport warmed up');
     const listening = lines.findIndex((l) => l.msg === 'wiremesh listening');
     assert.ok(warm >= 0 && warm < listening, proc.stderr());
-    assert.equal(lines[warm]!.clients, 200);
-    assert.equal(await metric(port, 'wiremesh_connections_total'), 0, 'no warm-up connection reached the core');
-    assert.equal(await metric(port, 'wiremesh_http_api_calls_total'), 0);
+    assert.equal(lines[warm]!.subscribed, 900);
+    assert.equal(lines[warm]!.received, 20_000);
+    assert.equal(await metric(port, 'wiremesh_connections_total'), 0, 'no warm-up connection reached the node');
+    assert.equal(await metric(port, 'wiremesh_http_api_calls_total'), 0, 'no warm-up API call reached the node');
     const client = pusherClient(port);
     clients.push(client);
     await connected(client);
     const got: unknown[] = [];
-    const channel = client.subscribe('warm');
+    const channel = client.subscribe('warm-0');
     await new Promise<void>((resolve) => channel.bind('pusher:subscription_succeeded', () => resolve()));
     channel.bind('tick', (d: unknown) => got.push(d));
-    await serverSdk(port).trigger('warm', 'tick', { n: 1 });
+    await serverSdk(port).trigger('warm-0', 'tick', { n: 1 });
     await until(() => got.length === 1, 'the event');
     assert.equal(await metric(port, 'wiremesh_connections_total'), 1);
     proc.child.kill('SIGTERM');

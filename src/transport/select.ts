@@ -7,14 +7,11 @@ import type { TransportKind } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Transport, TransportOptions } from './types.js';
 import { WsTransport } from './ws.js';
-import { warmUp, type WarmUp } from './ws-warmup.js';
 
-/** With `warm`, a `ws` transport's code is warmed up before it is returned (transport/ws-warmup.ts). */
 export async function createTransport(
   kind: TransportKind,
   options: TransportOptions,
   logger: Logger,
-  warm?: WarmUp,
 ): Promise<Transport> {
   if (kind === 'uws' || kind === 'auto') {
     try {
@@ -30,7 +27,6 @@ export async function createTransport(
       });
     }
   }
-  if (warm !== undefined) await warmUp((o) => new WsTransport(o, logger), options, logger, warm);
   return new WsTransport(options, logger);
 }
 
