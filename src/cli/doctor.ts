@@ -6,10 +6,9 @@
  *   --url      its public URL behind the proxy / TLS (https://ws.example.com): wss and the API through it
  *   --app-url  the Laravel app (for /broadcasting/auth; default: each app's livewire.publicUrl)
  */
-import { createHmac } from 'node:crypto';
 import { loadConfig } from '../config/load.js';
 import type { AppConfig, Config } from '../config/schema.js';
-import { apiStringToSign } from '../protocol/signature.js';
+import { signedApiPath } from '../protocol/signature.js';
 import { loadNative } from '../transport/uws-load.js';
 import { serialJitNote } from './serial-jit.js';
 import { httpProbe, pusherProbe, resolveAll, tcpProbe } from './doctor-probes.js';
@@ -178,21 +177,9 @@ async function cluster(config: Config): Promise<Finding[]> {
   return [{ ok: true, check: 'cluster', detail: 'memory (a single node)' }];
 }
 
-function signedPath(app: AppConfig, path: string): string {
-  const query: Record<string, string> = {
-    auth_key: app.key,
-    auth_timestamp: String(Math.floor(Date.now() / 1000)),
-    auth_version: '1.0',
-  };
-  const signature = createHmac('sha256', app.secret)
-    .update(apiStringToSign('GET', path, query))
-    .digest('hex');
-  return `${path}?${new URLSearchParams({ ...query, auth_signature: signature })}`;
-}
-
 async function api(base: string, app: AppConfig, where: string): Promise<Finding[]> {
   const check = `api (${where})`;
-  const r = await httpProbe(base + signedPath(app, `/apps/${app.id}/channels`));
+  const r = await httpProbe(base + signedApiPath(app, 'GET', `/apps/${app.id}/channels`));
   if (!r.ok)
     return [
       {

@@ -18,7 +18,7 @@ import http from 'node:http';
 import { WebSocket } from 'ws';
 import { loadConfig } from '../config/load.js';
 import { silentLogger } from '../log/logger.js';
-import { apiStringToSign, channelAuthString, hmacHex, md5Hex } from '../protocol/signature.js';
+import { channelAuthString, hmacHex, signedApiPath } from '../protocol/signature.js';
 import { startServer } from '../server.js';
 
 export interface WarmUp {
@@ -158,15 +158,6 @@ async function publish(port: number, app: App, agent: http.Agent, i: number): Pr
     channel: 'warm-0',
     data: JSON.stringify({ i, pad: 'x'.repeat(100) }),
   });
-  const path = `/apps/${app.id}/events`;
-  const query: Record<string, string> = {
-    auth_key: app.key,
-    auth_timestamp: String(Math.floor(Date.now() / 1000)),
-    auth_version: '1.0',
-    body_md5: md5Hex(body),
-  };
-  const signature = hmacHex(app.secret, apiStringToSign('POST', path, query));
-  const search = new URLSearchParams({ ...query, auth_signature: signature }).toString();
   await new Promise<void>((resolve) => {
     const req = http.request(
       {
@@ -174,7 +165,7 @@ async function publish(port: number, app: App, agent: http.Agent, i: number): Pr
         port,
         agent,
         method: 'POST',
-        path: `${path}?${search}`,
+        path: signedApiPath(app, 'POST', `/apps/${app.id}/events`, body),
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       },
       (res) => {

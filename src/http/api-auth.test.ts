@@ -4,8 +4,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseQuery } from './api-auth.js';
-import { apiParamsToSign } from '../protocol/signature.js';
+import { parseQuery, verifyApiRequest } from './api-auth.js';
+import { apiParamsToSign, signedApiPath } from '../protocol/signature.js';
 
 function reference(raw: string): { params: Record<string, string>; signed: string } {
   const params = Object.create(null) as Record<string, string>;
@@ -107,6 +107,34 @@ describe('parseQuery', () => {
       for (let j = 0; j < n; j++) pairs.push(`${names[rand(names.length)]}=${values[rand(values.length)]}`);
       if (rand(2) === 0) pairs.sort();
       check(pairs.join('&'));
+    }
+  });
+});
+
+describe('signedApiPath (what doctor and the warm-up send)', () => {
+  const app = { id: 'app-id', key: 'app-key', secret: 'app-secret' } as unknown as Parameters<
+    typeof verifyApiRequest
+  >[0];
+  it('passes verifyApiRequest, with and without a body; a changed body or path does not', () => {
+    const body = '{"name":"e","channel":"c","data":"{}"}';
+    for (const [method, path, b] of [
+      ['GET', '/apps/app-id/channels', undefined],
+      ['POST', '/apps/app-id/events', body],
+    ] as const) {
+      const signed = signedApiPath(app, method, path, b);
+      const [p, raw] = signed.split('?') as [string, string];
+      assert.equal(p, path);
+      const buf = b === undefined ? null : Buffer.from(b);
+      verifyApiRequest(app, method, path, parseQuery(raw), buf, Date.now());
+      assert.throws(
+        () => verifyApiRequest(app, method, '/apps/app-id/other', parseQuery(raw), buf, Date.now()),
+        /Invalid signature/,
+      );
+      if (b !== undefined)
+        assert.throws(
+          () => verifyApiRequest(app, method, path, parseQuery(raw), Buffer.from(`${b} `), Date.now()),
+          /body_md5 does not match/,
+        );
     }
   });
 });
