@@ -3,9 +3,9 @@
  * Topics are kept here (topic → sockets). A published frame is framed once (WebSocket header +
  * payload in one Buffer) and that Buffer is written to every recipient's TCP socket; sockets
  * written to are corked until the end of the event-loop turn, so everything a socket gets in one
- * turn (several events, a subscription reply) leaves in one `writev`. Frames `ws` writes itself
- * (pings, closes) go down the same socket stream in call order: with permessage-deflate off its
- * sender never queues.
+ * turn (several events, a subscription reply) leaves in one `writev`; a reply to one client is
+ * framed here too. Frames `ws` writes itself (pings, closes) go down the same socket stream in
+ * call order: with permessage-deflate off its sender never queues.
  */
 import http from 'node:http';
 import { once } from 'node:events';
@@ -126,35 +126,29 @@ class WsClient implements WsSocket {
   ) {}
 
   send(frame: TextFrame): SendResult {
+    if (typeof frame === 'string' || Buffer.isBuffer(frame)) return this.sendFramed(textFrame(frame));
     if (this.ws.readyState !== 1) return 'closed';
-    if (typeof frame !== 'string' && !Buffer.isBuffer(frame)) return this.sendPieces(frame);
-    if (this.backedUp()) return this.hold(textFrame(frame));
-    this.transport.corkForTurn(this);
-    // Always a text frame: `ws` sends a Buffer as binary.
-    this.ws.send(frame, { binary: false });
-    return this.checkBuffered(BURST_FACTOR);
-  }
-
-  /** One frame from pieces, written as they are (the socket is corked: one `writev`). */
-  private sendPieces(pieces: readonly Buffer[]): SendResult {
-    const header = headerFor(pieces);
+    const header = headerFor(frame);
     if (this.backedUp()) {
       this.hold(header);
-      for (const p of pieces) this.hold(p);
-      return this.checkBuffered(BURST_FACTOR);
+      for (const p of frame) this.hold(p);
+    } else {
+      // One frame from pieces, written as they are (the socket is corked: one `writev`).
+      this.transport.corkForTurn(this);
+      this.raw.write(header);
+      for (const p of frame) this.raw.write(p);
     }
-    this.transport.corkForTurn(this);
-    this.raw.write(header);
-    for (const p of pieces) this.raw.write(p);
     return this.checkBuffered(BURST_FACTOR);
   }
 
   /** A frame already framed by `textFrame` (publish: one Buffer shared by every recipient). */
   sendFramed(framed: Buffer): SendResult {
     if (this.ws.readyState !== 1) return 'closed';
-    if (this.backedUp()) return this.hold(framed);
-    this.transport.corkForTurn(this);
-    this.raw.write(framed);
+    if (this.backedUp()) this.hold(framed);
+    else {
+      this.transport.corkForTurn(this);
+      this.raw.write(framed);
+    }
     return this.checkBuffered(BURST_FACTOR);
   }
 
@@ -162,11 +156,11 @@ class WsClient implements WsSocket {
     return this.held !== null || this.raw.writableNeedDrain;
   }
 
-  private hold(framed: Buffer): SendResult {
+  /** Adds to what is held (the caller checks the limit once per frame). */
+  private hold(framed: Buffer): void {
     if (this.held === null) this.startHolding();
     this.held!.push(framed);
     this.heldBytes += framed.length;
-    return this.checkBuffered(BURST_FACTOR);
   }
 
   /**
