@@ -8,46 +8,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { connected, pusherClient, serverSdk, until, type PusherClient } from './helpers/clients.js';
-import { childPids, ensureDead, healthy, jsonLines, runCli, type CliProcess } from './helpers/api-process.js';
+import { delivers, until } from './helpers/clients.js';
+import { childPids, ensureDead, jsonLines, startCli, type CliProcess } from './helpers/api-process.js';
 import { availableTransports } from './helpers/api-http.js';
 import { currentLtsNode } from './helpers/node-current.js';
-import { freePort } from './helpers/server.js';
 
 const FLAG = '--no-concurrent-recompilation';
 const node24 = currentLtsNode();
 const procs: CliProcess[] = [];
-const clients: PusherClient[] = [];
 after(async () => {
-  for (const c of clients) c.disconnect();
   for (const p of procs) await ensureDead(p);
 });
 
 function cmdline(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-}
-
-async function start(node: string, env: NodeJS.ProcessEnv): Promise<{ proc: CliProcess; port: number }> {
-  const port = await freePort();
-  const proc = runCli(['start'], { WIREMESH_PORT: String(port), WIREMESH_HOST: '127.0.0.1', ...env }, node);
-  procs.push(proc);
-  await healthy(proc, port, 20_000);
-  return { proc, port };
-}
-
-/** A pusher-js client subscribed on `port` receives one event triggered through the SDK. */
-async function delivers(port: number): Promise<void> {
-  const client = pusherClient(port);
-  clients.push(client);
-  await connected(client);
-  const got: unknown[] = [];
-  const channel = client.subscribe('jit');
-  await new Promise<void>((resolve) => channel.bind('pusher:subscription_succeeded', () => resolve()));
-  channel.bind('tick', (d: unknown) => got.push(d));
-  await serverSdk(port).trigger('jit', 'tick', { n: 1 });
-  await until(() => got.length === 1, 'the event');
-  assert.deepEqual(got, [{ n: 1 }]);
-  client.disconnect();
 }
 
 async function drains(proc: CliProcess): Promise<void> {
@@ -63,10 +37,10 @@ describe('the ws transport on Node 24: serial JIT', { skip: typeof node24 === 's
   const node = node24 as string;
 
   it('re-executes in place with the flag: same PID serves, one set of start-up lines, SIGTERM drains', async () => {
-    const { proc, port } = await start(node, { WIREMESH_TRANSPORT: 'ws' });
+    const { proc, port } = await startCli(procs, { WIREMESH_TRANSPORT: 'ws' }, node);
     const pid = proc.child.pid!;
     assert.ok(cmdline(pid).includes(FLAG), `cmdline: ${cmdline(pid).join(' ')}`);
-    await delivers(port);
+    await delivers(port, 'jit');
     const lines = jsonLines(proc.stderr());
     assert.ok(
       lines.every((l) => l.pid === pid),
@@ -79,20 +53,20 @@ describe('the ws transport on Node 24: serial JIT', { skip: typeof node24 === 's
   });
 
   it('workers inherit the flag from the supervisor', async () => {
-    const { proc, port } = await start(node, { WIREMESH_TRANSPORT: 'ws', WIREMESH_WORKERS: '2' });
+    const { proc, port } = await startCli(procs, { WIREMESH_TRANSPORT: 'ws', WIREMESH_WORKERS: '2' }, node);
     const pid = proc.child.pid!;
     assert.ok(cmdline(pid).includes(FLAG));
     await until(() => childPids(pid).length === 2, 'two workers', 10_000);
     for (const w of childPids(pid)) assert.ok(cmdline(w).includes(FLAG), `worker ${w}: ${cmdline(w).join(' ')}`);
-    await delivers(port);
+    await delivers(port, 'jit');
     await drains(proc);
   });
 
   it('WIREMESH_REEXEC=off keeps the process as started', async () => {
-    const { proc, port } = await start(node, { WIREMESH_TRANSPORT: 'ws', WIREMESH_REEXEC: 'off' });
+    const { proc, port } = await startCli(procs, { WIREMESH_TRANSPORT: 'ws', WIREMESH_REEXEC: 'off' }, node);
     assert.ok(!cmdline(proc.child.pid!).includes(FLAG));
     assert.ok(!jsonLines(proc.stderr()).some((l) => String(l.msg).startsWith('ws transport:')));
-    await delivers(port);
+    await delivers(port, 'jit');
     await drains(proc);
   });
 });
@@ -100,21 +74,21 @@ describe('the ws transport on Node 24: serial JIT', { skip: typeof node24 === 's
 describe('on the Node.js running the suite', () => {
   it('native transport: no flag; ws without process.execve: one line saying how to add it', async (t) => {
     if ((await availableTransports()).includes('uws')) {
-      const { proc, port } = await start(process.execPath, { WIREMESH_TRANSPORT: 'auto' });
+      const { proc, port } = await startCli(procs, { WIREMESH_TRANSPORT: 'auto' });
       assert.ok(!cmdline(proc.child.pid!).includes(FLAG));
       assert.equal(jsonLines(proc.stderr()).find((l) => l.msg === 'wiremesh listening')?.transport, 'uws');
-      await delivers(port);
+      await delivers(port, 'jit');
       await drains(proc);
     } else t.diagnostic('native transport not loadable here: that half is not run');
 
-    const { proc, port } = await start(process.execPath, { WIREMESH_TRANSPORT: 'ws' });
+    const { proc, port } = await startCli(procs, { WIREMESH_TRANSPORT: 'ws' });
     const hasExecve = typeof (process as { execve?: unknown }).execve === 'function';
     assert.equal(cmdline(proc.child.pid!).includes(FLAG), hasExecve);
     const hint = jsonLines(proc.stderr()).filter((l) =>
       String(l.msg).startsWith(`ws transport: start node with ${FLAG}`),
     );
     assert.equal(hint.length, hasExecve ? 0 : 1);
-    await delivers(port);
+    await delivers(port, 'jit');
     await drains(proc);
   });
 });

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './server.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'wiremesh.js');
 
@@ -85,4 +86,17 @@ export function jsonLines(text: string): Array<Record<string, unknown>> {
 export function childPids(pid: number): number[] {
   const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
   return text === '' ? [] : text.split(/\s+/).map(Number);
+}
+
+/** `wiremesh start` on a free loopback port, waited for until healthy; added to `procs` for cleanup. */
+export async function startCli(
+  procs: CliProcess[],
+  env: NodeJS.ProcessEnv,
+  node = process.execPath,
+): Promise<{ proc: CliProcess; port: number }> {
+  const port = await freePort();
+  const proc = runCli(['start'], { WIREMESH_PORT: String(port), WIREMESH_HOST: '127.0.0.1', ...env }, node);
+  procs.push(proc);
+  await healthy(proc, port, 20_000);
+  return { proc, port };
 }

@@ -2,6 +2,7 @@
  * Real clients from npm, set up the way a Laravel app uses them: pusher-js (Node build),
  * laravel-echo on top of it, and the `pusher` server SDK for signing and the HTTP API.
  */
+import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import Pusher from 'pusher';
 import type PusherTypes from 'pusher-js';
@@ -106,3 +107,23 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A pusher-js client on `port` subscribes to `channel` and receives one event triggered through
+ * the SDK; disconnected afterwards.
+ */
+export async function delivers(port: number, channel: string): Promise<void> {
+  const client = pusherClient(port);
+  try {
+    await connected(client);
+    const got: unknown[] = [];
+    const ch = client.subscribe(channel);
+    await new Promise<void>((resolve) => ch.bind('pusher:subscription_succeeded', () => resolve()));
+    ch.bind('tick', (d: unknown) => got.push(d));
+    await serverSdk(port).trigger(channel, 'tick', { n: 1 });
+    await until(() => got.length === 1, 'the event');
+    assert.deepEqual(got, [{ n: 1 }]);
+  } finally {
+    client.disconnect();
+  }
+}
