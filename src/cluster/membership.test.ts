@@ -67,12 +67,31 @@ test('a leaving node is not live, is not blamed for silence, and is forgotten wh
   assert.deepEqual(m.sweep(), { wentDown: [], forget: ['b'] });
 });
 
-test('forgiveAll: nobody is blamed for the time our own link was down', () => {
+test('forgive(ms): a pause of our own is not counted as silence, and never beyond now', () => {
+  const c = clock();
+  const m = new Membership('a', OPTS, c.now);
+  m.heartbeat('b', {});
+  m.heartbeat('c', {});
+  c.advance(1_200); // our event loop was blocked for 700 of these: b and c were heard of 500 ms ago
+  m.heartbeat('c', {});
+  m.forgive(700);
+  assert.deepEqual(m.sweep().wentDown, [], 'b: 500 ms of silence we could hear');
+  c.advance(501);
+  assert.deepEqual(m.sweep().wentDown, ['b'], 'b: silent past the timeout once we listen again');
+  c.advance(10);
+  m.forgive(5_000);
+  c.advance(1_000);
+  assert.deepEqual(m.sweep().wentDown, [], 'c: forgiven up to now, not into the future');
+  c.advance(1);
+  assert.deepEqual(m.sweep().wentDown, ['c']);
+});
+
+test('forgive(): nobody is blamed for the time our own link was down', () => {
   const c = clock();
   const m = new Membership('a', OPTS, c.now);
   m.heartbeat('b', {});
   c.advance(900);
-  m.forgiveAll();
+  m.forgive();
   c.advance(900);
   assert.deepEqual(m.sweep().wentDown, []);
   c.advance(101);

@@ -71,10 +71,14 @@ export class Membership {
     n.conns = {};
   }
 
-  /** Our own link to the backend was down: nobody could be heard, so nobody is blamed for it. */
-  forgiveAll(): void {
+  /**
+   * This node could not hear anyone for `ms` (its own link to the backend was down, or its event
+   * loop was blocked while heartbeats waited unread): nobody is blamed for that time. The default
+   * forgives every silence up to now.
+   */
+  forgive(ms = Infinity): void {
     const now = this.now();
-    for (const n of this.nodes.values()) if (!n.down) n.lastSeen = now;
+    for (const n of this.nodes.values()) if (!n.down) n.lastSeen = Math.min(now, n.lastSeen + ms);
   }
 
   sweep(): SweepResult {

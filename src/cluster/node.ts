@@ -26,7 +26,7 @@ export class ClusterNode implements ClusterLink {
       link: BackendLink;
       membership: Membership;
       replicator: Replicator;
-      settings: Pick<ClusterSettings, 'heartbeatMs' | 'handoffMs'>;
+      settings: Pick<ClusterSettings, 'heartbeatMs' | 'handoffMs' | 'nodeTimeoutMs'>;
       logger: Logger;
       /** Channel history (src/history/), when some app keeps it: its messages, marks and down nodes. */
       history?: HistoryInbound;
@@ -128,13 +128,37 @@ export class ClusterNode implements ClusterLink {
 
   private scheduleHeartbeat(): void {
     const base = this.deps.settings.heartbeatMs;
-    const jitter = base * 0.2 * (Math.random() - 0.5);
+    const delay = base + base * 0.2 * (Math.random() - 0.5);
+    const due = performance.now() + delay;
     this.heartbeatTimer = setTimeout(() => {
       this.deps.replicator.beat();
+      this.excusePause(performance.now() - due);
       this.sweep();
       if (!this.stopped) this.scheduleHeartbeat();
-    }, base + jitter);
+    }, delay);
     this.heartbeatTimer.unref();
+  }
+
+  /**
+   * The heartbeat timer fired `late` ms after it was due: for that long this node's event loop was
+   * blocked (a long GC, a CPU-starved machine, a synchronous task) and the other nodes' heartbeats
+   * waited unread in its buffers. Their silence over that time is ours, so it is not counted
+   * against them (as Cassandra's failure detector ignores its own pauses): otherwise one stalled
+   * node would declare every other node down, and every remote presence member would leave and
+   * join again. A node that really died is still found one pause later.
+   */
+  private excusePause(late: number): void {
+    const { heartbeatMs, nodeTimeoutMs } = this.deps.settings;
+    if (late < heartbeatMs / 2) return; // timer jitter, not a pause
+    this.deps.membership.forgive(late);
+    if (late >= nodeTimeoutMs / 2)
+      this.deps.logger.warn(
+        'this node was blocked: the silence of the other nodes during that time is not held against them',
+        {
+          blockedMs: Math.round(late),
+          nodeTimeoutMs,
+        },
+      );
   }
 
   private sweep(): void {
@@ -158,7 +182,7 @@ export class ClusterNode implements ClusterLink {
     const backend = this.deps.link.backendName;
     if (up) {
       this.deps.logger.info('cluster backend connection restored: resynchronising', { backend });
-      this.deps.membership.forgiveAll();
+      this.deps.membership.forgive();
       this.deps.replicator.resync();
     } else {
       this.deps.logger.error('cluster backend connection lost: messages to other nodes are dropped until it returns', {
