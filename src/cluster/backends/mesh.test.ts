@@ -308,6 +308,31 @@ describe('MeshBackend', () => {
     assert.ok(received < 100 && received + (caughtUp.dropped as number) === 100, `received ${received}`);
   });
 
+  it('closes a connection on which nothing arrives for silenceMs, and logs it', async () => {
+    const port = await freePort();
+    const a = await node({ port, silenceMs: 2_500 });
+    const raw = await RawPeer.join(port, '0'.repeat(32)); // answers nothing, not even pings
+    const joined = Date.now();
+    await until(() => a.mesh.status().peers.length === 1, 'the raw peer to be connected');
+    await until(() => raw.closed, 'the silent peer to be closed', 6_000);
+    assert.ok(Date.now() - joined >= 2_000, `closed after ${Date.now() - joined} ms`);
+    assert.equal(a.logged('mesh peer silent for 2500 ms'), 1);
+  });
+
+  it('does not hold its own event-loop pause against its peers: a block longer than silenceMs closes nothing', async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await node({ port: pa, peers: [`127.0.0.1:${pb}`], silenceMs: 2_500 });
+    const b = await node({ port: pb, peers: [`127.0.0.1:${pa}`], silenceMs: 2_500 });
+    await live(a, b, 'wm.before');
+    const connected = a.logged('mesh peer connected') + b.logged('mesh peer connected');
+    const end = Date.now() + 4_000;
+    while (Date.now() < end); // the whole process: both nodes' ticks and sockets wait
+    await sleep(1_500); // a tick or two after the block
+    assert.equal(a.logged('mesh peer silent') + b.logged('mesh peer silent'), 0);
+    assert.equal(a.logged('mesh peer connected') + b.logged('mesh peer connected'), connected, 'no reconnection');
+    await live(a, b, 'wm.after');
+  });
+
   it('fails connect() at once, naming the setting, when the port is taken', async () => {
     const port = await freePort();
     const taken = net.createServer().listen(port, '127.0.0.1');

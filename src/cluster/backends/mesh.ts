@@ -66,6 +66,8 @@ export interface MeshBackendOptions {
   versions?: { min: number; max: number };
   /** Bounds on unauthenticated connections (tests); default DEFAULT_GUARD_LIMITS. */
   guard?: Partial<GuardLimits>;
+  /** Nothing received from a peer for this long closes its connection (default 15 s; tests shorten it). */
+  silenceMs?: number;
 }
 
 export interface MeshStatus {
@@ -163,9 +165,18 @@ export class MeshBackend implements ClusterBackend {
     this.server = server;
     this.link.handler = handler;
     this.link.restored();
+    let due = performance.now() + TICK_MS;
     this.ticker = setInterval(() => {
+      // A tick that fires late means this process was blocked (a long GC, a starved machine):
+      // the peers' pings wait unread in the sockets, so their silence is excused, as the
+      // cluster's heartbeats excuse it (ClusterNode.excusePause).
+      const late = performance.now() - due;
+      due = performance.now() + TICK_MS;
       const now = Date.now();
-      for (const conn of this.connections) conn.tick(now);
+      for (const conn of this.connections) {
+        if (late >= TICK_MS / 2) conn.excuse(late, now);
+        conn.tick(now);
+      }
       this.guard.tick();
     }, TICK_MS);
     this.ticker.unref();
@@ -292,6 +303,7 @@ export class MeshBackend implements ClusterBackend {
       secret: this.options.secret,
       logger: this.logger.child({ remote }),
       events: this.events,
+      ...(this.options.silenceMs !== undefined ? { silenceMs: this.options.silenceMs } : {}),
     });
     this.connections.add(conn);
     return conn;
