@@ -10,6 +10,7 @@ import type { Replicator } from '../presence/replicator.js';
 import type { ControlMessage } from './envelope.js';
 import type { BackendLink } from './link.js';
 import type { Membership } from './membership.js';
+import { blockedFor } from './pause.js';
 import type { ClusterSettings } from './settings.js';
 import type { ClusterInbound, ClusterLink, StopMode, UserCommand } from './types.js';
 
@@ -132,7 +133,7 @@ export class ClusterNode implements ClusterLink {
     const due = performance.now() + delay;
     this.heartbeatTimer = setTimeout(() => {
       this.deps.replicator.beat();
-      this.excusePause(performance.now() - due);
+      this.excusePause(blockedFor(due, this.deps.settings.heartbeatMs));
       this.sweep();
       if (!this.stopped) this.scheduleHeartbeat();
     }, delay);
@@ -140,16 +141,15 @@ export class ClusterNode implements ClusterLink {
   }
 
   /**
-   * The heartbeat timer fired `late` ms after it was due: for that long this node's event loop was
-   * blocked (a long GC, a CPU-starved machine, a synchronous task) and the other nodes' heartbeats
+   * This node's event loop was blocked for `late` ms (pause.ts) and the other nodes' heartbeats
    * waited unread in its buffers. Their silence over that time is ours, so it is not counted
-   * against them (as Cassandra's failure detector ignores its own pauses): otherwise one stalled
-   * node would declare every other node down, and every remote presence member would leave and
-   * join again. A node that really died is still found one pause later.
+   * against them: otherwise one stalled node would declare every other node down, and every
+   * remote presence member would leave and join again. A node that really died is still found
+   * one pause later.
    */
   private excusePause(late: number): void {
-    const { heartbeatMs, nodeTimeoutMs } = this.deps.settings;
-    if (late < heartbeatMs / 2) return; // timer jitter, not a pause
+    if (late === 0) return;
+    const { nodeTimeoutMs } = this.deps.settings;
     this.deps.membership.forgive(late);
     if (late >= nodeTimeoutMs / 2)
       this.deps.logger.warn(

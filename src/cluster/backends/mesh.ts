@@ -39,6 +39,7 @@ import { Resolver } from 'node:dns/promises';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Logger } from '../../log/logger.js';
+import { blockedFor } from '../pause.js';
 import { targetOf } from '../peer-address.js';
 import { Connectivity } from './connectivity.js';
 import { MAX_FRAME_BYTES, MeshConnection, type ConnectionEvents } from './mesh-connection.js';
@@ -167,14 +168,12 @@ export class MeshBackend implements ClusterBackend {
     this.link.restored();
     let due = performance.now() + TICK_MS;
     this.ticker = setInterval(() => {
-      // A tick that fires late means this process was blocked (a long GC, a starved machine):
-      // the peers' pings wait unread in the sockets, so their silence is excused, as the
-      // cluster's heartbeats excuse it (ClusterNode.excusePause).
-      const late = performance.now() - due;
+      // A late tick: this process was blocked and the peers' pings wait unread (pause.ts).
+      const late = blockedFor(due, TICK_MS);
       due = performance.now() + TICK_MS;
       const now = Date.now();
       for (const conn of this.connections) {
-        if (late >= TICK_MS / 2) conn.excuse(late, now);
+        if (late > 0) conn.excuse(late, now);
         conn.tick(now);
       }
       this.guard.tick();
