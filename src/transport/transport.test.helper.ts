@@ -84,6 +84,8 @@ export class Fixture {
         sockets.push(side);
         // As the core does for an unknown app key: refuse from inside openSocket.
         if (info.path === '/refuse') socket.close(4001, 'App not found');
+        // As the core does on open (connection_established).
+        if (info.path === '/hello') socket.send('{"event":"hello"}');
         return {
           onMessage: (text) => side.messages.push(text),
           onClose: (code, reason) => {

@@ -276,6 +276,8 @@ export class WsTransport implements Transport {
   private http: HttpHooks;
   /** Clients whose socket was corked during this event-loop turn, uncorked together at its end. */
   private corked: WsClient[] = [];
+  /** The socket `onOpen` just took over, still corked from its upgrade (see the 'upgrade' listener). */
+  private opened: Socket | null = null;
   private readonly uncorkAll = (): void => {
     const clients = this.corked;
     this.corked = [];
@@ -314,7 +316,14 @@ export class WsTransport implements Transport {
       // A shared listener: a closure created here would share this scope's context with the
       // callback below, and so keep the upgrade request alive as long as the socket lives.
       socket.on('error', this.onUpgradeSocketError);
+      // Corked through the handshake: the 101 answer and what the core sends on open
+      // (connection_established) leave in one `writev` at the end of this turn, one TCP segment
+      // for the client to read instead of two (as uWebSockets.js does). `onOpen` hands the cork
+      // to the turn's uncork; a refused handshake ends the socket, which uncorks it.
+      socket.cork();
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws as ClientWebSocket, req, socket as Socket));
+      if (this.opened !== socket && socket.writableCorked > 0) socket.uncork();
+      this.opened = null;
     });
   }
 
@@ -331,6 +340,10 @@ export class WsTransport implements Transport {
   corkForTurn(client: WsClient): void {
     if (client.raw.writableCorked > 0) return;
     client.raw.cork();
+    this.uncorkAtEndOfTurn(client);
+  }
+
+  private uncorkAtEndOfTurn(client: WsClient): void {
     if (this.corked.push(client) === 1) setImmediate(this.uncorkAll);
   }
 
@@ -338,6 +351,10 @@ export class WsTransport implements Transport {
     const { path, query } = splitUrl(req.url ?? '/');
     const remoteAddress = req.socket.remoteAddress ?? '';
     const client = new WsClient(ws, raw, this, remoteAddress);
+    if (raw.writableCorked > 0) {
+      this.opened = raw;
+      this.uncorkAtEndOfTurn(client);
+    }
     // From here on `ws` listens to the socket's errors and its close: the upgrade's listeners go,
     // so each of those events has one listener (a second one makes the emitter keep an array).
     raw.off('error', this.onUpgradeSocketError);
