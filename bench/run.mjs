@@ -10,7 +10,8 @@
  *   WORKERS=2                                wiremesh side runs that many worker processes (`workers`)
  *   TRANSPORT=ws                             wiremesh side uses that transport (the portable one, as on Node 22/24)
  *   WIREMESH_NODE=/path/to/node              wiremesh side runs on that Node.js (e.g. 22 or 24; Soketi stays on the default)
- *   A=wiremesh                               side A is wiremesh with one worker instead of Soketi
+ *   NODE_FLAGS="--min-semi-space-size=8"     node flags of the wiremesh side (B); A_NODE_FLAGS: of side A when A=wiremesh
+ *   A=wiremesh                               side A is wiremesh (one worker, the same TRANSPORT) instead of Soketi
  *                                            (with WORKERS: what several workers buy on this host)
  *
  * Examples:
@@ -33,17 +34,17 @@ const A_PORT = 6201;
 const B_PORT = 6202;
 const profile = process.env.WIREMESH_PROFILE ? `--cpu-prof --cpu-prof-dir=${join(here, 'profiles')} ` : '';
 if (profile) mkdirSync(join(here, 'profiles'), { recursive: true });
-const wiremesh = (port, transport = 'auto', workers = '1') =>
+const wiremesh = (port, transport = 'auto', workers = '1', nodeFlags = '') =>
   `env WIREMESH_PORT=${port} WIREMESH_HOST=127.0.0.1 WIREMESH_LOG_LEVEL=warn WIREMESH_TRANSPORT=${transport} WIREMESH_WORKERS=${workers} ` +
   `WIREMESH_APP_CLIENT_EVENTS=true WIREMESH_APP_USER_AUTHENTICATION=true WIREMESH_APP_MAX_PRESENCE_MEMBERS=1000000 ` +
   // The load generator opens every socket from one address, up to the fd limit: no connection caps.
   `WIREMESH_MAX_CONNECTIONS=0 WIREMESH_MAX_CONNECTIONS_PER_IP=0 ` +
-  `${process.env.WIREMESH_NODE ?? 'node'} ${profile}${join(root, 'bin/wiremesh.js')} start`;
+  `${process.env.WIREMESH_NODE ?? 'node'} ${nodeFlags ? `${nodeFlags} ` : ''}${profile}${join(root, 'bin/wiremesh.js')} start`;
 
 const workers = process.env.WORKERS ?? '1';
 const [aName, aStart] =
   process.env.A === 'wiremesh'
-    ? ['wiremesh-1w', wiremesh(A_PORT)]
+    ? ['wiremesh-1w', wiremesh(A_PORT, process.env.TRANSPORT ?? 'auto', '1', process.env.A_NODE_FLAGS ?? '')]
     : existsSync(soketi)
       ? ['soketi', `${soketi} ${A_PORT}`]
       : ['wiremesh-ws', wiremesh(A_PORT, 'ws')];
@@ -54,6 +55,10 @@ const nodeTag = process.env.WIREMESH_NODE
 const bName = `wiremesh${workers === '1' ? '' : `-${workers}w`}${transport === 'auto' ? '' : `-${transport}`}${nodeTag}`;
 compare(
   { name: aName, flags: `--ws-url ws://127.0.0.1:${A_PORT}`, start: aStart },
-  { name: bName, flags: `--ws-url ws://127.0.0.1:${B_PORT}`, start: wiremesh(B_PORT, transport, workers) },
+  {
+    name: bName,
+    flags: `--ws-url ws://127.0.0.1:${B_PORT}`,
+    start: wiremesh(B_PORT, transport, workers, process.env.NODE_FLAGS ?? ''),
+  },
   scenario,
 );

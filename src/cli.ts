@@ -4,7 +4,7 @@
  */
 import { doctor, report } from './cli/doctor.js';
 import { logEnvSources } from './cli/env-log.js';
-import { currentImage, execPlan, SERIAL_JIT_FLAG, serialJitPlan } from './cli/serial-jit.js';
+import { currentImage, execPlan, wsFlagsPlan } from './cli/ws-flags.js';
 import type { EnvSource } from './config/env.js';
 import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
@@ -60,20 +60,25 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Before anything is logged: on the ws transport this may replace the process (same PID).
   const ws = await choosesWs(config.transport);
-  const jit = serialJitPlan(ws, currentImage());
-  if (jit.action === 'exec') execPlan(jit);
+  const flags = wsFlagsPlan(ws, currentImage());
+  if (flags.action === 'exec') execPlan(flags);
   const logger = createLogger({
     level: config.logLevel,
     ...(config.region ? { context: { region: config.region } } : {}),
   });
   logEnvSources(logger, sources);
-  if (jit.action === 'unsupported' && cluster.isPrimary)
-    logger.info(`ws transport: start node with ${SERIAL_JIT_FLAG} to keep ~10 MiB less after connect bursts`, {
-      reason: 'this Node.js has no process.execve (Node >= 22.15) to add it by itself',
+  if (flags.action === 'unsupported' && cluster.isPrimary)
+    logger.info(`ws transport: start node with ${flags.missing.join(' ')}`, {
+      reason:
+        'this Node.js has no process.execve (Node >= 22.15) to add them by itself; they keep ~10 MiB less after connect bursts and ~12 % less CPU per connect',
     });
-  else if (jit.action === 'none' && jit.why === 'already serial' && cluster.isPrimary)
-    logger.info(`ws transport: V8 compiles on the main thread (${SERIAL_JIT_FLAG})`, {
-      reason: 'its background compiler threads keep ~10 MiB of freed memory after connect bursts',
+  else if (flags.action === 'none' && flags.why === 'already set' && cluster.isPrimary)
+    logger.info('ws transport: V8 compiles on the main thread, with a fixed young generation', {
+      flags: process.execArgv.filter(
+        (f) => f.startsWith('--no-concurrent-recompilation') || f.startsWith('--min-semi-space-size'),
+      ),
+      reason:
+        'background compiler threads keep ~10 MiB of freed memory after connect bursts; a 1 MiB young generation scavenges 4x as often',
     });
   const workers = config.workers;
   if (workers > 1 && cluster.isPrimary) {

@@ -10,7 +10,7 @@ import { loadConfig } from '../config/load.js';
 import type { AppConfig, Config } from '../config/schema.js';
 import { signedApiPath } from '../protocol/signature.js';
 import { loadNative } from '../transport/uws-load.js';
-import { serialJitNote } from './serial-jit.js';
+import { wsFlagsNote } from './ws-flags.js';
 import { httpProbe, pusherProbe, resolveAll, tcpProbe } from './doctor-probes.js';
 
 export interface Finding {
@@ -66,7 +66,7 @@ export async function doctor(opts: DoctorOptions): Promise<Finding[]> {
 
 async function transport(config: Config): Promise<Finding> {
   if (config.transport === 'ws')
-    return { ok: true, check: 'transport', detail: `ws (configured: transport is "ws"); ${serialJitNote()}` };
+    return { ok: true, check: 'transport', detail: `ws (configured: transport is "ws"); ${wsFlagsNote()}` };
   try {
     const native = await loadNative();
     return { ok: true, check: 'transport', detail: `uws, native (${native.package})` };
@@ -74,7 +74,7 @@ async function transport(config: Config): Promise<Finding> {
     return {
       ok: false,
       check: 'transport',
-      detail: `${config.transport === 'uws' ? 'uws required but unavailable' : `falls back to ws (${serialJitNote()})`}: ${err instanceof Error ? err.message : String(err)}`,
+      detail: `${config.transport === 'uws' ? 'uws required but unavailable' : `falls back to ws (${wsFlagsNote()})`}: ${err instanceof Error ? err.message : String(err)}`,
       fix: 'run Node 24 on glibc ≥ 2.38 (Debian 13, Ubuntu 24.04; the wiremesh image), install optional dependencies; or set transport "ws" to accept the portable transport',
     };
   }
