@@ -4,7 +4,7 @@
  */
 import { doctor, report } from './cli/doctor.js';
 import { logEnvSources } from './cli/env-log.js';
-import { currentImage, execPlan, wsFlagsPlan } from './cli/ws-flags.js';
+import { currentImage, execPlan, givenWsFlags, wsFlagsPlan } from './cli/ws-flags.js';
 import type { EnvSource } from './config/env.js';
 import { loadConfig } from './config/load.js';
 import { isDefaultCredentials } from './config/validate.js';
@@ -74,9 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     });
   else if (flags.action === 'none' && flags.why === 'already set' && cluster.isPrimary)
     logger.info('ws transport: V8 compiles on the main thread, with a fixed young generation', {
-      flags: process.execArgv.filter(
-        (f) => f.startsWith('--no-concurrent-recompilation') || f.startsWith('--min-semi-space-size'),
-      ),
+      flags: givenWsFlags(process.execArgv),
       reason:
         'background compiler threads keep ~10 MiB of freed memory after connect bursts; a 1 MiB young generation scavenges 4x as often',
     });

@@ -5,6 +5,7 @@ import {
   SERIAL_JIT_FLAG,
   WS_V8_FLAGS,
   YOUNG_GENERATION_FLAG,
+  givenWsFlags,
   missingWsFlags,
   wsFlagsNote,
   wsFlagsPlan,
@@ -43,6 +44,10 @@ test('only the missing flags are added; a semi-space size the operator chose is 
   assert.deepEqual(missingWsFlags([SERIAL_JIT_FLAG]), [YOUNG_GENERATION_FLAG]);
   assert.deepEqual(missingWsFlags(['--min-semi-space-size=16']), [SERIAL_JIT_FLAG]);
   assert.deepEqual(missingWsFlags(['--max-semi-space-size=16']), [...WS_V8_FLAGS]);
+  assert.deepEqual(
+    givenWsFlags(['--inspect', '--min-semi-space-size=16', SERIAL_JIT_FLAG, '--max-semi-space-size=16']),
+    ['--min-semi-space-size=16', SERIAL_JIT_FLAG],
+  );
   const plan = wsFlagsPlan(true, image({ execArgv: ['--min-semi-space-size=16'] }));
   assert.equal(plan.action, 'exec');
   if (plan.action === 'exec')

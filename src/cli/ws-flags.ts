@@ -39,12 +39,19 @@ export type WsFlagsPlan =
   | { readonly action: 'none'; readonly why: 'native transport' | 'already set' | 'opted out' }
   | { readonly action: 'unsupported'; readonly missing: string[] };
 
-/** The flags of `WS_V8_FLAGS` that `execArgv` lacks (any `--min-semi-space-size=` counts as the second). */
+/** `given` sets what `flag` sets (any `--min-semi-space-size=` counts as the second flag). */
+function sets(given: string, flag: string): boolean {
+  return given === flag || given.startsWith(`${flag.split('=')[0]!}=`);
+}
+
+/** The flags of `WS_V8_FLAGS` that `execArgv` lacks. */
 export function missingWsFlags(execArgv: readonly string[]): string[] {
-  return WS_V8_FLAGS.filter((flag) => {
-    const name = flag.split('=')[0]!;
-    return !execArgv.some((given) => given === flag || given.startsWith(`${name}=`));
-  });
+  return WS_V8_FLAGS.filter((flag) => !execArgv.some((given) => sets(given, flag)));
+}
+
+/** The entries of `execArgv` that set what `WS_V8_FLAGS` sets, as given. */
+export function givenWsFlags(execArgv: readonly string[]): string[] {
+  return execArgv.filter((given) => WS_V8_FLAGS.some((flag) => sets(given, flag)));
 }
 
 /** What to do for a process that will (or will not) serve on the `ws` transport. Pure. */

@@ -276,8 +276,6 @@ export class WsTransport implements Transport {
   private http: HttpHooks;
   /** Clients whose socket was corked during this event-loop turn, uncorked together at its end. */
   private corked: WsClient[] = [];
-  /** The socket `onOpen` just took over, still corked from its upgrade (see the 'upgrade' listener). */
-  private opened: Socket | null = null;
   private readonly uncorkAll = (): void => {
     const clients = this.corked;
     this.corked = [];
@@ -321,9 +319,12 @@ export class WsTransport implements Transport {
       // for the client to read instead of two (as uWebSockets.js does). `onOpen` hands the cork
       // to the turn's uncork; a refused handshake ends the socket, which uncorks it.
       socket.cork();
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws as ClientWebSocket, req, socket as Socket));
-      if (this.opened !== socket && socket.writableCorked > 0) socket.uncork();
-      this.opened = null;
+      let opened = false;
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        opened = true;
+        this.onOpen(ws as ClientWebSocket, req, socket as Socket);
+      });
+      if (!opened && socket.writableCorked > 0) socket.uncork();
     });
   }
 
@@ -351,10 +352,7 @@ export class WsTransport implements Transport {
     const { path, query } = splitUrl(req.url ?? '/');
     const remoteAddress = req.socket.remoteAddress ?? '';
     const client = new WsClient(ws, raw, this, remoteAddress);
-    if (raw.writableCorked > 0) {
-      this.opened = raw;
-      this.uncorkAtEndOfTurn(client);
-    }
+    if (raw.writableCorked > 0) this.uncorkAtEndOfTurn(client); // corked by the 'upgrade' listener
     // From here on `ws` listens to the socket's errors and its close: the upgrade's listeners go,
     // so each of those events has one listener (a second one makes the emitter keep an array).
     raw.off('error', this.onUpgradeSocketError);
