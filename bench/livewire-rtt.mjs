@@ -88,9 +88,14 @@ async function tunnelSamples(port) {
     if (f.event === 'pusher:connection_established') waiting.get('open')?.();
     if (f.event === 'wiremesh:response' || f.event === 'wiremesh:fallback') waiting.get(f.data.id)?.(f);
   });
-  await new Promise((resolve) => waiting.set('open', resolve));
+  // A socket the server closes (a limit, a crash) fails the run instead of leaving it waiting.
+  const closed = new Promise((_, reject) =>
+    ws.on('close', (code, reason) => reject(new Error(`tunnel socket closed: ${code} ${reason}`))),
+  );
+  closed.catch(() => {});
+  await Promise.race([new Promise((resolve) => waiting.set('open', resolve)), closed]);
   const one = async (id) => {
-    const answered = new Promise((resolve) => waiting.set(id, resolve));
+    const answered = Promise.race([new Promise((resolve) => waiting.set(id, resolve)), closed]);
     const t = performance.now();
     ws.send(
       JSON.stringify({
@@ -141,6 +146,9 @@ const config = validateConfig({
   host: '127.0.0.1',
   port: 0,
   logLevel: 'warn',
+  // One socket sends WARMUP + N requests back to back, far above a page's rate: no frame limit here
+  // (by default 20 frames/s, bursts of 250, then the socket is closed).
+  limits: { maxFramesPerSecond: 0 },
   apps: [
     { id: 'app-id', key: 'app-key', secret: 'app-secret', livewire: { backends: [backend.origin], publicUrl: PAGE } },
   ],
