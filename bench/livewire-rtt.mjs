@@ -146,11 +146,19 @@ const config = validateConfig({
   host: '127.0.0.1',
   port: 0,
   logLevel: 'warn',
-  // One socket sends WARMUP + N requests back to back, far above a page's rate: no frame limit here
-  // (by default 20 frames/s, bursts of 250, then the socket is closed).
-  limits: { maxFramesPerSecond: 0 },
   apps: [
-    { id: 'app-id', key: 'app-key', secret: 'app-secret', livewire: { backends: [backend.origin], publicUrl: PAGE } },
+    {
+      id: 'app-id',
+      key: 'app-key',
+      secret: 'app-secret',
+      livewire: {
+        backends: [backend.origin],
+        publicUrl: PAGE,
+        // One socket sends WARMUP + N requests back to back, far above a page's rate (by default
+        // 30 a second, bursts of 60; beyond, each falls back to HTTP): no request budget here.
+        maxRequestsPerSecond: 0,
+      },
+    },
   ],
 });
 const server = await startServer(config, { logger: createLogger({ level: 'warn' }) });
