@@ -26,7 +26,9 @@ const outputs = [
   out('wiremesh-livewire.mjs'),
   out('wiremesh-livewire.js'),
   out('wiremesh-shared-worker.js'),
-  ...tests.map((f) => join(here, '..', 'dist', 'client-test', f.slice(join(here, 'test').length + 1).replace(/\.ts$/, '.mjs'))),
+  ...tests.map((f) =>
+    join(here, '..', 'dist', 'client-test', f.slice(join(here, 'test').length + 1).replace(/\.ts$/, '.mjs')),
+  ),
 ];
 const inputs = [
   ...files(join(here, 'src')),

@@ -228,7 +228,6 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
       const proc = runCli(['doctor', '--config', config(), '--server', evil.url]);
       await proc.exited;
       const out = proc.stdout();
-      // eslint-disable-next-line no-control-regex -- looking for control characters
       assert.doesNotMatch(out.replace(/\n/g, ''), /[\u0000-\u001f\u007f-\u009f\u202e]/, JSON.stringify(out));
       has(
         out.trim().split('\n'),

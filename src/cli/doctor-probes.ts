@@ -10,7 +10,6 @@ export const PROBE_TIMEOUT_MS = 5_000;
  * Characters a terminal acts on rather than shows: C0 and C1 controls, DEL, and the Unicode line
  * separators and bidirectional controls (which reorder what follows them on the line).
  */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
