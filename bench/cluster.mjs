@@ -10,7 +10,7 @@
  *   npm run bench:cluster -- mesh presence --clients 1000
  *   A=wiremesh:redis npm run bench:cluster -- nats                 # compare two wiremesh backends instead
  *
- * PUSHER_BENCH, ROUNDS as for bench/run.mjs.
+ * PUSHER_BENCH, ROUNDS as for bench/run.mjs; BENCH_PORT=6202: side A's first node (side B's is 100 above).
  */
 import { join } from 'node:path';
 import { compare, here } from './compare.mjs';
@@ -33,4 +33,5 @@ const side = (server, broker, p) => {
     start: `${join(here, 'start-pair.sh')} ${server} ${broker} ${p} ${p + 1} ${bp}`,
   };
 };
-compare(side(aServer, aBroker, 6202), side('wiremesh', backend, 6302), scenario);
+const base = Number(process.env.BENCH_PORT ?? 6202);
+compare(side(aServer, aBroker, base), side('wiremesh', backend, base + 100), scenario);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Channel history figures (issue 13), on the built code (`npm run build` first):
- *   node --expose-gc bench/history.mjs
+ *   node --expose-gc bench/history.mjs [--quick]      (--quick: tiny counts, seconds; the figures mean nothing)
  * 1. memory per channel of history: 1,000 channels × 100 events of a 100-byte payload in a
  *    HistoryStore, heap delta after GC;
  * 2. replay time for 100 missed events: a raw WebSocket client resubscribes with its last position
@@ -21,6 +21,7 @@ import { Membership } from '../dist/src/cluster/membership.js';
 import { HistoryService } from '../dist/src/history/service.js';
 import { serverSdk } from '../dist/test/helpers/clients.js';
 
+const QUICK = process.argv.includes('--quick');
 const gc = globalThis.gc ?? (() => {});
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -121,7 +122,7 @@ function sequenceCost(events = 200_000) {
     for (let i = 0; i < n; i++) if (svc.handles('app-id', topic)) svc.publish('app-id', topic, frames[i % 1_000]);
     return Number(process.hrtime.bigint() - t0) / n;
   };
-  run(20_000);
+  run(Math.min(20_000, events));
   const ns = median([run(events), run(events), run(events)]);
   return { ns_per_event: Math.round(ns), sink };
 }
@@ -136,16 +137,16 @@ const silent = {
   isEnabled: () => false,
 };
 
-const seq = sequenceCost();
+const seq = QUICK ? sequenceCost(2_000) : sequenceCost();
 console.log(`history step per published event (no delivery): ${seq.ns_per_event} ns`);
-const mem = memoryPerChannel();
+const mem = QUICK ? memoryPerChannel(20, 100) : memoryPerChannel();
 console.log(
   `memory: ${mem.kib_per_channel} KiB per channel of 100 events (${mem.bytes_per_event} B per event, frames of ${mem.frame_chars} chars)`,
 );
 
 const app = testApp({ history: { channels: ['hist-*'], maxEvents: 100 } });
 const one = await startTestServer({ apps: [app], logLevel: 'warn' });
-const solo = await replayTime(one.port, one.port);
+const solo = await replayTime(one.port, one.port, QUICK ? 2 : 15);
 console.log(`replay of 100 missed events, one node: median ${solo.median_ms} ms [${solo.min_ms}..${solo.max_ms}]`);
 await one.close();
 
@@ -159,7 +160,7 @@ await new Promise((r) => setTimeout(r, 500));
 const view = new Membership(nodes[0].server.nodeId, { nodeTimeoutMs: 500, forgetAfterMs: 60_000 });
 view.heartbeat(nodes[1].server.nodeId, {});
 const remote = (name) => view.owner(`app-id\u0000${name}`) === nodes[1].server.nodeId;
-const two = await replayTime(nodes[0].port, nodes[1].port, 15, remote);
+const two = await replayTime(nodes[0].port, nodes[1].port, QUICK ? 2 : 15, remote);
 console.log(
   `replay of 100 missed events from the other node (memory bus): median ${two.median_ms} ms [${two.min_ms}..${two.max_ms}]`,
 );

@@ -88,9 +88,14 @@ async function tunnelSamples(port) {
     if (f.event === 'pusher:connection_established') waiting.get('open')?.();
     if (f.event === 'wiremesh:response' || f.event === 'wiremesh:fallback') waiting.get(f.data.id)?.(f);
   });
-  await new Promise((resolve) => waiting.set('open', resolve));
+  // A socket the server closes (a limit, a crash) fails the run instead of leaving it waiting.
+  const closed = new Promise((_, reject) =>
+    ws.on('close', (code, reason) => reject(new Error(`tunnel socket closed: ${code} ${reason}`))),
+  );
+  closed.catch(() => {});
+  await Promise.race([new Promise((resolve) => waiting.set('open', resolve)), closed]);
   const one = async (id) => {
-    const answered = new Promise((resolve) => waiting.set(id, resolve));
+    const answered = Promise.race([new Promise((resolve) => waiting.set(id, resolve)), closed]);
     const t = performance.now();
     ws.send(
       JSON.stringify({
@@ -142,7 +147,18 @@ const config = validateConfig({
   port: 0,
   logLevel: 'warn',
   apps: [
-    { id: 'app-id', key: 'app-key', secret: 'app-secret', livewire: { backends: [backend.origin], publicUrl: PAGE } },
+    {
+      id: 'app-id',
+      key: 'app-key',
+      secret: 'app-secret',
+      livewire: {
+        backends: [backend.origin],
+        publicUrl: PAGE,
+        // One socket sends WARMUP + N requests back to back, far above a page's rate (by default
+        // 30 a second, bursts of 60; beyond, each falls back to HTTP): no request budget here.
+        maxRequestsPerSecond: 0,
+      },
+    },
   ],
 });
 const server = await startServer(config, { logger: createLogger({ level: 'warn' }) });

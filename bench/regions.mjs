@@ -2,7 +2,7 @@
 /**
  * The mesh across regions (issue 15), in two parts. Run after `npm run build`.
  *
- *   node bench/regions.mjs [--part regions|scale|all] [--joins 60] [--events 200]
+ *   node bench/regions.mjs [--part regions|scale|all] [--joins 60] [--events 200] [--entries 100000] [--nodes 10,30,100]
  *
  * regions: five real `wiremesh start` processes in three regions (eu ×2, us, ap ×2; round trips
  *   eu-us 40, eu-ap 80, us-ap 150 ms) on shaped links (test/helpers/netsim.ts), found through a
@@ -23,6 +23,8 @@ const { values: args } = parseArgs({
     part: { type: 'string', default: 'all' },
     joins: { type: 'string', default: '60' },
     events: { type: 'string', default: '200' },
+    entries: { type: 'string', default: '100000' },
+    nodes: { type: 'string', default: '10,30,100' },
   },
 });
 const dist = new URL('../dist/', import.meta.url);
@@ -171,7 +173,7 @@ async function scale() {
   const { TrackerState } = await imp('src/presence/state.js');
   const { encodeControl, decodeControl, Subjects } = await imp('src/cluster/envelope.js');
   const { encodeFrame, FrameType } = await imp('src/cluster/backends/mesh-frames.js');
-  const TOTAL = 100_000;
+  const TOTAL = Number(args.entries);
   const CHANNELS = 2_000;
   const HEARTBEAT_MS = 1_000; // the default cluster.heartbeatMs
   const CHURN = 200; // presence joins + leaves per second, cluster-wide (0.2 % of the entries)
@@ -203,7 +205,7 @@ async function scale() {
     '| nodes | links | idle heartbeat out / node | with churn out / node | in / node | CPU / node to apply peers (ms/s) | catch-up (full state) |',
   );
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
-  for (const N of [10, 30, 100]) {
+  for (const N of args.nodes.split(',').map(Number)) {
     const ids = Array.from({ length: N }, (_, i) => `node${i}-${(0xabc0 + i).toString(16)}`);
     const states = ids.map((id) => new TrackerState(id));
     const viewer = new TrackerState('viewer-0000');

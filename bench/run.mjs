@@ -11,6 +11,7 @@
  *   TRANSPORT=ws                             wiremesh side uses that transport (the portable one, as on Node 22/24)
  *   WIREMESH_NODE=/path/to/node              wiremesh side runs on that Node.js (e.g. 22 or 24; Soketi stays on the default)
  *   NODE_FLAGS="--min-semi-space-size=8"     node flags of the wiremesh side (B); A_NODE_FLAGS: of side A when A=wiremesh
+ *   BENCH_PORT=6201                          side A listens there, side B on the next port
  *   A=wiremesh                               side A is wiremesh (one worker, the same TRANSPORT) instead of Soketi
  *                                            (with WORKERS: what several workers buy on this host)
  *
@@ -30,8 +31,8 @@ import { compare, here, root, soketi } from './compare.mjs';
 
 const args = process.argv.slice(2);
 const scenario = args.length > 0 ? args : ['fanout', '--clients', '1000', '--events', '2000'];
-const A_PORT = 6201;
-const B_PORT = 6202;
+const A_PORT = Number(process.env.BENCH_PORT ?? 6201);
+const B_PORT = A_PORT + 1;
 const profile = process.env.WIREMESH_PROFILE ? `--cpu-prof --cpu-prof-dir=${join(here, 'profiles')} ` : '';
 if (profile) mkdirSync(join(here, 'profiles'), { recursive: true });
 const wiremesh = (port, transport = 'auto', workers = '1', nodeFlags = '') =>

@@ -30,7 +30,7 @@ process.on('message', (msg) => {
     });
     lag.reset();
   } else if (msg?.type === 'stop') {
-    server.shutdown().then(
+    server.stop('graceful').then(
       () => process.exit(0),
       (err) => {
         logger.error('soak node shutdown failed', { err });

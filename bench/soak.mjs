@@ -7,6 +7,7 @@
  *
  *   MINUTES=20 node bench/soak.mjs          # the coordinator's run; default 60
  *   MINUTES=2 SAMPLE_S=15 node bench/soak.mjs
+ *   MINUTES=0.1 SAMPLE_S=2 CLIENTS=20 node bench/soak.mjs   # seconds: the bench smoke test's run
  *
  * Load, spread over both nodes: CLIENTS sockets of which CHURN_PER_S are closed and replaced each
  * second; PRESENCE_PER_S presence leave + join per second (signed with the `pusher` SDK);
@@ -301,8 +302,15 @@ for (let i = 0; i < 2; i++) {
 for (const c of clients) c.close();
 await sleep(500);
 for (const n of nodes) n.child.send({ type: 'stop' });
-await Promise.all(nodes.map((n) => once(n.child, 'exit')));
+const exits = await Promise.all(nodes.map((n) => once(n.child, 'exit')));
 backend.srv.closeAllConnections();
 backend.srv.close();
 sink.srv.closeAllConnections();
 sink.srv.close();
+// A node that failed to stop (exit code ≠ 0) fails the soak: its log line says why.
+const failed = exits.map(([code], i) => ({ i, code })).filter((e) => e.code !== 0);
+if (failed.length > 0) {
+  console.error(`soak: node(s) ${failed.map((e) => `${e.i} exited ${e.code}`).join(', ')}`);
+  process.exit(1);
+}
+console.log('soak: both nodes stopped cleanly');

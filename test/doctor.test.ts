@@ -2,11 +2,17 @@
  * `wiremesh doctor` (the real CLI) against real servers: a wiremesh started by its CLI on Redis, a
  * real Redis, a Laravel stand-in HTTP backend (/up, /broadcasting/auth). First everything is fine,
  * then each thing that breaks in production is broken once and named, with its fix, on one line.
+ * Then servers that are not this wiremesh: a real Soketi 1.6.1 with the same credentials, stand-ins
+ * whose clock is off or slow to answer, and one whose answers carry terminal control characters.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startBroker, type Broker } from './helpers/brokers.js';
 import { configFile, ensureDead, healthy, runCli, type CliProcess } from './helpers/api-process.js';
 import { freePort } from './helpers/server.js';
@@ -74,8 +80,15 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
     assert.equal(code, 0, lines.join('\n'));
     has(lines, /^ok +transport: (uws, native \(@[\w/.-]+@[\w.-]+\)|ws)/);
     has(lines, /^ok +redis: 127\.0\.0\.1:\d+ answered "\+PONG"/);
-    has(lines, /^ok +api \(server\): signed GET \/apps\/doc-app\/channels → 200/);
-    has(lines, /^ok +clock \(server\): skew -?[0-5] s/);
+    has(
+      lines,
+      /^ok +api \(server\): signed GET http:\/\/127\.0\.0\.1:\d+\/apps\/doc-app\/channels → 200, wiremesh \d+\.\d+\.\d+$/,
+    );
+    // The same machine's clock: within the Date header's resolution, never -1 or -2 s.
+    has(
+      lines,
+      /^ok +clock \(server\): skew 0 s \(within the Date header's resolution, 2 s, and the \d+ ms round trip\)$/,
+    );
     has(lines, /^ok +livewire: backend http:\/\/127\.0\.0\.1:\d+\/up → 200/);
     has(lines, /^ok +broadcasting\/auth: .* → 403 \(route present\)/);
     has(lines, /^ok +websocket \(public URL\): ws:\/\/127\.0\.0\.1:\d+\/app\/doc-key → connection established/);
@@ -105,7 +118,7 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
     );
     has(
       lines,
-      /^PROBLEM api \(server\): signed GET \/apps\/doc-app\/channels → 401 .* — fix: the server has another key\/secret for app doc-app/,
+      /^PROBLEM api \(server\): signed GET http:\/\/127\.0\.0\.1:\d+\/apps\/doc-app\/channels → 401 .* — fix: the server has another key\/secret for app doc-app/,
     );
     has(
       lines,
@@ -131,4 +144,124 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
     assert.equal(code, 1);
     has(lines, /^PROBLEM config: .*port.* — fix: correct the setting named above/);
   });
+
+  it('tells a real Soketi with the same credentials from wiremesh', async (t) => {
+    const start = soketiStart();
+    if (!existsSync(start)) return t.skip(`Soketi's launcher not found at ${start} (set SOKETI_START)`);
+    const soketiPort = await freePort();
+    const soketi = spawn(
+      start,
+      [
+        String(soketiPort),
+        `SOKETI_DEFAULT_APP_ID=${APP.id}`,
+        `SOKETI_DEFAULT_APP_KEY=${APP.key}`,
+        `SOKETI_DEFAULT_APP_SECRET=${APP.secret}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    let output = '';
+    soketi.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    soketi.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    t.after(() => {
+      // The launcher execs node: its process group is Soketi.
+      if (soketi.exitCode === null) process.kill(-soketi.pid!, 'SIGKILL');
+    });
+    const deadline = Date.now() + 90_000; // the launcher installs Soketi on first use
+    for (;;) {
+      if (soketi.exitCode !== null) {
+        return t.skip(`Soketi could not start here (exit ${soketi.exitCode}): ${output.slice(-300)}`);
+      }
+      const up = await fetch(`http://127.0.0.1:${soketiPort}/`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (up) break;
+      assert.ok(Date.now() < deadline, `Soketi did not answer within 90 s:\n${output.slice(-1000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const { code, lines } = await runDoctor(['--config', config(), '--server', `http://127.0.0.1:${soketiPort}`]);
+    assert.equal(code, 1, lines.join('\n'));
+    has(
+      lines,
+      /^PROBLEM api \(server\): signed GET http:\/\/127\.0\.0\.1:\d+\/apps\/doc-app\/channels → 200, but not from wiremesh \(no x-wiremesh-version header.*\) — fix: another Pusher-protocol server \(Soketi, Reverb, …\) with the same credentials answers there/,
+    );
+    assert.ok(!lines.some((l) => /^ok +api \(server\)/.test(l)), lines.join('\n'));
+  });
+
+  it('measures clock skew allowing for the round trip and the Date header resolution', async () => {
+    // Answers after 1.5 s with the Date of when the request arrived: no skew, whatever the round trip.
+    const slow = await standIn(async (_req, res) => {
+      const date = new Date().toUTCString();
+      await new Promise((r) => setTimeout(r, 1_500));
+      res.writeHead(200, { date, 'content-type': 'application/json' }).end('{"channels":{}}');
+    });
+    // A clock 30 s ahead: reported as an interval around +30 s, and a problem.
+    const ahead = await standIn((_req, res) => {
+      res
+        .writeHead(200, { date: new Date(Date.now() + 30_000).toUTCString(), 'content-type': 'application/json' })
+        .end('{"channels":{}}');
+    });
+    try {
+      const a = await runDoctor(['--config', config(), '--server', slow.url]);
+      has(
+        a.lines,
+        /^ok +clock \(server\): skew 0 s \(within the Date header's resolution, 2 s, and the \d+ ms round trip\)$/,
+      );
+      const b = await runDoctor(['--config', config(), '--server', ahead.url]);
+      const line = b.lines.find((l) => l.startsWith('PROBLEM clock (server)'));
+      const m = line && /skew \+(\d+\.\d) to \+(\d+\.\d) s \(the server's clock ahead of this one/.exec(line);
+      assert.ok(m, b.lines.join('\n'));
+      assert.ok(Number(m[1]) <= 30 && Number(m[2]) >= 30 && Number(m[2]) - Number(m[1]) < 4, line);
+    } finally {
+      slow.close();
+      ahead.close();
+    }
+  });
+
+  it('escapes control characters in what a probed server sends', async () => {
+    const evil = await standIn((_req, res) => {
+      res
+        .writeHead(401, { 'content-type': 'text/plain' })
+        .end('\x1b]0;owned\x07\x1b[2Jbad\nPROBLEM none \u202egnp.exe\u009b');
+    });
+    try {
+      const proc = runCli(['doctor', '--config', config(), '--server', evil.url]);
+      await proc.exited;
+      const out = proc.stdout();
+      assert.doesNotMatch(out.replace(/\n/g, ''), /[\u0000-\u001f\u007f-\u009f\u202e]/, JSON.stringify(out));
+      has(
+        out.trim().split('\n'),
+        /^PROBLEM api \(server\): .* → 401 \\u001b\]0;owned\\u0007\\u001b\[2Jbad\\nPROBLEM none \\u202egnp\.exe\\u009b — fix: /,
+      );
+    } finally {
+      evil.close();
+    }
+  });
 });
+
+/** Soketi's launcher: SOKETI_START, or peers/soketi/start.sh in the shared tree beside the checkout. */
+function soketiStart(): string {
+  if (process.env.SOKETI_START) return process.env.SOKETI_START;
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const shared = ['../shared', '../../shared'].map((p) => resolve(root, p)).find((p) => existsSync(p));
+  return join(shared ?? resolve(root, '../shared'), 'peers', 'soketi', 'start.sh');
+}
+
+/** A stand-in HTTP server on loopback answering every request with `handler`. */
+async function standIn(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>,
+): Promise<{ url: string; close: () => void }> {
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    void handler(req, res);
+  });
+  srv.listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    close: () => {
+      srv.closeAllConnections();
+      srv.close();
+    },
+  };
+}

@@ -6,11 +6,29 @@ import WebSocket from 'ws';
 
 export const PROBE_TIMEOUT_MS = 5_000;
 
+/**
+ * Characters a terminal acts on rather than shows: C0 and C1 controls, DEL, and the Unicode line
+ * separators and bidirectional controls (which reorder what follows them on the line).
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text a probed server chose (a body, a header, a first line), made safe to print on one line:
+ * control characters escaped (`\n`, `\u001b`), cut at `max` characters.
+ */
+export function printable(text: string, max = 200): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(UNPRINTABLE, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function reason(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
-  return typeof e.code === 'string'
-    ? `${e.code}${typeof e.message === 'string' && !e.message.includes(e.code) ? ` (${e.message})` : ''}`
-    : String(e.message ?? err);
+  return printable(
+    typeof e.code === 'string'
+      ? `${e.code}${typeof e.message === 'string' && !e.message.includes(e.code) ? ` (${e.message})` : ''}`
+      : String(e.message ?? err),
+  );
 }
 
 /** Opens a TCP (or TLS) connection, writes `hello`, and resolves with the first bytes answered. */
@@ -41,8 +59,12 @@ export function tcpProbe(
 
 export interface HttpResult {
   readonly status: number;
+  /** The first 500 characters of the body, as sent (print it through `printable`). */
   readonly body: string;
-  readonly date: string | null;
+  readonly headers: Headers;
+  /** This machine's clock (ms) just before the request was sent and when the response's head arrived. */
+  readonly sentAt: number;
+  readonly receivedAt: number;
 }
 
 export async function httpProbe(
@@ -50,9 +72,11 @@ export async function httpProbe(
   init: RequestInit = {},
 ): Promise<{ ok: true; res: HttpResult } | { ok: false; error: string }> {
   try {
+    const sentAt = Date.now();
     const res = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    const receivedAt = Date.now();
     const body = (await res.text()).slice(0, 500);
-    return { ok: true, res: { status: res.status, body, date: res.headers.get('date') } };
+    return { ok: true, res: { status: res.status, body, headers: res.headers, sentAt, receivedAt } };
   } catch (err) {
     return { ok: false, error: reason((err as { cause?: unknown }).cause ?? err) };
   }
@@ -77,7 +101,7 @@ export function pusherProbe(url: string): Promise<{ ok: true } | { ok: false; er
     ws.on('message', (data: Buffer) => {
       const text = data.toString('utf8');
       if (text.includes('pusher:connection_established')) done({ ok: true });
-      else if (text.includes('pusher:error')) done({ ok: false, error: text.slice(0, 200) });
+      else if (text.includes('pusher:error')) done({ ok: false, error: printable(text) });
     });
     ws.on('close', (code) => done({ ok: false, error: `closed with ${code}` }));
     ws.on('error', (err) => done({ ok: false, error: reason(err) }));

@@ -1,7 +1,9 @@
 /**
  * `wiremesh doctor [--config FILE] [--server URL] [--url PUBLIC_URL] [--app-url URL]`: checks a
  * configuration and, end to end, what breaks in production. One line per check; each problem says
- * how to fix it. Exit code 1 when any check failed.
+ * how to fix it. Exit code 1 when any check failed. Each network check names the URL it probed;
+ * the API check tells wiremesh (and its version) from another Pusher server with the same
+ * credentials; text a probed server chose is printed with its control characters escaped.
  *   --server   the running wiremesh to test (default http://127.0.0.1:<port>)
  *   --url      its public URL behind the proxy / TLS (https://ws.example.com): wss and the API through it
  *   --app-url  the Laravel app (for /broadcasting/auth; default: each app's livewire.publicUrl)
@@ -11,7 +13,8 @@ import type { AppConfig, Config } from '../config/schema.js';
 import { signedApiPath } from '../protocol/signature.js';
 import { loadNative } from '../transport/uws-load.js';
 import { wsFlagsNote } from './ws-flags.js';
-import { httpProbe, pusherProbe, resolveAll, tcpProbe } from './doctor-probes.js';
+import { VERSION_HEADER } from '../version.js';
+import { httpProbe, printable, pusherProbe, resolveAll, tcpProbe } from './doctor-probes.js';
 
 export interface Finding {
   readonly ok: boolean;
@@ -21,6 +24,8 @@ export interface Finding {
 }
 
 const MAX_SKEW_S = 5;
+/** How far behind the server's clock its Date header may be: whole seconds, refreshed once a second. */
+const DATE_RESOLUTION_MS = 2_000;
 
 export interface DoctorOptions {
   readonly file?: string | undefined;
@@ -106,7 +111,7 @@ async function cluster(config: Config): Promise<Finding[]> {
         {
           ok: false,
           check: 'redis',
-          detail: `${u.host} refuses: ${r.first.trim()}`,
+          detail: `${u.host} refuses: ${printable(r.first.trim(), 120)}`,
           fix: 'put the user and password in the URL: redis://user:pass@host:port',
         },
       ];
@@ -115,7 +120,7 @@ async function cluster(config: Config): Promise<Finding[]> {
       {
         ok: /PONG|^\+OK/.test(r.first),
         check: 'redis',
-        detail: `${u.host} answered ${JSON.stringify(r.first.trim().slice(0, 40))}`,
+        detail: `${u.host} answered "${printable(r.first.trim(), 40)}"`,
         fix: 'that is not a Redis server: correct cluster.redis.url',
       },
     ];
@@ -179,13 +184,15 @@ async function cluster(config: Config): Promise<Finding[]> {
 
 async function api(base: string, app: AppConfig, where: string): Promise<Finding[]> {
   const check = `api (${where})`;
-  const r = await httpProbe(base + signedApiPath(app, 'GET', `/apps/${app.id}/channels`));
+  const path = `/apps/${app.id}/channels`;
+  const shown = `${base}${path}`; // the URL without its signature
+  const r = await httpProbe(base + signedApiPath(app, 'GET', path));
   if (!r.ok)
     return [
       {
         ok: false,
         check,
-        detail: `${base} unreachable: ${r.error}`,
+        detail: `${shown} unreachable: ${r.error}`,
         fix:
           where === 'server'
             ? 'start wiremesh, or pass --server URL'
@@ -193,8 +200,18 @@ async function api(base: string, app: AppConfig, where: string): Promise<Finding
       },
     ];
   const out: Finding[] = [];
-  if (r.res.status === 200) out.push({ ok: true, check, detail: `signed GET /apps/${app.id}/channels → 200` });
-  else {
+  const version = r.res.headers.get(VERSION_HEADER);
+  if (r.res.status === 200 && version !== null)
+    out.push({ ok: true, check, detail: `signed GET ${shown} → 200, wiremesh ${printable(version, 40)}` });
+  else if (r.res.status === 200) {
+    const server = r.res.headers.get('server');
+    out.push({
+      ok: false,
+      check,
+      detail: `signed GET ${shown} → 200, but not from wiremesh (no ${VERSION_HEADER} header${server === null ? '' : `; Server: ${printable(server, 80)}`})`,
+      fix: `another Pusher-protocol server (Soketi, Reverb, …) with the same credentials answers there: stop it, or point ${where === 'server' ? '--server (or port)' : '--url'} at wiremesh`,
+    });
+  } else {
     const fix =
       r.res.status === 401
         ? `the server has another key/secret for app ${app.id}: use the same PUSHER_APP_* / REVERB_APP_* on both sides`
@@ -204,24 +221,45 @@ async function api(base: string, app: AppConfig, where: string): Promise<Finding
     out.push({
       ok: false,
       check,
-      detail: `signed GET /apps/${app.id}/channels → ${r.res.status} ${r.res.body.slice(0, 120)}`.trim(),
+      detail: `signed GET ${shown} → ${r.res.status} ${printable(r.res.body, 120)}`.trim(),
       fix,
     });
   }
-  if (r.res.date !== null) {
-    const skew = Math.round((Date.parse(r.res.date) - Date.now()) / 1000);
+  const date = r.res.headers.get('date');
+  const skew = date === null ? null : clockSkew(date, r.res.sentAt, r.res.receivedAt);
+  if (skew !== null) {
+    const rtt = r.res.receivedAt - r.res.sentAt;
+    const off = skew.low > 0 ? skew.low : skew.high < 0 ? -skew.high : 0;
+    const s = (x: number): string => `${x > 0 ? '+' : ''}${x.toFixed(1)}`;
+    const detail =
+      off === 0
+        ? `skew 0 s (within the Date header's resolution, 2 s, and the ${rtt} ms round trip)`
+        : `skew ${s(skew.low)} to ${s(skew.high)} s (the server's clock ${skew.low > 0 ? 'ahead of' : 'behind'} this one; the Date header's resolution is 2 s, the round trip ${rtt} ms)`;
     out.push(
-      Math.abs(skew) <= MAX_SKEW_S
-        ? { ok: true, check: `clock (${where})`, detail: `skew ${skew} s` }
+      off <= MAX_SKEW_S
+        ? { ok: true, check: `clock (${where})`, detail }
         : {
             ok: false,
             check: `clock (${where})`,
-            detail: `skew ${skew} s against ${base}`,
+            detail: `${detail} against ${base}`,
             fix: 'run NTP (chrony / systemd-timesyncd) on both hosts: signed API calls fail beyond 600 s',
           },
     );
   }
   return out;
+}
+
+/**
+ * The server's clock minus this one, in seconds, as the interval the measurement allows: the
+ * server stamped `Date` at some moment between sending the request (`sentAt`) and receiving the
+ * answer (`receivedAt`), both on this machine's clock; the header has whole seconds (rounded
+ * down), and servers keep it in a string refreshed once a second (uWebSockets.js, Node's http,
+ * nginx), so the server's time then was `Date` to `Date` + 2 s. Null when the header is not a date.
+ */
+function clockSkew(date: string, sentAt: number, receivedAt: number): { low: number; high: number } | null {
+  const at = Date.parse(date);
+  if (Number.isNaN(at)) return null;
+  return { low: (at - receivedAt) / 1000, high: (at + DATE_RESOLUTION_MS - sentAt) / 1000 };
 }
 
 async function livewire(app: AppConfig): Promise<Finding[]> {

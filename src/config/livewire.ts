@@ -77,6 +77,7 @@ export function readLivewire(raw: unknown, path: string): LivewireConfig {
     maxResponseBytes,
     maxBufferedResponseBytes,
     maxInFlight: s.int('maxInFlight', d.maxInFlight, 1),
+    maxRequestsPerSecond: s.int('maxRequestsPerSecond', d.maxRequestsPerSecond, 0),
     healthPath,
     healthIntervalMs: s.int('healthIntervalMs', d.healthIntervalMs, 100),
   };

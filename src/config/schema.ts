@@ -160,6 +160,12 @@ export interface LivewireConfig {
   maxBufferedResponseBytes: number;
   /** Requests one connection may have in flight; more fall back to HTTP (`busy`). */
   maxInFlight: number;
+  /**
+   * Tunnel requests per second one connection may send (bursts of twice that), counted apart from
+   * `limits.maxFramesPerSecond`; beyond, each falls back to HTTP (`busy`) and counts as a frame.
+   * 0 = no limit of its own (requests are never counted as frames).
+   */
+  maxRequestsPerSecond: number;
   /** Health check path (Laravel 11's `/up`); an answer below 500 counts as healthy. */
   healthPath: string;
   healthIntervalMs: number;
@@ -178,6 +184,7 @@ export function livewireDefaults(): Omit<LivewireConfig, 'backends' | 'dns' | 'p
     maxResponseBytes: 10 * 1024 * 1024,
     maxBufferedResponseBytes: 16 * 1024 * 1024,
     maxInFlight: 8,
+    maxRequestsPerSecond: 30,
     healthPath: '/up',
     healthIntervalMs: 5_000,
   };

@@ -85,6 +85,11 @@ export class Connection implements SocketHandler {
     return 'ok';
   }
 
+  /** Refused for its frame rate: its close is under way, and its frames are dropped. */
+  get rateRefused(): boolean {
+    return this.frameTokens === -Infinity;
+  }
+
   /** Channels subscribed now. */
   subscriptionCount(): number {
     const s = this.subs;

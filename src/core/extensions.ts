@@ -32,6 +32,10 @@ export class ExtensionRouter implements ExtensionHandler {
     handler.handle(conn, event, data);
   }
 
+  ownsRate(conn: Connection, event: string, now: number): boolean {
+    return this.byEvent.get(event)?.ownsRate?.(conn, event, now) === true;
+  }
+
   closed(conn: Connection): void {
     for (const part of this.parts) part.handler.closed(conn);
   }

@@ -22,6 +22,13 @@ export interface ExtensionHandler {
   handle(conn: Connection, event: string, data: unknown): void;
   /** The connection closed: cancel whatever it still has in flight. */
   closed(conn: Connection): void;
+  /**
+   * Whether this frame is counted by the handler's own rate budget instead of the connection's
+   * frame budget (`limits.maxFramesPerSecond`): true while `event` has a budget of its own with
+   * room left. A frame over it returns false, counts as any frame, and is answered by the handler
+   * within its protocol (the tunnel: a fallback to HTTP) instead of closing the socket.
+   */
+  ownsRate?(conn: Connection, event: string, now: number): boolean;
 }
 
 /** Where a client event goes: every subscriber of the topic on every node, except the sender. */
@@ -51,17 +58,20 @@ export class Session {
     const now = this.deps.now();
     this.deps.metrics.messagesIn.inc({ app: conn.app.id });
     this.deps.metrics.bytesIn.inc({ app: conn.app.id }, text.length);
-    const { perSecond, burst } = this.deps.frames;
-    const token = conn.takeFrameToken(now, perSecond, burst);
-    if (token !== 'ok') {
-      if (token === 'over') this.tooFast(conn);
+    if (conn.rateRefused) return;
+    let f: frames.ClientFrame;
+    try {
+      f = frames.parseClientFrame(text);
+    } catch (err) {
+      if (this.takeFrame(conn, now)) this.fail(conn, err);
       return;
     }
+    const owned = f.kind === 'extension' && this.deps.extensions?.ownsRate?.(conn, f.event, now) === true;
+    if (!owned && !this.takeFrame(conn, now)) return;
     conn.lastActivity = now;
     conn.pingSentAt = 0;
     let channel: string | undefined;
     try {
-      const f = frames.parseClientFrame(text);
       switch (f.kind) {
         case 'ping':
           conn.socket.send(frames.pong());
@@ -94,6 +104,14 @@ export class Session {
     } catch (err) {
       this.fail(conn, err, channel);
     }
+  }
+
+  /** A token of the connection's frame budget; false (and the connection refused, once) when it is empty. */
+  private takeFrame(conn: Connection, now: number): boolean {
+    const { perSecond, burst } = this.deps.frames;
+    const token = conn.takeFrameToken(now, perSecond, burst);
+    if (token === 'over') this.tooFast(conn);
+    return token === 'ok';
   }
 
   /** A refusal on a connection: counted, then framed (and, if fatal, closed) by core/refusal.ts. */

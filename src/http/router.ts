@@ -18,6 +18,7 @@ import { channelUsers, listChannels, showChannel, terminateConnections } from '.
 import { triggerBatch, triggerEvent } from './controllers/events.js';
 import { refreshFragment } from './controllers/fragments.js';
 import { errorResponse, json, text } from './respond.js';
+import { VERSION, VERSION_HEADER } from '../version.js';
 
 interface Route {
   method: string;
@@ -70,6 +71,13 @@ interface Admitted {
   app: AppConfig;
   query: ApiQuery;
 }
+
+/**
+ * The answer to a signed API call that checked out names the server and its version (`wiremesh
+ * doctor` reads it): only holders of an app's secret learn the version; no other response says
+ * what or which server this is.
+ */
+const SIGNED_HEADERS = { 'content-type': 'application/json', [VERSION_HEADER]: VERSION };
 
 /** The label for a request whose app is not known: one series for all of them (finding 1). */
 export const UNKNOWN_APP_LABEL = 'unknown';
@@ -164,7 +172,7 @@ export class HttpApi {
         maxChannelNameLength: this.deps.maxChannelNameLength,
         ...(this.deps.fragments ? { fragments: this.deps.fragments } : {}),
       });
-      const res = json(body);
+      const res = { ...json(body), headers: SIGNED_HEADERS };
       this.deps.metrics.apiCalls.inc({ app: appId.label, endpoint, status: String(res.status) });
       return this.countBytes(req, res, appId);
     } catch (err) {

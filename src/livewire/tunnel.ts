@@ -103,6 +103,10 @@ export class LivewireTunnel implements ExtensionHandler {
   private readonly refusals: EpisodeLog;
   /** Text per frame: a frame (JSON-escaped, UTF-8) stays well under the socket's buffer limit. */
   private readonly frameChars: number;
+  /** Per connection that tunnelled: its request budget (`livewire.maxRequestsPerSecond`, bursts of twice that). */
+  private readonly rates = new Map<Connection, { tokens: number; at: number }>();
+  /** Connections whose request being handled now is over that budget (set by ownsRate, read by request). */
+  private readonly overRate = new Set<Connection>();
 
   constructor(private readonly deps: TunnelDeps) {
     this.now = deps.now ?? Date.now;
@@ -180,7 +184,33 @@ export class LivewireTunnel implements ExtensionHandler {
     }
   }
 
+  /**
+   * Core: a `wiremesh:request` within the connection's request budget is not counted against its
+   * frame budget, so a page that legitimately sends many (fast `wire:model.live`, short
+   * `wire:poll`) keeps its socket. One over the budget counts as a frame, and is answered with a
+   * `busy` fallback: the client sends it over HTTP, nothing is lost. Aborts and session frames
+   * always count as frames.
+   */
+  ownsRate(conn: Connection, event: string, now: number): boolean {
+    const app = this.apps.get(conn.app.id);
+    if (event !== 'wiremesh:request' || !app) return false;
+    const rate = app.config.maxRequestsPerSecond;
+    if (rate <= 0) return true;
+    let bucket = this.rates.get(conn);
+    if (!bucket) this.rates.set(conn, (bucket = { tokens: 2 * rate, at: now }));
+    bucket.tokens = Math.min(2 * rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return true;
+    }
+    this.overRate.add(conn);
+    return false;
+  }
+
   closed(conn: Connection): void {
+    this.rates.delete(conn);
+    this.overRate.delete(conn);
     const state = this.conns.get(conn);
     if (!state) return;
     this.conns.delete(conn);
@@ -194,6 +224,7 @@ export class LivewireTunnel implements ExtensionHandler {
   }
 
   private request(conn: Connection, data: unknown): void {
+    const overRate = this.overRate.delete(conn);
     const { id, fields } = readId(data, 'wiremesh:request');
     const app = this.apps.get(conn.app.id);
     let req: TunnelRequest;
@@ -214,6 +245,13 @@ export class LivewireTunnel implements ExtensionHandler {
           "the page's Origin is not one of this app's allowed origins (livewire.publicUrl, allowedOrigins)",
         );
       page = state.page;
+      if (overRate) {
+        const rate = app.config.maxRequestsPerSecond;
+        throw new Fallback(
+          'busy',
+          `this connection sends more than ${rate} requests per second (bursts of ${2 * rate})`,
+        );
+      }
       req = readRequest(id, fields);
       if (!app.paths.allows(req.pathname))
         throw new Fallback('not_allowed', `${req.pathname.slice(0, 200)} is not a tunnelled path`);
