@@ -92,6 +92,8 @@ test("the server's tunnel handles exactly the client's event names", () => {
   const sent: string[] = [];
   const tunnel = new LivewireTunnel({
     apps: [],
+    upstreams: { of: () => undefined },
+    sessions: { offer: () => ({ token: '', sync: false, reason: '', path: '' }), forget: () => {} },
     limits: { maxBufferedBytes: 1 << 20 },
     metrics: { requests: { inc: () => {} }, fallbacks: { inc: () => {} }, latency: { observe: () => {} } },
     logger: createLogger({ level: 'silent' }),

@@ -17,19 +17,12 @@ import type { LivewireConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { TunnelChunk, TunnelResponse } from '../protocol/frames.js';
 import type { CookieJar } from './cookies.js';
-import { GateRefusal } from './gate.js';
+import { GateRefusal } from '../upstreams/gate.js';
 import { refererFor, responseHeaders, setCookieValues } from './headers.js';
 import { UpstreamFailure } from './replies.js';
 import { Fallback, type TunnelRequest } from './request.js';
-import {
-  errorCode,
-  isConnectError,
-  isInvalidRequest,
-  isLocalError,
-  isTimeout,
-  type UpstreamClient,
-} from './upstream-client.js';
-import type { UpstreamSet } from './upstreams.js';
+import { errorCode, isConnectError, isInvalidRequest, isLocalError, isTimeout } from '../upstreams/client.js';
+import type { AppUpstreams } from '../upstreams/upstreams.js';
 
 export const MAX_REDIRECTS = 20;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -39,8 +32,7 @@ const TOO_LARGE = 'Response too large for the tunnel';
 
 export interface ExchangeParts {
   config: LivewireConfig;
-  upstreams: UpstreamSet;
-  client: UpstreamClient;
+  upstreams: AppUpstreams;
   logger: Logger;
 }
 
@@ -160,11 +152,11 @@ async function open(
   // Nothing has run on an upstream yet only before the first answer: later, HTTP would repeat it.
   const refused = (code: 'backend_unavailable' | 'busy' | 'not_allowed', why: string, cause?: unknown): Error =>
     hop === 0 ? new Fallback(code, why) : new UpstreamFailure(502, `The backend failed: ${why}`, why, { cause });
-  const candidates = await parts.upstreams.healthy();
+  const candidates = await parts.upstreams.set.healthy();
   if (candidates.length === 0) throw refused('backend_unavailable', 'no healthy backend');
   for (const origin of candidates) {
     try {
-      return { origin, res: await parts.client.request(origin, { ...req, signal: x.signal }) };
+      return { origin, res: await parts.upstreams.client.request(origin, { ...req, signal: x.signal }) };
     } catch (err) {
       if (x.signal.aborted) throw err;
       if (err instanceof GateRefusal) throw refused('busy', `the backend is busy: ${err.message}`, err);
@@ -178,11 +170,11 @@ async function open(
         throw refused('busy', `this node could not open a connection (${errorCode(err)})`, err);
       }
       if (isConnectError(err)) {
-        parts.upstreams.markDown(origin, errorCode(err));
+        parts.upstreams.set.markDown(origin, errorCode(err));
         continue;
       }
       if (isTimeout(err)) {
-        parts.upstreams.markDown(origin, errorCode(err));
+        parts.upstreams.set.markDown(origin, errorCode(err));
         throw new UpstreamFailure(504, 'The backend did not answer in time', 'no answer in time', { cause: err });
       }
       throw new UpstreamFailure(
