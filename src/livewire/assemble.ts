@@ -56,6 +56,9 @@ export async function loadLivewireParts(config: Config, deps: LivewirePartsDeps)
     },
     logger,
   });
+  deps.metrics.registry
+    .gauge('wiremesh_livewire_buffered_bytes', 'Upstream response bytes the Livewire tunnel holds in memory')
+    .collect((set) => set({}, tunnel.bufferedBytes()));
   const fragments = await loadFragments(config, upstreams, deps);
   const extensions = new ExtensionRouter([
     { events: tunnel.events, handler: tunnel },

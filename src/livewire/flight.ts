@@ -13,7 +13,8 @@ import * as frames from '../protocol/frames.js';
 import type { WsSocket } from '../transport/types.js';
 import type { AppUpstreams } from '../upstreams/upstreams.js';
 import type { HeldRequest, TunnelConnection } from './connection-state.js';
-import { runExchange, type ByteBudget, type ExchangeOutput } from './exchange.js';
+import type { ByteBudget } from './budget.js';
+import { runExchange, type ExchangeOutput } from './exchange.js';
 import { failureChunk, failureResponse, UpstreamFailure } from './replies.js';
 import { Fallback, type TunnelRequest } from './request.js';
 

@@ -24,7 +24,7 @@ import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
 import type { AppUpstreams, Upstreams } from '../upstreams/upstreams.js';
 import { TunnelConnection } from './connection-state.js';
-import type { ByteBudget } from './exchange.js';
+import { ResponseBudgets } from './budget.js';
 import { Flight, type TunnelMetrics } from './flight.js';
 import { TrustedProxies } from './headers.js';
 import { PathMatcher } from './paths.js';
@@ -39,7 +39,7 @@ export interface TunnelDeps {
   upstreams: Pick<Upstreams, 'of'>;
   /** The sync tokens of this node's connections and the endpoint that spends them. */
   sessions: Pick<SessionSync, 'offer' | 'forget'>;
-  limits: Pick<LimitsConfig, 'maxBufferedBytes'>;
+  limits: Pick<LimitsConfig, 'maxBufferedBytes' | 'maxTunnelBufferedBytes' | 'maxTunnelBufferedBytesPerIp'>;
   metrics: TunnelMetrics;
   logger: Logger;
   now?: () => number;
@@ -69,6 +69,8 @@ export class LivewireTunnel implements ExtensionHandler {
   private readonly refusals: EpisodeLog;
   /** Text per frame: a frame (JSON-escaped, UTF-8) stays well under the socket's buffer limit. */
   private readonly frameChars: number;
+  /** Response bytes held in memory: per connection, per client address, for the node. */
+  private readonly budgets: ResponseBudgets;
 
   constructor(private readonly deps: TunnelDeps) {
     this.now = deps.now ?? Date.now;
@@ -78,6 +80,10 @@ export class LivewireTunnel implements ExtensionHandler {
       scopeField: 'code',
       maxKeys: 1024,
       now: this.now,
+    });
+    this.budgets = new ResponseBudgets({
+      node: deps.limits.maxTunnelBufferedBytes,
+      perAddress: deps.limits.maxTunnelBufferedBytesPerIp,
     });
     this.frameChars = Math.max(1024, Math.min(128 * 1024, Math.floor(deps.limits.maxBufferedBytes / 8)));
     for (const app of deps.apps) {
@@ -97,6 +103,11 @@ export class LivewireTunnel implements ExtensionHandler {
   /** Aborts every request in flight (the upstreams' connections are closed by their owner). */
   close(): void {
     for (const conn of [...this.conns.keys()]) this.closed(conn);
+  }
+
+  /** Upstream response bytes this node holds in memory now (metrics). */
+  bufferedBytes(): number {
+    return this.budgets.held();
   }
 
   /** Core: keep the handshake (cookies, client address, Origin) of this app's connections. */
@@ -157,6 +168,11 @@ export class LivewireTunnel implements ExtensionHandler {
       if (state.slots() >= app.config.maxInFlight) {
         throw new Fallback('busy', `this connection already has ${app.config.maxInFlight} requests in flight`);
       }
+      const full = this.budgets.full(state.client, app.config.maxResponseBytes);
+      if (full) {
+        const whose = full.scope === 'node' ? 'this node holds' : "this client's connections hold";
+        throw new Fallback('busy', `${whose} too many response bytes (${full.setting}: ${full.cap})`);
+      }
     } catch (err) {
       if (!(err instanceof Fallback)) throw err;
       this.fallback(conn, id, err, state);
@@ -174,7 +190,7 @@ export class LivewireTunnel implements ExtensionHandler {
       socket: conn.socket,
       config: app.config,
       upstreams: app.upstreams,
-      budget: this.budget(state, app.config.maxBufferedResponseBytes),
+      budget: this.budgets.of(state, app.config.maxBufferedResponseBytes),
       frameChars: this.frameChars,
       roomBytes: this.deps.limits.maxBufferedBytes / 2,
       metrics: this.deps.metrics,
@@ -186,20 +202,6 @@ export class LivewireTunnel implements ExtensionHandler {
       state.end(req.id, flight);
       if (declined) this.fallback(conn, req.id, declined, state);
     });
-  }
-
-  /** The response bytes one connection may hold in memory, over all its requests. */
-  private budget(state: TunnelConnection, cap: number): ByteBudget {
-    return {
-      take: (bytes) => {
-        if (state.buffered + bytes > cap) return false;
-        state.buffered += bytes;
-        return true;
-      },
-      give: (bytes) => {
-        state.buffered -= bytes;
-      },
-    };
   }
 
   private abort(conn: Connection, data: unknown): void {
