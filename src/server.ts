@@ -20,20 +20,17 @@ import { Watchlists } from './core/watchlist.js';
 import { HttpApi } from './http/router.js';
 import { MetricsAccess } from './http/metrics-access.js';
 import { MetricsListener } from './metrics/listener.js';
-import type { LivewireTunnel } from './livewire/tunnel.js';
-import { ExtensionRouter } from './core/extensions.js';
+import { loadLivewireParts } from './livewire/assemble.js';
 import { withFragmentRefreshes } from './fragments/cluster.js';
-import type { FragmentService } from './fragments/service.js';
 import type { TransitionSink } from './presence/service.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { createServerMetrics, type ServerMetrics } from './metrics/server-metrics.js';
+import { createServerMetrics } from './metrics/server-metrics.js';
 import { resolveMaxConnections } from './limits/fd-limit.js';
 import { ConnectionLimits } from './limits/connection-limits.js';
 import { Refusals } from './limits/refusals.js';
 import { PresenceService } from './presence/service.js';
 import { stopNode } from './stop.js';
 import { createTransport } from './transport/select.js';
-import type { HttpRequest } from './transport/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { HistoryService } from './history/service.js';
 import { addProcessMetrics } from './metrics/process-metrics.js';
@@ -81,8 +78,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       coalesced: (appId, pairs) => metrics.webhooksCoalesced.inc({ app: appId }, pairs),
     },
   });
-  const tunnel = await loadTunnel(config, metrics, logger);
-  const fragments = tunnel ? await loadFragments(config, tunnel, metrics, replica, logger) : undefined;
+  const livewire = await loadLivewireParts(config, { metrics, logger, replica });
+  const fragments = livewire?.fragments;
   const transport = await createTransport(
     config.transport,
     {
@@ -191,7 +188,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: logger.child({ part: 'core' }),
     connectionLimits,
     refusals,
-    ...(tunnel ? { extensions: fragments ? fragmentsAndTunnel(fragments, tunnel) : tunnel } : {}),
+    ...(livewire ? { extensions: livewire.extensions } : {}),
     ...(history ? { history } : {}),
   });
   let ready = false;
@@ -207,7 +204,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(config.metrics && config.metricsPort === 0 ? { metricsAccess: new MetricsAccess(config.metricsToken) } : {}),
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
     isReady: () => ready,
-    ...(tunnel ? { extension: (req: HttpRequest) => tunnel.http(req) } : {}),
+    ...(livewire ? { extension: livewire.http } : {}),
     ...(fragments ? { fragments } : {}),
   });
 
@@ -256,7 +253,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     bodyTooLarge: (head) => http.tooLarge(head),
   });
   core.start();
-  tunnel?.start();
+  livewire?.start();
   fragments?.start({ presence: presence.view, link });
   ready = true;
   logger.info('wiremesh listening', {
@@ -282,8 +279,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           history?.stop();
         },
         closeTunnel: async () => {
-          fragments?.stop();
-          await tunnel?.close();
+          await livewire?.close();
         },
         leaveCluster: (m) => link.stop(m),
         flushWebhooks: (deadlineMs) => webhooks.flush(deadlineMs),
@@ -309,52 +305,4 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     dashboardPort,
     stop: (mode) => (stopping ??= stop(mode)),
   };
-}
-
-/** The Livewire tunnel (and undici with it) loads only when some app configures it. */
-async function loadTunnel(config: Config, metrics: ServerMetrics, logger: Logger): Promise<LivewireTunnel | undefined> {
-  if (!config.apps.some((app) => app.livewire)) return undefined;
-  const { LivewireTunnel } = await import('./livewire/tunnel.js');
-  return new LivewireTunnel({
-    apps: config.apps,
-    limits: config.limits,
-    metrics: {
-      requests: metrics.livewireRequests,
-      fallbacks: metrics.livewireFallbacks,
-      latency: metrics.livewireLatency,
-    },
-    logger: logger.child({ part: 'livewire' }),
-  });
-}
-
-/** Shared fragments render on the tunnel's upstreams; they load only when some app has them. */
-async function loadFragments(
-  config: Config,
-  tunnel: LivewireTunnel,
-  metrics: ServerMetrics,
-  replica: string,
-  logger: Logger,
-): Promise<FragmentService | undefined> {
-  if (!config.apps.some((app) => app.fragments)) return undefined;
-  const [{ FragmentService }, { tunnelUpstreams }, { createFragmentMetrics }] = await Promise.all([
-    import('./fragments/service.js'),
-    import('./fragments/upstream.js'),
-    import('./fragments/metrics.js'),
-  ]);
-  return new FragmentService({
-    apps: config.apps,
-    upstreams: tunnelUpstreams(tunnel),
-    epoch: replica,
-    maxChannelNameLength: config.limits.maxChannelNameLength,
-    metrics: createFragmentMetrics(metrics.registry),
-    logger: logger.child({ part: 'fragments' }),
-  });
-}
-
-/** The connection's `wiremesh:*` events: the tunnel's and the fragments'. */
-function fragmentsAndTunnel(fragments: FragmentService, tunnel: LivewireTunnel): ExtensionRouter {
-  return new ExtensionRouter([
-    { events: tunnel.events, handler: tunnel },
-    { events: fragments.events, handler: fragments },
-  ]);
 }

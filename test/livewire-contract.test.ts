@@ -92,7 +92,9 @@ test("the server's tunnel handles exactly the client's event names", () => {
   const sent: string[] = [];
   const tunnel = new LivewireTunnel({
     apps: [],
-    limits: { maxBufferedBytes: 1 << 20 },
+    upstreams: { of: () => undefined },
+    sessions: { offer: () => ({ token: '', sync: false, reason: '', path: '' }), forget: () => {} },
+    limits: { maxBufferedBytes: 1 << 20, maxTunnelBufferedBytes: 0, maxTunnelBufferedBytesPerIp: 0 },
     metrics: { requests: { inc: () => {} }, fallbacks: { inc: () => {} }, latency: { observe: () => {} } },
     logger: createLogger({ level: 'silent' }),
   });

@@ -307,6 +307,23 @@ describe('config: apps[].livewire', () => {
     );
   });
 
+  test('the tunnel budgets of an address and of the node hold at least one response, or are 0', () => {
+    const raw = (limits: Record<string, number>): unknown => ({
+      ...(app({ backends: ['http://b'], maxResponseBytes: 2_000_000 }) as object),
+      limits,
+    });
+    assert.equal(validateConfig(raw({ maxTunnelBufferedBytesPerIp: 0 })).limits.maxTunnelBufferedBytesPerIp, 0);
+    assert.equal(validateConfig(raw({})).limits.maxTunnelBufferedBytes, 256 * 1024 * 1024);
+    fails(
+      raw({ maxTunnelBufferedBytesPerIp: 1_000_000 }),
+      'Invalid config: limits.maxTunnelBufferedBytesPerIp (1000000) must be 0 (no limit) or at least apps[0].livewire.maxResponseBytes (2000000)',
+    );
+    fails(
+      raw({ maxTunnelBufferedBytes: 1_999_999 }),
+      'Invalid config: limits.maxTunnelBufferedBytes (1999999) must be 0 (no limit) or at least apps[0].livewire.maxResponseBytes (2000000)',
+    );
+  });
+
   test('dns: port from the protocol, name checked', () => {
     const lw = validateConfig(app({ dns: { name: 'top1.nearest.of.my-app.internal', protocol: 'https' } })).apps[0]!
       .livewire!;

@@ -1,6 +1,6 @@
 /**
- * Keeps the browser's cookies and the socket's cookie jar on the server in step (issue 11; server
- * side: src/livewire/session-sync.ts). The page POSTs its connection's token to wiremesh's own
+ * Keeps the browser's cookies and the socket's cookie jar on the server in step (server side:
+ * src/livewire/session-sync.ts, the SessionSync class). The page POSTs its connection's token to wiremesh's own
  * origin with credentials; the request carries the browser's current cookies to the jar, the
  * response gives the browser (Set-Cookie) what the upstream set through the tunnel.
  *

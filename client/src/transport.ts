@@ -117,98 +117,176 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
     existing.handle.uninstall(); // a new socket (a new Echo): the last install wins
   }
 
-  const originalFetch = globalThis.fetch;
-  const match = options.match ?? ((request) => isLivewireUpdate(request));
-  const emit = options.onEvent ?? (() => undefined);
-  const tunnel = new Tunnel(socket, {
+  const transport = new LivewireTransport(socket, breaker, {
+    originalFetch: globalThis.fetch,
+    match: options.match ?? ((request) => isLivewireUpdate(request)),
+    emit: options.onEvent ?? (() => undefined),
     timeoutMs,
-    hooks: {
-      onSocketSuccess: () => breaker.success(),
-      onSocketFailure: (code) => {
-        breaker.failure();
-        emit({ type: 'failure', code });
-      },
-    },
+    reloadOn,
   });
-  let active = true;
-  // The browser's session follows the socket (pusher-js sockets; see session.ts).
-  const origin = socketOrigin(socket);
-  const session =
-    origin === undefined
-      ? undefined
-      : new SessionSync(socket, {
-          origin,
-          fetch: originalFetch,
-          timeoutMs: Math.min(timeoutMs, 10_000),
-          onSync: (why, set) => emit({ type: 'sync', why, set }),
-        });
+  const handle: TransportHandle = Object.assign(() => transport.uninstall(), {
+    uninstall: () => transport.uninstall(),
+    fetch: (input: RequestInfo | URL, init?: RequestInit) => transport.fetch(input, init),
+    socket,
+    breaker,
+  });
+  transport.install(() => {
+    if (g[STATE]?.handle === handle) delete g[STATE];
+  });
+  g[STATE] = { originalFetch: transport.originalFetch, handle };
+  return handle;
+}
+
+interface TransportSettings {
+  readonly originalFetch: typeof fetch;
+  readonly match: RequestMatcher;
+  readonly emit: (event: TransportEvent) => void;
+  readonly timeoutMs: number;
+  readonly reloadOn: readonly string[];
+}
+
+/** One installed transport: the `fetch` wrapper, and the choice between the socket and HTTP for each request. */
+class LivewireTransport {
+  readonly originalFetch: typeof fetch;
+  private readonly tunnel: Tunnel;
+  /** The browser's session follows the socket (pusher-js sockets; see session.ts). */
+  private readonly session: SessionSync | undefined;
+  private active = true;
+  private onUninstall: () => void = () => undefined;
+
+  /** What `globalThis.fetch` becomes (a named function: it shows as `fetch` in stack traces). */
+  private readonly wrapper: typeof fetch;
+
+  constructor(
+    readonly socket: TunnelSocket,
+    private readonly breaker: CircuitBreaker,
+    private readonly settings: TransportSettings,
+  ) {
+    this.originalFetch = settings.originalFetch;
+    const { emit, timeoutMs } = settings;
+    this.tunnel = new Tunnel(socket, {
+      timeoutMs,
+      hooks: {
+        onSocketSuccess: () => breaker.success(),
+        onSocketFailure: (code) => {
+          breaker.failure();
+          emit({ type: 'failure', code });
+        },
+      },
+    });
+    const origin = socketOrigin(socket);
+    this.session =
+      origin === undefined
+        ? undefined
+        : new SessionSync(socket, {
+            origin,
+            fetch: this.originalFetch,
+            timeoutMs: Math.min(timeoutMs, 10_000),
+            onSync: (why, set) => emit({ type: 'sync', why, set }),
+          });
+    const transport = this;
+    this.wrapper = function fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+      return transport.wrapped(input, init);
+    };
+  }
+
+  /** Wraps `globalThis.fetch`; `onUninstall` runs when this transport is uninstalled. */
+  install(onUninstall: () => void): void {
+    this.onUninstall = onUninstall;
+    globalThis.fetch = this.wrapper;
+  }
+
+  uninstall(): void {
+    if (!this.active) return;
+    this.active = false; // if someone wrapped fetch after us, our wrapper now passes everything through
+    if (globalThis.fetch === this.wrapper) globalThis.fetch = this.originalFetch;
+    this.tunnel.close();
+    this.session?.close();
+    this.onUninstall();
+  }
+
+  /** Any same-origin request through the tunnel, with every fallback rule. */
+  async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    return this.viaTunnel(input, init, describeRequest(input, init));
+  }
+
+  private wrapped(input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> {
+    if (!this.active) return this.originalFetch.call(globalThis, input, init);
+    let shape: CapturedRequest | undefined;
+    try {
+      shape = describeRequest(input, init);
+      if (shape === undefined || !this.settings.match(shape))
+        return this.plain(input, init, shape !== undefined && shape.url.origin === currentOrigin());
+    } catch (error) {
+      return Promise.reject(error); // like fetch: bad headers reject, never throw
+    }
+    return this.viaTunnel(input, init, shape);
+  }
 
   /** Any request of the page over HTTP: to its own origin only after the browser holds the jar's cookies, and it may change them. */
-  const plain = async (
-    input: RequestInfo | URL,
-    init: RequestInit | undefined,
-    sameOrigin: boolean,
-  ): Promise<Response> => {
-    if (session === undefined || !sameOrigin) return originalFetch.call(globalThis, input, init);
+  private async plain(input: RequestInfo | URL, init: RequestInit | undefined, sameOrigin: boolean): Promise<Response> {
+    const { session } = this;
+    if (session === undefined || !sameOrigin) return this.originalFetch.call(globalThis, input, init);
     await session.beforeHttp();
     try {
-      return await originalFetch.call(globalThis, input, init);
+      return await this.originalFetch.call(globalThis, input, init);
     } finally {
       session.browserChanged();
     }
-  };
+  }
 
-  const http = (
+  private http(
     input: RequestInfo | URL,
     init: RequestInit | undefined,
     reason: HttpReason,
     detail?: { code?: string | number; detail?: string },
-  ) => {
-    emit({ type: 'http', reason, ...detail });
-    return plain(input, init, true);
-  };
+  ): Promise<Response> {
+    this.settings.emit({ type: 'http', reason, ...detail });
+    return this.plain(input, init, true);
+  }
 
-  const viaTunnel = async (
+  private async viaTunnel(
     input: RequestInfo | URL,
     init: RequestInit | undefined,
     shape: CapturedRequest | undefined,
-  ): Promise<Response> => {
+  ): Promise<Response> {
     if (shape?.signal?.aborted) throw abortReason(shape.signal);
-    if (shape === undefined || shape.url.origin !== currentOrigin()) return http(input, init, 'not-routable');
-    if (socket.connection.state !== 'connected') return http(input, init, 'not-connected');
-    if (!breaker.allow()) return http(input, init, 'circuit-open');
+    if (shape === undefined || shape.url.origin !== currentOrigin()) return this.http(input, init, 'not-routable');
+    if (this.socket.connection.state !== 'connected') return this.http(input, init, 'not-connected');
+    if (!this.breaker.allow()) return this.http(input, init, 'circuit-open');
     const request = await captureRequest(input, init, shape);
-    if (request === undefined) return http(input, init, 'not-routable');
-    if (session !== undefined) {
-      const info = await session.ready();
-      if (!info.sync) return http(input, init, 'cookies-cannot-follow', { detail: info.reason });
-      await session.beforeTunnel();
+    if (request === undefined) return this.http(input, init, 'not-routable');
+    if (this.session !== undefined) {
+      const info = await this.session.ready();
+      if (!info.sync) return this.http(input, init, 'cookies-cannot-follow', { detail: info.reason });
+      await this.session.beforeTunnel();
       if (shape.signal?.aborted) throw abortReason(shape.signal);
     }
-    const outcome = await tunnel.send(request, shape.signal);
+    const outcome = await this.tunnel.send(request, shape.signal);
     switch (outcome.kind) {
       case 'not-sent':
-        return http(input, init, 'not-sent');
+        return this.http(input, init, 'not-sent');
       case 'fallback':
-        return http(input, init, 'server-fallback', { code: outcome.code, detail: outcome.reason });
+        return this.http(input, init, 'server-fallback', { code: outcome.code, detail: outcome.reason });
       case 'response':
-        return deliver(input, init, outcome);
+        return this.deliver(input, init, outcome);
     }
-  };
+  }
 
-  const deliver = async (
+  private async deliver(
     input: RequestInfo | URL,
     init: RequestInit | undefined,
     outcome: Extract<TunnelOutcome, { kind: 'response' }>,
-  ): Promise<Response> => {
+  ): Promise<Response> {
     const { response } = outcome;
+    const { emit, reloadOn } = this.settings;
     if (response.status === 419) {
       await response.body?.cancel();
-      return http(input, init, 'expired-419');
+      return this.http(input, init, 'expired-419');
     }
     emit({ type: 'socket', status: response.status });
-    if (session !== undefined && outcome.setCookies.length > 0) {
-      const synced = session.serverSet();
+    if (this.session !== undefined && outcome.setCookies.length > 0) {
+      const synced = this.session.serverSet();
       // A response that leaves the page (Livewire's redirect effect, an HTTP redirect) waits for
       // the browser to hold the new cookies: the next page must load with the new session.
       if (response.redirected || (await mayRedirect(response))) await synced;
@@ -225,39 +303,7 @@ export function installLivewireTransport(options: LivewireTransportOptions = {})
         .catch(rethrowLater);
     }
     return response;
-  };
-
-  const wiremeshFetch = function fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    if (!active) return originalFetch.call(globalThis, input, init);
-    let shape: CapturedRequest | undefined;
-    try {
-      shape = describeRequest(input, init);
-      if (shape === undefined || !match(shape))
-        return plain(input, init, shape !== undefined && shape.url.origin === currentOrigin());
-    } catch (error) {
-      return Promise.reject(error); // like fetch: bad headers reject, never throw
-    }
-    return viaTunnel(input, init, shape);
-  };
-
-  const uninstall = (): void => {
-    if (!active) return;
-    active = false; // if someone wrapped fetch after us, our wrapper now passes everything through
-    if (globalThis.fetch === wiremeshFetch) globalThis.fetch = originalFetch;
-    tunnel.close();
-    session?.close();
-    if (g[STATE]?.handle === handle) delete g[STATE];
-  };
-
-  const handle: TransportHandle = Object.assign(() => uninstall(), {
-    uninstall,
-    fetch: async (input: RequestInfo | URL, init?: RequestInit) => viaTunnel(input, init, describeRequest(input, init)),
-    socket,
-    breaker,
-  });
-  globalThis.fetch = wiremeshFetch;
-  g[STATE] = { originalFetch, handle };
-  return handle;
+  }
 }
 
 /** Whether a Livewire response's effects hold a redirect (read from a copy; streamed bodies are not waited for). */

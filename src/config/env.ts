@@ -52,6 +52,8 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   v('WIREMESH_MAX_CONNECTIONS_PER_IP', ['limits', 'maxConnectionsPerIp'], 'integer'),
   v('WIREMESH_MAX_CHANNELS_PER_CONNECTION', ['limits', 'maxChannelsPerConnection'], 'integer'),
   v('WIREMESH_MAX_FRAMES_PER_SECOND', ['limits', 'maxFramesPerSecond'], 'integer'),
+  v('WIREMESH_MAX_TUNNEL_BUFFERED_BYTES', ['limits', 'maxTunnelBufferedBytes'], 'integer'),
+  v('WIREMESH_MAX_TUNNEL_BUFFERED_BYTES_PER_IP', ['limits', 'maxTunnelBufferedBytesPerIp'], 'integer'),
   v('WIREMESH_CLUSTER_DRIVER', ['cluster', 'driver'], 'string'),
   v('WIREMESH_REDIS_URL', ['cluster', 'redis', 'url'], 'string'),
   v('WIREMESH_NATS_SERVERS', ['cluster', 'nats', 'servers'], 'list'),

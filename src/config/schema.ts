@@ -235,6 +235,14 @@ export interface LimitsConfig {
   maxFrameBurst: number;
   /** Subscriptions (presence entries) this node keeps for one other node; deltas beyond are refused. 0 = no limit. */
   maxReplicatedSubscriptionsPerNode: number;
+  /**
+   * Livewire tunnel: upstream response bytes this node holds in memory at once, over all its
+   * connections (a response that would go over is answered 502; a new request is sent back to HTTP
+   * while the node is full). 0 = no limit.
+   */
+  maxTunnelBufferedBytes: number;
+  /** The same, for the connections of one client address. 0 = no limit. */
+  maxTunnelBufferedBytesPerIp: number;
 }
 
 export type TransportKind = 'auto' | 'ws' | 'uws';
@@ -383,6 +391,8 @@ export function defaults(): Omit<Config, 'apps'> {
       maxFramesPerSecond: 20,
       maxFrameBurst: 250,
       maxReplicatedSubscriptionsPerNode: 1_000_000,
+      maxTunnelBufferedBytes: 256 * 1024 * 1024,
+      maxTunnelBufferedBytesPerIp: 64 * 1024 * 1024,
     },
     webhooks: {
       batchMs: 50,

@@ -153,6 +153,8 @@ describe('validateConfig: valid configs', () => {
         maxFramesPerSecond: 5,
         maxFrameBurst: 5,
         maxReplicatedSubscriptionsPerNode: 100,
+        maxTunnelBufferedBytes: 0,
+        maxTunnelBufferedBytesPerIp: 0,
       },
       webhooks: {
         batchMs: 0,

@@ -67,6 +67,17 @@ export function validateConfig(raw: unknown): Config {
       }
       lw.maxRequestBytes = config.limits.maxFrameBytes;
     }
+    // A tunnelled response is held whole before it is sent: the node's and an address's budgets must hold one.
+    for (const limit of ['maxTunnelBufferedBytes', 'maxTunnelBufferedBytesPerIp'] as const) {
+      const budget = config.limits[limit];
+      if (lw && budget !== 0 && budget < lw.maxResponseBytes) {
+        throw invalid(
+          `limits.${limit}`,
+          `must be 0 (no limit) or at least apps[${i}].livewire.maxResponseBytes (${lw.maxResponseBytes})`,
+          budget,
+        );
+      }
+    }
     // A fragment's HTML goes to every viewer in one frame: it must fit well in a socket's buffer.
     const fr = app.fragments;
     if (fr && fr.maxHtmlBytes > config.limits.maxBufferedBytes / 4) {
@@ -150,6 +161,8 @@ function readLimits(raw: unknown): Config['limits'] {
       d.maxReplicatedSubscriptionsPerNode,
       0,
     ),
+    maxTunnelBufferedBytes: s.int('maxTunnelBufferedBytes', d.maxTunnelBufferedBytes, 0),
+    maxTunnelBufferedBytesPerIp: s.int('maxTunnelBufferedBytesPerIp', d.maxTunnelBufferedBytesPerIp, 0),
   };
 }
 

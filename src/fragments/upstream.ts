@@ -1,11 +1,12 @@
 /**
  * What fragments need from the app's Laravel servers: the nearest healthy one, and one HTTP
- * request to it. The Livewire tunnel's upstream selection (health checks, DNS, nearest first) is
- * the one source of truth; `tunnelUpstreams` is the only place that knows the tunnel's types.
+ * request to it. The app's upstreams (src/upstreams/: health checks, DNS, nearest first) are the
+ * one source of truth, shared with the Livewire tunnel; `fragmentUpstreams` is the only place here
+ * that knows their types.
  */
 import type { Dispatcher } from 'undici';
-import { isConnectError } from '../livewire/upstream-client.js';
-import type { LivewireTunnel } from '../livewire/tunnel.js';
+import { isConnectError } from '../upstreams/client.js';
+import type { AppUpstreams, Upstreams } from '../upstreams/upstreams.js';
 
 export interface UpstreamPost {
   path: string;
@@ -24,17 +25,17 @@ export interface FragmentUpstreams {
   unreachable(err: unknown): boolean;
 }
 
-/** The tunnel's upstreams of every app that has a Livewire section. */
-export function tunnelUpstreams(tunnel: LivewireTunnel): FragmentUpstreams {
-  const of = (appId: string) => {
-    const u = tunnel.upstreamsOf(appId);
+/** The upstreams of every app that has a Livewire section, as fragments use them. */
+export function fragmentUpstreams(upstreams: Pick<Upstreams, 'of'>): FragmentUpstreams {
+  const of = (appId: string): AppUpstreams => {
+    const u = upstreams.of(appId);
     if (!u) throw new Error(`app ${appId} has no Livewire upstreams`);
     return u;
   };
   return {
-    healthy: (appId) => of(appId).upstreams.healthy(),
+    healthy: (appId) => of(appId).set.healthy(),
     post: (appId, origin, req) => of(appId).client.request(origin, { method: 'POST', ...req }),
-    markDown: (appId, origin, reason) => of(appId).upstreams.markDown(origin, reason),
+    markDown: (appId, origin, reason) => of(appId).set.markDown(origin, reason),
     unreachable: isConnectError,
   };
 }

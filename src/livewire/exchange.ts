@@ -16,20 +16,14 @@ import type { Dispatcher } from 'undici';
 import type { LivewireConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { TunnelChunk, TunnelResponse } from '../protocol/frames.js';
+import type { BudgetRefusal, ByteBudget } from './budget.js';
 import type { CookieJar } from './cookies.js';
-import { GateRefusal } from './gate.js';
+import { GateRefusal } from '../upstreams/gate.js';
 import { refererFor, responseHeaders, setCookieValues } from './headers.js';
 import { UpstreamFailure } from './replies.js';
 import { Fallback, type TunnelRequest } from './request.js';
-import {
-  errorCode,
-  isConnectError,
-  isInvalidRequest,
-  isLocalError,
-  isTimeout,
-  type UpstreamClient,
-} from './upstream-client.js';
-import type { UpstreamSet } from './upstreams.js';
+import { errorCode, isConnectError, isInvalidRequest, isLocalError, isTimeout } from '../upstreams/client.js';
+import type { AppUpstreams } from '../upstreams/upstreams.js';
 
 export const MAX_REDIRECTS = 20;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -39,15 +33,8 @@ const TOO_LARGE = 'Response too large for the tunnel';
 
 export interface ExchangeParts {
   config: LivewireConfig;
-  upstreams: UpstreamSet;
-  client: UpstreamClient;
+  upstreams: AppUpstreams;
   logger: Logger;
-}
-
-/** Response bytes a connection may still hold buffered (shared by all its exchanges). */
-export interface ByteBudget {
-  take(bytes: number): boolean;
-  give(bytes: number): void;
 }
 
 export interface Exchange {
@@ -61,6 +48,7 @@ export interface Exchange {
   signal: AbortSignal;
   /** Largest text in one frame; longer bodies go as chunks. */
   frameChars: number;
+  /** Response bytes this exchange may hold (budget.ts: its connection's, its address's, the node's). */
   budget: ByteBudget;
   out: ExchangeOutput;
 }
@@ -160,11 +148,11 @@ async function open(
   // Nothing has run on an upstream yet only before the first answer: later, HTTP would repeat it.
   const refused = (code: 'backend_unavailable' | 'busy' | 'not_allowed', why: string, cause?: unknown): Error =>
     hop === 0 ? new Fallback(code, why) : new UpstreamFailure(502, `The backend failed: ${why}`, why, { cause });
-  const candidates = await parts.upstreams.healthy();
+  const candidates = await parts.upstreams.set.healthy();
   if (candidates.length === 0) throw refused('backend_unavailable', 'no healthy backend');
   for (const origin of candidates) {
     try {
-      return { origin, res: await parts.client.request(origin, { ...req, signal: x.signal }) };
+      return { origin, res: await parts.upstreams.client.request(origin, { ...req, signal: x.signal }) };
     } catch (err) {
       if (x.signal.aborted) throw err;
       if (err instanceof GateRefusal) throw refused('busy', `the backend is busy: ${err.message}`, err);
@@ -178,11 +166,11 @@ async function open(
         throw refused('busy', `this node could not open a connection (${errorCode(err)})`, err);
       }
       if (isConnectError(err)) {
-        parts.upstreams.markDown(origin, errorCode(err));
+        parts.upstreams.set.markDown(origin, errorCode(err));
         continue;
       }
       if (isTimeout(err)) {
-        parts.upstreams.markDown(origin, errorCode(err));
+        parts.upstreams.set.markDown(origin, errorCode(err));
         throw new UpstreamFailure(504, 'The backend did not answer in time', 'no answer in time', { cause: err });
       }
       throw new UpstreamFailure(
@@ -241,6 +229,8 @@ async function deliver(
   const decoder = new TextDecoder();
   let size = 0;
   try {
+    // One piece of the body at a time: the next is read only once this one is on the socket and
+    // the socket has room, so a client that does not read stops the reading of the upstream.
     for await (const buf of res.body as AsyncIterable<Buffer>) {
       size += buf.length;
       if (size > limit) {
@@ -251,12 +241,17 @@ async function deliver(
         });
         throw new UpstreamFailure(502, TOO_LARGE, `streamed response over maxResponseBytes (${limit})`);
       }
-      for (const piece of pieces(decoder.decode(buf, { stream: true }), x.frameChars)) {
-        await x.out.room();
-        if (!x.out.chunk({ chunk: piece, done: false })) {
-          res.body.destroy();
-          return;
+      take(parts, x, buf.length);
+      try {
+        for (const piece of pieces(decoder.decode(buf, { stream: true }), x.frameChars)) {
+          await x.out.room();
+          if (!x.out.chunk({ chunk: piece, done: false })) {
+            res.body.destroy();
+            return;
+          }
         }
+      } finally {
+        x.budget.give(buf.length);
       }
     }
   } catch (err) {
@@ -268,8 +263,8 @@ async function deliver(
 }
 
 /**
- * The whole body as text. Over `maxResponseBytes`, or over what the connection may still buffer
- * (`maxBufferedResponseBytes` for all its requests), an UpstreamFailure 502. Read failures too.
+ * The whole body as text. Over `maxResponseBytes`, or over what its connection, its client address
+ * or the node may still hold (budget.ts), an UpstreamFailure 502. Read failures too.
  */
 async function collect(
   parts: ExchangeParts,
@@ -278,28 +273,21 @@ async function collect(
   held: { bytes: number },
 ): Promise<string> {
   const limit = parts.config.maxResponseBytes;
-  const buffers: Buffer[] = [];
+  // Decoded as it arrives: no second copy of the whole body (a Buffer.concat) is ever held.
+  const decoder = new TextDecoder();
+  let text = '';
   try {
     for await (const buf of res.body as AsyncIterable<Buffer>) {
       if (held.bytes + buf.length > limit) {
         parts.logger.warn('livewire response too large', { id: x.request.id, path: x.request.pathname, limit });
         throw new UpstreamFailure(502, TOO_LARGE, `response over maxResponseBytes (${limit})`);
       }
-      if (!x.budget.take(buf.length)) {
-        const cap = parts.config.maxBufferedResponseBytes;
-        parts.logger.warn('livewire connection holds too many response bytes', {
-          id: x.request.id,
-          path: x.request.pathname,
-          cap,
-        });
-        throw new UpstreamFailure(
-          502,
-          TOO_LARGE,
-          `the connection's buffered responses are over maxBufferedResponseBytes (${cap})`,
-        );
-      }
+      take(parts, x, buf.length);
       held.bytes += buf.length;
-      buffers.push(buf);
+      text += decoder.decode(buf, { stream: true });
+      // Read no further while the client's socket is backed up (an earlier response of this
+      // connection still queued): the upstream waits, and nothing more is held for a slow reader.
+      await x.out.room();
     }
   } catch (err) {
     res.body.destroy();
@@ -313,7 +301,22 @@ async function collect(
       { cause: err },
     );
   }
-  return Buffer.concat(buffers).toString('utf8');
+  return text + decoder.decode();
+}
+
+const OVER_BUDGET: Record<BudgetRefusal['scope'], [log: string, reply: string]> = {
+  connection: ['livewire connection holds too many response bytes', "the connection's buffered responses"],
+  address: ['livewire client address holds too many response bytes', "the client address's buffered responses"],
+  node: ['livewire node holds too many response bytes', "this node's buffered responses"],
+};
+
+/** Takes `bytes` of the exchange's budget, or throws the 502 of the budget it would overrun (logged). */
+function take(parts: ExchangeParts, x: Exchange, bytes: number): void {
+  const refused = x.budget.take(bytes);
+  if (refused === undefined) return;
+  const [log, what] = OVER_BUDGET[refused.scope];
+  parts.logger.warn(log, { id: x.request.id, path: x.request.pathname, setting: refused.setting, cap: refused.cap });
+  throw new UpstreamFailure(502, TOO_LARGE, `${what} are over ${refused.setting} (${refused.cap})`);
 }
 
 function isStream(headers: Dispatcher.ResponseData['headers']): boolean {

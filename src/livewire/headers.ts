@@ -70,7 +70,7 @@ export function pickClientHeaders(value: unknown): Record<string, string> | { re
 /**
  * The page's origin, from configuration: the allowed origin (publicUrl first, then allowedOrigins)
  * that the handshake's Origin names. Null when the Origin is missing, `null`, malformed or another
- * site: such a handshake may not tunnel (finding 2: the cookies it carries are the victim's).
+ * site: such a handshake may not tunnel (the cookies it carries would be a victim's, sent by another site's page).
  */
 export function pageOrigin(handshake: UpgradeInfo, allowed: readonly string[]): URL | null {
   const origin = handshake.headers.origin;
@@ -172,7 +172,7 @@ export function connectionHeaders(
   return out;
 }
 
-/** The backend's response headers as `[name, value]` pairs, without hop-by-hop and Set-Cookie. */
+/** The upstream's response headers as `[name, value]` pairs, without hop-by-hop and Set-Cookie. */
 export function responseHeaders(headers: Record<string, string | string[] | undefined>): Array<[string, string]> {
   const listed = new Set(
     String(headers.connection ?? '')

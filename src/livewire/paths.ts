@@ -14,7 +14,7 @@ export interface Target {
 const MAX_TARGET_LENGTH = 4096;
 /**
  * RFC 3986 path characters, without percent-encoding (Livewire's and Laravel's routes need none)
- * and without `;`: servlet-style upstreams read `..;` as a parent segment (finding 19).
+ * and without `;`: servlet-style upstreams read `..;` as a parent segment.
  */
 const PATH_CHARS = /^\/[A-Za-z0-9\-._~!$&'()*+,=:@/]*$/;
 /** What a pattern's `*` stands for: one run of letters, digits, `_` and `-` (Livewire 4's segment is 8 hex digits). */

@@ -1,5 +1,5 @@
 /**
- * The browser's session, kept in step with the socket's cookie jar (issue 11). A socket can neither
+ * The browser's session, kept in step with the socket's cookie jar. A socket can neither
  * read the browser's current cookies nor set them; an HTTP request from the page to wiremesh's own
  * origin can do both, since cookies are per host, not per port. So the page POSTs its connection's
  * sync token to `/wiremesh/session` (with credentials):
@@ -11,18 +11,126 @@
  * browser sends wiremesh the app's host-only cookies and takes them from it. Otherwise (another
  * host or site) the connection says `sync: false` and the client keeps Livewire updates on HTTP.
  */
-import type { UpgradeInfo } from '../transport/types.js';
-import type { HttpRequest, HttpResponse } from '../transport/types.js';
+import { randomBytes } from 'node:crypto';
+import { EpisodeLog } from '../limits/episode-log.js';
+import type { Logger } from '../log/logger.js';
+import type { TunnelSession } from '../protocol/frames.js';
+import type { HttpRequest, HttpResponse, UpgradeInfo } from '../transport/types.js';
 import type { CookieJar } from './cookies.js';
 import type { TrustedProxies } from './headers.js';
 
 export const SESSION_PATH = '/wiremesh/session';
 const MAX_TOKEN_CHARS = 64;
 
+/** What a connection's sync reaches: its cookie jar, and the page origins that may sync it. */
 export interface SessionTarget {
-  jar: CookieJar;
+  readonly jar: CookieJar;
   /** Page origins that may sync (the app's publicUrl and allowedOrigins). */
-  origins: readonly string[];
+  readonly origins: readonly string[];
+}
+
+/** The connection asking `wiremesh:session`: its handshake and page, with the target its token will reach. */
+export interface SessionRequest {
+  readonly target: SessionTarget;
+  readonly handshake: UpgradeInfo;
+  /** The allowed origin the handshake named; null when it named none. */
+  readonly page: URL | null;
+  readonly proxies: TrustedProxies;
+}
+
+export interface SessionSyncDeps {
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * The sync tokens of the open connections and the endpoint that spends them. The one place that
+ * decides whether (and how) a browser must sync its session with a connection.
+ */
+export class SessionSync {
+  private readonly tokens = new Map<string, SessionTarget>();
+  private readonly tokenOf = new Map<SessionTarget, string>();
+  /** Refused syncs, logged once per episode per client and status. */
+  private readonly refusals: EpisodeLog;
+
+  constructor(deps: SessionSyncDeps) {
+    this.refusals = new EpisodeLog({
+      logger: deps.logger,
+      summary: 'livewire refusals from one client ended',
+      scopeField: 'code',
+      maxKeys: 1024,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+  }
+
+  /** The answer to `wiremesh:session`: the connection's token (one per connection), or why it cannot sync. */
+  offer(req: SessionRequest): TunnelSession {
+    if (req.page === null) {
+      return {
+        token: '',
+        sync: false,
+        reason: "the page's Origin is not one of this app's allowed origins",
+        path: SESSION_PATH,
+      };
+    }
+    const { sync, reason } = cookiesCanFollow(req.handshake, req.page, req.proxies);
+    if (!sync) return { token: '', sync, reason, path: SESSION_PATH };
+    let token = this.tokenOf.get(req.target);
+    if (token === undefined) {
+      token = randomBytes(24).toString('base64url');
+      this.tokens.set(token, req.target);
+      this.tokenOf.set(req.target, token);
+    }
+    return { token, sync, reason, path: SESSION_PATH };
+  }
+
+  /** The connection closed: its token is spent. */
+  forget(target: SessionTarget): void {
+    const token = this.tokenOf.get(target);
+    if (token === undefined) return;
+    this.tokenOf.delete(target);
+    this.tokens.delete(token);
+  }
+
+  /** `/wiremesh/*` over HTTP: `POST /wiremesh/session`; anything else is 404. */
+  http(req: HttpRequest): HttpResponse {
+    if (req.path !== SESSION_PATH) return answer(404, { error: 'Not found' });
+    const res = this.sync(req);
+    if (res.status !== 200) {
+      const origin = req.headers.origin;
+      this.refusals.note(`session_${res.status}`, req.remoteAddress, 'livewire session sync refused', {
+        body: String(res.body).slice(0, 100),
+        ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }),
+      });
+    }
+    return res;
+  }
+
+  /**
+   * The browser's cookies become the jar; the cookies the upstream set through the tunnel since
+   * the last sync go back as Set-Cookie.
+   */
+  private sync(req: HttpRequest): HttpResponse {
+    if (req.method !== 'POST') return answer(405, { error: 'POST only' });
+    const token = req.body.toString('utf8', 0, Math.min(req.body.length, MAX_TOKEN_CHARS + 1)).trim();
+    const target = token.length > 0 && token.length <= MAX_TOKEN_CHARS ? this.tokens.get(token) : undefined;
+    if (target === undefined) return answer(403, { error: 'unknown or expired session token' });
+    const origin = req.headers.origin;
+    if (origin === undefined || !target.origins.includes(origin))
+      return answer(403, { error: 'this Origin may not sync the session' });
+    const setCookies = target.jar.takePending();
+    target.jar.replace(req.headers.cookie, setCookies);
+    return answer(
+      200,
+      { set: setCookies.map((c) => c.slice(0, Math.max(0, c.indexOf('='))).trim()) },
+      {
+        'access-control-allow-origin': origin,
+        'access-control-allow-credentials': 'true',
+        vary: 'Origin',
+        ...(setCookies.length > 0 ? { 'set-cookie': setCookies } : {}),
+      },
+    );
+  }
 }
 
 /**
@@ -30,7 +138,7 @@ export interface SessionTarget {
  * (the Host header, or a trusted proxy's X-Forwarded-Host) is the page's host (ports do not matter
  * to cookies). Returns the reason when not.
  */
-export function cookiesCanFollow(
+function cookiesCanFollow(
   handshake: UpgradeInfo,
   page: URL,
   proxies: TrustedProxies,
@@ -52,29 +160,6 @@ function hostname(hostHeader: string): string {
   } catch {
     return '';
   }
-}
-
-/** Answers `POST /wiremesh/session`. `lookup` finds the connection of a token. */
-export function sessionSync(req: HttpRequest, lookup: (token: string) => SessionTarget | undefined): HttpResponse {
-  if (req.method !== 'POST') return answer(405, { error: 'POST only' });
-  const token = req.body.toString('utf8', 0, Math.min(req.body.length, MAX_TOKEN_CHARS + 1)).trim();
-  const target = token.length > 0 && token.length <= MAX_TOKEN_CHARS ? lookup(token) : undefined;
-  if (target === undefined) return answer(403, { error: 'unknown or expired session token' });
-  const origin = req.headers.origin;
-  if (origin === undefined || !target.origins.includes(origin))
-    return answer(403, { error: 'this Origin may not sync the session' });
-  const setCookies = target.jar.takePending();
-  target.jar.replace(req.headers.cookie, setCookies);
-  return answer(
-    200,
-    { set: setCookies.map((c) => c.slice(0, Math.max(0, c.indexOf('='))).trim()) },
-    {
-      'access-control-allow-origin': origin,
-      'access-control-allow-credentials': 'true',
-      vary: 'Origin',
-      ...(setCookies.length > 0 ? { 'set-cookie': setCookies } : {}),
-    },
-  );
 }
 
 function answer(status: number, body: unknown, headers: Record<string, string | string[]> = {}): HttpResponse {

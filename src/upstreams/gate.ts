@@ -1,9 +1,9 @@
 /**
  * The dispatch gate of one upstream: at most `slots` exchanges at once (the pool's connections),
  * a bounded queue behind them, and a queue timeout. A request that cannot be dispatched in time
- * is refused before it reaches the upstream (finding 5: nothing has run, so HTTP may carry it).
+ * is refused before it reaches the upstream (nothing has run, so the caller may use HTTP).
  * A slot is held until its exchange with the upstream has ended (the response body consumed or
- * destroyed), not merely until the client lost interest (finding 12).
+ * destroyed, see UpstreamClient.request), not merely until the client lost interest.
  */
 
 /** Why a request was not dispatched: the queue is full, or the wait ran out. */

@@ -1,9 +1,9 @@
 /**
- * The upstreams of one app (its Laravel backends: `livewire.backends` and `livewire.dns` in the
+ * The upstreams of one app (its Laravel servers: `livewire.backends` and `livewire.dns` in the
  * config), nearest first, and which of them are healthy. The order: the answers of the DNS name
  * (re-resolved every 30 s; e.g. Fly.io's `top1.nearest.of.<app>.internal`), then the configured
  * `backends` as written. An upstream is down after a connection error or timeout (reported by the
- * exchange; never for a client's bad input or a local failure such as EMFILE) or a failed health
+ * caller: the tunnel's exchange, a fragment render; never for a client's bad input or a local failure such as EMFILE) or a failed health
  * check, and up again after a passing health check. Health checks run for every known upstream
  * every `healthIntervalMs`.
  */

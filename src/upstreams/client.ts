@@ -1,5 +1,5 @@
 /**
- * HTTP to the upstreams (the app's Laravel backends) of one app: an undici keep-alive Pool per
+ * HTTP to the upstreams (the app's Laravel servers) of one app: an undici keep-alive Pool per
  * upstream origin, created on first use, behind a Gate that bounds what waits for it. Never follows
  * redirects (the exchange does, to keep cookies and the same-origin rule).
  */
