@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Channel history figures (issue 13), on the built code (`npm run build` first):
+ * Channel history figures, on the built code (`npm run build` first):
  *   node --expose-gc bench/history.mjs
  * 1. memory per channel of history: 1,000 channels × 100 events of a 100-byte payload in a
  *    HistoryStore, heap delta after GC;
