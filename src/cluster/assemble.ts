@@ -29,7 +29,10 @@ export async function assembleCluster(
   return new ClusterNode({
     nodeId,
     carrier: new Carrier({ backend, prefix: settings.prefix, nodeId, logger: clusterLogger }),
-    membership: new Membership(nodeId, { nodeTimeoutMs: settings.nodeTimeoutMs, forgetAfterMs: settings.forgetAfterMs }),
+    membership: new Membership(nodeId, {
+      nodeTimeoutMs: settings.nodeTimeoutMs,
+      forgetAfterMs: settings.forgetAfterMs,
+    }),
     settings,
     connections,
     logger: clusterLogger,

@@ -64,7 +64,10 @@ const HB = 20;
 function setup(t: TestContext) {
   let now = 1_000;
   const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger({ level: 'debug', sink: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = createLogger({
+    level: 'debug',
+    sink: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
+  });
   const carrier = new FakeCarrier();
   const membership = new Membership('a', { nodeTimeoutMs: 100, forgetAfterMs: 300 }, () => now);
   const node = new ClusterNode({
@@ -225,7 +228,10 @@ test('channel frames go to the one receiver, marks to the features; ClusterLink 
   const { node, carrier } = setup(t);
   const frames: string[] = [];
   const p = recorder('p');
-  node.register({ name: 'core', channels: { deliver: (topic, frame, except) => frames.push(`${topic} ${frame} ${except}`) } });
+  node.register({
+    name: 'core',
+    channels: { deliver: (topic, frame, except) => frames.push(`${topic} ${frame} ${except}`) },
+  });
   node.register(p.feature);
   await node.start();
   carrier.receiver!.data('t1', 'f1', 's.1');

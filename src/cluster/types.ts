@@ -17,9 +17,6 @@ export interface TopicOwnership {
   ownsTopic(topic: string): boolean;
 }
 
-/** A single node owns every topic. */
-export const SOLE_OWNER: TopicOwnership = { ownsTopic: () => true };
-
 /** Channel traffic between nodes, as the core (and the fragments) use it. Fire-and-forget, at most once. */
 export interface ClusterLink extends TopicOwnership {
   /** The node now has its first local subscriber on `topic`: start receiving its traffic. */

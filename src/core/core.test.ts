@@ -137,9 +137,14 @@ test('an API publish goes to the ChannelStreams port once, with the socket id to
   const a = open();
   send(a.handler, { event: 'pusher:subscribe', data: { channel: 'news' } });
   const before = a.socket.sent.length;
-  core.publish(app, 'news', 'e', 'hello', '1.2');
+  assert.equal(core.publish(app, 'news', 'e', 'hello', '1.2'), undefined, 'the direct path is synchronous');
   assert.deepEqual(recording.published, [
-    { appId: 'app-id', topic: 'app-id\u0000news', frame: '{"event":"e","channel":"news","data":"hello"}', except: '1.2' },
+    {
+      appId: 'app-id',
+      topic: 'app-id\u0000news',
+      frame: '{"event":"e","channel":"news","data":"hello"}',
+      except: '1.2',
+    },
   ]);
   assert.equal(a.socket.sent.length, before, 'nothing delivered around the port');
   assert.deepEqual(
@@ -167,7 +172,7 @@ test('a client event goes to the port with its sender as the socket to skip', ()
 
 test('a cache channel’s event is kept and told to the other nodes before it is published', () => {
   const { core, app, recording, peers } = setup();
-  core.publish(app, 'cache-prices', 'e', '1');
+  assert.equal(core.publish(app, 'cache-prices', 'e', '1'), undefined);
   assert.deepEqual(peers, ['cache app-id\u0000cache-prices']);
   assert.equal(recording.published.length, 1);
   core.terminateUser(app, 'u1');
@@ -217,7 +222,7 @@ test('the direct port: delivered to local subscribers but the sender, forwarded 
   assert.equal(b.socket.events().filter((e) => e === 'client-typing').length, 1);
   assert.match(link.calls.at(-1)!, new RegExp(`^forward app-id\u0000private-room .*client-typing.* ${a.socketId}$`));
   // An API publish naming a local socket: looked up, skipped here, named to the others.
-  core.publish(app, 'private-room', 'e', 'y', b.socketId);
+  assert.equal(core.publish(app, 'private-room', 'e', 'y', b.socketId), undefined);
   assert.equal(a.socket.events().filter((e) => e === 'e').length, 1);
   assert.equal(b.socket.events().filter((e) => e === 'e').length, 0);
   assert.match(link.calls.at(-1)!, new RegExp(` ${b.socketId}$`));

@@ -196,7 +196,10 @@ test('requests that do not apply: no request, a channel without history, a malfo
   assert.equal(bad.took, false);
   assert.deepEqual(serials(bad.socket), ['wiremesh:gap']);
   const other = resume('new');
-  assert.equal(resumer.resume(other.conn, 'sport', `${app.id}\u0000sport`, 'new', () => {}), false);
+  assert.equal(
+    resumer.resume(other.conn, 'sport', `${app.id}\u0000sport`, 'new', () => {}),
+    false,
+  );
 });
 
 test('a waiting resume counts as a subscriber; cancelled, it is forgotten and its answer ignored', (t) => {

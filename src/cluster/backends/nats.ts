@@ -69,7 +69,8 @@ export class NatsBackend implements ClusterBackend {
   }
 
   async connect(handler: BackendHandler): Promise<void> {
-    if (this.connectivity.handler || this.closed) throw new Error('NatsBackend.connect() may be called once, before close()');
+    if (this.connectivity.handler || this.closed)
+      throw new Error('NatsBackend.connect() may be called once, before close()');
     this.connectivity.handler = handler;
     const nc = await this.dial();
     if (this.closed) {

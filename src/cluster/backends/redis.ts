@@ -76,7 +76,8 @@ export class RedisBackend implements ClusterBackend {
   }
 
   async connect(handler: BackendHandler): Promise<void> {
-    if (this.connectivity.handler || this.closed) throw new Error('RedisBackend.connect() may be called once, before close()');
+    if (this.connectivity.handler || this.closed)
+      throw new Error('RedisBackend.connect() may be called once, before close()');
     this.connectivity.handler = handler;
     const pub = createClient({
       url: this.options.url,
