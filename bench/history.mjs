@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Channel history figures (issue 13), on the built code (`npm run build` first):
+ * Channel history figures, on the built code (`npm run build` first):
  *   node --expose-gc bench/history.mjs [--quick]      (--quick: tiny counts, seconds; the figures mean nothing)
  * 1. memory per channel of history: 1,000 channels × 100 events of a 100-byte payload in a
  *    HistoryStore, heap delta after GC;
@@ -18,7 +18,8 @@ import { historyDefaults } from '../dist/src/config/schema.js';
 import { startTestServer, testApp } from '../dist/test/helpers/server.js';
 import { MemoryBus } from '../dist/src/cluster/backends/memory.js';
 import { Membership } from '../dist/src/cluster/membership.js';
-import { HistoryService } from '../dist/src/history/service.js';
+import { HistoryChannels } from '../dist/src/history/channels.js';
+import { Sequencer } from '../dist/src/history/sequencer.js';
 import { serverSdk } from '../dist/test/helpers/clients.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -112,31 +113,23 @@ async function replayTime(subscribePort, publishPort, rounds = 15, wanted = () =
 function sequenceCost(events = 200_000) {
   const apps = [{ id: 'app-id', history: { ...historyDefaults(), channels: ['orders-*'] } }];
   let sink = 0;
-  const svc = new HistoryService({ apps, link: null, deliver: (_t, f) => (sink += f.length), logger: silent });
+  const channels = new HistoryChannels(apps);
+  const sequencer = new Sequencer({ channels });
   const frames = Array.from({ length: 1_000 }, (_, i) =>
     channelEvent('App\\Events\\OrderShipped', 'orders-1', JSON.stringify({ id: i, pad: 'x'.repeat(80) })),
   );
   const topic = 'app-id\u0000orders-1';
   const run = (n) => {
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) if (svc.handles('app-id', topic)) svc.publish('app-id', topic, frames[i % 1_000]);
+    for (let i = 0; i < n; i++)
+      if (channels.handles('app-id', topic)) sink += sequencer.sequence('app-id', topic, frames[i % 1_000]).length;
     return Number(process.hrtime.bigint() - t0) / n;
   };
   run(Math.min(20_000, events));
   const ns = median([run(events), run(events), run(events)]);
+  sequencer.stop();
   return { ns_per_event: Math.round(ns), sink };
 }
-const silent = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child() {
-    return silent;
-  },
-  isEnabled: () => false,
-};
-
 const seq = QUICK ? sequenceCost(2_000) : sequenceCost();
 console.log(`history step per published event (no delivery): ${seq.ns_per_event} ns`);
 const mem = QUICK ? memoryPerChannel(20, 100) : memoryPerChannel();

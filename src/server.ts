@@ -1,43 +1,46 @@
 /**
- * The composition root: builds every part from the validated config, bottom-up, each given its
- * dependencies at construction (the transport and the cluster link take the receivers of their
- * inbound traffic when they start). Nothing else constructs parts or hands the server object around.
+ * The composition root: the only place parts are built (with cluster/assemble.ts and
+ * observability.ts, which it calls). One pass, bottom-up: the cluster node before its users, each
+ * part given its dependencies in its constructor; the features that hear other nodes register
+ * with the node before it joins. Then the I/O, in order: listeners, joining the cluster, the port.
+ * Nothing else constructs parts or hands the server object around.
  */
 import { randomBytes } from 'node:crypto';
 import { StaticAppDirectory } from './apps/directory.js';
-import { clusterLink, clusterParts, historyLink, replication } from './cluster/assemble.js';
+import { assembleCluster } from './cluster/assemble.js';
 import type { MemoryBus } from './cluster/backends/memory.js';
-import type { NodeInfo } from './cluster/membership.js';
-import { SOLE_OWNER, type StopMode } from './cluster/types.js';
+import { SoloLink, type ClusterLink, type StopMode } from './cluster/types.js';
 import type { Config } from './config/schema.js';
 import { ChannelCache } from './core/cache.js';
 import { PresenceQueries } from './core/channel-queries.js';
+import { CoreMessages, NO_PEERS, coreFeature } from './core/cluster.js';
 import { Core } from './core/core.js';
 import { LocalDelivery } from './core/delivery.js';
 import { TransitionEffects } from './core/effects.js';
 import { LocalRegistry } from './core/registry.js';
+import { DirectStreams, type ChannelStreams } from './core/streams.js';
 import { Watchlists } from './core/watchlist.js';
+import { withFragmentRefreshes } from './fragments/cluster.js';
+import { HistoryChannels } from './history/channels.js';
+import { ClusterPeers, HistoryReceiver } from './history/cluster.js';
+import { Resumer } from './history/resumer.js';
+import { Sequencer } from './history/sequencer.js';
+import { HistoryStreams } from './history/streams.js';
 import { HttpApi } from './http/router.js';
 import { MetricsAccess } from './http/metrics-access.js';
-import { MetricsListener } from './metrics/listener.js';
 import { loadLivewireParts } from './livewire/assemble.js';
-import { withFragmentRefreshes } from './fragments/cluster.js';
-import type { TransitionSink } from './presence/service.js';
-import { createLogger, type Logger } from './log/logger.js';
-import { createServerMetrics } from './metrics/server-metrics.js';
-import { resolveMaxConnections } from './limits/fd-limit.js';
 import { ConnectionLimits } from './limits/connection-limits.js';
+import { resolveMaxConnections } from './limits/fd-limit.js';
 import { Refusals } from './limits/refusals.js';
-import { PresenceService } from './presence/service.js';
-import { stopNode } from './stop.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { MetricsListener } from './metrics/listener.js';
+import { createServerMetrics } from './metrics/server-metrics.js';
+import { Observability } from './observability.js';
+import { PresenceReplication } from './presence/cluster.js';
+import { PresenceService, type TransitionSink } from './presence/service.js';
+import { Readiness, stopNode, type Part } from './stop.js';
 import { createTransport } from './transport/select.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
-import { HistoryService } from './history/service.js';
-import { addProcessMetrics } from './metrics/process-metrics.js';
-import { StatsFeed } from './dashboard/feed.js';
-import { collectStats, parseStats } from './dashboard/stats.js';
-import type { DashboardServer } from './dashboard/server.js';
-import { VERSION } from './version.js';
 
 export type { StopMode } from './cluster/types.js';
 
@@ -65,8 +68,8 @@ export interface StartOptions {
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const replica = `${config.nodeId || 'wiremesh'}-${randomBytes(4).toString('hex')}`;
-  const logger = (options.logger ?? createLogger({ level: config.logLevel })).child({ nodeId: replica });
+  const nodeId = `${config.nodeId || 'wiremesh'}-${randomBytes(4).toString('hex')}`;
+  const logger = (options.logger ?? createLogger({ level: config.logLevel })).child({ nodeId });
   const metrics = createServerMetrics();
   const apps = new StaticAppDirectory(config.apps);
   const webhooks = new WebhookDispatcher({
@@ -78,7 +81,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       coalesced: (appId, pairs) => metrics.webhooksCoalesced.inc({ app: appId }, pairs),
     },
   });
-  const livewire = await loadLivewireParts(config, { metrics, logger, replica });
+  const livewire = await loadLivewireParts(config, { metrics, logger, replica: nodeId });
   const fragments = livewire?.fragments;
   const transport = await createTransport(
     config.transport,
@@ -93,7 +96,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger.child({ part: 'transport' }),
   );
 
-  // Local state, then the presence service over it, then the cluster link that replicates it.
+  // ---- local state, then the cluster node over it (null on a single node) ----
   const registry = new LocalRegistry();
   const watchlists = new Watchlists();
   const cache = new ChannelCache();
@@ -105,54 +108,36 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     open: () => registry.size(),
     refusals,
   });
-  const cluster = await clusterParts(config, replica, logger, options.bus);
-  // Channel history (src/history/): only when some app opts channels in. Waiting resumes see the local fan-out.
-  const history = config.apps.some((app) => app.history)
-    ? new HistoryService({
-        apps: config.apps,
-        link: cluster ? historyLink(replica, cluster) : null,
-        transport,
-        logger: logger.child({ part: 'history' }),
-      })
-    : undefined;
-  const delivery = new LocalDelivery({ fanout: history?.fanout ?? transport, metrics });
+  const node = await assembleCluster(config, nodeId, () => registry.connectionsByApp(), logger, options.bus);
+  const link: ClusterLink = node ?? new SoloLink();
 
-  // ---- dashboard and observability (src/dashboard/, src/metrics/process-metrics.ts) ----
-  const startedAt = Date.now();
-  // Node's process metrics (an event-loop delay timer and a GC observer) only when someone may read them.
-  const processMetrics =
-    config.metrics || config.dashboard.enabled
-      ? addProcessMetrics(metrics.registry)
-      : { eventLoopLagSeconds: () => 0, stop: () => undefined };
-  metrics.webhookQueueAge.collect((set) => {
-    for (const [app, age] of Object.entries(webhooks.queueAges())) set({ app }, age);
-  });
-  const appIds = config.apps.map((a) => a.id);
-  const peers = (): readonly NodeInfo[] => cluster?.membership.all() ?? [];
-  const isLive = (n: NodeInfo): boolean => !n.down && n.leavingUntil === 0;
-  const feed = new StatsFeed({
-    collect: (watching) =>
-      collectStats(metrics, appIds, {
-        region: config.region,
-        version: VERSION,
-        startedAt,
-        lagMs: processMetrics.eventLoopLagSeconds() * 1000,
-        watching,
-        queueAges: webhooks.queueAges(),
-      }),
-    peerWatching: () => peers().some((n) => isLive(n) && parseStats(n.stats, [])?.watching === true),
-  });
-  if (cluster) {
-    metrics.clusterNodes.collect((set) => set({}, 1 + peers().filter(isLive).length));
-    metrics.clusterPeerUp.collect((set) => {
-      for (const n of peers()) set({ peer: n.replica }, isLive(n) ? 1 : 0);
-    });
-  }
-  // ---- end dashboard and observability ----
+  // ---- where published events go: the direct way, or through channel history (src/history/) ----
+  const historyChannels = config.apps.some((app) => app.history) ? new HistoryChannels(config.apps) : undefined;
+  const sequencer = historyChannels ? new Sequencer({ channels: historyChannels }) : undefined;
+  const historyPeers = historyChannels && node ? new ClusterPeers(node) : null;
+  // Waiting resumes see every frame delivered here (they buffer what their socket is not attached to yet).
+  const resumer =
+    historyChannels && sequencer
+      ? new Resumer({
+          channels: historyChannels,
+          local: sequencer,
+          peers: historyPeers,
+          fanout: transport,
+          logger: logger.child({ part: 'history' }),
+        })
+      : undefined;
+  const delivery = new LocalDelivery({ fanout: transport, metrics, ...(resumer ? { observer: resumer } : {}) });
+  const direct = new DirectStreams({ delivery, link, sockets: registry });
+  const history =
+    historyChannels && sequencer && resumer
+      ? new HistoryStreams({ channels: historyChannels, sequencer, resumer, direct, peers: historyPeers })
+      : undefined;
+  const streams: ChannelStreams = history ?? direct;
 
+  // ---- presence, its transitions' effects, and its replication to the other nodes ----
   const effects = new TransitionEffects({
     delivery,
-    ownership: cluster?.membership ?? SOLE_OWNER,
+    ownership: link,
     webhooks,
     watchlists,
     appById: (id) => apps.byId(id),
@@ -161,19 +146,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Shared fragments re-render on presence transitions too (after the frames and webhooks).
   const sink: TransitionSink = fragments ? { apply: (t) => (effects.apply(t), fragments.presenceChanged(t)) } : effects;
   const presence = new PresenceService(
-    replica,
+    nodeId,
     sink,
-    cluster
-      ? replication(
-          cluster,
-          { connections: () => registry.connectionsByApp(), stats: () => feed.forHeartbeat() },
-          { maxEntriesPerNode: config.limits.maxReplicatedSubscriptionsPerNode, refusals },
-          logger,
-        )
+    node
+      ? { heartbeat: node, maxEntriesPerNode: config.limits.maxReplicatedSubscriptionsPerNode, refusals }
       : undefined,
   );
-  const link = clusterLink(replica, cluster, presence.replicator, logger, history);
-  if (cluster) metrics.clusterEntries.collect((set) => set({}, presence.entries()));
+  node?.register(new PresenceReplication({ node, store: presence }));
+
+  // ---- the core, and what other nodes send it ----
   const core = new Core({
     config,
     apps,
@@ -181,17 +162,32 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     watchlists,
     cache,
     delivery,
+    streams,
     presence,
     link,
+    peers: node ? new CoreMessages(node) : NO_PEERS,
     webhooks,
     metrics,
     logger: logger.child({ part: 'core' }),
     connectionLimits,
     refusals,
     ...(livewire ? { extensions: livewire.extensions } : {}),
-    ...(history ? { history } : {}),
   });
-  let ready = false;
+  node?.register(coreFeature(core, fragments ? withFragmentRefreshes(core, fragments) : core));
+  if (node && history && sequencer && resumer && historyPeers && historyChannels)
+    node.register(
+      new HistoryReceiver({
+        channels: historyChannels,
+        streams: history,
+        sequencer,
+        resumer,
+        peers: historyPeers,
+        logger: logger.child({ part: 'history' }),
+      }),
+    );
+
+  // ---- the HTTP API, /metrics, the dashboard ----
+  const readiness = new Readiness();
   const queries = new PresenceQueries(presence.view);
   const http = new HttpApi({
     apps,
@@ -203,49 +199,43 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
     ...(config.metrics && config.metricsPort === 0 ? { metricsAccess: new MetricsAccess(config.metricsToken) } : {}),
     ...(options.metricsFrom ? { renderMetrics: options.metricsFrom(() => metrics.registry.render()) } : {}),
-    isReady: () => ready,
+    isReady: () => readiness.ready,
     ...(livewire ? { extension: livewire.http } : {}),
     ...(fragments ? { fragments } : {}),
   });
-
   // /metrics on its own listener (config.metricsPort), apart from the client-facing port.
-  let metricsListener: MetricsListener | undefined;
-  if (config.metrics && config.metricsPort !== 0) {
-    const api = http;
-    const render = options.metricsFrom
-      ? options.metricsFrom(() => metrics.registry.render())
-      : async () => metrics.registry.render();
-    metricsListener = new MetricsListener({
-      host: config.metricsHost,
-      port: config.metricsPort,
-      access: new MetricsAccess(config.metricsToken),
-      render,
-      logger: logger.child({ part: 'metrics' }),
-      onRefused: (address) => api.metricsRefused(address),
-    });
+  const metricsListener =
+    config.metrics && config.metricsPort !== 0
+      ? new MetricsListener({
+          host: config.metricsHost,
+          port: config.metricsPort,
+          access: new MetricsAccess(config.metricsToken),
+          render: options.metricsFrom
+            ? options.metricsFrom(() => metrics.registry.render())
+            : async () => metrics.registry.render(),
+          logger: logger.child({ part: 'metrics' }),
+          onRefused: (address) => http.metricsRefused(address),
+        })
+      : undefined;
+  const observability = new Observability({
+    config,
+    nodeId,
+    metrics,
+    webhooks,
+    membership: node?.membership ?? null,
+    entries: () => presence.entries(),
+    queries,
+    logger,
+  });
+  node?.register(observability.heartbeatStats);
+
+  // ---- I/O, in order: listeners, the cluster, the client-facing port ----
+  if (metricsListener) {
     const metricsPort = await metricsListener.listen();
     logger.info('metrics listening', { host: config.metricsHost, port: metricsPort });
   }
-
-  history?.start({ local: core, link });
-  // The dashboard (off by default) listens on its own address; its code loads only when enabled.
-  let dashboard: DashboardServer | undefined;
-  let dashboardPort: number | undefined;
-  if (config.dashboard.enabled) {
-    const { DashboardServer } = await import('./dashboard/server.js');
-    dashboard = new DashboardServer({
-      config: config.dashboard,
-      selfId: replica,
-      appIds,
-      queries,
-      feed,
-      peers,
-      logger: logger.child({ part: 'dashboard' }),
-    });
-    dashboardPort = await dashboard.listen();
-  }
-
-  await link.start(fragments ? withFragmentRefreshes(core, fragments) : core);
+  const dashboardPort = await observability.listen();
+  await node?.start();
   const port = await transport.listen({
     openSocket: (socket, info) => core.open(socket, info),
     handleHttp: (req) => http.handle(req),
@@ -255,7 +245,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   core.start();
   livewire?.start();
   fragments?.start({ presence: presence.view, link });
-  ready = true;
+  readiness.open();
   logger.info('wiremesh listening', {
     host: config.host,
     port,
@@ -267,40 +257,42 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
   });
 
+  // What stops, in this order (stop.ts): drains first (graceful), then every part's stop.
+  const parts: Part[] = [
+    { name: 'core', drain: (graceMs) => core.drain(graceMs / 2, graceMs), stop: () => core.stop() },
+    {
+      name: 'history',
+      stop: () => {
+        sequencer?.stop();
+        resumer?.stop();
+      },
+    },
+    {
+      name: 'livewire',
+      stop: async () => {
+        await livewire?.close();
+      },
+    },
+    { name: 'cluster', stop: (mode) => node?.stop(mode) },
+    {
+      name: 'webhooks',
+      stop: async (mode, graceMs) => {
+        if (mode === 'graceful') await webhooks.flush(Math.max(1_000, graceMs / 2));
+        webhooks.close();
+      },
+    },
+    { name: 'transport', drain: () => transport.stopAccepting(), stop: () => transport.close() },
+    { name: 'metrics', stop: () => metricsListener?.close() },
+    observability,
+  ];
   let stopping: Promise<void> | null = null;
   const stop = (mode: StopMode): Promise<void> => {
-    ready = false;
-    return stopNode(
-      {
-        drain: (spreadMs, deadlineMs) => core.drain(spreadMs, deadlineMs),
-        stopAccepting: () => transport.stopAccepting(),
-        stopCore: () => {
-          core.stop();
-          history?.stop();
-        },
-        closeTunnel: async () => {
-          await livewire?.close();
-        },
-        leaveCluster: (m) => link.stop(m),
-        flushWebhooks: (deadlineMs) => webhooks.flush(deadlineMs),
-        closeWebhooks: () => webhooks.close(),
-        closeTransport: async () => {
-          await transport.close();
-          await metricsListener?.close();
-        },
-        closeObservability: async () => {
-          processMetrics.stop();
-          await dashboard?.close();
-        },
-      },
-      mode,
-      config.shutdownGraceMs,
-      logger,
-    );
+    readiness.close();
+    return stopNode(parts, mode, config.shutdownGraceMs, logger);
   };
   return {
     port,
-    nodeId: replica,
+    nodeId,
     transport: transport.name,
     dashboardPort,
     stop: (mode) => (stopping ??= stop(mode)),

@@ -2,12 +2,11 @@
  * Wire formats between nodes. Versioned; never a language's own serialization.
  *
  * Channel traffic (hot path) is a text envelope, so a frame is carried without re-encoding:
- *   `W1\n<origin replica>\n<except socket id or empty>\n<frame>`
- * Control messages are JSON objects `{ v: 1, type, from, ... }`.
+ *   `W1\n<origin node id>\n<except socket id or empty>\n<frame>`
+ * Control messages are JSON objects `{ v: 1, type, from, ... }`. Only `v`, `type` and `from` are
+ * the cluster's; every other field belongs to the feature that registered the type (presence,
+ * history, the core), which checks it on arrival (cluster/node.ts dispatches by type).
  */
-import type { Delta, Snapshot } from '../presence/state.js';
-import type { UserCommand } from './types.js';
-import { checkHistoryMessage, type HistoryMessage } from '../history/wire.js';
 
 const DATA_MAGIC = 'W1\n';
 
@@ -36,49 +35,44 @@ export function decodeData(buf: Buffer): DataEnvelope | null {
   };
 }
 
-export type ControlMessage =
-  /** Sent every heartbeat period and whenever local presence changed; carries the delta since the last one. */
-  | {
-      v: 1;
-      type: 'hb';
-      from: string;
-      clock: number;
-      delta: Delta | null;
-      conns: Record<string, number>;
-      /** Optional, versioned on its own (`{ v: 1, … }`, dashboard/stats.ts): sent only while a dashboard watches. */
-      stats?: unknown;
-    }
-  /** Ask `to` for the full entries of `replica` (sent directly to `to`). */
-  | { v: 1; type: 'snap_req'; from: string; replica: string }
-  | { v: 1; type: 'snap'; from: string; snapshot: Snapshot }
-  | { v: 1; type: 'user'; from: string; app: string; user: string; command: UserCommand }
-  | { v: 1; type: 'cache'; from: string; topic: string; frame: string }
-  /** Graceful leave: keep my entries for `handoffMs`, then drop them. */
-  | { v: 1; type: 'bye'; from: string; handoffMs: number }
-  /** Channel history between a channel's owner and the other nodes (history/wire.ts). */
-  | { v: 1; type: 'hist'; from: string; body: HistoryMessage };
-
-export function encodeControl(msg: ControlMessage): Buffer {
-  return Buffer.from(JSON.stringify(msg));
+/**
+ * A control message as it arrives: the envelope checked, the other fields unread. The types in use
+ * (each with its owner): `hb`, `bye` (cluster/node.ts), `snap_req`, `snap` (presence/cluster.ts),
+ * `user`, `cache` (core/cluster.ts), `hist` (history/cluster.ts).
+ */
+export interface ControlMessage {
+  readonly v: 1;
+  readonly type: string;
+  readonly from: string;
+  readonly [field: string]: unknown;
 }
 
-const TYPES = new Set(['hb', 'snap_req', 'snap', 'user', 'cache', 'bye', 'hist']);
+/** A control message's own fields (everything but `v`, `type`, `from`). */
+export type ControlFields = Readonly<Record<string, unknown>>;
 
-/** Parses a control message; throws a TypeError naming what is wrong. */
+/** Longest message type name accepted (the names in use are a few characters). */
+const MAX_TYPE = 32;
+
+export function encodeControl(type: string, from: string, fields: ControlFields): Buffer {
+  return Buffer.from(JSON.stringify({ v: 1, type, from, ...fields }));
+}
+
+/** Parses a control message's envelope; throws a TypeError naming what is wrong. */
 export function decodeControl(buf: Buffer): ControlMessage {
   const msg = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
-  if (msg === null || typeof msg !== 'object') throw new TypeError('control message is not an object');
-  if (msg.v !== 1) throw new TypeError(`unsupported control message version ${String(msg.v)}`);
-  if (typeof msg.type !== 'string' || !TYPES.has(msg.type))
-    throw new TypeError(`unknown control message type ${String(msg.type)}`);
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg))
+    throw new TypeError('control message is not an object');
+  if (msg.v !== 1) throw new TypeError(`unsupported control message version ${String(msg.v).slice(0, 20)}`);
+  if (typeof msg.type !== 'string' || msg.type === '' || msg.type.length > MAX_TYPE)
+    throw new TypeError('control message without a type');
   if (typeof msg.from !== 'string' || msg.from === '') throw new TypeError('control message without sender');
-  if (msg.type === 'hist') checkHistoryMessage(msg.body);
-  return msg as unknown as ControlMessage;
+  return msg as ControlMessage;
 }
 
 /**
- * A history mark on a channel's data subject (history/resume.ts): `W1M\n<origin>\n<id>`. Nodes
- * that predate it see no `W1\n` envelope and drop it with a warning; clients never see it.
+ * A mark on a topic's data subject: `W1M\n<origin>\n<id>`, behind every frame its origin forwarded
+ * on the topic before (channel history uses it, history/resumer.ts). Nodes that predate it see no
+ * `W1\n` envelope and drop it with a warning; clients never see it.
  */
 const MARK_MAGIC = 'W1M\n';
 
@@ -105,9 +99,9 @@ export class Subjects {
   data(topic: string): string {
     return this.dataPrefix + Buffer.from(topic).toString('base64url');
   }
-  /** A node's own subject; the replica id is reduced to one safe token (NATS splits on `.`). */
-  node(replica: string): string {
-    return `${this.prefix}.n.${replica.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  /** A node's own subject; the node id is reduced to one safe token (NATS splits on `.`). */
+  node(nodeId: string): string {
+    return `${this.prefix}.n.${nodeId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   }
   isData(subject: string): boolean {
     return subject.startsWith(this.dataPrefix);

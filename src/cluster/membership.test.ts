@@ -12,11 +12,11 @@ const OPTS = { nodeTimeoutMs: 1_000, forgetAfterMs: 5_000 };
 test('a first heartbeat is new, later ones are not; the node is live and its connections count', () => {
   const c = clock();
   const m = new Membership('a', OPTS, c.now);
-  assert.equal(m.heartbeat('b', { app1: 3 }, 7), 'new');
-  assert.equal(m.heartbeat('b', { app1: 4 }, 8), null);
+  assert.equal(m.heartbeat('b', { app1: 3 }), 'new');
+  assert.equal(m.heartbeat('b', { app1: 4 }), null);
   assert.deepEqual(
-    m.live().map((n) => [n.replica, n.clock]),
-    [['b', 8]],
+    m.live().map((n) => n.nodeId),
+    ['b'],
   );
   assert.equal(m.known('b'), true);
   assert.equal(m.known('c'), false);
@@ -101,11 +101,11 @@ test('forgive(): nobody is blamed for the time our own link was down', () => {
 test('topic ownership: exactly one live node owns each topic, and it moves when the owner goes down', () => {
   const c = clock();
   const nodes = ['a', 'b', 'c'].map((self) => new Membership(self, OPTS, c.now));
-  for (const m of nodes) for (const other of ['a', 'b', 'c']) if (other !== m.self) m.heartbeat(other, {});
+  for (const m of nodes) for (const other of ['a', 'b', 'c']) if (other !== m.nodeId) m.heartbeat(other, {});
   const topics = Array.from({ length: 200 }, (_, i) => `app\u0000chan-${i}`);
   const owners = new Set<string>();
   for (const t of topics) {
-    const claim = nodes.filter((m) => m.ownsTopic(t)).map((m) => m.self);
+    const claim = nodes.filter((m) => m.ownsTopic(t)).map((m) => m.nodeId);
     assert.equal(claim.length, 1, `one owner for ${t}: ${claim.join(',')}`);
     owners.add(claim[0]!);
   }

@@ -1,14 +1,12 @@
 /**
  * Who else is in the cluster, decided from heartbeats alone (no primary, no registry). Pure state
- * plus a clock: the link feeds it heartbeats and calls `sweep()` periodically; it answers which
+ * plus a clock: the node (cluster/node.ts) feeds it heartbeats and calls `sweep()` periodically; it answers which
  * nodes are up, which just went down, and which leaving node's hand-off has ended.
  */
 export interface NodeInfo {
-  replica: string;
+  nodeId: string;
   lastSeen: number;
   conns: Record<string, number>;
-  /** The clock the node last announced for its own entries (to know when we have caught up). */
-  clock: number;
   down: boolean;
   downSince: number;
   /** Graceful leave announced: entries are kept until this time, then removed. 0 = not leaving. */
@@ -28,21 +26,20 @@ export class Membership {
   private readonly nodes = new Map<string, NodeInfo>();
 
   constructor(
-    readonly self: string,
+    readonly nodeId: string,
     private readonly opts: { nodeTimeoutMs: number; forgetAfterMs: number },
     private readonly now: () => number = Date.now,
   ) {}
 
   /** Records a heartbeat. Returns 'new' for a node never seen, 'up' for one that was down, else null. */
-  heartbeat(replica: string, conns: Record<string, number>, clock = 0, stats?: unknown): 'new' | 'up' | null {
+  heartbeat(nodeId: string, conns: Record<string, number>, stats?: unknown): 'new' | 'up' | null {
     const now = this.now();
-    const n = this.nodes.get(replica);
+    const n = this.nodes.get(nodeId);
     if (!n) {
-      this.nodes.set(replica, {
-        replica,
+      this.nodes.set(nodeId, {
+        nodeId,
         lastSeen: now,
         conns,
-        clock,
         down: false,
         downSince: 0,
         leavingUntil: 0,
@@ -52,7 +49,6 @@ export class Membership {
     }
     n.lastSeen = now;
     n.conns = conns;
-    n.clock = clock;
     n.stats = stats;
     if (n.leavingUntil > 0) return null;
     if (n.down) {
@@ -64,8 +60,8 @@ export class Membership {
   }
 
   /** A node said goodbye: it no longer counts as live, its entries are dropped after `handoffMs`. */
-  leaving(replica: string, handoffMs: number): void {
-    const n = this.nodes.get(replica);
+  leaving(nodeId: string, handoffMs: number): void {
+    const n = this.nodes.get(nodeId);
     if (!n) return;
     n.leavingUntil = this.now() + handoffMs;
     n.conns = {};
@@ -86,13 +82,13 @@ export class Membership {
     const out: SweepResult = { wentDown: [], forget: [] };
     for (const n of this.nodes.values()) {
       if (n.leavingUntil > 0) {
-        if (now >= n.leavingUntil) out.forget.push(n.replica);
+        if (now >= n.leavingUntil) out.forget.push(n.nodeId);
       } else if (!n.down && now - n.lastSeen > this.opts.nodeTimeoutMs) {
         n.down = true;
         n.downSince = now;
-        out.wentDown.push(n.replica);
+        out.wentDown.push(n.nodeId);
       } else if (n.down && now - n.downSince > this.opts.forgetAfterMs) {
-        out.forget.push(n.replica);
+        out.forget.push(n.nodeId);
       }
     }
     for (const r of out.forget) this.nodes.delete(r);
@@ -109,8 +105,8 @@ export class Membership {
     return [...this.nodes.values()];
   }
 
-  known(replica: string): boolean {
-    return this.nodes.has(replica);
+  known(nodeId: string): boolean {
+    return this.nodes.has(nodeId);
   }
 
   remoteConnections(appId: string): number {
@@ -121,15 +117,15 @@ export class Membership {
 
   /** True if this node is the one that sends cluster-wide webhooks for `topic`. */
   ownsTopic(topic: string): boolean {
-    return this.owner(topic) === this.self;
+    return this.owner(topic) === this.nodeId;
   }
 
-  /** Whether `replica` (a node that just went down) would own `topic` among the live nodes and itself. */
-  wouldOwn(replica: string, topic: string): boolean {
+  /** Whether `nodeId` (a node that just went down) would own `topic` among the live nodes and itself. */
+  wouldOwn(nodeId: string, topic: string): boolean {
     const best = this.owner(topic);
-    const s = score(replica, topic);
+    const s = score(nodeId, topic);
     const b = score(best, topic);
-    return s > b || (s === b && replica > best);
+    return s > b || (s === b && nodeId > best);
   }
 
   /**
@@ -137,13 +133,13 @@ export class Membership {
    * cluster-wide webhook is sent by exactly one node while membership is stable.
    */
   owner(topic: string): string {
-    let best = this.self;
-    let bestScore = score(this.self, topic);
+    let best = this.nodeId;
+    let bestScore = score(this.nodeId, topic);
     for (const n of this.nodes.values()) {
       if (n.down || n.leavingUntil > 0) continue;
-      const s = score(n.replica, topic);
-      if (s > bestScore || (s === bestScore && n.replica > best)) {
-        best = n.replica;
+      const s = score(n.nodeId, topic);
+      if (s > bestScore || (s === bestScore && n.nodeId > best)) {
+        best = n.nodeId;
         bestScore = s;
       }
     }
@@ -152,14 +148,14 @@ export class Membership {
 }
 
 /**
- * FNV-1a over `replica \0 topic`, then murmur3's finalizer. Without the finalizer, topics that
+ * FNV-1a over `nodeId \0 topic`, then murmur3's finalizer. Without the finalizer, topics that
  * differ only in their last characters (`orders-1`, `orders-2`, …) got the same owner: FNV's last
- * step moves a small change of the input into few bits, so the comparison between replicas rarely
+ * step moves a small change of the input into few bits, so the comparison between nodes rarely
  * changed and one node owned (and sequenced, and sent the webhooks of) a whole family of channels.
  */
-function score(replica: string, topic: string): number {
+function score(nodeId: string, topic: string): number {
   let h = 0x811c9dc5;
-  const s = replica + '\u0000' + topic;
+  const s = nodeId + '\u0000' + topic;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);

@@ -1,138 +1,204 @@
 /**
- * This node's place in the cluster: heartbeats and membership (who is alive, who owns a topic),
- * the dispatch of control messages, joining and leaving. Implements the `ClusterLink` the core
- * uses. Bytes go through the BackendLink; presence deltas and snapshots through the Replicator.
+ * This node's place in the cluster: membership (who is alive, who owns a topic), the one heartbeat
+ * timer, joining and leaving, and the dispatch of what other nodes send to the features registered
+ * for it (presence/cluster.ts, history/cluster.ts, core/cluster.ts). It owns two message types
+ * itself, `hb` and `bye`; every other type is a feature's, and a type nobody registered is dropped
+ * with a log line. Implements the `ClusterLink` the core uses for channel traffic and the
+ * `ClusterControl` the features register with. Bytes go through the Carrier.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HistoryInbound } from '../history/types.js';
 import type { Logger } from '../log/logger.js';
-import type { Replicator } from '../presence/replicator.js';
-import type { ControlMessage } from './envelope.js';
-import type { BackendLink } from './link.js';
+import type { Carrier, CarrierReceiver } from './carrier.js';
+import type { ControlFields, ControlMessage } from './envelope.js';
 import type { Membership } from './membership.js';
 import { blockedFor } from './pause.js';
 import type { ClusterSettings } from './settings.js';
-import type { ClusterInbound, ClusterLink, StopMode, UserCommand } from './types.js';
+import type { ChannelReceiver, ClusterControl, ClusterFeature, ClusterLink, StopMode } from './types.js';
 
-export class ClusterNode implements ClusterLink {
+/** What the node needs of the carrier (a fake in unit tests). */
+export type CarrierPort = Pick<
+  Carrier,
+  'backendName' | 'connect' | 'close' | 'watch' | 'unwatch' | 'forward' | 'mark' | 'send'
+>;
+
+type Handler = { feature: string; handle: (msg: ControlMessage) => void };
+
+export class ClusterNode implements ClusterLink, ClusterControl {
   readonly handsOffPresence = true;
+  readonly nodeId: string;
+  readonly membership: Membership;
+  private readonly features: ClusterFeature[] = [];
+  private readonly handlers = new Map<string, Handler>();
+  private channels: ChannelReceiver | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private inbound: ClusterInbound | null = null;
+  private soonTimer: NodeJS.Timeout | null = null;
+  private joined = false;
   private connected = false;
   private stopped = false;
+  private readonly receiver: CarrierReceiver = {
+    data: (topic, frame, except) => this.channels?.deliver(topic, frame, except),
+    control: (msg) => this.dispatch(msg),
+    mark: (topic, id) => this.each('marked', (f) => f.marked?.(topic, id)),
+    connectionChanged: (up) => this.connectionChanged(up),
+  };
 
   constructor(
     private readonly deps: {
-      self: string;
-      link: BackendLink;
+      nodeId: string;
+      carrier: CarrierPort;
       membership: Membership;
-      replicator: Replicator;
-      settings: Pick<ClusterSettings, 'heartbeatMs' | 'handoffMs' | 'nodeTimeoutMs'>;
+      settings: Pick<ClusterSettings, 'heartbeatMs' | 'handoffMs' | 'nodeTimeoutMs' | 'deltaDelayMs'>;
+      /** This node's connections per app, announced in each heartbeat (the others' `remoteConnections`). */
+      connections: () => Record<string, number>;
       logger: Logger;
-      /** Channel history (src/history/), when some app keeps it: its messages, marks and down nodes. */
-      history?: HistoryInbound;
     },
-  ) {}
+  ) {
+    this.nodeId = deps.nodeId;
+    this.membership = deps.membership;
+    this.handlers.set('hb', { feature: 'node', handle: (msg) => this.heard(msg) });
+    this.handlers.set('bye', { feature: 'node', handle: (msg) => this.leaving(msg) });
+  }
 
-  async start(inbound: ClusterInbound): Promise<void> {
-    const { link, replicator, logger } = this.deps;
-    this.inbound = inbound;
-    await link.start({
-      data: (topic, frame, except) => inbound.deliver(topic, frame, except),
-      control: (msg) => this.onControl(msg),
-      mark: (topic, id) => this.deps.history?.historyMarked(topic, id),
-      connectionChanged: (up) => this.onConnectionChanged(up),
-    });
+  // ------------------------------------------------------------------------------------------
+  // ClusterControl
+
+  register(feature: ClusterFeature): void {
+    if (this.joined) throw new Error(`cluster feature ${feature.name} registered after the node joined`);
+    for (const [type, handle] of Object.entries(feature.messages ?? {})) {
+      const taken = this.handlers.get(type);
+      if (taken) throw new Error(`control message type ${type} is ${taken.feature}'s, not ${feature.name}'s`);
+      this.handlers.set(type, { feature: feature.name, handle });
+    }
+    if (feature.channels) {
+      if (this.channels) throw new Error(`channel frames already have a receiver (${feature.name})`);
+      this.channels = feature.channels;
+    }
+    this.features.push(feature);
+  }
+
+  send(type: string, fields: ControlFields, to?: string): void {
+    this.deps.carrier.send(type, fields, to);
+  }
+
+  mark(topic: string, id: string): void {
+    this.deps.carrier.mark(topic, id);
+  }
+
+  beatSoon(): void {
+    if (this.soonTimer || this.stopped) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      this.beat();
+    }, this.deps.settings.deltaDelayMs);
+    this.soonTimer.unref();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Joining and leaving
+
+  /** Connects, announces this node, and waits (bounded) until the features caught up with the others. */
+  async start(): Promise<void> {
+    const { carrier, logger } = this.deps;
+    this.joined = true;
+    await carrier.connect(this.receiver);
     this.connected = true;
     this.scheduleHeartbeat();
-    replicator.beat();
+    this.beat();
     await this.catchUp();
     logger.info('joined cluster', {
-      backend: link.backendName,
-      replica: this.deps.self,
-      nodes: this.deps.membership.live().length,
+      backend: carrier.backendName,
+      nodeId: this.nodeId,
+      nodes: this.membership.live().length,
     });
   }
 
   /**
    * Before the node serves anyone: listen for one heartbeat period (every live node announces
-   * itself in that time) and take the state of each node heard, so the first presence list or
-   * channel query this node answers is already the cluster's. Bounded: after three more periods
-   * the node starts anyway and says which nodes it had not caught up with.
+   * itself in that time) and let each feature take the state of each node heard, so the first
+   * presence list or channel query this node answers is already the cluster's. Bounded: after
+   * three more periods the node starts anyway and says which nodes it had not caught up with.
    */
   private async catchUp(): Promise<void> {
     const hb = this.deps.settings.heartbeatMs;
-    const replicator = this.deps.replicator;
     await sleep(hb * 1.2);
     const deadline = Date.now() + hb * 3;
-    while (!this.stopped && replicator.behind().length > 0 && Date.now() < deadline) await sleep(Math.min(20, hb / 5));
-    const behind = replicator.behind();
+    while (!this.stopped && this.behind().length > 0 && Date.now() < deadline) await sleep(Math.min(20, hb / 5));
+    const behind = this.behind();
     if (behind.length > 0)
       this.deps.logger.warn('started before catching up with every node; their entries arrive shortly', {
         nodes: behind,
       });
   }
 
+  private behind(): string[] {
+    const out = new Set<string>();
+    for (const f of this.features) for (const n of f.behind?.() ?? []) out.add(n);
+    return [...out];
+  }
+
   /**
-   * `graceful`: a last delta and a goodbye (the others keep this node's entries for the hand-off
-   * period). `immediate`: the same, without waiting for anything else. `crash`: no goodbye, as a
-   * crash would (tests of failure detection).
+   * `graceful`: a last heartbeat and a goodbye (the others keep this node's entries for the
+   * hand-off period). `immediate`: the same, without waiting for anything else. `crash`: no
+   * goodbye, as a crash would (tests of failure detection).
    */
   async stop(mode: StopMode): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-    this.deps.replicator.stop();
+    if (this.soonTimer) clearTimeout(this.soonTimer);
+    this.soonTimer = null;
     if (mode !== 'crash') {
       const handoffMs = this.deps.settings.handoffMs;
-      this.deps.replicator.beat();
-      this.deps.link.send({ v: 1, type: 'bye', from: this.deps.self, handoffMs });
-      await this.deps.link.close();
+      this.beat();
+      this.send('bye', { handoffMs });
+      await this.deps.carrier.close();
       this.deps.logger.info('left cluster', { handoffMs });
       return;
     }
-    await this.deps.link.close();
+    await this.deps.carrier.close();
   }
 
   // ------------------------------------------------------------------------------------------
   // ClusterLink
 
   watch(topic: string): void {
-    this.deps.link.watch(topic);
+    this.deps.carrier.watch(topic);
   }
 
   unwatch(topic: string): void {
-    this.deps.link.unwatch(topic);
+    this.deps.carrier.unwatch(topic);
   }
 
   forward(topic: string, frame: string, exceptSocketId?: string): void {
-    this.deps.link.forward(topic, frame, exceptSocketId);
-  }
-
-  cache(topic: string, frame: string): void {
-    this.deps.link.send({ v: 1, type: 'cache', from: this.deps.self, topic, frame });
-  }
-
-  userCommand(appId: string, userId: string, command: UserCommand): void {
-    this.deps.link.send({ v: 1, type: 'user', from: this.deps.self, app: appId, user: userId, command });
+    this.deps.carrier.forward(topic, frame, exceptSocketId);
   }
 
   ownsTopic(topic: string): boolean {
-    return this.deps.membership.ownsTopic(topic);
+    return this.membership.ownsTopic(topic);
   }
 
   remoteConnections(appId: string): number {
-    return this.deps.membership.remoteConnections(appId);
+    return this.membership.remoteConnections(appId);
   }
 
   // ------------------------------------------------------------------------------------------
+  // The heartbeat: built here, once, with each feature's fields
+
+  private beat(): void {
+    const fields: Record<string, unknown> = { conns: this.deps.connections() };
+    for (const f of this.features) {
+      const part = f.heartbeat?.();
+      if (part !== undefined) Object.assign(fields, part);
+    }
+    this.send('hb', fields);
+  }
 
   private scheduleHeartbeat(): void {
     const base = this.deps.settings.heartbeatMs;
     const delay = base + base * 0.2 * (Math.random() - 0.5);
     const due = performance.now() + delay;
     this.heartbeatTimer = setTimeout(() => {
-      this.deps.replicator.beat();
+      this.beat();
       this.excusePause(blockedFor(due, this.deps.settings.heartbeatMs));
       this.sweep();
       if (!this.stopped) this.scheduleHeartbeat();
@@ -150,7 +216,7 @@ export class ClusterNode implements ClusterLink {
   private excusePause(late: number): void {
     if (late === 0) return;
     const { nodeTimeoutMs } = this.deps.settings;
-    this.deps.membership.forgive(late);
+    this.membership.forgive(late);
     if (late >= nodeTimeoutMs / 2)
       this.deps.logger.warn(
         'this node was blocked: the silence of the other nodes during that time is not held against them',
@@ -163,27 +229,27 @@ export class ClusterNode implements ClusterLink {
 
   private sweep(): void {
     if (!this.connected) return; // nobody can be heard while our own link is down
-    const { membership, replicator, logger } = this.deps;
-    const { wentDown, forget } = membership.sweep();
-    for (const r of wentDown) {
-      logger.warn('node stopped heartbeating: its users leave', { node: r });
-      replicator.nodeDown(r);
-      this.deps.history?.nodeDown(r);
+    const { logger } = this.deps;
+    const { wentDown, forget } = this.membership.sweep();
+    for (const n of wentDown) {
+      logger.warn('node stopped heartbeating: its users leave', { node: n });
+      this.each('nodeDown', (f) => f.nodeDown?.(n));
     }
-    for (const r of forget) {
-      logger.info('node forgotten', { node: r });
-      replicator.nodeForgotten(r);
+    for (const n of forget) {
+      logger.info('node forgotten', { node: n });
+      this.each('nodeForgotten', (f) => f.nodeForgotten?.(n));
     }
   }
 
-  private onConnectionChanged(up: boolean): void {
+  private connectionChanged(up: boolean): void {
     if (up === this.connected) return;
     this.connected = up;
-    const backend = this.deps.link.backendName;
+    const backend = this.deps.carrier.backendName;
     if (up) {
       this.deps.logger.info('cluster backend connection restored: resynchronising', { backend });
-      this.deps.membership.forgive();
-      this.deps.replicator.resync();
+      this.membership.forgive();
+      this.each('reconnected', (f) => f.reconnected?.());
+      this.beat();
     } else {
       this.deps.logger.error('cluster backend connection lost: messages to other nodes are dropped until it returns', {
         backend,
@@ -191,35 +257,60 @@ export class ClusterNode implements ClusterLink {
     }
   }
 
-  private onControl(msg: ControlMessage): void {
-    const { membership, replicator, logger } = this.deps;
-    switch (msg.type) {
-      case 'hb': {
-        const seen = membership.heartbeat(msg.from, msg.conns, msg.clock, msg.stats);
-        if (seen === 'new') logger.info('node joined', { node: msg.from });
-        if (seen === 'up') logger.info('node is back', { node: msg.from });
-        replicator.heartbeat(msg, seen);
-        return;
+  // ------------------------------------------------------------------------------------------
+  // What other nodes send
+
+  private dispatch(msg: ControlMessage): void {
+    const handler = this.handlers.get(msg.type);
+    if (!handler) {
+      this.deps.logger.warn('dropped a control message of a type nothing here handles', {
+        type: msg.type,
+        from: msg.from,
+      });
+      return;
+    }
+    try {
+      handler.handle(msg);
+    } catch (err) {
+      this.deps.logger.warn('could not apply a control message', {
+        type: msg.type,
+        from: msg.from,
+        feature: handler.feature,
+        err,
+      });
+    }
+  }
+
+  /** `hb`: `{ conns, stats?, ...each feature's fields }`. */
+  private heard(msg: ControlMessage): void {
+    const { conns } = msg;
+    if (conns === null || typeof conns !== 'object' || Array.isArray(conns))
+      throw new TypeError('heartbeat without connection counts');
+    const seen = this.membership.heartbeat(msg.from, conns as Record<string, number>, msg.stats);
+    if (seen === 'new') {
+      this.deps.logger.info('node joined', { node: msg.from });
+      this.beatSoon(); // let the newcomer hear from us soon
+    }
+    if (seen === 'up') this.deps.logger.info('node is back', { node: msg.from });
+    this.each('heard', (f) => f.heard?.(msg, seen));
+  }
+
+  /** `bye`: `{ handoffMs }`: keep the node's entries for that long (at most twice ours), then drop them. */
+  private leaving(msg: ControlMessage): void {
+    const { handoffMs } = msg;
+    if (typeof handoffMs !== 'number' || !(handoffMs >= 0)) throw new TypeError('bye without a hand-off period');
+    this.deps.logger.info('node leaving gracefully', { node: msg.from, handoffMs });
+    this.membership.leaving(msg.from, Math.min(handoffMs, this.deps.settings.handoffMs * 2));
+  }
+
+  /** Calls every feature; one that throws is logged and does not keep the others from hearing. */
+  private each(what: string, call: (f: ClusterFeature) => void): void {
+    for (const f of this.features) {
+      try {
+        call(f);
+      } catch (err) {
+        this.deps.logger.warn('a cluster feature failed', { feature: f.name, what, err });
       }
-      case 'snap_req':
-        replicator.snapshotRequested(msg);
-        return;
-      case 'snap':
-        replicator.snapshotReceived(msg);
-        return;
-      case 'user':
-        this.inbound?.userCommand(msg.app, msg.user, msg.command);
-        return;
-      case 'cache':
-        this.inbound?.cacheStored(msg.topic, msg.frame);
-        return;
-      case 'hist':
-        this.deps.history?.historyMessage(msg.from, msg.body);
-        return;
-      case 'bye':
-        logger.info('node leaving gracefully', { node: msg.from, handoffMs: msg.handoffMs });
-        membership.leaving(msg.from, Math.min(msg.handoffMs, this.deps.settings.handoffMs * 2));
-        return;
     }
   }
 }

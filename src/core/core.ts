@@ -1,11 +1,12 @@
 /**
  * The single-node core: turns admitted handshakes into connections, runs their lifecycle (open,
- * sign-in, close, drain), publishes to channels, and takes in what other nodes send
- * (`ClusterInbound`). Delivery, admission, queries, sweeping and subscriptions live in their own
- * files; presence state is owned by the presence service.
+ * sign-in, close, drain), publishes to channels through its ChannelStreams port (core/streams.ts),
+ * and takes in what other nodes send (`CoreInbound`, core/cluster.ts). Delivery, admission,
+ * queries, sweeping and subscriptions live in their own files; presence state is owned by the
+ * presence service.
  */
 import type { AppDirectory } from '../apps/directory.js';
-import type { ClusterInbound, ClusterLink, UserCommand } from '../cluster/types.js';
+import type { ClusterLink } from '../cluster/types.js';
 import type { AppConfig, Config } from '../config/schema.js';
 import { ErrorCodes, fatalError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -16,12 +17,14 @@ import * as frames from '../protocol/frames.js';
 import type { SocketHandler, UpgradeInfo, WsSocket } from '../transport/types.js';
 import { admit } from './admission.js';
 import type { ChannelCache } from './cache.js';
+import type { CoreInbound, PeerCommands, UserCommand } from './cluster.js';
 import { Connection, randomSocketId, type ClientConnectionEvents } from './connection.js';
 import type { LocalDelivery } from './delivery.js';
 import type { WebhookSink } from './effects.js';
 import { asRefusal, sendRefusal } from './refusal.js';
 import type { LocalRegistry } from './registry.js';
 import { Session, type ExtensionHandler } from './session.js';
+import type { ChannelStreams } from './streams.js';
 import { Subscriptions } from './subscriptions.js';
 import { Sweeper } from './sweeper.js';
 import { parseTopic, topicOf, usersTopic } from './topics.js';
@@ -30,7 +33,6 @@ import type { Watchlists } from './watchlist.js';
 import type { ConnectionLimits } from '../limits/connection-limits.js';
 import type { Refusals } from '../limits/refusals.js';
 import { closeCodeLabel } from '../metrics/labels.js';
-import type { HistoryService } from '../history/service.js';
 
 export type CoreConfig = Pick<Config, 'activityTimeout' | 'pongTimeoutMs' | 'limits'>;
 
@@ -39,7 +41,7 @@ export type CoreExtensions = ExtensionHandler & { wantsHandshake(app: AppConfig)
 
 const NOOP_HANDLER: SocketHandler = { onMessage() {}, onClose() {} };
 
-export class Core implements ClusterInbound, EventPublisher {
+export class Core implements CoreInbound, EventPublisher {
   private readonly subscriptions: Subscriptions;
   private readonly session: Session;
   private readonly sweeper: Sweeper;
@@ -59,16 +61,19 @@ export class Core implements ClusterInbound, EventPublisher {
       watchlists: Watchlists;
       cache: ChannelCache;
       delivery: LocalDelivery;
+      /** Where published events go: straight to the sockets and the other nodes, or through a channel's stream. */
+      streams: ChannelStreams;
       presence: PresenceService;
+      /** Channel traffic to and from the other nodes (SoloLink on a single node). */
       link: ClusterLink;
+      /** Cache updates and user commands to the other nodes (NO_PEERS on a single node). */
+      peers: PeerCommands;
       webhooks: WebhookSink;
       metrics: ServerMetrics;
       logger: Logger;
       connectionLimits: ConnectionLimits;
       refusals: Refusals;
       extensions?: CoreExtensions;
-      /** Channel history (src/history/): sequences publishes on its channels, resumes subscriptions. */
-      history?: HistoryService;
       now?: () => number;
     },
   ) {
@@ -82,13 +87,12 @@ export class Core implements ClusterInbound, EventPublisher {
       refusals: deps.refusals,
       maxChannelNameLength: deps.config.limits.maxChannelNameLength,
       maxChannelsPerConnection: deps.config.limits.maxChannelsPerConnection,
-      ...(deps.history ? { history: deps.history } : {}),
+      streams: deps.streams,
     });
     this.session = new Session({
       subscriptions: this.subscriptions,
       route: {
-        publishFromClient: (conn, topic, frame) =>
-          this.deliverAndForward(conn.app.id, topic, frame, conn.socket, conn.socketId),
+        publishFromClient: (conn, topic, frame) => this.settled(deps.streams.publish(conn.app.id, topic, frame, conn)),
         signedIn: (conn) => this.signedIn(conn),
       },
       webhooks: deps.webhooks,
@@ -210,31 +214,31 @@ export class Core implements ClusterInbound, EventPublisher {
   // --------------------------------------------------------------------------------------------
   // Publishing (EventPublisher, for the HTTP API; client events)
 
-  private deliverAndForward(
-    appId: string,
-    topic: string,
-    frame: string,
-    except: WsSocket | undefined,
-    exceptSocketId?: string,
-  ): void {
-    if (this.deps.history?.handles(appId, topic)) return this.deps.history.publish(appId, topic, frame, exceptSocketId);
-    this.deps.delivery.toTopic(appId, topic, frame, except);
-    this.deps.link.forward(topic, frame, exceptSocketId);
+  /** A client event's publish that completes later (a store's append): a failure is logged, nobody waits. */
+  private settled(pending: void | Promise<void>): void {
+    if (pending !== undefined)
+      pending.catch((err: unknown) => this.deps.logger.warn('a client event was not kept by its stream', { err }));
   }
 
-  publish(app: AppConfig, channel: string, event: string, data: unknown, exceptSocketId?: string): void {
+  publish(
+    app: AppConfig,
+    channel: string,
+    event: string,
+    data: unknown,
+    exceptSocketId?: string,
+  ): void | Promise<void> {
     const topic = topicOf(app.id, channel);
     const frame = frames.channelEvent(event, channel, data);
     if (isCacheChannel(channel)) {
       this.deps.cache.set(topic, frame);
-      this.deps.link.cache(topic, frame);
+      this.deps.peers.cache(topic, frame);
     }
-    this.deliverAndForward(app.id, topic, frame, this.localSocket(exceptSocketId), exceptSocketId);
+    return this.deps.streams.publish(app.id, topic, frame, exceptSocketId);
   }
 
   terminateUser(app: AppConfig, userId: string): void {
     this.userCommand(app.id, userId, { type: 'terminate' });
-    this.deps.link.userCommand(app.id, userId, { type: 'terminate' });
+    this.deps.peers.userCommand(app.id, userId, { type: 'terminate' });
   }
 
   private localSocket(socketId: string | undefined): WsSocket | undefined {
@@ -242,7 +246,7 @@ export class Core implements ClusterInbound, EventPublisher {
   }
 
   // --------------------------------------------------------------------------------------------
-  // ClusterInbound
+  // CoreInbound (what other nodes send)
 
   deliver(topic: string, frame: string, exceptSocketId?: string): void {
     this.deps.delivery.toTopic(parseTopic(topic).appId, topic, frame, this.localSocket(exceptSocketId));

@@ -19,7 +19,7 @@ import type { Connection, Subscription } from './connection.js';
 import type { WebhookSink } from './effects.js';
 import type { Refusals } from '../limits/refusals.js';
 import type { PresenceService } from '../presence/service.js';
-import type { HistoryService } from '../history/service.js';
+import type { ChannelStreams } from './streams.js';
 import { topicOf } from './topics.js';
 import { PresenceLists } from './presence-list.js';
 import type { TextFrame } from '../transport/types.js';
@@ -48,7 +48,7 @@ export class Subscriptions {
   constructor(
     private readonly deps: {
       presence: PresenceService;
-      link: ClusterLink;
+      link: Pick<ClusterLink, 'watch' | 'unwatch'>;
       sizes: TopicSizes;
       cache: ChannelCache;
       webhooks: WebhookSink;
@@ -56,8 +56,8 @@ export class Subscriptions {
       maxChannelNameLength: number;
       /** 0 = no limit. */
       maxChannelsPerConnection: number;
-      /** Channel history: resumes that replay missed events before attaching the socket. */
-      history?: Pick<HistoryService, 'resume' | 'cancel'>;
+      /** Resumes that replay missed events before attaching the socket (channels that keep a stream). */
+      streams: Pick<ChannelStreams, 'resume' | 'cancel'>;
     },
   ) {}
 
@@ -110,7 +110,7 @@ export class Subscriptions {
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     conn.socket.send(this.succeeded(channel, kind, topic));
     const attach = (): void => conn.socket.subscribe(shared.topic);
-    if (!this.deps.history?.resume(conn, channel, topic, resume, attach)) attach();
+    if (!this.deps.streams.resume(conn, channel, topic, resume, attach)) attach();
     if (isCacheChannel(channel)) this.replayCache(conn, channel, topic);
   }
 
@@ -127,7 +127,7 @@ export class Subscriptions {
   }
 
   private leave(conn: Connection, topic: string): void {
-    this.deps.history?.cancel(conn, topic);
+    this.deps.streams.cancel(conn, topic);
     this.deps.presence.leave(topic, conn.socketId);
     if (this.deps.sizes.topicSize(topic) === 0) {
       this.deps.link.unwatch(topic);

@@ -16,7 +16,11 @@ export interface ChannelQueries {
 
 /** Publishing and user control through the HTTP API. */
 export interface EventPublisher {
-  /** Publishes one event to one channel on every node; `data` is sent exactly as given. */
-  publish(app: AppConfig, channel: string, event: string, data: unknown, exceptSocketId?: string): void;
+  /**
+   * Publishes one event to one channel on every node; `data` is sent exactly as given. A promise
+   * when the channel's stream keeps the event in a store first (core/streams.ts): rejected when
+   * it was not kept.
+   */
+  publish(app: AppConfig, channel: string, event: string, data: unknown, exceptSocketId?: string): void | Promise<void>;
   terminateUser(app: AppConfig, userId: string): void;
 }

@@ -7,7 +7,7 @@ import type { ChannelQueries } from '../core/types.js';
 import { emptyAppStats, parseStats, type AppStats, type NodeStats } from './stats.js';
 
 export interface PeerView {
-  replica: string;
+  nodeId: string;
   lastSeen: number;
   down: boolean;
   leavingUntil: number;
@@ -60,7 +60,7 @@ export function clusterSnapshot(input: {
     const stats = parseStats(p.stats, appIds);
     const health = p.leavingUntil > 0 ? 'leaving' : p.down ? 'down' : 'up';
     const conns = Object.values(p.conns).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
-    nodes.push(row(p.replica, false, health, stats, now, now - p.lastSeen, health === 'up' ? conns : 0));
+    nodes.push(row(p.nodeId, false, health, stats, now, now - p.lastSeen, health === 'up' ? conns : 0));
     if (health === 'up' && stats) live.push(stats);
   }
   nodes.sort((a, b) => (a.self ? -1 : b.self ? 1 : a.id.localeCompare(b.id)));

@@ -4,7 +4,7 @@
  * channel can have) while it has viewers, and the node that got the API call forwards a small
  * versioned envelope on it. Nodes without viewers receive nothing.
  */
-import type { ClusterInbound } from '../cluster/types.js';
+import type { ChannelReceiver } from '../cluster/types.js';
 import { parseTopic, topicOf } from '../core/topics.js';
 
 const PREFIX = '#fragment:';
@@ -46,15 +46,13 @@ export interface RefreshReceiver {
   refreshFromCluster(appId: string, fragment: string, frame: string): void;
 }
 
-/** The core's inbound side, with refresh topics taken out for the fragments. */
-export function withFragmentRefreshes(inbound: ClusterInbound, fragments: RefreshReceiver): ClusterInbound {
+/** Channel frames from other nodes, with refresh topics taken out for the fragments (core/cluster.ts). */
+export function withFragmentRefreshes(inbound: ChannelReceiver, fragments: RefreshReceiver): ChannelReceiver {
   return {
     deliver: (topic, frame, exceptSocketId) => {
       const refresh = parseRefreshTopic(topic);
       if (refresh) fragments.refreshFromCluster(refresh.appId, refresh.fragment, frame);
       else inbound.deliver(topic, frame, exceptSocketId);
     },
-    cacheStored: (topic, frame) => inbound.cacheStored(topic, frame),
-    userCommand: (appId, userId, command) => inbound.userCommand(appId, userId, command),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * History messages between nodes (inside control messages of type `hist`, cluster/envelope.ts).
+ * History messages between nodes (inside control messages of type `hist`, history/cluster.ts).
  * Every field is checked and bounded on receipt: a peer's message is input like any other.
  *
  * - `seq`: a node asks the channel's history node to sequence, keep and publish an event.

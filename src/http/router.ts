@@ -156,7 +156,7 @@ export class HttpApi {
     return text(body, 200, 'text/plain; version=0.0.4');
   }
 
-  private api(req: HttpRequest): HttpResponse {
+  private api(req: HttpRequest): HttpResponse | Promise<HttpResponse> {
     const appId: AppLabel = { label: UNKNOWN_APP_LABEL, unknown: false };
     let endpoint = 'unknown';
     try {
@@ -172,11 +172,30 @@ export class HttpApi {
         maxChannelNameLength: this.deps.maxChannelNameLength,
         ...(this.deps.fragments ? { fragments: this.deps.fragments } : {}),
       });
-      const res = { ...json(body), headers: SIGNED_HEADERS };
-      this.deps.metrics.apiCalls.inc({ app: appId.label, endpoint, status: String(res.status) });
-      return this.countBytes(req, res, appId);
+      if (body instanceof Promise) return this.answerWhenKept(req, body, appId, endpoint);
+      return this.answer(req, body, appId, endpoint);
     } catch (err) {
       return this.countBytes(req, this.refuse(req, err, appId, endpointOf(req)), appId);
+    }
+  }
+
+  private answer(req: HttpRequest, body: unknown, appId: AppLabel, endpoint: string): HttpResponse {
+    const res = { ...json(body), headers: SIGNED_HEADERS };
+    this.deps.metrics.apiCalls.inc({ app: appId.label, endpoint, status: String(res.status) });
+    return this.countBytes(req, res, appId);
+  }
+
+  /** A controller whose answer waits for a store (an event appended to a channel's stream). */
+  private async answerWhenKept(
+    req: HttpRequest,
+    pending: Promise<unknown>,
+    appId: AppLabel,
+    endpoint: string,
+  ): Promise<HttpResponse> {
+    try {
+      return this.answer(req, await pending, appId, endpoint);
+    } catch (err) {
+      return this.countBytes(req, this.refuse(req, err, appId, endpoint), appId);
     }
   }
 

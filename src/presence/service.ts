@@ -11,32 +11,33 @@
 import { TrackerState, type Change, type Delta, type Snapshot } from './state.js';
 import { PresenceView, type Transition } from './view.js';
 import type { Refusals } from '../limits/refusals.js';
-import { Replicator, type ReplicatorDeps } from './replicator.js';
 
 /** Where transitions go (implemented by core/effects.ts). */
 export interface TransitionSink {
   apply(transitions: Transition[]): void;
 }
 
-/** What the replicator may do to the state: read the own delta, merge other replicas' state. */
+/** What replication (presence/cluster.ts) may do to the state: read the own delta, merge other nodes' state. */
 export interface ReplicaStore {
-  readonly replica: string;
+  readonly nodeId: string;
   /** Own ops since the last call, or null. */
   takeDelta(): Delta | null;
-  /** Highest contiguous clock seen for `replica`. */
-  clockOf(replica: string): number;
-  snapshot(replica: string): Snapshot;
+  /** Highest contiguous clock seen for `nodeId`. */
+  clockOf(nodeId: string): number;
+  snapshot(nodeId: string): Snapshot;
   /** Merges a remote delta; `gap` says a snapshot is needed, `refused` that it would exceed the cap per node. */
   mergeDelta(delta: Delta): { gap: boolean; refused: boolean };
   /** Merges a snapshot; false if it was refused (more entries than the cap per node). */
   mergeSnapshot(snapshot: Snapshot): boolean;
-  replicaDown(replica: string): void;
-  replicaUp(replica: string): void;
-  removeReplica(replica: string): void;
+  replicaDown(nodeId: string): void;
+  replicaUp(nodeId: string): void;
+  removeReplica(nodeId: string): void;
 }
 
-/** A cluster node: how this node's state is replicated, and how much it keeps for each other node. */
-export type ReplicationOptions = Omit<ReplicatorDeps, 'store'> & {
+/** A cluster node: how local changes leave this node, and how much it keeps for each other node. */
+export interface Replicated {
+  /** Local presence changed: the node's next heartbeat carries the delta (sent soon, batched). */
+  heartbeat: { beatSoon(): void };
   /**
    * Entries (subscriptions) kept for one other node at most; a delta or snapshot that would go
    * beyond is refused whole (counted and logged), so a faulty or hostile node cannot grow this
@@ -44,31 +45,25 @@ export type ReplicationOptions = Omit<ReplicatorDeps, 'store'> & {
    */
   maxEntriesPerNode: number;
   refusals: Refusals;
-};
+}
 
 export class PresenceService implements ReplicaStore {
   readonly view = new PresenceView();
-  /** Carries this node's deltas to the others and merges theirs; null on a single node. */
-  readonly replicator: Replicator | null;
   private readonly state: TrackerState;
   private readonly maxEntriesPerNode: number;
   private readonly refusals: Refusals | null;
+  private readonly heartbeat: { beatSoon(): void } | null;
 
-  /** `replication`: other nodes take this node's deltas (a cluster); absent on a single node. */
+  /** `replicated`: other nodes take this node's deltas (a cluster, presence/cluster.ts); absent on a single node. */
   constructor(
-    readonly replica: string,
+    readonly nodeId: string,
     private readonly sink: TransitionSink,
-    replication?: ReplicationOptions,
+    replicated?: Replicated,
   ) {
-    this.state = new TrackerState(replica, { recordDeltas: replication !== undefined });
-    this.maxEntriesPerNode = replication?.maxEntriesPerNode ?? 0;
-    this.refusals = replication?.refusals ?? null;
-    if (replication) {
-      const { maxEntriesPerNode: _max, refusals: _refusals, ...deps } = replication;
-      this.replicator = new Replicator({ ...deps, store: this });
-    } else {
-      this.replicator = null;
-    }
+    this.state = new TrackerState(nodeId, { recordDeltas: replicated !== undefined });
+    this.maxEntriesPerNode = replicated?.maxEntriesPerNode ?? 0;
+    this.refusals = replicated?.refusals ?? null;
+    this.heartbeat = replicated?.heartbeat ?? null;
   }
 
   /** Entries held, this node's and the replicated ones of the others (a gauge). */
@@ -88,7 +83,7 @@ export class PresenceService implements ReplicaStore {
 
   private local(changes: Change[]): void {
     if (changes.length === 0) return;
-    this.replicator?.localChanged();
+    this.heartbeat?.beatSoon();
     this.sink.apply(this.view.apply(changes));
   }
 
@@ -98,12 +93,12 @@ export class PresenceService implements ReplicaStore {
     return this.state.takeDelta();
   }
 
-  clockOf(replica: string): number {
-    return this.state.clock()[replica] ?? 0;
+  clockOf(nodeId: string): number {
+    return this.state.clock()[nodeId] ?? 0;
   }
 
-  snapshot(replica: string): Snapshot {
-    return this.state.snapshot(replica);
+  snapshot(nodeId: string): Snapshot {
+    return this.state.snapshot(nodeId);
   }
 
   mergeDelta(delta: Delta): { gap: boolean; refused: boolean } {
@@ -121,13 +116,13 @@ export class PresenceService implements ReplicaStore {
     return true;
   }
 
-  /** True (and counted, logged) if holding `entries` for `replica` would exceed the cap. */
-  private overCap(replica: string, entries: number): boolean {
+  /** True (and counted, logged) if holding `entries` for `nodeId` would exceed the cap. */
+  private overCap(nodeId: string, entries: number): boolean {
     const max = this.maxEntriesPerNode;
     if (max === 0 || entries <= max) return false;
     this.refusals?.refused(
       'replicated_subscriptions',
-      replica,
+      nodeId,
       'refused presence state from another node: more subscriptions than allowed per node',
       {
         max,
@@ -137,16 +132,16 @@ export class PresenceService implements ReplicaStore {
     return true;
   }
 
-  replicaDown(replica: string): void {
-    this.merged(this.state.replicaDown(replica));
+  replicaDown(nodeId: string): void {
+    this.merged(this.state.replicaDown(nodeId));
   }
 
-  replicaUp(replica: string): void {
-    this.merged(this.state.replicaUp(replica));
+  replicaUp(nodeId: string): void {
+    this.merged(this.state.replicaUp(nodeId));
   }
 
-  removeReplica(replica: string): void {
-    this.merged(this.state.removeReplica(replica));
+  removeReplica(nodeId: string): void {
+    this.merged(this.state.removeReplica(nodeId));
   }
 
   private merged(changes: Change[]): void {

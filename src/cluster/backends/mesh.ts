@@ -119,7 +119,7 @@ export class MeshBackend implements ClusterBackend {
   /** This instance's id in the handshake: random, new at every start. */
   readonly id = newInstanceId();
   private readonly logger: Logger;
-  private readonly link: Connectivity;
+  private readonly connectivity: Connectivity;
   private readonly subjects = new Set<string>();
   private readonly peers = new Map<string, Peer>();
   private readonly connections = new Set<MeshConnection>();
@@ -137,7 +137,7 @@ export class MeshBackend implements ClusterBackend {
     logger: Logger,
   ) {
     this.logger = logger.child({ backend: 'mesh', mesh: this.id });
-    this.link = new Connectivity(this.logger, 'mesh');
+    this.connectivity = new Connectivity(this.logger, 'mesh');
     this.guard = new PreAuthGuard(this.logger, { ...DEFAULT_GUARD_LIMITS, ...options.guard });
   }
 
@@ -164,8 +164,8 @@ export class MeshBackend implements ClusterBackend {
       throw new Error('MeshBackend closed while connecting');
     }
     this.server = server;
-    this.link.handler = handler;
-    this.link.restored();
+    this.connectivity.handler = handler;
+    this.connectivity.restored();
     let due = performance.now() + TICK_MS;
     this.ticker = setInterval(() => {
       // A late tick: this process was blocked and the peers' pings wait unread (pause.ts).
@@ -225,7 +225,7 @@ export class MeshBackend implements ClusterBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.link.handler = null;
+    this.connectivity.handler = null;
     if (this.ticker) clearInterval(this.ticker);
     const server = this.server;
     this.server = null;
@@ -382,7 +382,7 @@ export class MeshBackend implements ClusterBackend {
     if (peer?.conn !== conn) return;
     switch (frame.type) {
       case FrameType.MSG:
-        if (this.subjects.has(frame.subject)) this.link.deliver(frame.subject, frame.payload);
+        if (this.subjects.has(frame.subject)) this.connectivity.deliver(frame.subject, frame.payload);
         return;
       case FrameType.SUB:
         peer.interest.add(frame.subject);

@@ -53,7 +53,7 @@ export function assertSubject(subject: string): void {
 export class NatsBackend implements ClusterBackend {
   readonly name = 'nats';
   private readonly logger: Logger;
-  private readonly link: Connectivity;
+  private readonly connectivity: Connectivity;
   private nc: NatsConnection | null = null;
   private readonly subs = new Map<string, Subscription | null>();
   private closed = false;
@@ -65,12 +65,13 @@ export class NatsBackend implements ClusterBackend {
     logger: Logger,
   ) {
     this.logger = logger.child({ backend: 'nats', servers: options.servers });
-    this.link = new Connectivity(this.logger, 'nats');
+    this.connectivity = new Connectivity(this.logger, 'nats');
   }
 
   async connect(handler: BackendHandler): Promise<void> {
-    if (this.link.handler || this.closed) throw new Error('NatsBackend.connect() may be called once, before close()');
-    this.link.handler = handler;
+    if (this.connectivity.handler || this.closed)
+      throw new Error('NatsBackend.connect() may be called once, before close()');
+    this.connectivity.handler = handler;
     const nc = await this.dial();
     if (this.closed) {
       await nc.close();
@@ -81,14 +82,14 @@ export class NatsBackend implements ClusterBackend {
       this.logger.error('nats status watcher failed', { err });
     });
     for (const subject of this.subs.keys()) this.subs.set(subject, this.open(nc, subject));
-    this.link.restored();
+    this.connectivity.restored();
   }
 
   publish(subject: string, payload: Buffer): void {
     assertSubject(subject);
     const nc = this.nc;
-    if (!nc || !this.link.up) {
-      this.link.dropped();
+    if (!nc || !this.connectivity.up) {
+      this.connectivity.dropped();
       return;
     }
     try {
@@ -117,7 +118,7 @@ export class NatsBackend implements ClusterBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.link.handler = null;
+    this.connectivity.handler = null;
     this.abort.abort();
     const nc = this.nc;
     this.nc = null;
@@ -136,7 +137,7 @@ export class NatsBackend implements ClusterBackend {
     }
     // The bytes are not copied: they are a view of a buffer the client allocated for this read.
     const data = msg.data;
-    this.link.deliver(msg.subject, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    this.connectivity.deliver(msg.subject, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   };
 
   /** First connection: retries until a server answers, the backend closes, or auth is refused. */
@@ -160,7 +161,7 @@ export class NatsBackend implements ClusterBackend {
         if (err instanceof Error && err.name === 'AuthorizationError') {
           throw new Error('nats refused the credentials in cluster.nats (user/pass or token)', { cause: err });
         }
-        this.link.down({ err });
+        this.connectivity.down({ err });
         const wait = Math.min(100 * 2 ** Math.min(attempt, 5), RECONNECT_WAIT_MS) + Math.random() * RECONNECT_JITTER_MS;
         try {
           await sleep(wait, undefined, { signal: this.abort.signal });
@@ -179,7 +180,7 @@ export class NatsBackend implements ClusterBackend {
     if (this.closed) return;
     switch (status.type) {
       case 'disconnect':
-        this.link.down({ server: status.server });
+        this.connectivity.down({ server: status.server });
         return;
       case 'reconnect':
         void this.confirmReconnect(status.server);
@@ -210,13 +211,13 @@ export class NatsBackend implements ClusterBackend {
    */
   private async confirmReconnect(server: string): Promise<void> {
     const nc = this.nc;
-    if (!nc || this.link.up) return;
+    if (!nc || this.connectivity.up) return;
     try {
       await nc.flush();
     } catch (err) {
       this.logger.debug('nats reconnect not confirmed; waiting for the next one', { err });
       return;
     }
-    if (!nc.isClosed()) this.link.restored({ server });
+    if (!nc.isClosed()) this.connectivity.restored({ server });
   }
 }

@@ -56,7 +56,7 @@ export function reconnectDelay(retries: number): number {
 export class RedisBackend implements ClusterBackend {
   readonly name = 'redis';
   private readonly logger: Logger;
-  private readonly link: Connectivity;
+  private readonly connectivity: Connectivity;
   private pub: Client | null = null;
   private sub: Client | null = null;
   /** Subjects asked for, whatever node-redis currently knows. */
@@ -72,12 +72,13 @@ export class RedisBackend implements ClusterBackend {
     logger: Logger,
   ) {
     this.logger = logger.child({ backend: 'redis', redis: redactUrl(options.url), sharded: options.sharded });
-    this.link = new Connectivity(this.logger, 'redis');
+    this.connectivity = new Connectivity(this.logger, 'redis');
   }
 
   async connect(handler: BackendHandler): Promise<void> {
-    if (this.link.handler || this.closed) throw new Error('RedisBackend.connect() may be called once, before close()');
-    this.link.handler = handler;
+    if (this.connectivity.handler || this.closed)
+      throw new Error('RedisBackend.connect() may be called once, before close()');
+    this.connectivity.handler = handler;
     const pub = createClient({
       url: this.options.url,
       disableOfflineQueue: true,
@@ -106,13 +107,13 @@ export class RedisBackend implements ClusterBackend {
     }
     if (this.options.sharded) await this.assertOneShard(pub);
     // Both sockets are ready; from here on, a drop and a recovery are reported to the handler.
-    this.link.restored();
+    this.connectivity.restored();
   }
 
   publish(subject: string, payload: Buffer): void {
     const pub = this.pub;
     if (!pub?.isReady) {
-      this.link.dropped();
+      this.connectivity.dropped();
       return;
     }
     const sent = this.options.sharded ? pub.sPublish(subject, payload) : pub.publish(subject, payload);
@@ -134,7 +135,7 @@ export class RedisBackend implements ClusterBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.link.handler = null;
+    this.connectivity.handler = null;
     const clients = [this.pub, this.sub];
     this.pub = this.sub = null;
     await Promise.all(clients.flatMap((c) => (c ? [shutdown(c)] : [])));
@@ -142,12 +143,12 @@ export class RedisBackend implements ClusterBackend {
 
   private readonly onMessage = (message: Buffer, channel: Buffer): void => {
     const subject = channel.toString();
-    if (this.subjects.has(subject)) this.link.deliver(subject, message);
+    if (this.subjects.has(subject)) this.connectivity.deliver(subject, message);
   };
 
   private readonly onPublishFailed = (err: unknown): void => {
-    if (!this.link.up) {
-      this.link.dropped(); // flushed by the disconnect that started the outage
+    if (!this.connectivity.up) {
+      this.connectivity.dropped(); // flushed by the disconnect that started the outage
       return;
     }
     this.failures.count++;
@@ -199,7 +200,7 @@ export class RedisBackend implements ClusterBackend {
 
   private watch(client: Client, role: Role): void {
     client.on('error', (err: unknown) => {
-      if (!this.link.connected && isAuthError(err)) return; // connect() rejects with it
+      if (!this.connectivity.connected && isAuthError(err)) return; // connect() rejects with it
       if (client.isReady) this.logger.warn('redis client error', { connection: role, err });
       else this.markDown(role, err);
     });
@@ -229,16 +230,16 @@ export class RedisBackend implements ClusterBackend {
 
   /** Retries forever, except that bad credentials fail the first `connect()` at once. */
   private readonly reconnectStrategy = (retries: number, cause: Error): number | Error =>
-    !this.link.connected && isAuthError(cause) ? cause : reconnectDelay(retries);
+    !this.connectivity.connected && isAuthError(cause) ? cause : reconnectDelay(retries);
 
   private markDown(role: Role, err?: unknown): void {
     this.ready[role] = false;
-    this.link.down({ connection: role, err });
+    this.connectivity.down({ connection: role, err });
   }
 
   private markReady(role: Role): void {
     this.ready[role] = true;
-    if (this.link.connected && this.ready.publisher && this.ready.subscriber) this.link.restored();
+    if (this.connectivity.connected && this.ready.publisher && this.ready.subscriber) this.connectivity.restored();
   }
 }
 

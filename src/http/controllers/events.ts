@@ -60,20 +60,36 @@ function toInput(raw: Record<string, unknown>): EventInput {
   return { name: raw.name, data: raw.data, channels: channels as string[], socket_id: raw.socket_id, info: raw.info };
 }
 
-function publish(ctx: ApiContext, e: EventInput): void {
+/**
+ * Publishes `e` on each of its channels. Returns the appends still pending (channels whose stream
+ * is kept in a store, core/streams.ts), added to `pending`; undefined when every event is on its way.
+ */
+function publish(ctx: ApiContext, e: EventInput, pending?: Promise<void>[]): Promise<void>[] | undefined {
   for (const ch of e.channels) {
-    ctx.publisher.publish(ctx.app, ch, e.name as string, e.data, e.socket_id as string | undefined);
+    const kept = ctx.publisher.publish(ctx.app, ch, e.name as string, e.data, e.socket_id as string | undefined);
+    if (kept !== undefined) (pending ??= []).push(kept);
   }
+  return pending;
+}
+
+/** `body` once every pending append is kept; one that failed fails the request (500). */
+function whenKept(pending: Promise<void>[] | undefined, body: unknown): unknown {
+  return pending === undefined ? body : allKept(pending, body);
+}
+
+async function allKept(pending: Promise<void>[], body: unknown): Promise<unknown> {
+  await Promise.all(pending);
+  return body;
 }
 
 export function triggerEvent(ctx: ApiContext): unknown {
   const e = toInput(jsonBody(ctx));
   validate(ctx, e);
-  publish(ctx, e);
+  const pending = publish(ctx, e);
   const requested = e.info ?? ctx.query.info;
-  if (typeof requested !== 'string' || requested === '') return {}; // the common case: no info asked
+  if (typeof requested !== 'string' || requested === '') return whenKept(pending, {}); // the common case: no info asked
   const info = infoFields(requested);
-  return info.size > 0 ? { channels: channelInfo(ctx, e.channels, info) } : {};
+  return whenKept(pending, info.size > 0 ? { channels: channelInfo(ctx, e.channels, info) } : {});
 }
 
 export function triggerBatch(ctx: ApiContext): unknown {
@@ -88,14 +104,15 @@ export function triggerBatch(ctx: ApiContext): unknown {
     return e;
   });
   // All validated before any is published: a batch is accepted or refused whole.
-  for (const e of events) publish(ctx, e);
+  let pending: Promise<void>[] | undefined;
+  for (const e of events) pending = publish(ctx, e, pending);
   const wantsInfo = events.some((e) => infoFields(e.info).size > 0);
-  if (!wantsInfo) return {};
-  return {
+  if (!wantsInfo) return whenKept(pending, {});
+  return whenKept(pending, {
     batch: events.map((e) => {
       const info = infoFields(e.info);
       const ch = e.channels[0] as string;
       return info.size > 0 ? (channelInfo(ctx, [ch], info)[ch] ?? {}) : {};
     }),
-  };
+  });
 }

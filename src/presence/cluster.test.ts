@@ -1,23 +1,30 @@
 /**
- * The replicator between presence services, over a synchronous in-memory "network" with a real
- * Membership: deltas, gaps repaired by snapshots, catch-up of a newcomer, down and forgotten nodes.
+ * Presence replication between presence services, over a synchronous in-memory "network" with a
+ * real Membership and a fake cluster node (its heartbeat built as cluster/node.ts builds it):
+ * deltas, gaps repaired by snapshots, catch-up of a newcomer, down and forgotten nodes.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ControlMessage } from '../cluster/envelope.js';
+import type { ControlFields, ControlMessage } from '../cluster/envelope.js';
 import { Membership } from '../cluster/membership.js';
 import { Refusals } from '../limits/refusals.js';
 import { silentLogger } from '../log/logger.js';
-import { SNAPSHOT_RETRY_MS } from './replicator.js';
+import { PresenceReplication, SNAPSHOT_RETRY_MS } from './cluster.js';
 import { PresenceService } from './service.js';
+import type { Delta } from './state.js';
 import type { Transition } from './view.js';
 
 interface Node {
   id: string;
   presence: PresenceService;
+  replication: PresenceReplication;
   membership: Membership;
   transitions: Transition[];
+  /** Sends a heartbeat now, as the node's timer would. */
+  beat(): void;
 }
+
+type Hb = ControlMessage & { clock: number; delta: Delta | null; conns: Record<string, number> };
 
 /** Nodes whose messages are queued and delivered on `flush()`, with an optional filter (drops). */
 function network() {
@@ -27,20 +34,9 @@ function network() {
   const sent: ControlMessage[] = [];
   let now = 1_000;
   const deliver = (node: Node, msg: ControlMessage): void => {
-    const r = node.presence.replicator!;
-    switch (msg.type) {
-      case 'hb':
-        r.heartbeat(msg, node.membership.heartbeat(msg.from, msg.conns, msg.clock));
-        return;
-      case 'snap_req':
-        r.snapshotRequested(msg);
-        return;
-      case 'snap':
-        r.snapshotReceived(msg);
-        return;
-      default:
-        return;
-    }
+    const r = node.replication;
+    if (msg.type === 'hb') r.heard(msg, node.membership.heartbeat(msg.from, msg.conns as Record<string, number>));
+    else r.messages[msg.type as 'snap' | 'snap_req'](msg);
   };
   return {
     nodes,
@@ -48,24 +44,23 @@ function network() {
     add(id: string): Node {
       const transitions: Transition[] = [];
       const membership = new Membership(id, { nodeTimeoutMs: 1_000, forgetAfterMs: 10_000 });
+      const send = (type: string, fields: ControlFields, to?: string): void => {
+        const msg: ControlMessage = { v: 1, type, from: id, ...fields };
+        sent.push(msg);
+        queue.push(to === undefined ? { msg } : { msg, to });
+      };
       const presence = new PresenceService(
         id,
         { apply: (t) => transitions.push(...t) },
         {
-          send: (msg, to) => {
-            sent.push(msg);
-            queue.push(to === undefined ? { msg } : { msg, to });
-          },
-          membership,
-          connections: () => ({ app: 1 }),
+          heartbeat: { beatSoon() {} }, // the tests send explicitly
           maxEntriesPerNode: 0,
           refusals: new Refusals({ logger: silentLogger, counter: { inc() {} } }),
-          deltaDelayMs: 60_000, // the tests send explicitly
-          logger: silentLogger,
-          now: () => now,
         },
       );
-      const node = { id, presence, membership, transitions };
+      const replication = new PresenceReplication({ node: { send, membership }, store: presence, now: () => now });
+      const beat = (): void => send('hb', { conns: { app: 1 }, ...replication.heartbeat() });
+      const node = { id, presence, replication, membership, transitions, beat };
       nodes.set(id, node);
       return node;
     },
@@ -84,9 +79,7 @@ function network() {
         }
       }
     },
-    stop(): void {
-      for (const n of nodes.values()) n.presence.replicator!.stop();
-    },
+    stop(): void {},
   };
 }
 
@@ -98,15 +91,15 @@ test('a local join reaches the other node with its heartbeat, and the other node
   t.after(() => net.stop());
   const a = net.add('a');
   const b = net.add('b');
-  a.presence.replicator!.beat();
-  b.presence.replicator!.beat();
+  a.beat();
+  b.beat();
   net.flush();
   a.presence.join(T, 'u1', 's1', { name: 'Ann' });
   assert.deepEqual(
     a.transitions.map((x) => x.kind),
     ['occupied', 'member_added', 'count'],
   );
-  a.presence.replicator!.beat();
+  a.beat();
   net.flush();
   assert.deepEqual(members(b, T), ['u1']);
   assert.deepEqual(
@@ -115,7 +108,7 @@ test('a local join reaches the other node with its heartbeat, and the other node
   );
   assert.deepEqual(b.presence.view.members(T).get('u1'), { name: 'Ann' });
   a.presence.leave(T, 's1');
-  a.presence.replicator!.beat();
+  a.beat();
   net.flush();
   assert.deepEqual(members(b, T), []);
   assert.deepEqual(
@@ -129,15 +122,15 @@ test('a lost delta is repaired by one snapshot request (rate-limited), and nothi
   t.after(() => net.stop());
   const a = net.add('a');
   const b = net.add('b');
-  a.presence.replicator!.beat();
+  a.beat();
   net.flush();
   net.setDrop((msg) => msg.type === 'hb' && msg.delta !== null);
   a.presence.join(T, 'u1', 's1', null);
-  a.presence.replicator!.beat(); // lost
+  a.beat(); // lost
   net.flush();
   net.setDrop(() => false);
   a.presence.join(T, 'u2', 's2', null);
-  a.presence.replicator!.beat(); // arrives with a gap
+  a.beat(); // arrives with a gap
   net.flush();
   const requests = net.sent.filter((m) => m.type === 'snap_req');
   assert.equal(requests.length, 1);
@@ -152,7 +145,7 @@ test('a lost delta is repaired by one snapshot request (rate-limited), and nothi
     ['u5', 's5'],
   ] as const) {
     a.presence.join(T, u, s, null);
-    a.presence.replicator!.beat();
+    a.beat();
     net.flush();
     net.setDrop((msg) => msg.type === 'snap');
   }
@@ -160,7 +153,7 @@ test('a lost delta is repaired by one snapshot request (rate-limited), and nothi
   net.advance(SNAPSHOT_RETRY_MS);
   net.setDrop(() => false);
   a.presence.join(T, 'u6', 's6', null);
-  a.presence.replicator!.beat();
+  a.beat();
   net.flush();
   assert.equal(net.sent.filter((m) => m.type === 'snap_req').length, 3, 'asked again after the retry period');
   assert.deepEqual(members(b, T), ['u1', 'u2', 'u3', 'u4', 'u5', 'u6']);
@@ -171,21 +164,21 @@ test('a newcomer catches up: it is behind until the snapshot arrives, then holds
   t.after(() => net.stop());
   const a = net.add('a');
   a.presence.join(T, 'u1', 's1', null);
-  a.presence.replicator!.beat(); // nobody listens yet
+  a.beat(); // nobody listens yet
   net.flush();
   const b = net.add('b');
   net.setDrop((msg) => msg.type === 'snap_req');
-  a.presence.replicator!.beat(); // an empty heartbeat whose clock is ahead of b's
+  a.beat(); // an empty heartbeat whose clock is ahead of b's
   net.flush();
-  assert.deepEqual(b.presence.replicator!.behind(), ['a']);
+  assert.deepEqual(b.replication.behind(), ['a']);
   net.setDrop(() => false);
-  a.presence.replicator!.beat();
+  a.beat();
   net.flush();
-  assert.deepEqual(b.presence.replicator!.behind(), ['a'], 'no second request within the retry period');
+  assert.deepEqual(b.replication.behind(), ['a'], 'no second request within the retry period');
   net.advance(SNAPSHOT_RETRY_MS);
-  a.presence.replicator!.beat();
+  a.beat();
   net.flush();
-  assert.deepEqual(b.presence.replicator!.behind(), []);
+  assert.deepEqual(b.replication.behind(), []);
   assert.deepEqual(members(b, T), ['u1']);
 });
 
@@ -195,16 +188,16 @@ test('a node down hides its members (member_removed), back brings them again, fo
   const a = net.add('a');
   const b = net.add('b');
   a.presence.join(T, 'u1', 's1', null);
-  a.presence.replicator!.beat();
-  b.presence.replicator!.beat();
+  a.beat();
+  b.beat();
   net.flush();
   assert.deepEqual(members(b, T), ['u1']);
-  const rb = b.presence.replicator!;
+  const rb = b.replication;
   rb.nodeDown('a');
   assert.deepEqual(members(b, T), []);
   assert.ok(b.transitions.some((x) => x.kind === 'member_removed'));
   b.membership.sweep(); // (membership's own state is tested on its own)
-  rb.heartbeat({ v: 1, type: 'hb', from: 'a', clock: a.presence.clockOf('a'), delta: null, conns: {} }, 'up');
+  rb.heard({ v: 1, type: 'hb', from: 'a', clock: a.presence.clockOf('a'), delta: null, conns: {} }, 'up');
   assert.deepEqual(members(b, T), ['u1']);
   rb.nodeForgotten('a');
   assert.deepEqual(members(b, T), []);
@@ -215,9 +208,9 @@ test('a heartbeat carries the own clock and the local connection counts', (t) =>
   t.after(() => net.stop());
   const a = net.add('a');
   a.presence.join(T, 'u1', 's1', null);
-  a.presence.replicator!.beat();
-  const hb = net.sent.find((m) => m.type === 'hb');
-  assert.ok(hb && hb.type === 'hb');
+  a.beat();
+  const hb = net.sent.find((m) => m.type === 'hb') as Hb | undefined;
+  assert.ok(hb);
   assert.equal(hb.clock, 1);
   assert.deepEqual(hb.conns, { app: 1 });
   assert.equal(hb.delta?.ops.length, 1);

@@ -1,8 +1,9 @@
 /**
- * The cluster link over any backend: it only carries bytes. Channel traffic goes on per-topic
- * subjects (a node subscribes only while it has local subscribers), control messages on one shared
- * subject and one per node. What the control messages mean (membership, replication, user
- * commands) is decided above it, in cluster/node.ts and presence/replicator.ts.
+ * The Carrier moves bytes between nodes over any backend, and understands none of them: channel
+ * traffic goes on per-topic subjects (a node subscribes only while it has local subscribers),
+ * control messages on one shared subject and one per node. It checks envelopes (cluster/envelope.ts)
+ * and drops its own node's messages; what a control message means is decided by the feature that
+ * registered its type with the node (cluster/node.ts).
  */
 import type { Logger } from '../log/logger.js';
 import type { ClusterBackend } from './backends/types.js';
@@ -14,32 +15,33 @@ import {
   encodeControl,
   encodeData,
   encodeMark,
+  type ControlFields,
   type ControlMessage,
 } from './envelope.js';
 
-/** What the link hands up, registered once at start. */
-export interface LinkReceiver {
+/** What the carrier hands up, given when it connects (the node). */
+export interface CarrierReceiver {
   /** A channel frame published by another node on a watched topic. */
   data(topic: string, frame: string, exceptSocketId: string | undefined): void;
-  /** A decoded control message from another node. */
+  /** A control message from another node, its envelope checked. */
   control(msg: ControlMessage): void;
-  /** A history mark (history/resume.ts) another node published on a watched topic. */
+  /** A mark another node published on a watched topic. */
   mark(topic: string, id: string): void;
   /** The backend connection went down or came back. */
   connectionChanged(up: boolean): void;
 }
 
-export class BackendLink {
+export class Carrier {
   private readonly subjects: Subjects;
   private readonly watched = new Map<string, string>(); // subject -> topic
-  private receiver: LinkReceiver | null = null;
+  private receiver: CarrierReceiver | null = null;
 
   constructor(
     private readonly deps: {
       backend: ClusterBackend;
       prefix: string;
-      /** This node's replica id: its own messages are dropped on the way in. */
-      self: string;
+      /** This node's id: its own messages are dropped on the way in. */
+      nodeId: string;
       logger: Logger;
     },
   ) {
@@ -50,7 +52,8 @@ export class BackendLink {
     return this.deps.backend.name;
   }
 
-  async start(receiver: LinkReceiver): Promise<void> {
+  /** Connects the backend and subscribes the control subjects; `receiver` gets what arrives. */
+  async connect(receiver: CarrierReceiver): Promise<void> {
     this.receiver = receiver;
     const { backend } = this.deps;
     await backend.connect({
@@ -58,7 +61,7 @@ export class BackendLink {
       connectionChanged: (up) => receiver.connectionChanged(up),
     });
     backend.subscribe(this.subjects.control);
-    backend.subscribe(this.subjects.node(this.deps.self));
+    backend.subscribe(this.subjects.node(this.deps.nodeId));
   }
 
   async close(): Promise<void> {
@@ -78,30 +81,30 @@ export class BackendLink {
   }
 
   forward(topic: string, frame: string, exceptSocketId?: string): void {
-    this.deps.backend.publish(this.subjects.data(topic), encodeData(this.deps.self, exceptSocketId, frame));
+    this.deps.backend.publish(this.subjects.data(topic), encodeData(this.deps.nodeId, exceptSocketId, frame));
   }
 
-  /** A history mark on `topic`'s data subject, behind every frame this node forwarded on it before. */
+  /** A mark on `topic`'s data subject, behind every frame this node forwarded on it before. */
   mark(topic: string, id: string): void {
-    this.deps.backend.publish(this.subjects.data(topic), encodeMark(this.deps.self, id));
+    this.deps.backend.publish(this.subjects.data(topic), encodeMark(this.deps.nodeId, id));
   }
 
-  /** Sends a control message to every node, or to one. */
-  send(msg: ControlMessage, to?: string): void {
+  /** Sends `{ v: 1, type, from, ...fields }` to every node, or to one. */
+  send(type: string, fields: ControlFields, to?: string): void {
     const subject = to === undefined ? this.subjects.control : this.subjects.node(to);
-    this.deps.backend.publish(subject, encodeControl(msg));
+    this.deps.backend.publish(subject, encodeControl(type, this.deps.nodeId, fields));
   }
 
   private onMessage(subject: string, payload: Buffer): void {
     const receiver = this.receiver;
     if (receiver === null) return;
-    const { logger, self } = this.deps;
+    const { logger, nodeId } = this.deps;
     if (this.subjects.isData(subject)) {
       const topic = this.watched.get(subject);
       if (topic === undefined) return;
       const mark = decodeMark(payload);
       if (mark) {
-        if (mark.origin !== self) receiver.mark(topic, mark.id);
+        if (mark.origin !== nodeId) receiver.mark(topic, mark.id);
         return;
       }
       const env = decodeData(payload);
@@ -109,7 +112,7 @@ export class BackendLink {
         logger.warn('dropped a malformed data envelope', { subject });
         return;
       }
-      if (env.origin !== self) receiver.data(topic, env.frame, env.except);
+      if (env.origin !== nodeId) receiver.data(topic, env.frame, env.except);
       return;
     }
     let msg: ControlMessage;
@@ -119,11 +122,7 @@ export class BackendLink {
       logger.warn('dropped a malformed control message', { subject, err });
       return;
     }
-    if (msg.from === self) return;
-    try {
-      receiver.control(msg);
-    } catch (err) {
-      logger.warn('could not apply a control message', { type: msg.type, from: msg.from, err });
-    }
+    if (msg.from === nodeId) return;
+    receiver.control(msg);
   }
 }

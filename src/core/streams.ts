@@ -1,0 +1,72 @@
+/**
+ * The core's port for where a channel event goes once it is built: `ChannelStreams`. The core
+ * publishes and resumes through it and knows no more: whether the channel keeps a stream (channel
+ * history, history/streams.ts), where that stream is kept (this process today; a store such as
+ * Redis Streams or JetStream tomorrow) and what a position looks like (an opaque string to the
+ * core) are the implementation's. The composition root picks one: `DirectStreams` (below) when no
+ * app keeps history, else history's, which sends the channels without history here.
+ */
+import type { ClusterLink } from '../cluster/types.js';
+import type { WsSocket } from '../transport/types.js';
+import type { Connection } from './connection.js';
+import type { LocalDelivery } from './delivery.js';
+
+/**
+ * The socket an event skips (its sender's): a local connection (a client event; the HTTP API when
+ * the socket is on this node), or the id of a socket on another node or of none known here.
+ */
+export type Except = Pick<Connection, 'socketId' | 'socket'> | string;
+
+export interface ChannelStreams {
+  /**
+   * Publishes `frame` (built by frames.channelEvent) to `topic`'s subscribers on every node but
+   * `except`. At most once, in order per publisher and topic. Returns nothing when the event is
+   * on its way (the direct path, synchronous and allocation-free); a promise when it is appended
+   * to a store first, settled once it is kept (rejected: not kept, not delivered).
+   */
+  publish(appId: string, topic: string, frame: string, except?: Except): void | Promise<void>;
+  /**
+   * A subscription on `channel` just succeeded with a resume request (`wm_resume`, the client's,
+   * unchecked). Returns true when the stream takes over attaching the socket to `topic` (`attach`,
+   * after the replay); false when the request does not apply and the caller attaches it now.
+   */
+  resume(conn: Connection, channel: string, topic: string, request: unknown, attach: () => void): boolean;
+  /** The connection left `topic` (or closed): a resume still waiting for it is dropped. */
+  cancel(conn: Connection, topic: string): void;
+}
+
+/** Finds a local connection by socket id (the core's registry). */
+export interface SocketLookup {
+  get(socketId: string): Pick<Connection, 'socket'> | undefined;
+}
+
+/** Today's path for every channel without history: delivered to this node's sockets, forwarded to the others. */
+export class DirectStreams implements ChannelStreams {
+  constructor(
+    private readonly deps: {
+      delivery: LocalDelivery;
+      link: Pick<ClusterLink, 'forward'>;
+      sockets: SocketLookup;
+    },
+  ) {}
+
+  publish(appId: string, topic: string, frame: string, except?: Except): void {
+    let socket: WsSocket | undefined;
+    let socketId: string | undefined;
+    if (typeof except === 'string') {
+      socketId = except;
+      socket = this.deps.sockets.get(except)?.socket;
+    } else if (except !== undefined) {
+      socketId = except.socketId;
+      socket = except.socket;
+    }
+    this.deps.delivery.toTopic(appId, topic, frame, socket);
+    this.deps.link.forward(topic, frame, socketId);
+  }
+
+  resume(): boolean {
+    return false;
+  }
+
+  cancel(): void {}
+}

@@ -1,0 +1,102 @@
+/**
+ * Channel history as a feature of the cluster node: its messages travel as control messages of
+ * type `hist` (`{ v: 1, type: 'hist', from, body }`, body checked by history/wire.ts) and its
+ * marks on the channels' data subjects. `ClusterPeers` is the sending half (HistoryPeers over the
+ * node); `HistoryReceiver` the receiving half, registered with the node by the composition root.
+ */
+import type { ClusterControl, ClusterFeature, ControlMessage } from '../cluster/types.js';
+import { parseTopic } from '../core/topics.js';
+import type { Logger } from '../log/logger.js';
+import type { HistoryChannels } from './channels.js';
+import { parsePosition } from './position.js';
+import type { Resumer } from './resumer.js';
+import type { Sequencer } from './sequencer.js';
+import type { HistoryStreams } from './streams.js';
+import type { HistoryPeers } from './types.js';
+import { checkHistoryMessage, type HistoryMessage } from './wire.js';
+
+export class ClusterPeers implements HistoryPeers {
+  readonly nodeId: string;
+
+  constructor(private readonly node: Pick<ClusterControl, 'nodeId' | 'membership' | 'send' | 'mark'>) {
+    this.nodeId = node.nodeId;
+  }
+
+  ownerOf(topic: string): string {
+    return this.node.membership.owner(topic);
+  }
+
+  wasOwner(nodeId: string, topic: string): boolean {
+    return this.node.membership.wouldOwn(nodeId, topic);
+  }
+
+  send(to: string, body: HistoryMessage): void {
+    this.node.send('hist', { body }, to);
+  }
+
+  mark(topic: string, id: string): void {
+    this.node.mark(topic, id);
+  }
+}
+
+export class HistoryReceiver implements ClusterFeature {
+  readonly name = 'history';
+  readonly messages = { hist: (msg: ControlMessage): void => this.message(msg.from, checkHistoryMessage(msg.body)) };
+
+  constructor(
+    private readonly deps: {
+      channels: HistoryChannels;
+      streams: Pick<HistoryStreams, 'sequenced'>;
+      sequencer: Pick<Sequencer, 'answer'>;
+      resumer: Pick<Resumer, 'replied' | 'marked' | 'nodeDown'>;
+      peers: HistoryPeers;
+      logger: Logger;
+    },
+  ) {}
+
+  marked(_topic: string, id: string): void {
+    this.deps.resumer.marked(id);
+  }
+
+  nodeDown(nodeId: string): void {
+    this.deps.resumer.nodeDown(nodeId);
+  }
+
+  private message(from: string, msg: HistoryMessage): void {
+    switch (msg.kind) {
+      case 'seq': {
+        const appId = this.appWithHistory(from, msg.topic, 'asked to sequence a channel without history here');
+        if (appId === null) return;
+        const done = this.deps.streams.sequenced(appId, msg.topic, msg.frame, msg.except);
+        if (done !== undefined)
+          done.catch((err: unknown) => this.deps.logger.warn('an event sent to be sequenced was not kept', { err }));
+        return;
+      }
+      case 'replay_req': {
+        const appId = this.appWithHistory(from, msg.topic, 'asked for the history of a channel without history here');
+        if (appId === null) return;
+        const answer = this.deps.sequencer.answer(
+          appId,
+          msg.topic,
+          msg.from === null ? null : parsePosition(msg.from),
+          msg.id,
+        );
+        // The mark first: any event sequenced after this answer is published behind it.
+        this.deps.peers.mark(msg.topic, msg.id);
+        this.deps.peers.send(from, answer);
+        return;
+      }
+      case 'replay':
+        this.deps.resumer.replied(msg);
+        return;
+    }
+  }
+
+  /** The app of a peer's request about `topic`, or null (logged) when that channel keeps no history here. */
+  private appWithHistory(from: string, topic: string, what: string): string | null {
+    const { appId } = parseTopic(topic);
+    if (this.deps.channels.handles(appId, topic)) return appId;
+    this.deps.logger.warn(`${what}: is the config the same on every node?`, { node: from, appId });
+    return null;
+  }
+}
