@@ -28,6 +28,13 @@ import { APP, freePort, startTestServer, testApp, type TestServer } from './help
 const rig = laravelRig();
 const UPDATES = 20;
 
+function spread(ms: number[]): string {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number): string =>
+    (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(1);
+  return `median ${at(0.5)}, p90 ${at(0.9)}, max ${at(1)}`;
+}
+
 interface RigEvent {
   type: string;
   why?: string;
@@ -35,154 +42,173 @@ interface RigEvent {
   reason?: string;
 }
 
-describe(
-  'Livewire on a real Laravel app through wiremesh (Chromium, Laravel 10 web middleware)',
-  {
-    skip:
-      CHROMIUM_MISSING || rig.skip || (!existsSync(CLIENT_SCRIPT) && `${CLIENT_SCRIPT} is missing: run npm run build`),
-    timeout: 300_000,
-  },
-  () => {
-    let laravel: LaravelApp;
-    let wiremesh: TestServer;
-    let browser: Browser;
-    const recs: PageRecorder[] = [];
+/** Laravel's session drivers: the id in the cookie (file, database) or the whole session (cookie). */
+for (const driver of ['file', 'database', 'cookie'] as const) {
+  describe(
+    `Livewire on a real Laravel app through wiremesh (Chromium, Laravel 10 web middleware, ${driver} sessions)`,
+    {
+      skip:
+        CHROMIUM_MISSING ||
+        rig.skip ||
+        (!existsSync(CLIENT_SCRIPT) && `${CLIENT_SCRIPT} is missing: run npm run build`),
+      timeout: 300_000,
+    },
+    () => {
+      let laravel: LaravelApp;
+      let wiremesh: TestServer;
+      let browser: Browser;
+      const recs: PageRecorder[] = [];
 
-    before(async () => {
-      // Each needs the other's address; Laravel starts first, as in a deployment: a wiremesh started
-      // before its upstream answers sends updates over HTTP until its next health check.
-      const [port, wsPort] = [await freePort(), await freePort()];
-      const origin = `http://127.0.0.1:${port}`;
-      laravel = await startLaravel(rig.root!, {
-        port,
-        env: {
-          PUSHER_APP_ID: APP.id,
-          PUSHER_APP_KEY: APP.key,
-          PUSHER_APP_SECRET: APP.secret,
-          PUSHER_HOST: '127.0.0.1',
-          PUSHER_PORT: String(wsPort),
-        },
+      before(async () => {
+        // Each needs the other's address; Laravel starts first, as in a deployment: a wiremesh started
+        // before its upstream answers sends updates over HTTP until its next health check.
+        const [port, wsPort] = [await freePort(), await freePort()];
+        const origin = `http://127.0.0.1:${port}`;
+        laravel = await startLaravel(rig.root!, {
+          port,
+          env: {
+            PUSHER_APP_ID: APP.id,
+            PUSHER_APP_KEY: APP.key,
+            PUSHER_APP_SECRET: APP.secret,
+            PUSHER_HOST: '127.0.0.1',
+            PUSHER_PORT: String(wsPort),
+            SESSION_DRIVER: driver,
+          },
+        });
+        wiremesh = await startTestServer({
+          port: wsPort,
+          apps: [testApp({ livewire: { backends: [origin], publicUrl: origin } })],
+        });
+        browser = await launchChromium();
       });
-      wiremesh = await startTestServer({
-        port: wsPort,
-        apps: [testApp({ livewire: { backends: [origin], publicUrl: origin } })],
+
+      after(async () => {
+        await Promise.all(
+          recs.map((r) =>
+            r.page
+              .context()
+              .close()
+              .catch(() => undefined),
+          ),
+        );
+        await closeBrowser(browser);
+        await laravel?.close();
+        await wiremesh?.close();
       });
-      browser = await launchChromium();
-    });
 
-    after(async () => {
-      await Promise.all(
-        recs.map((r) =>
-          r.page
-            .context()
-            .close()
-            .catch(() => undefined),
-        ),
-      );
-      await closeBrowser(browser);
-      await laravel?.close();
-      await wiremesh?.close();
-    });
-
-    /** A page on the app, its socket connected and the transport installed; counts the requests it makes. */
-    async function openApp(): Promise<{
-      rec: PageRecorder;
-      page: Page;
-      syncPosts: () => number;
-      httpUpdates: () => number;
-    }> {
-      const rec = await openPage(browser);
-      recs.push(rec);
-      const { page } = rec;
-      let syncPosts = 0;
-      page.on('request', (req) => {
-        const url = new URL(req.url());
-        if (req.method() === 'POST' && url.port === String(wiremesh.port) && url.pathname === '/wiremesh/session')
-          syncPosts++;
-      });
-      await gotoLivewire(page, laravel.url);
-      await page.waitForFunction(
-        () =>
-          (window as unknown as { pusher?: { connection: { state: string } } }).pusher?.connection.state ===
-          'connected',
-      );
-      const mode = await page.evaluate(
-        () => (window as unknown as { wiremeshRig: { mode: string; installError: string | null } }).wiremeshRig,
-      );
-      assert.equal(
-        mode.mode,
-        'socket',
-        `the page installed the wiremesh transport (${mode.installError ?? 'no error'})`,
-      );
-      return { rec, page, syncPosts: () => syncPosts, httpUpdates: () => rec.updateRequests.length };
-    }
-
-    const events = (page: Page): Promise<RigEvent[]> =>
-      page.evaluate(() => (window as unknown as { wiremeshRig: { events: RigEvent[] } }).wiremeshRig.events);
-
-    test(`${UPDATES} updates over the socket, none over HTTP; the session value they keep survives a full load`, async (t) => {
-      const { rec, page, syncPosts, httpUpdates } = await openApp();
-      const before = syncPosts();
-      for (let i = 1; i <= UPDATES; i++) {
-        await page.click('#increment');
-        await waitForText(page, '#count', String(i));
-        await waitForText(page, '#clicks', String(i));
+      /** A page on the app, its socket connected and the transport installed; counts the requests it makes. */
+      async function openApp(): Promise<{
+        rec: PageRecorder;
+        page: Page;
+        syncPosts: () => number;
+        httpUpdates: () => number;
+      }> {
+        const rec = await openPage(browser);
+        recs.push(rec);
+        const { page } = rec;
+        let syncPosts = 0;
+        page.on('request', (req) => {
+          const url = new URL(req.url());
+          if (req.method() === 'POST' && url.port === String(wiremesh.port) && url.pathname === '/wiremesh/session')
+            syncPosts++;
+        });
+        await gotoLivewire(page, laravel.url);
+        await page.waitForFunction(
+          () =>
+            (window as unknown as { pusher?: { connection: { state: string } } }).pusher?.connection.state ===
+            'connected',
+        );
+        const mode = await page.evaluate(
+          () => (window as unknown as { wiremeshRig: { mode: string; installError: string | null } }).wiremeshRig,
+        );
+        assert.equal(
+          mode.mode,
+          'socket',
+          `the page installed the wiremesh transport (${mode.installError ?? 'no error'})`,
+        );
+        return { rec, page, syncPosts: () => syncPosts, httpUpdates: () => rec.updateRequests.length };
       }
-      // A trailing sync (started by the last response) is counted too.
-      await new Promise((r) => setTimeout(r, 500));
-      const syncs = syncPosts() - before;
-      const socketUpdates = (await events(page)).filter((e) => e.type === 'socket').length;
-      t.diagnostic(
-        `${UPDATES} updates: ${socketUpdates} over the socket, ${httpUpdates()} over HTTP, ${syncs} POST /wiremesh/session`,
-      );
-      t.diagnostic(
-        `events: ${JSON.stringify((await events(page)).filter((e) => e.type !== 'socket' && e.type !== 'sync'))}`,
-      );
-      assert.equal(httpUpdates(), 0, 'no update went over HTTP');
-      assert.equal(socketUpdates, UPDATES, 'every update went over the socket');
-      assert.deepEqual(rec.errors, [], 'no page error');
 
-      // The session the updates wrote (clicks) is the browser's: a full load renders it.
-      await gotoLivewire(page, laravel.url);
-      await waitForText(page, '#clicks', String(UPDATES));
+      /** Clicks `#increment` UPDATES times (the session's count starting at `first`); the time each took to render, in ms. */
+      async function clicks(page: Page, first: number): Promise<number[]> {
+        const took: number[] = [];
+        for (let i = 0; i < UPDATES; i++) {
+          const start = performance.now();
+          await page.click('#increment');
+          await waitForText(page, '#count', String(i + 1));
+          await waitForText(page, '#clicks', String(first + i));
+          took.push(performance.now() - start);
+        }
+        return took;
+      }
 
-      await t.test(
-        `0 session sync POSTs while the session is unchanged (today ${syncs} for ${UPDATES} updates)`,
-        {
-          todo: `Laravel re-encrypts its session and XSRF-TOKEN cookies on every response: ${syncs} POST /wiremesh/session for ${UPDATES} updates`,
-        },
-        () => {
-          assert.equal(syncs, 0, `${syncs} POST /wiremesh/session for ${UPDATES} updates`);
-        },
-      );
-    });
+      const events = (page: Page): Promise<RigEvent[]> =>
+        page.evaluate(() => (window as unknown as { wiremeshRig: { events: RigEvent[] } }).wiremeshRig.events);
 
-    test('log in through the socket (session regenerated), then a full page load shows the user; log out likewise', async () => {
-      const { rec, page, httpUpdates } = await openApp();
-      await waitForText(page, '#user', 'guest');
+      test(`${UPDATES} updates over the socket, none over HTTP; the session value they keep survives a full load`, async (t) => {
+        const { rec, page, syncPosts, httpUpdates } = await openApp();
+        const before = syncPosts();
+        const overSocket = await clicks(page, 1);
+        // A trailing sync (started by the last response) is counted too.
+        await new Promise((r) => setTimeout(r, 500));
+        const syncs = syncPosts() - before;
+        const socketUpdates = (await events(page)).filter((e) => e.type === 'socket').length;
+        const fellBack = (await events(page)).filter((e) => e.type !== 'socket' && e.type !== 'sync');
+        t.diagnostic(
+          `${UPDATES} updates: ${socketUpdates} over the socket, ${httpUpdates()} over HTTP, ${syncs} POST /wiremesh/session${fellBack.length ? `; ${JSON.stringify(fellBack)}` : ''}`,
+        );
+        assert.equal(httpUpdates(), 0, 'no update went over HTTP');
+        assert.equal(socketUpdates, UPDATES, 'every update went over the socket');
+        assert.deepEqual(rec.errors, [], 'no page error');
 
-      // Livewire's redirect effect after the login: a full load of `/`, which must carry the new session.
-      const loaded = page.waitForEvent('load');
-      await page.click('#login-redirect');
-      await loaded;
-      await waitForLivewire(page);
-      await waitForText(page, '#user', 'Ada');
-      assert.equal((await (await page.context().request.get(`${laravel.url}/whoami`)).json()).user, 'Ada');
+        // The session the updates wrote (clicks) is the browser's: a full load renders it.
+        await gotoLivewire(page, laravel.url);
+        await waitForText(page, '#clicks', String(UPDATES));
 
-      // Log out inside an update (invalidate + new token), no redirect: once the browser holds the
-      // cookies the update set, a full load is logged out.
-      const sessionSyncs = async (): Promise<number> =>
-        (await events(page)).filter(
-          (e) => e.type === 'sync' && e.why === 'server-set' && e.set?.includes('laravel_session'),
-        ).length;
-      const synced = await sessionSyncs();
-      await page.click('#logout');
-      await waitForText(page, '#who', 'guest');
-      await eventually('the new session cookie to reach the browser', async () => (await sessionSyncs()) > synced);
-      await page.reload();
-      await waitForText(page, '#user', 'guest');
-      assert.equal(httpUpdates(), 0, 'no update went over HTTP');
-      assert.deepEqual(rec.errors, [], 'no page error');
-    });
-  },
-);
+        // For comparison, the same updates over HTTP (PHP's built-in server: a new connection each).
+        await page.evaluate(() => (window as unknown as { wiremeshTransport: () => void }).wiremeshTransport());
+        const overHttp = await clicks(page, UPDATES + 1);
+        assert.equal(httpUpdates(), UPDATES, 'without the transport, every update was an HTTP request');
+        t.diagnostic(`click to render, ms: over the socket ${spread(overSocket)}; over HTTP ${spread(overHttp)}`);
+
+        await t.test(
+          `0 session sync POSTs while the session is unchanged (today ${syncs} for ${UPDATES} updates, ${driver} sessions)`,
+          {
+            todo: `Laravel re-encrypts its session and XSRF-TOKEN cookies on every response: ${syncs} POST /wiremesh/session for ${UPDATES} updates`,
+          },
+          () => {
+            assert.equal(syncs, 0, `${syncs} POST /wiremesh/session for ${UPDATES} updates`);
+          },
+        );
+      });
+
+      test('log in through the socket (session regenerated), then a full page load shows the user; log out likewise', async () => {
+        const { rec, page, httpUpdates } = await openApp();
+        await waitForText(page, '#user', 'guest');
+
+        // Livewire's redirect effect after the login: a full load of `/`, which must carry the new session.
+        const loaded = page.waitForEvent('load');
+        await page.click('#login-redirect');
+        await loaded;
+        await waitForLivewire(page);
+        await waitForText(page, '#user', 'Ada');
+        assert.equal((await (await page.context().request.get(`${laravel.url}/whoami`)).json()).user, 'Ada');
+
+        // Log out inside an update (invalidate + new token), no redirect: once the browser holds the
+        // cookies the update set, a full load is logged out.
+        const sessionSyncs = async (): Promise<number> =>
+          (await events(page)).filter(
+            (e) => e.type === 'sync' && e.why === 'server-set' && e.set?.includes('laravel_session'),
+          ).length;
+        const synced = await sessionSyncs();
+        await page.click('#logout');
+        await waitForText(page, '#who', 'guest');
+        await eventually('the new session cookie to reach the browser', async () => (await sessionSyncs()) > synced);
+        await page.reload();
+        await waitForText(page, '#user', 'guest');
+        assert.equal(httpUpdates(), 0, 'no update went over HTTP');
+        assert.deepEqual(rec.errors, [], 'no page error');
+      });
+    },
+  );
+}

@@ -49,6 +49,83 @@ export function laravelRig(): LaravelRig {
   return { root, skip: false };
 }
 
+/** A copy of the fixture app inside the rig's root, with its .env, storage/ and sqlite database. */
+export interface LaravelCopy {
+  /** The copy on the host (inside the rig's root). */
+  dir: string;
+  /** Runs a command in the root with the copy (or `sub`, a folder of it) as working directory; rejects with its output when it fails. */
+  run(command: string[], sub?: string): Promise<string>;
+  /** Runs `php artisan …` in the copy. */
+  artisan(...args: string[]): Promise<string>;
+  /** The argv that runs `command` in the root from `sub` (for long-running processes). */
+  argv(command: string[], sub?: string): [string, string[]];
+  remove(): void;
+}
+
+/** Copies the fixture into the rig with this .env (merged over a fresh APP_KEY, debug on, sqlite, file sessions). */
+export function copyLaravelApp(root: string, env: Record<string, string>): LaravelCopy {
+  const dir = mkdtempSync(join(root, 'tmp', 'wiremesh-laravel-'));
+  const app = join(dir, 'app');
+  const inRoot = `/tmp/${basename(dir)}/app`;
+  cpSync(LARAVEL_APP_DIR, app, { recursive: true });
+  for (const d of [
+    'storage/framework/sessions',
+    'storage/framework/views',
+    'storage/framework/cache/data',
+    'storage/logs',
+    'bootstrap/cache',
+    'public/assets',
+  ])
+    mkdirSync(join(app, d), { recursive: true });
+  writeFileSync(join(app, 'database', 'database.sqlite'), '');
+  for (const [name, file] of Object.entries(ASSETS))
+    if (existsSync(file)) copyFileSync(file, join(app, 'public', 'assets', name));
+  const all: Record<string, string> = {
+    APP_KEY: `base64:${randomBytes(32).toString('base64')}`,
+    APP_ENV: 'local',
+    APP_DEBUG: 'true',
+    LOG_LEVEL: 'warning',
+    ...env,
+  };
+  writeFileSync(
+    join(app, '.env'),
+    Object.entries(all)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}\n`)
+      .join(''),
+  );
+
+  const argv = (command: string[], sub = ''): [string, string[]] => [
+    'chroot',
+    [
+      root,
+      '/usr/bin/env',
+      '-i',
+      '-C',
+      `${inRoot}${sub ? `/${sub}` : ''}`,
+      'PATH=/usr/bin:/bin',
+      'HOME=/tmp',
+      ...command,
+    ],
+  ];
+  const run = async (command: string[], sub?: string): Promise<string> => {
+    const [cmd, args] = argv(command, sub);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    if (code !== 0) throw new Error(`${command.join(' ')} exited ${code}:\n${out}`);
+    return out;
+  };
+  return {
+    dir: app,
+    run,
+    artisan: (...args) => run(['php', 'artisan', '--no-ansi', ...args]),
+    argv,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
 export interface LaravelApp {
   /** Origin, e.g. `http://127.0.0.1:41234` (no trailing slash). */
   url: string;
@@ -72,66 +149,14 @@ export interface LaravelAppOptions {
 
 /** Copies the fixture into the rig, migrates and seeds its sqlite database, serves it, and waits until `/up` answers. */
 export async function startLaravel(root: string, options: LaravelAppOptions = {}): Promise<LaravelApp> {
-  const dir = mkdtempSync(join(root, 'tmp', 'wiremesh-laravel-'));
-  const app = join(dir, 'app');
-  const inRoot = `/tmp/${basename(dir)}/app`;
-  cpSync(LARAVEL_APP_DIR, app, { recursive: true });
-  for (const d of [
-    'storage/framework/sessions',
-    'storage/framework/views',
-    'storage/framework/cache/data',
-    'storage/logs',
-    'bootstrap/cache',
-    'public/assets',
-  ])
-    mkdirSync(join(app, d), { recursive: true });
-  writeFileSync(join(app, 'database', 'database.sqlite'), '');
-  for (const [name, file] of Object.entries(ASSETS))
-    if (existsSync(file)) copyFileSync(file, join(app, 'public', 'assets', name));
-
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const env: Record<string, string> = {
-    APP_KEY: `base64:${randomBytes(32).toString('base64')}`,
-    APP_ENV: 'local',
-    APP_DEBUG: 'true',
-    APP_URL: url,
-    LOG_LEVEL: 'warning',
-    ...options.env,
-  };
-  writeFileSync(
-    join(app, '.env'),
-    Object.entries(env)
-      .map(([k, v]) => `${k}=${JSON.stringify(v)}\n`)
-      .join(''),
-  );
-
-  const inApp = (cwd: string, command: string[]): [string, string[]] => [
-    'chroot',
-    [root, '/usr/bin/env', '-i', '-C', cwd, 'PATH=/usr/bin:/bin', 'HOME=/tmp', ...command],
-  ];
-  const artisan = async (...args: string[]): Promise<string> => {
-    const [cmd, argv] = inApp(inRoot, ['php', 'artisan', '--no-ansi', ...args]);
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
-    if (code !== 0) throw new Error(`php artisan ${args.join(' ')} exited ${code}:\n${out}`);
-    return out;
-  };
-  const remove = (): void => rmSync(dir, { recursive: true, force: true });
-
+  const copy = copyLaravelApp(root, { APP_URL: url, ...options.env });
+  const { artisan, remove } = copy;
   let server: ChildProcess | undefined;
   try {
     await artisan('migrate', '--force', '--seed');
-    const [cmd, argv] = inApp(`${inRoot}/public`, [
-      'PHP_CLI_SERVER_WORKERS=4',
-      'php',
-      '-S',
-      `127.0.0.1:${port}`,
-      ROUTER,
-    ]);
+    const [cmd, argv] = copy.argv(['PHP_CLI_SERVER_WORKERS=4', 'php', '-S', `127.0.0.1:${port}`, ROUTER], 'public');
     // Its own process group: the server and its workers are stopped together.
     server = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   } catch (error) {
@@ -182,5 +207,5 @@ export async function startLaravel(root: string, options: LaravelAppOptions = {}
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url, port, dir: app, output: () => out, artisan, close };
+  return { url, port, dir: copy.dir, output: () => out, artisan, close };
 }
