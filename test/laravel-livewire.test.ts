@@ -7,7 +7,8 @@
  * the updates.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { CLIENT_SCRIPT } from './helpers/e2e-app.js';
@@ -129,6 +130,20 @@ for (const driver of ['file', 'database', 'cookie'] as const) {
         return { rec, page, syncPosts: () => syncPosts, httpUpdates: () => rec.updateRequests.length };
       }
 
+      /** Ends every session on the server, as their expiry or a cleared session store would. */
+      async function expireSessions(): Promise<void> {
+        if (driver === 'file') {
+          const dir = join(laravel.dir, 'storage', 'framework', 'sessions');
+          for (const f of readdirSync(dir)) if (!f.startsWith('.')) rmSync(join(dir, f));
+        } else {
+          await laravel.run([
+            'php',
+            '-r',
+            "(new PDO('sqlite:database/database.sqlite'))->exec('DELETE FROM sessions');",
+          ]);
+        }
+      }
+
       /** Clicks `#increment` UPDATES times (the session's count starting at `first`); the time each took to render, in ms. */
       async function clicks(page: Page, first: number): Promise<number[]> {
         const took: number[] = [];
@@ -209,6 +224,57 @@ for (const driver of ['file', 'database', 'cookie'] as const) {
         assert.equal(httpUpdates(), 0, 'no update went over HTTP');
         assert.deepEqual(rec.errors, [], 'no page error');
       });
+
+      test('the session regenerated over HTTP, then updates over the socket run with the new session', async () => {
+        const { rec, page, httpUpdates } = await openApp();
+        await page.click('#increment');
+        await waitForText(page, '#clicks', '1');
+        // Laravel renews the CSRF token with the session: the page takes the new one (Livewire reads the meta tag on every request).
+        const status = await page.evaluate(async () => {
+          const meta = document.querySelector('meta[name="csrf-token"]')!;
+          const res = await fetch('/session/regenerate', {
+            method: 'POST',
+            headers: { 'X-CSRF-TOKEN': meta.getAttribute('content') ?? '' },
+          });
+          meta.setAttribute('content', ((await res.json()) as { token: string }).token);
+          return res.status;
+        });
+        assert.equal(status, 200, 'the regeneration was accepted');
+        for (const n of ['2', '3']) {
+          await page.click('#increment');
+          await waitForText(page, '#clicks', n);
+        }
+        const fellBack = (await events(page)).filter((e) => e.type === 'http');
+        assert.deepEqual(fellBack, [], 'no update fell back to HTTP (a 419 would have)');
+        assert.equal(httpUpdates(), 0, 'no update went over HTTP');
+        assert.deepEqual(rec.errors, [], 'no page error');
+      });
+
+      test(
+        'an expired session: one "page expired" prompt, as over HTTP',
+        { skip: driver === 'cookie' && 'a cookie session cannot be expired on the server' },
+        async () => {
+          const { rec, page } = await openApp();
+          await page.click('#increment');
+          await waitForText(page, '#count', '1');
+          await expireSessions();
+          await page.click('#increment');
+          await eventually('the page-expired prompt', () => rec.dialogs.length > 0);
+          await new Promise((r) => setTimeout(r, 500));
+          assert.deepEqual(
+            rec.dialogs.map((d) => d.message),
+            ['This page has expired.\nWould you like to refresh the page?'],
+            'exactly one prompt',
+          );
+          const reasons = (await events(page)).filter((e) => e.type === 'http').map((e) => e.reason);
+          assert.deepEqual(
+            reasons,
+            ['expired-419'],
+            "the tunnelled 419 was replayed over HTTP once, with the browser's cookies",
+          );
+          await waitForText(page, '#count', '1');
+        },
+      );
     },
   );
 }

@@ -136,6 +136,8 @@ export interface LaravelApp {
   output(): string;
   /** Runs `php artisan …` in the app's copy; rejects with its output when it fails. */
   artisan(...args: string[]): Promise<string>;
+  /** Runs a command in the root from the app's copy; rejects with its output when it fails. */
+  run(command: string[]): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -207,5 +209,5 @@ export async function startLaravel(root: string, options: LaravelAppOptions = {}
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url, port, dir: copy.dir, output: () => out, artisan, close };
+  return { url, port, dir: copy.dir, output: () => out, artisan, run: (command) => copy.run(command), close };
 }
