@@ -279,6 +279,56 @@ for (const driver of ['file', 'database', 'cookie'] as const) {
         assert.deepEqual(rec.errors, [], 'no page error');
       });
 
+      test("a broadcast from PHP (Laravel's broadcaster) reaches Echo on a public channel and a private one authorized over the socket", async () => {
+        const { rec, page } = await openApp();
+        let authOverHttp = 0;
+        page.on('request', (req) => {
+          if (new URL(req.url()).pathname === '/broadcasting/auth') authOverHttp++;
+        });
+        // Logged in through the socket, then home (Livewire's redirect): the page has the renewed CSRF token.
+        const loaded = page.waitForEvent('load');
+        await page.click('#login-redirect');
+        await loaded;
+        await waitForLivewire(page);
+        await waitForText(page, '#user', 'Ada');
+        await page.waitForFunction(
+          () =>
+            (window as unknown as { pusher?: { connection: { state: string } } }).pusher?.connection.state ===
+            'connected',
+        );
+        await page.evaluate(() => {
+          interface Listenable {
+            listen(event: string, cb: (e: { id: number }) => void): Listenable;
+          }
+          const w = window as unknown as {
+            Echo: { channel(name: string): Listenable; private(name: string): Listenable };
+            shipped: string[];
+          };
+          w.shipped = [];
+          w.Echo.channel('orders').listen('OrderShipped', (e) => w.shipped.push(`public ${e.id}`));
+          w.Echo.private('orders').listen('OrderShipped', (e) => w.shipped.push(`private ${e.id}`));
+        });
+        await page.waitForFunction(() => {
+          const pusher = (window as unknown as { pusher: { channel(n: string): { subscribed: boolean } | undefined } })
+            .pusher;
+          return ['orders', 'private-orders'].every((n) => pusher.channel(n)?.subscribed === true);
+        });
+        const status = await page.evaluate(async () => {
+          const token = document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '';
+          const res = await fetch('/orders/7/ship', {
+            method: 'POST',
+            headers: { 'X-CSRF-TOKEN': token, Accept: 'application/json' },
+          });
+          return { code: res.status, body: (await res.text()).slice(0, 500) };
+        });
+        assert.equal(status.code, 200, `Laravel broadcast the event (a failed publish is a 500): ${status.body}`);
+        await page.waitForFunction(() => (window as unknown as { shipped: string[] }).shipped.length >= 2);
+        const shipped = await page.evaluate(() => (window as unknown as { shipped: string[] }).shipped);
+        assert.deepEqual([...shipped].sort(), ['private 7', 'public 7']);
+        assert.equal(authOverHttp, 0, 'the private channel was authorized over the socket');
+        assert.deepEqual(rec.errors, [], 'no page error');
+      });
+
       test(
         'an expired session: one "page expired" prompt, as over HTTP',
         { skip: driver === 'cookie' && 'a cookie session cannot be expired on the server' },
