@@ -14,7 +14,7 @@
 #          that builds it (after the packages are installed, so it may use them)
 # A dependency a helper script builds, e.g. the Debian 13 chroot with PHP/Laravel of the real-Laravel
 # tests, is one more line of that second kind (its script checks and builds, idempotently):
-#   need laravel-chroot '.ci/laravel check' '.ci/laravel build'
+# (the real-Laravel rig at the end of the list is one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +48,9 @@ need nginx 'has nginx || [ -x /usr/sbin/nginx ]' apt:nginx
 need 'ip, ss' 'has ip && has ss || { [ -x /usr/sbin/ip ] && has ss; }' apt:iproute2
 # The rolling-deploy tests build an older commit with `git archive`.
 need git 'has git' apt:git
+# The real-Laravel tests (test/helpers/laravel.ts): a Debian 13 root with PHP 8.4 and Debian's
+# Laravel, built by .ci/laravel (debootstrap; minutes the first time, cached in /var/tmp).
+need 'real-Laravel rig (Debian 13 root, .ci/laravel)' '.ci/laravel --check' '.ci/laravel >/dev/null'
 
 if [ ${#names[@]} -eq 0 ]; then
   exit 0
