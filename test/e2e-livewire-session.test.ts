@@ -1,13 +1,13 @@
 /**
- * The browser's session over the socket (issue 11), end to end: headless Chromium, the real
- * Livewire 3 client, the AdonisJS fixture (session in a server-side store, the cookie names it),
- * two wiremesh nodes, the default `livewire` configuration. One scenario — log in inside a Livewire
- * update (regenerate + redirect with navigate), updates, the session rotated over plain HTTP,
- * updates, log out inside an update (clear + regenerate + navigate), a full load — run over plain
- * HTTP (the reference) and over the socket, in the same run. Both must end the same: the page
- * logged in and out at the same steps, the browser's cookie naming the same user, every update
- * run once with the session the browser held when it was sent, and no HTTP update request over
- * the socket. The requests each way cost are counted and printed.
+ * The browser's session over the socket (client/src/session.ts), end to end: headless Chromium, the
+ * real Livewire 3 client, the AdonisJS fixture (session in a server-side store, the cookie names
+ * it), two wiremesh nodes, the default `livewire` configuration. One scenario — log in inside a
+ * Livewire update (regenerate + redirect with navigate), updates, the session rotated over plain
+ * HTTP, updates, log out inside an update (clear + regenerate + navigate), a full load — run over
+ * plain HTTP (the reference) and over the socket, in the same run. Both must end the same: the page
+ * logged in and out at the same steps, the browser's cookie naming the same user, every update run
+ * once with the session the browser held when it was sent, and no HTTP update request over the
+ * socket. The requests each way cost are counted and printed.
  */
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';

@@ -1,9 +1,10 @@
 /**
- * The resume helper in a real browser (issue 13): headless Chromium loads pusher-js, laravel-echo
- * and the browser client bundle (client/dist/wiremesh-livewire.js), turns on `enableResume` on
- * Echo's pusher-js socket and listens through Echo. Each page reaches the two-node cluster through
- * a SwitchProxy, so the test cuts its socket mid-stream (a network switch) and picks the node it
- * comes back to. Every page must end with every number once, in order, and no `wiremesh:gap`.
+ * The resume helper (client/src/resume.ts) in a real browser: headless Chromium loads pusher-js,
+ * laravel-echo and the browser client bundle (client/dist/wiremesh-livewire.js), turns on
+ * `enableResume` on Echo's pusher-js socket and listens through Echo. Each page reaches the
+ * two-node cluster through a SwitchProxy, so the test cuts its socket mid-stream (a network switch)
+ * and picks the node it comes back to. Every page must end with every number once, in order, and no
+ * `wiremesh:gap`.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';

@@ -1,9 +1,9 @@
 /**
- * Limits an outsider meets (issue 10, findings 6, 8, 13, 20), through raw sockets and pusher-js:
- * connections per client address and per node, channels per connection, inbound frames per
- * second, subscriptions replicated from one other node, unpredictable socket ids. Each asserts
- * the bound, that a normal client is served at the same time, the metric, and one log line per
- * episode naming the client address.
+ * Limits an outsider meets (src/limits/, docs/security.md "Limits and their defaults"), through raw
+ * sockets and pusher-js: connections per client address and per node, channels per connection,
+ * inbound frames per second, subscriptions replicated from one other node, unpredictable socket
+ * ids. Each asserts the bound, that a normal client is served at the same time, the metric, and one
+ * log line per episode naming the client address.
  */
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';

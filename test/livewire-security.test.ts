@@ -1,7 +1,7 @@
 /**
- * The Livewire tunnel as an attacker tries it (security review, ../shared/notes/security-review.md,
- * findings 2, 3, 4, 5, 12, 14, 19, 20): real wiremesh, a real HTTP upstream (node:http), raw `ws`
- * sockets with chosen handshake headers. Each test asserts the bound and that a normal client is
+ * The Livewire tunnel as an attacker tries it (src/livewire/: headers.ts, paths.ts, gate.ts,
+ * upstreams.ts): real wiremesh, a real HTTP upstream (node:http), raw `ws` sockets with chosen
+ * handshake headers. Each test asserts the bound and that a normal client is
  * still served; each fails on the code before the fix.
  */
 import { describe, test, type TestContext } from 'node:test';
@@ -34,7 +34,7 @@ const echoOf = (r: ResponseData): Echo => JSON.parse(r.body) as Echo;
 const logged = (srv: TestServer, msg: string): Array<Record<string, unknown>> =>
   srv.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
 
-describe('finding 2: only pages of the configured origins may tunnel', () => {
+describe('only pages of the configured origins may tunnel', () => {
   test('a tunnel without publicUrl does not start', async (t) => {
     const b = await backend(t);
     await assert.rejects(
@@ -91,7 +91,7 @@ describe('finding 2: only pages of the configured origins may tunnel', () => {
   });
 });
 
-describe('findings 3 and 14: X-Forwarded-* come from configuration, and from a trusted proxy only', () => {
+describe('X-Forwarded-* come from configuration, and from a trusted proxy only', () => {
   test("the handshake's Host and X-Forwarded-* do not reach Laravel; the configured origin does", async (t) => {
     const b = await backend(t);
     const srv = await server(t, { backends: [b.origin] });
@@ -127,7 +127,7 @@ describe('findings 3 and 14: X-Forwarded-* come from configuration, and from a t
   });
 });
 
-describe("finding 4: a client's bad header is refused for that request only", () => {
+describe("a client's bad header is refused for that request only", () => {
   test('control characters or characters above U+00FF: fallback not_allowed, the upstream stays up for everyone', async (t) => {
     const b = await backend(t);
     const srv = await server(t, { backends: [b.origin], healthIntervalMs: 60_000 });
@@ -149,7 +149,7 @@ describe("finding 4: a client's bad header is refused for that request only", ()
   });
 });
 
-describe('finding 5: the upstream pool is bounded', () => {
+describe('the upstream pool is bounded', () => {
   test('a request that cannot be dispatched within queueTimeoutMs falls back busy before it reaches the upstream', async (t) => {
     const b = await backend(t);
     const srv = await server(t, {
@@ -235,7 +235,7 @@ describe('finding 5: the upstream pool is bounded', () => {
   });
 });
 
-describe('finding 12: abort-and-resend cannot pile work onto the upstream', () => {
+describe('abort-and-resend cannot pile work onto the upstream', () => {
   test('an aborted request keeps its slot until the upstream answered it', async (t) => {
     const b = await backend(t);
     const srv = await server(t, { backends: [b.origin], maxInFlight: 2, timeoutMs: 5_000 });
@@ -264,7 +264,7 @@ describe('finding 12: abort-and-resend cannot pile work onto the upstream', () =
   });
 });
 
-describe("finding 19: no ';' in paths, '*' is one plain segment", () => {
+describe("no ';' in paths, '*' is one plain segment", () => {
   test("'..;' and friends fall back not_allowed and never reach the upstream", async (t) => {
     const b = await backend(t);
     const srv = await server(t, {

@@ -1,9 +1,9 @@
 /**
- * The session sync of the Livewire tunnel (issue 11) over real sockets and real HTTP: a `ws`
- * client gets its connection's token with `wiremesh:session`, a real HTTP upstream sets cookies
- * through the tunnel, and `POST /wiremesh/session` (node's fetch, as the page's would be) swaps
- * them: the browser gets the upstream's Set-Cookie, the jar takes the browser's cookies. The
- * browser end to end: test/e2e-livewire-session.test.ts.
+ * The session sync of the Livewire tunnel (src/livewire/session-sync.ts) over real sockets and real
+ * HTTP: a `ws` client gets its connection's token with `wiremesh:session`, a real HTTP upstream
+ * sets cookies through the tunnel, and `POST /wiremesh/session` (node's fetch, as the page's would
+ * be) swaps them: the browser gets the upstream's Set-Cookie, the jar takes the browser's cookies.
+ * The browser end to end: test/e2e-livewire-session.test.ts.
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';

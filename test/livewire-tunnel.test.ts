@@ -389,7 +389,7 @@ for (const transport of await transports()) {
       assert.ok(!b.closed.some((u) => u.includes('n=a1')), 'the backend was not cut off mid-request');
     });
 
-    test('more than maxInFlight on one connection: busy; an aborted request keeps its slot until its backend exchange ended (finding 12)', async (t) => {
+    test('more than maxInFlight on one connection: busy; an aborted request keeps its slot until its backend exchange ended', async (t) => {
       const s = await socket(t, srv);
       s.request({ id: 'b1', path: '/livewire/update?delay=600&n=b1' });
       s.request({ id: 'b2', path: '/livewire/update?hang=1&n=b2' });
