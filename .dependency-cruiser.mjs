@@ -24,6 +24,7 @@ const layers = [
       'src/metrics/',
       'src/apps/',
       'src/webhooks/',
+      'src/upstreams/',
     ],
   },
   { name: 'base', paths: ['src/log/', 'src/errors\\.ts$', 'src/version\\.ts$'] },
@@ -40,7 +41,8 @@ const why = {
   cluster:
     'The cluster carries bodies it does not understand; presence, history, fragments and the core ' +
     'register their own handlers with it, never the other way round.',
-  infrastructure: 'Transport, protocol, config, limits, metrics, apps and webhooks serve the layers above.',
+  infrastructure:
+    "Transport, protocol, config, limits, metrics, apps, webhooks and the apps' upstream (Laravel) servers serve the layers above.",
   base: 'Logging, errors and the version are imported by everyone and import no one.',
 };
 
