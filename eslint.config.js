@@ -17,7 +17,7 @@ export default tseslint.config(
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
-      // Every background promise is awaited or handled (STYLE.md).
+      // Every background promise is awaited or has a handler: an unhandled rejection ends the process.
       '@typescript-eslint/no-floating-promises': [
         'error',
         // node:test runs what test()/describe() return itself.

@@ -8,23 +8,11 @@
  * online list of `presence-lobby`, so every page's own presence subscription is the change.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import { describe, test } from 'node:test';
 import { serverSdk } from './helpers/clients.js';
-import { startTestCluster, type TestCluster } from './helpers/cluster.js';
-import { CLIENT_SCRIPT, startFixtureApp, type FixtureApp } from './helpers/e2e-app.js';
-import {
-  CHROMIUM_MISSING,
-  closeBrowser,
-  eventually,
-  gotoLivewire,
-  launchChromium,
-  openPage,
-  waitForText,
-  type PageRecorder,
-} from './helpers/e2e-browser.js';
-import { testApp, type TestServer } from './helpers/server.js';
+import { CHROMIUM_MISSING, eventually, gotoLivewire, waitForText, type PageRecorder } from './helpers/e2e-browser.js';
+import { livewireSuite } from './helpers/e2e-suite.js';
+import type { TestServer } from './helpers/server.js';
 
 const TEST_TIMEOUT = 60_000;
 
@@ -45,15 +33,16 @@ describe(
   'shared fragments (Chromium, two nodes, the fixture app renders)',
   { skip: CHROMIUM_MISSING, timeout: 600_000 },
   () => {
-    let app: FixtureApp;
-    let cluster: TestCluster;
-    let nodeA: TestServer;
-    let nodeB: TestServer;
-    let browser: Browser;
+    const suite = livewireSuite({
+      app: (fixture) => ({
+        livewire: { backends: [fixture.url], publicUrl: fixture.url, healthIntervalMs: 500 },
+        fragments: { path: '/_fixture/fragments', windowMs: 100 },
+      }),
+    });
     const users = new Map<string, { rec: PageRecorder; node: TestServer }>();
 
     async function fixtureState(change?: Record<string, unknown>): Promise<FragmentFixtureState> {
-      const res = await fetch(`${app.url}/_fixture/fragment-state`, {
+      const res = await fetch(`${suite.app.url}/_fixture/fragment-state`, {
         method: change ? 'POST' : 'GET',
         ...(change ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(change) } : {}),
       });
@@ -62,9 +51,9 @@ describe(
     }
 
     async function join(user: string, node: TestServer): Promise<PageRecorder> {
-      const rec = await openPage(browser);
-      await rec.page.context().addCookies([{ name: 'fixture_user', value: user, url: app.url }]);
-      await gotoLivewire(rec.page, `${app.url}/lobby?wsPort=${node.port}`);
+      const rec = await suite.page();
+      await rec.page.context().addCookies([{ name: 'fixture_user', value: user, url: suite.app.url }]);
+      await gotoLivewire(rec.page, `${suite.app.url}/lobby?wsPort=${node.port}`);
       users.set(user, { rec, node });
       return rec;
     }
@@ -104,8 +93,8 @@ describe(
 
     function perNode(renders: Render[]): Record<string, number> {
       const names = new Map([
-        [nodeA.server.nodeId, 'A'],
-        [nodeB.server.nodeId, 'B'],
+        [suite.nodeA.server.nodeId, 'A'],
+        [suite.nodeB.server.nodeId, 'B'],
       ]);
       const out: Record<string, number> = {};
       for (const r of renders) {
@@ -131,38 +120,14 @@ describe(
       }
     }
 
-    before(async () => {
-      assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
-      app = await startFixtureApp();
-      const livewire = { backends: [app.url], publicUrl: app.url, healthIntervalMs: 500 };
-      const fragments = { path: '/_fixture/fragments', windowMs: 100 };
-      cluster = await startTestCluster(2, { apps: [testApp({ livewire, fragments })] });
-      [nodeA, nodeB] = cluster.nodes as [TestServer, TestServer];
-      browser = await launchChromium();
-    });
-
-    after(async () => {
-      await Promise.all(
-        [...users.values()].map((u) =>
-          u.rec.page
-            .context()
-            .close()
-            .catch(() => undefined),
-        ),
-      );
-      await closeBrowser(browser);
-      await cluster?.close();
-      await app?.close();
-    });
-
     test(
       'pages on both nodes show the online list; the page-rendered placeholder is replaced',
       { timeout: TEST_TIMEOUT },
       async () => {
-        await join('alice', nodeA);
-        await join('bob', nodeB);
-        await join('carol', nodeA);
-        await join('dave', nodeB);
+        await join('alice', suite.nodeA);
+        await join('bob', suite.nodeB);
+        await join('carol', suite.nodeA);
+        await join('dave', suite.nodeB);
         await everyPageShowsEveryone();
         for (const { rec } of users.values()) {
           assert.equal(await rec.page.$('#online-placeholder'), null, 'the placeholder is gone');
@@ -172,7 +137,7 @@ describe(
         // No HTTP request for the fragment from any page: it came over the socket.
         const renders = await quiet();
         assert.ok(
-          renders.every((r) => r.node === nodeA.server.nodeId || r.node === nodeB.server.nodeId),
+          renders.every((r) => r.node === suite.nodeA.server.nodeId || r.node === suite.nodeB.server.nodeId),
           'renders were asked by the nodes',
         );
       },
@@ -183,7 +148,7 @@ describe(
       { timeout: TEST_TIMEOUT },
       async () => {
         await oneRenderPerNode('eve joins on B', async () => {
-          await join('eve', nodeB);
+          await join('eve', suite.nodeB);
         });
       },
     );
@@ -198,7 +163,7 @@ describe(
 
     test('a user joining on node A and one leaving on node B', { timeout: TEST_TIMEOUT }, async () => {
       await oneRenderPerNode('frank joins on A', async () => {
-        await join('frank', nodeA);
+        await join('frank', suite.nodeA);
       });
       await oneRenderPerNode('dave leaves B', () => leave('dave'));
     });
@@ -209,7 +174,7 @@ describe(
       async () => {
         await fixtureState({ title: 'Who is here' });
         await oneRenderPerNode('API refresh on node A', async () => {
-          const sdk = serverSdk(nodeA.port);
+          const sdk = serverSdk(suite.nodeA.port);
           // The SDK JSON-encodes `body` itself (its typings say string).
           await sdk.post({
             path: '/fragments/online-users/refresh',
@@ -232,7 +197,7 @@ describe(
         await waitForText(alice.page, '#lobby-clicks', '1');
         assert.ok((await listOn(alice)).length > 0, "the component's re-render kept the fragment (wire:ignore)");
         await oneRenderPerNode('george joins on B', async () => {
-          await join('george', nodeB);
+          await join('george', suite.nodeB);
         });
         assert.equal(await alice.page.textContent('#lobby-clicks'), '1', 'the morph left the component alone');
         await alice.page.click('#lobby-bump');

@@ -4,52 +4,32 @@
  * failures and redirects (test/helpers/e2e-scenarios.ts), which the socket transport must match.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { startFixtureApp, type FixtureApp } from './helpers/e2e-app.js';
-import {
-  CHROMIUM_MISSING,
-  closeBrowser,
-  driveCounter,
-  gotoLivewire,
-  launchChromium,
-  openPage,
-  waitForText,
-} from './helpers/e2e-browser.js';
+import { describe, test } from 'node:test';
+import { CHROMIUM_MISSING, driveCounter, gotoLivewire, waitForText } from './helpers/e2e-browser.js';
 import { FAULT_SCENARIOS, openFaultsPage } from './helpers/e2e-scenarios.js';
+import { livewireSuite } from './helpers/e2e-suite.js';
 
 const TEST_TIMEOUT = 60_000;
 
 describe('Livewire fixture over plain HTTP (reference)', { skip: CHROMIUM_MISSING, timeout: 240_000 }, () => {
-  let app: FixtureApp;
-  let browser: Browser;
-
-  before(async () => {
-    app = await startFixtureApp();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await closeBrowser(browser);
-    await app?.close();
-  });
+  const suite = livewireSuite();
 
   test('clicks and wire:model round-trip through POST /livewire/update', { timeout: TEST_TIMEOUT }, async () => {
-    const rec = await openPage(browser);
+    const rec = await suite.page();
     try {
-      await gotoLivewire(rec.page, `${app.url}/counter`);
+      await gotoLivewire(rec.page, `${suite.app.url}/counter`);
       assert.equal(
         await rec.page.evaluate(
           () => (window as unknown as { wiremeshFixture: { mode: string } }).wiremeshFixture.mode,
         ),
         'http',
       );
-      await app.setState({ resetUpdates: true });
+      await suite.app.setState({ resetUpdates: true });
 
       await driveCounter(rec.page, 'wiremesh');
 
       assert.equal(rec.updateRequests.length, 3, 'each update is one HTTP request from the browser');
-      const state = await app.state();
+      const state = await suite.app.state();
       assert.equal(state.updateCount, 3);
       assert.deepEqual(
         state.updates.map((u) => u.components[0]?.calls),
@@ -68,9 +48,9 @@ describe('Livewire fixture over plain HTTP (reference)', { skip: CHROMIUM_MISSIN
   });
 
   test('wire:navigate swaps pages without a full load', { timeout: TEST_TIMEOUT }, async () => {
-    const rec = await openPage(browser);
+    const rec = await suite.page();
     try {
-      await gotoLivewire(rec.page, `${app.url}/counter`);
+      await gotoLivewire(rec.page, `${suite.app.url}/counter`);
       await rec.page.evaluate(() => ((window as unknown as { marker: string }).marker = 'kept'));
       const loads = rec.loads.length;
       await rec.page.click('#to-other');
@@ -90,9 +70,9 @@ describe('Livewire fixture over plain HTTP (reference)', { skip: CHROMIUM_MISSIN
 
   for (const scenario of FAULT_SCENARIOS) {
     test(`errors over HTTP: ${scenario.shows}`, { timeout: TEST_TIMEOUT }, async () => {
-      const rec = await openPage(browser);
+      const rec = await suite.page();
       try {
-        const ctx = await openFaultsPage({ app, rec }, scenario);
+        const ctx = await openFaultsPage({ app: suite.app, rec }, scenario);
         await scenario.arrange?.(ctx);
         await scenario.act(ctx);
         await scenario.check(ctx);

@@ -1,30 +1,21 @@
 /**
- * The browser's session over the socket (issue 11), end to end: headless Chromium, the real
- * Livewire 3 client, the AdonisJS fixture (session in a server-side store, the cookie names it),
- * two wiremesh nodes, the default `livewire` configuration. One scenario — log in inside a Livewire
- * update (regenerate + redirect with navigate), updates, the session rotated over plain HTTP,
- * updates, log out inside an update (clear + regenerate + navigate), a full load — run over plain
- * HTTP (the reference) and over the socket, in the same run. Both must end the same: the page
- * logged in and out at the same steps, the browser's cookie naming the same user, every update
- * run once with the session the browser held when it was sent, and no HTTP update request over
- * the socket. The requests each way cost are counted and printed.
+ * The browser's session over the socket (client/src/session.ts), end to end: headless Chromium, the
+ * real Livewire 3 client, the AdonisJS fixture (session in a server-side store, the cookie names
+ * it), two wiremesh nodes, the default `livewire` configuration. One scenario — log in inside a
+ * Livewire update (regenerate + redirect with navigate), updates, the session rotated over plain
+ * HTTP, updates, log out inside an update (clear + regenerate + navigate), a full load — run over
+ * plain HTTP (the reference) and over the socket, in the same run. Both must end the same: the page
+ * logged in and out at the same steps, the browser's cookie naming the same user, every update run
+ * once with the session the browser held when it was sent, and no HTTP update request over the
+ * socket. The requests each way cost are counted and printed.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { after, before, describe, test, type TestContext } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { startTestCluster, type TestCluster } from './helpers/cluster.js';
-import { CLIENT_SCRIPT, startFixtureApp, type FixtureApp, type RecordedUpdate } from './helpers/e2e-app.js';
-import {
-  CHROMIUM_MISSING,
-  closeBrowser,
-  gotoLivewire,
-  launchChromium,
-  openPage,
-  waitForText,
-  type PageRecorder,
-} from './helpers/e2e-browser.js';
-import { APP, testApp, type TestServer } from './helpers/server.js';
+import { describe, test, type TestContext } from 'node:test';
+import type { Page } from 'playwright-core';
+import type { RecordedUpdate } from './helpers/e2e-app.js';
+import { CHROMIUM_MISSING, gotoLivewire, waitForText } from './helpers/e2e-browser.js';
+import { livewireSuite } from './helpers/e2e-suite.js';
+import { APP } from './helpers/server.js';
 
 type SessionUpdate = RecordedUpdate & { session?: { id: string; user: string | null } };
 interface BrowserSession {
@@ -46,49 +37,22 @@ describe(
   'Livewire sessions over wiremesh (Chromium, two nodes, default config)',
   { skip: CHROMIUM_MISSING, timeout: 600_000 },
   () => {
-    let app: FixtureApp;
-    let cluster: TestCluster;
-    let nodeA: TestServer;
-    let nodeB: TestServer;
-    let browser: Browser;
-    const recs: PageRecorder[] = [];
-
-    before(async () => {
-      assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
-      app = await startFixtureApp();
-      cluster = await startTestCluster(2, {
-        apps: [testApp({ livewire: { backends: [app.url], publicUrl: app.url } })],
-      });
-      [nodeA, nodeB] = cluster.nodes as [TestServer, TestServer];
-      browser = await launchChromium();
-    });
-
-    after(async () => {
-      await Promise.all(
-        recs.map((r) =>
-          r.page
-            .context()
-            .close()
-            .catch(() => undefined),
-        ),
-      );
-      await closeBrowser(browser);
-      await cluster?.close();
-      await app?.close();
+    const suite = livewireSuite({
+      app: (fixture) => ({ livewire: { backends: [fixture.url], publicUrl: fixture.url } }),
     });
 
     async function browserSession(page: Page): Promise<BrowserSession> {
       // The browser context's own cookie jar, without going through the page (nothing for the page to notice).
-      const res = await page.context().request.get(`${app.url}/_fixture/session`);
+      const res = await page.context().request.get(`${suite.app.url}/_fixture/session`);
       return (await res.json()) as BrowserSession;
     }
 
     /** Runs `step`; every update it caused ran once, with the session the browser held just before it. */
     async function step(page: Page, what: string, action: () => Promise<void>, expectUpdates: number): Promise<void> {
       const before = await browserSession(page);
-      const seen = (await app.state()).updateCount;
+      const seen = (await suite.app.state()).updateCount;
       await action();
-      const state = await app.state();
+      const state = await suite.app.state();
       const fresh = state.updates.slice(state.updates.length - (state.updateCount - seen)) as SessionUpdate[];
       assert.equal(fresh.length, expectUpdates, `${what}: ${expectUpdates} update(s) reached the backend, each once`);
       for (const u of fresh)
@@ -96,18 +60,17 @@ describe(
     }
 
     async function scenario(t: TestContext, mode: 'socket' | 'http'): Promise<Outcome> {
-      await app.setState({
-        wiremesh: { host: '127.0.0.1', port: nodeB.port, key: APP.key, transport: mode === 'socket' },
+      await suite.app.setState({
+        wiremesh: { host: '127.0.0.1', port: suite.nodeB.port, key: APP.key, transport: mode === 'socket' },
         resetUpdates: true,
       });
-      const rec = await openPage(browser);
-      recs.push(rec);
+      const rec = await suite.page();
       const { page } = rec;
       const requests = new Map<string, number>();
       page.on('request', (req) => {
         const url = new URL(req.url());
         if (url.pathname.startsWith('/_fixture/')) return;
-        const key = `${req.method()} ${url.port === String(app.port) ? '' : 'wiremesh'}${url.pathname}`;
+        const key = `${req.method()} ${url.port === String(suite.app.port) ? '' : 'wiremesh'}${url.pathname}`;
         requests.set(key, (requests.get(key) ?? 0) + 1);
       });
       const shown: string[] = [];
@@ -118,7 +81,7 @@ describe(
         users.push((await browserSession(page)).user);
       };
 
-      await gotoLivewire(page, `${app.url}/login`);
+      await gotoLivewire(page, `${suite.app.url}/login`);
       if (mode === 'socket') {
         await page.waitForFunction(
           () =>
@@ -133,7 +96,7 @@ describe(
         'login',
         async () => {
           await page.click('#login-button');
-          await page.waitForURL(`${app.url}/whoami`);
+          await page.waitForURL(`${suite.app.url}/whoami`);
           await check('ada');
         },
         1,
@@ -178,7 +141,7 @@ describe(
       );
       // 4. The session rotated in another tab (same browser), then updates in this one.
       const other = await page.context().newPage();
-      await other.goto(`${app.url}/whoami?wsPort=${nodeA.port}`);
+      await other.goto(`${suite.app.url}/whoami?wsPort=${suite.nodeA.port}`);
       await other.evaluate(async () => {
         const csrf =
           document.querySelector<HTMLElement>('[data-csrf]')?.dataset.csrf ??
@@ -203,7 +166,7 @@ describe(
         'logout',
         async () => {
           await page.click('#logout');
-          await page.waitForURL(`${app.url}/login`);
+          await page.waitForURL(`${suite.app.url}/login`);
           await check('guest');
         },
         1,
@@ -215,7 +178,7 @@ describe(
         'login right after logout',
         async () => {
           await page.click('#login-button');
-          await page.waitForURL(`${app.url}/whoami`);
+          await page.waitForURL(`${suite.app.url}/whoami`);
           await check('ada');
         },
         1,
@@ -225,26 +188,26 @@ describe(
         'logout again',
         async () => {
           await page.click('#logout');
-          await page.waitForURL(`${app.url}/login`);
+          await page.waitForURL(`${suite.app.url}/login`);
           await check('guest');
         },
         1,
       );
       // 7. A full load, on the other node: logged out, and logging in again works.
-      await gotoLivewire(page, `${app.url}/whoami?wsPort=${nodeA.port}`);
+      await gotoLivewire(page, `${suite.app.url}/whoami?wsPort=${suite.nodeA.port}`);
       await check('guest');
-      await gotoLivewire(page, `${app.url}/login?wsPort=${nodeA.port}`);
+      await gotoLivewire(page, `${suite.app.url}/login?wsPort=${suite.nodeA.port}`);
       await step(
         page,
         'login again on node A',
         async () => {
           await page.click('#login-button');
-          await page.waitForURL(`${app.url}/whoami`);
+          await page.waitForURL(`${suite.app.url}/whoami`);
           await check('ada');
         },
         1,
       );
-      await gotoLivewire(page, `${app.url}/whoami`);
+      await gotoLivewire(page, `${suite.app.url}/whoami`);
       await check('ada');
 
       const events =
@@ -255,7 +218,7 @@ describe(
         )) ?? [];
       const syncs = events.filter((e) => e.type === 'sync').length;
       assert.deepEqual(rec.errors, [], 'no page error');
-      const updates = (await app.state()).updateCount;
+      const updates = (await suite.app.state()).updateCount;
       t.diagnostic(
         `${mode}: ${updates} updates at the backend; requests ${[...requests].map(([k, v]) => `${k}×${v}`).join(', ')}; syncs in the last page ${syncs}`,
       );

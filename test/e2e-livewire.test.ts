@@ -7,24 +7,13 @@
  * node A (`nodes[0]`).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { serverSdk } from './helpers/clients.js';
-import { startTestCluster, type TestCluster } from './helpers/cluster.js';
-import { CLIENT_SCRIPT, startFixtureApp, type FixtureApp, type RecordedUpdate } from './helpers/e2e-app.js';
-import {
-  CHROMIUM_MISSING,
-  closeBrowser,
-  driveCounter,
-  eventually,
-  gotoLivewire,
-  launchChromium,
-  openPage,
-  waitForText,
-  type PageRecorder,
-} from './helpers/e2e-browser.js';
+import type { FixtureApp, RecordedUpdate } from './helpers/e2e-app.js';
+import { CHROMIUM_MISSING, driveCounter, eventually, gotoLivewire, waitForText } from './helpers/e2e-browser.js';
 import { FAULT_SCENARIOS, openFaultsPage } from './helpers/e2e-scenarios.js';
+import { livewireSuite } from './helpers/e2e-suite.js';
 import { APP, freePort, startTestServer, testApp, type TestServer } from './helpers/server.js';
 
 const TEST_TIMEOUT = 60_000;
@@ -68,40 +57,12 @@ function livewireConfig(app: FixtureApp): Record<string, unknown> {
 }
 
 describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSING, timeout: 600_000 }, () => {
-  let app: FixtureApp;
-  let cluster: TestCluster;
-  let nodeA: TestServer;
-  let nodeB: TestServer;
-  let browser: Browser;
-  const pages: PageRecorder[] = [];
-
-  async function page(): Promise<PageRecorder> {
-    const rec = await openPage(browser);
-    pages.push(rec);
-    return rec;
-  }
+  const suite = livewireSuite({ app: (fixture) => ({ livewire: livewireConfig(fixture) }) });
+  const { page } = suite;
 
   before(async () => {
-    assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
-    app = await startFixtureApp();
-    cluster = await startTestCluster(2, { apps: [testApp({ livewire: livewireConfig(app) })] });
-    [nodeA, nodeB] = cluster.nodes as [TestServer, TestServer];
-    await app.setState({ wiremesh: { host: '127.0.0.1', port: nodeB.port, key: APP.key, transport: true } });
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await Promise.all(
-      pages.map((rec) =>
-        rec.page
-          .context()
-          .close()
-          .catch(() => undefined),
-      ),
-    );
-    await closeBrowser(browser);
-    await cluster?.close();
-    await app?.close();
+    const wiremesh = { host: '127.0.0.1', port: suite.nodeB.port, key: APP.key, transport: true };
+    await suite.app.setState({ wiremesh });
   });
 
   test(
@@ -109,15 +70,15 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
     { timeout: TEST_TIMEOUT },
     async () => {
       const rec = await page();
-      await gotoLivewire(rec.page, `${app.url}/counter`);
+      await gotoLivewire(rec.page, `${suite.app.url}/counter`);
       const socketId = await waitForSocket(rec.page);
-      await app.setState({ resetUpdates: true });
+      await suite.app.setState({ resetUpdates: true });
 
       await driveCounter(rec.page, 'over the socket');
 
       assert.deepEqual(rec.updateRequests, [], 'the browser sent no update over HTTP');
       assert.equal(rec.websockets.length, 1);
-      const state = await app.state();
+      const state = await suite.app.state();
       assert.equal(state.updateCount, 3, 'the backend received the three updates');
       assert.deepEqual(
         state.updates.map((u) => u.components[0]?.calls),
@@ -142,16 +103,16 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
     { timeout: TEST_TIMEOUT },
     async () => {
       const rec = await page();
-      await gotoLivewire(rec.page, `${app.url}/counter`);
+      await gotoLivewire(rec.page, `${suite.app.url}/counter`);
       const socketId = await waitForSocket(rec.page);
       await rec.page.click('#to-other');
       await rec.page.waitForSelector('#other');
-      await app.setState({ resetUpdates: true });
+      await suite.app.setState({ resetUpdates: true });
       await rec.page.click('#bump');
       await waitForText(rec.page, '#other-clicks', '1');
       assert.deepEqual(rec.updateRequests, []);
 
-      const seen: RecordedUpdate = (await app.state()).updates[0]!;
+      const seen: RecordedUpdate = (await suite.app.state()).updates[0]!;
       assert.equal(seen.headers['x-livewire'], '');
       assert.match(seen.headers['content-type'] ?? '', /^application\/json/);
       assert.equal(
@@ -165,18 +126,18 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
         'X-Forwarded-For carries the browser address',
       );
       assert.equal(seen.ip, '127.0.0.1');
-      assert.equal(seen.headers.origin, app.url);
+      assert.equal(seen.headers.origin, suite.app.url);
       assert.equal(seen.headers.cookie, '(present)', 'the session cookie (from the handshake)');
       assert.match(seen.headers['user-agent'] ?? '', /Chrome/);
       // fetch sends the document URL, which wire:navigate changed; Livewire's originalUrl() and
       // redirect()->back() read it.
-      assert.equal(seen.headers.referer, `${app.url}/other`, 'Referer: the current page');
+      assert.equal(seen.headers.referer, `${suite.app.url}/other`, 'Referer: the current page');
     },
   );
 
   test('wire:navigate to /other and back keeps the same WebSocket and window', { timeout: TEST_TIMEOUT }, async () => {
     const rec = await page();
-    await gotoLivewire(rec.page, `${app.url}/counter`);
+    await gotoLivewire(rec.page, `${suite.app.url}/counter`);
     const socketId = await waitForSocket(rec.page);
     await rec.page.evaluate(() => ((window as unknown as FixtureWindow).marker = 'kept'));
     const loads = rec.loads.length;
@@ -208,8 +169,8 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
     async () => {
       const onB = await page();
       const onA = await page();
-      await gotoLivewire(onB.page, `${app.url}/status`);
-      await gotoLivewire(onA.page, `${app.url}/status?wsPort=${nodeA.port}`);
+      await gotoLivewire(onB.page, `${suite.app.url}/status`);
+      await gotoLivewire(onA.page, `${suite.app.url}/status?wsPort=${suite.nodeA.port}`);
       for (const rec of [onB, onA]) {
         await waitForSocket(rec.page);
         // Livewire's `echo:fixture-status,.status-changed` listener subscribed through window.Echo.
@@ -218,9 +179,9 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
         );
       }
       const value = `shipped-${Math.random().toString(36).slice(2, 8)}`;
-      await app.setState({ status: value, resetUpdates: true });
+      await suite.app.setState({ status: value, resetUpdates: true });
 
-      await serverSdk(nodeA.port).trigger('fixture-status', 'status-changed', { order: 42 });
+      await serverSdk(suite.nodeA.port).trigger('fixture-status', 'status-changed', { order: 42 });
 
       for (const rec of [onB, onA]) {
         await waitForText(rec.page, '#status', value);
@@ -228,7 +189,7 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
         assert.match((await rec.page.textContent('#last-payload')) ?? '', /"order":42/);
         assert.deepEqual(rec.updateRequests, [], 'the refresh went over the socket');
       }
-      const state = await app.state();
+      const state = await suite.app.state();
       assert.equal(state.updateCount, 2, 'each browser pulled its own render');
       assert.deepEqual(
         state.updates.map((u) => u.components[0]?.calls),
@@ -242,7 +203,7 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
     { timeout: TEST_TIMEOUT },
     async () => {
       const rec = await page();
-      await gotoLivewire(rec.page, `${app.url}/counter`);
+      await gotoLivewire(rec.page, `${suite.app.url}/counter`);
       await waitForSocket(rec.page);
       await rec.page.click('#increment');
       await waitForText(rec.page, '#count', '1');
@@ -276,7 +237,11 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
       await t.test(scenario.shows, { timeout: TEST_TIMEOUT }, async (st) => {
         const rec = await page();
         try {
-          const ctx = await openFaultsPage({ app, rec }, scenario, async () => void (await waitForSocket(rec.page)));
+          const ctx = await openFaultsPage(
+            { app: suite.app, rec },
+            scenario,
+            async () => void (await waitForSocket(rec.page)),
+          );
           await scenario.arrange?.(ctx);
           await scenario.act(ctx);
           await scenario.check(ctx);
@@ -291,7 +256,7 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
             `url ${rec.page.url()}; loads ${JSON.stringify(rec.loads)}; transport events ${JSON.stringify(events)}`,
           );
           st.diagnostic(`page errors ${JSON.stringify(rec.errors)}; console ${JSON.stringify(rec.console.slice(-5))}`);
-          const last = (await app.state()).updates.at(-1);
+          const last = (await suite.app.state()).updates.at(-1);
           st.diagnostic(
             `last update at the backend: referer ${last?.headers.referer}, origin ${last?.headers.origin}, ip ${last?.ip}`,
           );
@@ -308,7 +273,7 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
     { timeout: TEST_TIMEOUT },
     async () => {
       const rec = await page();
-      await gotoLivewire(rec.page, `${app.url}/counter`);
+      await gotoLivewire(rec.page, `${suite.app.url}/counter`);
       const first = await waitForSocket(rec.page);
       await rec.page.reload();
       await rec.page.waitForFunction(() => (window as unknown as { Livewire?: unknown }).Livewire !== undefined);
@@ -323,24 +288,10 @@ describe('Livewire over wiremesh (Chromium, two nodes)', { skip: CHROMIUM_MISSIN
 });
 
 describe('Livewire over wiremesh when the node dies (Chromium)', { skip: CHROMIUM_MISSING, timeout: 120_000 }, () => {
-  let app: FixtureApp;
+  const suite = livewireSuite();
   let node: TestServer | undefined;
-  let browser: Browser;
-  let rec: PageRecorder | undefined;
-
-  before(async () => {
-    app = await startFixtureApp();
-    browser = await launchChromium();
-  });
-
   after(async () => {
-    await rec?.page
-      .context()
-      .close()
-      .catch(() => undefined);
-    await closeBrowser(browser);
     await node?.close();
-    await app?.close();
   });
 
   test(
@@ -348,11 +299,11 @@ describe('Livewire over wiremesh when the node dies (Chromium)', { skip: CHROMIU
     { timeout: 90_000 },
     async () => {
       const port = await freePort();
-      const config = { port, apps: [testApp({ livewire: livewireConfig(app) })] };
+      const config = { port, apps: [testApp({ livewire: livewireConfig(suite.app) })] };
       node = await startTestServer(config);
-      await app.setState({ wiremesh: { host: '127.0.0.1', port, key: APP.key, transport: true } });
-      rec = await openPage(browser);
-      await gotoLivewire(rec.page, `${app.url}/counter`);
+      await suite.app.setState({ wiremesh: { host: '127.0.0.1', port, key: APP.key, transport: true } });
+      const rec = await suite.page();
+      await gotoLivewire(rec.page, `${suite.app.url}/counter`);
       const first = await waitForSocket(rec.page);
       await rec.page.click('#increment');
       await waitForText(rec.page, '#count', '1');

@@ -1,36 +1,28 @@
 /**
- * The resume helper in a real browser (issue 13): headless Chromium loads pusher-js, laravel-echo
- * and the browser client bundle (client/dist/wiremesh-livewire.js), turns on `enableResume` on
- * Echo's pusher-js socket and listens through Echo. Each page reaches the two-node cluster through
- * a SwitchProxy, so the test cuts its socket mid-stream (a network switch) and picks the node it
- * comes back to. Every page must end with every number once, in order, and no `wiremesh:gap`.
+ * The resume helper (client/src/resume.ts) in a real browser: headless Chromium loads pusher-js,
+ * laravel-echo and the browser client bundle (client/dist/wiremesh-livewire.js), turns on
+ * `enableResume` on Echo's pusher-js socket and listens through Echo. Each page reaches the
+ * two-node cluster through a SwitchProxy, so the test cuts its socket mid-stream (a network switch)
+ * and picks the node it comes back to. Every page must end with every number once, in order, and no
+ * `wiremesh:gap`.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { serverSdk, sleep } from './helpers/clients.js';
-import { startTestCluster, type TestCluster } from './helpers/cluster.js';
+import { startTestCluster } from './helpers/cluster.js';
 import { CLIENT_SCRIPT, REPO_ROOT } from './helpers/e2e-app.js';
-import {
-  CHROMIUM_MISSING,
-  closeBrowser,
-  eventually,
-  launchChromium,
-  openPage,
-  type PageRecorder,
-} from './helpers/e2e-browser.js';
+import { CHROMIUM_MISSING, eventually, type PageRecorder } from './helpers/e2e-browser.js';
+import { browserSuite, startSite, type SiteFiles } from './helpers/e2e-suite.js';
 import { APP, testApp, type TestServer } from './helpers/server.js';
 import { SwitchProxy } from './helpers/switch-proxy.js';
+import { track } from './helpers/track.js';
 import { HISTORY_APP } from './history/suite.js';
 import { missingOrExtra } from './history/stream-client.js';
 
-const ASSETS: Record<string, string> = {
+const SCRIPTS = {
   '/pusher.js': join(REPO_ROOT, 'node_modules/pusher-js/dist/web/pusher.min.js'),
   '/echo.js': join(REPO_ROOT, 'node_modules/laravel-echo/dist/echo.iife.js'),
   '/wiremesh-livewire.js': CLIENT_SCRIPT,
@@ -71,51 +63,25 @@ describe(
   'resume in Chromium: pusher-js + Echo + enableResume, sockets cut mid-stream',
   { skip: CHROMIUM_MISSING, timeout: 180_000 },
   () => {
-    let cluster: TestCluster;
+    const chromium = browserSuite();
     let nodes: TestServer[];
-    let site: http.Server;
     let base: string;
-    let browser: Browser;
-    const proxies: SwitchProxy[] = [];
-    const pages: PageRecorder[] = [];
 
     before(async () => {
       assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
-      cluster = await startTestCluster(2, { apps: [testApp(HISTORY_APP)], logLevel: 'warn' });
+      const cluster = track(
+        chromium.scope,
+        await startTestCluster(2, { apps: [testApp(HISTORY_APP)], logLevel: 'warn' }),
+      );
       nodes = cluster.nodes;
-      site = http.createServer((req, res) => {
-        const path = new URL(req.url ?? '/', 'http://page').pathname;
-        if (path === '/') return void res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
-        const file = ASSETS[path];
-        if (file === undefined) return void res.writeHead(404).end();
-        readFile(file).then(
-          (body) => res.writeHead(200, { 'content-type': 'text/javascript' }).end(body),
-          (err: Error) => res.writeHead(500).end(err.message),
-        );
-      });
-      site.listen(0, '127.0.0.1');
-      await once(site, 'listening');
-      base = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-      browser = await launchChromium();
-    });
-
-    after(async () => {
-      for (const p of pages)
-        await p.page
-          .context()
-          .close()
-          .catch(() => undefined);
-      await closeBrowser(browser);
-      for (const p of proxies) await p.close();
-      await cluster?.close();
-      site?.close();
+      const files: SiteFiles = { '/': { type: 'text/html', inline: PAGE } };
+      for (const [path, file] of Object.entries(SCRIPTS)) files[path] = { type: 'text/javascript', file };
+      base = track(chromium.scope, await startSite(files)).url;
     });
 
     async function openOn(node: TestServer, channels: string[]): Promise<{ rec: PageRecorder; proxy: SwitchProxy }> {
-      const proxy = await new SwitchProxy(node.port).listen();
-      proxies.push(proxy);
-      const rec = await openPage(browser);
-      pages.push(rec);
+      const proxy = track(chromium.scope, await new SwitchProxy(node.port).listen());
+      const rec = await chromium.page();
       await rec.page.goto(`${base}/?port=${proxy.port}&channels=${channels.join(',')}`);
       await rec.page.waitForFunction(() => (window as unknown as { subscribed(): boolean }).subscribed());
       return { rec, proxy };

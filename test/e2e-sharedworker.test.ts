@@ -5,16 +5,14 @@
  * reports its start time, a random instance id and how many documents connected).
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { WebSocketServer } from 'ws';
 import { REPO_ROOT } from './helpers/e2e-app.js';
-import { BROWSER_TIMEOUT_MS, CHROMIUM_MISSING, closeBrowser, launchChromium } from './helpers/e2e-browser.js';
+import { BROWSER_TIMEOUT_MS, CHROMIUM_MISSING } from './helpers/e2e-browser.js';
+import { browserSuite, startSite } from './helpers/e2e-suite.js';
+import { track } from './helpers/track.js';
 
 const PROBE_DIR = join(REPO_ROOT, 'test', 'fixtures', 'sharedworker');
 
@@ -26,43 +24,29 @@ interface WorkerInfo {
 }
 
 describe('SharedWorker across full page loads (Chromium)', { skip: CHROMIUM_MISSING, timeout: 120_000 }, () => {
-  let server: http.Server;
-  let wss: WebSocketServer;
+  const chromium = browserSuite();
   let base: string;
   let wsUrl: string;
   let socketsOpened = 0;
-  let browser: Browser;
 
   before(async () => {
-    server = http.createServer((req, res) => {
-      const path = new URL(req.url ?? '/', 'http://probe').pathname;
-      const file = path === '/worker.js' ? 'worker.js' : path === '/' ? 'index.html' : null;
-      if (!file) {
-        res.writeHead(404).end();
-        return;
-      }
-      readFile(join(PROBE_DIR, file)).then(
-        (body) =>
-          res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    });
-    wss = new WebSocketServer({ server, path: '/ws' });
+    const site = track(
+      chromium.scope,
+      await startSite({
+        '/': { type: 'text/html', file: join(PROBE_DIR, 'index.html') },
+        '/worker.js': { type: 'text/javascript', file: join(PROBE_DIR, 'worker.js') },
+      }),
+    );
+    const wss = new WebSocketServer({ server: site.server, path: '/ws' });
     wss.on('connection', () => socketsOpened++);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    base = `http://127.0.0.1:${port}`;
-    wsUrl = `ws://127.0.0.1:${port}/ws`;
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await closeBrowser(browser);
-    for (const client of wss?.clients ?? []) client.terminate();
-    wss?.close();
-    server?.closeAllConnections();
-    server?.close();
+    track(chromium.scope, {
+      close() {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+      },
+    });
+    base = site.url;
+    wsUrl = `${site.url.replace('http:', 'ws:')}/ws`;
   });
 
   async function info(page: Page): Promise<WorkerInfo> {
@@ -73,7 +57,7 @@ describe('SharedWorker across full page loads (Chromium)', { skip: CHROMIUM_MISS
   }
 
   async function newPage(): Promise<Page> {
-    const context = await browser.newContext();
+    const context = await chromium.browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(BROWSER_TIMEOUT_MS);
     return page;

@@ -1,41 +1,30 @@
 /**
- * Limits an outsider meets (issue 10, findings 6, 8, 13, 20), through raw sockets and pusher-js:
- * connections per client address and per node, channels per connection, inbound frames per
- * second, subscriptions replicated from one other node, unpredictable socket ids. Each asserts
- * the bound, that a normal client is served at the same time, the metric, and one log line per
- * episode naming the client address.
+ * Limits an outsider meets (src/limits/, docs/security.md "Limits and their defaults"), through raw
+ * sockets and pusher-js: connections per client address and per node, channels per connection,
+ * inbound frames per second, subscriptions replicated from one other node, unpredictable socket
+ * ids. Each asserts the bound, that a normal client is served at the same time, the metric, and one
+ * log line per episode naming the client address.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, test } from 'node:test';
-import { connected, pusherClient, serverSdk, sleep, until, type PusherClient } from './helpers/clients.js';
-import { startTestCluster, type TestCluster } from './helpers/cluster.js';
+import { describe, test, type TestContext } from 'node:test';
+import { connected, pusherClient, serverSdk, sleep, until } from './helpers/clients.js';
+import { startTestCluster } from './helpers/cluster.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { RawClient, appUrl, errorData, rawSubscribe } from './helpers/ws-raw.js';
-import { disconnectAll, subscribeOutcome } from './helpers/ws-real.js';
+import { track } from './helpers/track.js';
+import { subscribeOutcome } from './helpers/ws-real.js';
 
-const raws: RawClient[] = [];
-const clients: PusherClient[] = [];
-const servers: Array<TestServer | TestCluster> = [];
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.close();
-  disconnectAll(clients);
-  for (const s of servers.splice(0)) await s.close();
-});
-
-function raw(port: number, localAddress?: string): RawClient {
-  const r = new RawClient(appUrl(port), localAddress === undefined ? undefined : { localAddress });
-  raws.push(r);
-  return r;
+function raw(t: TestContext, port: number, localAddress?: string): RawClient {
+  return track(t, new RawClient(appUrl(port), localAddress === undefined ? undefined : { localAddress }));
 }
 
 async function server(
+  t: TestContext,
   limits: Record<string, unknown>,
   transport = 'ws',
   extra: Record<string, unknown> = {},
 ): Promise<TestServer> {
-  const srv = await startTestServer({ transport, limits, ...extra });
-  servers.push(srv);
-  return srv;
+  return track(t, await startTestServer({ transport, limits, ...extra }));
 }
 
 /** `wiremesh_refusals_total{limit="…"}` from /metrics (0 when absent). */
@@ -49,10 +38,10 @@ const warnings = (srv: TestServer, limit: string): Array<Record<string, unknown>
   srv.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 40 && l.limit === limit);
 
 /** Once the server has seen a socket close, its slot is free: a new socket connects (retried while refused). */
-async function connectsAgain(port: number): Promise<void> {
+async function connectsAgain(t: TestContext, port: number): Promise<void> {
   const deadline = Date.now() + 3_000;
   for (;;) {
-    const r = raw(port);
+    const r = raw(t, port);
     const f = await r.next(
       (x) => x.event === 'pusher:connection_established' || x.event === 'pusher:error',
       'a new connection',
@@ -79,14 +68,14 @@ async function refusedWith4100(r: RawClient): Promise<string> {
 
 for (const transport of ['ws', 'uws']) {
   describe(`connections per client address (${transport})`, () => {
-    test('the 6th socket of one address gets 4100; another address still connects; one warn per episode', async () => {
-      const srv = await server({ maxConnectionsPerIp: 5 }, transport);
-      const first = Array.from({ length: 5 }, () => raw(srv.port));
+    test('the 6th socket of one address gets 4100; another address still connects; one warn per episode', async (t) => {
+      const srv = await server(t, { maxConnectionsPerIp: 5 }, transport);
+      const first = Array.from({ length: 5 }, () => raw(t, srv.port));
       for (const r of first) await r.established();
-      const over = Array.from({ length: 15 }, () => raw(srv.port));
+      const over = Array.from({ length: 15 }, () => raw(t, srv.port));
       for (const r of over) assert.match(await refusedWith4100(r), /at most 5 connections per client address/);
       // A client from another address is served meanwhile, and so are the five.
-      const other = raw(srv.port, '127.0.0.2');
+      const other = raw(t, srv.port, '127.0.0.2');
       await other.established();
       await rawSubscribe(other, 'news');
       for (const r of first) await r.roundTrip();
@@ -96,17 +85,17 @@ for (const transport of ['ws', 'uws']) {
       assert.match(String(logged[0]!.client), /127\.0\.0\.1$/);
       // A slot freed is a slot usable again.
       first[0]!.close();
-      await connectsAgain(srv.port);
+      await connectsAgain(t, srv.port);
     });
   });
 }
 
 describe('connections per node', () => {
-  test('at limits.maxConnections the next socket gets 4100 while /health answers and open sockets work', async () => {
-    const srv = await server({ maxConnections: 10, maxConnectionsPerIp: 0 });
-    const open = Array.from({ length: 10 }, () => raw(srv.port));
+  test('at limits.maxConnections the next socket gets 4100 while /health answers and open sockets work', async (t) => {
+    const srv = await server(t, { maxConnections: 10, maxConnectionsPerIp: 0 });
+    const open = Array.from({ length: 10 }, () => raw(t, srv.port));
     for (const r of open) await r.established();
-    for (let i = 0; i < 5; i++) assert.match(await refusedWith4100(raw(srv.port)), /holds at most 10 connections/);
+    for (let i = 0; i < 5; i++) assert.match(await refusedWith4100(raw(t, srv.port)), /holds at most 10 connections/);
     assert.equal((await fetch(`${srv.httpUrl}/health`)).status, 200);
     await rawSubscribe(open[0]!, 'news');
     await serverSdk(srv.port).trigger('news', 'hello', { a: 1 });
@@ -114,11 +103,11 @@ describe('connections per node', () => {
     assert.equal(await refusals(srv.port, 'connections'), 5);
     assert.equal(warnings(srv, 'connections').length, 1);
     open[1]!.close();
-    await connectsAgain(srv.port);
+    await connectsAgain(t, srv.port);
   });
 
-  test('the default is derived from the open-file limit and logged at start', async () => {
-    const srv = await server({});
+  test('the default is derived from the open-file limit and logged at start', async (t) => {
+    const srv = await server(t, {});
     const started = srv.logs
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .find((l) => l.msg === 'wiremesh listening');
@@ -130,11 +119,10 @@ describe('connections per node', () => {
 });
 
 describe('channels per connection', () => {
-  test('pusher-js: the channel beyond the limit gets pusher:subscription_error (403); the others and another client work', async () => {
-    const srv = await server({ maxChannelsPerConnection: 3 });
-    const c = pusherClient(srv.port);
-    const other = pusherClient(srv.port);
-    clients.push(c, other);
+  test('pusher-js: the channel beyond the limit gets pusher:subscription_error (403); the others and another client work', async (t) => {
+    const srv = await server(t, { maxChannelsPerConnection: 3 });
+    const c = track(t, pusherClient(srv.port));
+    const other = track(t, pusherClient(srv.port));
     await connected(c);
     await connected(other);
     for (const ch of ['a', 'b', 'private-c']) assert.deepEqual(await subscribeOutcome(c, ch), { ok: true });
@@ -160,12 +148,12 @@ describe('channels per connection', () => {
 
 for (const transport of ['ws', 'uws']) {
   describe(`inbound frames per connection (${transport})`, () => {
-    test('a flood of frames is closed with 4301 after the burst; a normal client is served meanwhile', async () => {
-      const srv = await server({ maxFramesPerSecond: 10, maxFrameBurst: 20 }, transport);
-      const normal = raw(srv.port, '127.0.0.2');
+    test('a flood of frames is closed with 4301 after the burst; a normal client is served meanwhile', async (t) => {
+      const srv = await server(t, { maxFramesPerSecond: 10, maxFrameBurst: 20 }, transport);
+      const normal = raw(t, srv.port, '127.0.0.2');
       await normal.established();
       await rawSubscribe(normal, 'news');
-      const abuser = raw(srv.port);
+      const abuser = raw(t, srv.port);
       await abuser.established();
       for (let i = 0; i < 2_000; i++) abuser.send({ event: 'pusher:ping', data: {} });
       const closed = await abuser.waitClosed();
@@ -183,9 +171,9 @@ for (const transport of ['ws', 'uws']) {
       assert.match(String(logged[0]!.client), /127\.0\.0\.1$/);
     });
 
-    test('a client within the rate is never throttled', async () => {
-      const srv = await server({ maxFramesPerSecond: 20, maxFrameBurst: 20 }, transport);
-      const r = raw(srv.port);
+    test('a client within the rate is never throttled', async (t) => {
+      const srv = await server(t, { maxFramesPerSecond: 20, maxFrameBurst: 20 }, transport);
+      const r = raw(t, srv.port);
       await r.established();
       for (let i = 0; i < 30; i++) {
         r.send({ event: 'pusher:ping', data: {} });
@@ -198,12 +186,11 @@ for (const transport of ['ws', 'uws']) {
 }
 
 describe('subscriptions replicated from one other node', () => {
-  test('a node over the cap has its state refused (logged once, counted); normal clients are served on both nodes', async () => {
-    const cluster = await startTestCluster(2, { limits: { maxReplicatedSubscriptionsPerNode: 50 } });
-    servers.push(cluster);
+  test('a node over the cap has its state refused (logged once, counted); normal clients are served on both nodes', async (t) => {
+    const cluster = track(t, await startTestCluster(2, { limits: { maxReplicatedSubscriptionsPerNode: 50 } }));
     const [a, b] = cluster.nodes as [TestServer, TestServer];
     // One client on A holds 60 subscriptions (the per-connection cap is 100).
-    const flooder = raw(a.port);
+    const flooder = raw(t, a.port);
     await flooder.established();
     for (let i = 0; i < 60; i++) flooder.send({ event: 'pusher:subscribe', data: { channel: `flood-${i}` } });
     await flooder.next(
@@ -219,11 +206,10 @@ describe('subscriptions replicated from one other node', () => {
     await sleep(500); // several heartbeats of A: still one line for the episode
     assert.equal(warnings(b, 'replicated_subscriptions').length, 1);
     // Normal clients on both nodes: a subscriber on B gets an event published through A.
-    const listener = raw(b.port);
+    const listener = raw(t, b.port);
     await listener.established();
     await rawSubscribe(listener, 'news');
-    const speaker = pusherClient(a.port);
-    clients.push(speaker);
+    const speaker = track(t, pusherClient(a.port));
     await connected(speaker);
     await serverSdk(a.port).trigger('news', 'hello', 'x');
     await listener.next((f) => f.event === 'hello', 'event across nodes');
@@ -231,11 +217,11 @@ describe('subscriptions replicated from one other node', () => {
 });
 
 describe('socket ids', () => {
-  test('are two random integers (\\d+.\\d+), not a shared prefix with a counter', async () => {
-    const srv = await server({});
+  test('are two random integers (\\d+.\\d+), not a shared prefix with a counter', async (t) => {
+    const srv = await server(t, {});
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) {
-      const r = raw(srv.port);
+      const r = raw(t, srv.port);
       ids.push(await r.established());
     }
     for (const id of ids) assert.match(id, /^\d+\.\d+$/);

@@ -1,64 +1,51 @@
 /**
- * The Livewire tunnel as an attacker tries it (security review, ../shared/notes/security-review.md,
- * findings 2, 3, 4, 5, 12, 14, 19, 20): real wiremesh, a real HTTP upstream (node:http), raw `ws`
- * sockets with chosen handshake headers. Each test asserts the bound and that a normal client is
+ * The Livewire tunnel as an attacker tries it (src/livewire/: headers.ts, paths.ts, gate.ts,
+ * upstreams.ts): real wiremesh, a real HTTP upstream (node:http), raw `ws` sockets with chosen
+ * handshake headers. Each test asserts the bound and that a normal client is
  * still served; each fails on the code before the fix.
  */
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { sleep, until } from './helpers/clients.js';
 import { TestBackend, type Echo } from './helpers/livewire-backend.js';
 import { TunnelSocket, type ResponseData } from './helpers/livewire-socket.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
+import { track } from './helpers/track.js';
 
 const PAGE = 'https://app.example.test';
 const VICTIM = { origin: PAGE, cookie: 'laravel_session=VICTIM' };
-const servers: TestServer[] = [];
-const backends: TestBackend[] = [];
-const sockets: TunnelSocket[] = [];
-
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.close();
-});
-after(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const b of backends.splice(0)) await b.close();
-});
-
-async function backend(): Promise<TestBackend> {
-  const b = await TestBackend.start();
-  backends.push(b);
-  return b;
+async function backend(t: TestContext): Promise<TestBackend> {
+  return track(t, await TestBackend.start());
 }
 
-async function server(livewire: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<TestServer> {
-  const s = await startTestServer({ ...extra, apps: [testApp({ livewire: { publicUrl: PAGE, ...livewire } })] });
-  servers.push(s);
-  return s;
+async function server(
+  t: TestContext,
+  livewire: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Promise<TestServer> {
+  return track(t, await startTestServer({ ...extra, apps: [testApp({ livewire: { publicUrl: PAGE, ...livewire } })] }));
 }
 
-async function socket(srv: TestServer, headers: Record<string, string>): Promise<TunnelSocket> {
-  const s = await TunnelSocket.open(srv.port, headers);
-  sockets.push(s);
-  return s;
+async function socket(t: TestContext, srv: TestServer, headers: Record<string, string>): Promise<TunnelSocket> {
+  return track(t, await TunnelSocket.open(srv.port, headers));
 }
 
 const echoOf = (r: ResponseData): Echo => JSON.parse(r.body) as Echo;
 const logged = (srv: TestServer, msg: string): Array<Record<string, unknown>> =>
   srv.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
 
-describe('finding 2: only pages of the configured origins may tunnel', () => {
-  test('a tunnel without publicUrl does not start', async () => {
-    const b = await backend();
+describe('only pages of the configured origins may tunnel', () => {
+  test('a tunnel without publicUrl does not start', async (t) => {
+    const b = await backend(t);
     await assert.rejects(
       startTestServer({ apps: [testApp({ livewire: { backends: [b.origin] } })] }),
       /apps\[0\]\.livewire\.publicUrl must be set to the app's public origin/,
     );
   });
 
-  test('Origin missing, empty, null or another site: fallback not_allowed, the victim cookie never reaches the upstream; logged once per episode with the client', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin] });
+  test('Origin missing, empty, null or another site: fallback not_allowed, the victim cookie never reaches the upstream; logged once per episode with the client', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin] });
     const attacks: Array<Record<string, string>> = [
       { cookie: VICTIM.cookie },
       { cookie: VICTIM.cookie, origin: '' },
@@ -68,7 +55,7 @@ describe('finding 2: only pages of the configured origins may tunnel', () => {
       { cookie: VICTIM.cookie, origin: 'http://app.example.test' },
     ];
     for (const [i, headers] of attacks.entries()) {
-      const s = await socket(srv, headers);
+      const s = await socket(t, srv, headers);
       for (let k = 0; k < 3; k++) {
         const id = `a${i}-${k}`;
         s.request({
@@ -87,15 +74,15 @@ describe('finding 2: only pages of the configured origins may tunnel', () => {
     assert.equal(lines[0]!.client, '127.0.0.1');
     assert.equal(lines[0]!.code, 'not_allowed');
     // The real page is still served, and an extra allowed origin works too.
-    const page = await socket(srv, VICTIM);
+    const page = await socket(t, srv, VICTIM);
     page.request({ id: 'ok', path: '/livewire/update' });
     assert.equal(echoOf(await page.response('ok')).cookies.laravel_session, 'VICTIM');
   });
 
-  test('allowedOrigins: each listed origin may tunnel and is its own X-Forwarded-Host', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin], allowedOrigins: ['https://www.example.test:8443'] });
-    const s = await socket(srv, { origin: 'https://www.example.test:8443' });
+  test('allowedOrigins: each listed origin may tunnel and is its own X-Forwarded-Host', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin], allowedOrigins: ['https://www.example.test:8443'] });
+    const s = await socket(t, srv, { origin: 'https://www.example.test:8443' });
     s.request({ id: 'w', path: '/livewire/update' });
     const r = await s.response('w');
     assert.equal(r.url, 'https://www.example.test:8443/livewire/update');
@@ -104,11 +91,11 @@ describe('finding 2: only pages of the configured origins may tunnel', () => {
   });
 });
 
-describe('findings 3 and 14: X-Forwarded-* come from configuration, and from a trusted proxy only', () => {
-  test("the handshake's Host and X-Forwarded-* do not reach Laravel; the configured origin does", async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin] });
-    const s = await socket(srv, {
+describe('X-Forwarded-* come from configuration, and from a trusted proxy only', () => {
+  test("the handshake's Host and X-Forwarded-* do not reach Laravel; the configured origin does", async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin] });
+    const s = await socket(t, srv, {
       origin: PAGE,
       host: 'evil-host.example:444',
       'x-forwarded-host': 'attacker.example',
@@ -126,10 +113,10 @@ describe('findings 3 and 14: X-Forwarded-* come from configuration, and from a t
     assert.equal(r.url, `${PAGE}/livewire/update`);
   });
 
-  test('behind a trusted proxy its X-Forwarded-For chain is kept (and names the client in logs); Proto still from configuration', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin], trustedProxies: ['127.0.0.0/8'] });
-    const s = await socket(srv, { origin: PAGE, 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'http' });
+  test('behind a trusted proxy its X-Forwarded-For chain is kept (and names the client in logs); Proto still from configuration', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin], trustedProxies: ['127.0.0.0/8'] });
+    const s = await socket(t, srv, { origin: PAGE, 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'http' });
     s.request({ id: 't', path: '/livewire/update' });
     const h = echoOf(await s.response('t')).headers;
     assert.equal(h['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
@@ -140,12 +127,12 @@ describe('findings 3 and 14: X-Forwarded-* come from configuration, and from a t
   });
 });
 
-describe("finding 4: a client's bad header is refused for that request only", () => {
-  test('control characters or characters above U+00FF: fallback not_allowed, the upstream stays up for everyone', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin], healthIntervalMs: 60_000 });
-    const attacker = await socket(srv, { origin: PAGE });
-    const victim = await socket(srv, { origin: PAGE });
+describe("a client's bad header is refused for that request only", () => {
+  test('control characters or characters above U+00FF: fallback not_allowed, the upstream stays up for everyone', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin], healthIntervalMs: 60_000 });
+    const attacker = await socket(t, srv, { origin: PAGE });
+    const victim = await socket(t, srv, { origin: PAGE });
     const bad: Array<Record<string, string>> = [
       { 'x-csrf-token': 'a\u0001b' },
       { accept: 'text/\u0100' },
@@ -162,17 +149,22 @@ describe("finding 4: a client's bad header is refused for that request only", ()
   });
 });
 
-describe('finding 5: the upstream pool is bounded', () => {
-  test('a request that cannot be dispatched within queueTimeoutMs falls back busy before it reaches the upstream', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin], queueTimeoutMs: 300, timeoutMs: 5_000, healthIntervalMs: 60_000 });
+describe('the upstream pool is bounded', () => {
+  test('a request that cannot be dispatched within queueTimeoutMs falls back busy before it reaches the upstream', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, {
+      backends: [b.origin],
+      queueTimeoutMs: 300,
+      timeoutMs: 5_000,
+      healthIntervalMs: 60_000,
+    });
     // 8 sockets × 8 slow requests hold the upstream's 64 connections.
-    const hogs = await Promise.all(Array.from({ length: 8 }, () => socket(srv, { origin: PAGE })));
+    const hogs = await Promise.all(Array.from({ length: 8 }, () => socket(t, srv, { origin: PAGE })));
     hogs.forEach((h, i) => {
       for (let k = 0; k < 8; k++) h.request({ id: `h${k}`, path: `/livewire/update?delay=2500&hog=${i}-${k}` });
     });
     await until(() => b.seen.length === 64, '64 requests at the upstream', 5_000);
-    const victim = await socket(srv, { origin: PAGE });
+    const victim = await socket(t, srv, { origin: PAGE });
     const sent = Date.now();
     victim.request({ id: 'q', path: '/livewire/update?victim=1' });
     const f = await victim.fallback('q');
@@ -188,24 +180,24 @@ describe('finding 5: the upstream pool is bounded', () => {
     assert.equal((await victim.response('q2')).status, 200);
   });
 
-  test('maxQueued 0: no waiting at all once the connections are in use', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin], maxQueued: 0, timeoutMs: 5_000 });
-    const hogs = await Promise.all(Array.from({ length: 8 }, () => socket(srv, { origin: PAGE })));
+  test('maxQueued 0: no waiting at all once the connections are in use', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin], maxQueued: 0, timeoutMs: 5_000 });
+    const hogs = await Promise.all(Array.from({ length: 8 }, () => socket(t, srv, { origin: PAGE })));
     hogs.forEach((h) => {
       for (let k = 0; k < 8; k++) h.request({ id: `h${k}`, path: '/livewire/update?delay=1500' });
     });
     await until(() => b.seen.length === 64, '64 requests at the upstream', 5_000);
-    const victim = await socket(srv, { origin: PAGE });
+    const victim = await socket(t, srv, { origin: PAGE });
     victim.request({ id: 'q', path: '/livewire/update' });
     assert.equal((await victim.fallback('q')).code, 'busy');
     await Promise.all(hogs.map((h) => h.response('h7', 6_000)));
   });
 
-  test('deadlineMs bounds a whole response, however steadily its chunks arrive', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin], timeoutMs: 400, deadlineMs: 700 });
-    const s = await socket(srv, { origin: PAGE });
+  test('deadlineMs bounds a whole response, however steadily its chunks arrive', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin], timeoutMs: 400, deadlineMs: 700 });
+    const s = await socket(t, srv, { origin: PAGE });
     const sent = Date.now();
     // 30 chunks 100 ms apart: each well within timeoutMs, 3 s in all.
     s.request({ id: 'st', path: '/livewire/update?stream=30' });
@@ -215,16 +207,20 @@ describe('finding 5: the upstream pool is bounded', () => {
     assert.equal(r.error, 'The backend did not answer in time');
     assert.ok(took < 2_000, `cut at the deadline, not after the whole stream: ${took} ms`);
     // A request that never answers gets 504 at the deadline too.
-    const hang = await server({ backends: [b.origin], timeoutMs: 400, deadlineMs: 400 });
-    const h = await socket(hang, { origin: PAGE });
+    const hang = await server(t, { backends: [b.origin], timeoutMs: 400, deadlineMs: 400 });
+    const h = await socket(t, hang, { origin: PAGE });
     h.request({ id: 'hg', path: '/livewire/update?hang=1' });
     assert.equal((await h.response('hg')).status, 504);
   });
 
-  test("a connection's buffered response bytes are capped (maxBufferedResponseBytes), others unaffected", async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin], maxResponseBytes: 600_000, maxBufferedResponseBytes: 1_000_000 });
-    const s = await socket(srv, { origin: PAGE });
+  test("a connection's buffered response bytes are capped (maxBufferedResponseBytes), others unaffected", async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, {
+      backends: [b.origin],
+      maxResponseBytes: 600_000,
+      maxBufferedResponseBytes: 1_000_000,
+    });
+    const s = await socket(t, srv, { origin: PAGE });
     // Four bodies of 550 kB arrive at once, each in two halves 300 ms apart: 1.1 MB at the half.
     for (let i = 0; i < 4; i++) s.request({ id: `big${i}`, path: `/livewire/update?big=550000&trickle=300&i=${i}` });
     const answers = await Promise.all([0, 1, 2, 3].map((i) => s.response(`big${i}`, 8_000)));
@@ -233,17 +229,17 @@ describe('finding 5: the upstream pool is bounded', () => {
     assert.ok(refused.length >= 1, `at least one over the cap refused: ${answers.map((r) => r.status).join(',')}`);
     assert.ok(whole.length >= 1, 'the first ones within the cap are delivered whole');
     assert.ok(logged(srv, 'livewire connection holds too many response bytes').length >= 1);
-    const other = await socket(srv, { origin: PAGE });
+    const other = await socket(t, srv, { origin: PAGE });
     other.request({ id: 'o', path: '/livewire/update?big=550000' });
     assert.equal((await other.response('o')).status, 200);
   });
 });
 
-describe('finding 12: abort-and-resend cannot pile work onto the upstream', () => {
-  test('an aborted request keeps its slot until the upstream answered it', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin], maxInFlight: 2, timeoutMs: 5_000 });
-    const s = await socket(srv, { origin: PAGE });
+describe('abort-and-resend cannot pile work onto the upstream', () => {
+  test('an aborted request keeps its slot until the upstream answered it', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin], maxInFlight: 2, timeoutMs: 5_000 });
+    const s = await socket(t, srv, { origin: PAGE });
     for (let round = 0; round < 10; round++) {
       for (let k = 0; k < 2; k++) s.request({ id: `r${round}-${k}`, path: `/livewire/update?delay=1500&r=${round}` });
       await sleep(20);
@@ -268,14 +264,14 @@ describe('finding 12: abort-and-resend cannot pile work onto the upstream', () =
   });
 });
 
-describe("finding 19: no ';' in paths, '*' is one plain segment", () => {
-  test("'..;' and friends fall back not_allowed and never reach the upstream", async () => {
-    const b = await backend();
-    const srv = await server({
+describe("no ';' in paths, '*' is one plain segment", () => {
+  test("'..;' and friends fall back not_allowed and never reach the upstream", async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, {
       backends: [b.origin],
       paths: ['/livewire/update', '/livewire-*/update', '/api/*/update'],
     });
-    const s = await socket(srv, { origin: PAGE });
+    const s = await socket(t, srv, { origin: PAGE });
     const bad = [
       '/livewire-..;/update',
       '/livewire-;x=y/update',

@@ -1,42 +1,30 @@
 /**
- * The session sync of the Livewire tunnel (issue 11) over real sockets and real HTTP: a `ws`
- * client gets its connection's token with `wiremesh:session`, a real HTTP upstream sets cookies
- * through the tunnel, and `POST /wiremesh/session` (node's fetch, as the page's would be) swaps
- * them: the browser gets the upstream's Set-Cookie, the jar takes the browser's cookies. The
- * browser end to end: test/e2e-livewire-session.test.ts.
+ * The session sync of the Livewire tunnel (src/livewire/session-sync.ts) over real sockets and real
+ * HTTP: a `ws` client gets its connection's token with `wiremesh:session`, a real HTTP upstream
+ * sets cookies through the tunnel, and `POST /wiremesh/session` (node's fetch, as the page's would
+ * be) swaps them: the browser gets the upstream's Set-Cookie, the jar takes the browser's cookies.
+ * The browser end to end: test/e2e-livewire-session.test.ts.
  */
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestBackend, type Echo } from './helpers/livewire-backend.js';
 import { TunnelSocket, type ResponseData } from './helpers/livewire-socket.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
+import { track } from './helpers/track.js';
 
 // wiremesh and the page on the same host (127.0.0.1), other ports: the browser shares cookies between them.
 const PAGE = 'http://127.0.0.1:8000';
-const servers: TestServer[] = [];
-const backends: TestBackend[] = [];
-const sockets: TunnelSocket[] = [];
-
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.close();
-});
-after(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const b of backends.splice(0)) await b.close();
-});
-
-async function setup(): Promise<{ b: TestBackend; srv: TestServer }> {
-  const b = await TestBackend.start();
-  backends.push(b);
-  const srv = await startTestServer({ apps: [testApp({ livewire: { backends: [b.origin], publicUrl: PAGE } })] });
-  servers.push(srv);
+async function setup(t: TestContext): Promise<{ b: TestBackend; srv: TestServer }> {
+  const b = track(t, await TestBackend.start());
+  const srv = track(
+    t,
+    await startTestServer({ apps: [testApp({ livewire: { backends: [b.origin], publicUrl: PAGE } })] }),
+  );
   return { b, srv };
 }
 
-async function socket(srv: TestServer, headers: Record<string, string>): Promise<TunnelSocket> {
-  const s = await TunnelSocket.open(srv.port, headers);
-  sockets.push(s);
-  return s;
+async function socket(t: TestContext, srv: TestServer, headers: Record<string, string>): Promise<TunnelSocket> {
+  return track(t, await TunnelSocket.open(srv.port, headers));
 }
 
 interface SessionData {
@@ -62,9 +50,9 @@ function sync(srv: TestServer, token: string, headers: Record<string, string>): 
 const echoOf = (r: ResponseData): Echo => JSON.parse(r.body) as Echo;
 
 describe('livewire session sync', () => {
-  test("cookies the upstream set through the tunnel reach the browser; the browser's cookies reach the jar", async () => {
-    const { srv } = await setup();
-    const s = await socket(srv, { origin: PAGE, cookie: 'laravel_session=old; theme=dark' });
+  test("cookies the upstream set through the tunnel reach the browser; the browser's cookies reach the jar", async (t) => {
+    const { srv } = await setup(t);
+    const s = await socket(t, srv, { origin: PAGE, cookie: 'laravel_session=old; theme=dark' });
     const info = await session(s);
     assert.equal(info.sync, true, info.reason);
     assert.equal(info.path, '/wiremesh/session');
@@ -97,9 +85,9 @@ describe('livewire session sync', () => {
     assert.deepEqual(echoOf(await s.response('after')).cookies, { laravel_session: 'rotated', nopath: '1' });
   });
 
-  test('another Origin, an unknown token, or the token of a closed connection: 403, nothing changes', async () => {
-    const { srv } = await setup();
-    const s = await socket(srv, { origin: PAGE, cookie: 'laravel_session=victim' });
+  test('another Origin, an unknown token, or the token of a closed connection: 403, nothing changes', async (t) => {
+    const { srv } = await setup(t);
+    const s = await socket(t, srv, { origin: PAGE, cookie: 'laravel_session=victim' });
     const { token } = await session(s);
     s.request({ id: 'x', path: `/livewire/update?set=${encodeURIComponent('laravel_session=fresh; Path=/')}` });
     await s.response('x');
@@ -130,14 +118,14 @@ describe('livewire session sync', () => {
     assert.ok(refused.every((l) => l.startsWith('{"level":40,') && l.includes('"client":"')));
   });
 
-  test('wiremesh on another host than the page: sync false, no token (the client keeps updates on HTTP)', async () => {
-    const { srv } = await setup();
-    const s = await socket(srv, { origin: PAGE, host: `ws.example.test:${srv.port}` });
+  test('wiremesh on another host than the page: sync false, no token (the client keeps updates on HTTP)', async (t) => {
+    const { srv } = await setup(t);
+    const s = await socket(t, srv, { origin: PAGE, host: `ws.example.test:${srv.port}` });
     const info = await session(s);
     assert.equal(info.sync, false);
     assert.equal(info.token, '');
     assert.match(info.reason, /ws\.example\.test, not at the page's host 127\.0\.0\.1/);
-    const foreign = await socket(srv, { origin: 'https://evil.example' });
+    const foreign = await socket(t, srv, { origin: 'https://evil.example' });
     assert.deepEqual(
       { ...(await session(foreign)), reason: '' },
       { token: '', sync: false, reason: '', path: '/wiremesh/session' },

@@ -3,36 +3,22 @@
  * backend (node:http) standing in for Laravel, and real clients: pusher-js (as the browser bundle
  * shares it with Echo) and raw `ws` sockets where the handshake headers matter.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connected, pusherClient, sleep, until, type PusherClient } from './helpers/clients.js';
+import { connected, pusherClient, sleep, until } from './helpers/clients.js';
 import { TestBackend, type Echo } from './helpers/livewire-backend.js';
 import { TunnelSocket, type FallbackData, type ResponseData } from './helpers/livewire-socket.js';
 import { freePort, startTestServer, testApp, type TestServer } from './helpers/server.js';
+import { suiteScope, track, type Scope } from './helpers/track.js';
 
 const PAGE = 'https://app.example.test';
-const servers: TestServer[] = [];
-const backends: TestBackend[] = [];
-const sockets: TunnelSocket[] = [];
-const clients: PusherClient[] = [];
-
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.close();
-  for (const c of clients.splice(0)) c.disconnect();
-});
-after(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const b of backends.splice(0)) await b.close();
-});
-
-async function backend(): Promise<TestBackend> {
-  const b = await TestBackend.start();
-  backends.push(b);
-  return b;
+async function backend(t: Scope): Promise<TestBackend> {
+  return track(t, await TestBackend.start());
 }
 
 /** A wiremesh whose test app tunnels to `livewire.backends` (publicUrl PAGE unless given); more apps may follow. */
 async function serverOn(
+  t: Scope,
   livewire: Record<string, unknown>,
   more: Record<string, unknown>[] = [],
   transport = 'auto',
@@ -41,12 +27,14 @@ async function serverOn(
     transport,
     apps: [testApp({ livewire: { publicUrl: PAGE, ...livewire } }), ...more],
   });
-  servers.push(s);
-  return s;
+  return track(t, s);
 }
 
-const server = (livewire: Record<string, unknown>, more: Record<string, unknown>[] = []): Promise<TestServer> =>
-  serverOn(livewire, more);
+const server = (
+  t: Scope,
+  livewire: Record<string, unknown>,
+  more: Record<string, unknown>[] = [],
+): Promise<TestServer> => serverOn(t, livewire, more);
 
 /** `ws` always; `uws` where its native package loads on this machine. */
 async function transports(): Promise<string[]> {
@@ -59,10 +47,13 @@ async function transports(): Promise<string[]> {
   }
 }
 
-async function socket(srv: TestServer, headers: Record<string, string> = {}, key?: string): Promise<TunnelSocket> {
-  const s = await TunnelSocket.open(srv.port, { origin: PAGE, ...headers }, key);
-  sockets.push(s);
-  return s;
+async function socket(
+  t: Scope,
+  srv: TestServer,
+  headers: Record<string, string> = {},
+  key?: string,
+): Promise<TunnelSocket> {
+  return track(t, await TunnelSocket.open(srv.port, { origin: PAGE, ...headers }, key));
 }
 
 const echoOf = (r: ResponseData): Echo => JSON.parse(r.body) as Echo;
@@ -71,11 +62,13 @@ for (const transport of await transports()) {
   describe(`livewire tunnel over the ${transport} transport: requests and responses`, () => {
     let b: TestBackend;
     let srv: TestServer;
-    const server = (livewire: Record<string, unknown>): Promise<TestServer> => serverOn(livewire, [], transport);
+    const server = (t: Scope, livewire: Record<string, unknown>): Promise<TestServer> =>
+      serverOn(t, livewire, [], transport);
+    const suite = suiteScope();
 
     before(async () => {
-      b = await backend();
-      srv = await server({
+      b = await backend(suite);
+      srv = await server(suite, {
         backends: [b.origin],
         publicUrl: PAGE,
         paths: ['/livewire/update', '/livewire-*/update', '/broadcasting/auth', '/landing'],
@@ -83,8 +76,8 @@ for (const transport of await transports()) {
       assert.equal(srv.server.transport, transport);
     });
 
-    test('a Livewire update comes back as the backend answered it', async () => {
-      const s = await socket(srv);
+    test('a Livewire update comes back as the backend answered it', async (t) => {
+      const s = await socket(t, srv);
       const socketId = s.socketId;
       const body = JSON.stringify({
         _token: 'csrf',
@@ -125,9 +118,8 @@ for (const transport of await transports()) {
       assert.equal(echo.headers['x-forwarded-proto'], 'https');
     });
 
-    test('pusher-js outside a browser sends no Origin: its requests fall back (not_allowed), the backend sees none', async () => {
-      const client = pusherClient(srv.port);
-      clients.push(client);
+    test('pusher-js outside a browser sends no Origin: its requests fall back (not_allowed), the backend sees none', async (t) => {
+      const client = track(t, pusherClient(srv.port));
       await connected(client);
       const frames: Array<{ event: string; data: unknown }> = [];
       client.connection.bind('message', (m: { event: string; data: unknown }) => frames.push(m));
@@ -144,8 +136,8 @@ for (const transport of await transports()) {
       assert.equal(b.seen.length, before);
     });
 
-    test('several requests in flight are answered by id, in the order the backend finishes them', async () => {
-      const s = await socket(srv);
+    test('several requests in flight are answered by id, in the order the backend finishes them', async (t) => {
+      const s = await socket(t, srv);
       const delays = [250, 50, 150, 0, 100];
       delays.forEach((d, i) => s.request({ id: `m${i}`, path: `/livewire/update?delay=${d}`, body: `{"i":${i}}` }));
       const answers = await Promise.all(delays.map((_, i) => s.response(`m${i}`)));
@@ -154,8 +146,8 @@ for (const transport of await transports()) {
       assert.deepEqual(order, ['m3', 'm1', 'm4', 'm2', 'm0']);
     });
 
-    test('handshake headers reach the backend: X-Forwarded-For is the client address, User-Agent, Origin', async () => {
-      const s = await socket(srv, {
+    test('handshake headers reach the backend: X-Forwarded-For is the client address, User-Agent, Origin', async (t) => {
+      const s = await socket(t, srv, {
         'x-forwarded-for': '203.0.113.7',
         'user-agent': 'TestBrowser/1.0',
         'accept-language': 'de',
@@ -170,8 +162,8 @@ for (const transport of await transports()) {
       assert.equal(echo.headers['x-socket-id'], s.socketId);
     });
 
-    test('the cookie jar: seeded from the handshake, updated by Set-Cookie, deletions respected', async () => {
-      const s = await socket(srv, { cookie: 'laravel_session=abc; XSRF-TOKEN=t1; theme=dark' });
+    test('the cookie jar: seeded from the handshake, updated by Set-Cookie, deletions respected', async (t) => {
+      const s = await socket(t, srv, { cookie: 'laravel_session=abc; XSRF-TOKEN=t1; theme=dark' });
       const set = encodeURIComponent('laravel_session=def; Path=/; HttpOnly; SameSite=Lax');
       const del = encodeURIComponent('theme=; Max-Age=0; Path=/');
       s.request({ id: 'c1', path: `/livewire/update?set=${set}&set=${del}` });
@@ -182,13 +174,13 @@ for (const transport of await transports()) {
       s.request({ id: 'c2', path: '/livewire/update' });
       assert.deepEqual(echoOf(await s.response('c2')).cookies, { laravel_session: 'def', 'XSRF-TOKEN': 't1' });
       // Another connection of the same browser has its own jar, from its own handshake.
-      const other = await socket(srv, { cookie: 'laravel_session=abc' });
+      const other = await socket(t, srv, { cookie: 'laravel_session=abc' });
       other.request({ id: 'c3', path: '/livewire/update' });
       assert.deepEqual(echoOf(await other.response('c3')).cookies, { laravel_session: 'abc' });
     });
 
-    test('backend errors (419, 500) are responses, passed through as over HTTP', async () => {
-      const s = await socket(srv);
+    test('backend errors (419, 500) are responses, passed through as over HTTP', async (t) => {
+      const s = await socket(t, srv);
       for (const status of [419, 500, 404]) {
         s.request({ id: `e${status}`, path: `/livewire/update?status=${status}` });
         const r = await s.response(`e${status}`);
@@ -199,8 +191,8 @@ for (const transport of await transports()) {
       assert.equal((await s.response('e500')).statusText, 'Internal Server Error');
     });
 
-    test('a same-origin redirect is followed (POST becomes GET), with redirected and the final url', async () => {
-      const s = await socket(srv);
+    test('a same-origin redirect is followed (POST becomes GET), with redirected and the final url', async (t) => {
+      const s = await socket(t, srv);
       const before = b.seen.length;
       s.request({ id: 'rd1', path: `/livewire/update?redirect=${encodeURIComponent('/landing?from=update')}` });
       const r = await s.response('rd1');
@@ -225,16 +217,16 @@ for (const transport of await transports()) {
       assert.equal(echoOf(r2).body, '{"k":1}');
     });
 
-    test('a redirect to another origin is left to the browser: fallback', async () => {
-      const s = await socket(srv);
+    test('a redirect to another origin is left to the browser: fallback', async (t) => {
+      const s = await socket(t, srv);
       s.request({ id: 'x1', path: `/livewire/update?redirect=${encodeURIComponent('https://sso.example.org/login')}` });
       const f = await s.fallback('x1');
       assert.equal(f.code, 'not_allowed');
       assert.match(f.reason, /another origin/);
     });
 
-    test('a wire:stream response arrives in chunks while the backend is still writing', async () => {
-      const s = await socket(srv);
+    test('a wire:stream response arrives in chunks while the backend is still writing', async (t) => {
+      const s = await socket(t, srv);
       const finishedBefore = b.streamsFinished;
       s.request({ id: 'st', path: '/livewire/update?stream=4' });
       const head = (await s.answer('st')).data as ResponseData;
@@ -252,23 +244,25 @@ for (const transport of await transports()) {
       assert.equal(r.body, expected);
     });
 
-    test('a large body is split into chunk frames and arrives whole (UTF-8 intact)', async () => {
-      const s = await socket(srv);
+    test('a large body is split into chunk frames and arrives whole (UTF-8 intact)', async (t) => {
+      const s = await socket(t, srv);
       s.request({ id: 'big', path: '/livewire/update?big=600001' });
       const r = await s.response('big');
       assert.ok(r.chunks >= 2, `chunks: ${r.chunks}`);
       assert.equal(r.body, 'é'.repeat(300_000) + 'x');
     });
 
-    test('a body far over the socket buffer limit is paced, not cut off as a slow client', async () => {
+    test('a body far over the socket buffer limit is paced, not cut off as a slow client', async (t) => {
       const maxBufferedBytes = 64 * 1024;
-      const paced = await startTestServer({
-        transport,
-        limits: { maxBufferedBytes },
-        apps: [testApp({ maxEventPayloadBytes: 32 * 1024, livewire: { backends: [b.origin], publicUrl: PAGE } })],
-      });
-      servers.push(paced);
-      const s = await socket(paced);
+      const paced = track(
+        t,
+        await startTestServer({
+          transport,
+          limits: { maxBufferedBytes },
+          apps: [testApp({ maxEventPayloadBytes: 32 * 1024, livewire: { backends: [b.origin], publicUrl: PAGE } })],
+        }),
+      );
+      const s = await socket(t, paced);
       s.stall(500);
       s.request({ id: 'paced', path: '/livewire/update?big=8000000' });
       const r = await s.response('paced', 10_000);
@@ -277,8 +271,8 @@ for (const transport of await transports()) {
       await s.roundTrip();
     });
 
-    test('Livewire 4 hashed path and Echo authorization are tunnelled', async () => {
-      const s = await socket(srv);
+    test('Livewire 4 hashed path and Echo authorization are tunnelled', async (t) => {
+      const s = await socket(t, srv);
       s.request({
         id: 'v4',
         path: '/livewire-3fa2c1d8/update',
@@ -295,8 +289,8 @@ for (const transport of await transports()) {
       assert.equal(echoOf(r).body, 'socket_id=1.2&channel_name=private-x');
     });
 
-    test('refused requests fall back (not_allowed) and never reach the backend', async () => {
-      const s = await socket(srv);
+    test('refused requests fall back (not_allowed) and never reach the backend', async (t) => {
+      const s = await socket(t, srv);
       const before = b.seen.length;
       const refused: Array<[string, Record<string, unknown>]> = [
         ['path', { path: '/admin/users' }],
@@ -321,9 +315,9 @@ for (const transport of await transports()) {
       assert.equal(b.seen.length, before, 'the backend saw none of them');
     });
 
-    test('a body over maxRequestBytes falls back (too_large)', async () => {
-      const small = await server({ backends: [b.origin], publicUrl: PAGE, maxRequestBytes: 1000 });
-      const s = await socket(small);
+    test('a body over maxRequestBytes falls back (too_large)', async (t) => {
+      const small = await server(t, { backends: [b.origin], publicUrl: PAGE, maxRequestBytes: 1000 });
+      const s = await socket(t, small);
       const before = b.seen.length;
       s.request({ id: 'tl', path: '/livewire/update', body: 'x'.repeat(1001) });
       assert.equal((await s.fallback('tl')).code, 'too_large');
@@ -332,9 +326,9 @@ for (const transport of await transports()) {
       assert.equal(b.seen.length, before + 1);
     });
 
-    test('a response over maxResponseBytes is answered 502, not passed on', async () => {
-      const small = await server({ backends: [b.origin], publicUrl: PAGE, maxResponseBytes: 1000 });
-      const s = await socket(small);
+    test('a response over maxResponseBytes is answered 502, not passed on', async (t) => {
+      const small = await server(t, { backends: [b.origin], publicUrl: PAGE, maxResponseBytes: 1000 });
+      const s = await socket(t, small);
       s.request({ id: 'rl', path: '/livewire/update?big=5000' });
       const r = await s.response('rl');
       assert.equal(r.status, 502);
@@ -342,14 +336,14 @@ for (const transport of await transports()) {
       assert.ok(small.logs.some((l) => l.includes('livewire response too large') && l.includes('"appId":"app-id"')));
     });
 
-    test('an Origin other than publicUrl may not use the tunnel', async () => {
-      const s = await socket(srv, { origin: 'https://evil.example' });
+    test('an Origin other than publicUrl may not use the tunnel', async (t) => {
+      const s = await socket(t, srv, { origin: 'https://evil.example' });
       s.request({ id: 'o', path: '/livewire/update' });
       assert.equal((await s.fallback('o')).code, 'not_allowed');
     });
 
-    test('frames without a usable id are protocol errors', async () => {
-      const s = await socket(srv);
+    test('frames without a usable id are protocol errors', async (t) => {
+      const s = await socket(t, srv);
       s.send('wiremesh:request', { path: '/livewire/update' });
       s.send('wiremesh:nonsense', { id: 'z' });
       await s.roundTrip();
@@ -374,15 +368,17 @@ for (const transport of await transports()) {
   describe(`livewire tunnel over the ${transport} transport: in flight, aborts, closes`, () => {
     let b: TestBackend;
     let srv: TestServer;
-    const server = (livewire: Record<string, unknown>): Promise<TestServer> => serverOn(livewire, [], transport);
+    const server = (t: Scope, livewire: Record<string, unknown>): Promise<TestServer> =>
+      serverOn(t, livewire, [], transport);
+    const suite = suiteScope();
 
     before(async () => {
-      b = await backend();
-      srv = await server({ backends: [b.origin], publicUrl: PAGE, maxInFlight: 2, timeoutMs: 2_000 });
+      b = await backend(suite);
+      srv = await server(suite, { backends: [b.origin], publicUrl: PAGE, maxInFlight: 2, timeoutMs: 2_000 });
     });
 
-    test('wiremesh:abort: nothing is answered for it; the backend exchange still runs to its end', async () => {
-      const s = await socket(srv);
+    test('wiremesh:abort: nothing is answered for it; the backend exchange still runs to its end', async (t) => {
+      const s = await socket(t, srv);
       s.request({ id: 'a1', path: '/livewire/update?delay=300&n=a1' });
       await until(() => b.seen.some((x) => x.url.includes('n=a1')), 'backend got the request');
       s.abort('a1');
@@ -393,14 +389,14 @@ for (const transport of await transports()) {
       assert.ok(!b.closed.some((u) => u.includes('n=a1')), 'the backend was not cut off mid-request');
     });
 
-    test('more than maxInFlight on one connection: busy; an aborted request keeps its slot until its backend exchange ended (finding 12)', async () => {
-      const s = await socket(srv);
+    test('more than maxInFlight on one connection: busy; an aborted request keeps its slot until its backend exchange ended', async (t) => {
+      const s = await socket(t, srv);
       s.request({ id: 'b1', path: '/livewire/update?delay=600&n=b1' });
       s.request({ id: 'b2', path: '/livewire/update?hang=1&n=b2' });
       s.request({ id: 'b3', path: '/livewire/update' });
       assert.equal((await s.fallback('b3')).code, 'busy');
       // Other connections have their own allowance.
-      const other = await socket(srv);
+      const other = await socket(t, srv);
       other.request({ id: 'o1', path: '/livewire/update' });
       assert.equal((await other.response('o1')).status, 200);
       s.abort('b1');
@@ -415,17 +411,17 @@ for (const transport of await transports()) {
       s.abort('b2');
     });
 
-    test('a backend that does not answer within timeoutMs gives 504', async () => {
-      const quick = await server({ backends: [b.origin], publicUrl: PAGE, timeoutMs: 300 });
-      const s = await socket(quick);
+    test('a backend that does not answer within timeoutMs gives 504', async (t) => {
+      const quick = await server(t, { backends: [b.origin], publicUrl: PAGE, timeoutMs: 300 });
+      const s = await socket(t, quick);
       s.request({ id: 't', path: '/livewire/update?hang=1&n=t' });
       const r = await s.response('t');
       assert.equal(r.status, 504);
       assert.equal(r.statusText, 'Gateway Timeout');
     });
 
-    test('closing the connection aborts its backend requests', async () => {
-      const s = await socket(srv);
+    test('closing the connection aborts its backend requests', async (t) => {
+      const s = await socket(t, srv);
       s.request({ id: 'k', path: '/livewire/update?hang=1&n=close' });
       await until(() => b.seen.some((x) => x.url.includes('n=close')), 'backend got the request');
       s.close();
@@ -435,11 +431,11 @@ for (const transport of await transports()) {
 }
 
 describe('livewire tunnel: choosing a backend', () => {
-  test('the first backend down: the next one answers, and the dead one is skipped afterwards', async () => {
-    const live = await backend();
+  test('the first backend down: the next one answers, and the dead one is skipped afterwards', async (t) => {
+    const live = await backend(t);
     const dead = `http://127.0.0.1:${await freePort()}`;
-    const srv = await server({ backends: [dead, live.origin], publicUrl: PAGE, healthIntervalMs: 60_000 });
-    const s = await socket(srv);
+    const srv = await server(t, { backends: [dead, live.origin], publicUrl: PAGE, healthIntervalMs: 60_000 });
+    const s = await socket(t, srv);
     s.request({ id: 'd1', path: '/livewire/update' });
     const r = await s.response('d1');
     assert.equal(r.status, 200);
@@ -451,10 +447,10 @@ describe('livewire tunnel: choosing a backend', () => {
     assert.equal(live.seen.length, 2);
   });
 
-  test('an unhealthy backend is skipped, and used again after a health check passes', async () => {
-    const [near, far] = [await backend(), await backend()];
-    const srv = await server({ backends: [near.origin, far.origin], publicUrl: PAGE, healthIntervalMs: 100 });
-    const s = await socket(srv);
+  test('an unhealthy backend is skipped, and used again after a health check passes', async (t) => {
+    const [near, far] = [await backend(t), await backend(t)];
+    const srv = await server(t, { backends: [near.origin, far.origin], publicUrl: PAGE, healthIntervalMs: 100 });
+    const s = await socket(t, srv);
     let n = 0;
     const served = async (): Promise<string> => {
       const id = `u${n++}`;
@@ -471,10 +467,10 @@ describe('livewire tunnel: choosing a backend', () => {
     assert.equal(await served(), String(near.port));
   });
 
-  test('no healthy backend: backend_unavailable, so the browser uses HTTP', async () => {
+  test('no healthy backend: backend_unavailable, so the browser uses HTTP', async (t) => {
     const dead = `http://127.0.0.1:${await freePort()}`;
-    const srv = await server({ backends: [dead], publicUrl: PAGE, healthIntervalMs: 60_000 });
-    const s = await socket(srv);
+    const srv = await server(t, { backends: [dead], publicUrl: PAGE, healthIntervalMs: 60_000 });
+    const s = await socket(t, srv);
     s.request({ id: 'n1', path: '/livewire/update' });
     assert.equal((await s.fallback('n1')).code, 'backend_unavailable');
     s.request({ id: 'n2', path: '/livewire/update' });
@@ -483,10 +479,10 @@ describe('livewire tunnel: choosing a backend', () => {
     assert.match(f.reason, /no healthy backend/);
   });
 
-  test('backends found by DNS (A and AAAA answers of the name)', async () => {
-    const b = await backend();
-    const srv = await server({ dns: { name: 'localhost', port: b.port }, publicUrl: PAGE });
-    const s = await socket(srv);
+  test('backends found by DNS (A and AAAA answers of the name)', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { dns: { name: 'localhost', port: b.port }, publicUrl: PAGE });
+    const s = await socket(t, srv);
     s.request({ id: 'dns', path: '/livewire/update' });
     const r = await s.response('dns');
     assert.equal(r.status, 200);
@@ -495,18 +491,17 @@ describe('livewire tunnel: choosing a backend', () => {
 });
 
 describe('livewire tunnel: apps without it', () => {
-  test('an app without a livewire section answers fallback disabled', async () => {
-    const b = await backend();
-    const srv = await server({ backends: [b.origin] }, [{ id: 'plain', key: 'plain-key', secret: 'plain-secret' }]);
-    const s = await socket(srv, {}, 'plain-key');
+  test('an app without a livewire section answers fallback disabled', async (t) => {
+    const b = await backend(t);
+    const srv = await server(t, { backends: [b.origin] }, [{ id: 'plain', key: 'plain-key', secret: 'plain-secret' }]);
+    const s = await socket(t, srv, {}, 'plain-key');
     s.request({ id: 'p', path: '/livewire/update' });
     assert.equal((await s.fallback('p')).code, 'disabled');
   });
 
-  test('a server with no tunnel at all answers pusher:error 4302 (Unknown event)', async () => {
-    const srv = await startTestServer();
-    servers.push(srv);
-    const s = await socket(srv);
+  test('a server with no tunnel at all answers pusher:error 4302 (Unknown event)', async (t) => {
+    const srv = track(t, await startTestServer());
+    const s = await socket(t, srv);
     s.request({ id: 'q', path: '/livewire/update' });
     await s.roundTrip();
     const err = s.frames.find((f) => f.event === 'pusher:error')?.data as { code: number; message: string };

@@ -47,7 +47,7 @@ describe('request targets and the allowed list', () => {
     }
   });
 
-  test("no ';' in a path, and '*' stands for [A-Za-z0-9_-]+ only: '..;', '@host' and friends are refused (finding 19)", () => {
+  test("no ';' in a path, and '*' stands for [A-Za-z0-9_-]+ only: '..;', '@host' and friends are refused", () => {
     for (const bad of ['/livewire-..;/update', '/livewire-;x=y/update', '/livewire/update;jsessionid=1', '/a;/b']) {
       assert.ok('refused' in parseTarget(bad), bad);
     }
@@ -180,7 +180,7 @@ describe('headers', () => {
     assert.deepEqual(pickClientHeaders(undefined), {});
   });
 
-  test('client headers: values undici would refuse (control characters, above U+00FF) are refused here (finding 4)', () => {
+  test('client headers: values undici would refuse (control characters, above U+00FF) are refused here', () => {
     for (const bad of ['a\u0001b', 'text/\u0100', 'x\u007fy', 'a\u2028b']) {
       assert.ok('refused' in pickClientHeaders({ 'x-csrf-token': bad }), JSON.stringify(bad));
     }
@@ -189,7 +189,7 @@ describe('headers', () => {
     });
   });
 
-  test('the page origin: only an allowed origin, named by the Origin header; missing, null and other sites refused (finding 2)', () => {
+  test('the page origin: only an allowed origin, named by the Origin header; missing, null and other sites refused', () => {
     const allowed = ['https://a.test', 'https://www.a.test'];
     assert.equal(pageOrigin(handshake({ origin: 'https://a.test' }), allowed)?.origin, 'https://a.test');
     assert.equal(pageOrigin(handshake({ origin: 'https://A.test:443' }), allowed)?.origin, 'https://a.test');
@@ -203,7 +203,7 @@ describe('headers', () => {
     assert.equal(pageOrigin(handshake({ origin: 'chrome-extension://x' }), allowed), null);
   });
 
-  test('connection headers: forwarded host/port/proto from the configured page; the client chain only from a trusted proxy (findings 3, 14)', () => {
+  test('connection headers: forwarded host/port/proto from the configured page; the client chain only from a trusted proxy', () => {
     const none = new TrustedProxies([]);
     const h = connectionHeaders(
       handshake({
@@ -335,7 +335,7 @@ describe('config: apps[].livewire', () => {
     );
   });
 
-  test('a tunnel without publicUrl does not start, with a precise error (finding 2)', () => {
+  test('a tunnel without publicUrl does not start, with a precise error', () => {
     const raw = { apps: [{ id: 'a', key: 'k', secret: 's', livewire: { backends: ['http://x'] } }] };
     fails(
       raw,

@@ -1,7 +1,7 @@
 /**
- * The real CLI as a child process: the issue's config example end to end, configuration from the
- * environment alone, invalid configuration, JSON log lines, and SIGTERM (clients told 4200,
- * pending webhooks flushed, exit 0 within the grace period).
+ * The real CLI as a child process: the config example of docs/configuration.md end to end,
+ * configuration from the environment alone, invalid configuration, JSON log lines, and SIGTERM
+ * (clients told 4200, pending webhooks flushed, exit 0 within the grace period).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,9 +32,9 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
   return p;
 }
 
-test("the issue's config example: webhooks, client events, presence; SIGTERM → 4200, webhooks flushed, exit 0", async () => {
+test('the documented config example: webhooks, client events, presence; SIGTERM → 4200, webhooks flushed, exit 0', async () => {
   const port = await freePort();
-  // Exactly the example from the issue, with a free port and this test's receiver.
+  // Exactly "A minimal file" of docs/configuration.md, with a free port and this test's receiver.
   const file = configFile({
     port,
     host: '127.0.0.1',

@@ -1,6 +1,6 @@
 /**
- * The mesh across simulated regions (issue 15): five real `wiremesh start` processes in three
- * regions with 40 / 80 / 150 ms round trips between them (user-space shaped links,
+ * The mesh across simulated regions (docs/regions.md): five real `wiremesh start` processes in
+ * three regions with 40 / 80 / 150 ms round trips between them (user-space shaped links,
  * test/helpers/netsim.ts), peers found through a real DNS server started here; real pusher-js
  * clients in every region and publishers through any node's HTTP API (the `pusher` SDK).
  *

@@ -1,6 +1,7 @@
 /**
  * The publicly known default credentials (app-id / app-key / app-secret) are served on loopback
- * only (issue 10, finding 11), checked through the real CLI as an operator starts it.
+ * only (config/validate.ts, docs/security.md "Secure defaults"), checked through the real CLI as
+ * an operator starts it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,7 +1,7 @@
 /**
- * Security bounds of the HTTP API port (issue 10, findings 1, 9, 16, 17, 20), on every available
- * transport: each test runs the abuse through real sockets and checks, at the same time, that a
- * normal client (the `pusher` SDK) is still served.
+ * Security bounds of the HTTP API port (src/http/, docs/security.md "Limits and their defaults"),
+ * on every available transport: each test runs the abuse through real sockets and checks, at the
+ * same time, that a normal client (the `pusher` SDK) is still served.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,7 @@
 /**
- * Webhook delivery under abuse and outages (issue 10, findings 7 and 15, "webhooks recover
- * promptly"), through a real server, real sockets and receivers checked with the `pusher` SDK.
+ * Webhook delivery under abuse and outages (src/webhooks/, docs/security.md "Webhook delivery
+ * order"): bounded, and recovering promptly; through a real server, real sockets and receivers
+ * checked with the `pusher` SDK.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,34 +4,29 @@
  * bad or missing auth, other users' #server-to-user channels).
  */
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connected, echoOn, pusherClient, serverSdk, sleep, until, type PusherClient } from './helpers/clients.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { RawClient, errorData, rawConnected, rawSubscribe } from './helpers/ws-raw.js';
-import { disconnectAll, record, subscribeOutcome, untilAsync } from './helpers/ws-real.js';
+import { track } from './helpers/track.js';
+import { record, subscribeOutcome, untilAsync } from './helpers/ws-real.js';
 
 let srv: TestServer;
-const clients: PusherClient[] = [];
-const raws: RawClient[] = [];
 before(async () => {
   srv = await startTestServer();
 });
 after(async () => {
-  disconnectAll(clients);
-  for (const r of raws.splice(0)) r.close();
   await srv.close();
 });
 
-function client(opts: Parameters<typeof pusherClient>[1] = {}): PusherClient {
-  const c = pusherClient(srv.port, opts);
-  clients.push(c);
-  return c;
+function client(t: TestContext, opts: Parameters<typeof pusherClient>[1] = {}): PusherClient {
+  return track(t, pusherClient(srv.port, opts));
 }
 
-async function raw(): Promise<{ raw: RawClient; socketId: string }> {
+async function raw(t: TestContext): Promise<{ raw: RawClient; socketId: string }> {
   const r = await rawConnected(srv.port);
-  raws.push(r.raw);
+  track(t, r.raw);
   return r;
 }
 
@@ -41,8 +36,8 @@ async function channelInfo(channel: string): Promise<{ occupied: boolean; subscr
 }
 
 describe('public and private channels', () => {
-  test('pusher-js on a public channel receives SDK events with their data', async () => {
-    const c = client();
+  test('pusher-js on a public channel receives SDK events with their data', async (t) => {
+    const c = client(t);
     await connected(c);
     const got: unknown[] = [];
     const ch = c.subscribe('updates');
@@ -55,8 +50,8 @@ describe('public and private channels', () => {
     assert.deepEqual(got, [{ n: 1, s: 'ü€' }, 'plain string']);
   });
 
-  test('laravel-echo on a private channel: authorized, and Laravel event names are namespaced', async () => {
-    const c = client();
+  test('laravel-echo on a private channel: authorized, and Laravel event names are namespaced', async (t) => {
+    const c = client(t);
     const echo = echoOn(c);
     const got: unknown[] = [];
     const ch = echo.private('orders.1');
@@ -75,9 +70,9 @@ describe('public and private channels', () => {
     ]);
   });
 
-  test('an event is not delivered to a socket excluded by socket_id (Laravel toOthers)', async () => {
-    const a = client();
-    const b = client();
+  test('an event is not delivered to a socket excluded by socket_id (Laravel toOthers)', async (t) => {
+    const a = client(t);
+    const b = client(t);
     const [ida] = await Promise.all([connected(a), connected(b)]);
     const got: string[] = [];
     const cha = a.subscribe('room-1');
@@ -91,8 +86,8 @@ describe('public and private channels', () => {
     assert.deepEqual(got.sort(), ['a', 'b', 'b']);
   });
 
-  test('unsubscribe stops delivery on that channel only', async () => {
-    const c = client();
+  test('unsubscribe stops delivery on that channel only', async (t) => {
+    const c = client(t);
     await connected(c);
     const got: string[] = [];
     const gone = c.subscribe('leaving-soon');
@@ -115,10 +110,10 @@ describe('public and private channels', () => {
 });
 
 describe('private-encrypted channels', () => {
-  test('pusher-js decrypts SDK events; the frame on the wire does not contain the plaintext', async () => {
+  test('pusher-js decrypts SDK events; the frame on the wire does not contain the plaintext', async (t) => {
     const masterKey = randomBytes(32).toString('base64');
     const sdk = serverSdk(srv.port, { encryptionMasterKeyBase64: masterKey });
-    const c = client({ sdk });
+    const c = client(t, { sdk });
     await connected(c);
     const channel = 'private-encrypted-vault';
     const got: unknown[] = [];
@@ -126,7 +121,7 @@ describe('private-encrypted channels', () => {
     ch.bind('secret', (d: unknown) => got.push(d));
     await until(() => ch.subscribed, 'encrypted channel subscribed');
 
-    const { raw: wire, socketId } = await raw();
+    const { raw: wire, socketId } = await raw(t);
     await rawSubscribe(wire, channel, sdk.authorizeChannel(socketId, channel).auth);
 
     const marker = 'plaintext-marker-7f3a';
@@ -142,8 +137,8 @@ describe('private-encrypted channels', () => {
     assert.equal(typeof payload.ciphertext, 'string');
   });
 
-  test('subscribing to an encrypted channel needs a valid auth', async () => {
-    const { raw: r } = await raw();
+  test('subscribing to an encrypted channel needs a valid auth', async (t) => {
+    const { raw: r } = await raw(t);
     r.send({ event: 'pusher:subscribe', data: { channel: 'private-encrypted-vault' } });
     const f = await r.next((x) => x.event === 'pusher:subscription_error', 'subscription_error');
     assert.equal(f.channel, 'private-encrypted-vault');
@@ -154,8 +149,8 @@ describe('private-encrypted channels', () => {
 describe('cache channels', () => {
   const channels = ['cache-prices', 'private-cache-prices', 'presence-cache-prices'];
   for (const channel of channels) {
-    test(`${channel}: cache_miss before any event; a new subscriber gets the last event at once`, async () => {
-      const first = client();
+    test(`${channel}: cache_miss before any event; a new subscriber gets the last event at once`, async (t) => {
+      const first = client(t);
       await connected(first);
       const firstFrames = record(first);
       const ch = first.subscribe(channel);
@@ -171,7 +166,7 @@ describe('cache channels', () => {
       await sdk.trigger(channel, 'price', { v: 2 });
       await until(() => got.length === 2, 'live events');
 
-      const second = client();
+      const second = client(t);
       await connected(second);
       const secondFrames = record(second);
       const ch2 = second.subscribe(channel);
@@ -194,10 +189,10 @@ describe('cache channels', () => {
     });
   }
 
-  test('a non-cache channel never sends cache_miss nor replays', async () => {
+  test('a non-cache channel never sends cache_miss nor replays', async (t) => {
     const sdk = serverSdk(srv.port);
     await sdk.trigger('prices', 'price', { v: 1 });
-    const c = client();
+    const c = client(t);
     await connected(c);
     const frames = record(c);
     const ch = c.subscribe('prices');
@@ -211,8 +206,8 @@ describe('cache channels', () => {
 });
 
 describe('refusals', () => {
-  test('invalid channel names are refused with a subscription error; the connection stays', async () => {
-    const c = client();
+  test('invalid channel names are refused with a subscription error; the connection stays', async (t) => {
+    const c = client(t);
     await connected(c);
     for (const name of ['has space', 'bad$char', 'x'.repeat(165), 'ümlaut']) {
       const out = await subscribeOutcome(c, name);
@@ -228,8 +223,8 @@ describe('refusals', () => {
     assert.deepEqual(await subscribeOutcome(c, 'valid-name_1=@,.;'), { ok: true });
   });
 
-  test('a subscribe frame without a string channel is a pusher:error 4302', async () => {
-    const { raw: r } = await raw();
+  test('a subscribe frame without a string channel is a pusher:error 4302', async (t) => {
+    const { raw: r } = await raw(t);
     r.send({ event: 'pusher:subscribe', data: { channel: 42 } });
     const f = await r.next((x) => x.event === 'pusher:error', 'pusher:error');
     assert.equal(errorData(f).code, 4302);
@@ -237,8 +232,8 @@ describe('refusals', () => {
     assert.ok(r.isOpen);
   });
 
-  test('Echo .error() fires for a private channel signed with the wrong secret', async () => {
-    const c = client({ sdk: serverSdk(srv.port, { secret: 'not-the-secret' }) });
+  test('Echo .error() fires for a private channel signed with the wrong secret', async (t) => {
+    const c = client(t, { sdk: serverSdk(srv.port, { secret: 'not-the-secret' }) });
     const echo = echoOn(c);
     const errors: Array<{ status?: number; code?: number }> = [];
     let subscribed = false;
@@ -253,8 +248,8 @@ describe('refusals', () => {
     assert.equal(c.connection.state, 'connected', 'a refused subscription does not close the connection');
   });
 
-  test('Echo .error() fires for a presence channel signed with the wrong secret', async () => {
-    const c = client({
+  test('Echo .error() fires for a presence channel signed with the wrong secret', async (t) => {
+    const c = client(t, {
       sdk: serverSdk(srv.port, { secret: 'not-the-secret' }),
       presence: () => ({ user_id: 'mallory' }),
     });
@@ -266,8 +261,8 @@ describe('refusals', () => {
     assert.equal((errors[0] as { status: number }).status, 401);
   });
 
-  test('pusher-js gets pusher:subscription_error when its auth endpoint fails; nothing is sent', async () => {
-    const c = client({
+  test('pusher-js gets pusher:subscription_error when its auth endpoint fails; nothing is sent', async (t) => {
+    const c = client(t, {
       presence: () => {
         throw new Error('forbidden by the app');
       },
@@ -286,10 +281,10 @@ describe('refusals', () => {
     assert.deepEqual((await channelInfo('presence-forbidden')).occupied, false);
   });
 
-  test('an auth signed for another socket, or for another channel, is refused', async () => {
+  test('an auth signed for another socket, or for another channel, is refused', async (t) => {
     const sdk = serverSdk(srv.port);
-    const { raw: a, socketId: ida } = await raw();
-    const { raw: b } = await raw();
+    const { raw: a, socketId: ida } = await raw(t);
+    const { raw: b } = await raw(t);
     const stolen = sdk.authorizeChannel(ida, 'private-x').auth;
     b.send({ event: 'pusher:subscribe', data: { channel: 'private-x', auth: stolen } });
     const fb = await b.next((x) => x.event === 'pusher:subscription_error', 'refused on the other socket');
@@ -302,9 +297,9 @@ describe('refusals', () => {
     await rawSubscribe(a, 'private-x', stolen); // and accepted where it belongs
   });
 
-  test('presence channel_data must match the signature', async () => {
+  test('presence channel_data must match the signature', async (t) => {
     const sdk = serverSdk(srv.port);
-    const { raw: r, socketId } = await raw();
+    const { raw: r, socketId } = await raw(t);
     const auth = sdk.authorizeChannel(socketId, 'presence-p', { user_id: 'alice' });
     r.send({
       event: 'pusher:subscribe',
@@ -315,8 +310,8 @@ describe('refusals', () => {
     await rawSubscribe(r, 'presence-p', auth.auth, auth.channel_data);
   });
 
-  test('a #server-to-user channel is refused unless signed in as that user', async () => {
-    const { raw: r } = await raw();
+  test('a #server-to-user channel is refused unless signed in as that user', async (t) => {
+    const { raw: r } = await raw(t);
     r.send({ event: 'pusher:subscribe', data: { channel: '#server-to-user-alice' } });
     const f = await r.next((x) => x.event === 'pusher:subscription_error', 'refused');
     assert.equal(f.channel, '#server-to-user-alice');

@@ -5,37 +5,24 @@
  * not subscribed; the per-connection rate limit answers 4301 and keeps the connection.
  */
 import { randomBytes } from 'node:crypto';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connected, echoOn, pusherClient, serverSdk, sleep, until, type PusherClient } from './helpers/clients.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
 import { RawClient, rawConnected, rawSubscribe } from './helpers/ws-raw.js';
-import { disconnectAll, errorsIn, record } from './helpers/ws-real.js';
+import { track } from './helpers/track.js';
+import { errorsIn, record } from './helpers/ws-real.js';
 
-const servers: TestServer[] = [];
-const clients: PusherClient[] = [];
-const raws: RawClient[] = [];
-afterEach(() => {
-  disconnectAll(clients);
-  for (const r of raws.splice(0)) r.close();
-});
-after(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function server(app: Record<string, unknown> = {}): Promise<TestServer> {
-  const s = await startTestServer({ apps: [testApp(app)] });
-  servers.push(s);
-  return s;
+async function server(t: TestContext, app: Record<string, unknown> = {}): Promise<TestServer> {
+  return track(t, await startTestServer({ apps: [testApp(app)] }));
 }
 
-function client(srv: TestServer, userId?: string): PusherClient {
+function client(t: TestContext, srv: TestServer, userId?: string): PusherClient {
   const c = pusherClient(
     srv.port,
     userId ? { presence: () => ({ user_id: userId, user_info: { name: userId } }) } : {},
   );
-  clients.push(c);
-  return c;
+  return track(t, c);
 }
 
 async function subscribed(echoChannel: { subscribed(cb: () => void): unknown }): Promise<void> {
@@ -45,9 +32,14 @@ async function subscribed(echoChannel: { subscribed(cb: () => void): unknown }):
 }
 
 /** A raw socket subscribed to `channel` (signed by the SDK when the channel needs it). */
-async function rawListener(srv: TestServer, channel: string, sdk = serverSdk(srv.port)): Promise<RawClient> {
+async function rawListener(
+  t: TestContext,
+  srv: TestServer,
+  channel: string,
+  sdk = serverSdk(srv.port),
+): Promise<RawClient> {
   const { raw, socketId } = await rawConnected(srv.port);
-  raws.push(raw);
+  track(t, raw);
   if (channel.startsWith('presence-')) {
     const a = sdk.authorizeChannel(socketId, channel, { user_id: 'listener' });
     await rawSubscribe(raw, channel, a.auth, a.channel_data);
@@ -60,10 +52,10 @@ async function rawListener(srv: TestServer, channel: string, sdk = serverSdk(srv
 }
 
 describe('delivery', () => {
-  test('Echo whisper on a private channel reaches the other member, never the sender', async () => {
-    const srv = await server();
-    const a = client(srv);
-    const b = client(srv);
+  test('Echo whisper on a private channel reaches the other member, never the sender', async (t) => {
+    const srv = await server(t);
+    const a = client(t, srv);
+    const b = client(t, srv);
     const ea = echoOn(a);
     const eb = echoOn(b);
     const gotA: unknown[] = [];
@@ -82,10 +74,10 @@ describe('delivery', () => {
     assert.deepEqual(gotB, [{ who: 'a', n: 1 }], 'b never received its own whisper');
   });
 
-  test('Echo whisper on a presence channel carries the sender user_id', async () => {
-    const srv = await server();
-    const a = client(srv, 'alice');
-    const b = client(srv, 'bob');
+  test('Echo whisper on a presence channel carries the sender user_id', async (t) => {
+    const srv = await server(t);
+    const a = client(t, srv, 'alice');
+    const b = client(t, srv, 'bob');
     const framesB = record(b);
     const got: Array<{ data: unknown; meta: unknown }> = [];
     const cha = echoOn(a).join('room');
@@ -104,11 +96,11 @@ describe('delivery', () => {
     assert.equal(wire.channel, 'presence-room');
   });
 
-  test('a client event sent with a spoofed user_id is delivered with the real one', async () => {
-    const srv = await server();
-    const listener = await rawListener(srv, 'presence-spoof');
+  test('a client event sent with a spoofed user_id is delivered with the real one', async (t) => {
+    const srv = await server(t);
+    const listener = await rawListener(t, srv, 'presence-spoof');
     const { raw, socketId } = await rawConnected(srv.port);
-    raws.push(raw);
+    track(t, raw);
     const auth = serverSdk(srv.port).authorizeChannel(socketId, 'presence-spoof', { user_id: 'mallory' });
     await rawSubscribe(raw, 'presence-spoof', auth.auth, auth.channel_data);
     raw.send({ event: 'client-x', channel: 'presence-spoof', data: { a: 1 }, user_id: 'admin' });
@@ -117,10 +109,10 @@ describe('delivery', () => {
     assert.deepEqual(f.data, { a: 1 });
   });
 
-  test('a private-channel client event has no user_id', async () => {
-    const srv = await server();
-    const listener = await rawListener(srv, 'private-nouser');
-    const a = client(srv);
+  test('a private-channel client event has no user_id', async (t) => {
+    const srv = await server(t);
+    const listener = await rawListener(t, srv, 'private-nouser');
+    const a = client(t, srv);
     const ch = echoOn(a).private('nouser');
     await subscribed(ch);
     ch.whisper('x', { n: 1 });
@@ -151,10 +143,10 @@ describe('refusals', () => {
     return errorsIn(frames)[0]!.message;
   }
 
-  test('on a public channel', async () => {
-    const srv = await server();
-    const listener = await rawListener(srv, 'lobby');
-    const a = client(srv);
+  test('on a public channel', async (t) => {
+    const srv = await server(t);
+    const listener = await rawListener(t, srv, 'lobby');
+    const a = client(t, srv);
     await connected(a);
     const ch = a.subscribe('lobby');
     await until(() => ch.subscribed, 'subscribed');
@@ -162,12 +154,11 @@ describe('refusals', () => {
     assert.match(msg, /private and presence/);
   });
 
-  test('on a private-encrypted channel', async () => {
-    const srv = await server();
+  test('on a private-encrypted channel', async (t) => {
+    const srv = await server(t);
     const sdk = serverSdk(srv.port, { encryptionMasterKeyBase64: randomBytes(32).toString('base64') });
-    const listener = await rawListener(srv, 'private-encrypted-box', sdk);
-    const a = pusherClient(srv.port, { sdk });
-    clients.push(a);
+    const listener = await rawListener(t, srv, 'private-encrypted-box', sdk);
+    const a = track(t, pusherClient(srv.port, { sdk }));
     await connected(a);
     const ch = a.subscribe('private-encrypted-box');
     await until(() => ch.subscribed, 'subscribed');
@@ -178,29 +169,29 @@ describe('refusals', () => {
     );
   });
 
-  test('when the app has clientEvents: false', async () => {
-    const srv = await server({ clientEvents: false });
-    const listener = await rawListener(srv, 'private-quiet');
-    const a = client(srv);
+  test('when the app has clientEvents: false', async (t) => {
+    const srv = await server(t, { clientEvents: false });
+    const listener = await rawListener(t, srv, 'private-quiet');
+    const a = client(t, srv);
     const ch = echoOn(a).private('quiet');
     await subscribed(ch);
     const msg = await refused(a, listener, 'private-quiet', () => ch.whisper('typing', {}));
     assert.match(msg, /not enabled/);
   });
 
-  test('when the sender is not subscribed to the channel', async () => {
-    const srv = await server();
-    const listener = await rawListener(srv, 'private-members');
-    const a = client(srv);
+  test('when the sender is not subscribed to the channel', async (t) => {
+    const srv = await server(t);
+    const listener = await rawListener(t, srv, 'private-members');
+    const a = client(t, srv);
     await connected(a);
     const msg = await refused(a, listener, 'private-members', () => a.send_event('client-hi', {}, 'private-members'));
     assert.match(msg, /not subscribed/);
   });
 
-  test('after unsubscribing', async () => {
-    const srv = await server();
-    const listener = await rawListener(srv, 'private-was');
-    const a = client(srv);
+  test('after unsubscribing', async (t) => {
+    const srv = await server(t);
+    const listener = await rawListener(t, srv, 'private-was');
+    const a = client(t, srv);
     const echo = echoOn(a);
     const ch = echo.private('was');
     await subscribed(ch);
@@ -208,19 +199,19 @@ describe('refusals', () => {
     await refused(a, listener, 'private-was', () => a.send_event('client-hi', {}, 'private-was'));
   });
 
-  test('an event name longer than maxEventNameLength', async () => {
-    const srv = await server({ maxEventNameLength: 20 });
-    const listener = await rawListener(srv, 'private-names');
-    const a = client(srv);
+  test('an event name longer than maxEventNameLength', async (t) => {
+    const srv = await server(t, { maxEventNameLength: 20 });
+    const listener = await rawListener(t, srv, 'private-names');
+    const a = client(t, srv);
     const ch = echoOn(a).private('names');
     await subscribed(ch);
     await refused(a, listener, 'private-names', () => ch.whisper('x'.repeat(30), {}));
   });
 
-  test('a payload larger than maxEventPayloadBytes', async () => {
-    const srv = await server({ maxEventPayloadBytes: 1024 });
-    const listener = await rawListener(srv, 'private-sizes');
-    const a = client(srv);
+  test('a payload larger than maxEventPayloadBytes', async (t) => {
+    const srv = await server(t, { maxEventPayloadBytes: 1024 });
+    const listener = await rawListener(t, srv, 'private-sizes');
+    const a = client(t, srv);
     const ch = echoOn(a).private('sizes');
     await subscribed(ch);
     await refused(a, listener, 'private-sizes', () => ch.whisper('big', { blob: 'x'.repeat(2_000) }));
@@ -228,10 +219,10 @@ describe('refusals', () => {
 });
 
 describe('rate limit (maxClientEventsPerSecond: 2)', () => {
-  test('excess events are refused with 4301; the connection stays open and later events pass', async () => {
-    const srv = await server({ maxClientEventsPerSecond: 2 });
-    const a = client(srv);
-    const b = client(srv);
+  test('excess events are refused with 4301; the connection stays open and later events pass', async (t) => {
+    const srv = await server(t, { maxClientEventsPerSecond: 2 });
+    const a = client(t, srv);
+    const b = client(t, srv);
     const framesA = record(a);
     const gotB: number[] = [];
     const cha = echoOn(a).private('burst');

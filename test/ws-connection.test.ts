@@ -4,27 +4,24 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connected, pusherClient, sleep, until, type PusherClient } from './helpers/clients.js';
+import { connected, pusherClient, sleep, until } from './helpers/clients.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { RawClient, appUrl, rawConnected } from './helpers/ws-raw.js';
-import { disconnectAll, record } from './helpers/ws-real.js';
+import { track } from './helpers/track.js';
+import { record } from './helpers/ws-real.js';
 
 describe('handshake and client pings (default config)', () => {
   let srv: TestServer;
-  const clients: PusherClient[] = [];
-  const raws: RawClient[] = [];
   before(async () => {
     srv = await startTestServer();
   });
   after(async () => {
-    disconnectAll(clients);
-    for (const r of raws) r.close();
     await srv.close();
   });
 
-  test('pusher:connection_established carries a socket id and activity_timeout 120', async () => {
+  test('pusher:connection_established carries a socket id and activity_timeout 120', async (t) => {
     const raw = new RawClient(appUrl(srv.port));
-    raws.push(raw);
+    track(t, raw);
     const f = await raw.next((x) => x.event === 'pusher:connection_established', 'connection_established');
     assert.equal(raw.frames[0]?.event, 'pusher:connection_established', 'it is the first frame');
     assert.equal(typeof f.data, 'string', 'data is a JSON-encoded string, as the protocol requires');
@@ -33,19 +30,20 @@ describe('handshake and client pings (default config)', () => {
     assert.equal(data.activity_timeout, 120);
   });
 
-  test('pusher-js connects and gets a distinct socket id per connection', async () => {
+  test('pusher-js connects and gets a distinct socket id per connection', async (t) => {
     const a = pusherClient(srv.port);
     const b = pusherClient(srv.port);
-    clients.push(a, b);
+    track(t, a);
+    track(t, b);
     const [ida, idb] = await Promise.all([connected(a), connected(b)]);
     assert.match(ida, /^\d+\.\d+$/);
     assert.match(idb, /^\d+\.\d+$/);
     assert.notEqual(ida, idb);
   });
 
-  test('a client pusher:ping is answered with pusher:pong (data as sent by clients, object or string)', async () => {
+  test('a client pusher:ping is answered with pusher:pong (data as sent by clients, object or string)', async (t) => {
     const { raw } = await rawConnected(srv.port);
-    raws.push(raw);
+    track(t, raw);
     raw.send({ event: 'pusher:ping', data: {} });
     await raw.next((x) => x.event === 'pusher:pong', 'pong');
     raw.send({ event: 'pusher:ping', data: '{}' });
@@ -56,28 +54,25 @@ describe('handshake and client pings (default config)', () => {
 
 describe('server pings (activityTimeout: 1, pongTimeoutMs: 300)', () => {
   let srv: TestServer;
-  const clients: PusherClient[] = [];
-  const raws: RawClient[] = [];
   before(async () => {
     srv = await startTestServer({ activityTimeout: 1, pongTimeoutMs: 300 });
   });
   after(async () => {
-    disconnectAll(clients);
-    for (const r of raws) r.close();
     await srv.close();
   });
 
-  test('connection_established announces the configured activity_timeout', async () => {
+  test('connection_established announces the configured activity_timeout', async (t) => {
     const { raw } = await rawConnected(srv.port);
-    raws.push(raw);
+    track(t, raw);
     const f = raw.frames[0]!;
     assert.equal((JSON.parse(f.data as string) as { activity_timeout: number }).activity_timeout, 1);
   });
 
-  test('an idle client is pinged; one that never pongs is closed with 4201, one that pongs stays', async () => {
+  test('an idle client is pinged; one that never pongs is closed with 4201, one that pongs stays', async (t) => {
     const silent = await rawConnected(srv.port);
     const polite = await rawConnected(srv.port);
-    raws.push(silent.raw, polite.raw);
+    track(t, silent.raw);
+    track(t, polite.raw);
     // The polite client answers every server ping, like pusher-js does.
     let answered = 0;
     const answer = setInterval(() => {
@@ -103,10 +98,11 @@ describe('server pings (activityTimeout: 1, pongTimeoutMs: 300)', () => {
     }
   });
 
-  test('pusher-js answers server pings and stays connected (its own pings slowed down, and unmodified)', async () => {
+  test('pusher-js answers server pings and stays connected (its own pings slowed down, and unmodified)', async (t) => {
     const patched = pusherClient(srv.port);
     const plain = pusherClient(srv.port);
-    clients.push(patched, plain);
+    track(t, patched);
+    track(t, plain);
     const frames = record(patched);
     const [socketId, plainId] = await Promise.all([connected(patched), connected(plain)]);
     // pusher-js pings the server itself after `activity_timeout` of silence, which would hide the

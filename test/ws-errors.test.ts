@@ -3,29 +3,20 @@
  * the server cannot understand (4302, connection kept), oversized frames (that socket closed,
  * others unaffected) and graceful shutdown (4200; /ready not ready while draining).
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverSdk, until, type PusherClient } from './helpers/clients.js';
+import { serverSdk, until } from './helpers/clients.js';
 import { APP, startTestServer, testApp, type TestServer } from './helpers/server.js';
 import { RawClient, appUrl, errorData, rawConnected, rawSubscribe } from './helpers/ws-raw.js';
-import { disconnectAll } from './helpers/ws-real.js';
+import { track } from './helpers/track.js';
 
-const raws: RawClient[] = [];
-const clients: PusherClient[] = [];
-afterEach(() => {
-  for (const r of raws.splice(0)) r.close();
-  disconnectAll(clients);
-});
-
-function open(port: number, path?: string): RawClient {
-  const r = new RawClient(appUrl(port, path));
-  raws.push(r);
-  return r;
+function open(t: TestContext, port: number, path?: string): RawClient {
+  return track(t, new RawClient(appUrl(port, path)));
 }
 
 /** Connects to `path` and expects a pusher:error with `code` followed by a close with `code`. */
-async function refusedWith(port: number, path: string, code: number): Promise<string> {
-  const r = open(port, path);
+async function refusedWith(t: TestContext, port: number, path: string, code: number): Promise<string> {
+  const r = open(t, port, path);
   const closed = await r.waitClosed();
   assert.equal(closed.code, code, `close code for ${path}`);
   const err = r.frames.find((f) => f.event === 'pusher:error');
@@ -53,13 +44,13 @@ describe('refused connections', () => {
     await srv.close();
   });
 
-  test('unknown app key: 4001', async () => {
-    await refusedWith(srv.port, '/app/no-such-key?protocol=7', 4001);
+  test('unknown app key: 4001', async (t) => {
+    await refusedWith(t, srv.port, '/app/no-such-key?protocol=7', 4001);
   });
 
-  test('malformed percent-encoding in the app key: 4001, and no library message leaks', async () => {
+  test('malformed percent-encoding in the app key: 4001, and no library message leaks', async (t) => {
     for (const key of ['%E0', '%', 'app-key%E0%A4']) {
-      const message = await refusedWith(srv.port, `/app/${key}?protocol=7`, 4001);
+      const message = await refusedWith(t, srv.port, `/app/${key}?protocol=7`, 4001);
       assert.equal(message, 'App key not found');
     }
     assert.equal(
@@ -67,26 +58,26 @@ describe('refused connections', () => {
       false,
     );
     // A well-formed encoding of the key is still the key.
-    const ok = open(srv.port, `/app/${encodeURIComponent('app-key').replace('-', '%2D')}?protocol=7`);
+    const ok = open(t, srv.port, `/app/${encodeURIComponent('app-key').replace('-', '%2D')}?protocol=7`);
     await until(() => ok.frames.some((f) => f.event === 'pusher:connection_established'), 'encoded key not accepted');
   });
 
-  test('disabled app: 4003', async () => {
-    await refusedWith(srv.port, '/app/off-key?protocol=7', 4003);
+  test('disabled app: 4003', async (t) => {
+    await refusedWith(t, srv.port, '/app/off-key?protocol=7', 4003);
   });
 
-  test('over the connection quota (maxConnections: 1): 4004, and a place frees up on disconnect', async () => {
-    const first = open(srv.port, '/app/one-key?protocol=7');
+  test('over the connection quota (maxConnections: 1): 4004, and a place frees up on disconnect', async (t) => {
+    const first = open(t, srv.port, '/app/one-key?protocol=7');
     await first.established();
-    const msg = await refusedWith(srv.port, '/app/one-key?protocol=7', 4004);
+    const msg = await refusedWith(t, srv.port, '/app/one-key?protocol=7', 4004);
     assert.match(msg, /quota/);
     // Other apps are not limited by it.
-    await open(srv.port).established();
+    await open(t, srv.port).established();
     first.close();
     await first.closed;
     let third: RawClient | undefined;
     for (let i = 0; i < 50; i++) {
-      third = open(srv.port, '/app/one-key?protocol=7');
+      third = open(t, srv.port, '/app/one-key?protocol=7');
       const done = await Promise.race([third.established().then(() => 'ok'), third.closed.then(() => 'closed')]);
       if (done === 'ok') break;
       await new Promise((r) => setTimeout(r, 20));
@@ -94,21 +85,21 @@ describe('refused connections', () => {
     assert.ok(third?.isOpen, 'a new connection is accepted once the first has gone');
   });
 
-  test('wrong path: 4005', async () => {
-    await refusedWith(srv.port, '/nope?protocol=7', 4005);
-    await refusedWith(srv.port, `/app/?protocol=7`, 4005);
-    await refusedWith(srv.port, `/app/${APP.key}/extra?protocol=7`, 4005);
+  test('wrong path: 4005', async (t) => {
+    await refusedWith(t, srv.port, '/nope?protocol=7', 4005);
+    await refusedWith(t, srv.port, `/app/?protocol=7`, 4005);
+    await refusedWith(t, srv.port, `/app/${APP.key}/extra?protocol=7`, 4005);
   });
 
-  test('protocol versions: invalid 4006, unsupported 4007, missing 4008', async () => {
-    await refusedWith(srv.port, `/app/${APP.key}?protocol=abc`, 4006);
-    await refusedWith(srv.port, `/app/${APP.key}?protocol=4`, 4007);
-    await refusedWith(srv.port, `/app/${APP.key}?protocol=8`, 4007);
-    await refusedWith(srv.port, `/app/${APP.key}`, 4008);
-    await refusedWith(srv.port, `/app/${APP.key}?client=js`, 4008);
+  test('protocol versions: invalid 4006, unsupported 4007, missing 4008', async (t) => {
+    await refusedWith(t, srv.port, `/app/${APP.key}?protocol=abc`, 4006);
+    await refusedWith(t, srv.port, `/app/${APP.key}?protocol=4`, 4007);
+    await refusedWith(t, srv.port, `/app/${APP.key}?protocol=8`, 4007);
+    await refusedWith(t, srv.port, `/app/${APP.key}`, 4008);
+    await refusedWith(t, srv.port, `/app/${APP.key}?client=js`, 4008);
   });
 
-  test('pusher-js reports the 4001 and gives up', async () => {
+  test('pusher-js reports the 4001 and gives up', async (t) => {
     const c = new (await import('./helpers/clients.js')).PusherJS('no-such-key', {
       wsHost: '127.0.0.1',
       wsPort: srv.port,
@@ -117,7 +108,7 @@ describe('refused connections', () => {
       disableStats: true,
       cluster: 'mt1',
     });
-    clients.push(c);
+    track(t, c);
     const errors: unknown[] = [];
     c.connection.bind('error', (e: unknown) => errors.push(e));
     await until(() => c.connection.state === 'failed' || c.connection.state === 'disconnected', 'gave up');
@@ -148,9 +139,9 @@ describe('frames the server cannot understand', () => {
     ['subscribe data that is not JSON', '{"event":"pusher:subscribe","data":"{not json"}'],
   ];
   for (const [what, text] of bad) {
-    test(`${what}: pusher:error 4302 and the connection stays open`, async () => {
+    test(`${what}: pusher:error 4302 and the connection stays open`, async (t) => {
       const { raw } = await rawConnected(srv.port);
-      raws.push(raw);
+      track(t, raw);
       raw.send(text);
       const err = await raw.error(4302);
       assert.ok(err.message.length > 0);
@@ -175,7 +166,8 @@ describe('frames the server cannot understand', () => {
         assert.equal(own.server.transport, transport);
         const { raw: big } = await rawConnected(own.port);
         const { raw: other } = await rawConnected(own.port);
-        raws.push(big, other);
+        track(t, big);
+        track(t, other);
         await rawSubscribe(other, 'still-working');
         await rawSubscribe(big, 'still-working');
         big.send({ event: 'client-huge', channel: 'still-working', data: 'x'.repeat(2_000) });
@@ -206,9 +198,9 @@ describe('frames the server cannot understand', () => {
     });
   }
 
-  test('binary frames are ignored without closing the connection', async () => {
+  test('binary frames are ignored without closing the connection', async (t) => {
     const { raw } = await rawConnected(srv.port);
-    raws.push(raw);
+    track(t, raw);
     (raw as unknown as { ws: { send(b: Buffer): void } }).ws.send(Buffer.from('{"event":"pusher:ping","data":{}}'));
     await raw.roundTrip();
     assert.equal(raw.frames.filter((f) => f.event === 'pusher:pong').length, 1, 'only the text ping was answered');
@@ -216,11 +208,11 @@ describe('frames the server cannot understand', () => {
 });
 
 describe('graceful shutdown', () => {
-  test('clients are closed with 4200, /ready is not ready while draining, new sockets are refused', async () => {
+  test('clients are closed with 4200, /ready is not ready while draining, new sockets are refused', async (t) => {
     const srv = await startTestServer({ shutdownGraceMs: 3_000 });
     try {
       const sockets = await Promise.all([1, 2, 3].map(() => rawConnected(srv.port)));
-      for (const s of sockets) raws.push(s.raw);
+      for (const s of sockets) track(t, s.raw);
       assert.equal((await fetch(`${srv.httpUrl}/ready`)).status, 200);
 
       const done = srv.server.stop('graceful');
@@ -240,7 +232,7 @@ describe('graceful shutdown', () => {
 
       // A new WebSocket during the drain is not accepted.
       const late = new RawClient(appUrl(srv.port));
-      raws.push(late);
+      track(t, late);
       const lateClosed = await late.waitClosed(3_000);
       assert.notEqual(lateClosed.code, 1000);
       assert.equal(

@@ -2,34 +2,25 @@
  * Presence channels through laravel-echo: here / joining / leaving, one user on several sockets
  * counted once, the member limit and the member info size limit.
  */
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { connected, echoOn, pusherClient, serverSdk, sleep, until, type PusherClient } from './helpers/clients.js';
+import { connected, echoOn, pusherClient, serverSdk, sleep, until } from './helpers/clients.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
-import { disconnectAll, untilAsync } from './helpers/ws-real.js';
+import { track } from './helpers/track.js';
+import { untilAsync } from './helpers/ws-real.js';
 
 interface Info {
   id: string;
   name: string;
 }
 
-const servers: TestServer[] = [];
-const clients: PusherClient[] = [];
-afterEach(() => disconnectAll(clients));
-after(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function server(raw: Record<string, unknown> = {}): Promise<TestServer> {
-  const s = await startTestServer(raw);
-  servers.push(s);
-  return s;
+async function server(t: TestContext, raw: Record<string, unknown> = {}): Promise<TestServer> {
+  return track(t, await startTestServer(raw));
 }
 
 /** A pusher-js client (and Echo on it) whose presence auth names `id`. */
-function user(srv: TestServer, id: string, info: unknown = { id, name: id.toUpperCase() }) {
-  const client = pusherClient(srv.port, { presence: () => ({ user_id: id, user_info: info }) });
-  clients.push(client);
+function user(t: TestContext, srv: TestServer, id: string, info: unknown = { id, name: id.toUpperCase() }) {
+  const client = track(t, pusherClient(srv.port, { presence: () => ({ user_id: id, user_info: info }) }));
   return { client, echo: echoOn(client) };
 }
 
@@ -67,14 +58,14 @@ async function presenceInfo(srv: TestServer, channel: string): Promise<{ sockets
 const byId = (a: Info, b: Info) => a.id.localeCompare(b.id);
 
 describe('here / joining / leaving', () => {
-  test('members see each other join and leave with their user_info', async () => {
-    const srv = await server();
-    const alice = user(srv, 'alice');
+  test('members see each other join and leave with their user_info', async (t) => {
+    const srv = await server(t);
+    const alice = user(t, srv, 'alice');
     const wa = join(alice.echo, 'room');
     await until(() => wa.here !== null, 'alice here');
     assert.deepEqual(wa.here, [{ id: 'alice', name: 'ALICE' }]);
 
-    const bob = user(srv, 'bob');
+    const bob = user(t, srv, 'bob');
     const wb = join(bob.echo, 'room');
     await until(() => wb.here !== null && wa.joining.length === 1, 'bob here, alice sees bob join');
     assert.deepEqual([...wb.here!].sort(byId), [
@@ -90,7 +81,7 @@ describe('here / joining / leaving', () => {
     assert.deepEqual(await presenceInfo(srv, 'presence-room'), { sockets: 1, users: ['alice'] });
 
     // A disconnect is a leave too.
-    const carol = user(srv, 'carol');
+    const carol = user(t, srv, 'carol');
     const wc = join(carol.echo, 'room');
     await until(() => wc.here !== null && wa.joining.length === 2, 'carol joined');
     carol.client.disconnect();
@@ -98,11 +89,10 @@ describe('here / joining / leaving', () => {
     assert.deepEqual(wa.leaving[1], { id: 'carol', name: 'CAROL' });
   });
 
-  test('numeric user ids and members without user_info', async () => {
-    const srv = await server();
-    const a = pusherClient(srv.port, { presence: () => ({ user_id: 42 as unknown as string }) });
-    const b = pusherClient(srv.port, { presence: () => ({ user_id: 'b' }) });
-    clients.push(a, b);
+  test('numeric user ids and members without user_info', async (t) => {
+    const srv = await server(t);
+    const a = track(t, pusherClient(srv.port, { presence: () => ({ user_id: 42 as unknown as string }) }));
+    const b = track(t, pusherClient(srv.port, { presence: () => ({ user_id: 'b' }) }));
     await Promise.all([connected(a), connected(b)]);
     const cha = a.subscribe('presence-plain') as unknown as { subscribed: boolean; members: { count: number } };
     await until(() => cha.subscribed, 'a subscribed');
@@ -117,16 +107,16 @@ describe('here / joining / leaving', () => {
 });
 
 describe('one user on several sockets', () => {
-  test('is one member: joining once, leaving only when the last socket leaves', async () => {
-    const srv = await server();
-    const bob = user(srv, 'bob');
+  test('is one member: joining once, leaving only when the last socket leaves', async (t) => {
+    const srv = await server(t);
+    const bob = user(t, srv, 'bob');
     const wb = join(bob.echo, 'team');
     await until(() => wb.here !== null, 'bob here');
 
-    const a1 = user(srv, 'alice');
+    const a1 = user(t, srv, 'alice');
     const w1 = join(a1.echo, 'team');
     await until(() => w1.here !== null && wb.joining.length === 1, 'first alice socket joined');
-    const a2 = user(srv, 'alice');
+    const a2 = user(t, srv, 'alice');
     const w2 = join(a2.echo, 'team');
     await until(() => w2.here !== null, 'second alice socket joined');
     assert.deepEqual(
@@ -156,15 +146,15 @@ describe('one user on several sockets', () => {
 });
 
 describe('limits', () => {
-  test('maxPresenceMembers: 2 refuses a third user but accepts a member’s second socket', async () => {
-    const srv = await server({ apps: [testApp({ maxPresenceMembers: 2 })] });
-    const alice = user(srv, 'alice');
-    const bob = user(srv, 'bob');
+  test('maxPresenceMembers: 2 refuses a third user but accepts a member’s second socket', async (t) => {
+    const srv = await server(t, { apps: [testApp({ maxPresenceMembers: 2 })] });
+    const alice = user(t, srv, 'alice');
+    const bob = user(t, srv, 'bob');
     const wa = join(alice.echo, 'small');
     const wb = join(bob.echo, 'small');
     await until(() => wa.here !== null && wb.here !== null, 'two members in');
 
-    const carol = user(srv, 'carol');
+    const carol = user(t, srv, 'carol');
     const wc = join(carol.echo, 'small');
     await until(() => wc.errors.length === 1, 'carol refused');
     assert.equal(wc.errors[0]!.status, 403);
@@ -172,7 +162,7 @@ describe('limits', () => {
     assert.equal(wc.here, null);
     assert.equal(carol.client.connection.state, 'connected');
 
-    const alice2 = user(srv, 'alice');
+    const alice2 = user(t, srv, 'alice');
     const wa2 = join(alice2.echo, 'small');
     await until(() => wa2.here !== null || wa2.errors.length > 0, 'alice second socket answered');
     assert.deepEqual(wa2.errors, []);
@@ -187,21 +177,21 @@ describe('limits', () => {
     // A place frees up when a member leaves.
     bob.client.disconnect();
     await until(() => wa.leaving.length === 1, 'bob left');
-    const dave = user(srv, 'dave');
+    const dave = user(t, srv, 'dave');
     const wd = join(dave.echo, 'small');
     await until(() => wd.here !== null || wd.errors.length > 0, 'dave answered');
     assert.deepEqual(wd.errors, []);
   });
 
-  test('maxPresenceMemberSizeBytes refuses an oversized user_info (413) and accepts one that fits', async () => {
-    const srv = await server({ apps: [testApp({ maxPresenceMemberSizeBytes: 100 })] });
-    const big = user(srv, 'big', { id: 'big', name: 'x'.repeat(200) });
+  test('maxPresenceMemberSizeBytes refuses an oversized user_info (413) and accepts one that fits', async (t) => {
+    const srv = await server(t, { apps: [testApp({ maxPresenceMemberSizeBytes: 100 })] });
+    const big = user(t, srv, 'big', { id: 'big', name: 'x'.repeat(200) });
     const wbig = join(big.echo, 'sized');
     await until(() => wbig.errors.length === 1, 'oversized refused');
     assert.equal(wbig.errors[0]!.status, 413);
     assert.equal(wbig.here, null);
 
-    const fits = user(srv, 'fits', { id: 'fits', name: 'x'.repeat(60) });
+    const fits = user(t, srv, 'fits', { id: 'fits', name: 'x'.repeat(60) });
     const wfits = join(fits.echo, 'sized');
     await until(() => wfits.here !== null || wfits.errors.length > 0, 'fitting answered');
     assert.deepEqual(wfits.errors, []);

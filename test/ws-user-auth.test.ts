@@ -3,28 +3,20 @@
  * `sendToUser` on every socket of the user, `terminateUserConnections`, watchlist online/offline
  * events, refusals, and the optional sign-in timeout.
  */
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connected, pusherClient, serverSdk, sleep, until, type PusherClient } from './helpers/clients.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
-import { RawClient, rawConnected, rawSubscribe } from './helpers/ws-raw.js';
-import { disconnectAll, errorsIn, fayeCloseTimerClearer, record } from './helpers/ws-real.js';
+import { rawConnected, rawSubscribe } from './helpers/ws-raw.js';
+import { track } from './helpers/track.js';
+import { errorsIn, fayeCloseTimerClearer, record } from './helpers/ws-real.js';
 
-const servers: TestServer[] = [];
-const clients: PusherClient[] = [];
-const raws: RawClient[] = [];
-afterEach(() => {
-  disconnectAll(clients);
-  for (const r of raws.splice(0)) r.close();
-});
-after(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function server(raw: Record<string, unknown> = {}, app: Record<string, unknown> = {}): Promise<TestServer> {
-  const s = await startTestServer({ ...raw, apps: [testApp(app)] });
-  servers.push(s);
-  return s;
+async function server(
+  t: TestContext,
+  raw: Record<string, unknown> = {},
+  app: Record<string, unknown> = {},
+): Promise<TestServer> {
+  return track(t, await startTestServer({ ...raw, apps: [testApp(app)] }));
 }
 
 interface UserFacade {
@@ -37,13 +29,12 @@ interface UserFacade {
 const userOf = (c: PusherClient): UserFacade => (c as unknown as { user: UserFacade }).user;
 
 function client(
+  t: TestContext,
   srv: TestServer,
   user?: { id: string; watchlist?: string[]; [k: string]: unknown },
   sdk = serverSdk(srv.port),
 ): PusherClient {
-  const c = pusherClient(srv.port, user ? { user, sdk } : { sdk });
-  clients.push(c);
-  return c;
+  return track(t, pusherClient(srv.port, user ? { user, sdk } : { sdk }));
 }
 
 /** Signs in and waits until the user's #server-to-user channel is subscribed. */
@@ -53,9 +44,9 @@ async function signedIn(c: PusherClient): Promise<void> {
 }
 
 describe('signin', () => {
-  test('pusher-js signin() gets pusher:signin_success with the signed user_data', async () => {
-    const srv = await server();
-    const c = client(srv, { id: 'alice', name: 'Alice' });
+  test('pusher-js signin() gets pusher:signin_success with the signed user_data', async (t) => {
+    const srv = await server(t);
+    const c = client(t, srv, { id: 'alice', name: 'Alice' });
     const successes: unknown[] = [];
     c.bind('pusher:signin_success', (d: unknown) => successes.push(d));
     await connected(c);
@@ -65,9 +56,9 @@ describe('signin', () => {
     assert.equal(userOf(c).user_data?.id, 'alice');
   });
 
-  test('signin is refused (4009) when the app disables user authentication; the connection stays', async () => {
-    const srv = await server({}, { userAuthentication: false });
-    const c = client(srv, { id: 'alice' });
+  test('signin is refused (4009) when the app disables user authentication; the connection stays', async (t) => {
+    const srv = await server(t, {}, { userAuthentication: false });
+    const c = client(t, srv, { id: 'alice' });
     const frames = record(c);
     await connected(c);
     c.signin();
@@ -79,9 +70,9 @@ describe('signin', () => {
     assert.equal(c.connection.state, 'connected');
   });
 
-  test('a signin signed with the wrong secret is refused', async () => {
-    const srv = await server();
-    const c = client(srv, { id: 'alice' }, serverSdk(srv.port, { secret: 'wrong' }));
+  test('a signin signed with the wrong secret is refused', async (t) => {
+    const srv = await server(t);
+    const c = client(t, srv, { id: 'alice' }, serverSdk(srv.port, { secret: 'wrong' }));
     const frames = record(c);
     await connected(c);
     c.signin();
@@ -92,11 +83,11 @@ describe('signin', () => {
 });
 
 describe('server-to-user events and termination', () => {
-  test('sendToUser reaches every socket of that user and no one else', async () => {
-    const srv = await server();
-    const a1 = client(srv, { id: 'alice' });
-    const a2 = client(srv, { id: 'alice' });
-    const bob = client(srv, { id: 'bob' });
+  test('sendToUser reaches every socket of that user and no one else', async (t) => {
+    const srv = await server(t);
+    const a1 = client(t, srv, { id: 'alice' });
+    const a2 = client(t, srv, { id: 'alice' });
+    const bob = client(t, srv, { id: 'bob' });
     await Promise.all([a1, a2, bob].map((c) => connected(c)));
     await Promise.all([a1, a2, bob].map((c) => signedIn(c)));
     const got: string[] = [];
@@ -112,15 +103,15 @@ describe('server-to-user events and termination', () => {
     assert.deepEqual(got.sort(), ['a1:{"text":"hello"}', 'a2:{"text":"hello"}', 'bob:{"text":"bob only"}']);
   });
 
-  test('terminateUserConnections closes all of the user’s sockets (4009) and no others', async () => {
-    const srv = await server();
-    const a1 = client(srv, { id: 'alice' });
-    const bob = client(srv, { id: 'bob' });
+  test('terminateUserConnections closes all of the user’s sockets (4009) and no others', async (t) => {
+    const srv = await server(t);
+    const a1 = client(t, srv, { id: 'alice' });
+    const bob = client(t, srv, { id: 'bob' });
     await Promise.all([connected(a1), connected(bob)]);
     await Promise.all([signedIn(a1), signedIn(bob)]);
     // A second alice socket on the raw wire, to see the close code.
     const { raw, socketId } = await rawConnected(srv.port);
-    raws.push(raw);
+    track(t, raw);
     const userData = JSON.stringify({ id: 'alice' });
     const { auth } = serverSdk(srv.port).authenticateUser(socketId, { id: 'alice' });
     raw.send({ event: 'pusher:signin', data: { auth, user_data: userData } });
@@ -141,13 +132,13 @@ describe('server-to-user events and termination', () => {
 });
 
 describe('watchlist', () => {
-  test('online/offline events for watched users, one user on two sockets counted once', async () => {
-    const srv = await server();
-    const erin = client(srv, { id: 'erin' });
+  test('online/offline events for watched users, one user on two sockets counted once', async (t) => {
+    const srv = await server(t);
+    const erin = client(t, srv, { id: 'erin' });
     await connected(erin);
     await signedIn(erin);
 
-    const carol = client(srv, { id: 'carol', watchlist: ['dave', 'erin'] });
+    const carol = client(t, srv, { id: 'carol', watchlist: ['dave', 'erin'] });
     const events: string[] = [];
     const watch = userOf(carol).watchlist;
     watch.bind('online', (e) => events.push(`online:${e.user_ids.join(',')}`));
@@ -158,13 +149,13 @@ describe('watchlist', () => {
     assert.deepEqual(events.sort(), ['offline:dave', 'online:erin']);
     events.length = 0;
 
-    const dave1 = client(srv, { id: 'dave' });
+    const dave1 = client(t, srv, { id: 'dave' });
     await connected(dave1);
     await signedIn(dave1);
     await until(() => events.length === 1, 'dave online');
     assert.deepEqual(events, ['online:dave']);
 
-    const dave2 = client(srv, { id: 'dave' });
+    const dave2 = client(t, srv, { id: 'dave' });
     await connected(dave2);
     await signedIn(dave2);
     dave1.disconnect();
@@ -180,14 +171,14 @@ describe('watchlist', () => {
     assert.equal(events[2], 'offline:erin');
   });
 
-  test('users not on the watchlist produce no events', async () => {
-    const srv = await server();
-    const carol = client(srv, { id: 'carol', watchlist: ['dave'] });
+  test('users not on the watchlist produce no events', async (t) => {
+    const srv = await server(t);
+    const carol = client(t, srv, { id: 'carol', watchlist: ['dave'] });
     const frames = record(carol);
     await connected(carol);
     await signedIn(carol);
     await until(() => frames.some((f) => f.event === 'pusher_internal:watchlist_events'), 'initial events');
-    const stranger = client(srv, { id: 'stranger' });
+    const stranger = client(t, srv, { id: 'stranger' });
     await connected(stranger);
     await signedIn(stranger);
     stranger.disconnect();
@@ -197,12 +188,12 @@ describe('watchlist', () => {
 });
 
 describe('sign-in timeout (signinTimeoutMs: 300)', () => {
-  test('an unsigned socket is closed with 4009; a signed-in one stays', async () => {
-    const srv = await server({}, { signinTimeoutMs: 300 });
+  test('an unsigned socket is closed with 4009; a signed-in one stays', async (t) => {
+    const srv = await server(t, {}, { signinTimeoutMs: 300 });
     const started = Date.now();
     const { raw } = await rawConnected(srv.port);
-    raws.push(raw);
-    const c = client(srv, { id: 'alice' });
+    track(t, raw);
+    const c = client(t, srv, { id: 'alice' });
     await connected(c);
     await signedIn(c);
     const closed = await raw.waitClosed(2_000);

@@ -2,7 +2,7 @@
  * Validation of `apps[].livewire`, the Livewire tunnel of one app. Absent: the tunnel is off for
  * that app. Present: it needs somewhere to send requests (`backends` or `dns`) and the app's public
  * origin (`publicUrl`): the only pages that may tunnel, and the only source of the X-Forwarded-Host
- * Laravel sees (docs/security-review findings 2 and 3).
+ * Laravel sees (both applied per request in livewire/headers.ts).
  */
 import { isIP } from 'node:net';
 import { livewireDefaults } from './schema.js';

@@ -1,7 +1,7 @@
 /**
- * The one configuration schema: types, defaults and validation (cross-field rules included).
- * The config file and environment variables (config/env.ts) both map onto this shape; every part
- * of the server receives only its own slice.
+ * The one configuration schema: its types and defaults. Validation, cross-field rules included,
+ * is validateConfig (config/validate.ts). The config file and environment variables (config/env.ts)
+ * both map onto this shape (config/load.ts); every part of the server receives only its own slice.
  */
 import type { LogLevel } from '../log/logger.js';
 

@@ -225,7 +225,7 @@ function readWebhooks(raw: unknown): Config['webhooks'] {
 }
 
 /**
- * The well-known DEFAULT_APP credentials are served on loopback only (finding 11): without a
+ * The well-known DEFAULT_APP credentials are served on loopback only (docs/security.md): without a
  * `host`, such a config binds LOOPBACK_HOST; with a `host` that is not loopback it is refused. The
  * same choice as Laravel Reverb and Phoenix (which generate their secrets at install): nothing
  * anyone on the network can sign is ever reachable from it. Real credentials keep `0.0.0.0`.

@@ -79,7 +79,7 @@ interface Admitted {
  */
 const SIGNED_HEADERS = { 'content-type': 'application/json', [VERSION_HEADER]: VERSION };
 
-/** The label for a request whose app is not known: one series for all of them (finding 1). */
+/** The label for a request whose app is not known: one series for all of them, however many ids are made up. */
 export const UNKNOWN_APP_LABEL = 'unknown';
 
 export class HttpApi {

@@ -1,18 +1,23 @@
 /**
  * `/metrics` on its own address and port (config `metricsPort`/`metricsHost`), apart from the
  * port browsers and publishers reach, as Soketi's 9601. Answers GET /metrics only; everything
- * else is 404. A token, when set, is checked here too (http/metrics-access.ts).
+ * else is 404. A token, when set, is checked here too, by the same gate as the API port's /metrics.
  */
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { MetricsAccess } from '../http/metrics-access.js';
 import type { Logger } from '../log/logger.js';
+import type { HttpHead, HttpResponse } from '../transport/types.js';
+
+/** Who may read the metrics: null to serve them, otherwise the refusal to answer. */
+export interface MetricsGate {
+  refuse(req: Pick<HttpHead, 'headers'>): HttpResponse | null;
+}
 
 export interface MetricsListenerOptions {
   host: string;
   port: number;
-  access: MetricsAccess;
+  access: MetricsGate;
   render: () => Promise<string>;
   logger: Logger;
   /** A request refused for its token (counted and logged by the caller). */

@@ -48,6 +48,8 @@ export interface PageRecorder {
   dialogs: { type: string; message: string }[];
   errors: string[];
   console: string[];
+  /** Closes the page's context; a context the test closed already is fine. */
+  close(): Promise<void>;
 }
 
 /** Opens a page in a fresh context (own cookies) and records what it does. Dialogs are dismissed. */
@@ -64,6 +66,7 @@ export async function openPage(browser: Browser): Promise<PageRecorder> {
     dialogs: [],
     errors: [],
     console: [],
+    close: () => context.close().catch(() => undefined),
   };
   page.on('request', (req) => {
     if (req.method() === 'POST' && new URL(req.url()).pathname.endsWith('/update')) rec.updateRequests.push(req.url());

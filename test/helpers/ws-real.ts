@@ -42,11 +42,6 @@ export async function subscribeOutcome(client: PusherClient, channel: string, ti
   return outcome!;
 }
 
-/** Disconnects every client, ignoring ones already gone. */
-export function disconnectAll(clients: Array<{ disconnect(): void }>): void {
-  for (const c of clients.splice(0)) c.disconnect();
-}
-
 /** Like `until`, for a predicate that has to ask the server (HTTP API) each time. */
 export async function untilAsync(predicate: () => Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
