@@ -135,7 +135,7 @@ describe(
       assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
       app = await startFixtureApp();
       const livewire = { backends: [app.url], publicUrl: app.url, healthIntervalMs: 500 };
-      const fragments = { path: '/_fixture/fragments', windowMs: 100 };
+      const fragments = { path: '/_fixture/fragments', names: { 'online-users': ['presence-lobby'] }, windowMs: 100 };
       cluster = await startTestCluster(2, { apps: [testApp({ livewire, fragments })] });
       [nodeA, nodeB] = cluster.nodes as [TestServer, TestServer];
       browser = await launchChromium();

@@ -98,8 +98,11 @@ export function historyDefaults(): Omit<HistoryConfig, 'channels'> {
 export interface FragmentsConfig {
   /** Path on the app's Livewire upstreams that renders a fragment (signed POST, answers HTML). */
   path: string;
-  /** Fragment names a page may subscribe to; empty = any name of 1–64 characters `A-Z a-z 0-9 _ - . :`. */
-  names: string[];
+  /**
+   * The fragments pages may view: each name (1–64 characters `A-Z a-z 0-9 _ - . :`) with the
+   * channel patterns it may be viewed on (`*` = any run of characters). Anything else is refused.
+   */
+  names: Record<string, string[]>;
   /** Renders of one fragment on one node start at most once per window; triggers in between coalesce. */
   windowMs: number;
   /** Re-render every active fragment this often (0 = only on presence changes and API refreshes). */
@@ -112,18 +115,21 @@ export interface FragmentsConfig {
   maxPerConnection: number;
   /** Fragments (name × channel) with viewers on one node, per app. */
   maxActive: number;
+  /** Of those, how many one client address (IPv6: its /64) may have brought in, per app and node. */
+  maxPerAddress: number;
 }
 
 export function fragmentsDefaults(): FragmentsConfig {
   return {
     path: '/wiremesh/fragments',
-    names: [],
+    names: {},
     windowMs: 100,
     intervalMs: 0,
     timeoutMs: 5_000,
     maxHtmlBytes: 64 * 1024,
     maxPerConnection: 16,
     maxActive: 1_000,
+    maxPerAddress: 32,
   };
 }
 
