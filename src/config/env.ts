@@ -60,6 +60,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   v('WIREMESH_MESH_PEERS', ['cluster', 'mesh', 'peers'], 'list'),
   v('WIREMESH_MESH_DNS', ['cluster', 'mesh', 'dns'], 'string'),
   v('WIREMESH_MESH_DNS_SERVERS', ['cluster', 'mesh', 'dnsServers'], 'list'),
+  v('WIREMESH_MESH_DNS_MAX_ADDRESSES', ['cluster', 'mesh', 'dnsMaxAddresses'], 'integer'),
   v('WIREMESH_MESH_SECRET', ['cluster', 'mesh', 'secret'], 'string'),
   v('WIREMESH_CLUSTER_HEARTBEAT_MS', ['cluster', 'heartbeatMs'], 'integer'),
   v('WIREMESH_CLUSTER_NODE_TIMEOUT_MS', ['cluster', 'nodeTimeoutMs'], 'integer'),

@@ -268,6 +268,8 @@ export interface MeshConfig {
    * test's own DNS server.
    */
   dnsServers?: string[];
+  /** Addresses taken from one answer for `dns` (the rest ignored, and the answer logged as truncated); default 64. */
+  dnsMaxAddresses?: number;
   /** Shared secret the nodes prove to each other; required when `driver` is `mesh`. */
   secret?: string;
   /**
@@ -396,7 +398,7 @@ export function defaults(): Omit<Config, 'apps'> {
       driver: 'memory',
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },
       nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh' },
-      mesh: { port: 6100, host: '127.0.0.1', peers: [] },
+      mesh: { port: 6100, host: '127.0.0.1', peers: [], dnsMaxAddresses: 64 },
       heartbeatMs: 1_000,
       nodeTimeoutMs: 10_000,
     },

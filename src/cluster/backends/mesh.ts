@@ -59,6 +59,8 @@ export interface MeshBackendOptions {
   /** Ports dialed on each address `dns` resolves to (default: `[port]`; a node's worker processes listen on several). */
   dnsPorts?: readonly number[];
   secret: string;
+  /** Addresses taken from one DNS answer (default 64); the rest are ignored. */
+  dnsMaxAddresses?: number;
   /** DNS servers asked directly for `dns` (A and AAAA); default: the system resolver. */
   dnsServers?: readonly string[];
   /** DNS answers (tests); default node:dns lookup, or `dnsServers`. */
@@ -181,7 +183,9 @@ export class MeshBackend implements ClusterBackend {
     this.ticker.unref();
     this.dialer = new Dialer({
       peers,
-      ...(dns ? { dns: { name: dns, ports: dnsPorts ?? [port] } } : {}),
+      ...(dns
+        ? { dns: { name: dns, ports: dnsPorts ?? [port], maxAddresses: this.options.dnsMaxAddresses ?? 64 } }
+        : {}),
       open: (target) => this.dial(target),
       connected: (peerId) => this.peers.has(peerId),
       ...(resolve ? { resolve } : {}),
