@@ -88,6 +88,12 @@ export class Dialer {
     if (this.deps.dns) this.dnsLoop = this.watchDns(this.deps.dns);
   }
 
+  /** Whether some address dialed (configured or from DNS) maps to `source` by `sourceOf`. */
+  dials(source: string, sourceOf: (host: string) => string): boolean {
+    for (const entry of this.entries.values()) if (sourceOf(entry.target.host) === source) return true;
+    return false;
+  }
+
   /** The peer's connection closed: dial again the addresses parked on it. */
   peerGone(peerId: string): void {
     for (const entry of this.entries.values()) {
