@@ -164,3 +164,23 @@ describe('deploy/fly/fly.toml', () => {
     assert.equal(toml.metrics?.port, config.metricsPort, "Fly's scraper asks the metrics port");
   });
 });
+
+describe('deploy/fly/laravel (wiremesh under supervisord in the Laravel app)', () => {
+  const text = read('deploy/fly/laravel/supervisor/conf.d/wiremesh.conf');
+
+  it("starts as shipped: supervisord's environment, the app's secrets and what Fly sets pass wiremesh doctor’s config check", async () => {
+    const line = text.split('\n').find((l) => l.startsWith('environment='));
+    assert.ok(line, 'an environment= line');
+    const env: Record<string, string> = {};
+    for (const m of line.slice('environment='.length).matchAll(/([A-Z][A-Z0-9_]*)="([^"]*)"/g)) env[m[1]!] = m[2]!;
+    // The app's Fly secrets, as the header names them, and what Fly sets on every Machine.
+    for (const name of ['PUSHER_APP_ID', 'PUSHER_APP_KEY', 'PUSHER_APP_SECRET', 'WIREMESH_MESH_SECRET'])
+      env[name] = secretValue(name);
+    Object.assign(env, { FLY_APP_NAME: 'my-laravel', FLY_MACHINE_ID: '3d8d9934a55089', FLY_REGION: 'fra' });
+    onlyKnownNames(env);
+    await doctorAccepts(env, 'mesh');
+    const config = await loadConfig({ env });
+    assert.equal(config.host, '127.0.0.1', 'only nginx reaches it');
+    assert.equal(config.cluster.mesh.dns, 'my-laravel.internal');
+  });
+});
