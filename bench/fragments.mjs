@@ -136,7 +136,7 @@ async function startNodes(upstreamOrigin) {
       ...APP,
       maxPresenceMembers: 10_000,
       livewire: { backends: [upstreamOrigin], publicUrl: PAGE },
-      fragments: { path: '/fragments' },
+      fragments: { path: '/fragments', names: { 'online-users': [CHANNEL] } },
     },
   ];
   const nodes = [];

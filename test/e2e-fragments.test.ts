@@ -36,7 +36,7 @@ describe(
     const suite = livewireSuite({
       app: (fixture) => ({
         livewire: { backends: [fixture.url], publicUrl: fixture.url, healthIntervalMs: 500 },
-        fragments: { path: '/_fixture/fragments', windowMs: 100 },
+        fragments: { path: '/_fixture/fragments', names: { 'online-users': ['presence-lobby'] }, windowMs: 100 },
       }),
     });
     const users = new Map<string, { rec: PageRecorder; node: TestServer }>();

@@ -10,6 +10,7 @@ import { connected, pusherClient, serverSdk, sleep, until, type PusherClient } f
 import { startTestCluster, type TestCluster } from './helpers/cluster.js';
 import { FragmentUpstream } from './helpers/fragment-upstream.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
+import { appUrl, errorData, RawClient } from './helpers/ws-raw.js';
 import { errorsIn, record, subscribeOutcome, type Received } from './helpers/ws-real.js';
 
 const CHANNEL = 'presence-lobby';
@@ -37,7 +38,14 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     upstream = await FragmentUpstream.start();
     const app = testApp({
       livewire: { backends: [upstream.origin], publicUrl: 'https://app.example.test', healthIntervalMs: 500 },
-      fragments: { path: '/render', windowMs: 100, maxHtmlBytes: 4096, maxPerConnection: 2, timeoutMs: 1000 },
+      fragments: {
+        path: '/render',
+        names: { [FRAGMENT]: ['presence-*', 'lobby-public', 'private-lobby'] },
+        windowMs: 100,
+        maxHtmlBytes: 4096,
+        maxPerConnection: 2,
+        timeoutMs: 1000,
+      },
       maxPresenceMembers: 1000,
     });
     cluster = await startTestCluster(2, { apps: [app] });
@@ -107,11 +115,12 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     assert.deepEqual(fragmentFrames(sneaky.frames), []);
   });
 
-  test('the render request is signed like a Pusher webhook and carries the members; X-Wiremesh-Node says who asked', async () => {
+  test('the render request is signed in the webhook format with the fragment key and carries the members; X-Wiremesh-Node says who asked', async () => {
     const v = await viewer(nodeA, 'alice');
     await until(() => v.html().length === 1, 'the first render');
     const r = upstream.renders.at(-1)!;
-    assert.equal(r.valid, true, "the pusher SDK's webhook().isValid() accepts it");
+    assert.equal(r.valid, true, "the pusher SDK's webhook().isValid() accepts it, given the fragment key");
+    assert.equal(r.validAsWebhook, false, 'signed with the app secret it is not: it can never pass as a webhook');
     assert.deepEqual([r.fragment, r.channel, r.members, r.subscriptionCount], [FRAGMENT, CHANNEL, ['alice'], 1]);
     assert.equal(r.node, node(nodeA));
     assert.equal(r.forwardedHost, 'app.example.test', 'URLs in the HTML can be the public ones (X-Forwarded-*)');
@@ -283,6 +292,18 @@ describe('shared fragments (two nodes, real HTTP upstream)', { timeout: 120_000 
     assert.equal(a.html().length, 1);
   });
 
+  test('renders of public and private channels carry no members (their subscriptions are socket ids)', async () => {
+    for (const channel of ['lobby-public', 'private-lobby']) {
+      upstream.renders.length = 0;
+      const v = await viewer(nodeA, 'alice', channel);
+      await until(() => v.html().length === 1, `the render for ${channel}`);
+      const r = upstream.renders.at(-1)!;
+      assert.equal(r.channel, channel);
+      assert.deepEqual(r.members, [], `${channel}: no members`);
+      assert.equal(r.subscriptionCount, 1);
+    }
+  });
+
   test('limits: fragments per connection, names', async () => {
     const v = client(nodeA, 'alice');
     await connected(v.client);
@@ -307,7 +328,7 @@ describe('shared fragments: the interval trigger', { timeout: 30_000 }, () => {
       apps: [
         testApp({
           livewire: { backends: [upstream.origin], publicUrl: 'https://app.example.test' },
-          fragments: { path: '/render', intervalMs: 200 },
+          fragments: { path: '/render', names: { [FRAGMENT]: [CHANNEL] }, intervalMs: 200 },
         }),
       ],
     });
@@ -327,43 +348,114 @@ describe('shared fragments: the interval trigger', { timeout: 30_000 }, () => {
   });
 });
 
+describe("shared fragments: one client cannot take a node's fragments from everyone else", { timeout: 30_000 }, () => {
+  test('only listed names on their channel patterns; a budget of started fragments per client address; refusals logged with the client', async () => {
+    const upstream = await FragmentUpstream.start();
+    const server = await startTestServer({
+      apps: [
+        testApp({
+          livewire: { backends: [upstream.origin], publicUrl: 'https://app.example.test' },
+          fragments: { path: '/render', names: { [FRAGMENT]: [CHANNEL, 'room-*'] }, maxActive: 4, maxPerAddress: 2 },
+        }),
+      ],
+    });
+    // One client from another address: two sockets, each starting fragments on throwaway public channels.
+    const sockets = [0, 1].map(() => new RawClient(appUrl(server.port), { localAddress: '127.0.0.2' }));
+    const page = pusherClient(server.port, { presence: () => ({ user_id: 'alice' }) });
+    try {
+      for (const c of sockets) await c.established();
+      const view = (c: RawClient, channel: string, fragment = FRAGMENT): void => {
+        c.send({ event: 'pusher:subscribe', data: { channel } });
+        c.send({ event: 'wiremesh:fragment-subscribe', data: { fragment, channel } });
+      };
+      let n = 0;
+      for (const c of sockets) for (let i = 0; i < 3; i++) view(c, `room-${n++}`);
+      view(sockets[0]!, 'junk-1');
+      view(sockets[0]!, 'room-0', 'other');
+      for (const c of sockets) await c.roundTrip();
+      const errors = sockets.flatMap((c) => c.frames.filter((f) => f.event === 'pusher:error').map(errorData));
+      assert.equal(errors.filter((e) => e.code === 4100).length, 4, 'two fragments started, four refused');
+      assert.match(errors.find((e) => e.code === 4100)!.message, /from this address already started 2 fragments/);
+      assert.ok(
+        errors.some((e) => e.code === 4302 && /fragment online-users is not shown on channel junk-1/.test(e.message)),
+      );
+      assert.ok(errors.some((e) => e.code === 4302 && /no fragment named other/.test(e.message)));
+      assert.ok(
+        sockets.every((c) => c.isOpen),
+        'refusals keep the connection',
+      );
+      assert.ok(
+        server.logs.some((l) => l.includes('fragment request refused') && l.includes('127.0.0.2')),
+        'logged with the client address',
+      );
+      await until(() => new Set(upstream.renders.map((r) => r.channel)).size === 2, 'the two started fragments render');
+
+      // A real page from another address still gets its fragment.
+      const frames = record(page);
+      assert.deepEqual(await subscribeOutcome(page, CHANNEL), { ok: true });
+      page.send_event('wiremesh:fragment-subscribe', { fragment: FRAGMENT, channel: CHANNEL });
+      await until(() => fragmentFrames(frames).length === 1, "the page's fragment");
+      assert.deepEqual(errorsIn(frames), []);
+    } finally {
+      page.disconnect();
+      for (const c of sockets) c.close();
+      await server.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe('apps[].fragments configuration', () => {
+  const livewire = { backends: ['http://127.0.0.1:8000'], publicUrl: 'https://app.example.test' };
+  const names = { 'online-users': ['presence-lobby', 'presence-room.*'] };
+  const fragments = (f: Record<string, unknown>) => validateConfig({ apps: [testApp({ livewire, fragments: f })] });
+
   test('needs the livewire section (its upstreams); bad values name the setting', () => {
     assert.throws(
-      () => validateConfig({ apps: [testApp({ fragments: {} })] }),
+      () => validateConfig({ apps: [testApp({ fragments: { names } })] }),
       /apps\[0\]\.fragments renders on the Livewire upstreams: apps\[0\]\.livewire must be set too/,
     );
-    const livewire = { backends: ['http://127.0.0.1:8000'], publicUrl: 'https://app.example.test' };
-    assert.throws(
-      () => validateConfig({ apps: [testApp({ livewire, fragments: { windowMs: -1 } })] }),
-      /apps\[0\]\.fragments\.windowMs/,
-    );
-    assert.throws(
-      () => validateConfig({ apps: [testApp({ livewire, fragments: { names: ['ok', 'no way'] } })] }),
-      /apps\[0\]\.fragments\.names\[1\]/,
-    );
-    assert.throws(
-      () => validateConfig({ apps: [testApp({ livewire, fragments: { intervalMs: 10 } })] }),
-      /apps\[0\]\.fragments\.intervalMs/,
-    );
+    assert.throws(() => fragments({ names, windowMs: -1 }), /apps\[0\]\.fragments\.windowMs/);
+    assert.throws(() => fragments({ names, intervalMs: 10 }), /apps\[0\]\.fragments\.intervalMs/);
+    assert.throws(() => fragments({ names, maxPerAddress: 0 }), /apps\[0\]\.fragments\.maxPerAddress/);
     assert.throws(
       () =>
         validateConfig({
           limits: { maxBufferedBytes: 1024 * 1024 },
-          apps: [testApp({ livewire, fragments: { maxHtmlBytes: 512 * 1024 } })],
+          apps: [testApp({ livewire, fragments: { names, maxHtmlBytes: 512 * 1024 } })],
         }),
       /apps\[0\]\.fragments\.maxHtmlBytes \(524288\) must not exceed a quarter of limits\.maxBufferedBytes/,
     );
-    const config = validateConfig({ apps: [testApp({ livewire, fragments: {} })] });
-    assert.deepEqual(config.apps[0]!.fragments, {
-      path: '/wiremesh/fragments',
-      names: [],
-      windowMs: 100,
-      intervalMs: 0,
-      timeoutMs: 5000,
-      maxHtmlBytes: 65536,
-      maxPerConnection: 16,
-      maxActive: 1000,
-    });
+    const config = fragments({ names });
+    assert.deepEqual(
+      { ...config.apps[0]!.fragments, names: { ...config.apps[0]!.fragments!.names } },
+      {
+        path: '/wiremesh/fragments',
+        names,
+        windowMs: 100,
+        intervalMs: 0,
+        timeoutMs: 5000,
+        maxHtmlBytes: 65536,
+        maxPerConnection: 16,
+        maxActive: 1000,
+        maxPerAddress: 32,
+      },
+    );
+  });
+
+  test('names: every fragment listed, each with the channel patterns it may be viewed on', () => {
+    assert.throws(() => fragments({}), /apps\[0\]\.fragments\.names must list the fragments pages may view/);
+    assert.throws(() => fragments({ names: {} }), /apps\[0\]\.fragments\.names must list at least one fragment/);
+    assert.throws(
+      () => fragments({ names: ['online-users'] }),
+      /apps\[0\]\.fragments\.names \(an array\) must map each fragment name to the channel patterns/,
+    );
+    assert.throws(
+      () => fragments({ names: { 'no way': ['x'] } }),
+      /fragments\.names\["no way"\] must be a fragment name/,
+    );
+    assert.throws(() => fragments({ names: { a: [] } }), /fragments\.names\.a .*must list the channel patterns/);
+    assert.throws(() => fragments({ names: { a: ['ok', 'a b'] } }), /fragments\.names\.a\[1\] .*channel name pattern/);
+    assert.throws(() => fragments({ names: { a: ['x', 'x'] } }), /fragments\.names\.a\[1\] .*is listed twice/);
   });
 });

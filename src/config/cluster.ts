@@ -103,7 +103,7 @@ function isNatsServer(value: string): boolean {
 /** `cluster.mesh`; `driverPath` is set when the mesh driver is chosen, which makes it required. */
 function readMesh(raw: unknown, path: string, driverPath: string | null): MeshConfig {
   const d = defaults().cluster.mesh;
-  const s = Section.open(raw, path, ['port', 'host', 'peers', 'dns', 'dnsServers', 'secret']);
+  const s = Section.open(raw, path, ['port', 'host', 'peers', 'dns', 'dnsServers', 'dnsMaxAddresses', 'secret']);
   const port = s.int('port', d.port, 1, 65535);
   const hostGiven = s.has('host');
   const host = s.string('host', d.host, HOST);
@@ -117,6 +117,7 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
     throw invalid(s.at('dnsServers'), `is used only with ${s.at('dns')}: set that too, or remove this`);
   if (dnsServers !== undefined && dnsServers.length === 0)
     throw invalid(s.at('dnsServers'), 'must list at least one server (or be left out for the system resolver)');
+  const dnsMaxAddresses = s.int('dnsMaxAddresses', d.dnsMaxAddresses ?? 64, 1, 1_024);
   const secret = s.optionalString('secret', { secret: true });
   if (driverPath !== null && secret === undefined) {
     throw invalid(s.at('secret'), `is required when ${driverPath} is mesh: a shared secret, the same on every node`);
@@ -150,6 +151,7 @@ function readMesh(raw: unknown, path: string, driverPath: string | null): MeshCo
     peers,
     ...(dns === undefined ? {} : { dns }),
     ...(dnsServers === undefined ? {} : { dnsServers }),
+    dnsMaxAddresses,
     ...(secret === undefined ? {} : { secret }),
   };
 }

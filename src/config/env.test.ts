@@ -68,6 +68,7 @@ describe('configFromEnv', () => {
       WIREMESH_MESH_PORT: '6100',
       WIREMESH_MESH_PEERS: '10.0.0.2:6100, node-b.internal:6100,',
       WIREMESH_MESH_DNS: 'wiremesh.internal',
+      WIREMESH_MESH_DNS_MAX_ADDRESSES: '32',
       WIREMESH_MESH_SECRET: 'shared-secret-of-at-least-32-bytes',
     });
     const mesh = {
@@ -75,6 +76,7 @@ describe('configFromEnv', () => {
       port: 6100,
       peers: ['10.0.0.2:6100', 'node-b.internal:6100'],
       dns: 'wiremesh.internal',
+      dnsMaxAddresses: 32,
       secret: 'shared-secret-of-at-least-32-bytes',
     };
     assert.deepEqual(raw, { cluster: { driver: 'mesh', mesh } });

@@ -4,21 +4,15 @@
  */
 import { historyDefaults } from './schema.js';
 import type { HistoryConfig } from './schema.js';
+import { channelMatcher, readChannelPattern } from './channel-patterns.js';
 import { invalid, join, Section } from './fields.js';
 
 const KEYS = ['channels', ...Object.keys(historyDefaults())] as const;
-/** A channel name pattern: the characters of a Pusher channel name, plus `*`. */
-const PATTERN = /^[A-Za-z0-9_\-=@,.;#*]{1,200}$/;
 
 export function readHistory(raw: unknown, path: string): HistoryConfig {
   const d = historyDefaults();
   const s = Section.open(raw, path, KEYS);
-  const channels = s.list('channels', [], (v, p) => {
-    if (typeof v !== 'string' || !PATTERN.test(v)) {
-      throw invalid(p, "must be a channel name pattern (channel name characters, '*' for any run of them)", v);
-    }
-    return v;
-  });
+  const channels = s.list('channels', [], readChannelPattern);
   if (channels.length === 0)
     throw invalid(
       s.at('channels'),
@@ -38,13 +32,7 @@ export function readHistory(raw: unknown, path: string): HistoryConfig {
   };
 }
 
-/** One RegExp for all of an app's patterns (`*` = any run of characters, everything else literal). */
+/** One RegExp for all of an app's patterns (`*` = any run of characters, everything else literal), without backtracking. */
 export function historyMatcher(patterns: readonly string[]): RegExp {
-  const alternatives = patterns.map((p) =>
-    p
-      .split('*')
-      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*'),
-  );
-  return new RegExp(`^(?:${alternatives.join('|')})$`);
+  return channelMatcher(patterns);
 }

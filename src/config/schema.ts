@@ -98,8 +98,11 @@ export function historyDefaults(): Omit<HistoryConfig, 'channels'> {
 export interface FragmentsConfig {
   /** Path on the app's Livewire upstreams that renders a fragment (signed POST, answers HTML). */
   path: string;
-  /** Fragment names a page may subscribe to; empty = any name of 1–64 characters `A-Z a-z 0-9 _ - . :`. */
-  names: string[];
+  /**
+   * The fragments pages may view: each name (1–64 characters `A-Z a-z 0-9 _ - . :`) with the
+   * channel patterns it may be viewed on (`*` = any run of characters). Anything else is refused.
+   */
+  names: Record<string, string[]>;
   /** Renders of one fragment on one node start at most once per window; triggers in between coalesce. */
   windowMs: number;
   /** Re-render every active fragment this often (0 = only on presence changes and API refreshes). */
@@ -112,18 +115,21 @@ export interface FragmentsConfig {
   maxPerConnection: number;
   /** Fragments (name × channel) with viewers on one node, per app. */
   maxActive: number;
+  /** Of those, how many one client address (IPv6: its /64) may have brought in, per app and node. */
+  maxPerAddress: number;
 }
 
 export function fragmentsDefaults(): FragmentsConfig {
   return {
     path: '/wiremesh/fragments',
-    names: [],
+    names: {},
     windowMs: 100,
     intervalMs: 0,
     timeoutMs: 5_000,
     maxHtmlBytes: 64 * 1024,
     maxPerConnection: 16,
     maxActive: 1_000,
+    maxPerAddress: 32,
   };
 }
 
@@ -277,6 +283,8 @@ export interface MeshConfig {
    * test's own DNS server.
    */
   dnsServers?: string[];
+  /** Addresses taken from one answer for `dns` (the rest ignored, and the answer logged as truncated); default 64. */
+  dnsMaxAddresses?: number;
   /** Shared secret the nodes prove to each other; required when `driver` is `mesh`. */
   secret?: string;
   /**
@@ -407,7 +415,7 @@ export function defaults(): Omit<Config, 'apps'> {
       driver: 'memory',
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },
       nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh' },
-      mesh: { port: 6100, host: '127.0.0.1', peers: [] },
+      mesh: { port: 6100, host: '127.0.0.1', peers: [], dnsMaxAddresses: 64 },
       heartbeatMs: 1_000,
       nodeTimeoutMs: 10_000,
     },

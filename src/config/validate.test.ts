@@ -83,7 +83,7 @@ describe('validateConfig: valid configs', () => {
       secret: 'shared-secret-of-at-least-thirty-two-bytes',
     };
     const config = validateConfig({ ...EXAMPLE, cluster: { driver: 'mesh', mesh } });
-    assert.deepEqual(config.cluster, { ...defaults().cluster, driver: 'mesh', mesh });
+    assert.deepEqual(config.cluster, { ...defaults().cluster, driver: 'mesh', mesh: { ...mesh, dnsMaxAddresses: 64 } });
     const byDns = validateConfig({
       cluster: { driver: 'mesh', mesh: { host: '::', dns: 'my-app.internal', secret: SECRET } },
     });
@@ -176,6 +176,7 @@ describe('validateConfig: valid configs', () => {
           host: '::',
           peers: ['10.0.0.2:7100', '[fdaa::3]:7100'],
           dns: 'app.internal',
+          dnsMaxAddresses: 16,
           secret: SECRET,
         },
         heartbeatMs: 500,

@@ -1,10 +1,13 @@
 /**
  * One render of a fragment by the app (docs/fragments.md, "The render request"): a POST to
- * `fragments.path` on the nearest healthy upstream, signed as Pusher signs webhooks (hex
- * HMAC-SHA256 of the raw body with the app secret in `X-Pusher-Signature`, the key in
- * `X-Pusher-Key`), with a webhook-shaped body so Laravel's `Pusher::webhook()` verifies and
- * parses it. The answer is the fragment's HTML: 200, at most `maxHtmlBytes`, within `timeoutMs`.
+ * `fragments.path` on the nearest healthy upstream, signed in the webhook format (hex
+ * HMAC-SHA256 of the raw body in `X-Pusher-Signature`, the key in `X-Pusher-Key`) but with a key
+ * of its own, `fragmentKey(secret)`, never the app secret itself: a webhook can never pass as a
+ * render request, nor a render request as a webhook. With that key as the secret, the Pusher
+ * SDK's `webhook()` verifies and parses the webhook-shaped body. The answer is the fragment's
+ * HTML: 200, at most `maxHtmlBytes`, within `timeoutMs`.
  */
+import { createHmac } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { AppConfig, FragmentsConfig } from '../config/schema.js';
 import { signWebhook } from '../webhooks/sign.js';
@@ -23,6 +26,11 @@ export class RenderError extends Error {
   }
 }
 
+/** What render requests are signed with: hex HMAC-SHA256 of `wiremesh-fragment-v1` with the app secret. */
+export function fragmentKey(secret: string): string {
+  return createHmac('sha256', secret).update('wiremesh-fragment-v1').digest('hex');
+}
+
 export interface Member {
   user_id: string;
   user_info: unknown;
@@ -31,7 +39,7 @@ export interface Member {
 export interface RenderInput {
   fragment: string;
   channel: string;
-  /** The channel's presence members (empty on other channels). */
+  /** The channel's presence members; always empty on other channels. */
   members: Member[];
   subscriptionCount: number;
 }
@@ -73,7 +81,7 @@ export async function renderFragment(
     'user-agent': 'wiremesh-fragments',
     'x-wiremesh-node': node,
     'x-pusher-key': app.key,
-    'x-pusher-signature': signWebhook(app.secret, body),
+    'x-pusher-signature': signWebhook(fragmentKey(app.secret), body),
     ...(publicUrl === undefined ? {} : forwardedHeaders(new URL(publicUrl))),
   };
   // One controller for the whole render: the deadline and `signal` end it; both are let go when it

@@ -10,17 +10,25 @@
  * a failed render keeps the last good HTML (logged, counted in `wiremesh_fragment_renders_total`).
  * Viewing a fragment requires a subscription to its channel on the same connection, so a private
  * or presence channel's fragment needs that channel's authorization.
+ *
+ * Bounds: only the fragments the app lists (`fragments.names`), each on the channels its patterns
+ * match; at most `maxActive` fragments per app on a node, of which one client address (IPv6: its
+ * /64) may have brought in at most `maxPerAddress` (a fragment counts against the address of the
+ * viewer that started it, until it ends), so one client cannot take the node's fragments from
+ * everyone else's pages.
  */
 import type { ClusterLink } from '../cluster/types.js';
+import { channelMatcher } from '../config/channel-patterns.js';
 import { FRAGMENT_NAME } from '../config/fragments.js';
 import type { AppConfig, FragmentsConfig } from '../config/schema.js';
 import type { Connection } from '../core/connection.js';
 import type { ExtensionHandler } from '../core/session.js';
 import { topicOf } from '../core/topics.js';
 import { ErrorCodes, PusherError } from '../errors.js';
+import { addressGroup } from '../limits/address-group.js';
 import type { Logger } from '../log/logger.js';
 import type { Transition } from '../presence/view.js';
-import { channelNameProblem } from '../protocol/channels.js';
+import { channelKind, channelNameProblem } from '../protocol/channels.js';
 import type { CoalescerClock } from './coalescer.js';
 import { decodeRefresh, encodeRefresh, refreshTopic, type RefreshReceiver } from './cluster.js';
 import { LiveFragment } from './live.js';
@@ -73,12 +81,23 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
   private readonly byName = new Map<string, Set<LiveFragment>>();
   private readonly byConn = new Map<Connection, Set<LiveFragment>>();
   private readonly perApp = new Map<string, number>();
+  /** app \0 name → the channels that fragment may be viewed on. */
+  private readonly channelsOf = new Map<string, RegExp>();
+  /** app \0 client address group → fragments started by that address and still live. */
+  private readonly perAddress = new Map<string, number>();
+  /** A live fragment → the app \0 address group it counts against. */
+  private readonly startedBy = new Map<LiveFragment, string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly warned = new WeakSet<Connection>();
   private wired: FragmentWiring | null = null;
 
   constructor(private readonly deps: FragmentServiceDeps) {
-    for (const app of deps.apps) if (app.fragments) this.apps.set(app.id, app as FragmentApp);
+    for (const app of deps.apps) {
+      if (!app.fragments) continue;
+      this.apps.set(app.id, app as FragmentApp);
+      for (const [name, patterns] of Object.entries(app.fragments.names))
+        this.channelsOf.set(nameKey(app.id, name), channelMatcher(patterns));
+    }
     deps.metrics.active.collect((set) => {
       for (const [appId, n] of this.perApp) set({ app: appId }, n);
     });
@@ -127,13 +146,20 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
         `${event}: fragment must be a name of 1–64 characters A-Z a-z 0-9 _ - . :`,
       );
     }
-    if (app.fragments.names.length > 0 && !app.fragments.names.includes(name)) {
+    const channels = this.channelsOf.get(nameKey(app.id, name));
+    if (channels === undefined)
       throw this.refuse(conn, ErrorCodes.INVALID_MESSAGE, `${event}: no fragment named ${name}`);
-    }
     const problem =
       typeof channel === 'string' ? channelNameProblem(channel, this.deps.maxChannelNameLength) : 'not a string';
     if (problem || typeof channel !== 'string')
       throw this.refuse(conn, ErrorCodes.INVALID_MESSAGE, `${event}: invalid channel: ${problem}`);
+    if (!channels.test(channel)) {
+      throw this.refuse(
+        conn,
+        ErrorCodes.INVALID_MESSAGE,
+        `${event}: fragment ${name} is not shown on channel ${channel} (not among the app's fragments.names patterns)`,
+      );
+    }
     return { name, channel };
   }
 
@@ -169,7 +195,17 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
           `wiremesh:fragment-subscribe: this node already serves ${app.fragments.maxActive} fragments of the app`,
         );
       }
+      const source = `${app.id}\u0000${addressGroup(conn.socket.remoteAddress)}`;
+      if ((this.perAddress.get(source) ?? 0) >= app.fragments.maxPerAddress) {
+        throw this.refuse(
+          conn,
+          ErrorCodes.OVER_CAPACITY,
+          `wiremesh:fragment-subscribe: connections from this address already started ${app.fragments.maxPerAddress} fragments on this node`,
+        );
+      }
       f = this.create(app, name, channel);
+      this.perAddress.set(source, (this.perAddress.get(source) ?? 0) + 1);
+      this.startedBy.set(f, source);
     }
     f.viewers.add(conn);
     if (mine) mine.add(f);
@@ -200,7 +236,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     this.deps.logger[level]('fragment request refused', {
       appId: conn.app.id,
       socketId: conn.socketId,
-      ...(conn.handshake ? { client: conn.handshake.remoteAddress } : {}),
+      client: conn.socket.remoteAddress,
       reason: message,
     });
     return new PusherError(code, message);
@@ -299,9 +335,11 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
   }
 
   private input(f: LiveFragment) {
+    // Only a presence channel has members: other channels' subscriptions are keyed by socket id.
     const members: Member[] = [];
-    for (const [id, info] of this.wiring().presence.members(f.topic))
-      members.push({ user_id: id, user_info: info ?? null });
+    if (channelKind(f.channel) === 'presence')
+      for (const [id, info] of this.wiring().presence.members(f.topic))
+        members.push({ user_id: id, user_info: info ?? null });
     return {
       fragment: f.name,
       channel: f.channel,
@@ -346,10 +384,19 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
       if (mine?.delete(f) && mine.size === 0) this.byConn.delete(conn);
     }
     f.viewers.clear();
-    const n = (this.perApp.get(f.app.id) ?? 1) - 1;
-    if (n > 0) this.perApp.set(f.app.id, n);
-    else this.perApp.delete(f.app.id);
+    decrement(this.perApp, f.app.id);
+    const source = this.startedBy.get(f);
+    if (source !== undefined) {
+      this.startedBy.delete(f);
+      decrement(this.perAddress, source);
+    }
   }
+}
+
+function decrement<K>(map: Map<K, number>, k: K): void {
+  const n = (map.get(k) ?? 1) - 1;
+  if (n > 0) map.set(k, n);
+  else map.delete(k);
 }
 
 /** Adds to a set in a map; true when the set is new. */

@@ -1,20 +1,29 @@
 /**
  * A real HTTP upstream for the shared-fragment tests (node:http on port 0), standing in for the
  * Laravel route of docs/fragments.md: it verifies each render request with the `pusher` server
- * SDK's webhook check (the same HMAC as pusher-php-server's `webhook()`), records it, and answers
+ * SDK's webhook check (the same HMAC as pusher-php-server's `webhook()`) given the fragment key
+ * (HMAC-SHA256 of `wiremesh-fragment-v1` with the app secret, hex) as the secret, records it
+ * (and whether it would also pass as a webhook signed with the app secret), and answers
  * the members as an HTML list — or, one answer each, what a test queued (a status, a delay, a
  * body of a given size). `/up` is the health check.
  */
+import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { serverSdk } from './clients.js';
+import { APP } from './server.js';
+
+/** The key render requests are signed with, worked out as docs/fragments.md tells the app to. */
+export const FRAGMENT_KEY = createHmac('sha256', APP.secret).update('wiremesh-fragment-v1').digest('hex');
 
 export interface SeenRender {
   node: string;
   /** X-Forwarded-Host as sent (the app's publicUrl). */
   forwardedHost: string | undefined;
   valid: boolean;
+  /** The same request checked as a webhook (with the app secret): must never pass. */
+  validAsWebhook: boolean;
   fragment: string;
   channel: string;
   members: string[];
@@ -64,8 +73,9 @@ export class FragmentUpstream {
     for await (const c of req) chunks.push(c as Buffer);
     const rawBody = Buffer.concat(chunks).toString('utf8');
     // pusher's webhook() takes lower-case header names, as Node gives them.
-    const webhook = serverSdk(0).webhook({ headers: req.headers as Record<string, string>, rawBody });
-    const valid = webhook.isValid();
+    const signed = { headers: req.headers as Record<string, string>, rawBody };
+    const valid = serverSdk(0, { secret: FRAGMENT_KEY }).webhook(signed).isValid();
+    const validAsWebhook = serverSdk(0).webhook(signed).isValid();
     const event = (JSON.parse(rawBody) as { events: Array<Record<string, unknown>> }).events[0] as {
       fragment: string;
       channel: string;
@@ -77,6 +87,7 @@ export class FragmentUpstream {
       node: String(req.headers['x-wiremesh-node'] ?? ''),
       forwardedHost: req.headers['x-forwarded-host'] as string | undefined,
       valid,
+      validAsWebhook,
       fragment: event.fragment,
       channel: event.channel,
       members,

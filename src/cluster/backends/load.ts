@@ -45,7 +45,7 @@ export async function createBackend(cluster: ClusterConfig, logger: Logger, bus?
     case 'mesh': {
       // Built on node:net only: nothing to install, but loaded only when configured all the same.
       const { MeshBackend } = await import('./mesh.js');
-      const { port, host, peers, dns, dnsServers, dnsPorts, secret } = cluster.mesh;
+      const { port, host, peers, dns, dnsServers, dnsPorts, dnsMaxAddresses, secret } = cluster.mesh;
       if (secret === undefined) throw new Error('cluster.mesh.secret is required when cluster.driver is mesh');
       return new MeshBackend(
         {
@@ -53,6 +53,7 @@ export async function createBackend(cluster: ClusterConfig, logger: Logger, bus?
           host,
           peers,
           secret,
+          ...(dnsMaxAddresses === undefined ? {} : { dnsMaxAddresses }),
           ...(dns === undefined ? {} : { dns }),
           ...(dnsServers === undefined ? {} : { dnsServers }),
           ...(dnsPorts === undefined ? {} : { dnsPorts }),

@@ -87,6 +87,8 @@ export interface ConnectionOptions {
   events: ConnectionEvents;
   /** Nothing received for this long closes the connection (default SILENCE_MS; tests shorten it). */
   silenceMs?: number;
+  /** No HELLO from the other side within this long closes the connection (HANDSHAKE_TIMEOUT); default none. */
+  helloMs?: number;
 }
 
 export class MeshConnection {
@@ -108,6 +110,7 @@ export class MeshConnection {
   private corked = false;
   private backlog: { dropped: number; since: number; interestSkipped: boolean } | null = null;
   private endTimer: NodeJS.Timeout | null = null;
+  private helloTimer: NodeJS.Timeout | null = null;
   private logger: Logger;
 
   constructor(
@@ -122,6 +125,14 @@ export class MeshConnection {
     socket.on('error', (err) => this.logger.debug('mesh connection error', { err }));
     socket.on('close', this.onClose);
     this.write(encodeFrame(FrameType.HELLO, '', encodeHello(options.hello)));
+    const helloMs = options.helloMs;
+    if (helloMs !== undefined) {
+      this.helloTimer = setTimeout(() => {
+        if (this.theirs === null)
+          this.fail('lost', `no HELLO within ${helloMs} ms; closing the connection`, 'HANDSHAKE_TIMEOUT');
+      }, helloMs);
+      this.helloTimer.unref();
+    }
   }
 
   /** `address:port` of the other end (IPv6 in brackets), for logs. */
@@ -188,7 +199,11 @@ export class MeshConnection {
   tick(now: number): void {
     if (this.state === 'closed') return;
     if (this.state !== 'active' && now - this.openedAt > HANDSHAKE_TIMEOUT_MS) {
-      this.fail('lost', `mesh connection not established within ${HANDSHAKE_TIMEOUT_MS} ms; closing it`);
+      this.fail(
+        'lost',
+        `mesh connection not established within ${HANDSHAKE_TIMEOUT_MS} ms; closing it`,
+        'HANDSHAKE_TIMEOUT',
+      );
     } else if (now - this.lastReceived > this.silenceMs) {
       this.fail('lost', `mesh peer silent for ${this.silenceMs} ms; closing the connection`);
     } else if (this.state === 'active' && this.version >= 2) {
@@ -347,6 +362,7 @@ export class MeshConnection {
   private readonly onClose = (): void => {
     this.state = 'closed';
     if (this.endTimer) clearTimeout(this.endTimer);
+    if (this.helloTimer) clearTimeout(this.helloTimer);
     this.options.events.closed(this);
   };
 }

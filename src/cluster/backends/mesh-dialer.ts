@@ -14,6 +14,9 @@
  * - An address the DNS stops naming is no longer dialed (a connection open to it is left alone:
  *   the cluster's heartbeats decide whether that node is alive).
  * - A failed lookup keeps the previous answer. Nothing here throws into the caller.
+ * - One answer gives at most `dns.maxAddresses` addresses (the first ones, as the resolver
+ *   ordered them); a longer one is cut and logged once with its count and a short sample, and
+ *   a change of the answer is logged with its count and a sample, never the whole list.
  */
 import { lookup } from 'node:dns/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +25,8 @@ import { parsePeer, targetOf, type PeerAddress } from '../peer-address.js';
 import type { CloseCause } from './mesh-connection.js';
 
 export const DNS_INTERVAL_MS = 5_000;
+/** Addresses named in a log line about a DNS answer. */
+const SAMPLE = 8;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
@@ -39,7 +44,7 @@ export interface DialOutcome {
 export interface DialerDeps {
   peers: readonly string[];
   /** A name whose addresses are peers, each dialed on every one of `ports`. */
-  dns?: { name: string; ports: readonly number[] };
+  dns?: { name: string; ports: readonly number[]; maxAddresses: number };
   /** Opens a connection to `target`; resolves once it has closed. Never rejects. */
   open(target: DialTarget): Promise<DialOutcome>;
   /** True while the pair with `peerId` has a connection. */
@@ -81,6 +86,12 @@ export class Dialer {
   start(): void {
     for (const peer of this.deps.peers) this.add(parsePeer(peer));
     if (this.deps.dns) this.dnsLoop = this.watchDns(this.deps.dns);
+  }
+
+  /** Whether some address dialed (configured or from DNS) maps to `source` by `sourceOf`. */
+  dials(source: string, sourceOf: (host: string) => string): boolean {
+    for (const entry of this.entries.values()) if (sourceOf(entry.target.host) === source) return true;
+    return false;
   }
 
   /** The peer's connection closed: dial again the addresses parked on it. */
@@ -164,13 +175,24 @@ export class Dialer {
     return !signal.aborted;
   }
 
-  private async watchDns(dns: { name: string; ports: readonly number[] }): Promise<void> {
+  private async watchDns(dns: NonNullable<DialerDeps['dns']>): Promise<void> {
     const resolve = this.deps.resolve ?? resolveAll;
     const { signal } = this.stop;
+    let truncated = false;
     while (!signal.aborted) {
       try {
+        const answer = await resolve(dns.name);
+        if (answer.length > dns.maxAddresses && !truncated) {
+          this.deps.logger.warn('mesh peer DNS answer has too many addresses; dialing only the first ones', {
+            name: dns.name,
+            addresses: answer.length,
+            max: dns.maxAddresses,
+            sample: answer.slice(0, SAMPLE),
+          });
+        }
+        truncated = answer.length > dns.maxAddresses;
         const keys = new Set<string>();
-        for (const address of await resolve(dns.name)) {
+        for (const address of answer.slice(0, dns.maxAddresses)) {
           for (const port of dns.ports) {
             const target = targetOf(address, port);
             keys.add(target.key);
@@ -180,7 +202,11 @@ export class Dialer {
         const statics = new Set(this.deps.peers.map((p) => parsePeer(p).key));
         for (const gone of this.dnsKeys) if (!keys.has(gone) && !statics.has(gone)) this.remove(gone);
         if ([...keys].sort().join() !== [...this.dnsKeys].sort().join()) {
-          this.deps.logger.info('mesh peers resolved', { name: dns.name, peers: [...keys] });
+          this.deps.logger.info('mesh peers resolved', {
+            name: dns.name,
+            count: keys.size,
+            peers: [...keys].slice(0, SAMPLE),
+          });
         }
         this.dnsKeys = keys;
       } catch (err) {

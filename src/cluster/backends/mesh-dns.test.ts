@@ -93,4 +93,34 @@ describe('mesh DNS discovery through a DNS server', () => {
     );
     assert.ok(a.logs.some((l) => l.includes('ENOTFOUND')));
   });
+
+  it('takes at most dnsMaxAddresses from one answer, and logs a count and a short sample, not every address', async () => {
+    // 2,400 addresses in one answer (nobody listens on them): a name turned hostile or broken.
+    const answer = Array.from({ length: 2_400 }, (_, i) => `127.3.${i >> 8}.${(i & 255) + 1}`);
+    const port = await freePort();
+    const a = await node({ port, host: '127.0.0.1', dns: 'app.internal', resolve: () => Promise.resolve(answer) });
+    await until(() => a.logs.some((l) => l.includes('mesh peers resolved')), 'the answer to be taken');
+    const resolved = JSON.parse(a.logs.find((l) => l.includes('mesh peers resolved'))!) as {
+      count: number;
+      peers: string[];
+    };
+    assert.equal(resolved.count, 64, 'the default cap');
+    assert.ok(resolved.peers.length <= 8, 'a sample of the addresses');
+    const warned = a.logs.find((l) => l.includes('too many addresses'));
+    assert.ok(warned?.includes('"addresses":2400'), 'the cut is logged with the count');
+    assert.ok(Math.max(...a.logs.map((l) => l.length)) < 2_000, 'no log line lists the whole answer');
+    await sleep(300);
+    // Each address is dialed once, then retried after 75-125 ms: at most a few rounds of 64.
+    assert.ok(a.mesh.status().dials <= 64 * 4, `${a.mesh.status().dials} dials`);
+
+    const b = await node({
+      port: await freePort(),
+      host: '127.0.0.1',
+      dns: 'app.internal',
+      dnsMaxAddresses: 5,
+      resolve: () => Promise.resolve(answer),
+    });
+    await until(() => b.logs.some((l) => l.includes('mesh peers resolved')), 'the answer to be taken');
+    assert.ok(b.logs.some((l) => l.includes('mesh peers resolved') && l.includes('"count":5')));
+  });
 });

@@ -10,7 +10,7 @@ import { afterEach, describe, it } from 'node:test';
 import { freePort } from '../../../test/helpers/server.js';
 import { createLogger } from '../../log/logger.js';
 import { encodeFrame, FrameReader, FrameType } from './mesh-frames.js';
-import { PreAuthGuard } from './mesh-guard.js';
+import { PreAuthGuard, sourceOf } from './mesh-guard.js';
 import { decodeHello, encodeHello, newHello, newInstanceId, proof } from './mesh-handshake.js';
 import { MeshBackend, type MeshBackendOptions } from './mesh.js';
 
@@ -97,7 +97,7 @@ describe('mesh pre-auth guard', () => {
   });
 
   it('caps pre-auth connections per source and in total; idle strangers do not block a real peer', async () => {
-    const a = await node({ guard: { maxPendingPerSource: 4, maxPending: 10 } });
+    const a = await node({ guard: { maxPendingPerSource: 4, maxPending: 10, reservedForPeers: 0 } });
     const sockets: net.Socket[] = [];
     closers.push(() => sockets.forEach((s) => s.destroy()));
     const open = (localAddress: string): net.Socket => {
@@ -132,6 +132,8 @@ describe('mesh pre-auth guard', () => {
       {
         maxPending: 10,
         maxPendingPerSource: 10,
+        reservedForPeers: 0,
+        helloMs: 1_000,
         freeFailures: 2,
         lockoutBaseMs: 100,
         lockoutMaxMs: 350,
@@ -164,7 +166,7 @@ describe('mesh pre-auth guard', () => {
     fail(); // forgotten after the success: free again
     assert.equal(guard.admit('s'), true);
     guard.settled('s', true);
-    // Timeouts and version mismatches are logged, never locked out.
+    // Version mismatches (and known peers' timeouts) are logged, never locked out.
     for (let i = 0; i < 10; i++) {
       assert.equal(guard.admit('slow'), true);
       guard.settled('slow', false, 'not established within 5000 ms', false);
@@ -175,5 +177,81 @@ describe('mesh pre-auth guard', () => {
     guard.admit('t');
     guard.admit('u');
     assert.equal(guard.pendingCount, 2);
+  });
+
+  it('keeps slots for known peers; an IPv6 source is its /64', () => {
+    const logger = createLogger({ level: 'error', sink: () => {} });
+    const guard = new PreAuthGuard(logger, {
+      maxPending: 4,
+      maxPendingPerSource: 4,
+      reservedForPeers: 2,
+      helloMs: 1_000,
+      freeFailures: 3,
+      lockoutBaseMs: 1_000,
+      lockoutMaxMs: 60_000,
+      episodeIdleMs: 30_000,
+      maxSources: 100,
+    });
+    assert.deepEqual(
+      ['x', 'y', 'z'].map((s) => guard.admit(s)),
+      [true, true, false],
+      'strangers get the unreserved slots only',
+    );
+    assert.equal(guard.admit('peer', true), true);
+    assert.equal(guard.admit('peer', true), true);
+    assert.equal(guard.admit('peer', true), false, 'all slots taken');
+    assert.equal(sourceOf('2001:db8:1:2::a'), sourceOf('2001:db8:1:2:ffff::b'));
+    assert.notEqual(sourceOf('2001:db8:1:2::a'), sourceOf('2001:db8:1:3::a'));
+    assert.equal(sourceOf('::ffff:10.0.0.7'), '10.0.0.7');
+  });
+});
+
+describe('mesh pre-auth guard: silent strangers', { timeout: 60_000 }, () => {
+  /** A connection that sends nothing; resolves with how long the node kept it open. */
+  async function silent(port: number, localAddress: string): Promise<number> {
+    const started = performance.now();
+    const s = net.connect({ port, host: '127.0.0.1', localAddress });
+    s.on('error', () => {});
+    s.resume(); // read (and drop) the node's HELLO, so that its close is seen
+    closers.push(() => void s.destroy());
+    await new Promise((resolve) => s.once('close', resolve));
+    return performance.now() - started;
+  }
+
+  it('closes a stranger without HELLO within about a second, and locks out a source whose connections keep timing out', async () => {
+    const a = await node();
+    const first = await silent(a.port, '127.0.0.11');
+    assert.ok(first > 800 && first < 2_500, `closed after ${Math.round(first)} ms`);
+    for (let i = 0; i < 3; i++) await silent(a.port, '127.0.0.11');
+    const locked = await silent(a.port, '127.0.0.11');
+    assert.ok(locked < 300, `locked out: closed after ${Math.round(locked)} ms`);
+    assert.ok(a.logs.some((l) => l.source === '127.0.0.11' && /no HELLO within 1000 ms/.test(String(l.reason))));
+  });
+
+  it('8 sources × 8 silent connections, refilled as they close, do not keep a configured peer from joining', async () => {
+    // The peer's address is configured (its port does not matter: incoming connections come
+    // from ephemeral ports); `a` does not dial the real peer, which must get in by itself.
+    const a = await node({ peers: ['127.0.0.1:1'] });
+    let attacking = true;
+    let most = 0;
+    const hold = async (localAddress: string): Promise<void> => {
+      while (attacking) {
+        await silent(a.port, localAddress);
+        await sleep(20);
+      }
+    };
+    const attack = Array.from({ length: 64 }, (_, i) => hold(`127.0.0.${2 + (i % 8)}`));
+    const sampler = setInterval(() => (most = Math.max(most, a.mesh.status().pending)), 10);
+    try {
+      await until(() => a.mesh.status().pending >= 48, 'the strangers to take their slots');
+      const b = await node({ peers: [`127.0.0.1:${a.port}`] });
+      await until(() => b.mesh.status().peers.length === 1, 'the real peer to join', 3_000);
+      assert.ok(most <= 64, `${most} pre-auth connections at most`);
+    } finally {
+      attacking = false;
+      clearInterval(sampler);
+      for (const c of closers.splice(0)) await c();
+      await Promise.all(attack);
+    }
   });
 });

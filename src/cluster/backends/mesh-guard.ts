@@ -2,26 +2,38 @@
  * Bounds on what strangers can do to the mesh port before they have proved the secret.
  *
  * - Pre-auth connections: at most `maxPending` at once, and `maxPendingPerSource` from one
- *   address. Beyond that a connection is closed at once, before any HELLO (no nonce is shown).
- * - Failed proofs and malformed handshakes from one address (what guessing the secret takes):
- *   after `freeFailures` of them, that address is locked out for a while, 1 s doubling to 60 s
- *   with each further failure; its connections are closed at once meanwhile. A successful
- *   handshake from the address forgets its failures. So an online guesser gets a handful of
- *   tries a minute instead of thousands a second. Timeouts and version mismatches are logged the
- *   same way but lock nobody out: a real peer on a bad network, or one build behind during a
- *   rolling deploy, must be able to come back at once (idle strangers are bounded by the caps).
+ *   address. `reservedForPeers` of the `maxPending` slots are only for addresses this node knows
+ *   as peers (configured, found by DNS, or that completed a handshake before), so strangers
+ *   filling every slot they can get never keep a real node from joining. Beyond that a
+ *   connection is closed at once, before any HELLO (no nonce is shown).
+ * - A stranger must send its HELLO within `helloMs` (a real node sends it the moment it
+ *   connects), and prove the secret within the handshake's deadline.
+ * - Failed proofs, malformed handshakes and timeouts from one address (what guessing the secret
+ *   or holding slots takes): after `freeFailures` of them, that address is locked out for a
+ *   while, 1 s doubling to 60 s with each further failure; its connections are closed at once
+ *   meanwhile. A successful handshake from the address forgets its failures. So an online
+ *   guesser gets a handful of tries a minute instead of thousands a second, and a silent one
+ *   holds a slot for about a second, a few times a minute. Version mismatches, and timeouts of
+ *   known peers, are logged the same way but lock nobody out: a real peer on a bad network, or
+ *   one build behind during a rolling deploy, must be able to come back at once.
  * - Logging: one `warn` line when an episode of failures or refusals from an address starts
  *   (with the first reason), then nothing more until the episode ends (no failure for
  *   `episodeIdleMs`), when one `info` line sums it up. A flood cannot flood the log.
  *
- * Source addresses are compared as strings (IPv4-mapped IPv6 folded to IPv4). State per
- * address is bounded: at most `maxSources` are tracked; the oldest is forgotten first.
+ * Sources are addresses (IPv4-mapped IPv6 folded to IPv4) and IPv6 /64 blocks (one host has
+ * 2^64 addresses to pick from: one block, one budget). State per source is bounded: at most
+ * `maxSources` are tracked; the oldest is forgotten first.
  */
+import { addressGroup } from '../../limits/address-group.js';
 import type { Logger } from '../../log/logger.js';
 
 export interface GuardLimits {
   maxPending: number;
   maxPendingPerSource: number;
+  /** Of `maxPending`, the slots only known peers may take. */
+  reservedForPeers: number;
+  /** Time a stranger has to send its HELLO. */
+  helloMs: number;
   freeFailures: number;
   lockoutBaseMs: number;
   lockoutMaxMs: number;
@@ -32,6 +44,8 @@ export interface GuardLimits {
 export const DEFAULT_GUARD_LIMITS: GuardLimits = {
   maxPending: 64,
   maxPendingPerSource: 8,
+  reservedForPeers: 16,
+  helloMs: 1_000,
   freeFailures: 3,
   lockoutBaseMs: 1_000,
   lockoutMaxMs: 60_000,
@@ -47,9 +61,9 @@ interface Source {
   episode: { since: number; last: number; failures: number; refused: number } | null;
 }
 
+/** The source an address counts against: itself (IPv4), or its /64 (IPv6). */
 export function sourceOf(address: string | undefined): string {
-  const a = address ?? 'unknown';
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+  return addressGroup(address ?? 'unknown');
 }
 
 export class PreAuthGuard {
@@ -62,14 +76,18 @@ export class PreAuthGuard {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A new incoming connection from `source`: true to go on with the handshake (call `settled` later). */
-  admit(source: string): boolean {
+  /**
+   * A new incoming connection from `source` (`known`: a peer this node knows): true to go on
+   * with the handshake (call `settled` later).
+   */
+  admit(source: string, known = false): boolean {
     const s = this.get(source);
     const now = this.now();
+    const slots = known ? this.limits.maxPending : this.limits.maxPending - this.limits.reservedForPeers;
     let reason: string | null = null;
     if (s.lockedUntil > now) reason = `locked out for ${s.lockedUntil - now} ms after ${s.failures} failed handshakes`;
-    else if (this.pending >= this.limits.maxPending)
-      reason = `${this.pending} unauthenticated mesh connections already open`;
+    else if (this.pending >= slots)
+      reason = `${this.pending} unauthenticated mesh connections already open${known ? '' : ` (${this.limits.reservedForPeers} more are kept for known peers)`}`;
     else if (s.pending >= this.limits.maxPendingPerSource)
       reason = `${s.pending} unauthenticated mesh connections already open from this address`;
     if (reason) {

@@ -30,8 +30,10 @@
  *   deploy (mesh-handshake.ts). `status()` reports each peer's version and, from version 2, its
  *   measured round trip.
  * - Strangers are bounded (mesh-guard.ts): pre-auth connections are capped in total and per
- *   source address, an address that keeps failing the handshake is locked out with a growing
- *   delay, and failures are logged once per episode per address, not once per attempt.
+ *   source (address, IPv6 /64), with slots kept for known peers (configured, from DNS, or that
+ *   proved the secret before); a stranger must send HELLO within `helloMs`; a source that keeps
+ *   failing the handshake (wrong proofs, malformed, timeouts) is locked out with a growing
+ *   delay, and failures are logged once per episode per source, not once per attempt.
  * - `close()` stops listening and dialing, sends what was already written (for at most 1 s),
  *   closes every connection and clears every timer: the process can exit.
  */
@@ -40,7 +42,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import type { Logger } from '../../log/logger.js';
 import { blockedFor } from '../pause.js';
-import { targetOf } from '../peer-address.js';
+import { parsePeer, targetOf } from '../peer-address.js';
 import { Connectivity } from './connectivity.js';
 import { MAX_FRAME_BYTES, MeshConnection, type ConnectionEvents } from './mesh-connection.js';
 import { Dialer, type DialOutcome, type DialTarget } from './mesh-dialer.js';
@@ -59,6 +61,8 @@ export interface MeshBackendOptions {
   /** Ports dialed on each address `dns` resolves to (default: `[port]`; a node's worker processes listen on several). */
   dnsPorts?: readonly number[];
   secret: string;
+  /** Addresses taken from one DNS answer (default 64); the rest are ignored. */
+  dnsMaxAddresses?: number;
   /** DNS servers asked directly for `dns` (A and AAAA); default: the system resolver. */
   dnsServers?: readonly string[];
   /** DNS answers (tests); default node:dns lookup, or `dnsServers`. */
@@ -123,9 +127,12 @@ export class MeshBackend implements ClusterBackend {
   private readonly subjects = new Set<string>();
   private readonly peers = new Map<string, Peer>();
   private readonly connections = new Set<MeshConnection>();
-  /** Incoming connections still in the handshake, with the source address they count against. */
-  private readonly admitted = new Map<MeshConnection, string>();
+  /** Incoming connections still in the handshake, with the source they count against. */
+  private readonly admitted = new Map<MeshConnection, { source: string; known: boolean }>();
   private readonly guard: PreAuthGuard;
+  private readonly limits: GuardLimits;
+  /** Sources of the configured peers given as addresses, and of every connection that proved the secret. */
+  private readonly knownSources = new Set<string>();
   private server: net.Server | null = null;
   private dialer: Dialer | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -138,7 +145,9 @@ export class MeshBackend implements ClusterBackend {
   ) {
     this.logger = logger.child({ backend: 'mesh', mesh: this.id });
     this.connectivity = new Connectivity(this.logger, 'mesh');
-    this.guard = new PreAuthGuard(this.logger, { ...DEFAULT_GUARD_LIMITS, ...options.guard });
+    this.limits = { ...DEFAULT_GUARD_LIMITS, ...options.guard };
+    this.guard = new PreAuthGuard(this.logger, this.limits);
+    for (const peer of options.peers) this.knownSources.add(sourceOf(parsePeer(peer).host));
   }
 
   async connect(handler: BackendHandler): Promise<void> {
@@ -181,7 +190,9 @@ export class MeshBackend implements ClusterBackend {
     this.ticker.unref();
     this.dialer = new Dialer({
       peers,
-      ...(dns ? { dns: { name: dns, ports: dnsPorts ?? [port] } } : {}),
+      ...(dns
+        ? { dns: { name: dns, ports: dnsPorts ?? [port], maxAddresses: this.options.dnsMaxAddresses ?? 64 } }
+        : {}),
       open: (target) => this.dial(target),
       connected: (peerId) => this.peers.has(peerId),
       ...(resolve ? { resolve } : {}),
@@ -274,7 +285,8 @@ export class MeshBackend implements ClusterBackend {
   /** An incoming connection: admitted by the guard, or closed before anything is sent. */
   private accept(socket: net.Socket): void {
     const source = sourceOf(socket.remoteAddress);
-    if (this.closed || !this.guard.admit(source)) {
+    const known = this.knownSources.has(source) || this.dialer?.dials(source, sourceOf) === true;
+    if (this.closed || !this.guard.admit(source, known)) {
       socket.on('error', (err) => this.logger.debug('refused mesh connection error', { err }));
       socket.destroy();
       return;
@@ -283,19 +295,20 @@ export class MeshBackend implements ClusterBackend {
       socket,
       'acceptor',
       targetOf(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0).key,
+      this.limits.helloMs,
     );
-    this.admitted.set(conn, source);
+    this.admitted.set(conn, { source, known });
   }
 
   /** The handshake of `conn` is over: success or not, it no longer counts as pre-auth. */
   private settle(conn: MeshConnection, ok: boolean, reason?: string, counts?: boolean): void {
-    const source = this.admitted.get(conn);
-    if (source === undefined) return;
+    const admitted = this.admitted.get(conn);
+    if (admitted === undefined) return;
     this.admitted.delete(conn);
-    this.guard.settled(source, ok, reason, counts);
+    this.guard.settled(admitted.source, ok, reason, counts);
   }
 
-  private adopt(socket: net.Socket, role: Role, remote: string): MeshConnection {
+  private adopt(socket: net.Socket, role: Role, remote: string, helloMs?: number): MeshConnection {
     const conn = new MeshConnection(socket, {
       role,
       hello: newHello(this.id, this.options.versions),
@@ -303,6 +316,7 @@ export class MeshBackend implements ClusterBackend {
       logger: this.logger.child({ remote }),
       events: this.events,
       ...(this.options.silenceMs !== undefined ? { silenceMs: this.options.silenceMs } : {}),
+      ...(helloMs !== undefined ? { helloMs } : {}),
     });
     this.connections.add(conn);
     return conn;
@@ -332,6 +346,8 @@ export class MeshBackend implements ClusterBackend {
     },
     authenticated: (conn) => {
       this.settle(conn, true);
+      // It knows the secret: its address is a known peer's from now on (bounded: only peers get here).
+      this.knownSources.add(sourceOf(parsePeer(conn.remote).host));
       const id = conn.peerId!;
       if (!this.leads(id)) return; // wait for the leader's USE
       if (this.peers.has(id)) {
@@ -357,10 +373,14 @@ export class MeshBackend implements ClusterBackend {
     frame: (conn, frame) => this.onFrame(conn, frame),
     drained: (conn) => conn.sendInterest(this.subjects),
     handshakeFailed: (conn, reason, code) => {
-      // What guessing takes (a wrong proof, a malformed handshake) counts towards a lockout;
-      // a timeout or a version mismatch is only logged.
-      const counts = code !== undefined && code !== 'HANDSHAKE_VERSION';
-      if (this.admitted.has(conn)) this.settle(conn, false, reason, counts);
+      // What guessing or holding slots takes (a wrong proof, a malformed handshake, a timeout)
+      // counts towards a lockout; a version mismatch, or a known peer's timeout, is only logged.
+      const admitted = this.admitted.get(conn);
+      const counts =
+        code !== undefined &&
+        code !== 'HANDSHAKE_VERSION' &&
+        !(code === 'HANDSHAKE_TIMEOUT' && admitted?.known === true);
+      if (admitted) this.settle(conn, false, reason, counts);
       else this.guard.noted(`dial ${conn.remote}`, reason); // our dial: log once per episode, no lockout
     },
     closed: (conn) => {

@@ -14,7 +14,7 @@ export function refreshFragment(ctx: ApiContext): unknown {
   if (!ctx.app.fragments || !fragments) throw httpError(404, 'Shared fragments are not enabled for this app');
   const name = ctx.params.name as string;
   if (!FRAGMENT_NAME.test(name)) throw httpError(400, 'Fragment name must be 1–64 characters A-Z a-z 0-9 _ - . :');
-  if (ctx.app.fragments.names.length > 0 && !ctx.app.fragments.names.includes(name)) {
+  if (!Object.hasOwn(ctx.app.fragments.names, name)) {
     throw httpError(404, `No fragment named ${name}`);
   }
   const body = ctx.body.length === 0 ? {} : jsonBody(ctx);
