@@ -38,6 +38,7 @@ import { createServerMetrics } from './metrics/server-metrics.js';
 import { Observability } from './observability.js';
 import { PresenceReplication } from './presence/cluster.js';
 import { PresenceService, type TransitionSink } from './presence/service.js';
+import { PresenceView } from './presence/view.js';
 import { Readiness, stopNode, type Part } from './stop.js';
 import { createTransport } from './transport/select.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -81,8 +82,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       coalesced: (appId, pairs) => metrics.webhooksCoalesced.inc({ app: appId }, pairs),
     },
   });
-  const livewire = await loadLivewireParts(config, { metrics, logger, replica: nodeId });
-  const fragments = livewire?.fragments;
   const transport = await createTransport(
     config.transport,
     {
@@ -110,6 +109,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const node = await assembleCluster(config, nodeId, () => registry.connectionsByApp(), logger, options.bus);
   const link: ClusterLink = node ?? new SoloLink();
+
+  // ---- the parts that call the apps' Laravel servers: the Livewire tunnel and shared fragments ----
+  // The presence view exists before the presence service: the fragments read it, and the service's
+  // sink feeds them its transitions.
+  const presenceView = new PresenceView();
+  const livewire = await loadLivewireParts(config, {
+    metrics,
+    logger,
+    replica: nodeId,
+    fragments: { presence: presenceView, link },
+  });
+  const fragments = livewire?.fragments;
 
   // ---- where published events go: the direct way, or through channel history (src/history/) ----
   const historyChannels = config.apps.some((app) => app.history) ? new HistoryChannels(config.apps) : undefined;
@@ -151,6 +162,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     node
       ? { heartbeat: node, maxEntriesPerNode: config.limits.maxReplicatedSubscriptionsPerNode, refusals }
       : undefined,
+    presenceView,
   );
   node?.register(new PresenceReplication({ node, store: presence }));
 
@@ -244,7 +256,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   core.start();
   livewire?.start();
-  fragments?.start({ presence: presence.view, link });
   readiness.open();
   logger.info('wiremesh listening', {
     host: config.host,

@@ -54,17 +54,12 @@ export interface FragmentServiceDeps {
   maxChannelNameLength: number;
   metrics: FragmentMetrics;
   logger: Logger;
+  /** The replicated presence state (members and counts of a fragment's channel). */
+  presence: PresenceReader;
+  /** Refresh topics: watched while a fragment has viewers here, forwarded on an API refresh. */
+  link: Pick<ClusterLink, 'watch' | 'unwatch' | 'forward'>;
   clock?: CoalescerClock;
   now?: () => number;
-}
-
-/**
- * Given at `start`: the presence service and the cluster link are built after the fragments,
- * whose presence transitions they feed (the presence service's sink includes the fragments).
- */
-export interface FragmentWiring {
-  presence: PresenceReader;
-  link: Pick<ClusterLink, 'watch' | 'unwatch' | 'forward'>;
 }
 
 const key = (appId: string, name: string, channel: string): string => `${appId}\u0000${name}\u0000${channel}`;
@@ -89,7 +84,6 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
   private readonly startedBy = new Map<LiveFragment, string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly warned = new WeakSet<Connection>();
-  private wired: FragmentWiring | null = null;
 
   constructor(private readonly deps: FragmentServiceDeps) {
     for (const app of deps.apps) {
@@ -103,8 +97,8 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     });
   }
 
-  start(wiring: FragmentWiring): void {
-    this.wired = wiring;
+  /** Starts the apps' periodic re-renders (`fragments.intervalMs`). */
+  start(): void {
     for (const app of this.apps.values()) {
       if (app.fragments.intervalMs === 0) continue;
       const t = setInterval(() => this.triggerWhere((f) => f.app.id === app.id), app.fragments.intervalMs);
@@ -258,7 +252,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
   /** An API refresh on this node: render here and on every other node with viewers. */
   refresh(app: AppConfig, name: string, channel: string | undefined): void {
     this.refreshHere(app.id, name, channel);
-    this.wiring().link.forward(refreshTopic(app.id, name), encodeRefresh(channel));
+    this.deps.link.forward(refreshTopic(app.id, name), encodeRefresh(channel));
   }
 
   refreshFromCluster(appId: string, name: string, frame: string): void {
@@ -338,22 +332,17 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     // Only a presence channel has members: other channels' subscriptions are keyed by socket id.
     const members: Member[] = [];
     if (channelKind(f.channel) === 'presence')
-      for (const [id, info] of this.wiring().presence.members(f.topic))
+      for (const [id, info] of this.deps.presence.members(f.topic))
         members.push({ user_id: id, user_info: info ?? null });
     return {
       fragment: f.name,
       channel: f.channel,
       members,
-      subscriptionCount: this.wiring().presence.subscriptionCount(f.topic),
+      subscriptionCount: this.deps.presence.subscriptionCount(f.topic),
     };
   }
 
   // ---- bookkeeping ----
-
-  private wiring(): FragmentWiring {
-    if (this.wired === null) throw new Error('FragmentService used before start()');
-    return this.wired;
-  }
 
   private create(app: FragmentApp, name: string, channel: string): LiveFragment {
     const topic = topicOf(app.id, channel);
@@ -362,7 +351,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     const f = new LiveFragment(app, name, channel, topic, (x, v) => this.render(x, v), onError, this.deps.clock);
     this.live.set(key(app.id, name, channel), f);
     add(this.byTopic, topic, f);
-    if (add(this.byName, nameKey(app.id, name), f)) this.wiring().link.watch(refreshTopic(app.id, name));
+    if (add(this.byName, nameKey(app.id, name), f)) this.deps.link.watch(refreshTopic(app.id, name));
     this.perApp.set(app.id, (this.perApp.get(app.id) ?? 0) + 1);
     return f;
   }
@@ -378,7 +367,7 @@ export class FragmentService implements ExtensionHandler, RefreshReceiver {
     f.stop();
     this.live.delete(k);
     remove(this.byTopic, f.topic, f);
-    if (remove(this.byName, nameKey(f.app.id, f.name), f)) this.wiring().link.unwatch(refreshTopic(f.app.id, f.name));
+    if (remove(this.byName, nameKey(f.app.id, f.name), f)) this.deps.link.unwatch(refreshTopic(f.app.id, f.name));
     for (const conn of f.viewers) {
       const mine = this.byConn.get(conn);
       if (mine?.delete(f) && mine.size === 0) this.byConn.delete(conn);

@@ -6,7 +6,7 @@
  */
 import type { AppConfig, Config } from '../config/schema.js';
 import type { ExtensionHandler } from '../core/session.js';
-import type { FragmentService } from '../fragments/service.js';
+import type { FragmentService, FragmentServiceDeps } from '../fragments/service.js';
 import type { Logger } from '../log/logger.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
@@ -19,7 +19,7 @@ export interface LivewireParts {
   readonly http: (req: HttpRequest) => HttpResponse;
   /** The shared fragments, when some app has them. */
   readonly fragments: FragmentService | undefined;
-  /** Starts the upstreams' health checks and DNS lookups. */
+  /** Starts the upstreams' health checks and DNS lookups, and the fragments' periodic re-renders. */
   start(): void;
   /** Stops the fragments, aborts every tunnelled request, closes the upstream connections. */
   close(): Promise<void>;
@@ -28,8 +28,10 @@ export interface LivewireParts {
 export interface LivewirePartsDeps {
   metrics: ServerMetrics;
   logger: Logger;
-  /** This node's replica id (the epoch of the fragments' versions). */
+  /** This node's id (the epoch of the fragments' versions). */
   replica: string;
+  /** What the fragments read of presence, and their refresh topics on the cluster. */
+  fragments: Pick<FragmentServiceDeps, 'presence' | 'link'>;
 }
 
 /** Undefined when no app has a `livewire` section. */
@@ -68,7 +70,10 @@ export async function loadLivewireParts(config: Config, deps: LivewirePartsDeps)
     extensions,
     http: (req) => sessions.http(req),
     fragments,
-    start: () => upstreams.start(),
+    start: () => {
+      upstreams.start();
+      fragments?.start();
+    },
     close: async () => {
       fragments?.stop();
       tunnel.close();
@@ -96,5 +101,6 @@ async function loadFragments(
     maxChannelNameLength: config.limits.maxChannelNameLength,
     metrics: createFragmentMetrics(deps.metrics.registry),
     logger: deps.logger.child({ part: 'fragments' }),
+    ...deps.fragments,
   });
 }

@@ -48,17 +48,21 @@ export interface Replicated {
 }
 
 export class PresenceService implements ReplicaStore {
-  readonly view = new PresenceView();
   private readonly state: TrackerState;
   private readonly maxEntriesPerNode: number;
   private readonly refusals: Refusals | null;
   private readonly heartbeat: { beatSoon(): void } | null;
 
-  /** `replicated`: other nodes take this node's deltas (a cluster, presence/cluster.ts); absent on a single node. */
+  /**
+   * `replicated`: other nodes take this node's deltas (a cluster, presence/cluster.ts); absent on a
+   * single node. `view`: the derived view, given when a part built before this service reads it
+   * (the shared fragments, which are also in the sink).
+   */
   constructor(
     readonly nodeId: string,
     private readonly sink: TransitionSink,
     replicated?: Replicated,
+    readonly view: PresenceView = new PresenceView(),
   ) {
     this.state = new TrackerState(nodeId, { recordDeltas: replicated !== undefined });
     this.maxEntriesPerNode = replicated?.maxEntriesPerNode ?? 0;
