@@ -29,6 +29,8 @@ import { createLogger, type Logger } from './log/logger.js';
 import { createServerMetrics, type ServerMetrics } from './metrics/server-metrics.js';
 import { resolveMaxConnections } from './limits/fd-limit.js';
 import { ConnectionLimits } from './limits/connection-limits.js';
+import { TrustedProxies } from './limits/client-address.js';
+import { SocketGuard } from './limits/socket-guard.js';
 import { Refusals } from './limits/refusals.js';
 import { PresenceService } from './presence/service.js';
 import { stopNode } from './stop.js';
@@ -83,9 +85,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const tunnel = await loadTunnel(config, metrics, logger);
   const fragments = tunnel ? await loadFragments(config, tunnel, metrics, replica, logger) : undefined;
+  const refusals = new Refusals({ logger: logger.child({ part: 'limits' }), counter: metrics.refusals });
+  const capacity = resolveMaxConnections(config.limits.maxConnections);
+  const proxies = new TrustedProxies(config.trustedProxies);
   const transport = await createTransport(
     config.transport,
     {
+      gate: new SocketGuard({
+        maxConnections: capacity.maxConnections,
+        maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+        firstRequestMs: config.limits.headersTimeoutMs,
+        proxies,
+        refusals,
+      }),
+      proxies,
       host: config.host,
       port: config.port,
       maxFrameBytes: config.limits.maxFrameBytes,
@@ -100,8 +113,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const registry = new LocalRegistry();
   const watchlists = new Watchlists();
   const cache = new ChannelCache();
-  const refusals = new Refusals({ logger: logger.child({ part: 'limits' }), counter: metrics.refusals });
-  const capacity = resolveMaxConnections(config.limits.maxConnections);
   const connectionLimits = new ConnectionLimits({
     maxConnections: capacity.maxConnections,
     maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
@@ -254,6 +265,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     handleHttp: (req) => http.handle(req),
     admitHttp: (head) => http.admit(head),
     bodyTooLarge: (head) => http.tooLarge(head),
+    bodyLimit: (head) => http.bodyLimit(head),
   });
   core.start();
   tunnel?.start();

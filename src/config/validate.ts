@@ -10,6 +10,7 @@ import type { LogLevel } from '../log/logger.js';
 import { readApps } from './apps.js';
 import { readCluster } from './cluster.js';
 import { invalid, isPlainObject, Section } from './fields.js';
+import { readProxy } from './livewire.js';
 
 const TOP_KEYS = [...Object.keys(defaults()), 'apps'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -42,6 +43,7 @@ export function validateConfig(raw: unknown): Config {
     metricsHost: s.string('metricsHost', d.metricsHost, NO_SPACES),
     metricsToken: s.optionalString('metricsToken', METRICS_TOKEN) ?? d.metricsToken,
     region: s.optionalString('region', REGION) ?? d.region,
+    trustedProxies: s.list('trustedProxies', d.trustedProxies, readProxy),
     dashboard: readDashboard(s.get('dashboard')),
     limits: readLimits(s.get('limits')),
     webhooks: readWebhooks(s.get('webhooks')),
@@ -142,6 +144,7 @@ function readLimits(raw: unknown): Config['limits'] {
     maxChannelNameLength: s.int('maxChannelNameLength', d.maxChannelNameLength, 1),
     maxConnections: readMaxConnections(s),
     maxConnectionsPerIp: s.int('maxConnectionsPerIp', d.maxConnectionsPerIp, 0),
+    headersTimeoutMs: s.int('headersTimeoutMs', d.headersTimeoutMs, 0, 30_000),
     maxChannelsPerConnection: s.int('maxChannelsPerConnection', d.maxChannelsPerConnection, 0),
     maxFramesPerSecond: s.int('maxFramesPerSecond', d.maxFramesPerSecond, 0),
     maxFrameBurst: readFrameBurst(s),
