@@ -87,7 +87,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const fragments = tunnel ? await loadFragments(config, tunnel, metrics, replica, logger) : undefined;
   const refusals = new Refusals({ logger: logger.child({ part: 'limits' }), counter: metrics.refusals });
   const capacity = resolveMaxConnections(config.limits.maxConnections);
-  const proxies = new TrustedProxies(config.trustedProxies);
+  const proxies = new TrustedProxies(config.trustedProxies, config.proxyHeader);
   const transport = await createTransport(
     config.transport,
     {

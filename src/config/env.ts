@@ -43,6 +43,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   v(['WIREMESH_METRICS', 'SOKETI_METRICS_ENABLED'], ['metrics'], 'boolean'),
   v(['WIREMESH_REGION', 'FLY_REGION'], ['region'], 'string'),
   v('WIREMESH_TRUSTED_PROXIES', ['trustedProxies'], 'list'),
+  v('WIREMESH_PROXY_HEADER', ['proxyHeader'], 'string'),
   v('WIREMESH_DASHBOARD', ['dashboard', 'enabled'], 'boolean'),
   v('WIREMESH_DASHBOARD_HOST', ['dashboard', 'host'], 'string'),
   v('WIREMESH_DASHBOARD_PORT', ['dashboard', 'port'], 'integer'),

@@ -308,10 +308,12 @@ export interface Config {
   /**
    * Proxies in front of wiremesh (addresses and CIDR ranges, IPv4 and IPv6). A request or
    * WebSocket whose TCP peer is one of them is counted and logged as the client it names: the
-   * rightmost address of `X-Forwarded-For` that is not itself a trusted proxy, or `Fly-Client-IP`.
-   * Empty: the client is always the TCP peer (headers are never believed).
+   * rightmost address of `X-Forwarded-For` that is not itself a trusted proxy (or `Fly-Client-IP`,
+   * see proxyHeader). Empty: the client is always the TCP peer (headers are never believed).
    */
   trustedProxies: string[];
+  /** The header trusted proxies name the client in: `x-forwarded-for` (nginx, most proxies) or `fly-client-ip` (fly-proxy). */
+  proxyHeader: 'x-forwarded-for' | 'fly-client-ip';
   dashboard: DashboardConfig;
   limits: LimitsConfig;
   webhooks: WebhooksConfig;
@@ -376,6 +378,7 @@ export function defaults(): Omit<Config, 'apps'> {
     metricsToken: '',
     region: '',
     trustedProxies: [],
+    proxyHeader: 'x-forwarded-for',
     dashboard: { enabled: false, host: '127.0.0.1', port: 9601, token: '' },
     limits: {
       maxFrameBytes: 256 * 1024,

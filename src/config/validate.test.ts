@@ -143,6 +143,7 @@ describe('validateConfig: valid configs', () => {
       metricsHost: '10.0.0.5',
       metricsToken: 'a-token-of-20-charsx',
       trustedProxies: ['10.0.0.0/8', 'fd00::/8'],
+      proxyHeader: 'fly-client-ip',
       limits: {
         maxFrameBytes: 1024,
         maxRequestBodyBytes: 2048,

@@ -15,6 +15,7 @@ import { readProxy } from './livewire.js';
 const TOP_KEYS = [...Object.keys(defaults()), 'apps'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const TRANSPORTS: readonly TransportKind[] = ['auto', 'ws', 'uws'];
+const PROXY_HEADERS: readonly Config['proxyHeader'][] = ['x-forwarded-for', 'fly-client-ip'];
 const NODE_ID = { pattern: /^[A-Za-z0-9._-]{1,128}$/, describe: "1 to 128 letters, digits, '.', '_' or '-'" };
 const REGION = { pattern: /^[A-Za-z0-9._-]{1,64}$/, describe: "1 to 64 letters, digits, '.', '_' or '-'" };
 const NO_SPACES = { pattern: /^\S+$/, describe: 'a host name or IP address' };
@@ -44,6 +45,7 @@ export function validateConfig(raw: unknown): Config {
     metricsToken: s.optionalString('metricsToken', METRICS_TOKEN) ?? d.metricsToken,
     region: s.optionalString('region', REGION) ?? d.region,
     trustedProxies: s.list('trustedProxies', d.trustedProxies, readProxy),
+    proxyHeader: s.oneOf('proxyHeader', PROXY_HEADERS, d.proxyHeader),
     dashboard: readDashboard(s.get('dashboard')),
     limits: readLimits(s.get('limits')),
     webhooks: readWebhooks(s.get('webhooks')),

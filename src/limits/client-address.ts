@@ -27,16 +27,24 @@ export function addressGroup(address: string): string {
   return `${prefix.join(':')}::/64`;
 }
 
+/** The header a trusted proxy names the client in. */
+export type ProxyHeader = 'x-forwarded-for' | 'fly-client-ip';
+
 /**
- * Which TCP peers may name the client (addresses and CIDR ranges, validated by the config). The
- * client is the rightmost address of X-Forwarded-For that is not itself a trusted proxy, or, when
- * the peer sends one, `Fly-Client-IP` (fly-proxy replaces any a client sent).
+ * Which TCP peers may name the client (addresses and CIDR ranges, validated by the config), and
+ * in which header: the rightmost address of X-Forwarded-For that is not itself a trusted proxy,
+ * or `Fly-Client-IP` (fly-proxy sets it, replacing any a client sent; fly-proxy's own
+ * X-Forwarded-For ends with the app's address, not the client's). Only one header is believed: a
+ * proxy that passes the other through from the client cannot be fooled by it.
  */
 export class TrustedProxies {
   private readonly list = new BlockList();
   readonly size: number;
 
-  constructor(entries: readonly string[]) {
+  constructor(
+    entries: readonly string[],
+    private readonly header: ProxyHeader = 'x-forwarded-for',
+  ) {
     for (const entry of entries) {
       const [address = '', bits] = entry.split('/');
       const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
@@ -57,8 +65,10 @@ export class TrustedProxies {
   clientOf(peer: string, headers: Readonly<Record<string, string>>): string {
     const plain = plainAddress(peer);
     if (!this.has(plain)) return plain;
-    const fly = (headers['fly-client-ip'] ?? '').trim();
-    if (isIP(fly) !== 0) return plainAddress(fly);
+    if (this.header === 'fly-client-ip') {
+      const fly = (headers['fly-client-ip'] ?? '').trim();
+      return isIP(fly) !== 0 ? plainAddress(fly) : plain;
+    }
     const hops = forwardedChain(headers);
     for (let i = hops.length - 1; i >= 0; i--) if (!this.has(hops[i]!)) return plainAddress(hops[i]!);
     return hops[0] === undefined ? plain : plainAddress(hops[0]);
