@@ -82,6 +82,3 @@ export function forwardedChain(headers: Readonly<Record<string, string>>): strin
     .map((h) => h.trim())
     .filter((h) => isIP(h) !== 0);
 }
-
-/** No proxy is trusted: the client is always the TCP peer. */
-export const NO_PROXIES = new TrustedProxies([]);
