@@ -322,6 +322,8 @@ export class WsTransport implements Transport {
     this.server.on('upgrade', (req, socket, head) => {
       this.requestHeadArrived(socket as Socket);
       if (!this.accepting) {
+        // Destroyed once written, not left half-closed for a client that never closes its side.
+        socket.once('finish', () => socket.destroy());
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
         return;
       }
