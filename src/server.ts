@@ -30,7 +30,9 @@ import { HttpApi } from './http/router.js';
 import { MetricsAccess } from './http/metrics-access.js';
 import { loadLivewireParts } from './livewire/assemble.js';
 import { ConnectionLimits } from './limits/connection-limits.js';
+import { TrustedProxies } from './limits/client-address.js';
 import { resolveMaxConnections } from './limits/fd-limit.js';
+import { SocketGuard } from './limits/socket-guard.js';
 import { Refusals } from './limits/refusals.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { MetricsListener } from './metrics/listener.js';
@@ -82,9 +84,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       coalesced: (appId, pairs) => metrics.webhooksCoalesced.inc({ app: appId }, pairs),
     },
   });
+  const refusals = new Refusals({ logger: logger.child({ part: 'limits' }), counter: metrics.refusals });
+  const capacity = resolveMaxConnections(config.limits.maxConnections);
+  const proxies = new TrustedProxies(config.trustedProxies, config.proxyHeader);
   const transport = await createTransport(
     config.transport,
     {
+      gate: new SocketGuard({
+        maxConnections: capacity.maxConnections,
+        maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+        firstRequestMs: config.limits.headersTimeoutMs,
+        proxies,
+        refusals,
+      }),
+      proxies,
       host: config.host,
       port: config.port,
       maxFrameBytes: config.limits.maxFrameBytes,
@@ -99,8 +112,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const registry = new LocalRegistry();
   const watchlists = new Watchlists();
   const cache = new ChannelCache();
-  const refusals = new Refusals({ logger: logger.child({ part: 'limits' }), counter: metrics.refusals });
-  const capacity = resolveMaxConnections(config.limits.maxConnections);
   const connectionLimits = new ConnectionLimits({
     maxConnections: capacity.maxConnections,
     maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
@@ -253,6 +264,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     handleHttp: (req) => http.handle(req),
     admitHttp: (head) => http.admit(head),
     bodyTooLarge: (head) => http.tooLarge(head),
+    bodyLimit: (head) => http.bodyLimit(head),
   });
   core.start();
   livewire?.start();

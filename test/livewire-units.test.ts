@@ -144,6 +144,19 @@ describe('the cookie jar', () => {
     assert.equal(jar.header(), 's=new; v=kept; w=future');
   });
 
+  test("a cookie goes only to the paths its Path matches (without one: the setting request's directory)", () => {
+    const jar = CookieJar.fromHeader('session=1');
+    jar.apply('admin=secret; Path=/admin', Date.now(), '/livewire/update');
+    jar.apply('scoped=1', Date.now(), '/livewire/update'); // default path: /livewire
+    jar.apply('session=2; Path=/admin', Date.now(), '/admin/x');
+    assert.equal(jar.header('/livewire/update'), 'scoped=1; session=1');
+    assert.equal(jar.header('/administrator'), 'session=1', '/admin does not match /administrator');
+    assert.equal(jar.header('/admin/users?page=2'), 'admin=secret; session=2; session=1', 'longest path first');
+    assert.equal(jar.get('session', '/admin'), '2');
+    jar.apply('admin=; Max-Age=0; Path=/admin', Date.now(), '/');
+    assert.equal(jar.header('/admin'), 'session=2; session=1');
+  });
+
   test('a jar is bounded: the least recently set cookies go first', () => {
     const jar = new CookieJar();
     for (let i = 0; i < 100; i++) jar.apply(`c${i}=${i}`);

@@ -216,6 +216,15 @@ describe('refusals', () => {
     await subscribed(ch);
     await refused(a, listener, 'private-sizes', () => ch.whisper('big', { blob: 'x'.repeat(2_000) }));
   });
+
+  test('the size is counted in UTF-8 bytes: 600 three-byte characters (1,800 bytes) pass no 1 KiB limit', async (t) => {
+    const srv = await server(t, { maxEventPayloadBytes: 1024 });
+    const listener = await rawListener(t, srv, 'private-wide');
+    const a = client(t, srv);
+    const ch = echoOn(a).private('wide');
+    await subscribed(ch);
+    await refused(a, listener, 'private-wide', () => ch.whisper('wide', { blob: '€'.repeat(600) }));
+  });
 });
 
 describe('rate limit (maxClientEventsPerSecond: 2)', () => {

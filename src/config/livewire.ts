@@ -106,7 +106,7 @@ function readOrigin(value: unknown, path: string): string {
 }
 
 /** An IP address or CIDR range (`10.0.0.0/8`, `::1`, `fd00::/8`), returned as written. */
-function readProxy(value: unknown, path: string): string {
+export function readProxy(value: unknown, path: string): string {
   const problem = 'must be an IP address or a CIDR range (e.g. "10.0.0.0/8")';
   if (typeof value !== 'string') throw invalid(path, problem, value);
   const [address = '', bits, ...rest] = value.split('/');

@@ -231,8 +231,14 @@ export interface LimitsConfig {
    * cluster and Livewire backends (see core/fd-limit.ts). 0 = no limit.
    */
   maxConnections: number | 'auto';
-  /** WebSocket connections from one client address at most (4100 beyond). 0 = no limit. */
+  /**
+   * WebSocket connections from one client address at most (4100 beyond), and TCP sockets from one
+   * address at accept (refused beyond; also never more than half the node's sockets). IPv6
+   * addresses are counted by /64. 0 = no limit.
+   */
   maxConnectionsPerIp: number;
+  /** A TCP connection that has not sent a complete request head within this is closed (0 = never). */
+  headersTimeoutMs: number;
   /** Channels one connection may be subscribed to at once (a subscription error beyond). 0 = no limit. */
   maxChannelsPerConnection: number;
   /** Frames per second one connection may send, sustained (token bucket); beyond, it is closed with 4301. 0 = no limit. */
@@ -322,6 +328,15 @@ export interface Config {
   metricsToken: string;
   /** Where this node runs (shown on the dashboard; free text, e.g. `eu-west`). */
   region: string;
+  /**
+   * Proxies in front of wiremesh (addresses and CIDR ranges, IPv4 and IPv6). A request or
+   * WebSocket whose TCP peer is one of them is counted and logged as the client it names: the
+   * rightmost address of `X-Forwarded-For` that is not itself a trusted proxy (or `Fly-Client-IP`,
+   * see proxyHeader). Empty: the client is always the TCP peer (headers are never believed).
+   */
+  trustedProxies: string[];
+  /** The header trusted proxies name the client in: `x-forwarded-for` (nginx, most proxies) or `fly-client-ip` (fly-proxy). */
+  proxyHeader: 'x-forwarded-for' | 'fly-client-ip';
   dashboard: DashboardConfig;
   limits: LimitsConfig;
   webhooks: WebhooksConfig;
@@ -385,6 +400,8 @@ export function defaults(): Omit<Config, 'apps'> {
     metricsHost: '127.0.0.1',
     metricsToken: '',
     region: '',
+    trustedProxies: [],
+    proxyHeader: 'x-forwarded-for',
     dashboard: { enabled: false, host: '127.0.0.1', port: 9601, token: '' },
     limits: {
       maxFrameBytes: 256 * 1024,
@@ -395,6 +412,7 @@ export function defaults(): Omit<Config, 'apps'> {
       maxChannelNameLength: 164,
       maxConnections: 'auto',
       maxConnectionsPerIp: 1000,
+      headersTimeoutMs: 10_000,
       maxChannelsPerConnection: 100,
       maxFramesPerSecond: 20,
       maxFrameBurst: 250,

@@ -142,6 +142,8 @@ describe('validateConfig: valid configs', () => {
       metricsPort: 9601,
       metricsHost: '10.0.0.5',
       metricsToken: 'a-token-of-20-charsx',
+      trustedProxies: ['10.0.0.0/8', 'fd00::/8'],
+      proxyHeader: 'fly-client-ip',
       limits: {
         maxFrameBytes: 1024,
         maxRequestBodyBytes: 2048,
@@ -149,6 +151,7 @@ describe('validateConfig: valid configs', () => {
         maxChannelNameLength: 200,
         maxConnections: 5000,
         maxConnectionsPerIp: 0,
+        headersTimeoutMs: 5000,
         maxChannelsPerConnection: 10,
         maxFramesPerSecond: 5,
         maxFrameBurst: 5,

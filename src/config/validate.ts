@@ -10,10 +10,12 @@ import type { LogLevel } from '../log/logger.js';
 import { readApps } from './apps.js';
 import { readCluster } from './cluster.js';
 import { invalid, isPlainObject, Section } from './fields.js';
+import { readProxy } from './livewire.js';
 
 const TOP_KEYS = [...Object.keys(defaults()), 'apps'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const TRANSPORTS: readonly TransportKind[] = ['auto', 'ws', 'uws'];
+const PROXY_HEADERS: readonly Config['proxyHeader'][] = ['x-forwarded-for', 'fly-client-ip'];
 const NODE_ID = { pattern: /^[A-Za-z0-9._-]{1,128}$/, describe: "1 to 128 letters, digits, '.', '_' or '-'" };
 const REGION = { pattern: /^[A-Za-z0-9._-]{1,64}$/, describe: "1 to 64 letters, digits, '.', '_' or '-'" };
 const NO_SPACES = { pattern: /^\S+$/, describe: 'a host name or IP address' };
@@ -42,6 +44,8 @@ export function validateConfig(raw: unknown): Config {
     metricsHost: s.string('metricsHost', d.metricsHost, NO_SPACES),
     metricsToken: s.optionalString('metricsToken', METRICS_TOKEN) ?? d.metricsToken,
     region: s.optionalString('region', REGION) ?? d.region,
+    trustedProxies: s.list('trustedProxies', d.trustedProxies, readProxy),
+    proxyHeader: s.oneOf('proxyHeader', PROXY_HEADERS, d.proxyHeader),
     dashboard: readDashboard(s.get('dashboard')),
     limits: readLimits(s.get('limits')),
     webhooks: readWebhooks(s.get('webhooks')),
@@ -153,6 +157,7 @@ function readLimits(raw: unknown): Config['limits'] {
     maxChannelNameLength: s.int('maxChannelNameLength', d.maxChannelNameLength, 1),
     maxConnections: readMaxConnections(s),
     maxConnectionsPerIp: s.int('maxConnectionsPerIp', d.maxConnectionsPerIp, 0),
+    headersTimeoutMs: s.int('headersTimeoutMs', d.headersTimeoutMs, 0, 30_000),
     maxChannelsPerConnection: s.int('maxChannelsPerConnection', d.maxChannelsPerConnection, 0),
     maxFramesPerSecond: s.int('maxFramesPerSecond', d.maxFramesPerSecond, 0),
     maxFrameBurst: readFrameBurst(s),

@@ -211,7 +211,8 @@ export class Session {
       );
     }
     const frame = frames.channelEvent(event, channel, data, sub.userId);
-    const size = frame.length;
+    // In bytes (as sent): a multi-byte character counts as 2 to 4, not as one UTF-16 unit.
+    const size = Buffer.byteLength(frame);
     if (size > app.maxEventPayloadBytes) {
       throw new PusherError(
         ErrorCodes.MESSAGE_TOO_LARGE,

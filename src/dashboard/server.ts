@@ -2,9 +2,11 @@
  * The dashboard's own HTTP server, on its own address (config `dashboard`), never on the clients'
  * port. Read-only GETs: the page, its two scripts (uPlot served from node_modules, no CDN), and
  * three JSON reads built on request. With a token set, every request must carry it (`?token=`,
- * then a cookie; or `Authorization: Bearer`); anything else gets 401.
+ * then a cookie holding an HMAC of it, never the token itself; or `Authorization: Bearer`);
+ * anything else gets 401. Without a token (loopback only) a request must name a loopback host or
+ * the configured one in `Host`: a page whose DNS name was rebound to 127.0.0.1 gets 421.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -32,10 +34,19 @@ export interface DashboardDeps {
 export class DashboardServer {
   private readonly server: Server;
   private readonly tokenHash: Buffer | null;
+  /** The cookie's value: an HMAC of the token (a cookie that leaks does not give the token away). */
+  private readonly session: string | null;
+  /** Without a token: the `Host` names (without port) a request may carry. */
+  private readonly hosts: ReadonlySet<string>;
   private assets: { uplotJs: string; uplotCss: string } | null = null;
 
   constructor(private readonly deps: DashboardDeps) {
     this.tokenHash = deps.config.token === '' ? null : sha256(deps.config.token);
+    this.session =
+      deps.config.token === ''
+        ? null
+        : createHmac('sha256', deps.config.token).update('wiremesh dashboard session').digest('hex');
+    this.hosts = new Set(['localhost', '127.0.0.1', '[::1]', bracketed(deps.config.host.toLowerCase())]);
     this.server = createServer((req, res) => {
       try {
         this.handle(req, res);
@@ -77,6 +88,14 @@ export class DashboardServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://dashboard');
     if (req.method !== 'GET') return send(res, 405, 'text/plain', 'Only GET');
+    if (this.tokenHash === null && !this.hosts.has(hostName(req.headers.host ?? ''))) {
+      // No token: only the loopback names reach it. Another name is a DNS rebinding.
+      this.deps.logger.warn('dashboard request refused: foreign Host', {
+        client: req.socket.remoteAddress,
+        host: (req.headers.host ?? '').slice(0, 100),
+      });
+      return send(res, 421, 'text/plain', 'Misdirected request: the dashboard answers on its own host name only');
+    }
     const auth = this.authorize(req, url);
     if (auth === 'refused') {
       this.deps.logger.warn('dashboard request refused: wrong or missing token', {
@@ -92,7 +111,7 @@ export class DashboardServer {
       url.searchParams.delete('token');
       return send(res, 303, 'text/plain', '', {
         location: url.pathname + url.search,
-        'set-cookie': `${COOKIE}=${encodeURIComponent(this.deps.config.token)}; HttpOnly; SameSite=Strict; Path=/`,
+        'set-cookie': `${COOKIE}=${this.session ?? ''}; HttpOnly; SameSite=Strict; Path=/`,
       });
     }
     const assets = this.assets;
@@ -145,19 +164,28 @@ export class DashboardServer {
       .split(';')
       .map((c) => c.trim())
       .find((c) => c.startsWith(COOKIE + '='));
-    if (cookie === undefined) return 'refused';
-    let value: string;
-    try {
-      value = decodeURIComponent(cookie.slice(COOKIE.length + 1));
-    } catch {
-      return 'refused'; // a malformed cookie is the same as a wrong one
-    }
-    return this.matches(value) ? 'ok' : 'refused';
+    if (cookie === undefined || this.session === null) return 'refused';
+    const value = Buffer.from(cookie.slice(COOKIE.length + 1, COOKIE.length + 1 + 128));
+    const expected = Buffer.from(this.session);
+    return value.length === expected.length && timingSafeEqual(value, expected) ? 'ok' : 'refused';
   }
 
   private matches(token: string): boolean {
     return this.tokenHash !== null && timingSafeEqual(sha256(token.slice(0, 1024)), this.tokenHash);
   }
+}
+
+/** `::1` → `[::1]`, as it appears in a Host header. */
+function bracketed(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** The name of a Host header, lower-cased, without its port. */
+function hostName(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
 }
 
 function sha256(s: string): Buffer {

@@ -9,7 +9,13 @@ import { apiParamsToSign, signedApiPath } from '../protocol/signature.js';
 
 function reference(raw: string): { params: Record<string, string>; signed: string } {
   const params = Object.create(null) as Record<string, string>;
-  for (const [k, v] of new URLSearchParams(raw)) if (!(k in params)) params[k] = v;
+  // The first of the names that are one name once lower-cased (as signed).
+  const seen = new Set<string>();
+  for (const [k, v] of new URLSearchParams(raw)) {
+    if (seen.has(k.toLowerCase())) continue;
+    seen.add(k.toLowerCase());
+    params[k] = v;
+  }
   return { params, signed: apiParamsToSign(params) };
 }
 
@@ -21,6 +27,18 @@ function check(raw: string): void {
 }
 
 describe('parseQuery', () => {
+  it('takes names that differ only in case for one parameter given twice (the signature lower-cases them)', () => {
+    for (const raw of [
+      'auth_key=app-key&AUTH_KEY=other',
+      'AUTH_KEY=other&auth_key=app-key',
+      'auth_key=a%20b&Auth_Key=x',
+    ]) {
+      const q = parseQuery(raw);
+      assert.notEqual(q.duplicate, null, raw);
+      assert.equal(Object.keys(q.params).length, 1, raw);
+    }
+  });
+
   it('takes the signed part off a query as the SDKs send it (sorted, auth_signature last)', () => {
     const raw =
       'auth_key=app-key&auth_timestamp=1764110000&auth_version=1.0&body_md5=0123456789abcdef0123456789abcdef&auth_signature=abc';

@@ -32,9 +32,17 @@ export function parseQuery(raw: string): ApiQuery {
   // No prototype: a parameter named `constructor` or `__proto__` is a parameter like any other.
   const params: Record<string, string> = Object.create(null) as Record<string, string>;
   let duplicate: string | null = null;
+  // Names as signed (lower-cased: signature.ts): `auth_key` and `AUTH_KEY` are one parameter given twice.
+  const seen = new Set<string>();
+  const first = (name: string): boolean => {
+    const key = name.toLowerCase();
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  };
   if (NEEDS_DECODING.test(raw) || raw.startsWith('?')) {
     for (const [k, v] of new URLSearchParams(raw)) {
-      if (!(k in params)) params[k] = v;
+      if (first(k)) params[k] = v;
       else duplicate ??= k;
     }
     return { params, signed: null, duplicate };
@@ -55,7 +63,7 @@ export function parseQuery(raw: string): ApiQuery {
       const eq = raw.indexOf('=', start);
       const hasValue = eq >= 0 && eq < end;
       const name = raw.slice(start, hasValue ? eq : end);
-      if (name in params) {
+      if (!first(name)) {
         canonical = false;
         duplicate ??= name;
       } else {

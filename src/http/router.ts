@@ -133,9 +133,23 @@ export class HttpApi {
     return path.startsWith('/wiremesh/') ? this.deps.extension : undefined;
   }
 
-  /** A body that grew past the limit while read. */
+  /**
+   * The most body bytes a request may have (TransportHooks.bodyLimit): none on the fixed paths,
+   * a session token on `/wiremesh/*`, `maxRequestBodyBytes` on the API.
+   */
+  bodyLimit(head: HttpHead): number {
+    if (FIXED_PATHS.has(head.path)) return 0;
+    if (head.path.startsWith('/wiremesh/')) return EXTENSION_BODY_BYTES;
+    return this.deps.maxRequestBodyBytes;
+  }
+
+  /** A body over the request's limit (bodyLimit): declared, or grown past it while read. */
   tooLarge(head: HttpHead): HttpResponse {
-    const err = httpError(413, `Request body is larger than ${this.deps.maxRequestBodyBytes} bytes`);
+    const max = Math.min(this.bodyLimit(head), this.deps.maxRequestBodyBytes);
+    const err = httpError(
+      413,
+      max === 0 ? 'This path takes no request body' : `Request body is larger than ${max} bytes`,
+    );
     const app = this.deps.apps.byId(appIdOf(head) ?? '');
     // Counted as too_large whatever the path: the length is what was refused.
     return this.refuse(head, err, { label: app?.id ?? UNKNOWN_APP_LABEL, unknown: false }, endpointOf(head));
@@ -262,8 +276,14 @@ export class HttpApi {
   }
 }
 
-/** Paths answered without an app: never refused before their body. */
+/** Paths answered without an app: never refused before their body, and they take none. */
 const FIXED_PATHS = new Set(['/', '/health', '/ready', '/metrics']);
+
+/**
+ * Body bytes `/wiremesh/*` takes: the session sync reads one token of at most 64 characters
+ * (livewire/session-sync.ts), with room for a newline or a few spaces around it.
+ */
+const EXTENSION_BODY_BYTES = 256;
 
 /** What is known about the app of a request while it is checked. */
 interface AppLabel {

@@ -3,11 +3,13 @@
  * state exists. Owns the per-address counts. A refused socket gets 4100 (Pusher's "over
  * capacity": pusher-js backs off and reconnects) and is counted and logged (refusals.ts).
  *
- * Behind a reverse proxy every client has the proxy's address: raise or turn off
- * `maxConnectionsPerIp` there.
+ * The address is the client's as the transport names it (the TCP peer, or the client a trusted
+ * proxy names: `trustedProxies`); IPv6 addresses are counted by /64 (client-address.ts). Counted
+ * per process: with several workers, each holds its own counts (see docs/security.md).
  */
 import { ErrorCodes, fatalError, type PusherError } from '../errors.js';
 import type { Refusals } from './refusals.js';
+import { addressGroup } from './client-address.js';
 
 export class ConnectionLimits {
   private readonly perAddress = new Map<string, number>();
@@ -45,7 +47,7 @@ export class ConnectionLimits {
       );
     }
     if (maxConnectionsPerIp === 0) return null;
-    const address = client.remoteAddress;
+    const address = addressGroup(client.remoteAddress);
     if ((this.perAddress.get(address) ?? 0) >= maxConnectionsPerIp) {
       refusals.refused('connections_per_ip', address, 'refused a connection: too many from one address', {
         max: maxConnectionsPerIp,
@@ -58,13 +60,15 @@ export class ConnectionLimits {
     return null;
   }
 
-  opened(address: string): void {
+  opened(client: string): void {
     if (!this.perIp) return;
+    const address = addressGroup(client);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
   }
 
-  closed(address: string): void {
+  closed(client: string): void {
     if (!this.perIp) return;
+    const address = addressGroup(client);
     const n = (this.perAddress.get(address) ?? 1) - 1;
     if (n <= 0) this.perAddress.delete(address);
     else this.perAddress.set(address, n);

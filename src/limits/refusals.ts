@@ -8,7 +8,13 @@ import type { LogContext, Logger } from '../log/logger.js';
 import { EpisodeLog } from './episode-log.js';
 
 export type LimitName =
-  'connections' | 'connections_per_ip' | 'channels_per_connection' | 'frames_per_second' | 'replicated_subscriptions';
+  | 'connections'
+  | 'connections_per_ip'
+  | 'sockets'
+  | 'sockets_per_ip'
+  | 'channels_per_connection'
+  | 'frames_per_second'
+  | 'replicated_subscriptions';
 
 export interface RefusalCounter {
   inc(labels: { limit: LimitName }): void;

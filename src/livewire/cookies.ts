@@ -1,8 +1,10 @@
 /**
  * The cookie jar of one connection: seeded from the WebSocket handshake's Cookie header, updated
- * from the upstream's Set-Cookie headers, sent with every tunnelled request. Names and values only:
- * Domain, Path, Secure and SameSite are ignored, since every cookie of the jar belongs to the one
- * app and the one browser on the other end of this connection. A socket cannot set the browser's
+ * from the upstream's Set-Cookie headers, sent with the tunnelled requests whose path its Path
+ * matches (RFC 6265 §5.1.4; without one, the directory of the request that set it; the
+ * handshake's cookies count as Path=/), as a browser would. Domain, Secure and SameSite are
+ * ignored, since every cookie of the jar belongs to the one app and the one browser on the other
+ * end of this connection. A socket cannot set the browser's
  * cookies: the Set-Cookie headers the upstream sent are kept as `pending` until the browser's
  * session sync (session-sync.ts) hands them to the browser over HTTP and replaces the jar with the
  * browser's own cookies plus those.
@@ -14,15 +16,22 @@ const MAX_BYTES = 16 * 1024;
 /** Larger cookies are ignored, as browsers do (RFC 6265 §6.1 asks for at least 4096 bytes). */
 const MAX_COOKIE_BYTES = 4096;
 
+interface Cookie {
+  name: string;
+  value: string;
+  path: string;
+}
+
 export class CookieJar {
-  private readonly cookies = new Map<string, string>();
+  /** By name and path (one name may be set for several paths, as in a browser). */
+  private readonly cookies = new Map<string, Cookie>();
   /** Set-Cookie headers not yet handed to the browser, by cookie name (the latest wins), with a Path. */
   private readonly pending = new Map<string, string>();
 
   /** A jar holding the cookies of a `Cookie:` request header (`a=1; b=2`). */
   static fromHeader(header: string | undefined): CookieJar {
     const jar = new CookieJar();
-    for (const [name, value] of parseCookieHeader(header)) jar.put(name, value);
+    for (const [name, value] of parseCookieHeader(header)) jar.put(name, value, '/');
     return jar;
   }
 
@@ -31,7 +40,7 @@ export class CookieJar {
    * browser; returns the cookie's name (also for a deletion), or null if unusable.
    */
   apply(setCookie: string, now = Date.now(), requestPath = '/'): string | null {
-    const name = this.set(setCookie, now);
+    const name = this.set(setCookie, now, requestPath);
     if (name === null) return null;
     this.pending.delete(name);
     this.pending.set(name, withPath(setCookie, requestPath));
@@ -53,11 +62,11 @@ export class CookieJar {
   /** The browser's cookies (its `Cookie:` header) become the jar; then `setCookies` are applied on top. */
   replace(header: string | undefined, setCookies: readonly string[], now = Date.now()): void {
     this.cookies.clear();
-    for (const [name, value] of parseCookieHeader(header)) this.put(name, value);
-    for (const value of setCookies) this.set(value, now);
+    for (const [name, value] of parseCookieHeader(header)) this.put(name, value, '/');
+    for (const value of setCookies) this.set(value, now, '/');
   }
 
-  private set(setCookie: string, now: number): string | null {
+  private set(setCookie: string, now: number, requestPath: string): string | null {
     const [pair = '', ...attributes] = setCookie.split(';');
     const eq = pair.indexOf('=');
     if (eq <= 0) return null;
@@ -66,6 +75,7 @@ export class CookieJar {
     if (name === '') return null;
     let maxAge: number | undefined;
     let expires: number | undefined;
+    let path: string | undefined;
     for (const attribute of attributes) {
       const i = attribute.indexOf('=');
       const key = (i < 0 ? attribute : attribute.slice(0, i)).trim().toLowerCase();
@@ -74,42 +84,71 @@ export class CookieJar {
       else if (key === 'expires') {
         const t = Date.parse(arg);
         if (!Number.isNaN(t)) expires = t;
-      }
+      } else if (key === 'path') path = arg.startsWith('/') ? arg : undefined; // RFC 6265 §5.2.4
     }
+    path ??= defaultPath(requestPath);
     // Max-Age wins over Expires (RFC 6265 §5.3).
     const expired = maxAge !== undefined ? maxAge <= 0 : expires !== undefined && expires <= now;
-    if (expired) this.cookies.delete(name);
-    else this.put(name, value);
+    if (expired) this.cookies.delete(keyOf(name, path));
+    else this.put(name, value, path);
     return name;
   }
 
-  get(name: string): string | undefined {
-    return this.cookies.get(name);
+  /** The value of `name` sent to `requestPath` (the one with the longest matching Path). */
+  get(name: string, requestPath = '/'): string | undefined {
+    return this.matching(requestPath).find((c) => c.name === name)?.value;
   }
 
   get size(): number {
     return this.cookies.size;
   }
 
-  /** The `Cookie:` header to send, or undefined when the jar is empty. */
-  header(): string | undefined {
-    if (this.cookies.size === 0) return undefined;
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  /** The `Cookie:` header to send to `requestPath`, or undefined when no cookie's Path matches it. */
+  header(requestPath = '/'): string | undefined {
+    const cookies = this.matching(requestPath);
+    if (cookies.length === 0) return undefined;
+    return cookies.map((c) => `${c.name}=${c.value}`).join('; ');
   }
 
-  private put(name: string, value: string): void {
+  /** Cookies whose Path matches, longer paths first (RFC 6265 §5.4), else in the order set. */
+  private matching(requestPath: string): Cookie[] {
+    const path = requestPath.split('?')[0] || '/';
+    const out = [...this.cookies.values()].filter((c) => pathMatches(path, c.path));
+    return out.sort((a, b) => b.path.length - a.path.length);
+  }
+
+  private put(name: string, value: string, path: string): void {
     if (name.length + value.length > MAX_COOKIE_BYTES) return;
-    this.cookies.delete(name);
-    this.cookies.set(name, value);
+    const key = keyOf(name, path);
+    this.cookies.delete(key);
+    this.cookies.set(key, { name, value, path });
     // Over the bounds, the least recently set cookies go first.
     let bytes = 0;
-    for (const [n, v] of this.cookies) bytes += n.length + v.length + 2;
-    for (const oldest of this.cookies.keys()) {
+    for (const c of this.cookies.values()) bytes += c.name.length + c.value.length + 2;
+    for (const [oldest, c] of this.cookies) {
       if (this.cookies.size <= MAX_COOKIES && bytes <= MAX_BYTES) break;
-      bytes -= oldest.length + (this.cookies.get(oldest)?.length ?? 0) + 2;
+      bytes -= c.name.length + c.value.length + 2;
       this.cookies.delete(oldest);
     }
   }
+}
+
+function keyOf(name: string, path: string): string {
+  return `${name}\u0000${path}`;
+}
+
+/** RFC 6265 §5.1.4: `/a` matches `/a`, `/a/` and `/a/b`, not `/ab`. */
+function pathMatches(requestPath: string, cookiePath: string): boolean {
+  if (requestPath === cookiePath) return true;
+  if (!requestPath.startsWith(cookiePath)) return false;
+  return cookiePath.endsWith('/') || requestPath[cookiePath.length] === '/';
+}
+
+/** RFC 6265 §5.1.4: the directory of the request's path. */
+function defaultPath(requestPath: string): string {
+  const pathname = requestPath.split('?')[0] ?? '/';
+  const slash = pathname.lastIndexOf('/');
+  return !pathname.startsWith('/') || slash <= 0 ? '/' : pathname.slice(0, slash);
 }
 
 /** The pairs of a `Cookie:` header; the browser sends the most specific cookie of a name first: that one is kept. */
@@ -131,7 +170,5 @@ function parseCookieHeader(header: string | undefined): Map<string, string> {
  */
 function withPath(setCookie: string, requestPath: string): string {
   if (/;\s*path\s*=/i.test(setCookie)) return setCookie;
-  const pathname = requestPath.split('?')[0] ?? '/';
-  const slash = pathname.lastIndexOf('/');
-  return `${setCookie}; Path=${slash <= 0 ? '/' : pathname.slice(0, slash)}`;
+  return `${setCookie}; Path=${defaultPath(requestPath)}`;
 }

@@ -79,7 +79,7 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
   try {
     for (let hop = 0; ; hop++) {
       if (!x.out.wanted()) return;
-      const jarHeader = x.jar.header();
+      const jarHeader = x.jar.header(path);
       const sent = { ...headers, ...(jarHeader === undefined ? {} : { cookie: jarHeader }) };
       const { origin, res } = await open(parts, x, hop, {
         method,

@@ -8,7 +8,10 @@
  * failures per IP), believing the handshake's own X-Forwarded-For only from a trusted proxy.
  * Back to the client: everything but hop-by-hop headers and Set-Cookie.
  */
-import { BlockList, isIP } from 'node:net';
+import { forwardedChain, plainAddress, type TrustedProxies } from '../limits/client-address.js';
+
+/** One implementation for the tunnel and the limits: the tunnel's `livewire.trustedProxies` use it too. */
+export { TrustedProxies } from '../limits/client-address.js';
 import type { UpgradeInfo } from '../transport/types.js';
 
 /** Request headers a client may set on a tunnelled request (lower-case). */
@@ -85,48 +88,12 @@ export function pageOrigin(handshake: UpgradeInfo, allowed: readonly string[]): 
   return match === undefined ? null : new URL(match);
 }
 
-/** Which peers may speak for the client in X-Forwarded-For (addresses and CIDR ranges, validated by the config). */
-export class TrustedProxies {
-  private readonly list = new BlockList();
-  readonly size: number;
-
-  constructor(entries: readonly string[]) {
-    for (const entry of entries) {
-      const [address = '', bits] = entry.split('/');
-      const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-      if (bits === undefined) this.list.addAddress(address, family);
-      else this.list.addSubnet(address, Number(bits), family);
-    }
-    this.size = entries.length;
-  }
-
-  has(address: string): boolean {
-    if (this.size === 0) return false;
-    const plain = clientAddress(address);
-    const family = isIP(plain);
-    return family !== 0 && this.list.check(plain, family === 6 ? 'ipv6' : 'ipv4');
-  }
-}
-
 /**
  * The client's address as far as it can be known: the peer, or, when the peer is a trusted proxy,
- * the last address of X-Forwarded-For that is not itself a trusted proxy.
+ * the client it names (limits/client-address.ts).
  */
 export function clientOf(handshake: UpgradeInfo, proxies: TrustedProxies): string {
-  const peer = clientAddress(handshake.remoteAddress);
-  if (!proxies.has(peer)) return peer;
-  const hops = forwardedChain(handshake);
-  for (let i = hops.length - 1; i >= 0; i--) {
-    if (!proxies.has(hops[i]!)) return hops[i]!;
-  }
-  return hops[0] ?? peer;
-}
-
-function forwardedChain(handshake: UpgradeInfo): string[] {
-  return (handshake.headers['x-forwarded-for'] ?? '')
-    .split(',')
-    .map((h) => h.trim())
-    .filter((h) => isIP(h) !== 0);
+  return proxies.clientOf(handshake.remoteAddress, handshake.headers);
 }
 
 /**
@@ -160,8 +127,8 @@ export function connectionHeaders(
     const value = h[name];
     if (value !== undefined && value !== '' && HEADER_VALUE.test(value)) out[name] = value;
   }
-  const peer = clientAddress(handshake.remoteAddress);
-  const hops = proxies.has(peer) ? [...forwardedChain(handshake), peer] : [peer];
+  const peer = plainAddress(handshake.remoteAddress);
+  const hops = proxies.has(peer) ? [...forwardedChain(handshake.headers), peer] : [peer];
   out['x-forwarded-for'] = hops.join(', ');
   out['x-forwarded-proto'] = page.protocol.slice(0, -1);
   out['x-forwarded-host'] = page.host;
@@ -192,9 +159,4 @@ export function responseHeaders(headers: Record<string, string | string[] | unde
 export function setCookieValues(headers: Record<string, string | string[] | undefined>): string[] {
   const v = headers['set-cookie'];
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-/** `::ffff:203.0.113.5` → `203.0.113.5`. */
-function clientAddress(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

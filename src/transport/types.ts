@@ -5,6 +5,9 @@
  * frame a published message once for all recipients.
  */
 
+import type { TrustedProxies } from '../limits/client-address.js';
+import type { AcceptGate } from '../limits/socket-guard.js';
+
 export interface HttpRequest {
   method: string;
   /** Path without the query string, percent-decoding left to the router. */
@@ -14,6 +17,7 @@ export interface HttpRequest {
   /** Lower-cased header names. */
   headers: Record<string, string>;
   body: Buffer;
+  /** The client: the TCP peer, or the client a trusted proxy named (TransportOptions.proxies). */
   remoteAddress: string;
 }
 
@@ -74,6 +78,12 @@ export interface TransportHooks {
   admitHttp?(head: HttpHead): HttpResponse | null;
   /** The answer when a body grows past `maxRequestBodyBytes` while it is read (chunked, or a false length). */
   bodyTooLarge?(head: HttpHead): HttpResponse;
+  /**
+   * The most body bytes this request may have, when less than `maxRequestBodyBytes` (0: it may
+   * have none): a declared length over it is answered `bodyTooLarge` before reading and the
+   * connection closed; a body growing past it is cut there. Absent: `maxRequestBodyBytes`.
+   */
+  bodyLimit?(head: HttpHead): number;
 }
 
 /** The hooks of a transport that does not listen yet (nothing can reach them). */
@@ -87,6 +97,13 @@ export const NOT_LISTENING: TransportHooks = {
 
 export interface TransportOptions {
   host: string;
+  /**
+   * Counts every accepted socket and refuses over its caps (limits/socket-guard.ts); also the
+   * deadline for a socket's first request head. Absent: nothing is counted at accept.
+   */
+  gate?: AcceptGate;
+  /** Peers whose X-Forwarded-For / Fly-Client-IP name the client (`remoteAddress` everywhere). */
+  proxies?: TrustedProxies;
   port: number;
   /** Frames larger than this close the socket with 1009. */
   maxFrameBytes: number;

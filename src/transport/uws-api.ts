@@ -40,6 +40,8 @@ export interface UwsHttpResponse {
   /** Remote address as 4 (IPv4) or 16 (IPv6) bytes. */
   getRemoteAddress(): ArrayBuffer;
   cork(cb: () => void): UwsHttpResponse;
+  /** Cuts the connection at once. */
+  close(): UwsHttpResponse;
   upgrade<T>(
     userData: T,
     secWebSocketKey: string,
@@ -89,6 +91,8 @@ export interface UwsApp {
   numSubscribers(topic: UwsData): number;
   /** Closes the listen sockets and every connection (present in the pinned build). */
   close?(): void;
+  /** Called with +1 when a socket is accepted and -1 when it closes (uWS.js ≥ 20.4x only). */
+  filter?(cb: (res: UwsHttpResponse, count: number) => void): UwsApp;
 }
 
 /** The module object of a uWebSockets.js binary. */

@@ -10,12 +10,15 @@ import type { HttpRequest, HttpResponse } from './types.js';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws-api.js';
 import { formatAddress } from './uws-address.js';
 import { declaredTooLong, type HttpHooks } from './http-admission.js';
+import type { TrustedProxies } from '../limits/client-address.js';
 
 export interface UwsHttpDeps {
   /** With their defaults (withDefaultHooks); replaced when the transport starts listening. */
   hooks: HttpHooks;
   logger: Logger;
   maxRequestBodyBytes: number;
+  /** Peers that may name the client (X-Forwarded-For / Fly-Client-IP). */
+  proxies?: TrustedProxies;
   /** False after stopAccepting(): answers then ask the client to close the connection. */
   accepting(): boolean;
 }
@@ -62,11 +65,17 @@ class CopiedRequest implements HttpRequest {
     readonly query: string,
     readonly headers: Record<string, string>,
     private readonly ex: Exchange,
+    private readonly proxies: TrustedProxies | undefined,
   ) {}
 
   /** '' if first asked after the answer was written or the client went away. */
   get remoteAddress(): string {
-    if (this.address === null) this.address = this.ex.open ? remoteAddressOf(this.ex.res) : '';
+    if (this.address === null) {
+      const peer = this.ex.open ? remoteAddressOf(this.ex.res) : '';
+      const proxies = this.proxies;
+      this.address =
+        proxies === undefined || proxies.size === 0 || peer === '' ? peer : proxies.clientOf(peer, this.headers);
+    }
     return this.address;
   }
 }
@@ -124,9 +133,9 @@ export function serveHttp(res: UwsHttpResponse, req: UwsHttpRequest, deps: UwsHt
     write(ex, { status: 400, body: '' }, true);
     return;
   }
-  const request = new CopiedRequest(method, path, query, headers, ex);
-  const max = deps.maxRequestBodyBytes;
+  const request = new CopiedRequest(method, path, query, headers, ex, deps.proxies);
   const hooks = deps.hooks;
+  const max = hooks.bodyLimit(request);
   const tooLarge = (): HttpResponse => hooks.bodyTooLarge(request);
   if (declaredTooLong(headers, max)) {
     // Refused from Content-Length, before one byte of the body is read; the connection is closed.

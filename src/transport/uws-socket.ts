@@ -29,11 +29,13 @@ export class UwsUpgradeInfo implements UpgradeInfo {
     readonly path: string,
     readonly query: string,
     readonly headers: Record<string, string>,
+    /** The client a trusted proxy named (null: the TCP peer, read from the socket when asked). */
+    readonly client: string | null = null,
   ) {}
 
   /** As UwsSocket.remoteAddress: '' if first asked after the socket closed. */
   get remoteAddress(): string {
-    return this.socket?.remoteAddress ?? '';
+    return this.client ?? this.socket?.remoteAddress ?? '';
   }
 }
 
@@ -60,7 +62,11 @@ export class UwsSocket implements WsSocket {
   constructor(
     private readonly ws: UwsWebSocket<SocketData>,
     readonly owner: SocketOwner,
-  ) {}
+    /** The client as a trusted proxy named it at the upgrade (null: the TCP peer, read when asked). */
+    client: string | null = null,
+  ) {
+    this.address = client;
+  }
 
   /** The client's address; '' if it is first asked after the socket closed. */
   get remoteAddress(): string {

@@ -28,7 +28,7 @@ import type {
   UwsWebSocket,
 } from './uws-api.js';
 import { withDefaultHooks } from './http-admission.js';
-import { failHttp, readHeaders, serveHttp, type UwsHttpDeps } from './uws-http.js';
+import { failHttp, readHeaders, remoteAddressOf, serveHttp, type UwsHttpDeps } from './uws-http.js';
 import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
 
 export { loadNative, loadUws } from './uws-load.js';
@@ -63,8 +63,24 @@ export class UwsTransport implements Transport {
       hooks: withDefaultHooks(NOT_LISTENING, options),
       logger,
       maxRequestBodyBytes: options.maxRequestBodyBytes,
+      ...(options.proxies ? { proxies: options.proxies } : {}),
       accepting: () => this.accepting,
     };
+    const gate = options.gate;
+    // Sockets counted at accept where the build can tell (uWS.js ≥ 20.4x: `filter`, called with +1
+    // when a socket opens and -1 when it closes). uWS itself cuts a socket that has not sent a
+    // complete request within ~10 s (its HTTP idle timeout, not configurable).
+    if (gate !== undefined && typeof this.app.filter === 'function') {
+      this.app.filter((res, count) => {
+        try {
+          const address = remoteAddressOf(res);
+          if (count < 0) gate.release(address);
+          else if (!gate.accept(address)) res.close();
+        } catch (err) {
+          logger.error('counting a socket failed', { err });
+        }
+      });
+    }
     this.app.ws<SocketData>('/*', {
       maxPayloadLength: options.maxFrameBytes,
       maxBackpressure: options.maxBufferedBytes + CLOSE_HEADROOM_BYTES,
@@ -106,7 +122,11 @@ export class UwsTransport implements Transport {
         return;
       }
       const headers = readHeaders(req);
-      const info = new UwsUpgradeInfo(req.getUrl(), req.getQuery() ?? '', headers);
+      // Behind a trusted proxy the client is named now, while the request's headers are at hand.
+      const proxies = this.options.proxies;
+      const peer = proxies === undefined || proxies.size === 0 ? null : remoteAddressOf(res);
+      const client = peer === null ? null : proxies!.clientOf(peer, headers);
+      const info = new UwsUpgradeInfo(req.getUrl(), req.getQuery() ?? '', headers, client);
       const data: SocketData = { info, socket: null, handler: null };
       // Like ws: accept the first sub-protocol offered, if any.
       const protocol = (headers['sec-websocket-protocol'] ?? '').split(',')[0]!.trim();
@@ -126,7 +146,7 @@ export class UwsTransport implements Transport {
     const data = ws.getUserData();
     const info = data.info!;
     data.info = null;
-    const socket = new UwsSocket(ws, this.owner);
+    const socket = new UwsSocket(ws, this.owner, info.client);
     info.socket = socket;
     data.socket = socket;
     this.sockets?.add(socket);

@@ -270,6 +270,8 @@ export class WsTransport implements Transport {
   /** HTTP connections (and sockets being upgraded); an upgraded socket moves to `clients`. */
   private readonly sockets = new Set<Socket>();
   private readonly clients = new Set<WsClient>();
+  /** Sockets that have not sent a complete request head yet, and when they are cut off. */
+  private readonly deadlines = new Map<Socket, NodeJS.Timeout>();
   private accepting = true;
   private hooks: TransportHooks = NOT_LISTENING;
   /** The HTTP ones of `hooks`, with their defaults. */
@@ -287,16 +289,27 @@ export class WsTransport implements Transport {
     private readonly logger: Logger,
   ) {
     this.http = withDefaultHooks(NOT_LISTENING, options);
-    this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
-      this.onRequest(req, res);
-    });
-    this.server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', this.forgetSocket);
-    });
+    const firstRequestMs = options.gate?.firstRequestMs ?? 0;
+    this.server = http.createServer(
+      {
+        keepAliveTimeout: 65_000,
+        requestTimeout: 30_000,
+        // A later request on a kept-alive connection has as long for its head as the first one.
+        ...(firstRequestMs > 0
+          ? { headersTimeout: Math.min(firstRequestMs, 30_000), connectionsCheckingInterval: 1_000 }
+          : {}),
+      },
+      (req, res) => {
+        this.onRequest(req, res);
+      },
+    );
+    this.server.on('connection', (s: Socket) => this.onConnection(s));
     this.server.on('clientError', (err, socket) => {
       logger.debug('http client error', { err });
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      // Destroyed, not half-closed: a client that never reads the answer must not keep the descriptor.
+      if (socket.writable && (err as { code?: string }).code !== 'ERR_HTTP_REQUEST_TIMEOUT')
+        socket.write('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      socket.destroy();
     });
     this.wss = new WebSocketServer({
       noServer: true,
@@ -307,7 +320,10 @@ export class WsTransport implements Transport {
     });
     keepYoungGenerationSmall();
     this.server.on('upgrade', (req, socket, head) => {
+      this.requestHeadArrived(socket as Socket);
       if (!this.accepting) {
+        // Destroyed once written, not left half-closed for a client that never closes its side.
+        socket.once('finish', () => socket.destroy());
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
         return;
       }
@@ -326,6 +342,47 @@ export class WsTransport implements Transport {
       });
       if (!opened && socket.writableCorked > 0) socket.uncork();
     });
+  }
+
+  /**
+   * Every accepted socket is counted by the gate before anything is parsed (refused: destroyed at
+   * once), and destroyed if no request head arrives within `firstRequestMs`.
+   */
+  private onConnection(s: Socket): void {
+    const gate = this.options.gate;
+    if (gate !== undefined) {
+      const address = s.remoteAddress ?? '';
+      s.once('close', () => {
+        gate.release(address);
+        this.requestHeadArrived(s);
+      });
+      if (!gate.accept(address)) {
+        s.destroy();
+        return;
+      }
+      if (gate.firstRequestMs > 0) {
+        const deadline = setTimeout(() => s.destroy(), gate.firstRequestMs);
+        deadline.unref();
+        this.deadlines.set(s, deadline);
+      }
+    }
+    this.sockets.add(s);
+    s.on('close', this.forgetSocket);
+  }
+
+  /** The socket's first request head is in (or it closed): its deadline goes. */
+  private requestHeadArrived(s: Socket): void {
+    const deadline = this.deadlines.get(s);
+    if (deadline === undefined) return;
+    clearTimeout(deadline);
+    this.deadlines.delete(s);
+  }
+
+  /** The client, as the proxies tell it (the TCP peer unless that is a trusted proxy). */
+  private clientOf(req: http.IncomingMessage, headers: Record<string, string>): string {
+    const peer = req.socket.remoteAddress ?? '';
+    const proxies = this.options.proxies;
+    return proxies === undefined || proxies.size === 0 ? peer : proxies.clientOf(peer, headers);
   }
 
   /** One shared close listener (`this` is the socket), not a closure per connection. */
@@ -350,7 +407,8 @@ export class WsTransport implements Transport {
 
   private onOpen(ws: ClientWebSocket, req: http.IncomingMessage, raw: Socket): void {
     const { path, query } = splitUrl(req.url ?? '/');
-    const remoteAddress = req.socket.remoteAddress ?? '';
+    const headers = flatHeaders(req.headers);
+    const remoteAddress = this.clientOf(req, headers);
     const client = new WsClient(ws, raw, this, remoteAddress);
     if (raw.writableCorked > 0) this.uncorkAtEndOfTurn(client); // corked by the 'upgrade' listener
     // From here on `ws` listens to the socket's errors and its close: the upgrade's listeners go,
@@ -359,7 +417,7 @@ export class WsTransport implements Transport {
     raw.off('close', this.forgetSocket);
     this.sockets.delete(raw);
     this.clients.add(client);
-    const info = { path, query, headers: flatHeaders(req.headers), remoteAddress };
+    const info = { path, query, headers, remoteAddress };
     ws.client = client;
     ws.on('error', this.onWsError);
     ws.on('message', onWsMessage);
@@ -368,6 +426,7 @@ export class WsTransport implements Transport {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.requestHeadArrived(req.socket);
     const { path, query } = splitUrl(req.url ?? '/');
     if (!this.accepting) res.setHeader('Connection', 'close');
     const headers = flatHeaders(req.headers);
@@ -376,10 +435,10 @@ export class WsTransport implements Transport {
       path,
       query,
       headers,
-      remoteAddress: req.socket.remoteAddress ?? '',
+      remoteAddress: this.clientOf(req, headers),
     };
-    const max = this.options.maxRequestBodyBytes;
     const hooks = this.http;
+    const max = hooks.bodyLimit(head);
     const tooLarge = (): HttpResponse => hooks.bodyTooLarge(head);
     if (declaredTooLong(headers, max)) {
       // Refused from Content-Length, before one byte of the body is read; the connection is closed.
@@ -501,6 +560,8 @@ export class WsTransport implements Transport {
     this.accepting = false;
     for (const s of this.sockets) s.destroy();
     for (const c of this.clients) c.raw.destroy();
+    for (const deadline of this.deadlines.values()) clearTimeout(deadline);
+    this.deadlines.clear();
     this.server.closeAllConnections();
     if (this.server.listening) {
       this.server.close();

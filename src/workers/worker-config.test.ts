@@ -10,6 +10,13 @@ const MESH_SECRET = 'worker-config-test-secret-of-32-bytes';
 const app = { id: 'a1', key: 'k1', secret: 's1' };
 
 describe('workers in the config', () => {
+  it('share the per-address cap: each worker enforces ceil(cap / workers)', () => {
+    const config = validateConfig({ apps: [app], workers: 3, port: 6001, limits: { maxConnectionsPerIp: 1000 } });
+    for (let i = 0; i < 3; i++) assert.equal(workerConfig(config, i, 3, MESH_SECRET).limits.maxConnectionsPerIp, 334);
+    const off = validateConfig({ apps: [app], workers: 2, port: 6001, limits: { maxConnectionsPerIp: 0 } });
+    assert.equal(workerConfig(off, 0, 2, MESH_SECRET).limits.maxConnectionsPerIp, 0, '0 stays "no limit"');
+  });
+
   it('defaults to 1; takes an integer, a numeric string (environment) or "auto" (one per CPU)', () => {
     assert.equal(validateConfig({ apps: [app] }).workers, 1);
     assert.equal(validateConfig({ apps: [app], workers: 3 }).workers, 3);
@@ -66,7 +73,12 @@ describe('workerConfig', () => {
   it('redis and nats: every worker is one more node on the broker', () => {
     const base = validateConfig({ apps: [app], nodeId: 'n', workers: 2, cluster: { driver: 'nats' } });
     const w0 = workerConfig(base, 0, 2, 'x');
-    assert.deepEqual(w0, { ...base, nodeId: 'n-w0', workers: 1 });
+    assert.deepEqual(w0, {
+      ...base,
+      nodeId: 'n-w0',
+      workers: 1,
+      limits: { ...base.limits, maxConnectionsPerIp: base.limits.maxConnectionsPerIp / 2 },
+    });
   });
 
   it('mesh: worker i listens on port + i and dials its siblings and every port of every peer', () => {

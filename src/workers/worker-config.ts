@@ -22,7 +22,13 @@ export function workerConfig(config: Config, index: number, count: number, loopb
   const base = cluster.mesh.port;
   const port = base + index;
   const siblingPorts = Array.from({ length: count }, (_, i) => base + i).filter((p) => p !== port);
-  const worker = { ...config, nodeId: `${config.nodeId}-w${index}`, workers: 1 };
+  const perIp = config.limits.maxConnectionsPerIp;
+  const worker = {
+    ...config,
+    nodeId: `${config.nodeId}-w${index}`,
+    workers: 1,
+    limits: { ...config.limits, maxConnectionsPerIp: perIp === 0 ? 0 : Math.ceil(perIp / count) },
+  };
   let mesh: MeshConfig;
   switch (cluster.driver) {
     case 'redis':
