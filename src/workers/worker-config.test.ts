@@ -104,6 +104,7 @@ describe('workerConfig', () => {
       peers: ['[::1]:6101', '10.0.0.2:6100', '10.0.0.2:6101', '[fd00::3]:6100', '[fd00::3]:6101'],
       dns: 'app.internal',
       dnsPorts: [6100, 6101],
+      dnsMaxAddresses: 64,
       secret: MESH_SECRET,
     });
     const w1 = workerConfig(
