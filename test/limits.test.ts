@@ -146,6 +146,27 @@ describe('channels per connection', () => {
   });
 });
 
+describe('subscriptions per client address', () => {
+  test('the subscription beyond the limit, counted over all connections of one address, gets 403; leaving frees a slot', async (t) => {
+    const srv = await server(t, { maxSubscriptionsPerIp: 3 });
+    const a = track(t, pusherClient(srv.port));
+    const b = track(t, pusherClient(srv.port));
+    await connected(a);
+    await connected(b);
+    for (const ch of ['a1', 'a2']) assert.deepEqual(await subscribeOutcome(a, ch), { ok: true });
+    assert.deepEqual(await subscribeOutcome(b, 'b1'), { ok: true });
+    const refused = await subscribeOutcome(b, 'b2');
+    assert.equal(refused.ok === false && refused.error.status, 403);
+    assert.match(refused.ok === false ? String(refused.error.error) : '', /at most 3 per client address/);
+    assert.equal(b.connection.state, 'connected', 'the connection stays open');
+    a.disconnect();
+    await until(() => a.connection.state === 'disconnected', 'a disconnected');
+    await sleep(300); // the server sees the close
+    assert.deepEqual(await subscribeOutcome(b, 'b3'), { ok: true }, 'the closed connection freed its slots');
+    assert.equal(warnings(srv, 'subscriptions_per_ip').length, 1);
+  });
+});
+
 for (const transport of ['ws', 'uws']) {
   describe(`inbound frames per connection (${transport})`, () => {
     test('a flood of frames is closed with 4301 after the burst; a normal client is served meanwhile', async (t) => {

@@ -57,6 +57,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   v('WIREMESH_MAX_CONNECTIONS_PER_IP', ['limits', 'maxConnectionsPerIp'], 'integer'),
   v('WIREMESH_HEADERS_TIMEOUT_MS', ['limits', 'headersTimeoutMs'], 'integer'),
   v('WIREMESH_MAX_CHANNELS_PER_CONNECTION', ['limits', 'maxChannelsPerConnection'], 'integer'),
+  v('WIREMESH_MAX_SUBSCRIPTIONS_PER_IP', ['limits', 'maxSubscriptionsPerIp'], 'integer'),
   v('WIREMESH_MAX_FRAMES_PER_SECOND', ['limits', 'maxFramesPerSecond'], 'integer'),
   v('WIREMESH_MAX_TUNNEL_BUFFERED_BYTES', ['limits', 'maxTunnelBufferedBytes'], 'integer'),
   v('WIREMESH_MAX_TUNNEL_BUFFERED_BYTES_PER_IP', ['limits', 'maxTunnelBufferedBytesPerIp'], 'integer'),

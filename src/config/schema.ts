@@ -241,6 +241,12 @@ export interface LimitsConfig {
   headersTimeoutMs: number;
   /** Channels one connection may be subscribed to at once (a subscription error beyond). 0 = no limit. */
   maxChannelsPerConnection: number;
+  /**
+   * Subscriptions all connections from one client address (IPv6: its /64) may hold on this node
+   * at once (a subscription error beyond), so one client cannot fill the subscriptions this node's
+   * peers keep for it (`maxReplicatedSubscriptionsPerNode`). 0 = no limit.
+   */
+  maxSubscriptionsPerIp: number;
   /** Frames per second one connection may send, sustained (token bucket); beyond, it is closed with 4301. 0 = no limit. */
   maxFramesPerSecond: number;
   /** Frames one connection may send at once (the bucket's size), e.g. resubscribing after a reconnect. */
@@ -414,6 +420,7 @@ export function defaults(): Omit<Config, 'apps'> {
       maxConnectionsPerIp: 1000,
       headersTimeoutMs: 10_000,
       maxChannelsPerConnection: 100,
+      maxSubscriptionsPerIp: 10_000,
       maxFramesPerSecond: 20,
       maxFrameBurst: 250,
       maxReplicatedSubscriptionsPerNode: 1_000_000,

@@ -153,6 +153,7 @@ describe('validateConfig: valid configs', () => {
         maxConnectionsPerIp: 0,
         headersTimeoutMs: 5000,
         maxChannelsPerConnection: 10,
+        maxSubscriptionsPerIp: 50,
         maxFramesPerSecond: 5,
         maxFrameBurst: 5,
         maxReplicatedSubscriptionsPerNode: 100,

@@ -159,6 +159,7 @@ function readLimits(raw: unknown): Config['limits'] {
     maxConnectionsPerIp: s.int('maxConnectionsPerIp', d.maxConnectionsPerIp, 0),
     headersTimeoutMs: s.int('headersTimeoutMs', d.headersTimeoutMs, 0, 30_000),
     maxChannelsPerConnection: s.int('maxChannelsPerConnection', d.maxChannelsPerConnection, 0),
+    maxSubscriptionsPerIp: s.int('maxSubscriptionsPerIp', d.maxSubscriptionsPerIp, 0),
     maxFramesPerSecond: s.int('maxFramesPerSecond', d.maxFramesPerSecond, 0),
     maxFrameBurst: readFrameBurst(s),
     maxReplicatedSubscriptionsPerNode: s.int(

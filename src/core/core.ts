@@ -87,6 +87,7 @@ export class Core implements CoreInbound, EventPublisher {
       refusals: deps.refusals,
       maxChannelNameLength: deps.config.limits.maxChannelNameLength,
       maxChannelsPerConnection: deps.config.limits.maxChannelsPerConnection,
+      maxSubscriptionsPerIp: deps.config.limits.maxSubscriptionsPerIp,
       streams: deps.streams,
     });
     this.session = new Session({

@@ -17,6 +17,7 @@ import { verifyChannelAuth } from '../protocol/signature.js';
 import type { ChannelCache } from './cache.js';
 import type { Connection, Subscription } from './connection.js';
 import type { WebhookSink } from './effects.js';
+import { addressGroup } from '../limits/address-group.js';
 import type { Refusals } from '../limits/refusals.js';
 import type { PresenceService } from '../presence/service.js';
 import type { ChannelStreams } from './streams.js';
@@ -44,6 +45,8 @@ export class Subscriptions {
    */
   private readonly shared = new Map<string, Subscription>();
   private readonly lists = new PresenceLists();
+  /** Client address group → subscriptions its connections hold on this node (only with a limit). */
+  private readonly perAddress = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -56,6 +59,8 @@ export class Subscriptions {
       maxChannelNameLength: number;
       /** 0 = no limit. */
       maxChannelsPerConnection: number;
+      /** Subscriptions of all connections from one address (IPv6: /64). 0 = no limit. */
+      maxSubscriptionsPerIp: number;
       /** Resumes that replay missed events before attaching the socket (channels that keep a stream). */
       streams: Pick<ChannelStreams, 'resume' | 'cancel'>;
     },
@@ -86,6 +91,17 @@ export class Subscriptions {
       );
       throw refuse(ErrorCodes.OVER_CAPACITY, `Too many channels: at most ${max} per connection`, 403);
     }
+    const perIp = this.deps.maxSubscriptionsPerIp;
+    const group = perIp > 0 ? addressGroup(conn.socket.remoteAddress) : '';
+    if (perIp > 0 && (this.perAddress.get(group) ?? 0) >= perIp) {
+      this.deps.refusals.refused(
+        'subscriptions_per_ip',
+        conn.socket.remoteAddress,
+        'refused a subscription: too many subscriptions from one address',
+        { appId: conn.app.id, socketId: conn.socketId, max: perIp },
+      );
+      throw refuse(ErrorCodes.OVER_CAPACITY, `Too many subscriptions: at most ${perIp} per client address`, 403);
+    }
     if (needsAuth(kind)) {
       const data = kind === 'presence' ? (typeof channelData === 'string' ? channelData : '') : undefined;
       if (typeof auth !== 'string' || !verifyChannelAuth(conn.app, auth, conn.socketId, channel, data)) {
@@ -108,6 +124,7 @@ export class Subscriptions {
     if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(shared.topic);
     this.deps.presence.join(shared.topic, key, conn.socketId, meta);
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
+    if (perIp > 0) this.perAddress.set(group, (this.perAddress.get(group) ?? 0) + 1);
     conn.socket.send(this.succeeded(channel, kind, topic));
     const attach = (): void => conn.socket.subscribe(shared.topic);
     if (!this.deps.streams.resume(conn, channel, topic, resume, attach)) attach();
@@ -127,6 +144,12 @@ export class Subscriptions {
   }
 
   private leave(conn: Connection, topic: string): void {
+    if (this.deps.maxSubscriptionsPerIp > 0) {
+      const group = addressGroup(conn.socket.remoteAddress);
+      const n = (this.perAddress.get(group) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(group, n);
+      else this.perAddress.delete(group);
+    }
     this.deps.streams.cancel(conn, topic);
     this.deps.presence.leave(topic, conn.socketId);
     if (this.deps.sizes.topicSize(topic) === 0) {

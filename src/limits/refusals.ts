@@ -13,6 +13,7 @@ export type LimitName =
   | 'sockets'
   | 'sockets_per_ip'
   | 'channels_per_connection'
+  | 'subscriptions_per_ip'
   | 'frames_per_second'
   | 'replicated_subscriptions';
 

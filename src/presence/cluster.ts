@@ -16,8 +16,6 @@ import type { Delta, Snapshot } from './state.js';
 import { checkReplicaId } from './wire.js';
 
 export const SNAPSHOT_RETRY_MS = 2_000;
-/** After a node's state was refused (over the cap per node), no snapshot is asked of it for this long. */
-export const REFUSED_HOLD_OFF_MS = 30_000;
 
 export class PresenceReplication implements ClusterFeature {
   readonly name = 'presence';
@@ -71,9 +69,8 @@ export class PresenceReplication implements ClusterFeature {
     this.announced.set(from, clock as number);
     if (seen === 'up') store.replicaUp(from);
     if (delta) {
-      const { gap, refused } = store.mergeDelta(delta as Delta); // checked whole by the state
-      if (refused) this.holdOff(from);
-      else if (gap) this.requestSnapshot(from);
+      const { gap } = store.mergeDelta(delta as Delta); // checked whole by the store
+      if (gap) this.requestSnapshot(from);
     } else if (store.clockOf(from) < (clock as number)) {
       this.requestSnapshot(from);
     }
@@ -90,12 +87,7 @@ export class PresenceReplication implements ClusterFeature {
     const nodeId = snapshot.replica;
     this.snapRequested.delete(nodeId);
     if (nodeId === this.deps.store.nodeId || !this.deps.node.membership.known(nodeId)) return;
-    if (!this.deps.store.mergeSnapshot(snapshot)) this.holdOff(nodeId); // checked whole by the state
-  }
-
-  /** Asks `nodeId` for nothing until REFUSED_HOLD_OFF_MS from now (its state was refused). */
-  private holdOff(nodeId: string): void {
-    this.snapRequested.set(nodeId, this.now() + REFUSED_HOLD_OFF_MS);
+    this.deps.store.mergeSnapshot(snapshot); // checked whole by the store
   }
 
   /** Membership decided `nodeId` is down: hide its entries (they come back if it does). */

@@ -9,6 +9,7 @@
  * socket id elsewhere.
  */
 import { TrackerState, type Change, type Delta, type Snapshot } from './state.js';
+import { checkDelta, checkSnapshot } from './wire.js';
 import { PresenceView, type Transition } from './view.js';
 import type { Refusals } from '../limits/refusals.js';
 
@@ -25,10 +26,10 @@ export interface ReplicaStore {
   /** Highest contiguous clock seen for `nodeId`. */
   clockOf(nodeId: string): number;
   snapshot(nodeId: string): Snapshot;
-  /** Merges a remote delta; `gap` says a snapshot is needed, `refused` that it would exceed the cap per node. */
-  mergeDelta(delta: Delta): { gap: boolean; refused: boolean };
-  /** Merges a snapshot; false if it was refused (more entries than the cap per node). */
-  mergeSnapshot(snapshot: Snapshot): boolean;
+  /** Merges a remote delta (beyond the cap per node, only its members); `gap` says a snapshot is needed. */
+  mergeDelta(delta: Delta): { gap: boolean };
+  /** Merges a snapshot (beyond the cap per node, only its members). */
+  mergeSnapshot(snapshot: Snapshot): void;
   replicaDown(nodeId: string): void;
   replicaUp(nodeId: string): void;
   removeReplica(nodeId: string): void;
@@ -39,9 +40,11 @@ export interface Replicated {
   /** Local presence changed: the node's next heartbeat carries the delta (sent soon, batched). */
   heartbeat: { beatSoon(): void };
   /**
-   * Entries (subscriptions) kept for one other node at most; a delta or snapshot that would go
-   * beyond is refused whole (counted and logged), so a faulty or hostile node cannot grow this
-   * node's memory without bound. 0 = no limit.
+   * Entries (subscriptions) kept for one other node at most, so a faulty or hostile node cannot
+   * grow this node's memory without bound. Beyond it only the excess is refused (counted and
+   * logged): the other node's public and private subscriptions past the cap are not kept here,
+   * while its presence members (presence channels, signed-in users) always are, so the node's
+   * presence never freezes. 0 = no limit.
    */
   maxEntriesPerNode: number;
   refusals: Refusals;
@@ -105,35 +108,63 @@ export class PresenceService implements ReplicaStore {
     return this.state.snapshot(nodeId);
   }
 
-  mergeDelta(delta: Delta): { gap: boolean; refused: boolean } {
-    let net = 0;
-    for (const op of delta.ops) net += op.op === 'join' ? 1 : -1;
-    if (this.overCap(delta.replica, this.state.entryCount(delta.replica) + net)) return { gap: false, refused: true };
-    const { changes, gap } = this.state.applyDelta(delta);
+  mergeDelta(delta: Delta): { gap: boolean } {
+    checkDelta(delta);
+    const { changes, gap } = this.state.applyDelta(this.admitDelta(delta));
     this.merged(changes);
-    return { gap, refused: false };
+    return { gap };
   }
 
-  mergeSnapshot(snapshot: Snapshot): boolean {
-    if (this.overCap(snapshot.replica, snapshot.entries.length)) return false;
-    this.merged(this.state.applySnapshot(snapshot));
-    return true;
+  mergeSnapshot(snapshot: Snapshot): void {
+    checkSnapshot(snapshot);
+    this.merged(this.state.applySnapshot(this.admitSnapshot(snapshot)));
   }
 
-  /** True (and counted, logged) if holding `entries` for `nodeId` would exceed the cap. */
-  private overCap(nodeId: string, entries: number): boolean {
+  /**
+   * The delta without the joins of subscriptions beyond the cap for its node (members are always
+   * kept). The count is an estimate from the entries held and the ops in order; a leave of a
+   * subscription that was not kept is harmless (nothing to remove).
+   */
+  private admitDelta(delta: Delta): Delta {
     const max = this.maxEntriesPerNode;
-    if (max === 0 || entries <= max) return false;
+    if (max === 0) return delta;
+    let held = this.state.entryCount(delta.replica);
+    let dropped = 0;
+    const ops = delta.ops.filter((op) => {
+      if (op.op === 'leave') {
+        held = Math.max(0, held - 1);
+        return true;
+      }
+      if (held >= max && !holdsMembers(op.entry.topic)) {
+        dropped++;
+        return false;
+      }
+      held++;
+      return true;
+    });
+    if (dropped === 0) return delta;
+    this.refusedExcess(delta.replica, max, dropped);
+    return { ...delta, ops };
+  }
+
+  /** The snapshot with every member and as many other subscriptions as the cap leaves room for. */
+  private admitSnapshot(snapshot: Snapshot): Snapshot {
+    const max = this.maxEntriesPerNode;
+    if (max === 0 || snapshot.entries.length <= max) return snapshot;
+    const members = snapshot.entries.filter((e) => holdsMembers(e.topic));
+    const room = Math.max(0, max - members.length);
+    const others = snapshot.entries.filter((e) => !holdsMembers(e.topic)).slice(0, room);
+    this.refusedExcess(snapshot.replica, max, snapshot.entries.length - members.length - others.length);
+    return { ...snapshot, entries: [...members, ...others] };
+  }
+
+  private refusedExcess(nodeId: string, max: number, dropped: number): void {
     this.refusals?.refused(
       'replicated_subscriptions',
       nodeId,
-      'refused presence state from another node: more subscriptions than allowed per node',
-      {
-        max,
-        entries,
-      },
+      'another node has more subscriptions than allowed per node: the excess is not kept here (its presence members are)',
+      { max, dropped },
     );
-    return true;
   }
 
   replicaDown(nodeId: string): void {
@@ -151,4 +182,14 @@ export class PresenceService implements ReplicaStore {
   private merged(changes: Change[]): void {
     if (changes.length > 0) this.sink.apply(this.view.apply(changes));
   }
+}
+
+/**
+ * Entries that are members: presence channels (keyed by user id) and the users topic (signed-in
+ * users). Every other entry is one socket's subscription to a public or private channel. A topic
+ * is `appId \0 channel`; the users topic's channel is `#users` (core/topics.ts).
+ */
+function holdsMembers(topic: string): boolean {
+  const channel = topic.slice(topic.indexOf('\u0000') + 1);
+  return channel.startsWith('presence-') || channel === '#users';
 }
