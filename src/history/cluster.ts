@@ -39,8 +39,18 @@ export class ClusterPeers implements HistoryPeers {
   }
 }
 
+/**
+ * Replay bytes one node may ask of this one, per second (and at once): a bucket per asking node.
+ * Beyond it a request is not answered (logged); the asking node tries again and then tells its
+ * client the gap is unknown. Clients of one node resuming without end must not make the channels'
+ * owner build and send its history without end.
+ */
+const REPLAY_BYTES_PER_SECOND = 8 * 1024 * 1024;
+const REPLAY_BYTES_BURST = 32 * 1024 * 1024;
+
 export class HistoryReceiver implements ClusterFeature {
   readonly name = 'history';
+  private readonly replayBudget = new Map<string, { bytes: number; at: number; warnedAt: number }>();
   readonly messages = { hist: (msg: ControlMessage): void => this.message(msg.from, checkHistoryMessage(msg.body)) };
 
   constructor(
@@ -51,6 +61,7 @@ export class HistoryReceiver implements ClusterFeature {
       resumer: Pick<Resumer, 'replied' | 'marked' | 'nodeDown'>;
       peers: HistoryPeers;
       logger: Logger;
+      now?: () => number;
     },
   ) {}
 
@@ -81,6 +92,7 @@ export class HistoryReceiver implements ClusterFeature {
           msg.from === null ? null : parsePosition(msg.from),
           msg.id,
         );
+        if (!this.withinBudget(from, answer.frames)) return;
         // The mark first: any event sequenced after this answer is published behind it.
         this.deps.peers.mark(msg.topic, msg.id);
         this.deps.peers.send(from, answer);
@@ -90,6 +102,34 @@ export class HistoryReceiver implements ClusterFeature {
         this.deps.resumer.replied(msg);
         return;
     }
+  }
+
+  /** Takes the answer's bytes from `nodeId`'s replay bucket; false (logged every 10 s at most) when they do not fit. */
+  private withinBudget(nodeId: string, frames: readonly string[]): boolean {
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    const now = (this.deps.now ?? Date.now)();
+    let b = this.replayBudget.get(nodeId);
+    if (!b) this.replayBudget.set(nodeId, (b = { bytes: REPLAY_BYTES_BURST, at: now, warnedAt: -Infinity }));
+    b.bytes = Math.min(REPLAY_BYTES_BURST, b.bytes + ((now - b.at) / 1000) * REPLAY_BYTES_PER_SECOND);
+    b.at = now;
+    if (bytes <= b.bytes) {
+      b.bytes -= bytes;
+      return true;
+    }
+    if (now - b.warnedAt >= 10_000) {
+      b.warnedAt = now;
+      this.deps.logger.warn('a node asks for more history replays than allowed per second: not answered', {
+        node: nodeId,
+        bytesPerSecond: REPLAY_BYTES_PER_SECOND,
+      });
+    }
+    return false;
+  }
+
+  /** A node is gone: its replay bucket with it. */
+  nodeForgotten(nodeId: string): void {
+    this.replayBudget.delete(nodeId);
   }
 
   /** The app of a peer's request about `topic`, or null (logged) when that channel keeps no history here. */

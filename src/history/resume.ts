@@ -13,8 +13,8 @@ import type { HistoryMessage } from './wire.js';
 
 export type Answer = Extract<HistoryMessage, { kind: 'replay' }>;
 
+/** One client's resume on this node, waiting for its answer (alone, or with others asking the same). */
 export interface Pending {
-  id: string;
   conn: Connection;
   channel: string;
   topic: string;
@@ -22,10 +22,6 @@ export interface Pending {
   from: Position | null;
   attach: () => void;
   buffer: string[];
-  attempt: number;
-  marked: boolean;
-  answer: Answer | null;
-  timer: NodeJS.Timeout | null;
 }
 
 /** Sends what a completed resume owes the client, then attaches the socket to the live stream. */

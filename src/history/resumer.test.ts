@@ -223,3 +223,37 @@ test('the owner goes down: clients it served resumes to are told, on the channel
   resumer.nodeDown(peers!.owner);
   assert.deepEqual(serials(socket), ['wiremesh:resumed', 'wiremesh:gap']);
 });
+
+test('clients resuming from the same position while its request is in flight share it: one request, one answer for all', (t) => {
+  const { peers, live, resume, answerLast, resumer } = setup(t);
+  const from = positionOfFrame(live(1))!;
+  const a = resume(`${from.epoch}:1`);
+  const b = resume(`${from.epoch}:1`);
+  const c = resume('new');
+  assert.equal(peers!.requests().length, 2, 'one request for the two at 1, one for the new subscription');
+  live(2);
+  const id = peers!.requests()[0]!.id;
+  resumer.replied({ kind: 'replay', id, status: 'ok', head: `${from.epoch}:1`, frames: [] });
+  resumer.marked(id);
+  assert.deepEqual(serials(a.socket), ['wiremesh:resumed', 2]);
+  assert.deepEqual(serials(b.socket), ['wiremesh:resumed', 2]);
+  assert.deepEqual(serials(c.socket), [], 'the new subscription waits for its own answer');
+  answerLast();
+  resumer.marked(peers!.requests()[1]!.id);
+  assert.deepEqual(serials(c.socket), [2, 'wiremesh:position']);
+});
+
+test('a request whose clients all left is abandoned: no more attempts; the topic is forgotten once nobody is subscribed', async (t) => {
+  const { peers, live, resume, resumer, fanout } = setup(t, { resumeTimeoutMs: 120 });
+  const from = positionOfFrame(live(1))!;
+  const a = resume(`${from.epoch}:1`);
+  const b = resume(`${from.epoch}:1`);
+  resumer.cancel(a.conn, TOPIC);
+  await sleep(60);
+  assert.equal(peers!.requests().length, 2, 'one client still waits: the request is retried');
+  resumer.cancel(b.conn, TOPIC);
+  await sleep(150);
+  assert.equal(peers!.requests().length, 2, 'nobody waits: no third attempt');
+  assert.equal(fanout.topicSize(TOPIC), 0);
+  assert.equal(resumer.servedTopics(), 0, 'a topic without local subscribers is not remembered');
+});

@@ -6,6 +6,12 @@
  * owns the channel: answered at once). A remote answer (`replay`) counts only together with the
  * mark of the same id on the channel's data subject, which proves every later event arrives behind
  * it. No answer after `resumeTimeoutMs` (three attempts): the client is told the gap is unknown.
+ *
+ * Bounded: clients resuming the same channel from the same position while a request for it is in
+ * flight wait for that one answer (one request to the owner, however many clients); a request
+ * whose clients all left is dropped (no more attempts); the resumes of one client address (IPv6:
+ * its /64) are a token bucket that reconnecting does not refill; topics are remembered for the
+ * owner-down notice only while they have local subscribers.
  */
 import { randomBytes } from 'node:crypto';
 import type { HistoryConfig } from '../config/schema.js';
@@ -13,6 +19,7 @@ import type { Connection } from '../core/connection.js';
 import type { DeliveryObserver, TopicFanout } from '../core/delivery.js';
 import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
+import { addressGroup } from '../limits/address-group.js';
 import type { WsSocket } from '../transport/types.js';
 import type { HistoryChannels } from './channels.js';
 import { formatPosition, parsePosition, type Position } from './position.js';
@@ -23,20 +30,42 @@ import type { HistoryPeers } from './types.js';
 const MAX_BUFFERED = 1_000;
 const ATTEMPTS = 3;
 /**
- * Resumes one connection may ask for: a client resumes each channel once per connection; one that
- * subscribes and unsubscribes in a loop must not make this node (and the owner) send it the whole
- * history again and again.
+ * Resumes one client address may ask for: a bucket of RESUME_BURST, refilled at RESUMES_PER_SECOND
+ * (a reconnecting client resumes each of its channels once: up to limits.maxChannelsPerConnection).
+ * A client that subscribes and unsubscribes in a loop, on one connection or on new ones, must not
+ * make this node (and the owner) build and send the history again and again.
  */
-const MAX_RESUMES_PER_CONNECTION = 200;
+const RESUME_BURST = 500;
+const RESUMES_PER_SECOND = 50;
+/** Addresses whose buckets are kept at most (the fullest are dropped first: they are back to full). */
+const MAX_ADDRESSES = 10_000;
+
+/** One request to the owner, shared by every client resuming `topic` from the same position. */
+interface Request {
+  key: string;
+  id: string;
+  topic: string;
+  appId: string;
+  from: Position | null;
+  waiting: Set<Pending>;
+  attempt: number;
+  marked: boolean;
+  answer: Answer | null;
+  timer: NodeJS.Timeout | null;
+}
 
 export class Resumer implements DeliveryObserver {
-  private readonly byId = new Map<string, Pending>();
+  /** Requests in flight by id (answers and marks) and by topic and position (coalescing). */
+  private readonly byId = new Map<string, Request>();
+  private readonly byKey = new Map<string, Request>();
   private readonly byTopic = new Map<string, Set<Pending>>();
-  private readonly resumesOf = new WeakMap<Connection, number>();
+  private readonly requestOf = new Map<Pending, Request>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
   /** Topics with history on which this node attached resuming clients (topic → channel). */
   private readonly served = new Map<string, string>();
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
+  private readonly now: () => number;
 
   constructor(
     private readonly deps: {
@@ -48,11 +77,14 @@ export class Resumer implements DeliveryObserver {
       /** The transport's own fan-out: gap notices when a history node dies. */
       fanout: TopicFanout;
       logger: Logger;
+      now?: () => number;
     },
-  ) {}
+  ) {
+    this.now = deps.now ?? Date.now;
+  }
 
   stop(): void {
-    for (const p of this.byId.values()) if (p.timer) clearTimeout(p.timer);
+    for (const r of this.byId.values()) if (r.timer) clearTimeout(r.timer);
   }
 
   /** See ChannelStreams.resume (core/streams.ts). */
@@ -68,32 +100,12 @@ export class Resumer implements DeliveryObserver {
       conn.socket.send(frames.historyGap(channel, 'reset'));
       return false;
     }
-    const used = (this.resumesOf.get(conn) ?? 0) + 1;
-    this.resumesOf.set(conn, used);
-    if (used > MAX_RESUMES_PER_CONNECTION) {
-      if (used === MAX_RESUMES_PER_CONNECTION + 1) {
-        this.deps.logger.warn('too many resumes on one connection: later ones are answered with a gap', {
-          appId: conn.app.id,
-          socketId: conn.socketId,
-        });
-      }
+    if (!this.take(conn)) {
       conn.socket.send(frames.historyGap(channel, 'unavailable'));
       return false;
     }
     this.served.set(topic, channel);
-    const p: Pending = {
-      id: '',
-      conn,
-      channel,
-      topic,
-      from,
-      attach,
-      buffer: [],
-      attempt: 0,
-      marked: false,
-      answer: null,
-      timer: null,
-    };
+    const p: Pending = { conn, channel, topic, from, attach, buffer: [] };
     let set = this.byTopic.get(topic);
     if (!set) this.byTopic.set(topic, (set = new Set()));
     set.add(p);
@@ -101,11 +113,11 @@ export class Resumer implements DeliveryObserver {
     return true;
   }
 
-  /** The connection left the channel (or closed) while its resume waited. */
+  /** The connection left the channel (or closed) while its resume waited; or simply left it. */
   cancel(conn: Connection, topic: string): void {
     const set = this.byTopic.get(topic);
-    if (!set) return;
-    for (const p of set) if (p.conn === conn) this.forget(p);
+    if (set) for (const p of set) if (p.conn === conn) this.forget(p);
+    if (!this.byTopic.has(topic) && this.deps.fanout.topicSize(topic) === 0) this.served.delete(topic);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -138,18 +150,18 @@ export class Resumer implements DeliveryObserver {
 
   /** The owner's answer to one attempt; it completes the resume once its mark arrived too. */
   replied(answer: Answer): void {
-    const p = this.byId.get(answer.id);
-    if (!p) return; // late answer to an attempt given up
-    p.answer = answer;
-    if (p.marked) this.finish(p, answer);
+    const r = this.byId.get(answer.id);
+    if (!r) return; // late answer to an attempt given up, or to a request nobody waits for
+    r.answer = answer;
+    if (r.marked) this.settle(r, answer);
   }
 
   /** The mark of an answer arrived on the channel's data subject. */
   marked(id: string): void {
-    const p = this.byId.get(id);
-    if (!p) return;
-    p.marked = true;
-    if (p.answer) this.finish(p, p.answer);
+    const r = this.byId.get(id);
+    if (!r) return;
+    r.marked = true;
+    if (r.answer) this.settle(r, r.answer);
   }
 
   /**
@@ -177,44 +189,129 @@ export class Resumer implements DeliveryObserver {
       });
   }
 
+  /** Topics remembered for the owner-down notice (tests, metrics). */
+  servedTopics(): number {
+    return this.served.size;
+  }
+
   // ------------------------------------------------------------------------------------------
 
-  /** One attempt: ask the owner (this node itself: answered at once, nothing is in flight). */
+  /** Takes one resume from the bucket of the connection's address; false (logged once a minute) when empty. */
+  private take(conn: Connection): boolean {
+    const group = addressGroup(conn.socket.remoteAddress);
+    const now = this.now();
+    let b = this.buckets.get(group);
+    if (!b) {
+      if (this.buckets.size >= MAX_ADDRESSES) this.dropFullBuckets(now);
+      this.buckets.set(group, (b = { tokens: RESUME_BURST, at: now }));
+    }
+    b.tokens = Math.min(RESUME_BURST, b.tokens + ((now - b.at) / 1000) * RESUMES_PER_SECOND);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return true;
+    }
+    this.deps.logger.warn('too many resumes from one client address: this one is answered with a gap', {
+      client: conn.socket.remoteAddress,
+      appId: conn.app.id,
+      socketId: conn.socketId,
+    });
+    return false;
+  }
+
+  private dropFullBuckets(now: number): void {
+    for (const [group, b] of this.buckets)
+      if (b.tokens + ((now - b.at) / 1000) * RESUMES_PER_SECOND >= RESUME_BURST) this.buckets.delete(group);
+    // Still full of recent askers: the oldest go (a client dropped here starts from a full bucket).
+    for (const group of this.buckets.keys()) {
+      if (this.buckets.size < MAX_ADDRESSES) break;
+      this.buckets.delete(group);
+    }
+  }
+
+  /** Asks the owner (this node itself: answered at once), or joins the same request in flight. */
   private ask(p: Pending): void {
-    p.attempt++;
-    p.marked = false;
-    p.answer = null;
-    if (p.id !== '') this.byId.delete(p.id);
-    p.id = `${this.idPrefix}.${++this.nextId}`;
     const peers = this.deps.peers;
     const owner = peers?.ownerOf(p.topic);
     if (!peers || owner === undefined || owner === peers.nodeId) {
-      this.finish(p, this.deps.local.answer(p.conn.app.id, p.topic, p.from, p.id));
+      this.finish(p, this.deps.local.answer(p.conn.app.id, p.topic, p.from, `${this.idPrefix}.${++this.nextId}`));
       return;
     }
-    this.byId.set(p.id, p);
+    const key = `${p.topic}\u0000${p.from === null ? '' : formatPosition(p.from)}`;
+    let r = this.byKey.get(key);
+    if (!r) {
+      r = {
+        key,
+        id: '',
+        topic: p.topic,
+        appId: p.conn.app.id,
+        from: p.from,
+        waiting: new Set(),
+        attempt: 0,
+        marked: false,
+        answer: null,
+        timer: null,
+      };
+      this.byKey.set(key, r);
+      r.waiting.add(p);
+      this.requestOf.set(p, r);
+      this.send(r);
+      return;
+    }
+    r.waiting.add(p);
+    this.requestOf.set(p, r);
+  }
+
+  /** One attempt of a request. */
+  private send(r: Request): void {
+    const peers = this.deps.peers as HistoryPeers;
+    r.attempt++;
+    r.marked = false;
+    r.answer = null;
+    if (r.id !== '') this.byId.delete(r.id);
+    r.id = `${this.idPrefix}.${++this.nextId}`;
+    const owner = peers.ownerOf(r.topic);
+    if (owner === peers.nodeId) {
+      // Ownership moved to this node since the first attempt: answered here, at once.
+      this.settle(r, this.deps.local.answer(r.appId, r.topic, r.from, r.id));
+      return;
+    }
+    this.byId.set(r.id, r);
     peers.send(owner, {
       kind: 'replay_req',
-      id: p.id,
-      topic: p.topic,
-      from: p.from === null ? null : formatPosition(p.from),
+      id: r.id,
+      topic: r.topic,
+      from: r.from === null ? null : formatPosition(r.from),
     });
-    const config = this.deps.channels.configOf(p.conn.app.id) as HistoryConfig;
-    p.timer = setTimeout(() => {
-      p.timer = null;
-      if (p.attempt < ATTEMPTS) return this.ask(p);
+    const config = this.deps.channels.configOf(r.appId) as HistoryConfig;
+    r.timer = setTimeout(() => {
+      r.timer = null;
+      if (r.attempt < ATTEMPTS) return this.send(r);
       this.deps.logger.warn('no answer from the history node: the client is told the gap is unknown', {
-        appId: p.conn.app.id,
-        socketId: p.conn.socketId,
-        channel: p.channel,
+        appId: r.appId,
+        clients: r.waiting.size,
         node: owner,
       });
-      this.finish(p, null);
+      this.settle(r, null);
     }, config.resumeTimeoutMs / ATTEMPTS);
-    p.timer.unref();
+    r.timer.unref();
+  }
+
+  /** The request ends: every client waiting on it completes with the same answer. */
+  private settle(r: Request, answer: Answer | null): void {
+    this.drop(r);
+    for (const p of [...r.waiting]) this.finish(p, answer);
+  }
+
+  private drop(r: Request): void {
+    if (r.timer) clearTimeout(r.timer);
+    r.timer = null;
+    this.byId.delete(r.id);
+    if (this.byKey.get(r.key) === r) this.byKey.delete(r.key);
   }
 
   private finish(p: Pending, answer: Answer | null, overflow = false): void {
+    const attempts = this.requestOf.get(p)?.attempt ?? 0;
     this.forget(p);
     if (p.conn.closed || !p.conn.subscription(p.channel)) return;
     this.deps.logger.debug('resume completed', {
@@ -224,15 +321,19 @@ export class Resumer implements DeliveryObserver {
       outcome: answer ? (answer.status === 'gap' ? answer.reason : 'ok') : overflow ? 'overflow' : 'unavailable',
       replayed: answer?.frames.length ?? 0,
       buffered: p.buffer.length,
-      attempts: p.attempt,
+      attempts,
     });
     complete(p, answer, overflow);
   }
 
+  /** The client no longer waits; a request nobody waits for any more is abandoned (no more attempts). */
   private forget(p: Pending): void {
-    if (p.timer) clearTimeout(p.timer);
-    p.timer = null;
-    this.byId.delete(p.id);
+    const r = this.requestOf.get(p);
+    this.requestOf.delete(p);
+    if (r) {
+      r.waiting.delete(p);
+      if (r.waiting.size === 0) this.drop(r);
+    }
     const set = this.byTopic.get(p.topic);
     set?.delete(p);
     if (set?.size === 0) this.byTopic.delete(p.topic);

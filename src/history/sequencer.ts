@@ -39,7 +39,7 @@ export class Sequencer {
   /** What a client that has seen `from` missed (null: a new subscription, only the head). */
   answer(appId: string, topic: string, from: Position | null, id: string): Answer {
     const now = this.now();
-    const stream = this.store.open(appId, topic, now);
+    const stream = this.store.peek(appId, topic, now);
     const head = formatPosition(stream.head);
     if (from === null) return { kind: 'replay', id, status: 'ok', head, frames: [] };
     const since = stream.since(from, now);
