@@ -220,11 +220,11 @@ async function scale() {
       states[i].takeDelta();
     }
     const catchUp = ids.reduce(
-      (n, _, i) => n + encodeControl({ v: 1, type: 'snap', from: ids[i], snapshot: states[i].snapshot() }).length,
+      (n, _, i) => n + encodeControl('snap', ids[i], { snapshot: states[i].snapshot() }).length,
       0,
     );
     const conns = { 'app-id': Math.round(TOTAL / N) };
-    const idle = frameBytes(encodeControl({ v: 1, type: 'hb', from: ids[0], clock: TOTAL / N, delta: null, conns }));
+    const idle = frameBytes(encodeControl('hb', ids[0], { clock: TOTAL / N, delta: null, conns }));
     // One second of churn: CHURN / N joins and leaves per node, sent as one delta per heartbeat.
     const perNode = Math.max(1, Math.round(CHURN / N / 2));
     const deltas = [];
@@ -236,7 +236,7 @@ async function scale() {
         if (victim) states[i].leave(victim.topic, victim.ref);
       }
       const delta = states[i].takeDelta();
-      deltas.push(encodeControl({ v: 1, type: 'hb', from: ids[i], clock: 0, delta, conns }));
+      deltas.push(encodeControl('hb', ids[i], { clock: 0, delta, conns }));
     }
     const churnOut = deltas.reduce((n, d) => n + frameBytes(d), 0) / N;
     // CPU: one node decodes and applies the N-1 heartbeats of its peers, every period.
