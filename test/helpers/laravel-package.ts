@@ -48,9 +48,13 @@ spl_autoload_register(static function (string $class): void {
   // The app loads vendor/autoload.php as a Composer app's bootstrap does.
   writeFileSync(
     join(app, 'bootstrap', 'autoload.php'),
-    readFileSync(join(app, 'bootstrap', 'autoload.php'), 'utf8') + "\nrequire_once __DIR__.'/../vendor/autoload.php';\n",
+    readFileSync(join(app, 'bootstrap', 'autoload.php'), 'utf8') +
+      "\nrequire_once __DIR__.'/../vendor/autoload.php';\n",
   );
-  copyFileSync(join(REPO_ROOT, 'test', 'fixtures', 'laravel-broadcasting.php'), join(app, 'config', 'broadcasting.php'));
+  copyFileSync(
+    join(REPO_ROOT, 'test', 'fixtures', 'laravel-broadcasting.php'),
+    join(app, 'config', 'broadcasting.php'),
+  );
   if (options.npm) installServer(app);
 }
 
