@@ -2,7 +2,7 @@
 
 // wiremesh for this app: `php artisan wiremesh:start` turns this file (and the broadcasting
 // connection it names) into wiremesh's own configuration; nothing else needs keeping in sync.
-// Reference of every server setting: https://github.com/wiremesh/wiremesh/blob/main/docs/configuration.md
+// Every server setting: docs/configuration.md in the wiremesh repository.
 
 return [
 

@@ -125,6 +125,7 @@ class InstallCommand extends Command
         $this->newLine();
         $this->line('Next:');
         $this->line('  npm install --save-dev wiremesh pusher-js laravel-echo wiremesh-livewire && npm run build');
+        $this->line('      (until they are on npm: npm install --save-dev ../wiremesh ../wiremesh/client pusher-js laravel-echo)');
         $this->line('  php artisan wiremesh:start          # the server, in its own terminal (or a service: docs/deploy.md)');
         $this->line('  php artisan wiremesh:doctor         # checks the configuration and that Laravel answers');
         $this->line('  php artisan queue:work               # unless your events implement ShouldBroadcastNow');

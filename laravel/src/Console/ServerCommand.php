@@ -53,13 +53,23 @@ abstract class ServerCommand extends Command
         return [$this->find('npx'), '--yes', 'wiremesh@'.config('wiremesh.version')];
     }
 
-    /** The environment the server gets: only what a program needs. Laravel's .env is not passed on: everything is in the config file. */
+    /**
+     * The environment the server gets: what a program needs, Fly's FLY_* and the mesh secret.
+     * Laravel's .env is not passed on (its PUSHER_APP_* would replace the file's app, its
+     * WIREMESH_PORT the --port): everything else is in the config file.
+     */
     protected function environment(): array
     {
         $env = ['PATH' => getenv('PATH') ?: '/usr/local/bin:/usr/bin:/bin'];
-        foreach (['HOME', 'TERM', 'LANG', 'TZ', 'NODE_OPTIONS', 'npm_config_cache'] as $name) {
+        foreach (['HOME', 'TERM', 'LANG', 'TZ', 'NODE_OPTIONS', 'npm_config_cache', 'WIREMESH_MESH_SECRET'] as $name) {
             $value = getenv($name);
             if ($value !== false && $value !== '') {
+                $env[$name] = $value;
+            }
+        }
+        // On Fly.io the Machines find each other by FLY_APP_NAME, FLY_MACHINE_ID and FLY_REGION.
+        foreach (getenv() as $name => $value) {
+            if (str_starts_with($name, 'FLY_') && $value !== '') {
                 $env[$name] = $value;
             }
         }
