@@ -11,7 +11,7 @@
  */
 import { copyFileSync, cpSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { REPO_ROOT } from './e2e-app.js';
+import { CLIENT_SCRIPT, REPO_ROOT } from './e2e-app.js';
 import type { LaravelCopy } from './laravel.js';
 
 export const PACKAGE_DIR = join(REPO_ROOT, 'laravel');
@@ -82,6 +82,23 @@ function installServer(app: string): void {
     linkSync(process.execPath, node);
   } catch {
     copyFileSync(process.execPath, node);
+  }
+}
+
+/**
+ * The browser side an app installs from npm (pusher-js, laravel-echo, wiremesh-livewire), as the
+ * files @wiremeshScripts serves from node_modules.
+ */
+export function installBrowserPackages(copy: LaravelCopy): void {
+  const files: Array<[string, string]> = [
+    ['pusher-js/dist/web/pusher.min.js', join(REPO_ROOT, 'node_modules', 'pusher-js', 'dist', 'web', 'pusher.min.js')],
+    ['laravel-echo/dist/echo.iife.js', join(REPO_ROOT, 'node_modules', 'laravel-echo', 'dist', 'echo.iife.js')],
+    ['wiremesh-livewire/dist/wiremesh-livewire.js', CLIENT_SCRIPT],
+  ];
+  for (const [to, from] of files) {
+    const target = join(copy.dir, 'node_modules', to);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(from, target);
   }
 }
 
