@@ -181,6 +181,27 @@ describe('wiremesh/laravel on real Laravel', { skip: rig.skip, timeout: 180_000 
       } finally {
         client.disconnect();
       }
+      // wiremesh:doctor checks the same configuration, Laravel and the running server.
+      const doctor = await copy
+        .run([
+          'env',
+          `PATH=${pathWithNode(copy, rig.root!)}`,
+          'php',
+          'artisan',
+          'wiremesh:doctor',
+          `--server=http://127.0.0.1:${wsPort}`,
+        ])
+        .catch((e: Error) => e.message);
+      t.diagnostic(doctor.trim().split('\n').slice(-1)[0] ?? '');
+      assert.match(doctor, /^ok\s+config: valid; 1 app\(s\)/m, doctor);
+      assert.match(doctor, /^ok\s+api \(server\): signed GET .* → 200/m, doctor);
+      assert.match(doctor, /^ok\s+livewire: backend http:\/\/127\.0\.0\.1:\d+\/wiremesh\/up → 200/m, doctor);
+      // The only problem allowed here: this copy has no native transport (no optional dependencies, Node 20).
+      const problems = doctor.split('\n').filter((line) => line.startsWith('PROBLEM'));
+      assert.ok(
+        problems.every((line) => line.startsWith('PROBLEM transport:')),
+        doctor,
+      );
       // wiremesh replaced PHP (same process): SIGTERM reaches the server itself, which drains and exits 0.
       server.child.kill('SIGTERM');
       const [code] = (await server.exited) as [number | null];

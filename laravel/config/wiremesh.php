@@ -10,10 +10,10 @@ return [
     // wiremesh serves. null: the default connection (BROADCAST_CONNECTION / BROADCAST_DRIVER).
     'connection' => env('WIREMESH_CONNECTION'),
 
-    // Where the server listens. The port defaults to the connection's `options.port`, the port
-    // Laravel's broadcaster already posts to (PUSHER_PORT / REVERB_PORT).
-    'host' => env('WIREMESH_HOST', '127.0.0.1'),
-    'port' => env('WIREMESH_PORT'),
+    // Where the server listens (Reverb's REVERB_SERVER_* names are read too). The port defaults to
+    // the connection's `options.port`, the port Laravel's broadcaster already posts to (PUSHER_PORT).
+    'host' => env('WIREMESH_HOST', env('REVERB_SERVER_HOST', '127.0.0.1')),
+    'port' => env('WIREMESH_PORT', env('REVERB_SERVER_PORT')),
     'log_level' => env('WIREMESH_LOG_LEVEL', 'info'),
 
     // The server program: a path to wiremesh's binary, else node_modules/.bin/wiremesh, else
