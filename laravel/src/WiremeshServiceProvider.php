@@ -13,6 +13,7 @@ use Wiremesh\Laravel\Console\InstallCommand;
 use Wiremesh\Laravel\Console\StartCommand;
 use Wiremesh\Laravel\Http\AssetController;
 use Wiremesh\Laravel\Http\FragmentController;
+use Wiremesh\Laravel\Http\HealthController;
 use Wiremesh\Laravel\Http\InjectScripts;
 use Wiremesh\Laravel\Http\WebhookController;
 use Wiremesh\Laravel\View\FragmentComponent;
@@ -79,7 +80,8 @@ class WiremeshServiceProvider extends ServiceProvider
             ->name('wiremesh.webhook');
         Route::post(trim($config->get('wiremesh.fragments.path', 'wiremesh/fragments'), '/'), FragmentController::class)
             ->name('wiremesh.fragments');
-        Route::get('wiremesh/up', fn () => response('OK', 200, ['Content-Type' => 'text/plain']))->name('wiremesh.up');
+        // Controllers only, no closures: `php artisan route:cache` serializes these routes.
+        Route::get('wiremesh/up', HealthController::class)->name('wiremesh.up');
         Route::get('wiremesh/assets/{file}', AssetController::class)
             ->where('file', '[A-Za-z0-9.\-]+\.js')->name('wiremesh.assets');
     }

@@ -79,4 +79,17 @@ class ServerConfigTest extends TestCase
             ->expectsOutputToContain('--port must be a port number, not http')
             ->assertExitCode(2);
     }
+
+    public function test_the_health_route_answers_without_a_session_and_the_routes_can_be_cached(): void
+    {
+        $response = $this->get('/wiremesh/up');
+        $response->assertOk()->assertSee('OK');
+        $this->assertEmpty($response->headers->getCookies());
+        foreach (['wiremesh.up', 'wiremesh.webhook', 'wiremesh.fragments', 'wiremesh.assets'] as $name) {
+            $route = app('router')->getRoutes()->getByName($name);
+            $this->assertNotNull($route, $name);
+            $this->assertIsString($route->getAction('uses'), "{$name} is a controller (route:cache)");
+            $this->assertSame([], $route->gatherMiddleware(), "{$name} is outside the web group");
+        }
+    }
 }
