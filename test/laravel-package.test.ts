@@ -50,8 +50,12 @@ async function userApp(): Promise<{
   spawn(command: string[], sub?: string): Running;
   /** `php artisan wiremesh:start` with node on the PATH, waited for until it listens. */
   startWiremesh(): Promise<Running>;
-  /** Laravel's PHP server (for wiremesh's health checks, webhooks and the pages). */
-  serve(): Running;
+  /**
+   * Laravel's PHP server (for wiremesh's health checks, webhooks and the pages), waited for until
+   * the package's health route answers: as in a deployment, Laravel first, then wiremesh (whose
+   * first health check would otherwise find no upstream and send updates over HTTP until the next).
+   */
+  serve(): Promise<Running>;
   /** `broadcast(new OrderShipped($id))` by Laravel's broadcaster, in a PHP process of its own. */
   broadcast(id: number): Promise<string>;
   stop(): void;
@@ -92,7 +96,23 @@ async function userApp(): Promise<{
       await until(() => /wiremesh listening/.test(server.out()), `wiremesh listening\n${server.out()}`, 30_000);
       return server;
     },
-    serve: () => spawnIn(['PHP_CLI_SERVER_WORKERS=4', 'php', '-S', `127.0.0.1:${appPort}`, ROUTER], 'public'),
+    async serve() {
+      const php = spawnIn(['PHP_CLI_SERVER_WORKERS=4', 'php', '-S', `127.0.0.1:${appPort}`, ROUTER], 'public');
+      let up = false;
+      const check = (): void => {
+        fetch(`http://127.0.0.1:${appPort}/wiremesh/up`).then(
+          (res) => void res.arrayBuffer().then(() => (up = res.ok)),
+          () => undefined,
+        );
+      };
+      const timer = setInterval(check, 100);
+      try {
+        await until(() => up, `Laravel answering /wiremesh/up\n${php.out()}`, 30_000);
+      } finally {
+        clearInterval(timer);
+      }
+      return php;
+    },
     broadcast: (id) =>
       copy.run([
         'php',
@@ -146,7 +166,7 @@ describe('wiremesh/laravel on real Laravel', { skip: rig.skip, timeout: 180_000 
       assert.equal(env.BROADCAST_DRIVER, 'wiremesh');
       assert.equal(env.PUSHER_PORT, String(wsPort));
 
-      const php = app.serve();
+      const php = await app.serve();
       const server = await app.startWiremesh();
       assert.match(server.out(), /node_modules\/wiremesh\/bin\/wiremesh\.js start --config/);
 
@@ -229,7 +249,7 @@ describe('wiremesh/laravel on real Laravel', { skip: rig.skip, timeout: 180_000 
         const t0 = performance.now();
         await copy.artisan('wiremesh:install');
         await copy.artisan('migrate', '--force', '--seed');
-        app.serve();
+        await app.serve();
         await app.startWiremesh();
 
         browser = await launchChromium();
