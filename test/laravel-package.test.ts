@@ -27,7 +27,13 @@ import {
   waitForText,
 } from './helpers/e2e-browser.js';
 import { copyLaravelApp, laravelRig, type LaravelCopy } from './helpers/laravel.js';
-import { installBrowserPackages, installPackage, pathWithNode, readEnv } from './helpers/laravel-package.js';
+import {
+  installBrowserPackages,
+  installPackage,
+  PACKAGE_DIR,
+  pathWithNode,
+  readEnv,
+} from './helpers/laravel-package.js';
 import { freePort } from './helpers/server.js';
 
 const rig = laravelRig();
@@ -128,6 +134,16 @@ async function userApp(): Promise<{
     },
   };
 }
+
+test('the package pins the npm version of this repository', () => {
+  const npm = (JSON.parse(readFileSync(join(PACKAGE_DIR, '..', 'package.json'), 'utf8')) as { version: string })
+    .version;
+  const composer = JSON.parse(readFileSync(join(PACKAGE_DIR, 'composer.json'), 'utf8')) as {
+    extra: { wiremesh: { 'npm-version': string } };
+  };
+  assert.equal(composer.extra.wiremesh['npm-version'], npm);
+  assert.match(readFileSync(join(PACKAGE_DIR, 'config', 'wiremesh.php'), 'utf8'), new RegExp(`'version' => '${npm}'`));
+});
 
 describe('wiremesh/laravel on real Laravel', { skip: rig.skip, timeout: 180_000 }, () => {
   test("the package's PHPUnit suite passes on Debian Laravel 10 and PHPUnit 11", async (t) => {
