@@ -3,7 +3,9 @@
  * shuts it down gracefully on SIGTERM/SIGINT.
  */
 import { doctor, report } from './cli/doctor.js';
+import { loadEnvFile } from './cli/env-file.js';
 import { logEnvSources } from './cli/env-log.js';
+import { portInUse, portInUseMessage } from './cli/port-in-use.js';
 import { currentImage, execPlan, givenWsFlags, wsFlagsPlan } from './cli/ws-flags.js';
 import type { EnvSource } from './config/env.js';
 import { loadConfig } from './config/load.js';
@@ -17,14 +19,15 @@ import { supervise, WORKER_INDEX_ENV, WORKER_SECRET_ENV, type WorkerReady } from
 import { workerConfig } from './workers/worker-config.js';
 import { workerMetrics } from './workers/metrics.js';
 
-const USAGE = `Usage: wiremesh start [--config FILE]
-       wiremesh doctor [--config FILE] [--server URL] [--url PUBLIC_URL] [--app-url LARAVEL_URL]
+const USAGE = `Usage: wiremesh start [--config FILE] [--env-file FILE]
+       wiremesh doctor [--config FILE] [--env-file FILE] [--server URL] [--url PUBLIC_URL] [--app-url LARAVEL_URL]
 
 Starts a Pusher-protocol WebSocket server. With no configuration it serves one app
 (id app-id, key app-key, secret app-secret) on port 6001. Every setting can also be given
 as an environment variable (see docs/configuration.md); Laravel's REVERB_APP_*, REVERB_SERVER_HOST/PORT,
 REVERB_SCALING_ENABLED + REDIS_URL and PUSHER_APP_*, and Soketi's SOKETI_DEFAULT_APP_* / SOKETI_ADAPTER_*
-are read too. On Fly.io (FLY_APP_NAME) the nodes form a mesh over <app>.internal by themselves.`;
+are read too. --env-file reads a .env file (a Laravel app's) as Node's --env-file does: variables
+already in the environment win. On Fly.io (FLY_APP_NAME) the nodes form a mesh over <app>.internal by themselves.`;
 
 const DEFAULT_APP_WARNING =
   'serving the default app (app-id / app-key / app-secret): set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or a config file, before exposing this server';
@@ -41,10 +44,13 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   let file: string | undefined;
+  let envFile: string | undefined;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i] as string;
     if (a === '--config' || a === '-c') file = rest[++i];
     else if (a.startsWith('--config=')) file = a.slice('--config='.length);
+    else if (a === '--env-file') envFile = rest[++i];
+    else if (a.startsWith('--env-file=')) envFile = a.slice('--env-file='.length);
     else {
       process.stderr.write(`Unknown option: ${a}\n\n${USAGE}\n`);
       return 1;
@@ -53,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   let config;
   const sources: EnvSource[] = [];
   try {
+    if (envFile !== undefined) loadEnvFile(envFile, process.env);
     config = await loadConfig({ ...(file === undefined ? {} : { file }), env: process.env, sources });
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
@@ -96,10 +103,21 @@ export async function main(argv: string[]): Promise<number> {
     const { ms, subscribed, received } = await warmUp(START_WARM_UP);
     logger.info('ws transport warmed up', { ...START_WARM_UP, ms, subscribed, received });
   }
-  const server = await startServer(config, {
-    logger,
-    ...(worker ? { sharedPort: true, metricsFrom: (render: () => string) => workerMetrics(index, render) } : {}),
-  });
+  let server;
+  try {
+    server = await startServer(config, {
+      logger,
+      ...(worker ? { sharedPort: true, metricsFrom: (render: () => string) => workerMetrics(index, render) } : {}),
+    });
+  } catch (err) {
+    if (!worker && (await portInUse(config.host, config.port))) {
+      process.stderr.write(
+        `${portInUseMessage(config.host, config.port, sources, file ?? process.env.WIREMESH_CONFIG)}\n`,
+      );
+      return 1;
+    }
+    throw err;
+  }
   if (worker) process.send?.({ type: 'wiremesh:ready', port: server.port } satisfies WorkerReady);
   let signals = 0;
   const onSignal = (signal: string): void => {
@@ -124,8 +142,9 @@ export async function main(argv: string[]): Promise<number> {
 
 /** `wiremesh doctor`: one line per check on stdout, exit code 1 when a problem was found. */
 async function runDoctor(args: string[]): Promise<number> {
-  const opts: { file?: string; server?: string; url?: string; appUrl?: string } = {};
+  const opts: { file?: string; envFile?: string; server?: string; url?: string; appUrl?: string } = {};
   const names: Record<string, keyof typeof opts> = {
+    '--env-file': 'envFile',
     '--config': 'file',
     '-c': 'file',
     '--server': 'server',
@@ -143,7 +162,16 @@ async function runDoctor(args: string[]): Promise<number> {
     }
     opts[key] = value;
   }
-  const found = await doctor({ ...opts, env: process.env });
+  const { envFile, ...checks } = opts;
+  if (envFile !== undefined) {
+    try {
+      loadEnvFile(envFile, process.env);
+    } catch (err) {
+      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
+  }
+  const found = await doctor({ ...checks, env: process.env });
   process.exitCode = report(found, (line) => process.stdout.write(line + '\n'));
   return process.exitCode;
 }

@@ -1,13 +1,15 @@
 /**
  * What a user gets from the registry: `npm pack` both packages, install the tarballs into an empty
  * folder (from the npm cache where it can), then `npx wiremesh start` serves and drains on SIGTERM,
- * `import('wiremesh')` works, no test file ships, and the browser client's exports resolve.
+ * `import('wiremesh')` works, no test file ships, and the browser client's exports resolve. And
+ * from a git URL (`npm install git+file://…` of a clone of HEAD: no dist/ in git), `prepare` builds
+ * a working `wiremesh` binary.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +111,28 @@ describe('npm pack → install → run', { timeout: 300_000 }, () => {
     for (const url of [out.script!, out.worker!]) assert.ok(existsSync(fileURLToPath(url)), url);
     assert.ok(existsSync(join(app, 'node_modules', 'wiremesh', 'dist', 'src', 'index.d.ts')));
     assert.ok(existsSync(join(app, 'node_modules', 'wiremesh-livewire', 'dist', 'types', 'index.d.ts')));
+  });
+});
+
+describe('npm install from a git URL', { timeout: 300_000 }, () => {
+  it('builds on install (prepare): the installed `wiremesh` binary runs', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'wiremesh-git-'));
+    try {
+      // The committed tree only, as a git URL gives it.
+      await run('git', ['clone', '--quiet', '--depth', '1', `file://${ROOT}`, join(tmp, 'src')]);
+      mkdirSync(join(tmp, 'app'));
+      writeFileSync(join(tmp, 'app', 'package.json'), JSON.stringify({ private: true, type: 'module' }));
+      await run(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', `git+file://${join(tmp, 'src')}`], {
+        cwd: join(tmp, 'app'),
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const { stdout } = await run(join(tmp, 'app', 'node_modules', '.bin', 'wiremesh'), ['help'], {
+        cwd: join(tmp, 'app'),
+      });
+      assert.match(stdout, /^Usage: wiremesh start/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 
