@@ -118,8 +118,7 @@ export class SessionSync {
     const origin = req.headers.origin;
     if (origin === undefined || !target.origins.includes(origin))
       return answer(403, { error: 'this Origin may not sync the session' });
-    const setCookies = target.jar.takePending();
-    target.jar.replace(req.headers.cookie, setCookies);
+    const setCookies = target.jar.sync(req.headers.cookie);
     return answer(
       200,
       { set: setCookies.map((c) => c.slice(0, Math.max(0, c.indexOf('='))).trim()) },

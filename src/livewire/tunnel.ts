@@ -30,6 +30,8 @@ import { TrustedProxies } from './headers.js';
 import { PathMatcher } from './paths.js';
 import { Fallback, readId, readRequest, type TunnelRequest } from './request.js';
 import type { SessionSync } from './session-sync.js';
+import type { CookieReader } from './cookies.js';
+import { laravelCookies } from './laravel-cookies.js';
 
 export type { TunnelMetrics } from './flight.js';
 
@@ -53,6 +55,8 @@ interface AppTunnel {
   /** Page origins that may tunnel: publicUrl first, then allowedOrigins. */
   origins: string[];
   proxies: TrustedProxies;
+  /** Reads the app's cookies, so that one re-set unchanged is not handed to the browser again (cookies.ts). */
+  cookies: CookieReader | undefined;
 }
 
 /** Fallback codes a client's own request causes: logged at warn (rate-limited) with its address. */
@@ -100,7 +104,16 @@ export class LivewireTunnel implements ExtensionHandler {
         upstreams,
         origins: [config.publicUrl, ...config.allowedOrigins],
         proxies: new TrustedProxies(config.trustedProxies),
+        cookies: laravelCookies(config),
       });
+      if (config.laravelKey === undefined) {
+        deps.logger.info(
+          'livewire: Laravel re-encrypts its session and XSRF-TOKEN cookies on every response; without ' +
+            'livewire.laravelKey (APP_KEY) to compare them, each tunnelled update that re-sets them costs one ' +
+            'POST /wiremesh/session from the page (see docs/livewire-protocol.md, Cookies and the session)',
+          { appId: app.id },
+        );
+      }
     }
   }
 
@@ -289,7 +302,7 @@ export class LivewireTunnel implements ExtensionHandler {
   private state(conn: Connection, app: AppTunnel): TunnelConnection {
     let state = this.conns.get(conn);
     if (!state) {
-      state = new TunnelConnection(conn.handshake!, conn.socketId, app.origins, app.proxies);
+      state = new TunnelConnection(conn.handshake!, conn.socketId, app.origins, app.proxies, app.cookies);
       this.conns.set(conn, state);
     }
     return state;
