@@ -37,7 +37,9 @@ before(async () => {
   laravel = http.createServer((req, res) => {
     const status = req.url === '/up' ? 200 : req.url === '/broadcasting/auth' && req.method === 'POST' ? 403 : 404;
     req.resume();
-    req.on('end', () => res.writeHead(status, req.url === '/' ? { 'set-cookie': LARAVEL.first['XSRF-TOKEN'] } : {}).end());
+    req.on('end', () =>
+      res.writeHead(status, req.url === '/' ? { 'set-cookie': LARAVEL.first['XSRF-TOKEN'] } : {}).end(),
+    );
   });
   laravel.listen(0, '127.0.0.1');
   await new Promise((r) => laravel.once('listening', r));

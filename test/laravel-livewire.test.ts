@@ -1,10 +1,11 @@
 /**
  * Livewire over wiremesh on a REAL Laravel app (test/fixtures/laravel-app on Debian's Laravel 10.48
  * and PHP 8.4, in the .ci/laravel root): Laravel's own `web` middleware (EncryptCookies, which gives
- * the session and XSRF-TOKEN cookies new values on every response, StartSession with the file
- * driver, VerifyCsrfToken, auth), a Livewire-shaped `/livewire/update` behind it, the real
- * Livewire 3 client and the project's client in headless Chromium, one wiremesh node tunnelling
- * the updates.
+ * the session and XSRF-TOKEN cookies new values on every response, StartSession with the file,
+ * database and cookie drivers, VerifyCsrfToken, auth), a Livewire-shaped `/livewire/update` behind
+ * it, the real Livewire 3 client and the project's client in headless Chromium, one wiremesh node
+ * tunnelling the updates, given the app's key (`livewire.laravelKey`) to tell a re-encrypted cookie
+ * from a changed one: the page syncs its session only when the session really changed.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

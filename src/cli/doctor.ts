@@ -318,7 +318,9 @@ async function laravelKey(lw: LivewireConfig): Promise<Finding> {
     break;
   }
   if (url === undefined) return { ok: true, check, detail: 'livewire.laravelKey set (no backend URL to check it on)' };
-  const pairs = cookies.map((c) => c.split(';')[0] ?? '').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]);
+  const pairs = cookies
+    .map((c) => c.split(';')[0] ?? '')
+    .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]);
   if (pairs.length === 0) {
     return { ok: true, check, detail: `livewire.laravelKey set (not checked: GET ${url} set no cookie)` };
   }

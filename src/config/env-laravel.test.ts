@@ -60,10 +60,7 @@ describe('the Laravel app key from the environment', () => {
   it("the file's key wins over APP_KEY; WIREMESH_LARAVEL_KEY wins over the file", async () => {
     const apps = [app('a', { ...tunnel, laravelKey: FILE_KEY })];
     assert.equal((await load(apps, { APP_KEY: KEY })).apps[0]!.livewire!.laravelKey, FILE_KEY);
-    assert.equal(
-      (await load(apps, { APP_KEY: OLD, WIREMESH_LARAVEL_KEY: KEY })).apps[0]!.livewire!.laravelKey,
-      KEY,
-    );
+    assert.equal((await load(apps, { APP_KEY: OLD, WIREMESH_LARAVEL_KEY: KEY })).apps[0]!.livewire!.laravelKey, KEY);
     assert.equal((await load([app('a', tunnel)], {})).apps[0]!.livewire!.laravelKey, undefined);
   });
 

@@ -11,7 +11,7 @@ import { ConfigError } from './errors.js';
 import { isPlainObject, join, type Raw } from './fields.js';
 import { lookup, parse, type EnvSource } from './env.js';
 
-export const LARAVEL_KEY_VARIABLES = {
+const LARAVEL_KEY_VARIABLES = {
   key: ['WIREMESH_LARAVEL_KEY', 'APP_KEY'],
   previous: ['WIREMESH_LARAVEL_PREVIOUS_KEYS', 'APP_PREVIOUS_KEYS'],
 } as const;
@@ -22,7 +22,9 @@ export function applyLaravelEnv(merged: Raw, env: NodeJS.ProcessEnv, sources: En
   if (key === undefined && previous === undefined) return;
   const apps = Array.isArray(merged.apps) ? merged.apps : [];
   const tunnels = apps.flatMap((app: unknown, i) =>
-    isPlainObject(app) && isPlainObject(app.livewire) ? [{ livewire: app.livewire, path: join(join('apps', i), 'livewire') }] : [],
+    isPlainObject(app) && isPlainObject(app.livewire)
+      ? [{ livewire: app.livewire, path: join(join('apps', i), 'livewire') }]
+      : [],
   );
   const ours = [key, previous].find((found) => found?.name.startsWith('WIREMESH_'));
   if (tunnels.length !== 1) {

@@ -112,7 +112,7 @@ function laravelKeyProblem(text: string): Buffer | string {
 
 function readLaravelKey(value: unknown, path: string): string {
   const expected =
-    "must be the Laravel app's key as in its .env (APP_KEY): \"base64:\" and 32 bytes in base64 " +
+    'must be the Laravel app\'s key as in its .env (APP_KEY): "base64:" and 32 bytes in base64 ' +
     '(php artisan key:generate --show), or a raw key of 16 or 32 bytes';
   if (typeof value !== 'string') throw invalid(path, expected);
   const key = laravelKeyProblem(value.trim());

@@ -75,7 +75,8 @@ export function laravelCookies(
 ): LaravelCookies | undefined {
   if (config.laravelKey === undefined) return undefined;
   const keys = [config.laravelKey, ...config.laravelPreviousKeys].map((text) => laravelKeyBytes(text));
-  if (keys.some((key) => key === undefined)) throw new Error('livewire.laravelKey: not a Laravel key (unvalidated config)');
+  if (keys.some((key) => key === undefined))
+    throw new Error('livewire.laravelKey: not a Laravel key (unvalidated config)');
   return new LaravelCookies(keys as Buffer[]);
 }
 
@@ -101,7 +102,9 @@ function parsePayload(value: string): Payload | undefined {
 function decryptCbc(p: Payload, key: Buffer): string | undefined {
   const iv = Buffer.from(p.iv, 'base64');
   if (iv.length !== CBC_IV_BYTES || !/^[0-9a-f]{64}$/.test(p.mac)) return undefined;
-  const mac = createHmac('sha256', key).update(p.iv + p.value).digest();
+  const mac = createHmac('sha256', key)
+    .update(p.iv + p.value)
+    .digest();
   if (!timingSafeEqual(mac, Buffer.from(p.mac, 'hex'))) return undefined;
   try {
     const decipher = createDecipheriv(key.length === 16 ? 'aes-128-cbc' : 'aes-256-cbc', key, iv);
