@@ -70,6 +70,16 @@ export class CookieJar {
     return cookie.name;
   }
 
+  /**
+   * The browser's copies known from its Cookie header are as old as `since` at least (the page's
+   * load, which the client reports: every response of a Laravel page sets them, so they are no
+   * older than the page). A connection that opens long after the page loaded, or opens again,
+   * thus refreshes them when due, instead of counting their age from its handshake.
+   */
+  heldSince(since: number): void {
+    for (const held of this.browser.values()) if (since < held.since) held.since = since;
+  }
+
   get hasPending(): boolean {
     return this.pending.size > 0;
   }

@@ -146,6 +146,14 @@ test('the jar: the browser copy of a re-set cookie is refreshed once a quarter o
   jar.sync(`XSRF-TOKEN=${value(fx.first['XSRF-TOKEN'])}`, due + 10);
   assert.equal(jar.apply(fx.first['XSRF-TOKEN'], due + 20), null, 'given at the sync: young again');
 
+  // A socket opened (or reopened) 40 minutes after its page loaded: the handshake's copies are as
+  // old as the page (wiremesh:session's pageAgeMs), so the first re-set is due at once.
+  const late = CookieJar.fromHeader(`XSRF-TOKEN=${value(fx.first['XSRF-TOKEN'])}`, reader, now);
+  late.heldSince(now - 40 * 60_000);
+  assert.equal(late.apply(fx.again['XSRF-TOKEN'], now + 1_000), 'XSRF-TOKEN');
+  late.sync(`XSRF-TOKEN=${value(fx.first['XSRF-TOKEN'])}`, now + 2_000);
+  assert.equal(late.apply(fx.again['XSRF-TOKEN'], now + 3_000), null, 'given at the sync');
+
   // The cookie driver without Max-Age (expire_on_close): the expiry inside the browser's copy counts.
   const c = fx.cookieDriver;
   const sessionJar = CookieJar.fromHeader(`${fx.sessionId}=${value(c.first)}`, reader, now);
