@@ -77,7 +77,7 @@ export class CookieJar {
    * thus refreshes them when due, instead of counting their age from its handshake.
    */
   heldSince(since: number): void {
-    for (const held of this.browser.values()) if (since < held.since) held.since = since;
+    for (const held of this.browser.values()) if (!held.given && since < held.since) held.since = since;
   }
 
   get hasPending(): boolean {
@@ -97,7 +97,7 @@ export class CookieJar {
     for (const { header: setCookie, cookie } of given) {
       this.set(setCookie, now);
       this.browser.delete(cookie.name);
-      if (!cookie.removed) this.browser.set(cookie.name, { value: cookie.value, since: now });
+      if (!cookie.removed) this.browser.set(cookie.name, { value: cookie.value, since: now, given: true });
     }
     this.boundBrowser();
     return given.map((p) => p.header);
@@ -198,6 +198,8 @@ interface Held {
   value: string;
   /** Since when the browser holds this value (got it from a sync, or first sent it here). */
   since: number;
+  /** Given by a sync (its age is known), not only seen in a Cookie header. */
+  given?: true;
   /** Its meaning, read when first needed; null: unreadable. */
   meaning?: CookieMeaning | null;
 }
