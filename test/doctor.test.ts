@@ -8,16 +8,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBroker, type Broker } from './helpers/brokers.js';
 import { configFile, ensureDead, healthy, runCli, type CliProcess } from './helpers/api-process.js';
+import { REPO_ROOT } from './helpers/e2e-app.js';
 import { freePort } from './helpers/server.js';
 
 const APP = { id: 'doc-app', key: 'doc-key', secret: 'doc-secret' };
+/** Cookies written by Laravel's own EncryptCookies, with the key that reads them. */
+const LARAVEL = JSON.parse(
+  readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'laravel-cookies', 'cookies.json'), 'utf8'),
+) as { keys: { current: string; previous: string }; first: { 'XSRF-TOKEN': string } };
 
 let redis: Broker;
 let server: CliProcess;
@@ -27,11 +32,14 @@ let laravelUrl = '';
 
 before(async () => {
   redis = await startBroker('redis');
-  // Laravel's answers without a session: /up 200, /broadcasting/auth 403, anything else 404.
+  // Laravel's answers without a session: /up 200, /broadcasting/auth 403, anything else 404; `/`
+  // sets an XSRF-TOKEN cookie that Laravel encrypted (test/fixtures/laravel-cookies).
   laravel = http.createServer((req, res) => {
     const status = req.url === '/up' ? 200 : req.url === '/broadcasting/auth' && req.method === 'POST' ? 403 : 404;
     req.resume();
-    req.on('end', () => res.writeHead(status).end());
+    req.on('end', () =>
+      res.writeHead(status, req.url === '/' ? { 'set-cookie': LARAVEL.first['XSRF-TOKEN'] } : {}).end(),
+    );
   });
   laravel.listen(0, '127.0.0.1');
   await new Promise((r) => laravel.once('listening', r));
@@ -56,7 +64,13 @@ function config(overrides: Record<string, unknown> = {}, app: Record<string, unk
   return configFile({
     port,
     cluster: { driver: 'redis', redis: { url: redis.url } },
-    apps: [{ ...APP, livewire: { backends: [laravelUrl], publicUrl: laravelUrl }, ...app }],
+    apps: [
+      {
+        ...APP,
+        livewire: { backends: [laravelUrl], publicUrl: laravelUrl, laravelKey: LARAVEL.keys.current },
+        ...app,
+      },
+    ],
     ...overrides,
   });
 }
@@ -90,6 +104,7 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
       /^ok +clock \(server\): skew 0 s \(within the Date header's resolution, 2 s, and the \d+ ms round trip\)$/,
     );
     has(lines, /^ok +livewire: backend http:\/\/127\.0\.0\.1:\d+\/up → 200/);
+    has(lines, /^ok +livewire session: livewire\.laravelKey reads the cookies of GET http:\/\/.*\/ \(XSRF-TOKEN\)$/);
     has(lines, /^ok +broadcasting\/auth: .* → 403 \(route present\)/);
     has(lines, /^ok +websocket \(public URL\): ws:\/\/127\.0\.0\.1:\d+\/app\/doc-key → connection established/);
     assert.equal(lines.at(-1), 'no problems found');
@@ -103,7 +118,11 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
         { cluster: { driver: 'redis', redis: { url: deadRedis } } },
         {
           secret: 'not-the-secret',
-          livewire: { backends: [`http://127.0.0.1:${await freePort()}`], publicUrl: 'https://app.example.com' },
+          livewire: {
+            backends: [`http://127.0.0.1:${await freePort()}`, laravelUrl],
+            publicUrl: 'https://app.example.com',
+            laravelKey: LARAVEL.keys.previous,
+          },
         },
       ),
       '--url',
@@ -126,6 +145,10 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
     );
     has(
       lines,
+      /^PROBLEM livewire session: livewire\.laravelKey reads none of the cookies of GET http:\/\/.*\/ \(XSRF-TOKEN\) — fix: set it to the app's APP_KEY/,
+    );
+    has(
+      lines,
       /^PROBLEM broadcasting\/auth: .*\/nowhere\/broadcasting\/auth → 404 — fix: register the route: php artisan install:broadcasting/,
     );
     has(
@@ -143,6 +166,18 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
     const { code, lines } = await runDoctor(['--config', configFile({ port: 'nope' })]);
     assert.equal(code, 1);
     has(lines, /^PROBLEM config: .*port.* — fix: correct the setting named above/);
+  });
+
+  it('says how to spare the session syncs when livewire has no laravelKey', async () => {
+    const { code, lines } = await runDoctor([
+      '--config',
+      config({}, { livewire: { backends: [laravelUrl], publicUrl: laravelUrl } }),
+    ]);
+    assert.equal(code, 0, lines.join('\n'));
+    has(
+      lines,
+      /^ok +livewire session: no livewire\.laravelKey: .* each tunnelled update costs the page one POST \/wiremesh\/session; set livewire\.laravelKey to the app's APP_KEY/,
+    );
   });
 
   it('tells a real Soketi with the same credentials from wiremesh', async (t) => {

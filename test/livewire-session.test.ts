@@ -34,8 +34,8 @@ interface SessionData {
   path: string;
 }
 
-async function session(s: TunnelSocket): Promise<SessionData> {
-  s.send('wiremesh:session', {});
+async function session(s: TunnelSocket, data: Record<string, unknown> = {}): Promise<SessionData> {
+  s.send('wiremesh:session', data);
   return (await s.next((f) => f.event === 'wiremesh:session', 'wiremesh:session')).data as SessionData;
 }
 
@@ -83,6 +83,28 @@ describe('livewire session sync', () => {
     await sync(srv, info.token, { origin: PAGE, cookie: 'laravel_session=rotated; nopath=1' });
     s.request({ id: 'after', path: '/livewire/update' });
     assert.deepEqual(echoOf(await s.response('after')).cookies, { laravel_session: 'rotated', nopath: '1' });
+  });
+
+  test('a cookie re-set to what the browser holds is not handed over, unless its page is older than a quarter of its lifetime', async (t) => {
+    const { srv } = await setup(t);
+    const same = encodeURIComponent('theme=dark; Path=/; Max-Age=3600');
+    const young = await socket(t, srv, { origin: PAGE, cookie: 'theme=dark' });
+    await session(young, { pageAgeMs: 2_000 });
+    young.request({ id: 'a', path: `/livewire/update?set=${same}` });
+    assert.deepEqual((await young.response('a')).setCookies, [], 'the browser holds it: no sync');
+    young.request({ id: 'b', path: `/livewire/update?set=${encodeURIComponent('theme=light; Path=/; Max-Age=3600')}` });
+    assert.deepEqual((await young.response('b')).setCookies, ['theme'], 'changed');
+
+    // A socket opened 20 minutes after its page loaded: the handshake's copy is as old as the page,
+    // past a quarter of its hour: handed over again, so that the browser's copy does not run out.
+    const old = await socket(t, srv, { origin: PAGE, cookie: 'theme=dark' });
+    const { token } = await session(old, { pageAgeMs: 20 * 60_000 });
+    old.request({ id: 'c', path: `/livewire/update?set=${same}` });
+    assert.deepEqual((await old.response('c')).setCookies, ['theme']);
+    const res = await sync(srv, token, { origin: PAGE, cookie: 'theme=dark' });
+    assert.deepEqual(res.headers.getSetCookie(), ['theme=dark; Path=/; Max-Age=3600']);
+    old.request({ id: 'd', path: `/livewire/update?set=${same}` });
+    assert.deepEqual((await old.response('d')).setCookies, [], 'fresh since the sync');
   });
 
   test('another Origin, an unknown token, or the token of a closed connection: 403, nothing changes', async (t) => {

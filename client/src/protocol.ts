@@ -8,7 +8,7 @@
  *   server → client  wiremesh:response {id, status, statusText, headers, url, redirected, body, done, setCookies}
  *   server → client  wiremesh:chunk    {id, chunk, done}            (only after a response with done:false)
  *   server → client  wiremesh:fallback {id, reason, code}           (not executed: send it over HTTP)
- *   client → server  wiremesh:session  {}                           (once per connection)
+ *   client → server  wiremesh:session  {pageAgeMs}                  (once per connection)
  *   server → client  wiremesh:session  {token, sync, reason, path}  (the session sync: session.ts)
  */
 

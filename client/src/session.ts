@@ -109,7 +109,8 @@ export class SessionSync {
       this.options.timeoutMs,
     );
     void wait.promise.then(() => clearTimeout(timer));
-    if (!this.socket.send_event(TunnelEvents.session, {}))
+    // The page's age dates the cookies the handshake carried (its response set them).
+    if (!this.socket.send_event(TunnelEvents.session, { pageAgeMs: Math.round(performance.now()) }))
       wait.resolve({ sync: false, reason: 'the socket is not connected', token: '' });
     // A new connection has a new jar, seeded from its handshake; what the old one held for the
     // browser is gone with it. (`dirty` stays: HTTP activity may have followed the handshake.)

@@ -9,7 +9,8 @@
  *   --app-url  the Laravel app (for /broadcasting/auth; default: each app's livewire.publicUrl)
  */
 import { loadConfig } from '../config/load.js';
-import type { AppConfig, Config } from '../config/schema.js';
+import type { AppConfig, Config, LivewireConfig } from '../config/schema.js';
+import { laravelCookies } from '../livewire/laravel-cookies.js';
 import { signedApiPath } from '../protocol/signature.js';
 import { loadNative } from '../transport/uws-load.js';
 import { wsFlagsNote } from './ws-flags.js';
@@ -265,7 +266,7 @@ function clockSkew(date: string, sentAt: number, receivedAt: number): { low: num
 async function livewire(app: AppConfig): Promise<Finding[]> {
   const lw = app.livewire;
   if (!lw) return [];
-  return Promise.all(
+  const backends = Promise.all(
     lw.backends.map(async (backend): Promise<Finding> => {
       const r = await httpProbe(backend.replace(/\/$/, '') + lw.healthPath);
       if (!r.ok)
@@ -285,6 +286,53 @@ async function livewire(app: AppConfig): Promise<Finding[]> {
           };
     }),
   );
+  return [...(await backends), await laravelKey(lw)];
+}
+
+/**
+ * Whether the tunnel can tell a re-encrypted Laravel cookie from a changed one: `laravelKey` is
+ * set, and reads the cookies the first backend sets on `GET /` (when it sets any).
+ */
+async function laravelKey(lw: LivewireConfig): Promise<Finding> {
+  const check = 'livewire session';
+  const reader = laravelCookies(lw);
+  if (reader === undefined) {
+    return {
+      ok: true,
+      check,
+      detail:
+        'no livewire.laravelKey: Laravel re-encrypts its session and XSRF-TOKEN cookies on every response, so each ' +
+        "tunnelled update costs the page one POST /wiremesh/session; set livewire.laravelKey to the app's APP_KEY " +
+        '(or WIREMESH_LARAVEL_KEY; APP_KEY is read from the environment) for none while the session is unchanged ' +
+        '(docs/security.md: what the key exposes)',
+    };
+  }
+  // The first backend that answers.
+  let url: string | undefined;
+  let cookies: string[] = [];
+  for (const backend of lw.backends) {
+    url = `${backend.replace(/\/$/, '')}/`;
+    const r = await httpProbe(url, { headers: { accept: 'text/html' } });
+    if (!r.ok) continue;
+    cookies = r.res.headers.getSetCookie();
+    break;
+  }
+  if (url === undefined) return { ok: true, check, detail: 'livewire.laravelKey set (no backend URL to check it on)' };
+  const pairs = cookies
+    .map((c) => c.split(';')[0] ?? '')
+    .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]);
+  if (pairs.length === 0) {
+    return { ok: true, check, detail: `livewire.laravelKey set (not checked: GET ${url} set no cookie)` };
+  }
+  const read = pairs.filter(([name = '', value = '']) => reader.read(name, value) !== undefined).map(([name]) => name);
+  if (read.length > 0)
+    return { ok: true, check, detail: `livewire.laravelKey reads the cookies of GET ${url} (${read.join(', ')})` };
+  return {
+    ok: false,
+    check,
+    detail: `livewire.laravelKey reads none of the cookies of GET ${url} (${pairs.map(([name]) => printable(name ?? '', 40)).join(', ')})`,
+    fix: "set it to the app's APP_KEY (and the keys of APP_PREVIOUS_KEYS in laravelPreviousKeys); with another key every tunnelled update costs one session sync",
+  };
 }
 
 async function broadcastingAuth(appUrl: string): Promise<Finding> {

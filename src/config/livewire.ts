@@ -9,7 +9,7 @@ import { livewireDefaults } from './schema.js';
 import type { LivewireConfig } from './schema.js';
 import { invalid, join, Section } from './fields.js';
 
-const KEYS = ['backends', 'dns', 'publicUrl', ...Object.keys(livewireDefaults())] as const;
+const KEYS = ['backends', 'dns', 'publicUrl', 'laravelKey', ...Object.keys(livewireDefaults())] as const;
 const DNS_KEYS = ['name', 'port', 'protocol'] as const;
 const PROTOCOLS = ['http', 'https'] as const;
 const HOST_NAME = { pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, describe: 'a DNS name' };
@@ -62,6 +62,10 @@ export function readLivewire(raw: unknown, path: string): LivewireConfig {
       maxBufferedResponseBytes,
     );
   }
+  const laravelKey = s.has('laravelKey') ? readLaravelKey(s.get('laravelKey'), s.at('laravelKey')) : undefined;
+  const laravelPreviousKeys = s.list('laravelPreviousKeys', d.laravelPreviousKeys, readLaravelKey);
+  if (laravelPreviousKeys.length > 0 && laravelKey === undefined)
+    throw invalid(s.at('laravelPreviousKeys'), `needs ${s.at('laravelKey')} (the current APP_KEY) too`);
   return {
     backends,
     ...(dns === undefined ? {} : { dns }),
@@ -80,7 +84,40 @@ export function readLivewire(raw: unknown, path: string): LivewireConfig {
     maxRequestsPerSecond: s.int('maxRequestsPerSecond', d.maxRequestsPerSecond, 0),
     healthPath,
     healthIntervalMs: s.int('healthIntervalMs', d.healthIntervalMs, 100),
+    ...(laravelKey === undefined ? {} : { laravelKey }),
+    laravelPreviousKeys,
   };
+}
+
+/**
+ * The bytes of a Laravel app key as Laravel reads APP_KEY: `base64:` and the key in base64, or the
+ * key itself; 16 bytes (AES-128) or 32 (AES-256). Undefined when it is no such key.
+ */
+export function laravelKeyBytes(text: string): Buffer | undefined {
+  const key = laravelKeyProblem(text);
+  return typeof key === 'string' ? undefined : key;
+}
+
+/** The key's bytes, or what is wrong with it (never the key itself: it is a secret). */
+function laravelKeyProblem(text: string): Buffer | string {
+  if (text.startsWith('base64:')) {
+    const b64 = text.slice('base64:'.length);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) return 'is "base64:" followed by no valid base64';
+    const bytes = Buffer.from(b64, 'base64');
+    return bytes.length === 16 || bytes.length === 32 ? bytes : `is "base64:" and ${bytes.length} bytes`;
+  }
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length === 16 || bytes.length === 32 ? bytes : `is a raw key of ${bytes.length} bytes`;
+}
+
+function readLaravelKey(value: unknown, path: string): string {
+  const expected =
+    'must be the Laravel app\'s key as in its .env (APP_KEY): "base64:" and 32 bytes in base64 ' +
+    '(php artisan key:generate --show), or a raw key of 16 or 32 bytes';
+  if (typeof value !== 'string') throw invalid(path, expected);
+  const key = laravelKeyProblem(value.trim());
+  if (typeof key === 'string') throw invalid(path, `${expected}; this one ${key}`);
+  return value.trim();
 }
 
 /** An http(s) origin (`https://app.example.com`, `http://10.0.0.5:8000`), returned normalized. */

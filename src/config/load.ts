@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { configFromEnv, envAppsMode, envSource, envSources, type EnvSource } from './env.js';
+import { applyLaravelEnv } from './env-laravel.js';
 import { applyPlatformEnv } from './env-platform.js';
 import { ConfigError } from './errors.js';
 import { isPlainObject } from './fields.js';
@@ -31,12 +32,14 @@ export async function loadConfig(opts: {
   const sources = envSources(opts.env);
   const raw = overlay(fromFile, configFromEnv(opts.env), opts.env);
   applyPlatformEnv(raw, opts.env, sources);
+  applyLaravelEnv(raw, opts.env, sources);
   opts.sources?.push(...sources);
   try {
     return validateConfig(raw);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    const source = envSource(err.path, opts.env);
+    const derived = sources.find((s) => err.path === s.path || err.path.startsWith(`${s.path}[`));
+    const source = envSource(err.path, opts.env) ?? (derived && `set by environment variable ${derived.name}`);
     if (source === undefined) throw err;
     throw new ConfigError(err.path, `${err.message} (${source})`, { cause: err });
   }

@@ -175,9 +175,17 @@ export interface LivewireConfig {
   /** Health check path (Laravel 11's `/up`); an answer below 500 counts as healthy. */
   healthPath: string;
   healthIntervalMs: number;
+  /**
+   * Laravel's APP_KEY (`base64:…`), used only to decrypt and compare the cookies Laravel encrypts,
+   * so that a cookie re-encrypted unchanged is no session change (src/livewire/laravel-cookies.ts).
+   * Absent: every new cookie value counts as a change.
+   */
+  laravelKey?: string;
+  /** Laravel's APP_PREVIOUS_KEYS: cookies encrypted under them are read too. */
+  laravelPreviousKeys: string[];
 }
 
-export function livewireDefaults(): Omit<LivewireConfig, 'backends' | 'dns' | 'publicUrl'> {
+export function livewireDefaults(): Omit<LivewireConfig, 'backends' | 'dns' | 'publicUrl' | 'laravelKey'> {
   return {
     allowedOrigins: [],
     trustedProxies: [],
@@ -193,6 +201,7 @@ export function livewireDefaults(): Omit<LivewireConfig, 'backends' | 'dns' | 'p
     maxRequestsPerSecond: 30,
     healthPath: '/up',
     healthIntervalMs: 5_000,
+    laravelPreviousKeys: [],
   };
 }
 

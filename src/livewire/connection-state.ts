@@ -4,7 +4,7 @@
  * requests in flight with the slots they hold.
  */
 import type { UpgradeInfo } from '../transport/types.js';
-import { CookieJar } from './cookies.js';
+import { CookieJar, type CookieReader } from './cookies.js';
 import { clientOf, connectionHeaders, pageOrigin, type TrustedProxies } from './headers.js';
 import type { SessionTarget } from './session-sync.js';
 
@@ -36,8 +36,9 @@ export class TunnelConnection implements SessionTarget {
     /** Page origins that may tunnel (and sync): the app's publicUrl first, then allowedOrigins. */
     readonly origins: readonly string[],
     proxies: TrustedProxies,
+    cookies?: CookieReader,
   ) {
-    this.jar = CookieJar.fromHeader(handshake.headers.cookie);
+    this.jar = CookieJar.fromHeader(handshake.headers.cookie, cookies);
     this.page = pageOrigin(handshake, origins);
     this.client = clientOf(handshake, proxies);
     this.headers = this.page ? connectionHeaders(handshake, socketId, this.page, proxies) : {};

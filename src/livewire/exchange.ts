@@ -87,6 +87,8 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
         headers: sent,
         ...(body === undefined ? {} : { body }),
       });
+      // Every Set-Cookie updates the jar; only those the browser lacks are reported (`setCookies`),
+      // and a client syncs its session only when some are.
       for (const value of setCookieValues(res.headers)) {
         const name = x.jar.apply(value, Date.now(), path);
         if (name !== null) setCookies.add(name);

@@ -57,6 +57,10 @@ test('http: the token swaps the jar for the browser cookies and hands over what 
   assert.deepEqual(res.headers?.['set-cookie'], ['laravel_session=new; Path=/; HttpOnly']);
   assert.equal(res.headers?.['access-control-allow-origin'], PAGE);
   assert.equal(target.jar.get('s'), 'browser');
+  // Re-set to what the browser now holds: nothing for the browser, the next sync hands over nothing.
+  assert.equal(target.jar.apply('laravel_session=new; Path=/; HttpOnly'), null);
+  const again = sessions.http(post(token, { cookie: 's=browser; laravel_session=new' }));
+  assert.deepEqual([again.status, again.headers?.['set-cookie'], again.body], [200, undefined, '{"set":[]}']);
   assert.equal(sessions.http(post(token, { origin: 'https://evil.example' })).status, 403);
   assert.equal(sessions.http({ ...post(token), method: 'GET' }).status, 405);
   assert.equal(sessions.http({ ...post(token), path: '/wiremesh/other' }).status, 404);

@@ -5,8 +5,11 @@
  * sync token to `/wiremesh/session` (with credentials):
  *  - the request's Cookie header (the browser's cookies now) becomes the jar, so a session rotated
  *    over HTTP is followed by the next tunnelled update;
- *  - the response carries, as Set-Cookie, every cookie the upstream set through the tunnel since
- *    the last sync, so a login or logout inside a tunnelled update reaches the browser.
+ *  - the response carries, as Set-Cookie, every cookie the upstream changed through the tunnel
+ *    since the last sync, so a login or logout inside a tunnelled update reaches the browser. What
+ *    changed is the jar's to say (cookies.ts): a cookie re-set to what the browser already holds
+ *    (Laravel re-encrypts its cookies on every response: laravel-cookies.ts) is no change, so a
+ *    tunnelled update that leaves the session alone needs no sync.
  * This only works when wiremesh's host (as the browser sees it) is the page's host: then the
  * browser sends wiremesh the app's host-only cookies and takes them from it. Otherwise (another
  * host or site) the connection says `sync: false` and the client keeps Livewire updates on HTTP.
@@ -107,8 +110,8 @@ export class SessionSync {
   }
 
   /**
-   * The browser's cookies become the jar; the cookies the upstream set through the tunnel since
-   * the last sync go back as Set-Cookie.
+   * The browser's cookies become the jar; the cookies the upstream changed through the tunnel
+   * since the last sync go back as Set-Cookie.
    */
   private sync(req: HttpRequest): HttpResponse {
     if (req.method !== 'POST') return answer(405, { error: 'POST only' });
@@ -118,8 +121,7 @@ export class SessionSync {
     const origin = req.headers.origin;
     if (origin === undefined || !target.origins.includes(origin))
       return answer(403, { error: 'this Origin may not sync the session' });
-    const setCookies = target.jar.takePending();
-    target.jar.replace(req.headers.cookie, setCookies);
+    const setCookies = target.jar.sync(req.headers.cookie);
     return answer(
       200,
       { set: setCookies.map((c) => c.slice(0, Math.max(0, c.indexOf('='))).trim()) },

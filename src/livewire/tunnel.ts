@@ -30,6 +30,8 @@ import { TrustedProxies } from './headers.js';
 import { PathMatcher } from './paths.js';
 import { Fallback, readId, readRequest, type TunnelRequest } from './request.js';
 import type { SessionSync } from './session-sync.js';
+import type { CookieReader } from './cookies.js';
+import { laravelCookies } from './laravel-cookies.js';
 
 export type { TunnelMetrics } from './flight.js';
 
@@ -53,10 +55,15 @@ interface AppTunnel {
   /** Page origins that may tunnel: publicUrl first, then allowedOrigins. */
   origins: string[];
   proxies: TrustedProxies;
+  /** Reads the app's cookies, so that one re-set unchanged is not handed to the browser again (cookies.ts). */
+  cookies: CookieReader | undefined;
 }
 
 /** Fallback codes a client's own request causes: logged at warn (rate-limited) with its address. */
 const CLIENT_REFUSALS = new Set<frames.FallbackCode>(['not_allowed', 'busy', 'too_large']);
+
+/** Page ages are counted up to this (any age over a session's lifetime already makes its cookies due). */
+const MAX_PAGE_AGE_MS = 30 * 24 * 3600_000;
 
 /** The connection events the tunnel handles (the server's extension router routes exactly these here). */
 export const TUNNEL_EVENTS = ['wiremesh:request', 'wiremesh:abort', 'wiremesh:session'] as const;
@@ -100,7 +107,16 @@ export class LivewireTunnel implements ExtensionHandler {
         upstreams,
         origins: [config.publicUrl, ...config.allowedOrigins],
         proxies: new TrustedProxies(config.trustedProxies),
+        cookies: laravelCookies(config),
       });
+      if (config.laravelKey === undefined) {
+        deps.logger.info(
+          'livewire: Laravel re-encrypts its session and XSRF-TOKEN cookies on every response; without ' +
+            'livewire.laravelKey (APP_KEY) to compare them, each tunnelled update that re-sets them costs one ' +
+            'POST /wiremesh/session from the page (see docs/livewire-protocol.md, Cookies and the session)',
+          { appId: app.id },
+        );
+      }
     }
   }
 
@@ -128,7 +144,7 @@ export class LivewireTunnel implements ExtensionHandler {
       case 'wiremesh:abort':
         return this.abort(conn, data);
       case 'wiremesh:session':
-        return this.session(conn);
+        return this.session(conn, data);
       default:
         throw new PusherError(ErrorCodes.INVALID_MESSAGE, `Unknown event: ${event.slice(0, 64)}`);
     }
@@ -251,8 +267,11 @@ export class LivewireTunnel implements ExtensionHandler {
       this.deps.logger.debug('livewire request aborted', { appId: conn.app.id, socketId: conn.socketId, id });
   }
 
-  /** `wiremesh:session`: the connection's sync token, and whether cookies can follow here at all. */
-  private session(conn: Connection): void {
+  /**
+   * `wiremesh:session`: the connection's sync token, and whether cookies can follow here at all.
+   * `pageAgeMs` (optional: how long ago the page loaded) dates the browser's cookies of the handshake.
+   */
+  private session(conn: Connection, data: unknown): void {
     const app = this.apps.get(conn.app.id);
     if (!app || !conn.handshake)
       throw new PusherError(
@@ -260,6 +279,9 @@ export class LivewireTunnel implements ExtensionHandler {
         'wiremesh:session: the Livewire tunnel is not enabled for this app',
       );
     const state = this.state(conn, app);
+    const pageAge = (data as { pageAgeMs?: unknown } | null)?.pageAgeMs;
+    if (typeof pageAge === 'number' && pageAge >= 0)
+      state.jar.heldSince(this.now() - Math.min(pageAge, MAX_PAGE_AGE_MS));
     const offer = this.deps.sessions.offer({
       target: state,
       handshake: conn.handshake,
@@ -289,7 +311,7 @@ export class LivewireTunnel implements ExtensionHandler {
   private state(conn: Connection, app: AppTunnel): TunnelConnection {
     let state = this.conns.get(conn);
     if (!state) {
-      state = new TunnelConnection(conn.handshake!, conn.socketId, app.origins, app.proxies);
+      state = new TunnelConnection(conn.handshake!, conn.socketId, app.origins, app.proxies, app.cookies);
       this.conns.set(conn, state);
     }
     return state;
