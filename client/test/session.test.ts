@@ -10,8 +10,22 @@ page.install();
 class ConfiguredPusher extends FakePusher {
   readonly config = { useTLS: true, wsHost: 'app.test', wsPort: 80, wssPort: 443, wsPath: '' };
   answerSession = true;
+  /** How the server meets `wiremesh:session`: wiremesh with the tunnel, wiremesh without it, a server that ignores it (Soketi). */
+  server: 'tunnel' | 'refuses' | 'ignores' = 'tunnel';
   override send_event(event: string, data: unknown): boolean {
     const sent = super.send_event(event, data);
+    // In order, as a server answers one connection's frames.
+    if (event === 'pusher:ping') queueMicrotask(() => this.deliver('pusher:pong', {}));
+    if (event === 'wiremesh:session' && this.server === 'refuses') {
+      queueMicrotask(() =>
+        this.deliver('pusher:error', {
+          code: 4302,
+          message: 'wiremesh:session: the Livewire tunnel is not enabled for this app',
+        }),
+      );
+      return sent;
+    }
+    if (event === 'wiremesh:session' && this.server === 'ignores') return sent;
     if (event === 'wiremesh:session' && this.answerSession) {
       queueMicrotask(() =>
         this.deliver('wiremesh:session', {
@@ -109,4 +123,32 @@ test('the server says cookies cannot follow: updates go over HTTP before anythin
   assert.equal(await (await res).text(), 'page');
   assert.deepEqual(pusher.requests(), []);
   assert.ok(events.some((e) => e.type === 'http' && e.reason === 'cookies-cannot-follow'));
+});
+
+for (const server of ['refuses', 'ignores'] as const) {
+  test(`a server that ${server} wiremesh:session (no tunnel): the first update goes over HTTP at once`, async () => {
+    pusher.server = server;
+    handle = installLivewireTransport({ pusher, onEvent: (e) => events.push(e) });
+    const started = Date.now();
+    assert.equal(await (await fetch(...livewire3('{}'))).text(), 'page');
+    assert.ok(Date.now() - started < 500, `answered in ${Date.now() - started} ms, not after the session timeout`);
+    assert.deepEqual(pusher.requests(), []);
+    const http = events.find((e) => e.type === 'http');
+    assert.equal(http?.type === 'http' && http.reason, 'cookies-cannot-follow');
+    assert.match(String(http?.type === 'http' && http.detail), server === 'refuses' ? /refused/ : /no Livewire tunnel/);
+    assert.equal(await (await fetch(...livewire3('{}'))).text(), 'page', 'and so do the next ones');
+    assert.equal(pusher.sent.filter((x) => x.event === 'wiremesh:session').length, 1, 'asked once per connection');
+  });
+}
+
+test('a pong that answered an earlier ping of pusher-js: the late session answer wins for the next update', async () => {
+  pusher.server = 'ignores';
+  handle = installLivewireTransport({ pusher, onEvent: (e) => events.push(e) });
+  assert.equal(await (await fetch(...livewire3('{}'))).text(), 'page');
+  pusher.deliver('wiremesh:session', { token: 'tok123', sync: true, reason: 'same host', path: '/wiremesh/session' });
+  const second = fetch(...livewire3('{}'));
+  const frame = await pusher.request();
+  pusher.respond(frame.id);
+  assert.equal((await second).status, 200);
+  assert.equal(pusher.requests().length, 1, 'the second update went over the socket');
 });
