@@ -140,7 +140,7 @@ describe('livewire session sync', () => {
     const foreign = await socket(srv, { origin: 'https://evil.example' });
     assert.deepEqual(
       { ...(await session(foreign)), reason: '' },
-      { token: '', sync: false, reason: '', path: '/wiremesh/session' },
+      { token: '', sync: false, reason: '', path: '/wiremesh/session', maxFrameBytes: 256 * 1024 },
     );
   });
 });

@@ -19,12 +19,14 @@
  * socket offers no session sync, Livewire updates stay on HTTP: never two diverged sessions.
  */
 import { deferred, type Deferred } from './deferred.js';
-import { frameData, parseSessionFrame, TunnelEvents } from './protocol.js';
+import { DEFAULT_MAX_FRAME_BYTES, frameData, parseSessionFrame, TunnelEvents } from './protocol.js';
 import type { StateChange, TunnelSocket } from './socket.js';
 
 export interface SessionInfo {
   readonly sync: boolean;
   readonly reason: string;
+  /** The largest frame the server reads: a larger request goes over HTTP. */
+  readonly maxFrameBytes: number;
 }
 
 export interface SessionSyncOptions {
@@ -73,8 +75,8 @@ export class SessionSync {
 
   /** Whether this connection's tunnel may carry cookie-bearing requests; asks the server once per connection. */
   async ready(): Promise<SessionInfo> {
-    const { sync, reason } = await this.current();
-    return { sync, reason };
+    const { sync, reason, maxFrameBytes } = await this.current();
+    return { sync, reason, maxFrameBytes };
   }
 
   /** Before a tunnelled request: brings the jar up to the browser's cookies when they may have changed. */
@@ -109,14 +111,24 @@ export class SessionSync {
     this.waiting = wait;
     const timer = setTimeout(() => {
       if (this.settled === 'no') this.settled = 'guess';
-      wait.resolve({ sync: false, reason: 'the server did not answer wiremesh:session', token: '' });
+      wait.resolve({
+        sync: false,
+        reason: 'the server did not answer wiremesh:session',
+        token: '',
+        maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      });
     }, this.options.timeoutMs);
     void wait.promise.then(() => clearTimeout(timer));
     // The ping is a barrier: a server answers a connection's frames in order, and wiremesh answers
     // `wiremesh:session` at once, so a pong before the answer means this server has no tunnel
     // (plain Soketi or Pusher ignore the event; wiremesh without `livewire` refuses it).
     if (!this.socket.send_event(TunnelEvents.session, {}) || !this.socket.send_event('pusher:ping', {}))
-      wait.resolve({ sync: false, reason: 'the socket is not connected', token: '' });
+      wait.resolve({
+        sync: false,
+        reason: 'the socket is not connected',
+        token: '',
+        maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      });
     // A new connection has a new jar, seeded from its handshake; what the old one held for the
     // browser is gone with it. (`dirty` stays: HTTP activity may have followed the handshake.)
     this.pending = false;
@@ -188,7 +200,7 @@ export class SessionSync {
     const noTunnel = noTunnelReason(message);
     if (noTunnel === undefined || this.settled !== 'no') return;
     this.settled = noTunnel.guess ? 'guess' : 'answer';
-    waiting.resolve({ sync: false, reason: noTunnel.reason, token: '' });
+    waiting.resolve({ sync: false, reason: noTunnel.reason, token: '', maxFrameBytes: DEFAULT_MAX_FRAME_BYTES });
   };
 
   private readonly onStateChange = (change: StateChange): void => {

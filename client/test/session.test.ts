@@ -10,6 +10,8 @@ page.install();
 class ConfiguredPusher extends FakePusher {
   readonly config = { useTLS: true, wsHost: 'app.test', wsPort: 80, wssPort: 443, wsPath: '' };
   answerSession = true;
+  /** Announced in the session answer (none: the client assumes wiremesh's default). */
+  maxFrameBytes: number | undefined;
   /** How the server meets `wiremesh:session`: wiremesh with the tunnel, wiremesh without it, a server that ignores it (Soketi). */
   server: 'tunnel' | 'refuses' | 'ignores' = 'tunnel';
   override send_event(event: string, data: unknown): boolean {
@@ -33,6 +35,7 @@ class ConfiguredPusher extends FakePusher {
           sync: true,
           reason: 'same host',
           path: '/wiremesh/session',
+          ...(this.maxFrameBytes === undefined ? {} : { maxFrameBytes: this.maxFrameBytes }),
         }),
       );
     }
@@ -151,4 +154,24 @@ test('a pong that answered an earlier ping of pusher-js: the late session answer
   pusher.respond(frame.id);
   assert.equal((await second).status, 200);
   assert.equal(pusher.requests().length, 1, 'the second update went over the socket');
+});
+
+test('a request whose frame exceeds the announced limit goes over HTTP; one that fits rides the socket', async () => {
+  pusher.maxFrameBytes = 4096;
+  handle = installLivewireTransport({ pusher, onEvent: (e) => events.push(e) });
+  assert.equal(await (await fetch(...livewire3(JSON.stringify({ text: 'x'.repeat(5000) })))).text(), 'page');
+  assert.deepEqual(pusher.requests(), [], 'nothing of it on the socket');
+  const http = events.find((e) => e.type === 'http');
+  assert.equal(http?.type === 'http' && http.reason, 'too-large');
+  assert.match(String(http?.type === 'http' && http.detail), /at most 4096/);
+  const small = fetch(...livewire3(JSON.stringify({ text: 'x'.repeat(3000) })));
+  pusher.respond((await pusher.request()).id);
+  assert.equal((await small).status, 200);
+});
+
+test('without an announced limit the client keeps frames under 256 KiB (multi-byte text counted in bytes)', async () => {
+  handle = installLivewireTransport({ pusher, onEvent: (e) => events.push(e) });
+  assert.equal(await (await fetch(...livewire3(JSON.stringify({ text: 'é'.repeat(140 * 1024) })))).text(), 'page');
+  assert.deepEqual(pusher.requests(), []);
+  assert.ok(events.some((e) => e.type === 'http' && e.reason === 'too-large'));
 });

@@ -39,7 +39,10 @@ export interface TunnelDeps {
   upstreams: Pick<Upstreams, 'of'>;
   /** The sync tokens of this node's connections and the endpoint that spends them. */
   sessions: Pick<SessionSync, 'offer' | 'forget'>;
-  limits: Pick<LimitsConfig, 'maxBufferedBytes' | 'maxTunnelBufferedBytes' | 'maxTunnelBufferedBytesPerIp'>;
+  limits: Pick<
+    LimitsConfig,
+    'maxFrameBytes' | 'maxBufferedBytes' | 'maxTunnelBufferedBytes' | 'maxTunnelBufferedBytesPerIp'
+  >;
   metrics: TunnelMetrics;
   logger: Logger;
   now?: () => number;
@@ -266,7 +269,9 @@ export class LivewireTunnel implements ExtensionHandler {
       page: state.page,
       proxies: app.proxies,
     });
-    conn.socket.send(frames.tunnelSession(offer));
+    // Answered at once, before any later frame of the connection: the client's ping after its
+    // question tells a server without the tunnel by the pong coming first.
+    conn.socket.send(frames.tunnelSession({ ...offer, maxFrameBytes: this.deps.limits.maxFrameBytes }));
   }
 
   /** The one place a fallback becomes a frame. */
