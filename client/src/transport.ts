@@ -155,6 +155,7 @@ class LivewireTransport {
   /** The browser's session follows the socket (pusher-js sockets; see session.ts). */
   private readonly session: SessionSync | undefined;
   private active = true;
+  private readonly warned = new Set<string>();
   private onUninstall: () => void = () => undefined;
 
   /** What `globalThis.fetch` becomes (a named function: it shows as `fetch` in stack traces). */
@@ -191,6 +192,13 @@ class LivewireTransport {
     this.wrapper = function fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
       return transport.wrapped(input, init);
     };
+  }
+
+  /** Once per reason: a console warning saying why updates stay on HTTP, and what to change. */
+  private warnOnce(reason: string): void {
+    if (this.warned.has(reason)) return;
+    this.warned.add(reason);
+    console.warn(`wiremesh: Livewire updates go over HTTP, not the socket: ${reason}. ${httpFix(reason)}`.trim());
   }
 
   /** Wraps `globalThis.fetch`; `onUninstall` runs when this transport is uninstalled. */
@@ -262,7 +270,10 @@ class LivewireTransport {
     let maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
     if (this.session !== undefined) {
       const info = await this.session.ready();
-      if (!info.sync) return this.http(input, init, 'cookies-cannot-follow', { detail: info.reason });
+      if (!info.sync) {
+        this.warnOnce(info.reason);
+        return this.http(input, init, 'cookies-cannot-follow', { detail: info.reason });
+      }
       maxFrameBytes = info.maxFrameBytes;
       await this.session.beforeTunnel();
       if (shape.signal?.aborted) throw abortReason(shape.signal);
@@ -312,6 +323,26 @@ class LivewireTransport {
         .catch(rethrowLater);
     }
     return response;
+  }
+}
+
+/** What to change for the tunnel to carry the updates, from the server's reason. */
+function httpFix(reason: string): string {
+  const origin = currentOrigin();
+  if (/not at the page's host/.test(reason))
+    return `Connect the socket to wiremesh on the page's own host, ${hostOf(origin)} (Echo's wsHost; VITE_PUSHER_HOST / VITE_REVERB_HOST = the host of APP_URL).`;
+  if (/allowed origins/.test(reason))
+    return `Add ${origin ?? "the page's origin"} to the app's livewire.publicUrl or livewire.allowedOrigins in wiremesh's config.`;
+  if (/no Livewire tunnel|refused wiremesh:session/.test(reason))
+    return "Give this app a livewire section in wiremesh's config (docs/configuration.md), or leave installLivewireTransport out.";
+  return '';
+}
+
+function hostOf(origin: string | undefined): string {
+  try {
+    return origin === undefined ? '' : new URL(origin).hostname;
+  } catch {
+    return '';
   }
 }
 

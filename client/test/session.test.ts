@@ -12,6 +12,8 @@ class ConfiguredPusher extends FakePusher {
   answerSession = true;
   /** Announced in the session answer (none: the client assumes wiremesh's default). */
   maxFrameBytes: number | undefined;
+  /** Fields of the session answer that differ from a same-host wiremesh's. */
+  answer: Record<string, unknown> = {};
   /** How the server meets `wiremesh:session`: wiremesh with the tunnel, wiremesh without it, a server that ignores it (Soketi). */
   server: 'tunnel' | 'refuses' | 'ignores' = 'tunnel';
   override send_event(event: string, data: unknown): boolean {
@@ -36,6 +38,7 @@ class ConfiguredPusher extends FakePusher {
           reason: 'same host',
           path: '/wiremesh/session',
           ...(this.maxFrameBytes === undefined ? {} : { maxFrameBytes: this.maxFrameBytes }),
+          ...this.answer,
         }),
       );
     }
@@ -117,15 +120,21 @@ test('a redirect effect waits for the sync before Livewire gets the response', a
   assert.equal(got, true);
 });
 
-test('the server says cookies cannot follow: updates go over HTTP before anything is sent', async () => {
-  pusher.answerSession = false;
+test('the server says cookies cannot follow: updates go over HTTP before anything is sent, with one console warning', async (t) => {
+  const warnings: string[] = [];
+  t.mock.method(console, 'warn', (message: string) => warnings.push(message));
+  const reason = "wiremesh is reached at 127.0.0.1, not at the page's host app.test: cookies cannot follow";
+  pusher.answer = { token: '', sync: false, reason };
   handle = installLivewireTransport({ pusher, onEvent: (e) => events.push(e) });
-  const res = fetch(...livewire3('{}'));
-  while (!pusher.sent.some((x) => x.event === 'wiremesh:session')) await new Promise((r) => setTimeout(r, 1));
-  pusher.deliver('wiremesh:session', { token: '', sync: false, reason: 'other host', path: '/wiremesh/session' });
-  assert.equal(await (await res).text(), 'page');
+  assert.equal(await (await fetch(...livewire3('{}'))).text(), 'page');
+  assert.equal(await (await fetch(...livewire3('{}'))).text(), 'page');
   assert.deepEqual(pusher.requests(), []);
   assert.ok(events.some((e) => e.type === 'http' && e.reason === 'cookies-cannot-follow'));
+  assert.equal(warnings.length, 1, `one warning, not one per update: ${JSON.stringify(warnings)}`);
+  assert.match(
+    warnings[0]!,
+    /go over HTTP, not the socket: wiremesh is reached at 127\.0\.0\.1.*on the page's own host, app\.test .*VITE_PUSHER_HOST/,
+  );
 });
 
 for (const server of ['refuses', 'ignores'] as const) {
