@@ -3,26 +3,44 @@
  * test/helpers/laravel.ts): the fragment controller and its route (outside the `web` group) in
  * test/fixtures/laravel-app, called with the exact body and signature wiremesh sends. A good
  * signature renders the members; a bad one is a plain 401 (no stack trace, no session, no
- * cookie); both also under `php artisan config:cache`, where env() reads nothing.
+ * cookie); the refresh call of "Triggers" reaches wiremesh's API signed; all also under
+ * `php artisan config:cache`, where env() reads nothing.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { renderBody } from '../src/fragments/render.js';
 import { signWebhook } from '../src/webhooks/sign.js';
 import { laravelRig, startLaravel, type LaravelApp } from './helpers/laravel.js';
-import { APP } from './helpers/server.js';
+import { APP, freePort, startTestServer, testApp, type TestServer } from './helpers/server.js';
 
 const rig = laravelRig();
 
 describe('the fragment route of docs/fragments.md on a real Laravel', { skip: rig.skip, timeout: 300_000 }, () => {
   let laravel: LaravelApp;
+  let wiremesh: TestServer;
 
   before(async () => {
+    const [port, wsPort] = [await freePort(), await freePort()];
+    const origin = `http://127.0.0.1:${port}`;
     laravel = await startLaravel(rig.root!, {
-      env: { PUSHER_APP_ID: APP.id, PUSHER_APP_KEY: APP.key, PUSHER_APP_SECRET: APP.secret },
+      port,
+      env: {
+        PUSHER_APP_ID: APP.id,
+        PUSHER_APP_KEY: APP.key,
+        PUSHER_APP_SECRET: APP.secret,
+        PUSHER_HOST: '127.0.0.1',
+        PUSHER_PORT: String(wsPort),
+      },
+    });
+    wiremesh = await startTestServer({
+      port: wsPort,
+      apps: [
+        testApp({ livewire: { backends: [origin], publicUrl: origin }, fragments: { path: '/wiremesh/fragments' } }),
+      ],
     });
   });
   after(async () => {
+    await wiremesh?.close();
     await laravel?.close();
   });
 
@@ -68,6 +86,8 @@ describe('the fragment route of docs/fragments.md on a real Laravel', { skip: ri
     assert.equal(bad.status, 401, `${when}: ${text.slice(0, 500)}`);
     assert.equal(text, 'bad signature');
     assert.equal(bad.headers.get('set-cookie'), null);
+    const refresh = await fetch(`${laravel.url}/_test/fragments/refresh`, { method: 'POST' });
+    assert.equal(refresh.status, 200, `${when}: the refresh snippet: ${(await refresh.text()).slice(0, 500)}`);
     const stale = renderBody(
       { fragment: 'online-users', channel: 'x', members: [], subscriptionCount: 0 },
       Date.now() - 120_000,
