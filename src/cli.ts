@@ -9,6 +9,7 @@ import { portInUse, portInUseMessage } from './cli/port-in-use.js';
 import { currentImage, execPlan, givenWsFlags, wsFlagsPlan } from './cli/ws-flags.js';
 import type { EnvSource } from './config/env.js';
 import { loadConfig } from './config/load.js';
+import { DEFAULT_APP, type Config } from './config/schema.js';
 import { isDefaultCredentials } from './config/validate.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
@@ -29,8 +30,17 @@ REVERB_SCALING_ENABLED + REDIS_URL and PUSHER_APP_*, and Soketi's SOKETI_DEFAULT
 are read too. --env-file reads a .env file (a Laravel app's) as Node's --env-file does: variables
 already in the environment win. On Fly.io (FLY_APP_NAME) the nodes form a mesh over <app>.internal by themselves.`;
 
-const DEFAULT_APP_WARNING =
-  'serving the default app (app-id / app-key / app-secret): set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or a config file, before exposing this server';
+/** Why an app with the default credentials is served, and what to change: the environment, or the config file that says so. */
+function defaultAppWarning(config: Config, file: string | undefined, sources: readonly EnvSource[]): string {
+  const fromEnv = sources.some((x) => /^apps\[\d+\]\.(key|secret)$/.test(x.path));
+  if (file === undefined && !fromEnv)
+    return 'serving the default app (app-id / app-key / app-secret): set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or a config file, before exposing this server';
+  const apps = config.apps
+    .filter((app) => app.key === DEFAULT_APP.key || app.secret === DEFAULT_APP.secret)
+    .map((app) => app.id);
+  const where = fromEnv ? 'the environment' : `the config file ${file}`;
+  return `app ${apps.join(', ')} uses the default key or secret (app-key / app-secret) from ${where}: set your own there before exposing this server`;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -58,9 +68,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   let config;
   const sources: EnvSource[] = [];
+  const notes: string[] = [];
   try {
     if (envFile !== undefined) loadEnvFile(envFile, process.env);
-    config = await loadConfig({ ...(file === undefined ? {} : { file }), env: process.env, sources });
+    config = await loadConfig({ ...(file === undefined ? {} : { file }), env: process.env, sources, notes });
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
@@ -74,6 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(config.region ? { context: { region: config.region } } : {}),
   });
   logEnvSources(logger, sources);
+  if (cluster.isPrimary) for (const note of notes) logger.info(note);
   if (flags.action === 'unsupported' && cluster.isPrimary)
     logger.info(`ws transport: start node with ${flags.missing.join(' ')}`, {
       reason:
@@ -87,7 +99,8 @@ export async function main(argv: string[]): Promise<number> {
     });
   const workers = config.workers;
   if (workers > 1 && cluster.isPrimary) {
-    if (isDefaultCredentials(config)) logger.warn(DEFAULT_APP_WARNING);
+    if (isDefaultCredentials(config))
+      logger.warn(defaultAppWarning(config, file || process.env.WIREMESH_CONFIG || undefined, sources));
     process.exitCode = await supervise(workers, logger.child({ part: 'supervisor' }));
     return process.exitCode;
   }
@@ -96,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
   if (worker) {
     config = workerConfig(config, index, workers, process.env[WORKER_SECRET_ENV] ?? '');
   } else if (isDefaultCredentials(config)) {
-    logger.warn(DEFAULT_APP_WARNING);
+    logger.warn(defaultAppWarning(config, file || process.env.WIREMESH_CONFIG || undefined, sources));
   }
   // Each process serving the port warms its own code (docs/transport.md, "Warm-up").
   if (ws && process.env[WARMUP_ENV] !== 'off') {

@@ -75,8 +75,11 @@ function config(overrides: Record<string, unknown> = {}, app: Record<string, unk
   });
 }
 
-async function runDoctor(args: string[]): Promise<{ code: number | string | null; lines: string[] }> {
-  const proc = runCli(['doctor', ...args]);
+async function runDoctor(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | string | null; lines: string[] }> {
+  const proc = runCli(['doctor', ...args], env);
   const code = await proc.exited;
   return { code, lines: proc.stdout().trim().split('\n') };
 }
@@ -160,6 +163,27 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
       /^PROBLEM websocket \(public URL\): .*HTTP 404 instead of a WebSocket upgrade — fix: the proxy must forward \/app\//,
     );
     assert.match(lines.at(-1)!, /^\d+ problem\(s\)$/);
+  });
+
+  it("says how a Laravel .env's PUSHER_APP_* combine with the config file's app, and keeps its tunnel", async () => {
+    const env = { PUSHER_APP_ID: APP.id, PUSHER_APP_KEY: APP.key, PUSHER_APP_SECRET: APP.secret };
+    const { code, lines } = await runDoctor(['--config', config()], env);
+    assert.equal(code, 0, lines.join('\n'));
+    has(
+      lines,
+      /^ok +apps: apps\[0\] \(id "doc-app"\) of .* takes id, key, secret from the environment \(PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET\); its other settings are the file's$/,
+    );
+    has(lines, /^ok +livewire: backend http:\/\/127\.0\.0\.1:\d+\/up → 200/);
+    const other = await runDoctor(['--config', config({ apps: [{ ...APP }, { id: 'b', key: 'b', secret: 'b' }] })], {
+      ...env,
+      PUSHER_APP_ID: 'laravel',
+      PUSHER_APP_KEY: 'laravel-key',
+    });
+    assert.equal(other.code, 1);
+    has(
+      other.lines,
+      /^PROBLEM config: Invalid environment: PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET define an app .* none of the 2 apps of /,
+    );
   });
 
   it('reports an invalid config as one problem', async () => {

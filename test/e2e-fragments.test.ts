@@ -207,5 +207,41 @@ describe(
         assert.deepEqual(alice.errors, []);
       },
     );
+
+    test(
+      'wire:navigate away from the fragment leaves its presence channel: the others see member_removed',
+      { timeout: TEST_TIMEOUT },
+      async () => {
+        const alice = users.get('alice')!.rec;
+        type PresenceWindow = Window & {
+          removed?: string[];
+          pusher: {
+            channel(name: string): { bind(event: string, cb: (m: { id: string }) => void): void } | undefined;
+          };
+        };
+        await alice.page.evaluate(() => {
+          const w = window as unknown as PresenceWindow;
+          w.removed = [];
+          w.pusher.channel('presence-lobby')!.bind('pusher:member_removed', (m) => w.removed!.push(m.id));
+        });
+        const henry = await join('henry', suite.nodeB);
+        await everyPageShowsEveryone();
+        const loads = henry.loads.length;
+        await henry.page.click('#lobby-to-counter');
+        await henry.page.waitForSelector('#counter');
+        users.delete('henry');
+        await eventually("alice's page sees henry leave", async () =>
+          alice.page.evaluate(() => (window as unknown as PresenceWindow).removed!.includes('henry')),
+        );
+        await everyPageShowsEveryone();
+        assert.equal(henry.loads.length, loads, 'wire:navigate, not a full page load');
+        assert.equal(
+          await henry.page.evaluate(() => (window as unknown as PresenceWindow).pusher.channel('presence-lobby')),
+          undefined,
+          "henry's page no longer holds the channel",
+        );
+        await henry.page.context().close();
+      },
+    );
   },
 );

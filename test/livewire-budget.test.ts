@@ -53,7 +53,12 @@ const logged = (srv: TestServer, msg: string): Array<Record<string, unknown>> =>
 test('many non-reading sockets of one client: the node holds about its budget, others are served', async () => {
   const origin = await upstream();
   const srv = await startTestServer({
-    limits: { maxBufferedBytes: 256 * 1024, maxTunnelBufferedBytesPerIp: 6 * MB, maxTunnelBufferedBytes: 12 * MB },
+    limits: {
+      maxFrameBytes: 256 * 1024,
+      maxBufferedBytes: 256 * 1024,
+      maxTunnelBufferedBytesPerIp: 6 * MB,
+      maxTunnelBufferedBytes: 12 * MB,
+    },
     apps: [
       testApp({
         livewire: {
@@ -115,7 +120,12 @@ test('many non-reading sockets of one client: the node holds about its budget, o
 test('a client over its budget is sent back to HTTP before its request runs', async () => {
   const origin = await upstream();
   const srv = await startTestServer({
-    limits: { maxBufferedBytes: 256 * 1024, maxTunnelBufferedBytesPerIp: 3 * MB, maxTunnelBufferedBytes: 0 },
+    limits: {
+      maxFrameBytes: 256 * 1024,
+      maxBufferedBytes: 256 * 1024,
+      maxTunnelBufferedBytesPerIp: 3 * MB,
+      maxTunnelBufferedBytes: 0,
+    },
     apps: [
       testApp({
         livewire: { publicUrl: PAGE, backends: [origin], trustedProxies: ['127.0.0.0/8'], maxResponseBytes: 2 * MB },

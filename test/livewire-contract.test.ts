@@ -94,7 +94,12 @@ test("the server's tunnel handles exactly the client's event names", () => {
     apps: [],
     upstreams: { of: () => undefined },
     sessions: { offer: () => ({ token: '', sync: false, reason: '', path: '' }), forget: () => {} },
-    limits: { maxBufferedBytes: 1 << 20, maxTunnelBufferedBytes: 0, maxTunnelBufferedBytesPerIp: 0 },
+    limits: {
+      maxFrameBytes: 1 << 20,
+      maxBufferedBytes: 1 << 20,
+      maxTunnelBufferedBytes: 0,
+      maxTunnelBufferedBytesPerIp: 0,
+    },
     metrics: { requests: { inc: () => {} }, fallbacks: { inc: () => {} }, latency: { observe: () => {} } },
     logger: createLogger({ level: 'silent' }),
   });

@@ -147,10 +147,22 @@ describe('livewire session sync', () => {
     assert.equal(info.sync, false);
     assert.equal(info.token, '');
     assert.match(info.reason, /ws\.example\.test, not at the page's host 127\.0\.0\.1/);
+    const hostLine = srv.logs.find((l) => l.includes("a page's Livewire updates go over HTTP"));
+    assert.ok(hostLine, 'the server says why the page will not use the tunnel');
+    const logged = JSON.parse(hostLine) as Record<string, string>;
+    assert.equal(logged.code, 'cookies_cannot_follow');
+    assert.equal(logged.client, PAGE);
+    assert.match(logged.fix!, /VITE_PUSHER_HOST/);
     const foreign = await socket(t, srv, { origin: 'https://evil.example' });
     assert.deepEqual(
       { ...(await session(foreign)), reason: '' },
-      { token: '', sync: false, reason: '', path: '/wiremesh/session' },
+      { token: '', sync: false, reason: '', path: '/wiremesh/session', maxFrameBytes: 256 * 1024 },
     );
+    await session(await socket(t, srv, { origin: 'https://evil.example' }));
+    const originLines = srv.logs.filter((l) => l.includes('"code":"origin_not_allowed"'));
+    assert.equal(originLines.length, 1, 'once per origin and episode');
+    const refused = JSON.parse(originLines[0]!) as Record<string, string>;
+    assert.equal(refused.client, 'https://evil.example');
+    assert.match(refused.fix!, /livewire\.publicUrl or allowedOrigins/);
   });
 });

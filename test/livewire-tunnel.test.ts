@@ -477,6 +477,12 @@ describe('livewire tunnel: choosing a backend', () => {
     const f: FallbackData = await s.fallback('n2');
     assert.equal(f.code, 'backend_unavailable');
     assert.match(f.reason, /no healthy backend/);
+    const logged = srv.logs.filter((l) => l.includes('livewire requests go over HTTP: no upstream is healthy'));
+    assert.equal(logged.length, 1, 'logged once for the episode, not per request');
+    const line = JSON.parse(logged[0]!) as Record<string, unknown>;
+    assert.equal(line.level, 40);
+    assert.equal(line.code, 'backend_unavailable');
+    assert.match(String(line.fix), /livewire\.healthIntervalMs/);
   });
 
   test('backends found by DNS (A and AAAA answers of the name)', async (t) => {

@@ -227,3 +227,27 @@ for (const transport of await availableTransports()) {
     assert.equal(listening?.transport, transport);
   });
 }
+
+test('the default-credentials warning says where they come from', async () => {
+  const port = await freePort();
+  // The file's app uses the well-known key: the warning names the file, not "set a config file".
+  const file = configFile({ port, host: '127.0.0.1', apps: [{ id: 'mine', key: 'app-key', secret: 's3cret' }] });
+  const fromFile = start(['start', '--config', file]);
+  await healthy(fromFile, port);
+  fromFile.child.kill('SIGTERM');
+  await fromFile.exited;
+  const warning = jsonLines(fromFile.stderr()).find((l) => /default key or secret/.test(String(l.msg)));
+  assert.ok(warning, fromFile.stderr());
+  assert.match(
+    String(warning.msg),
+    new RegExp(`^app mine uses the default key or secret .* from the config file ${file}`),
+  );
+  assert.ok(!/serving the default app/.test(fromFile.stderr()));
+
+  // Nothing configured at all: the default app, and how to replace it.
+  const bare = start(['start'], { WIREMESH_PORT: String(port), WIREMESH_HOST: '127.0.0.1' });
+  await healthy(bare, port);
+  bare.child.kill('SIGTERM');
+  await bare.exited;
+  assert.match(bare.stderr(), /serving the default app \(app-id \/ app-key \/ app-secret\)/);
+});

@@ -152,7 +152,8 @@ describe('frames the server cannot understand', () => {
     });
   }
 
-  // Every transport: the portable `ws` one sends 1009; uWebSockets.js cuts the connection (1006).
+  // Every transport closes with 1009 and logs the client (uWebSockets.js cuts a frame past twice
+  // the limit itself: 1006, logged too).
   for (const transport of ['ws', 'uws'] as const) {
     test(`${transport} transport: an oversized frame closes that socket while others keep working`, async (t) => {
       let own: TestServer;
@@ -170,9 +171,22 @@ describe('frames the server cannot understand', () => {
         track(t, other);
         await rawSubscribe(other, 'still-working');
         await rawSubscribe(big, 'still-working');
-        big.send({ event: 'client-huge', channel: 'still-working', data: 'x'.repeat(2_000) });
+        big.send({ event: 'client-huge', channel: 'still-working', data: 'x'.repeat(1_500) });
         const closed = await big.waitClosed();
-        assert.equal(closed.code, transport === 'ws' ? 1009 : 1006);
+        assert.equal(closed.code, 1009);
+        const line = own.logs.find((l) => l.includes('exceeded limits.maxFrameBytes'));
+        assert.ok(line, 'the oversized frame is logged');
+        assert.equal(JSON.parse(line).client, '127.0.0.1');
+        if (transport === 'uws') {
+          const { raw: huge } = await rawConnected(own.port);
+          track(t, huge);
+          huge.send({ event: 'client-huge', channel: 'still-working', data: 'x'.repeat(3_000) });
+          await huge.waitClosed();
+          await until(
+            () => own.logs.filter((l) => l.includes('exceeded limits.maxFrameBytes')).length === 2,
+            'the cut past twice the limit is logged',
+          );
+        }
         assert.equal(
           other.frames.some((f) => f.event === 'client-huge'),
           false,

@@ -16,6 +16,7 @@
  * `options.headers`.
  */
 import { rethrowLater } from './errors.js';
+import { echoSocket } from './socket.js';
 import type { TransportHandle } from './transport.js';
 
 export interface SocketAuthOptions {
@@ -66,7 +67,7 @@ export function socketChannelAuthorizer(
     const form = new URLSearchParams({ socket_id: params.socketId, channel_name: params.channelName });
     answer(
       authRequest<ChannelAuthorizationData>(transport, endpoint, form, options.headers, 'channel-authorization'),
-      callback,
+      withStatus(transport, params.channelName, callback),
     );
   };
 }
@@ -83,6 +84,52 @@ export function socketUserAuthenticator(
       callback,
     );
   };
+}
+
+/**
+ * pusher-js puts `status` into `pusher:subscription_error` (what Echo's `.error()` receives) only
+ * for its own HTTPAuthError class, which it does not export. So while the refusal is handed back,
+ * a global listener of that channel, called before every other one with the same payload, adds
+ * the status to it: Echo sees `{type: 'AuthError', error, status}` as over pusher-js's own HTTP.
+ */
+function withStatus(
+  transport: TransportRef,
+  channelName: string,
+  callback: (error: Error | null, data: ChannelAuthorizationData | null) => void,
+): (error: Error | null, data: ChannelAuthorizationData | null) => void {
+  return (error, data) => {
+    const channel = error instanceof AuthRequestError ? channelOf(transport, channelName) : undefined;
+    if (channel === undefined || !(error instanceof AuthRequestError)) return callback(error, data);
+    const stamp = (event: string, payload: unknown): void => {
+      if (event !== 'pusher:subscription_error' || typeof payload !== 'object' || payload === null) return;
+      if (!('status' in payload)) (payload as { status?: number }).status = error.status;
+    };
+    channel.bind_global(stamp);
+    try {
+      callback(error, data);
+    } finally {
+      channel.unbind_global(stamp);
+    }
+  };
+}
+
+interface GlobalBindable {
+  bind_global(callback: (event: string, payload: unknown) => void): unknown;
+  unbind_global(callback: (event: string, payload: unknown) => void): unknown;
+}
+
+/** The pusher-js channel being authorized: on the transport's socket, else on Echo's. */
+function channelOf(transport: TransportRef, name: string): GlobalBindable | undefined {
+  const socket = resolve(transport)?.socket ?? echoSocket();
+  const channel = (socket as { channel?: (name: string) => unknown } | undefined)?.channel?.(name);
+  const c = channel as Partial<GlobalBindable> | undefined;
+  return typeof c?.bind_global === 'function' && typeof c.unbind_global === 'function'
+    ? (c as GlobalBindable)
+    : undefined;
+}
+
+function resolve(transport: TransportRef): TransportHandle | undefined {
+  return typeof transport === 'function' && !('uninstall' in transport) ? transport() : (transport as TransportHandle);
 }
 
 /** Calls back exactly once; an exception thrown by the callback surfaces as uncaught. */
@@ -102,8 +149,7 @@ async function authRequest<T>(
   extra: SocketAuthOptions['headers'],
   kind: string,
 ): Promise<T> {
-  const handle =
-    typeof transport === 'function' && !('uninstall' in transport) ? transport() : (transport as TransportHandle);
+  const handle = resolve(transport);
   const headers: Record<string, string> = { accept: 'application/json' };
   const csrf = csrfToken();
   if (csrf !== undefined) headers['x-csrf-token'] = csrf;

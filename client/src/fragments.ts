@@ -23,6 +23,7 @@ export const FragmentEvents = {
 /** What of pusher-js the fragments use: the tunnel's surface plus channels. */
 export interface FragmentSocket extends TunnelSocket {
   subscribe(channel: string): FragmentChannel;
+  unsubscribe(channel: string): void;
   channel(channel: string): FragmentChannel | undefined;
 }
 
@@ -83,6 +84,8 @@ export function installFragments(options: FragmentsOptions): FragmentsHandle {
   const root = options.root ?? document;
   const morph = options.morph ?? defaultMorph;
   const watched = new Map<string, Watched>();
+  /** Channels subscribed here for fragments (not by the page before): unsubscribed when no fragment uses them. */
+  const ours = new Set<string>();
 
   const elementsOf = (fragment: string, channel: string): Element[] =>
     [...root.querySelectorAll('[data-wiremesh-fragment]')].filter(
@@ -119,7 +122,9 @@ export function installFragments(options: FragmentsOptions): FragmentsHandle {
   pusher.connection.bind('message', onMessage);
 
   const watch = (fragment: string, channel: string): void => {
-    const ch = pusher.channel(channel) ?? pusher.subscribe(channel);
+    const existing = pusher.channel(channel);
+    if (existing === undefined) ours.add(channel);
+    const ch = existing ?? pusher.subscribe(channel);
     // After every (re)subscription of the channel, e.g. when pusher-js reconnects.
     const onSubscribed = (): void => void pusher.send_event(FragmentEvents.subscribe, { fragment, channel });
     ch.bind('pusher:subscription_succeeded', onSubscribed);
@@ -132,6 +137,11 @@ export function installFragments(options: FragmentsOptions): FragmentsHandle {
     watched.delete(keyOf(w.fragment, w.channel));
     if (pusher.connection.state === 'connected')
       pusher.send_event(FragmentEvents.unsubscribe, { fragment: w.fragment, channel: w.channel });
+    // The channel goes too (a presence channel: the user leaves it) once no fragment of the page
+    // uses it, unless the page holds it itself (subscribed before, or through Echo since).
+    if (!ours.has(w.channel) || [...watched.values()].some((o) => o.channel === w.channel)) return;
+    ours.delete(w.channel);
+    if (!echoHolds(w.channel)) pusher.unsubscribe(w.channel);
   };
 
   const scan = (): void => {
@@ -156,6 +166,12 @@ export function installFragments(options: FragmentsOptions): FragmentsHandle {
       for (const w of [...watched.values()]) unwatch(w);
     },
   };
+}
+
+/** Whether the page's Echo has the channel (Echo.join/private/channel, also after the fragment subscribed it). */
+function echoHolds(channel: string): boolean {
+  const channels = (globalThis as { Echo?: { connector?: { channels?: unknown } } }).Echo?.connector?.channels;
+  return typeof channels === 'object' && channels !== null && Object.hasOwn(channels, channel);
 }
 
 function readFrame(data: unknown): FragmentFrame | null {

@@ -9,7 +9,7 @@
  *   server → client  wiremesh:chunk    {id, chunk, done}            (only after a response with done:false)
  *   server → client  wiremesh:fallback {id, reason, code}           (not executed: send it over HTTP)
  *   client → server  wiremesh:session  {pageAgeMs}                  (once per connection)
- *   server → client  wiremesh:session  {token, sync, reason, path}  (the session sync: session.ts)
+ *   server → client  wiremesh:session  {token, sync, reason, path, maxFrameBytes}  (session.ts)
  */
 
 export const TunnelEvents = {
@@ -28,7 +28,12 @@ export interface SessionFrame {
   readonly sync: boolean;
   readonly reason: string;
   readonly path: string;
+  /** The largest frame the server reads; DEFAULT_MAX_FRAME_BYTES when it does not say. */
+  readonly maxFrameBytes: number;
 }
+
+/** The frame limit assumed when the server does not announce one (wiremesh's default `limits.maxFrameBytes`). */
+export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024;
 
 /** Reads a `wiremesh:session` frame; undefined for any other message. */
 export function parseSessionFrame(message: unknown): SessionFrame | undefined {
@@ -42,6 +47,10 @@ export function parseSessionFrame(message: unknown): SessionFrame | undefined {
     sync: f.sync === true,
     reason: typeof f.reason === 'string' ? f.reason : '',
     path: typeof f.path === 'string' ? f.path : '/wiremesh/session',
+    maxFrameBytes:
+      typeof f.maxFrameBytes === 'number' && Number.isInteger(f.maxFrameBytes) && f.maxFrameBytes >= 1024
+        ? f.maxFrameBytes
+        : DEFAULT_MAX_FRAME_BYTES,
   };
 }
 

@@ -19,12 +19,14 @@
  * socket offers no session sync, Livewire updates stay on HTTP: never two diverged sessions.
  */
 import { deferred, type Deferred } from './deferred.js';
-import { parseSessionFrame, TunnelEvents } from './protocol.js';
+import { DEFAULT_MAX_FRAME_BYTES, frameData, parseSessionFrame, TunnelEvents } from './protocol.js';
 import type { StateChange, TunnelSocket } from './socket.js';
 
 export interface SessionInfo {
   readonly sync: boolean;
   readonly reason: string;
+  /** The largest frame the server reads: a larger request goes over HTTP. */
+  readonly maxFrameBytes: number;
 }
 
 export interface SessionSyncOptions {
@@ -43,6 +45,8 @@ export class SessionSync {
   private info: Promise<SessionInfo & { token: string }> | undefined;
   private infoFor: string | undefined;
   private waiting: Deferred<SessionInfo & { token: string }> | undefined;
+  /** How the current connection's question was settled: not yet, by the server's word, or read from a pong. */
+  private settled: 'no' | 'answer' | 'guess' = 'no';
   /** The browser's cookies may differ from the jar's. */
   private dirty = false;
   /** The jar has cookies the browser has not been given. */
@@ -71,8 +75,8 @@ export class SessionSync {
 
   /** Whether this connection's tunnel may carry cookie-bearing requests; asks the server once per connection. */
   async ready(): Promise<SessionInfo> {
-    const { sync, reason } = await this.current();
-    return { sync, reason };
+    const { sync, reason, maxFrameBytes } = await this.current();
+    return { sync, reason, maxFrameBytes };
   }
 
   /** Before a tunnelled request: brings the jar up to the browser's cookies when they may have changed. */
@@ -102,16 +106,33 @@ export class SessionSync {
     const id = socketId(this.socket);
     if (this.info !== undefined && this.infoFor === id) return this.info;
     this.infoFor = id;
+    this.settled = 'no';
     const wait = deferred<SessionInfo & { token: string }>();
     this.waiting = wait;
-    const timer = setTimeout(
-      () => wait.resolve({ sync: false, reason: 'the server did not answer wiremesh:session', token: '' }),
-      this.options.timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      if (this.settled === 'no') this.settled = 'guess';
+      wait.resolve({
+        sync: false,
+        reason: 'the server did not answer wiremesh:session',
+        token: '',
+        maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      });
+    }, this.options.timeoutMs);
     void wait.promise.then(() => clearTimeout(timer));
     // The page's age dates the cookies the handshake carried (its response set them).
-    if (!this.socket.send_event(TunnelEvents.session, { pageAgeMs: Math.round(performance.now()) }))
-      wait.resolve({ sync: false, reason: 'the socket is not connected', token: '' });
+    // The ping is a barrier: a server answers a connection's frames in order, and wiremesh answers
+    // `wiremesh:session` at once, so a pong before the answer means this server has no tunnel
+    // (plain Soketi or Pusher ignore the event; wiremesh without `livewire` refuses it).
+    if (
+      !this.socket.send_event(TunnelEvents.session, { pageAgeMs: Math.round(performance.now()) }) ||
+      !this.socket.send_event('pusher:ping', {})
+    )
+      wait.resolve({
+        sync: false,
+        reason: 'the socket is not connected',
+        token: '',
+        maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      });
     // A new connection has a new jar, seeded from its handshake; what the old one held for the
     // browser is gone with it. (`dirty` stays: HTTP activity may have followed the handshake.)
     this.pending = false;
@@ -168,14 +189,43 @@ export class SessionSync {
   }
 
   private readonly onMessage = (message: unknown): void => {
+    const waiting = this.waiting;
+    if (waiting === undefined) return;
     const frame = parseSessionFrame(message);
-    if (frame === undefined || this.waiting === undefined) return;
-    this.waiting.resolve(frame.sync && frame.token !== '' ? frame : { ...frame, sync: false });
+    if (frame !== undefined) {
+      const answer = frame.sync && frame.token !== '' ? frame : { ...frame, sync: false };
+      // A pong taken for "no tunnel" may have answered pusher-js's own earlier ping: the late
+      // answer wins, for the next request.
+      if (this.settled === 'guess') this.info = Promise.resolve(answer);
+      this.settled = 'answer';
+      waiting.resolve(answer);
+      return;
+    }
+    const noTunnel = noTunnelReason(message);
+    if (noTunnel === undefined || this.settled !== 'no') return;
+    this.settled = noTunnel.guess ? 'guess' : 'answer';
+    waiting.resolve({ sync: false, reason: noTunnel.reason, token: '', maxFrameBytes: DEFAULT_MAX_FRAME_BYTES });
   };
 
   private readonly onStateChange = (change: StateChange): void => {
     if (change.current !== 'connected') this.info = undefined;
   };
+}
+
+/**
+ * Whether a message says this server has no tunnel: wiremesh without `livewire` refuses
+ * `wiremesh:session` with a `pusher:error`; a server that ignores it (Soketi, Pusher) answers the
+ * ping sent after it first (`guess`: that pong may also answer a ping of pusher-js's own).
+ */
+function noTunnelReason(message: unknown): { reason: string; guess: boolean } | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const { event, data } = message as { event?: unknown; data?: unknown };
+  if (event === 'pusher:pong')
+    return { reason: 'the server has no Livewire tunnel (no answer to wiremesh:session)', guess: true };
+  if (event !== 'pusher:error') return undefined;
+  const text = String(frameData(data)?.message ?? (typeof data === 'string' ? data : ''));
+  if (!text.includes(TunnelEvents.session)) return undefined;
+  return { reason: `the server refused wiremesh:session: ${text.slice(0, 200)}`, guess: false };
 }
 
 function socketId(socket: TunnelSocket): string {

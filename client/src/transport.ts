@@ -3,8 +3,8 @@
  * page's pusher-js socket, and decides, per request, between the socket and plain HTTP.
  *
  * HTTP (the original `fetch`, same arguments) is used when: the request is not a Livewire update;
- * the socket is not `connected`; the circuit breaker is open; the body is not text; the socket
- * wrote nothing; the server answered `wiremesh:fallback`; or the tunnelled answer is a 419 (the
+ * the socket is not `connected`; the circuit breaker is open; the body is not text; its frame
+ * would exceed the server's frame limit; the socket wrote nothing; the server answered `wiremesh:fallback`; or the tunnelled answer is a 419 (the
  * backend refused without side effects: replayed once, so the browser's own cookies decide).
  * A request lost in flight (timeout, socket drop) is NOT replayed — the backend may have run it —
  * and rejects like a network failure, which Livewire handles as it does over HTTP. So an update
@@ -19,6 +19,7 @@ import { abortReason, ConfigError, rethrowLater, type TunnelErrorCode } from './
 import { breakerOptions, CircuitBreaker, type BreakerOptions } from './fallback.js';
 import { currentOrigin, isLivewireUpdate, type RequestMatcher } from './match.js';
 import { captureRequest, describeRequest, type CapturedRequest } from './request.js';
+import { DEFAULT_MAX_FRAME_BYTES } from './protocol.js';
 import { echoSocket, isTunnelSocket, type TunnelSocket } from './socket.js';
 import { SessionSync, socketOrigin } from './session.js';
 import { Tunnel, type TunnelOutcome } from './tunnel.js';
@@ -52,7 +53,9 @@ export type HttpReason =
   | 'server-fallback'
   | 'expired-419'
   /** wiremesh is on another host than the page: its cookies cannot follow the socket (session.ts). */
-  | 'cookies-cannot-follow';
+  | 'cookies-cannot-follow'
+  /** The request's frame would exceed the server's frame limit (announced in its session answer). */
+  | 'too-large';
 
 export type TransportEvent =
   | { readonly type: 'socket'; readonly status: number }
@@ -152,6 +155,7 @@ class LivewireTransport {
   /** The browser's session follows the socket (pusher-js sockets; see session.ts). */
   private readonly session: SessionSync | undefined;
   private active = true;
+  private readonly warned = new Set<string>();
   private onUninstall: () => void = () => undefined;
 
   /** What `globalThis.fetch` becomes (a named function: it shows as `fetch` in stack traces). */
@@ -188,6 +192,13 @@ class LivewireTransport {
     this.wrapper = function fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
       return transport.wrapped(input, init);
     };
+  }
+
+  /** Once per reason: a console warning saying why updates stay on HTTP, and what to change. */
+  private warnOnce(reason: string): void {
+    if (this.warned.has(reason)) return;
+    this.warned.add(reason);
+    console.warn(`wiremesh: Livewire updates go over HTTP, not the socket: ${reason}. ${httpFix(reason)}`.trim());
   }
 
   /** Wraps `globalThis.fetch`; `onUninstall` runs when this transport is uninstalled. */
@@ -256,16 +267,25 @@ class LivewireTransport {
     if (!this.breaker.allow()) return this.http(input, init, 'circuit-open');
     const request = await captureRequest(input, init, shape);
     if (request === undefined) return this.http(input, init, 'not-routable');
+    let maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
     if (this.session !== undefined) {
       const info = await this.session.ready();
-      if (!info.sync) return this.http(input, init, 'cookies-cannot-follow', { detail: info.reason });
+      if (!info.sync) {
+        this.warnOnce(info.reason);
+        return this.http(input, init, 'cookies-cannot-follow', { detail: info.reason });
+      }
+      maxFrameBytes = info.maxFrameBytes;
       await this.session.beforeTunnel();
       if (shape.signal?.aborted) throw abortReason(shape.signal);
     }
-    const outcome = await this.tunnel.send(request, shape.signal);
+    const outcome = await this.tunnel.send(request, shape.signal, maxFrameBytes);
     switch (outcome.kind) {
       case 'not-sent':
         return this.http(input, init, 'not-sent');
+      case 'too-large':
+        return this.http(input, init, 'too-large', {
+          detail: `a frame of ${outcome.bytes} bytes; the server reads at most ${outcome.limit}`,
+        });
       case 'fallback':
         return this.http(input, init, 'server-fallback', { code: outcome.code, detail: outcome.reason });
       case 'response':
@@ -303,6 +323,26 @@ class LivewireTransport {
         .catch(rethrowLater);
     }
     return response;
+  }
+}
+
+/** What to change for the tunnel to carry the updates, from the server's reason. */
+function httpFix(reason: string): string {
+  const origin = currentOrigin();
+  if (/not at the page's host/.test(reason))
+    return `Connect the socket to wiremesh on the page's own host, ${hostOf(origin)} (Echo's wsHost; VITE_PUSHER_HOST / VITE_REVERB_HOST = the host of APP_URL).`;
+  if (/allowed origins/.test(reason))
+    return `Add ${origin ?? "the page's origin"} to the app's livewire.publicUrl or livewire.allowedOrigins in wiremesh's config.`;
+  if (/no Livewire tunnel|refused wiremesh:session/.test(reason))
+    return "Give this app a livewire section in wiremesh's config (docs/configuration.md), or leave installLivewireTransport out.";
+  return '';
+}
+
+function hostOf(origin: string | undefined): string {
+  try {
+    return origin === undefined ? '' : new URL(origin).hostname;
+  } catch {
+    return '';
   }
 }
 

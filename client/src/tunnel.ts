@@ -23,6 +23,8 @@ import type { StateChange, TunnelSocket } from './socket.js';
 export type TunnelOutcome =
   /** The socket wrote nothing: no byte of the request left the page. */
   | { readonly kind: 'not-sent' }
+  /** Its frame would exceed the server's frame limit (which would drop the socket): not sent. */
+  | { readonly kind: 'too-large'; readonly bytes: number; readonly limit: number }
   /** The server declined to execute it. */
   | { readonly kind: 'fallback'; readonly reason: string; readonly code: string | number }
   | {
@@ -74,12 +76,16 @@ export class Tunnel {
     this.newId = options.newId ?? randomIds();
   }
 
-  /** Sends one request. Call only while the socket is `connected`. */
-  async send(request: TunnelRequest, signal?: AbortSignal): Promise<TunnelOutcome> {
+  /** Sends one request whose frame fits in `maxFrameBytes`. Call only while the socket is `connected`. */
+  async send(request: TunnelRequest, signal?: AbortSignal, maxFrameBytes = Infinity): Promise<TunnelOutcome> {
     if (signal?.aborted) throw abortReason(signal);
     if (this.closing) return { kind: 'not-sent' };
-    this.attach();
     const id = this.newId();
+    const frame = requestFrame(id, request);
+    // The frame as pusher-js writes it ({event, data} as JSON), in UTF-8 bytes.
+    const bytes = encoder.encode(JSON.stringify({ event: TunnelEvents.request, data: frame })).length;
+    if (bytes > maxFrameBytes) return { kind: 'too-large', bytes, limit: maxFrameBytes };
+    this.attach();
     const entry: Pending = {
       id,
       request,
@@ -93,7 +99,7 @@ export class Tunnel {
     this.pending.set(id, entry);
     let sent: boolean;
     try {
-      sent = this.socket.send_event(TunnelEvents.request, requestFrame(id, request));
+      sent = this.socket.send_event(TunnelEvents.request, frame);
     } catch (cause) {
       this.finish(entry);
       throw networkError(new TunnelError('send-failed', 'the socket threw while sending the request', { cause }));

@@ -33,6 +33,10 @@ class ChannelPusher extends FakePusher implements FragmentSocket {
   channel(name: string): FakeChannel | undefined {
     return this.channels.get(name);
   }
+  readonly unsubscribed: string[] = [];
+  unsubscribe(name: string): void {
+    this.unsubscribed.push(name);
+  }
 }
 
 /** Just enough of an element: attributes, and the HTML the morph put in. */
@@ -141,4 +145,47 @@ test('scan drops fragments no longer in the page; stop unbinds everything', () =
   assert.equal(pusher.channels.get('presence-lobby')!.listeners.get('pusher:subscription_succeeded')!.size, 0);
   handle.stop();
   assert.equal(pusher.listenerCount('message'), 0);
+});
+
+test('the channel a fragment subscribed goes when no fragment uses it; one the page holds stays', () => {
+  const one = lobby();
+  const two = lobby();
+  const elements = [one, two];
+  const { pusher, handle } = setup(elements);
+  pusher.channels.get('presence-lobby')!.succeed();
+  elements.splice(1);
+  handle.scan();
+  assert.deepEqual(pusher.unsubscribed, [], 'another element still shows it');
+  elements.length = 0;
+  handle.scan();
+  assert.deepEqual(pusher.unsubscribed, ['presence-lobby'], 'the presence channel is left: the user goes offline');
+
+  // Subscribed by the page first (Echo.join): the page's to leave.
+  const held = new ChannelPusher();
+  held.subscribe('presence-lobby').succeed();
+  const kept = installFragments({
+    pusher: held,
+    root: { querySelectorAll: () => [lobby()] } as unknown as ParentNode,
+    morph: () => {},
+  });
+  kept.stop();
+  assert.deepEqual(held.unsubscribed, []);
+
+  // Joined through Echo after the fragment subscribed it: Echo holds it now.
+  const late = new ChannelPusher();
+  const lateElements = [lobby()];
+  const g = globalThis as { Echo?: unknown };
+  g.Echo = { connector: { channels: { 'presence-lobby': {} } } };
+  try {
+    const h = installFragments({
+      pusher: late,
+      root: { querySelectorAll: () => lateElements } as unknown as ParentNode,
+      morph: () => {},
+    });
+    lateElements.length = 0;
+    h.scan();
+    assert.deepEqual(late.unsubscribed, []);
+  } finally {
+    delete g.Echo;
+  }
 });

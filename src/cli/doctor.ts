@@ -38,8 +38,9 @@ export interface DoctorOptions {
 
 export async function doctor(opts: DoctorOptions): Promise<Finding[]> {
   let config: Config;
+  const notes: string[] = [];
   try {
-    config = await loadConfig({ file: opts.file, env: opts.env });
+    config = await loadConfig({ file: opts.file, env: opts.env, notes });
   } catch (err) {
     return [
       {
@@ -52,6 +53,8 @@ export async function doctor(opts: DoctorOptions): Promise<Finding[]> {
   }
   const found: Finding[] = [
     { ok: true, check: 'config', detail: `valid; ${config.apps.length} app(s), cluster ${config.cluster.driver}` },
+    // The environment's app (a Laravel .env) combined with the file's: said, so nobody wonders which credentials apply.
+    ...notes.map((detail) => ({ ok: true, check: 'apps', detail })),
   ];
   found.push(await transport(config));
   found.push(...(await cluster(config)));

@@ -93,7 +93,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   v('WIREMESH_APP_WEBHOOK_EVENTS', [...HOOK, 'events'], 'list'),
 ];
 
-const APPS_JSON = 'WIREMESH_APPS_JSON';
+export const APPS_JSON = 'WIREMESH_APPS_JSON';
 /** The variables that describe the one app defined by the environment. */
 const APP_VARIABLES = ENV_VARIABLES.filter((x) => x.path[0] === 'apps' && x.kind !== 'apps');
 

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
+import type { EnvSource } from './env.js';
 import { loadConfig } from './load.js';
 import { appDefaults, DEFAULT_APP, defaults } from './schema.js';
 
@@ -88,14 +89,55 @@ describe('loadConfig', () => {
     assert.equal(config.apps[0]!.id, 'file-id');
   });
 
-  it('replaces the apps of the file when the environment defines an app', async () => {
-    const f = await file('apps.json', { apps: [fileApp, { id: 'two', key: 'two', secret: 'two' }] });
+  it("puts a Laravel .env's app on the file's app: id, key and secret from the environment, livewire and the rest kept", async () => {
+    const livewire = { backends: ['http://127.0.0.1:8000'], publicUrl: 'http://localhost:8000' };
+    const f = await file('laravel.json', { apps: [{ ...fileApp, livewire, webhooks: [] }] });
+    const notes: string[] = [];
+    const sources: EnvSource[] = [];
     const config = await loadConfig({
       file: f,
       env: { PUSHER_APP_ID: '1', PUSHER_APP_KEY: 'k', PUSHER_APP_SECRET: 's', WIREMESH_APP_MAX_CONNECTIONS: '5' },
+      notes,
+      sources,
     });
-    assert.deepEqual(config.apps, [{ ...appDefaults(), id: '1', key: 'k', secret: 's', maxConnections: 5 }]);
+    assert.equal(config.apps.length, 1);
+    const app = config.apps[0]!;
+    assert.deepEqual([app.id, app.key, app.secret, app.maxConnections], ['1', 'k', 's', 5]);
+    assert.equal(app.clientEvents, true);
+    assert.equal(app.livewire?.publicUrl, 'http://localhost:8000');
+    assert.deepEqual(notes, [
+      `apps[0] (id "file-id") of ${f} takes id, key, secret, maxConnections from the environment (PUSHER_APP_ID, ` +
+        "PUSHER_APP_KEY, PUSHER_APP_SECRET, WIREMESH_APP_MAX_CONNECTIONS), which differ from the file's id, key, secret; " +
+        "its other settings are the file's",
+    ]);
+    assert.ok(sources.some((x) => x.path === 'apps[0].key' && x.name === 'PUSHER_APP_KEY'));
+  });
 
+  it("with several apps in the file, the environment's app is the one with its id or key; none is an error naming both", async () => {
+    const f = await file('apps.json', {
+      apps: [fileApp, { id: 'two', key: 'two', secret: 'two', clientEvents: true }],
+    });
+    const sources: EnvSource[] = [];
+    const config = await loadConfig({
+      file: f,
+      env: { PUSHER_APP_ID: 'x', PUSHER_APP_KEY: 'two', PUSHER_APP_SECRET: 's2' },
+      sources,
+    });
+    assert.deepEqual(
+      config.apps.map((a) => [a.id, a.key, a.secret, a.clientEvents]),
+      [
+        ['file-id', 'file-key', 'file-secret', true],
+        ['x', 'two', 's2', true],
+      ],
+    );
+    assert.ok(sources.some((x) => x.path === 'apps[1].secret' && x.name === 'PUSHER_APP_SECRET'));
+    await loadFails(
+      { file: f, env: { PUSHER_APP_ID: '1', PUSHER_APP_KEY: 'k', PUSHER_APP_SECRET: 's' } },
+      'PUSHER_APP_ID',
+      `Invalid environment: PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET define an app (id "1", key "k") that is none of ` +
+        `the 2 apps of ${f} (ids "file-id", "two"): give that app the environment's id or key in the file, unset those ` +
+        "variables, or set WIREMESH_APPS_JSON to replace the file's apps",
+    );
     const fromJson = await loadConfig({ file: f, env: { WIREMESH_APPS_JSON: '[{"id":"j","key":"j","secret":"j"}]' } });
     assert.deepEqual(
       fromJson.apps.map((a) => a.id),

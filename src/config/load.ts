@@ -3,7 +3,7 @@
  * environment variables → validateConfig → Config. The environment wins over the file.
  */
 import { readFile } from 'node:fs/promises';
-import { configFromEnv, envAppsMode, envSource, envSources, type EnvSource } from './env.js';
+import { APPS_JSON, configFromEnv, envAppsMode, envSource, envSources, lookup, type EnvSource } from './env.js';
 import { applyLaravelEnv } from './env-laravel.js';
 import { applyPlatformEnv } from './env-platform.js';
 import { ConfigError } from './errors.js';
@@ -16,9 +16,9 @@ import { validateConfig } from './validate.js';
 
 /**
  * Reads `opts.file` (or the file named by WIREMESH_CONFIG; no file at all is fine), overlays
- * the environment and validates. Scalar settings from the environment replace the file's; apps
- * from the environment replace the file's apps only when the environment defines an app (its
- * id, key or secret, or WIREMESH_APPS_JSON). A ConfigError about a value that came from the
+ * the environment and validates. Scalar settings from the environment replace the file's; an app
+ * the environment defines lands on the matching app of the file (overlay, below), and
+ * WIREMESH_APPS_JSON replaces the file's apps. A ConfigError about a value that came from the
  * environment names the variable.
  */
 export async function loadConfig(opts: {
@@ -26,11 +26,20 @@ export async function loadConfig(opts: {
   env: NodeJS.ProcessEnv;
   /** Receives which environment variable supplied each value (for the start-up log). */
   sources?: EnvSource[];
+  /** Receives how the environment's app and the file's apps were combined (start-up log, doctor). */
+  notes?: string[];
 }): Promise<Config> {
   const file = opts.file ?? (opts.env.WIREMESH_CONFIG || undefined);
   const fromFile = file === undefined ? {} : await readConfigFile(file);
-  const sources = envSources(opts.env);
-  const raw = overlay(fromFile, configFromEnv(opts.env), opts.env);
+  let sources = envSources(opts.env);
+  const { raw, into } = overlay(fromFile, configFromEnv(opts.env), opts.env, file ?? '');
+  if (into !== undefined) {
+    // The environment's app landed on the file's app `into.index`: its sources name that app.
+    sources = sources.map((x) =>
+      x.path.startsWith('apps[0]') ? { ...x, path: `apps[${into.index}]${x.path.slice(7)}` } : x,
+    );
+    opts.notes?.push(into.note);
+  }
   applyPlatformEnv(raw, opts.env, sources);
   applyLaravelEnv(raw, opts.env, sources);
   opts.sources?.push(...sources);
@@ -95,11 +104,47 @@ function readFailure(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The file's settings with the environment's on top. */
-function overlay(fromFile: Raw, fromEnv: Raw, env: NodeJS.ProcessEnv): Raw {
+/**
+ * The file's settings with the environment's on top. An app the environment defines by variables
+ * (PUSHER_APP_ID/KEY/SECRET of a Laravel .env, …) next to a file with apps is one of the file's
+ * apps: the only one, else the one with the same id, else the one with the same key. Its id, key,
+ * secret and other variables take the environment's values; the rest of it (livewire, fragments,
+ * webhooks, clientEvents) stays the file's. When none matches it is an error naming both sources.
+ * WIREMESH_APPS_JSON replaces the file's apps.
+ */
+function overlay(
+  fromFile: Raw,
+  fromEnv: Raw,
+  env: NodeJS.ProcessEnv,
+  file: string,
+): { raw: Raw; into?: { index: number; note: string } } {
   const { apps: envApps, ...envSettings } = fromEnv;
   const merged = deepMerge(fromFile, envSettings);
   const apps = envAppsMode(env);
+  const fileApps = Array.isArray(fromFile.apps) && fromFile.apps.length > 0 ? fromFile.apps : undefined;
+  if (apps?.mode === 'replace' && lookup(env, [APPS_JSON]) === undefined && fileApps !== undefined) {
+    const [envApp] = envApps as Raw[];
+    const index = matchingApp(fileApps, envApp!);
+    const variables = envSources(env)
+      .filter((x) => x.path.startsWith('apps[0]'))
+      .map((x) => x.name);
+    if (index === -1) {
+      throw new ConfigError(
+        variables[0] ?? 'apps',
+        `Invalid environment: ${variables.join(', ')} define an app (id ${show(envApp!.id)}, key ${show(envApp!.key)}) ` +
+          `that is none of the ${fileApps.length} apps of ${file} (ids ${fileApps.map((a) => show(isPlainObject(a) ? a.id : undefined)).join(', ')}): ` +
+          "give that app the environment's id or key in the file, unset those variables, or set WIREMESH_APPS_JSON to replace the file's apps",
+      );
+    }
+    const target = fileApps[index] as Raw;
+    merged.apps = fileApps.map((app, i) => (i === index ? { ...target, ...envApp } : app));
+    const changed = ['id', 'key', 'secret'].filter((k) => envApp![k] !== undefined && envApp![k] !== target[k]);
+    const note =
+      `apps[${index}] (id ${show(target.id)}) of ${file} takes ${Object.keys(envApp!).join(', ')} from the environment ` +
+      `(${variables.join(', ')})${changed.length > 0 ? `, which differ from the file's ${changed.join(', ')}` : ''}; ` +
+      "its other settings are the file's";
+    return { raw: merged, into: { index, note } };
+  }
   if (apps?.mode === 'replace') {
     merged.apps = envApps;
   } else if (apps?.mode === 'settings') {
@@ -115,7 +160,22 @@ function overlay(fromFile: Raw, fromEnv: Raw, env: NodeJS.ProcessEnv): Raw {
     const [settings] = envApps as Raw[];
     merged.apps = [{ ...DEFAULT_APP, ...settings }];
   }
-  return merged;
+  return { raw: merged };
+}
+
+/** The file app the environment's app is: the only one, else the same id, else the same key; -1 when none. */
+function matchingApp(fileApps: unknown[], envApp: Raw): number {
+  if (fileApps.length === 1) return 0;
+  for (const field of ['id', 'key']) {
+    if (envApp[field] === undefined) continue;
+    const i = fileApps.findIndex((app) => isPlainObject(app) && app[field] === envApp[field]);
+    if (i !== -1) return i;
+  }
+  return -1;
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 64)) : String(value);
 }
 
 /** Objects merge key by key; anything else from `top` replaces `base` (arrays included). */

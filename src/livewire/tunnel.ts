@@ -41,7 +41,10 @@ export interface TunnelDeps {
   upstreams: Pick<Upstreams, 'of'>;
   /** The sync tokens of this node's connections and the endpoint that spends them. */
   sessions: Pick<SessionSync, 'offer' | 'forget'>;
-  limits: Pick<LimitsConfig, 'maxBufferedBytes' | 'maxTunnelBufferedBytes' | 'maxTunnelBufferedBytesPerIp'>;
+  limits: Pick<
+    LimitsConfig,
+    'maxFrameBytes' | 'maxBufferedBytes' | 'maxTunnelBufferedBytes' | 'maxTunnelBufferedBytesPerIp'
+  >;
   metrics: TunnelMetrics;
   logger: Logger;
   now?: () => number;
@@ -74,6 +77,8 @@ export class LivewireTunnel implements ExtensionHandler {
   private readonly now: () => number;
   /** Refusals a client caused, logged once per episode per client and code. */
   private readonly refusals: EpisodeLog;
+  /** Why updates go over HTTP though the tunnel is on (a page's origin or host, no upstream yet): once per episode per origin. */
+  private readonly onHttp: EpisodeLog;
   /** Text per frame: a frame (JSON-escaped, UTF-8) stays well under the socket's buffer limit. */
   private readonly frameChars: number;
   /** Per connection that tunnelled: its request budget (`livewire.maxRequestsPerSecond`, bursts of twice that). */
@@ -90,6 +95,14 @@ export class LivewireTunnel implements ExtensionHandler {
       summary: 'livewire refusals from one client ended',
       scopeField: 'code',
       maxKeys: 1024,
+      now: this.now,
+    });
+    this.onHttp = new EpisodeLog({
+      logger: deps.logger,
+      summary: 'livewire updates kept going over HTTP',
+      scopeField: 'code',
+      quietMs: 60_000,
+      maxKeys: 256,
       now: this.now,
     });
     this.budgets = new ResponseBudgets({
@@ -288,7 +301,28 @@ export class LivewireTunnel implements ExtensionHandler {
       page: state.page,
       proxies: app.proxies,
     });
-    conn.socket.send(frames.tunnelSession(offer));
+    if (!offer.sync) {
+      // The page keeps every update on HTTP from here on: say why, and what to change.
+      const origin = (conn.handshake.headers.origin ?? '').slice(0, 200);
+      const foreign = state.page === null;
+      this.onHttp.note(
+        foreign ? 'origin_not_allowed' : 'cookies_cannot_follow',
+        origin || 'no origin',
+        "a page's Livewire updates go over HTTP, not this socket",
+        {
+          appId: conn.app.id,
+          socketId: conn.socketId,
+          origin,
+          reason: offer.reason,
+          fix: foreign
+            ? `add ${origin || 'the page origin'} to apps[].livewire.publicUrl or allowedOrigins (now ${app.origins.join(', ')})`
+            : "connect the page's socket to wiremesh on the page's own host (Echo wsHost / VITE_PUSHER_HOST = the host of APP_URL), e.g. through a proxy",
+        },
+      );
+    }
+    // Answered at once, before any later frame of the connection: the client's ping after its
+    // question tells a server without the tunnel by the pong coming first.
+    conn.socket.send(frames.tunnelSession({ ...offer, maxFrameBytes: this.deps.limits.maxFrameBytes }));
   }
 
   /** The one place a fallback becomes a frame. */
@@ -301,6 +335,12 @@ export class LivewireTunnel implements ExtensionHandler {
       this.refusals.note(f.code, client, 'livewire request refused', {
         ...ctx,
         ...(origin === undefined ? {} : { origin: origin.slice(0, 200) }),
+      });
+    } else if (f.code === 'backend_unavailable') {
+      // E.g. wiremesh started before its upstream answers: HTTP until a health check passes.
+      this.onHttp.note(f.code, conn.app.id, 'livewire requests go over HTTP: no upstream is healthy', {
+        ...ctx,
+        fix: 'start the Laravel upstream or correct livewire.backends; requests come back to the socket after the next passing health check (livewire.healthIntervalMs)',
       });
     } else {
       this.deps.logger.debug('livewire fallback', { ...ctx, code: f.code });

@@ -150,6 +150,8 @@ export interface TunnelSession {
   reason: string;
   /** Where the page POSTs the token (a path on the socket's own origin). */
   path: string;
+  /** The largest frame this server reads (`limits.maxFrameBytes`): a larger request goes over HTTP. */
+  maxFrameBytes?: number;
 }
 
 export const tunnelResponse = (data: TunnelResponse): string => extensionEvent('wiremesh:response', data);

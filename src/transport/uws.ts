@@ -7,7 +7,9 @@
  * to every subscriber, batching several messages to one socket into one write per loop turn.
  *
  * Behaves like ws.ts, with these differences that come from uWS:
- * - A frame above `maxFrameBytes` cuts the connection (code 1006 on the client) instead of 1009.
+ * - uWS reads frames up to twice `maxFrameBytes`: one above the limit is closed with 1009 here, as
+ *   ws.ts does; one above twice the limit is cut by uWS itself (1006 on the client, no close
+ *   frame). Both are logged with the client's address.
  * - A slow client is closed with 4100 when a direct `send` leaves more than `maxBufferedBytes`
  *   queued. Frames from `publish` are queued in C++: a subscriber that falls more than
  *   `maxBufferedBytes` + CLOSE_HEADROOM_BYTES behind is cut by uWS (`closeOnBackpressureLimit`),
@@ -27,6 +29,7 @@ import type {
   UwsSocketContext,
   UwsWebSocket,
 } from './uws-api.js';
+import { frameTooLarge } from './frame-limit.js';
 import { withDefaultHooks } from './http-admission.js';
 import { failHttp, readHeaders, remoteAddressOf, serveHttp, type UwsHttpDeps } from './uws-http.js';
 import { UwsSocket, UwsUpgradeInfo, type SocketData, type SocketOwner } from './uws-socket.js';
@@ -82,7 +85,8 @@ export class UwsTransport implements Transport {
       });
     }
     this.app.ws<SocketData>('/*', {
-      maxPayloadLength: options.maxFrameBytes,
+      // Room above the limit, so an oversized frame still arrives and is closed with 1009 (onMessage).
+      maxPayloadLength: 2 * options.maxFrameBytes,
       maxBackpressure: options.maxBufferedBytes + CLOSE_HEADROOM_BYTES,
       closeOnBackpressureLimit: true,
       idleTimeout: 0, // the core pings
@@ -159,8 +163,14 @@ export class UwsTransport implements Transport {
   }
 
   private onMessage(ws: UwsWebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const data = ws.getUserData();
+    if (message.byteLength > this.options.maxFrameBytes && data.socket) {
+      frameTooLarge(this.logger, data.socket.remoteAddress, message.byteLength, this.options.maxFrameBytes);
+      data.socket.close(1009, 'Message too big');
+      return;
+    }
     if (isBinary) return; // the Pusher protocol is text only
-    const handler = ws.getUserData().handler;
+    const handler = data.handler;
     if (!handler) return;
     try {
       handler.onMessage(Buffer.from(message).toString());
@@ -172,6 +182,8 @@ export class UwsTransport implements Transport {
   private onClose(ws: UwsWebSocket<SocketData>, code: number, message: ArrayBuffer): void {
     const data = ws.getUserData();
     const socket = data.socket;
+    if (code === 1006 && socket && /too big/i.test(Buffer.from(message).toString()))
+      frameTooLarge(this.logger, socket.remoteAddress, 2 * this.options.maxFrameBytes, this.options.maxFrameBytes);
     socket?.markClosed();
     if (socket) this.sockets?.delete(socket);
     const reason = Buffer.from(message).toString();

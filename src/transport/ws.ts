@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from '../log/logger.js';
+import { frameTooLarge } from './frame-limit.js';
 import { declaredTooLong, withDefaultHooks, type HttpHooks } from './http-admission.js';
 import { keepYoungGenerationSmall } from './ws-heap.js';
 import {
@@ -392,7 +393,12 @@ export class WsTransport implements Transport {
     })(this.sockets);
   private readonly onUpgradeSocketError = (err: Error): void =>
     this.logger.debug('socket error during upgrade', { err });
-  private readonly onWsError = (err: Error): void => this.logger.debug('websocket error', { err });
+  /** ws closes a socket with 1009 itself when a frame exceeds `maxPayload`; it is logged here. */
+  private onWsError(err: Error & { code?: string }, remoteAddress: string): void {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+      frameTooLarge(this.logger, remoteAddress, undefined, this.options.maxFrameBytes);
+    else this.logger.debug('websocket error', { err, client: remoteAddress });
+  }
 
   /** Corks the client's socket until the end of this event-loop turn (once per turn). */
   corkForTurn(client: WsClient): void {
@@ -419,7 +425,7 @@ export class WsTransport implements Transport {
     this.clients.add(client);
     const info = { path, query, headers, remoteAddress };
     ws.client = client;
-    ws.on('error', this.onWsError);
+    ws.on('error', (err: Error & { code?: string }) => this.onWsError(err, remoteAddress));
     ws.on('message', onWsMessage);
     ws.on('close', onWsClose);
     client.handler = this.hooks.openSocket(client, info);
