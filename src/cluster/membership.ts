@@ -77,6 +77,18 @@ export class Membership {
     for (const n of this.nodes.values()) if (!n.down) n.lastSeen = Math.min(now, n.lastSeen + ms);
   }
 
+  /**
+   * `nodeId` is known gone before its heartbeats time out (its direct connection closed): down now.
+   * True if it was live; a leaving node keeps its hand-off.
+   */
+  gone(nodeId: string): boolean {
+    const n = this.nodes.get(nodeId);
+    if (!n || n.down || n.leavingUntil > 0) return false;
+    n.down = true;
+    n.downSince = this.now();
+    return true;
+  }
+
   sweep(): SweepResult {
     const now = this.now();
     const out: SweepResult = { wentDown: [], forget: [] };
@@ -126,6 +138,24 @@ export class Membership {
     const s = score(nodeId, topic);
     const b = score(best, topic);
     return s > b || (s === b && nodeId > best);
+  }
+
+  /**
+   * The live node other than this one that would own `topic` if this one were gone (the next in
+   * rendezvous order: where its owner keeps a copy of what only the owner has); undefined alone.
+   */
+  next(topic: string): string | undefined {
+    let best: string | undefined;
+    let bestScore = -1;
+    for (const n of this.nodes.values()) {
+      if (n.down || n.leavingUntil > 0) continue;
+      const s = score(n.nodeId, topic);
+      if (s > bestScore || (s === bestScore && best !== undefined && n.nodeId > best)) {
+        best = n.nodeId;
+        bestScore = s;
+      }
+    }
+    return best;
   }
 
   /**

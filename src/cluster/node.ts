@@ -40,6 +40,7 @@ export class ClusterNode implements ClusterLink, ClusterControl {
     control: (msg) => this.dispatch(msg),
     mark: (topic, id) => this.each('marked', (f) => f.marked?.(topic, id)),
     connectionChanged: (up) => this.connectionChanged(up),
+    nodeGone: (nodeId) => this.gone(nodeId),
   };
 
   constructor(
@@ -239,6 +240,13 @@ export class ClusterNode implements ClusterLink, ClusterControl {
       logger.info('node forgotten', { node: n });
       this.each('nodeForgotten', (f) => f.nodeForgotten?.(n));
     }
+  }
+
+  /** A node's direct connection closed (a crashed process): down now, as if its heartbeats had stopped. */
+  private gone(nodeId: string): void {
+    if (this.stopped || !this.membership.gone(nodeId)) return;
+    this.deps.logger.warn('node connection closed: counted down at once, its users leave', { node: nodeId });
+    this.each('nodeDown', (f) => f.nodeDown?.(nodeId));
   }
 
   private connectionChanged(up: boolean): void {
