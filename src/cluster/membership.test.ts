@@ -166,7 +166,9 @@ test('next: the node that owns a topic once this one is gone (rendezvous order)'
   for (let i = 0; i < 60; i++) {
     const topic = `t-${i}`;
     assert.equal(m.next(topic), withoutA.owner(topic), topic);
+    assert.equal(m.ranked(topic, 1)[0], m.owner(topic));
     if (m.owner(topic) === 'a') mine++;
+    if (m.owner(topic) === 'a') assert.equal(m.ranked(topic, 2)[1], m.next(topic));
     else assert.equal(m.next(topic), m.owner(topic), 'another owner is the next');
   }
   assert.ok(mine > 0 && mine < 60);

@@ -158,6 +158,15 @@ export class Membership {
     return best;
   }
 
+  /** The `n` live nodes (this one included) first in rendezvous order for `topic`, best first. */
+  ranked(topic: string, n: number): string[] {
+    const all = [{ id: this.nodeId, s: score(this.nodeId, topic) }];
+    for (const x of this.nodes.values())
+      if (!x.down && x.leavingUntil === 0) all.push({ id: x.nodeId, s: score(x.nodeId, topic) });
+    all.sort((a, b) => b.s - a.s || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    return all.slice(0, n).map((x) => x.id);
+  }
+
   /**
    * The live node that owns `topic` (rendezvous hashing over live nodes and this one), so each
    * cluster-wide webhook is sent by exactly one node while membership is stable.

@@ -4,11 +4,12 @@
  * marks on the channels' data subjects. `ClusterPeers` is the sending half (HistoryPeers over the
  * node); `HistoryReceiver` the receiving half, registered with the node by the composition root.
  */
-import type { ClusterControl, ClusterFeature, ControlMessage } from '../cluster/types.js';
+import type { ClusterControl, ClusterFeature, ControlFields, ControlMessage, Seen } from '../cluster/types.js';
 import { parseTopic } from '../core/topics.js';
 import type { Logger } from '../log/logger.js';
 import type { HistoryChannels } from './channels.js';
 import { parsePosition } from './position.js';
+import type { Replication } from './replication.js';
 import type { Resumer } from './resumer.js';
 import type { Sequencer } from './sequencer.js';
 import type { HistoryStreams } from './streams.js';
@@ -22,8 +23,25 @@ export class ClusterPeers implements HistoryPeers {
     this.nodeId = node.nodeId;
   }
 
+  /** Nodes whose heartbeats say they keep stream copies (`histRep`). */
+  private readonly replicating = new Set<string>();
+
   ownerOf(topic: string): string {
     return this.node.membership.owner(topic);
+  }
+
+  nextOf(topic: string): string | undefined {
+    return this.node.membership.ranked(topic, 2)[1];
+  }
+
+  replicates(nodeId: string): boolean {
+    return this.replicating.has(nodeId);
+  }
+
+  /** What a node's heartbeat says of it; a node forgotten is forgotten here too. */
+  heard(nodeId: string, replicates: boolean): void {
+    if (replicates) this.replicating.add(nodeId);
+    else this.replicating.delete(nodeId);
   }
 
   wasOwner(nodeId: string, topic: string): boolean {
@@ -39,6 +57,9 @@ export class ClusterPeers implements HistoryPeers {
   }
 }
 
+/** The heartbeat field by which a node says it keeps stream copies (`rep`); earlier builds send none. */
+const REPLICATES = 'histRep';
+
 export class HistoryReceiver implements ClusterFeature {
   readonly name = 'history';
   readonly messages = { hist: (msg: ControlMessage): void => this.message(msg.from, checkHistoryMessage(msg.body)) };
@@ -46,20 +67,35 @@ export class HistoryReceiver implements ClusterFeature {
   constructor(
     private readonly deps: {
       channels: HistoryChannels;
-      streams: Pick<HistoryStreams, 'sequenced'>;
+      streams: Pick<HistoryStreams, 'received' | 'sequencerOf'>;
       sequencer: Pick<Sequencer, 'answer'>;
       resumer: Pick<Resumer, 'replied' | 'marked' | 'nodeDown'>;
-      peers: HistoryPeers;
+      replication: Pick<Replication, 'received' | 'membershipChanged'>;
+      peers: ClusterPeers;
       logger: Logger;
     },
   ) {}
+
+  heartbeat(): ControlFields {
+    return { [REPLICATES]: 1 };
+  }
+
+  heard(hb: ControlMessage, seen: Seen): void {
+    this.deps.peers.heard(hb.from, hb[REPLICATES] === 1);
+    if (seen !== null) this.deps.replication.membershipChanged();
+  }
 
   marked(_topic: string, id: string): void {
     this.deps.resumer.marked(id);
   }
 
   nodeDown(nodeId: string): void {
+    this.deps.replication.membershipChanged();
     this.deps.resumer.nodeDown(nodeId);
+  }
+
+  nodeForgotten(nodeId: string): void {
+    this.deps.peers.heard(nodeId, false);
   }
 
   private message(from: string, msg: HistoryMessage): void {
@@ -67,7 +103,7 @@ export class HistoryReceiver implements ClusterFeature {
       case 'seq': {
         const appId = this.appWithHistory(from, msg.topic, 'asked to sequence a channel without history here');
         if (appId === null) return;
-        const done = this.deps.streams.sequenced(appId, msg.topic, msg.frame, msg.except);
+        const done = this.deps.streams.received(appId, msg.topic, msg.frame, msg.except, msg.passed === true);
         if (done !== undefined)
           done.catch((err: unknown) => this.deps.logger.warn('an event sent to be sequenced was not kept', { err }));
         return;
@@ -75,6 +111,13 @@ export class HistoryReceiver implements ClusterFeature {
       case 'replay_req': {
         const appId = this.appWithHistory(from, msg.topic, 'asked for the history of a channel without history here');
         if (appId === null) return;
+        const reply = msg.reply ?? from;
+        const to = this.deps.streams.sequencerOf(msg.topic);
+        if (to !== this.deps.peers.nodeId && msg.reply === undefined && this.deps.peers.replicates(to)) {
+          // Handing over: the node that sequences the channel now answers, and marks its data subject.
+          this.deps.peers.send(to, { ...msg, reply });
+          return;
+        }
         const answer = this.deps.sequencer.answer(
           appId,
           msg.topic,
@@ -83,7 +126,12 @@ export class HistoryReceiver implements ClusterFeature {
         );
         // The mark first: any event sequenced after this answer is published behind it.
         this.deps.peers.mark(msg.topic, msg.id);
-        this.deps.peers.send(from, answer);
+        this.deps.peers.send(reply, answer);
+        return;
+      }
+      case 'rep': {
+        const appId = this.appWithHistory(from, msg.topic, 'sent a copy of a channel without history here');
+        if (appId !== null) this.deps.replication.received(from, appId, msg);
         return;
       }
       case 'replay':

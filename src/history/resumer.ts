@@ -154,7 +154,8 @@ export class Resumer implements DeliveryObserver {
 
   /**
    * The node that sequenced some of our channels died: what was sent to it since it was last
-   * heard from is lost, and its stream with it. Our clients on those channels are told now (the
+   * heard from is lost, and its stream with it unless the next node kept a copy (then the stream
+   * goes on in the same epoch). Our clients on the channels whose stream is lost are told now (the
    * next event would also show them a new epoch, but there may be no next event for long).
    */
   nodeDown(nodeId: string): void {
@@ -165,7 +166,7 @@ export class Resumer implements DeliveryObserver {
     for (const [topic, channel] of this.served) {
       if (fanout.topicSize(topic) === 0) {
         this.served.delete(topic);
-      } else if (peers.wasOwner(nodeId, topic)) {
+      } else if (peers.wasOwner(nodeId, topic) && !this.continued(nodeId, topic)) {
         fanout.publish(topic, frames.historyGap(channel, 'reset'));
         told++;
       }
@@ -175,6 +176,16 @@ export class Resumer implements DeliveryObserver {
         node: nodeId,
         channels: told,
       });
+  }
+
+  /**
+   * Whether the stream of `topic`, whose owner `dead` just went, goes on in the same epoch: the
+   * dead node sent copies of its streams, and the new owner keeps them (or is this node).
+   */
+  private continued(dead: string, topic: string): boolean {
+    const peers = this.deps.peers as HistoryPeers;
+    const owner = peers.ownerOf(topic);
+    return peers.replicates(dead) && (owner === peers.nodeId || peers.replicates(owner));
   }
 
   // ------------------------------------------------------------------------------------------

@@ -18,8 +18,28 @@ export class HistoryStore {
     return this.apps.get(appId)?.get(topic);
   }
 
+  /** Replaces this node's stream of `topic` with a new one of `epoch` (a copy of another node's). */
+  adopt(appId: string, topic: string, epoch: string, now: number): ChannelStream {
+    const config = this.configOf(appId);
+    if (!config) throw new Error(`app ${appId} keeps no history`);
+    this.apps.get(appId)?.delete(topic);
+    const stream = this.open(appId, topic, now, epoch);
+    return stream;
+  }
+
+  delete(appId: string, topic: string): void {
+    const streams = this.apps.get(appId);
+    streams?.delete(topic);
+    if (streams?.size === 0) this.apps.delete(appId);
+  }
+
+  /** Every stream kept here, with its app and topic. */
+  *entries(): Generator<[appId: string, topic: string, stream: ChannelStream]> {
+    for (const [appId, streams] of this.apps) for (const [topic, s] of streams) yield [appId, topic, s];
+  }
+
   /** The stream of `topic`, created (a new epoch) if this node has none; most recently used. */
-  open(appId: string, topic: string, now: number): ChannelStream {
+  open(appId: string, topic: string, now: number, epoch?: string): ChannelStream {
     const config = this.configOf(appId);
     if (!config) throw new Error(`app ${appId} keeps no history`);
     let streams = this.apps.get(appId);
@@ -28,7 +48,7 @@ export class HistoryStore {
     if (stream) {
       streams.delete(topic); // re-inserted last: Map order is the LRU order
     } else {
-      stream = new ChannelStream(config, now);
+      stream = new ChannelStream(config, now, epoch);
       while (streams.size >= config.maxChannels) {
         const oldest = streams.keys().next().value as string;
         streams.delete(oldest);

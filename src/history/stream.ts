@@ -27,6 +27,10 @@ export class ChannelStream {
   private first = 0;
   private size = 0;
   lastUsed: number;
+  /** On the owner: the node that last got a copy of this stream (history/replication.ts). */
+  replicaAt: string | undefined;
+  /** Sequenced here (not a copy of another node's): handed whole to a node that takes it over. */
+  sequencing = false;
 
   constructor(
     private readonly limits: StreamLimits,
@@ -85,6 +89,38 @@ export class ChannelStream {
     for (let i = this.first + (from.serial + 1 - oldest); i < this.entries.length; i++)
       frames.push((this.entries[i] as Entry).frame);
     return { status: 'ok', head, frames };
+  }
+
+  /** Every event kept, oldest first, and the head: what a new copy of this stream starts from. */
+  snapshot(): { head: Position; frames: string[] } {
+    const frames: string[] = [];
+    for (let i = this.first; i < this.entries.length; i++) frames.push((this.entries[i] as Entry).frame);
+    return { head: this.head, frames };
+  }
+
+  /**
+   * A copy of the owner's stream: `frames` end at serial `head` (same epoch, checked by the
+   * caller). Those at or before this copy's head are already here; if the copy missed events
+   * between (a lost message), what it kept before is dropped, so a resume across the hole is told
+   * it is gone (too_old) rather than served around it.
+   */
+  replicate(head: number, frames: readonly string[], now: number): void {
+    const first = head - frames.length + 1;
+    if (first > this.serial + 1) {
+      this.entries = [];
+      this.first = 0;
+      this.size = 0;
+      this.serial = first - 1;
+    }
+    for (let i = Math.max(0, this.serial + 1 - first); i < frames.length; i++) {
+      const frame = frames[i] as string;
+      this.entries.push({ serial: first + i, at: now, frame });
+      this.size += frame.length;
+      this.serial = first + i;
+    }
+    this.lastUsed = now;
+    while (this.length > this.limits.maxEvents || (this.size > this.limits.maxBytes && this.length > 1))
+      this.dropOldest();
   }
 
   private dropOldest(): void {

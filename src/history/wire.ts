@@ -2,14 +2,22 @@
  * History messages between nodes (inside control messages of type `hist`, history/cluster.ts).
  * Every field is checked and bounded on receipt: a peer's message is input like any other.
  *
- * - `seq`: a node asks the channel's history node to sequence, keep and publish an event.
+ * - `seq`: a node asks the channel's history node to sequence, keep and publish an event; `passed`:
+ *   a node handing its streams over passed it on (it is not passed on again).
  * - `replay_req`: a node asks for what a resuming client missed after `from` (null: only the head).
  * - `replay`: the answer, sent to the asking node; the history node also publishes a mark with the
  *   same id on the channel's data subject, behind every event it published before answering.
+ *   `reply` on a request names the node to answer when it was passed on by a node handing its
+ *   streams over (history/cluster.ts).
+ * - `rep` (to nodes whose heartbeats carry `histRep`): the owner's copy of a channel's stream for the
+ *   next node in rendezvous order, which continues the same epoch if the owner goes away
+ *   (history/replication.ts). `frames` end at `head`, one serial each; `snap`: they are the whole
+ *   stream kept (its first copy on that node, or a hand-over), else the events after the last `rep`.
  */
 export type HistoryMessage =
-  | { kind: 'seq'; topic: string; frame: string; except?: string }
-  | { kind: 'replay_req'; id: string; topic: string; from: string | null }
+  | { kind: 'seq'; topic: string; frame: string; except?: string; passed?: true }
+  | { kind: 'replay_req'; id: string; topic: string; from: string | null; reply?: string }
+  | { kind: 'rep'; topic: string; head: string; frames: string[]; snap: boolean }
   | { kind: 'replay'; id: string; status: 'ok' | 'gap'; reason?: 'too_old' | 'reset'; head: string; frames: string[] };
 
 const MAX_TOPIC = 1_024;
@@ -28,11 +36,19 @@ export function checkHistoryMessage(body: unknown): HistoryMessage {
       if (!isStr(m.topic, MAX_TOPIC) || !isStr(m.frame, MAX_FRAME))
         throw new TypeError('seq needs a topic and a frame');
       if (m.except !== undefined && !isStr(m.except, MAX_ID)) throw new TypeError('seq except must be a socket id');
+      if (m.passed !== undefined && m.passed !== true) throw new TypeError('seq passed must be true');
       if (!m.frame.startsWith('{') || !m.frame.endsWith('}')) throw new TypeError('seq frame is not a JSON object');
       break;
     case 'replay_req':
       if (!isStr(m.id, MAX_ID) || !isStr(m.topic, MAX_TOPIC)) throw new TypeError('replay_req needs an id and a topic');
       if (m.from !== null && !isStr(m.from, 40)) throw new TypeError('replay_req from must be a position or null');
+      if (m.reply !== undefined && !isStr(m.reply, MAX_ID)) throw new TypeError('replay_req reply must be a node id');
+      break;
+    case 'rep':
+      if (!isStr(m.topic, MAX_TOPIC) || !isStr(m.head, 40)) throw new TypeError('rep needs a topic and a head');
+      if (typeof m.snap !== 'boolean') throw new TypeError('rep snap must be a boolean');
+      if (!Array.isArray(m.frames) || m.frames.length > MAX_FRAMES || !m.frames.every((f) => isStr(f, MAX_FRAME)))
+        throw new TypeError('rep frames must be a bounded list of frames');
       break;
     case 'replay':
       if (!isStr(m.id, MAX_ID) || !isStr(m.head, 40)) throw new TypeError('replay needs an id and a head');
