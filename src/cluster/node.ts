@@ -21,6 +21,9 @@ export type CarrierPort = Pick<
   'backendName' | 'connect' | 'close' | 'watch' | 'unwatch' | 'forward' | 'mark' | 'send'
 >;
 
+/** After a graceful goodbye, how long messages already on their way are still handled. */
+const LINGER_MS = 250;
+
 type Handler = { feature: string; handle: (msg: ControlMessage) => void };
 
 export class ClusterNode implements ClusterLink, ClusterControl {
@@ -152,6 +155,9 @@ export class ClusterNode implements ClusterLink, ClusterControl {
       const handoffMs = this.deps.settings.handoffMs;
       this.beat();
       this.send('bye', { handoffMs });
+      // What the others sent before they heard the goodbye is still on its way: it is handled
+      // (a feature handing its work over passes it on) before the connection closes.
+      if (mode === 'graceful') await sleep(Math.min(LINGER_MS, handoffMs));
       await this.deps.carrier.close();
       this.deps.logger.info('left cluster', { handoffMs });
       return;
