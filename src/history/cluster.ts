@@ -67,7 +67,7 @@ export class HistoryReceiver implements ClusterFeature {
   constructor(
     private readonly deps: {
       channels: HistoryChannels;
-      streams: Pick<HistoryStreams, 'received' | 'sequencerOf'>;
+      streams: Pick<HistoryStreams, 'received' | 'sequencerOf' | 'acked' | 'ownerDown' | 'forget'>;
       sequencer: Pick<Sequencer, 'answer'>;
       resumer: Pick<Resumer, 'replied' | 'marked' | 'nodeDown'>;
       replication: Pick<Replication, 'received' | 'membershipChanged'>;
@@ -91,19 +91,56 @@ export class HistoryReceiver implements ClusterFeature {
 
   nodeDown(nodeId: string): void {
     this.deps.replication.membershipChanged();
+    const resent = this.deps.streams.ownerDown(nodeId);
+    if (resent > 0)
+      this.deps.logger.info('events the node that went down had not acknowledged go to the next owners', {
+        node: nodeId,
+        events: resent,
+      });
     this.deps.resumer.nodeDown(nodeId);
   }
 
   nodeForgotten(nodeId: string): void {
     this.deps.peers.heard(nodeId, false);
+    this.deps.streams.forget(nodeId);
+    this.acks.delete(nodeId);
+  }
+
+  /** Per node, the last event it sent here to sequence: acknowledged once per turn of the event loop. */
+  private readonly acks = new Map<string, number>();
+  private acking: NodeJS.Immediate | null = null;
+
+  private ack(to: string, id: number): void {
+    this.acks.set(to, id);
+    this.acking ??= setImmediate(() => {
+      this.acking = null;
+      for (const [node, upTo] of this.acks) this.deps.peers.send(node, { kind: 'ack', upTo });
+      this.acks.clear();
+    });
   }
 
   private message(from: string, msg: HistoryMessage): void {
     switch (msg.kind) {
+      case 'ack':
+        this.deps.streams.acked(from, msg.upTo);
+        return;
       case 'seq': {
         const appId = this.appWithHistory(from, msg.topic, 'asked to sequence a channel without history here');
-        if (appId === null) return;
-        const done = this.deps.streams.received(appId, msg.topic, msg.frame, msg.except, msg.passed === true);
+        if (appId === null) {
+          if (msg.id !== undefined) this.ack(from, msg.id);
+          return;
+        }
+        const pid = msg.id === undefined ? undefined : `${from}:${msg.id}`;
+        const done = this.deps.streams.received(
+          appId,
+          msg.topic,
+          msg.frame,
+          msg.except,
+          msg.passed === true,
+          pid,
+          msg.retry === true,
+        );
+        if (msg.id !== undefined) this.ack(from, msg.id);
         if (done !== undefined)
           done.catch((err: unknown) => this.deps.logger.warn('an event sent to be sequenced was not kept', { err }));
         return;

@@ -44,7 +44,15 @@ export class Replication {
       return;
     }
     if (stream.replicaAt === next) {
-      peers.send(next, { kind: 'rep', topic, head: formatPosition(stream.head), frames: [frame], snap: false });
+      const pid = stream.headPid;
+      peers.send(next, {
+        kind: 'rep',
+        topic,
+        head: formatPosition(stream.head),
+        frames: [frame],
+        snap: false,
+        ...(pid === '' ? {} : { pids: [pid] }),
+      });
       return;
     }
     stream.replicaAt = next;
@@ -74,7 +82,7 @@ export class Replication {
     }
     // A copy that starts after serial 1 without the events before it starts at a hole (replicate()).
     stream ??= store.adopt(appId, msg.topic, head.epoch, now);
-    stream.replicate(head.serial, msg.frames, now);
+    stream.replicate(head.serial, msg.frames, now, msg.pids);
   }
 
   /**
@@ -115,7 +123,7 @@ export class Replication {
   }
 
   private snapshot(to: string, topic: string, stream: ChannelStream): void {
-    const { head, frames } = stream.snapshot();
-    this.deps.peers.send(to, { kind: 'rep', topic, head: formatPosition(head), frames, snap: true });
+    const { head, frames, pids } = stream.snapshot();
+    this.deps.peers.send(to, { kind: 'rep', topic, head: formatPosition(head), frames, snap: true, pids });
   }
 }

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { HistoryConfig } from '../config/schema.js';
 import type { Connection } from '../core/connection.js';
 import type { DeliveryObserver, TopicFanout } from '../core/delivery.js';
+import { parseTopic } from '../core/topics.js';
 import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
 import type { WsSocket } from '../transport/types.js';
@@ -35,6 +36,8 @@ export class Resumer implements DeliveryObserver {
   private readonly resumesOf = new WeakMap<Connection, number>();
   /** Topics with history on which this node attached resuming clients (topic → channel). */
   private readonly served = new Map<string, string>();
+  /** Topics whose clients were told their stream is lost, and saw no event since (told once). */
+  private readonly told = new Set<string>();
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
 
@@ -42,7 +45,11 @@ export class Resumer implements DeliveryObserver {
     private readonly deps: {
       channels: HistoryChannels;
       /** Answers for the channels this node owns. */
-      local: { answer(appId: string, topic: string, from: Position | null, id: string): Answer };
+      local: {
+        answer(appId: string, topic: string, from: Position | null, id: string): Answer;
+        /** Whether this node keeps a stream (its own, or a copy) of `topic`. */
+        holds(appId: string, topic: string): boolean;
+      };
       /** null on a single node: it owns every stream. */
       peers: HistoryPeers | null;
       /** The transport's own fan-out: gap notices when a history node dies. */
@@ -112,6 +119,7 @@ export class Resumer implements DeliveryObserver {
   // DeliveryObserver (core/delivery.ts)
 
   delivered(topic: string, frame: string, except: WsSocket | undefined): void {
+    if (this.told.size > 0) this.told.delete(topic);
     if (this.byTopic.size === 0) return;
     const set = this.byTopic.get(topic);
     if (!set) return;
@@ -166,8 +174,10 @@ export class Resumer implements DeliveryObserver {
     for (const [topic, channel] of this.served) {
       if (fanout.topicSize(topic) === 0) {
         this.served.delete(topic);
-      } else if (peers.wasOwner(nodeId, topic) && !this.continued(nodeId, topic)) {
+        this.told.delete(topic);
+      } else if (peers.wasOwner(nodeId, topic) && !this.continued(nodeId, topic) && !this.told.has(topic)) {
         fanout.publish(topic, frames.historyGap(channel, 'reset'));
+        this.told.add(topic);
         told++;
       }
     }
@@ -180,12 +190,13 @@ export class Resumer implements DeliveryObserver {
 
   /**
    * Whether the stream of `topic`, whose owner `dead` just went, goes on in the same epoch: the
-   * dead node sent copies of its streams, and the new owner keeps them (or is this node).
+   * dead node sent copies of its streams, and the new owner keeps them (this node: it has one).
    */
   private continued(dead: string, topic: string): boolean {
     const peers = this.deps.peers as HistoryPeers;
     const owner = peers.ownerOf(topic);
-    return peers.replicates(dead) && (owner === peers.nodeId || peers.replicates(owner));
+    if (!peers.replicates(dead)) return false;
+    return owner === peers.nodeId ? this.deps.local.holds(parseTopic(topic).appId, topic) : peers.replicates(owner);
   }
 
   // ------------------------------------------------------------------------------------------

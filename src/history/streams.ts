@@ -30,9 +30,24 @@ export class NodeLeftError extends Error {
   }
 }
 
+/** An event sent to another node to be sequenced, kept until that node acknowledges it. */
+interface Sent {
+  id: number;
+  appId: string;
+  topic: string;
+  frame: string;
+  except: string | undefined;
+}
+
+/** Unacknowledged events kept per node (an owner acknowledges within a turn of its event loop). */
+const MAX_UNACKED = 10_000;
+
 export class HistoryStreams implements ChannelStreams {
   private handingOver = false;
   private left = false;
+  private nextId = 0;
+  /** Per node, oldest first: what it was sent to sequence and has not acknowledged. */
+  private readonly unacked = new Map<string, Sent[]>();
 
   constructor(
     private readonly deps: {
@@ -53,10 +68,57 @@ export class HistoryStreams implements ChannelStreams {
     const peers = this.deps.peers;
     if (!peers) return this.sequenced(appId, topic, frame, except);
     if (this.left) return Promise.reject(new NodeLeftError());
-    const exceptId = typeof except === 'string' || except === undefined ? except : except.socketId;
     const to = this.sequencerOf(topic);
     if (to === peers.nodeId) return this.sequenced(appId, topic, frame, except);
-    peers.send(to, { kind: 'seq', topic, frame, ...(exceptId === undefined ? {} : { except: exceptId }) });
+    const exceptId = typeof except === 'string' || except === undefined ? except : except.socketId;
+    this.send(to, { id: ++this.nextId, appId, topic, frame, except: exceptId }, false);
+  }
+
+  /** To the owner; kept until it acknowledges, when it is a node that does (one that keeps copies). */
+  private send(to: string, e: Sent, retry: boolean): void {
+    const peers = this.deps.peers as HistoryPeers;
+    const except = e.except === undefined ? {} : { except: e.except };
+    if (!peers.replicates(to)) {
+      peers.send(to, { kind: 'seq', topic: e.topic, frame: e.frame, ...except });
+      return;
+    }
+    let sent = this.unacked.get(to);
+    if (!sent) this.unacked.set(to, (sent = []));
+    if (sent.length >= MAX_UNACKED) sent.shift();
+    sent.push(e);
+    peers.send(to, { kind: 'seq', topic: e.topic, frame: e.frame, ...except, id: e.id, ...(retry ? { retry } : {}) });
+  }
+
+  /** `from` sequenced everything this node sent it up to the event `upTo` (in the order sent). */
+  acked(from: string, upTo: number): void {
+    const sent = this.unacked.get(from);
+    if (!sent) return;
+    const at = sent.findIndex((e) => e.id === upTo);
+    if (at >= 0) sent.splice(0, at + 1);
+    if (sent.length === 0) this.unacked.delete(from);
+  }
+
+  /**
+   * `nodeId` is gone (crashed, or cut off): what it was sent and did not acknowledge may never have
+   * been sequenced. It goes, in order, to the channels' next owner, which has the dead one's copy
+   * and skips what is already in it, before anything published after this.
+   */
+  ownerDown(nodeId: string): number {
+    const sent = this.unacked.get(nodeId);
+    this.unacked.delete(nodeId);
+    if (!sent) return 0;
+    const self = (this.deps.peers as HistoryPeers).nodeId;
+    for (const e of sent) {
+      const to = this.sequencerOf(e.topic);
+      if (to !== self) this.send(to, e, true);
+      else void this.sequenced(e.appId, e.topic, e.frame, e.except, `${self}:${e.id}`, true);
+    }
+    return sent.length;
+  }
+
+  /** A node left for good (forgotten): nothing it holds of ours is coming back. */
+  forget(nodeId: string): void {
+    this.unacked.delete(nodeId);
   }
 
   /**
@@ -70,6 +132,8 @@ export class HistoryStreams implements ChannelStreams {
     frame: string,
     except: string | undefined,
     passed: boolean,
+    pid?: string,
+    retry = false,
   ): void | Promise<void> {
     const peers = this.deps.peers;
     if (peers && this.handingOver && !passed) {
@@ -79,7 +143,7 @@ export class HistoryStreams implements ChannelStreams {
         return;
       }
     }
-    return this.sequenced(appId, topic, frame, except);
+    return this.sequenced(appId, topic, frame, except, pid, retry);
   }
 
   /**
@@ -105,10 +169,22 @@ export class HistoryStreams implements ChannelStreams {
     this.left = true;
   }
 
-  /** On the owner: positioned, kept, copied to the next node, then published the direct way. */
-  private sequenced(appId: string, topic: string, frame: string, except?: Except): void | Promise<void> {
+  /**
+   * On the owner: positioned, kept, copied to the next node, then published the direct way.
+   * `pid`: the publish, when another node sent it; `retry`: sent again after its first owner died,
+   * skipped when that owner's copy here has it (it was published then).
+   */
+  private sequenced(
+    appId: string,
+    topic: string,
+    frame: string,
+    except?: Except,
+    pid?: string,
+    retry = false,
+  ): void | Promise<void> {
     const { sequencer, replication } = this.deps;
-    const positioned = sequencer.sequence(appId, topic, frame);
+    if (retry && pid !== undefined && sequencer.store.get(appId, topic)?.has(pid)) return;
+    const positioned = sequencer.sequence(appId, topic, frame, pid);
     const stream = replication ? sequencer.store.get(appId, topic) : undefined;
     if (stream) replication?.sequenced(topic, stream, positioned);
     return this.deps.direct.publish(appId, topic, positioned, except);
