@@ -91,7 +91,9 @@ export class HistoryReceiver implements ClusterFeature {
 
   nodeDown(nodeId: string): void {
     this.deps.replication.membershipChanged();
-    const resent = this.deps.streams.ownerDown(nodeId);
+    const resent = this.deps.streams.ownerDown(nodeId, (err) =>
+      this.deps.logger.warn('an event sent again after its owner went down was not kept', { err }),
+    );
     if (resent > 0)
       this.deps.logger.info('events the node that went down had not acknowledged go to the next owners', {
         node: nodeId,

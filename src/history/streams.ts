@@ -103,7 +103,7 @@ export class HistoryStreams implements ChannelStreams {
    * been sequenced. It goes, in order, to the channels' next owner, which has the dead one's copy
    * and skips what is already in it, before anything published after this.
    */
-  ownerDown(nodeId: string): number {
+  ownerDown(nodeId: string, failed: (err: unknown) => void): number {
     const sent = this.unacked.get(nodeId);
     this.unacked.delete(nodeId);
     if (!sent) return 0;
@@ -111,7 +111,7 @@ export class HistoryStreams implements ChannelStreams {
     for (const e of sent) {
       const to = this.sequencerOf(e.topic);
       if (to !== self) this.send(to, e, true);
-      else void this.sequenced(e.appId, e.topic, e.frame, e.except, `${self}:${e.id}`, true);
+      else this.sequenced(e.appId, e.topic, e.frame, e.except, `${self}:${e.id}`, true)?.catch(failed);
     }
     return sent.length;
   }
