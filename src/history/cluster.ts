@@ -91,13 +91,18 @@ export class HistoryReceiver implements ClusterFeature {
 
   nodeDown(nodeId: string): void {
     this.deps.replication.membershipChanged();
-    const resent = this.deps.streams.ownerDown(nodeId, (err) =>
+    const { resent, dropped } = this.deps.streams.ownerDown(nodeId, (err) =>
       this.deps.logger.warn('an event sent again after its owner went down was not kept', { err }),
     );
     if (resent > 0)
       this.deps.logger.info('events the node that went down had not acknowledged go to the next owners', {
         node: nodeId,
         events: resent,
+      });
+    if (dropped > 0)
+      this.deps.logger.warn('events sent to the node that went down were beyond what is kept to send again: lost', {
+        node: nodeId,
+        events: dropped,
       });
     this.deps.resumer.nodeDown(nodeId);
   }

@@ -20,6 +20,7 @@ import type { HistoryChannels } from './channels.js';
 import type { Replication } from './replication.js';
 import type { Resumer } from './resumer.js';
 import type { Sequencer } from './sequencer.js';
+import { Unacked, type Sent } from './unacked.js';
 import type { HistoryPeers } from './types.js';
 
 /** A publish refused because this node has left the cluster (the HTTP API answers 500: not kept). */
@@ -30,24 +31,11 @@ export class NodeLeftError extends Error {
   }
 }
 
-/** An event sent to another node to be sequenced, kept until that node acknowledges it. */
-interface Sent {
-  id: number;
-  appId: string;
-  topic: string;
-  frame: string;
-  except: string | undefined;
-}
-
-/** Unacknowledged events kept per node (an owner acknowledges within a turn of its event loop). */
-const MAX_UNACKED = 10_000;
-
 export class HistoryStreams implements ChannelStreams {
   private handingOver = false;
   private left = false;
   private nextId = 0;
-  /** Per node, oldest first: what it was sent to sequence and has not acknowledged. */
-  private readonly unacked = new Map<string, Sent[]>();
+  private readonly unacked = new Unacked();
 
   constructor(
     private readonly deps: {
@@ -82,20 +70,13 @@ export class HistoryStreams implements ChannelStreams {
       peers.send(to, { kind: 'seq', topic: e.topic, frame: e.frame, ...except });
       return;
     }
-    let sent = this.unacked.get(to);
-    if (!sent) this.unacked.set(to, (sent = []));
-    if (sent.length >= MAX_UNACKED) sent.shift();
-    sent.push(e);
+    this.unacked.add(to, e);
     peers.send(to, { kind: 'seq', topic: e.topic, frame: e.frame, ...except, id: e.id, ...(retry ? { retry } : {}) });
   }
 
   /** `from` sequenced everything this node sent it up to the event `upTo` (in the order sent). */
   acked(from: string, upTo: number): void {
-    const sent = this.unacked.get(from);
-    if (!sent) return;
-    const at = sent.findIndex((e) => e.id === upTo);
-    if (at >= 0) sent.splice(0, at + 1);
-    if (sent.length === 0) this.unacked.delete(from);
+    this.unacked.ack(from, upTo);
   }
 
   /**
@@ -103,22 +84,20 @@ export class HistoryStreams implements ChannelStreams {
    * been sequenced. It goes, in order, to the channels' next owner, which has the dead one's copy
    * and skips what is already in it, before anything published after this.
    */
-  ownerDown(nodeId: string, failed: (err: unknown) => void): number {
-    const sent = this.unacked.get(nodeId);
-    this.unacked.delete(nodeId);
-    if (!sent) return 0;
+  ownerDown(nodeId: string, failed: (err: unknown) => void): { resent: number; dropped: number } {
+    const { events, dropped } = this.unacked.take(nodeId);
     const self = (this.deps.peers as HistoryPeers).nodeId;
-    for (const e of sent) {
+    for (const e of events) {
       const to = this.sequencerOf(e.topic);
       if (to !== self) this.send(to, e, true);
       else this.sequenced(e.appId, e.topic, e.frame, e.except, `${self}:${e.id}`, true)?.catch(failed);
     }
-    return sent.length;
+    return { resent: events.length, dropped };
   }
 
   /** A node left for good (forgotten): nothing it holds of ours is coming back. */
   forget(nodeId: string): void {
-    this.unacked.delete(nodeId);
+    this.unacked.take(nodeId);
   }
 
   /**
