@@ -140,24 +140,6 @@ export class Membership {
     return s > b || (s === b && nodeId > best);
   }
 
-  /**
-   * The live node other than this one that would own `topic` if this one were gone (the next in
-   * rendezvous order: where its owner keeps a copy of what only the owner has); undefined alone.
-   */
-  next(topic: string): string | undefined {
-    let best: string | undefined;
-    let bestScore = -1;
-    for (const n of this.nodes.values()) {
-      if (n.down || n.leavingUntil > 0) continue;
-      const s = score(n.nodeId, topic);
-      if (s > bestScore || (s === bestScore && best !== undefined && n.nodeId > best)) {
-        best = n.nodeId;
-        bestScore = s;
-      }
-    }
-    return best;
-  }
-
   /** The `n` live nodes (this one included) first in rendezvous order for `topic`, best first. */
   ranked(topic: string, n: number): string[] {
     const all = [{ id: this.nodeId, s: score(this.nodeId, topic) }];
