@@ -23,6 +23,7 @@ import { Watchlists } from './core/watchlist.js';
 import { withFragmentRefreshes } from './fragments/cluster.js';
 import { HistoryChannels } from './history/channels.js';
 import { ClusterPeers, HistoryReceiver } from './history/cluster.js';
+import { Replication } from './history/replication.js';
 import { Resumer } from './history/resumer.js';
 import { Sequencer } from './history/sequencer.js';
 import { HistoryStreams } from './history/streams.js';
@@ -150,9 +151,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       : undefined;
   const delivery = new LocalDelivery({ fanout: transport, metrics, ...(resumer ? { observer: resumer } : {}) });
   const direct = new DirectStreams({ delivery, link, sockets: registry });
+  const replication =
+    sequencer && historyPeers
+      ? new Replication({ store: sequencer.store, peers: historyPeers, logger: logger.child({ part: 'history' }) })
+      : null;
   const history =
     historyChannels && sequencer && resumer
-      ? new HistoryStreams({ channels: historyChannels, sequencer, resumer, direct, peers: historyPeers })
+      ? new HistoryStreams({ channels: historyChannels, sequencer, resumer, direct, peers: historyPeers, replication })
       : undefined;
   const streams: ChannelStreams = history ?? direct;
 
@@ -197,13 +202,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(livewire ? { extensions: livewire.extensions } : {}),
   });
   node?.register(coreFeature(core, fragments ? withFragmentRefreshes(core, fragments) : core));
-  if (node && history && sequencer && resumer && historyPeers && historyChannels)
+  if (node && history && sequencer && resumer && historyPeers && historyChannels && replication)
     node.register(
       new HistoryReceiver({
         channels: historyChannels,
         streams: history,
         sequencer,
         resumer,
+        replication,
         peers: historyPeers,
         logger: logger.child({ part: 'history' }),
       }),
@@ -285,7 +291,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     { name: 'core', drain: (graceMs) => core.drain(graceMs / 2, graceMs), stop: () => core.stop() },
     {
       name: 'history',
-      stop: () => {
+      stop: (mode) => {
+        // Before the node leaves: the next nodes get the streams, and what this one is sent from now on.
+        if (mode === 'graceful') history?.handOver();
         sequencer?.stop();
         resumer?.stop();
       },
@@ -296,7 +304,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await livewire?.close();
       },
     },
-    { name: 'cluster', stop: (mode) => node?.stop(mode) },
+    {
+      name: 'cluster',
+      stop: async (mode) => {
+        await node?.stop(mode);
+        history?.detached();
+      },
+    },
     {
       name: 'webhooks',
       stop: async (mode, graceMs) => {

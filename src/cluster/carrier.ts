@@ -29,12 +29,19 @@ export interface CarrierReceiver {
   mark(topic: string, id: string): void;
   /** The backend connection went down or came back. */
   connectionChanged(up: boolean): void;
+  /** The direct connection a node's messages came by closed (the mesh): that node is gone. */
+  nodeGone(nodeId: string): void;
 }
+
+/** Nodes whose direct connection is remembered (bounded: node ids are a peer's input). */
+const MAX_DIRECT_PEERS = 4_096;
 
 export class Carrier {
   private readonly subjects: Subjects;
   private readonly watched = new Map<string, string>(); // subject -> topic
   private receiver: CarrierReceiver | null = null;
+  /** For a direct backend: the peer connection each node's control messages last came by. */
+  private readonly peerOf = new Map<string, string>();
 
   constructor(
     private readonly deps: {
@@ -57,8 +64,9 @@ export class Carrier {
     this.receiver = receiver;
     const { backend } = this.deps;
     await backend.connect({
-      message: (subject, payload) => this.onMessage(subject, payload),
+      message: (subject, payload, peer) => this.onMessage(subject, payload, peer),
       connectionChanged: (up) => receiver.connectionChanged(up),
+      peerGone: (peer) => this.peerGone(peer),
     });
     backend.subscribe(this.subjects.control);
     backend.subscribe(this.subjects.node(this.deps.nodeId));
@@ -95,7 +103,16 @@ export class Carrier {
     this.deps.backend.publish(subject, encodeControl(type, this.deps.nodeId, fields));
   }
 
-  private onMessage(subject: string, payload: Buffer): void {
+  /** Every node whose messages last came by `peer`'s connection is gone (a node restarted since came by another). */
+  private peerGone(peer: string): void {
+    for (const [nodeId, by] of this.peerOf) {
+      if (by !== peer) continue;
+      this.peerOf.delete(nodeId);
+      this.receiver?.nodeGone(nodeId);
+    }
+  }
+
+  private onMessage(subject: string, payload: Buffer, peer: string | undefined): void {
     const receiver = this.receiver;
     if (receiver === null) return;
     const { logger, nodeId } = this.deps;
@@ -123,6 +140,10 @@ export class Carrier {
       return;
     }
     if (msg.from === nodeId) return;
+    if (peer !== undefined && this.peerOf.get(msg.from) !== peer) {
+      if (this.peerOf.size >= MAX_DIRECT_PEERS && !this.peerOf.has(msg.from)) this.peerOf.clear();
+      this.peerOf.set(msg.from, peer);
+    }
     receiver.control(msg);
   }
 }

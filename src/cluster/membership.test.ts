@@ -136,3 +136,41 @@ test('owners spread over the nodes even for channels whose names differ only at 
     for (const [node, n] of owners) assert.ok(n >= 8, `run ${run}: ${node} owns ${n} of 60`);
   }
 });
+
+test('a node whose connection closed is down at once, reported by the caller; a leaving node keeps its hand-off', () => {
+  const c = clock();
+  const m = new Membership('a', OPTS, c.now);
+  m.heartbeat('b', {});
+  m.heartbeat('c', {});
+  assert.equal(m.gone('b'), true);
+  assert.equal(m.gone('b'), false, 'once');
+  assert.deepEqual(m.sweep().wentDown, [], 'the sweep does not report it again');
+  assert.deepEqual(
+    m.live().map((n) => n.nodeId),
+    ['c'],
+  );
+  m.leaving('c', 5_000);
+  assert.equal(m.gone('c'), false);
+  assert.equal(m.gone('x'), false, 'unknown');
+  assert.equal(m.heartbeat('b', {}), 'up');
+});
+
+test('ranked: the owner first, then the node that owns a topic once the owner is gone', () => {
+  const m = new Membership('a', OPTS);
+  assert.deepEqual(m.ranked('t', 2), ['a'], 'alone');
+  for (const n of ['b', 'c', 'd']) m.heartbeat(n, {});
+  // The same cluster as b sees it with a gone.
+  const withoutA = new Membership('b', OPTS);
+  for (const n of ['c', 'd']) withoutA.heartbeat(n, {});
+  let mine = 0;
+  for (let i = 0; i < 60; i++) {
+    const topic = `t-${i}`;
+    const [first, second] = m.ranked(topic, 2);
+    assert.equal(first, m.owner(topic), topic);
+    if (first === 'a') {
+      mine++;
+      assert.equal(second, withoutA.owner(topic), 'the next owner once a is gone');
+    }
+  }
+  assert.ok(mine > 0 && mine < 60);
+});

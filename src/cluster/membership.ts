@@ -77,6 +77,18 @@ export class Membership {
     for (const n of this.nodes.values()) if (!n.down) n.lastSeen = Math.min(now, n.lastSeen + ms);
   }
 
+  /**
+   * `nodeId` is known gone before its heartbeats time out (its direct connection closed): down now.
+   * True if it was live; a leaving node keeps its hand-off.
+   */
+  gone(nodeId: string): boolean {
+    const n = this.nodes.get(nodeId);
+    if (!n || n.down || n.leavingUntil > 0) return false;
+    n.down = true;
+    n.downSince = this.now();
+    return true;
+  }
+
   sweep(): SweepResult {
     const now = this.now();
     const out: SweepResult = { wentDown: [], forget: [] };
@@ -126,6 +138,15 @@ export class Membership {
     const s = score(nodeId, topic);
     const b = score(best, topic);
     return s > b || (s === b && nodeId > best);
+  }
+
+  /** The `n` live nodes (this one included) first in rendezvous order for `topic`, best first. */
+  ranked(topic: string, n: number): string[] {
+    const all = [{ id: this.nodeId, s: score(this.nodeId, topic) }];
+    for (const x of this.nodes.values())
+      if (!x.down && x.leavingUntil === 0) all.push({ id: x.nodeId, s: score(x.nodeId, topic) });
+    all.sort((a, b) => b.s - a.s || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    return all.slice(0, n).map((x) => x.id);
   }
 
   /**

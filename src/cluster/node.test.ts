@@ -288,3 +288,19 @@ test('a goodbye from another node: it is no longer live, and forgotten once its 
   await sleep(HB * 3);
   assert.deepEqual(p.events, ['forgotten b']);
 });
+
+test('a node whose direct connection closed is down at once: every feature hears nodeDown', async (t) => {
+  const { node, carrier } = setup(t);
+  const p = recorder('p');
+  node.register(p.feature);
+  await node.start();
+  carrier.control('hb', 'b', { conns: {} });
+  carrier.receiver!.nodeGone('b');
+  carrier.receiver!.nodeGone('b');
+  assert.deepEqual(p.events, ['down b'], 'once, long before the node timeout');
+  assert.deepEqual(node.membership.live(), []);
+  carrier.control('hb', 'c', { conns: {} });
+  carrier.control('bye', 'c', { handoffMs: 100 });
+  carrier.receiver!.nodeGone('c');
+  assert.deepEqual(p.events, ['down b'], 'a node leaving gracefully keeps its hand-off');
+});

@@ -21,6 +21,9 @@ export type CarrierPort = Pick<
   'backendName' | 'connect' | 'close' | 'watch' | 'unwatch' | 'forward' | 'mark' | 'send'
 >;
 
+/** After a graceful goodbye, how long messages already on their way are still handled. */
+const LINGER_MS = 250;
+
 type Handler = { feature: string; handle: (msg: ControlMessage) => void };
 
 export class ClusterNode implements ClusterLink, ClusterControl {
@@ -40,6 +43,7 @@ export class ClusterNode implements ClusterLink, ClusterControl {
     control: (msg) => this.dispatch(msg),
     mark: (topic, id) => this.each('marked', (f) => f.marked?.(topic, id)),
     connectionChanged: (up) => this.connectionChanged(up),
+    nodeGone: (nodeId) => this.gone(nodeId),
   };
 
   constructor(
@@ -151,6 +155,9 @@ export class ClusterNode implements ClusterLink, ClusterControl {
       const handoffMs = this.deps.settings.handoffMs;
       this.beat();
       this.send('bye', { handoffMs });
+      // What the others sent before they heard the goodbye is still on its way: it is handled
+      // (a feature handing its work over passes it on) before the connection closes.
+      if (mode === 'graceful') await sleep(Math.min(LINGER_MS, handoffMs));
       await this.deps.carrier.close();
       this.deps.logger.info('left cluster', { handoffMs });
       return;
@@ -239,6 +246,13 @@ export class ClusterNode implements ClusterLink, ClusterControl {
       logger.info('node forgotten', { node: n });
       this.each('nodeForgotten', (f) => f.nodeForgotten?.(n));
     }
+  }
+
+  /** A node's direct connection closed (a crashed process): down now, as if its heartbeats had stopped. */
+  private gone(nodeId: string): void {
+    if (this.stopped || !this.membership.gone(nodeId)) return;
+    this.deps.logger.warn('node connection closed: counted down at once, its users leave', { node: nodeId });
+    this.each('nodeDown', (f) => f.nodeDown?.(nodeId));
   }
 
   private connectionChanged(up: boolean): void {

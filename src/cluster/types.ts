@@ -75,7 +75,7 @@ export interface ClusterFeature {
 }
 
 /** Who is in the cluster, as features may read it. */
-export type MembershipView = Pick<Membership, 'owner' | 'wouldOwn' | 'live' | 'known' | 'all'>;
+export type MembershipView = Pick<Membership, 'owner' | 'ranked' | 'wouldOwn' | 'live' | 'known' | 'all'>;
 
 /** The node as its features see it (cluster/node.ts). */
 export interface ClusterControl {

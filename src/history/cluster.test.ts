@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import type { ControlMessage } from '../cluster/envelope.js';
 import { recordingLogger, testConfig } from '../core/fakes.test.helper.js';
 import { HistoryChannels } from './channels.js';
-import { HistoryReceiver } from './cluster.js';
+import { HistoryReceiver, type ClusterPeers } from './cluster.js';
 import type { Answer } from './resume.js';
 import type { HistoryPeers } from './types.js';
 import type { HistoryMessage } from './wire.js';
@@ -19,6 +19,8 @@ test('replay bytes per asking node are a bucket: a node over it is not answered,
   const peers: HistoryPeers = {
     nodeId: 'owner',
     ownerOf: () => 'owner',
+    nextOf: () => undefined,
+    replicates: () => false,
     wasOwner: () => false,
     send: (to, msg) => sent.push({ to, msg }),
     mark: () => undefined,
@@ -27,12 +29,19 @@ test('replay bytes per asking node are a bucket: a node over it is not answered,
   const { logger, lines } = recordingLogger();
   const receiver = new HistoryReceiver({
     channels: new HistoryChannels(config.apps),
-    streams: { sequenced: () => undefined },
+    streams: {
+      received: () => undefined,
+      sequencerOf: () => 'owner',
+      acked: () => undefined,
+      ownerDown: () => ({ resent: 0, dropped: 0 }),
+      forget: () => undefined,
+    },
+    replication: { received: () => undefined, membershipChanged: () => undefined },
     sequencer: {
       answer: (_app, _topic, _from, id): Answer => ({ kind: 'replay', id, status: 'ok', head: 'e:8', frames: [frame] }),
     },
     resumer: { replied: () => undefined, marked: () => undefined, nodeDown: () => undefined },
-    peers,
+    peers: peers as unknown as ClusterPeers,
     logger,
     now: () => now,
   });

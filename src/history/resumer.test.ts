@@ -31,6 +31,12 @@ class FakePeers implements HistoryPeers {
   ownerOf(): string {
     return this.owner;
   }
+  nextOf(): string | undefined {
+    return undefined;
+  }
+  replicates(): boolean {
+    return false;
+  }
   wasOwner(nodeId: string): boolean {
     return nodeId === this.owner;
   }

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { HistoryConfig } from '../config/schema.js';
 import type { Connection } from '../core/connection.js';
 import type { DeliveryObserver, TopicFanout } from '../core/delivery.js';
+import { parseTopic } from '../core/topics.js';
 import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
 import { addressGroup } from '../limits/address-group.js';
@@ -63,6 +64,8 @@ export class Resumer implements DeliveryObserver {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   /** Topics with history on which this node attached resuming clients (topic → channel). */
   private readonly served = new Map<string, string>();
+  /** Topics whose clients were told their stream is lost, and saw no event since (told once). */
+  private readonly told = new Set<string>();
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private readonly now: () => number;
@@ -71,7 +74,11 @@ export class Resumer implements DeliveryObserver {
     private readonly deps: {
       channels: HistoryChannels;
       /** Answers for the channels this node owns. */
-      local: { answer(appId: string, topic: string, from: Position | null, id: string): Answer };
+      local: {
+        answer(appId: string, topic: string, from: Position | null, id: string): Answer;
+        /** Whether this node keeps a stream (its own, or a copy) of `topic`. */
+        holds(appId: string, topic: string): boolean;
+      };
       /** null on a single node: it owns every stream. */
       peers: HistoryPeers | null;
       /** The transport's own fan-out: gap notices when a history node dies. */
@@ -124,6 +131,7 @@ export class Resumer implements DeliveryObserver {
   // DeliveryObserver (core/delivery.ts)
 
   delivered(topic: string, frame: string, except: WsSocket | undefined): void {
+    if (this.told.size > 0) this.told.delete(topic);
     if (this.byTopic.size === 0) return;
     const set = this.byTopic.get(topic);
     if (!set) return;
@@ -166,7 +174,8 @@ export class Resumer implements DeliveryObserver {
 
   /**
    * The node that sequenced some of our channels died: what was sent to it since it was last
-   * heard from is lost, and its stream with it. Our clients on those channels are told now (the
+   * heard from is lost, and its stream with it unless the next node kept a copy (then the stream
+   * goes on in the same epoch). Our clients on the channels whose stream is lost are told now (the
    * next event would also show them a new epoch, but there may be no next event for long).
    */
   nodeDown(nodeId: string): void {
@@ -177,8 +186,10 @@ export class Resumer implements DeliveryObserver {
     for (const [topic, channel] of this.served) {
       if (fanout.topicSize(topic) === 0) {
         this.served.delete(topic);
-      } else if (peers.wasOwner(nodeId, topic)) {
+        this.told.delete(topic);
+      } else if (peers.wasOwner(nodeId, topic) && !this.continued(nodeId, topic) && !this.told.has(topic)) {
         fanout.publish(topic, frames.historyGap(channel, 'reset'));
+        this.told.add(topic);
         told++;
       }
     }
@@ -192,6 +203,17 @@ export class Resumer implements DeliveryObserver {
   /** Topics remembered for the owner-down notice (tests, metrics). */
   servedTopics(): number {
     return this.served.size;
+  }
+
+  /**
+   * Whether the stream of `topic`, whose owner `dead` just went, goes on in the same epoch: the
+   * dead node sent copies of its streams, and the new owner keeps them (this node: it has one).
+   */
+  private continued(dead: string, topic: string): boolean {
+    const peers = this.deps.peers as HistoryPeers;
+    const owner = peers.ownerOf(topic);
+    if (!peers.replicates(dead)) return false;
+    return owner === peers.nodeId ? this.deps.local.holds(parseTopic(topic).appId, topic) : peers.replicates(owner);
   }
 
   // ------------------------------------------------------------------------------------------

@@ -31,9 +31,14 @@ export class Sequencer {
   }
 
   /** Gives a channel event (built by frames.channelEvent) its position and keeps it; returns the positioned frame. */
-  sequence(appId: string, topic: string, frame: string): string {
+  sequence(appId: string, topic: string, frame: string, pid?: string): string {
     const now = this.now();
-    return this.store.open(appId, topic, now).append(now, (p) => frames.withPosition(frame, formatPosition(p)));
+    return this.store.open(appId, topic, now).append(now, (p) => frames.withPosition(frame, formatPosition(p)), pid);
+  }
+
+  /** Whether this node keeps a stream of `topic` (its own, or a copy of its owner's). */
+  holds(appId: string, topic: string): boolean {
+    return this.store.get(appId, topic) !== undefined;
   }
 
   /** What a client that has seen `from` missed (null: a new subscription, only the head). */

@@ -26,6 +26,26 @@ export class HistoryStore {
     return this.apps.get(appId)?.get(topic);
   }
 
+  /** Replaces this node's stream of `topic` with a new one of `epoch` (a copy of another node's). */
+  adopt(appId: string, topic: string, epoch: string, now: number): ChannelStream {
+    const config = this.configOf(appId);
+    if (!config) throw new Error(`app ${appId} keeps no history`);
+    this.apps.get(appId)?.delete(topic);
+    this.asked.get(appId)?.delete(topic);
+    return lru(this.apps, appId, topic, config.maxChannels, () => new ChannelStream(config, now, epoch));
+  }
+
+  delete(appId: string, topic: string): void {
+    const streams = this.apps.get(appId);
+    streams?.delete(topic);
+    if (streams?.size === 0) this.apps.delete(appId);
+  }
+
+  /** Every stream kept here, with its app and topic. */
+  *entries(): Generator<[appId: string, topic: string, stream: ChannelStream]> {
+    for (const [appId, streams] of this.apps) for (const [topic, s] of streams) yield [appId, topic, s];
+  }
+
   /** The stream of `topic` to publish on, created (a new epoch) if this node has none; most recently used. */
   open(appId: string, topic: string, now: number): ChannelStream {
     const config = this.configOf(appId);

@@ -17,6 +17,8 @@ export type ClusterKind = BrokerKind | 'mesh';
 export interface ProcessHarness extends ClusterHarness {
   /** Starts node i again, on the same ports, after `kill(i)`: a new replica of that node. */
   restart(i: number): Promise<void>;
+  /** Stops node i as a deploy would (SIGTERM: drained, handed over) and waits until it exited. */
+  terminate(i: number): Promise<void>;
 }
 
 /** `extra`: more settings of the driver's section; `app`: more settings of the test app. */
@@ -64,6 +66,10 @@ export function processCluster(
       nodeTimeoutMs: NODE_TIMEOUT_MS,
       kill: async (i) => {
         nodes[i]!.kill('SIGKILL');
+        await nodes[i]!.exited;
+      },
+      terminate: async (i) => {
+        nodes[i]!.kill('SIGTERM');
         await nodes[i]!.exited;
       },
       restart: async (i) => {

@@ -58,11 +58,20 @@ export class Connectivity {
    * Hands a message to the handler. A throwing handler is logged, never let into the client
    * library, whose protocol parser it could derail.
    */
-  deliver(subject: string, payload: Buffer): void {
+  deliver(subject: string, payload: Buffer, peer?: string): void {
     try {
-      this.handler?.message(subject, payload);
+      this.handler?.message(subject, payload, peer);
     } catch (err) {
       this.logger.error('cluster message handler threw', { err, subject });
+    }
+  }
+
+  /** A direct connection to `peer` closed (the mesh). */
+  peerGone(peer: string): void {
+    try {
+      this.handler?.peerGone?.(peer);
+    } catch (err) {
+      this.logger.error('cluster peer handler threw', { err, peer });
     }
   }
 

@@ -26,6 +26,7 @@ class Recorder implements BackendHandler {
   connectionChanged(up: boolean): void {
     this.changes.push(up);
   }
+  peerGone?(peer: string): void;
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
@@ -349,5 +350,30 @@ describe('MeshBackend', () => {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('mesh: a peer that goes away', () => {
+  it('reports its closed connection at once (peerGone), with the peer each message came by', async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await node({ port: pa, peers: [`127.0.0.1:${pb}`] });
+    const b = await node({ port: pb, peers: [`127.0.0.1:${pa}`] });
+    const gone: string[] = [];
+    const by: Array<string | undefined> = [];
+    a.rec.peerGone = (peer: string): void => void gone.push(peer);
+    a.rec.message = (subject: string, payload: Buffer, peer?: string): void => {
+      a.rec.messages.push({ subject, payload });
+      by.push(peer);
+    };
+    await live(b, a, 'ctl');
+    b.mesh.publish('ctl', Buffer.from('x'));
+    await until(() => by.length > 0 && a.rec.messages.length > 0, 'a message');
+    assert.equal(by.at(-1), b.mesh.id);
+    const closedAt = Date.now();
+    await b.mesh.close();
+    nodes.splice(nodes.indexOf(b), 1);
+    await until(() => gone.length === 1, 'peerGone');
+    assert.deepEqual(gone, [b.mesh.id]);
+    assert.ok(Date.now() - closedAt < 1_000, 'long before any silence timeout');
   });
 });

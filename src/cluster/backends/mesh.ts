@@ -22,7 +22,10 @@
  *   that peer's failure, not this node's, so it is never reported as `connectionChanged(false)`:
  *   the heartbeats of the layer above declare that peer down. (A node cut off from every peer
  *   declares them all down, as in Phoenix; when they meet again, heartbeats bring them back and
- *   presence resynchronises.)
+ *   presence resynchronises.) What it does report is `peerGone` when the connection in use to a
+ *   peer closes (a crashed process's socket is closed by its kernel at once), and the peer each
+ *   message came by, so the layer above counts that peer down now: the heartbeat timeout is left
+ *   for hosts that fall silent without closing anything.
  * - `connect()` resolves once the port listens (peers are dialed in the background), and fails
  *   at once if it cannot listen.
  * - Versioned: the handshake settles the highest protocol version both ends speak (or refuses
@@ -394,6 +397,7 @@ export class MeshBackend implements ClusterBackend {
       this.peers.delete(id);
       if (!this.closed) this.logger.info('mesh peer disconnected', { peer: id, peers: this.peers.size });
       this.dialer?.peerGone(id);
+      if (!this.closed) this.connectivity.peerGone(id);
     },
   };
 
@@ -402,7 +406,7 @@ export class MeshBackend implements ClusterBackend {
     if (peer?.conn !== conn) return;
     switch (frame.type) {
       case FrameType.MSG:
-        if (this.subjects.has(frame.subject)) this.connectivity.deliver(frame.subject, frame.payload);
+        if (this.subjects.has(frame.subject)) this.connectivity.deliver(frame.subject, frame.payload, peer.conn.peerId);
         return;
       case FrameType.SUB:
         peer.interest.add(frame.subject);

@@ -13,8 +13,17 @@
  *   `connectionChanged(true)` once it is back, so the layer above can resynchronise.
  */
 export interface BackendHandler {
-  message(subject: string, payload: Buffer): void;
+  /**
+   * A payload on a subscribed subject. `peer`: the connection it came by, for a backend that
+   * links nodes directly (the mesh: the peer's instance id); undefined through a broker.
+   */
+  message(subject: string, payload: Buffer, peer?: string): void;
   connectionChanged(up: boolean): void;
+  /**
+   * A direct backend's connection to `peer` closed (the mesh): whoever sent over it is gone now,
+   * not after the heartbeat timeout. Never called through a broker.
+   */
+  peerGone?(peer: string): void;
 }
 
 export interface ClusterBackend {
