@@ -35,7 +35,10 @@ describe('the fragment route of docs/fragments.md on a real Laravel', { skip: ri
     wiremesh = await startTestServer({
       port: wsPort,
       apps: [
-        testApp({ livewire: { backends: [origin], publicUrl: origin }, fragments: { path: '/wiremesh/fragments', names: { 'online-users': ['presence-*'] } } }),
+        testApp({
+          livewire: { backends: [origin], publicUrl: origin },
+          fragments: { path: '/wiremesh/fragments', names: { 'online-users': ['presence-*'] } },
+        }),
       ],
     });
   });
@@ -94,7 +97,11 @@ describe('the fragment route of docs/fragments.md on a real Laravel', { skip: ri
       { fragment: 'online-users', channel: 'x', members: [], subscriptionCount: 0 },
       Date.now() - 120_000,
     );
-    assert.equal((await render(stale, signWebhook(fragmentKey(APP.secret), stale))).status, 401, `${when}: a replayed old request`);
+    assert.equal(
+      (await render(stale, signWebhook(fragmentKey(APP.secret), stale))).status,
+      401,
+      `${when}: a replayed old request`,
+    );
   }
 
   test('a good signature renders, a bad one is a 401 without a stack trace or a session', async () => {
