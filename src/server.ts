@@ -26,6 +26,9 @@ import { ClusterPeers, HistoryReceiver } from './history/cluster.js';
 import { Resumer } from './history/resumer.js';
 import { Sequencer } from './history/sequencer.js';
 import { HistoryStreams } from './history/streams.js';
+import { ResumeBudget } from './history/durable/budget.js';
+import { openChannelStore } from './history/durable/open.js';
+import { StoreMarks, StoreStreams } from './history/durable/streams.js';
 import { HttpApi } from './http/router.js';
 import { MetricsAccess } from './http/metrics-access.js';
 import { loadLivewireParts } from './livewire/assemble.js';
@@ -116,12 +119,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const sequencer = historyChannels ? new Sequencer({ channels: historyChannels }) : undefined;
   const historyPeers = historyChannels && node ? new ClusterPeers(node) : null;
   // Waiting resumes see every frame delivered here (they buffer what their socket is not attached to yet).
+  const store = await openChannelStore(config, historyChannels, logger.child({ part: 'history' }));
   const resumer =
     historyChannels && sequencer
       ? new Resumer({
           channels: historyChannels,
           local: sequencer,
           peers: historyPeers,
+          ...(store ? { store } : {}),
           fanout: transport,
           logger: logger.child({ part: 'history' }),
         })
@@ -132,7 +137,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     historyChannels && sequencer && resumer
       ? new HistoryStreams({ channels: historyChannels, sequencer, resumer, direct, peers: historyPeers })
       : undefined;
-  const streams: ChannelStreams = history ?? direct;
+  const inMemory: ChannelStreams = history ?? direct;
+  // Apps with their history in the broker: appended and replayed there, no owner node on the way.
+  const streams: ChannelStreams =
+    store && historyChannels && resumer
+      ? new StoreStreams({
+          channels: historyChannels,
+          store,
+          resumer,
+          budget: new ResumeBudget(),
+          next: inMemory,
+          logger: logger.child({ part: 'history' }),
+        })
+      : inMemory;
 
   // ---- presence, its transitions' effects, and its replication to the other nodes ----
   const effects = new TransitionEffects({
@@ -185,6 +202,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         logger: logger.child({ part: 'history' }),
       }),
     );
+  // The store's resume answers count once their marks arrive (HistoryReceiver hands those on too).
+  else if (node && store && resumer) node.register(new StoreMarks(resumer));
 
   // ---- the HTTP API, /metrics, the dashboard ----
   const readiness = new Readiness();
@@ -262,9 +281,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     { name: 'core', drain: (graceMs) => core.drain(graceMs / 2, graceMs), stop: () => core.stop() },
     {
       name: 'history',
-      stop: () => {
+      stop: async () => {
         sequencer?.stop();
         resumer?.stop();
+        await store?.close();
       },
     },
     {

@@ -15,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
 import type { WsSocket } from '../transport/types.js';
 import type { HistoryChannels } from './channels.js';
+import type { ChannelStore } from './durable/types.js';
 import { formatPosition, parsePosition, type Position } from './position.js';
 import { complete, type Answer, type Pending } from './resume.js';
 import type { HistoryPeers } from './types.js';
@@ -45,6 +46,8 @@ export class Resumer implements DeliveryObserver {
       local: { answer(appId: string, topic: string, from: Position | null, id: string): Answer };
       /** null on a single node: it owns every stream. */
       peers: HistoryPeers | null;
+      /** The broker's streams (apps with `history.store: broker`): their answers come with a mark, as a peer's. */
+      store?: Pick<ChannelStore, 'replay'>;
       /** The transport's own fan-out: gap notices when a history node dies. */
       fanout: TopicFanout;
       logger: Logger;
@@ -80,7 +83,8 @@ export class Resumer implements DeliveryObserver {
       conn.socket.send(frames.historyGap(channel, 'unavailable'));
       return false;
     }
-    this.served.set(topic, channel);
+    // A broker's stream outlives any node: no gap to tell when one goes down.
+    if (this.deps.channels.configOf(conn.app.id)?.store !== 'broker') this.served.set(topic, channel);
     const p: Pending = {
       id: '',
       conn,
@@ -186,20 +190,35 @@ export class Resumer implements DeliveryObserver {
     p.answer = null;
     if (p.id !== '') this.byId.delete(p.id);
     p.id = `${this.idPrefix}.${++this.nextId}`;
+    const config = this.deps.channels.configOf(p.conn.app.id) as HistoryConfig;
     const peers = this.deps.peers;
-    const owner = peers?.ownerOf(p.topic);
-    if (!peers || owner === undefined || owner === peers.nodeId) {
+    const store = config.store === 'broker' ? this.deps.store : undefined;
+    const owner = store ? 'the history store' : peers?.ownerOf(p.topic);
+    if (store) {
+      this.byId.set(p.id, p);
+      const id = p.id;
+      store.replay(p.conn.app.id, p.topic, p.from, id).then(
+        (answer) => this.replied(answer),
+        (err: unknown) =>
+          this.deps.logger.warn('the history store did not answer a resume; retrying', {
+            appId: p.conn.app.id,
+            socketId: p.conn.socketId,
+            channel: p.channel,
+            err,
+          }),
+      );
+    } else if (!peers || owner === undefined || owner === peers.nodeId) {
       this.finish(p, this.deps.local.answer(p.conn.app.id, p.topic, p.from, p.id));
       return;
+    } else {
+      this.byId.set(p.id, p);
+      peers.send(owner, {
+        kind: 'replay_req',
+        id: p.id,
+        topic: p.topic,
+        from: p.from === null ? null : formatPosition(p.from),
+      });
     }
-    this.byId.set(p.id, p);
-    peers.send(owner, {
-      kind: 'replay_req',
-      id: p.id,
-      topic: p.topic,
-      from: p.from === null ? null : formatPosition(p.from),
-    });
-    const config = this.deps.channels.configOf(p.conn.app.id) as HistoryConfig;
     p.timer = setTimeout(() => {
       p.timer = null;
       if (p.attempt < ATTEMPTS) return this.ask(p);

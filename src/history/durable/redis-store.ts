@@ -1,0 +1,256 @@
+/**
+ * Channel streams in Redis (`apps[].history.store: broker` on the redis driver): one Redis Stream
+ * per channel, appended to and replayed by any node, with its epoch in a key beside it. Loaded
+ * only when configured (node-redis is an optional dependency).
+ *
+ * Keys, under the cluster's prefix, with the topic as a hash tag so both live in one slot of a
+ * Redis Cluster: `<prefix>:h:{<topic, base64url>}:s` (the stream: one entry per event, the frame
+ * without its position) and `…:e` (`<epoch> <ms> <seq>`: the stream's epoch and its last id).
+ *
+ * - Append: one Lua script XADDs the event with an id it picks (the time in ms, a sequence below
+ *   100 within one ms), trims the stream (MAXLEN `maxEvents`, MINID `maxAgeMs` ago), and PUBLISHes
+ *   the positioned frame on the topic's data subject. One script: the broker's order is the
+ *   stream's order, for every node, the publishing one included (it receives its own copy).
+ * - Position: `<epoch>:<ms × 100 + seq>`, a plain integer under 10^15, so positions keep the
+ *   `<epoch>:<serial>` form that resume clients already parse and compare (client/src/resume.ts).
+ * - Epoch: new whenever the stream is created (the first event, or after the stream was lost: a
+ *   Redis restart without persistence, a flush, the keys expiring after ten idle age periods), so
+ *   a client holding an older position is told the gap is unknown, never served a silent hole.
+ * - Replay: one Lua script trims by age, reads the id of the newest event deleted by trimming
+ *   (`max-deleted-entry-id`, Redis 7: a position before it has lost events: `too_old`), the events
+ *   after the client's position (at most `maxEvents`), and PUBLISHes the resume's mark.
+ */
+import { createClient, type RedisClientType } from 'redis';
+import { encodeData, encodeMark, Subjects } from '../../cluster/envelope.js';
+import { reconnectDelay, redactUrl } from '../../cluster/backends/redis.js';
+import type { HistoryConfig } from '../../config/schema.js';
+import type { Logger } from '../../log/logger.js';
+import * as frames from '../../protocol/frames.js';
+import { formatPosition, newEpoch, type Position } from '../position.js';
+import type { Answer } from '../resume.js';
+import type { ChannelStore } from './types.js';
+
+/** Who the live copies come from: not any node, so every node (the publisher too) delivers them. */
+export const STORE_ORIGIN = '*';
+/** Idle streams (and their epochs) expire after this many age periods without an append. */
+const KEEP_PERIODS = 10;
+const CLOSE_TIMEOUT_MS = 2_000;
+
+const APPEND = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local meta = redis.call('GET', KEYS[2])
+local epoch, lms, lseq
+if meta and redis.call('EXISTS', KEYS[1]) == 1 then
+  epoch, lms, lseq = string.match(meta, '^(%S+) (%d+) (%d+)$')
+  lms = tonumber(lms)
+  lseq = tonumber(lseq)
+else
+  redis.call('DEL', KEYS[1])
+  epoch, lms, lseq = ARGV[7], 0, 0
+end
+local ms, seq = now, 0
+if ms < lms then ms = lms end
+if ms == lms then seq = lseq + 1 end
+if seq > 99 then
+  ms = ms + 1
+  seq = 0
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[4], string.format('%d-%d', ms, seq), 'f', ARGV[1])
+redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', now - tonumber(ARGV[5])))
+redis.call('SET', KEYS[2], epoch .. ' ' .. string.format('%d %d', ms, seq), 'PX', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+local pos = epoch .. ':' .. string.format('%d', ms * 100 + seq)
+redis.call(ARGV[8], ARGV[3], ARGV[2] .. string.sub(ARGV[1], 1, -2) .. ',"wm_pos":"' .. pos .. '"}')
+return pos
+`;
+
+const REPLAY = `
+local meta = redis.call('GET', KEYS[2])
+local out = {0}
+if meta and redis.call('EXISTS', KEYS[1]) == 1 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', now - tonumber(ARGV[6])))
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  local deleted = '0-0'
+  for i = 1, #info, 2 do
+    if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
+  end
+  local entries = {}
+  if ARGV[1] ~= '' then entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]) end
+  out = {1, meta, deleted, entries}
+end
+redis.call(ARGV[5], ARGV[3], ARGV[4])
+return out
+`;
+
+type Client = RedisClientType;
+type StreamEntry = [string, string[]];
+type ReplayReply = [0] | [1, string, string, StreamEntry[]];
+
+/** A stream id `<ms>-<seq>` as the serial of a position (seq < 100, see APPEND); null if it is not one. */
+export function serialOfId(id: string): number | null {
+  const m = /^(\d{1,13})-(\d{1,2})$/.exec(id);
+  return m ? Number(m[1]) * 100 + Number(m[2]) : null;
+}
+
+export function idOfSerial(serial: number): string {
+  return `${Math.floor(serial / 100)}-${serial % 100}`;
+}
+
+export class RedisChannelStore implements ChannelStore {
+  private readonly subjects: Subjects;
+  private readonly sha: Record<'append' | 'replay', string | null> = { append: null, replay: null };
+  private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
+
+  private constructor(
+    private readonly client: Client,
+    private readonly options: RedisStoreOptions,
+  ) {
+    this.subjects = new Subjects(options.prefix);
+    this.publishCommand = options.sharded ? 'SPUBLISH' : 'PUBLISH';
+  }
+
+  /** Connects (retrying until Redis answers) and checks that it keeps streams the way this needs (Redis 7+). */
+  static async connect(options: RedisStoreOptions, logger: Logger): Promise<RedisChannelStore> {
+    const log = logger.child({ store: 'redis', redis: redactUrl(options.url) });
+    const client: Client = createClient({
+      url: options.url,
+      // A command while Redis is away fails at once: the publish is refused, never held.
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: (retries: number) => reconnectDelay(retries) },
+    });
+    let down = false;
+    client.on('error', (err: unknown) => {
+      if (!down)
+        log.warn('redis history store connection lost; publishes on history channels are refused until it is back', {
+          err,
+        });
+      down = true;
+    });
+    client.on('ready', () => {
+      if (down) log.info('redis history store connection restored');
+      down = false;
+    });
+    await client.connect();
+    const version = /redis_version:(\d+)/.exec(String(await client.info('server')))?.[1];
+    if (version !== undefined && Number(version) < 7) {
+      client.destroy();
+      throw new Error(
+        `apps[].history.store broker needs Redis 7 or later (stream trimming by id and max-deleted-entry-id); ` +
+          `${redactUrl(options.url)} runs ${version}. Set history.store to memory, or upgrade Redis.`,
+      );
+    }
+    return new RedisChannelStore(client, options);
+  }
+
+  async append(appId: string, topic: string, frame: string, exceptSocketId?: string): Promise<void> {
+    const config = this.configOf(appId);
+    const [stream, meta] = this.keys(topic);
+    await this.run(
+      'append',
+      APPEND,
+      [stream, meta],
+      [
+        frame,
+        encodeData(STORE_ORIGIN, exceptSocketId, '').toString(),
+        this.subjects.data(topic),
+        String(config.maxEvents),
+        String(config.maxAgeMs),
+        String(config.maxAgeMs * KEEP_PERIODS),
+        newEpoch(),
+        this.publishCommand,
+      ],
+    );
+  }
+
+  async replay(appId: string, topic: string, from: Position | null, id: string): Promise<Answer> {
+    const config = this.configOf(appId);
+    const [stream, meta] = this.keys(topic);
+    const reply = (await this.run(
+      'replay',
+      REPLAY,
+      [stream, meta],
+      [
+        from === null ? '' : idOfSerial(from.serial),
+        String(config.maxEvents),
+        this.subjects.data(topic),
+        encodeMark(STORE_ORIGIN, id).toString(),
+        this.publishCommand,
+        String(config.maxAgeMs),
+      ],
+    )) as ReplayReply;
+    const answer = (status: 'ok' | 'gap', head: string, list: string[] = [], reason?: 'too_old' | 'reset'): Answer => ({
+      kind: 'replay',
+      id,
+      status,
+      head,
+      frames: list,
+      ...(reason ? { reason } : {}),
+    });
+    // No stream: nothing was ever published (or it was lost); a new subscription starts with none.
+    if (reply[0] === 0) return from === null ? answer('ok', '') : answer('gap', '', [], 'reset');
+    const [, metaValue, deleted, entries] = reply;
+    const [epoch = '', lastMs = '0', lastSeq = '0'] = metaValue.split(' ');
+    const last = Number(lastMs) * 100 + Number(lastSeq);
+    const head = formatPosition({ epoch, serial: last });
+    if (from === null) return answer('ok', head);
+    if (from.epoch !== epoch || from.serial > last) return answer('gap', head, [], 'reset');
+    if (from.serial < (serialOfId(deleted) ?? 0)) return answer('gap', head, [], 'too_old');
+    const list: string[] = [];
+    for (const [entryId, fields] of entries) {
+      const serial = serialOfId(entryId);
+      const frame = fields[1];
+      if (serial === null || frame === undefined) continue;
+      list.push(frames.withPosition(frame, formatPosition({ epoch, serial })));
+    }
+    return answer('ok', head, list);
+  }
+
+  async close(): Promise<void> {
+    if (!this.client.isOpen) return;
+    if (!this.client.isReady) return this.client.destroy();
+    const timer = setTimeout(() => this.client.destroy(), CLOSE_TIMEOUT_MS);
+    try {
+      await this.client.close();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The stream's key and its epoch's, in one hash slot. */
+  keys(topic: string): [string, string] {
+    const tag = `${this.options.prefix}:h:{${Buffer.from(topic).toString('base64url')}}`;
+    return [`${tag}:s`, `${tag}:e`];
+  }
+
+  private configOf(appId: string): HistoryConfig {
+    const config = this.options.configOf(appId);
+    if (!config) throw new Error(`app ${appId} keeps no history`);
+    return config;
+  }
+
+  /** EVALSHA, loading the script on the first call and again after a Redis restart (NOSCRIPT). */
+  private async run(name: 'append' | 'replay', script: string, keys: string[], args: string[]): Promise<unknown> {
+    const sha = this.sha[name];
+    if (sha !== null) {
+      try {
+        return await this.client.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
+      } catch (err) {
+        if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      }
+    }
+    this.sha[name] = String(await this.client.sendCommand(['SCRIPT', 'LOAD', script]));
+    return this.client.sendCommand(['EVALSHA', this.sha[name], String(keys.length), ...keys, ...args]);
+  }
+}
+
+export interface RedisStoreOptions {
+  url: string;
+  /** The cluster's prefix (`cluster.redis.prefix`): keys and data subjects live under it. */
+  prefix: string;
+  /** SPUBLISH instead of PUBLISH, as the cluster backend does (`cluster.redis.sharded`). */
+  sharded: boolean;
+  configOf(appId: string): HistoryConfig | undefined;
+}

@@ -1,0 +1,101 @@
+/**
+ * Channel history kept in the broker (`apps[].history.store: broker`), behind the core's
+ * ChannelStreams port: no owner node on the way. A publish on such a channel is appended to its
+ * stream, which publishes it live in the same step (durable/types.ts): every node, this one
+ * included, delivers the broker's copy, in the stream's order. Nothing is delivered before the
+ * store kept it, and a publish it refused is refused to the caller (the HTTP API answers 503).
+ *
+ * A resume goes to the Resumer (history/resumer.ts), which asks the store: its answer is read in
+ * one step with a mark published behind it, so the resume completes as a peer's does (the reply,
+ * then what arrived meanwhile, deduplicated by position). Each client address has a budget of
+ * resumes (durable/budget.ts); beyond it the client is told the gap is unknown.
+ *
+ * Channels of apps whose history stays in memory, and channels without history, go `next`.
+ */
+import type { Connection } from '../../core/connection.js';
+import type { ChannelStreams, Except } from '../../core/streams.js';
+import { parseTopic } from '../../core/topics.js';
+import { httpError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import * as frames from '../../protocol/frames.js';
+import type { ClusterFeature } from '../../cluster/types.js';
+import type { HistoryChannels } from '../channels.js';
+import type { Resumer } from '../resumer.js';
+import type { ResumeBudget } from './budget.js';
+import type { ChannelStore } from './types.js';
+
+/** Log lines about refused appends, at most one per this many ms (an outage refuses every publish). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+export class StoreStreams implements ChannelStreams {
+  private refusals = { count: 0, loggedAt: 0 };
+
+  constructor(
+    private readonly deps: {
+      channels: HistoryChannels;
+      store: Pick<ChannelStore, 'append'>;
+      resumer: Pick<Resumer, 'resume' | 'cancel'>;
+      budget: ResumeBudget;
+      next: ChannelStreams;
+      logger: Logger;
+      now?: () => number;
+    },
+  ) {}
+
+  publish(appId: string, topic: string, frame: string, except?: Except): void | Promise<void> {
+    if (!this.inStore(appId, topic)) return this.deps.next.publish(appId, topic, frame, except);
+    const exceptId = typeof except === 'string' || except === undefined ? except : except.socketId;
+    return this.deps.store.append(appId, topic, frame, exceptId).catch((err: unknown) => {
+      this.refused(appId, topic, err);
+      throw httpError(503, 'The history store did not keep the event (it was not delivered): retry', err);
+    });
+  }
+
+  resume(conn: Connection, channel: string, topic: string, request: unknown, attach: () => void): boolean {
+    if (request === undefined || !this.inStore(conn.app.id, topic))
+      return this.deps.next.resume(conn, channel, topic, request, attach);
+    const perSecond = this.deps.channels.configOf(conn.app.id)?.resumesPerSecond ?? 1;
+    if (!this.deps.budget.take(conn.socket.remoteAddress, perSecond)) {
+      this.deps.logger.info('too many resumes from one address: answered with a gap', {
+        appId: conn.app.id,
+        socketId: conn.socketId,
+        address: conn.socket.remoteAddress,
+        channel,
+      });
+      conn.socket.send(frames.historyGap(channel, 'unavailable'));
+      return false;
+    }
+    return this.deps.resumer.resume(conn, channel, topic, request, attach);
+  }
+
+  cancel(conn: Connection, topic: string): void {
+    this.deps.resumer.cancel(conn, topic);
+    this.deps.next.cancel(conn, topic);
+  }
+
+  private inStore(appId: string, topic: string): boolean {
+    return this.deps.channels.handles(appId, topic) && this.deps.channels.configOf(appId)?.store === 'broker';
+  }
+
+  private refused(appId: string, topic: string, err: unknown): void {
+    this.refusals.count++;
+    const now = (this.deps.now ?? Date.now)();
+    if (now - this.refusals.loggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    this.deps.logger.warn('the history store refused an event: the publish is refused (503)', {
+      appId,
+      channel: parseTopic(topic).channel,
+      refused: this.refusals.count,
+      err,
+    });
+    this.refusals = { count: 0, loggedAt: now };
+  }
+}
+
+/** The marks the store publishes behind its resume answers, handed to the Resumer (registered with the cluster node). */
+export class StoreMarks implements ClusterFeature {
+  readonly name = 'history-store';
+  constructor(private readonly resumer: Pick<Resumer, 'marked'>) {}
+  marked(_topic: string, id: string): void {
+    this.resumer.marked(id);
+  }
+}
