@@ -4,21 +4,21 @@
  * only when configured (node-redis is an optional dependency).
  *
  * Keys, under the cluster's prefix, with the topic as a hash tag so both live in one slot of a
- * Redis Cluster: `<prefix>:h:{<topic, base64url>}:s` (the stream: one entry per event, the frame
- * without its position) and `…:e` (`<epoch> <ms> <seq>`: the stream's epoch and its last id).
+ * Redis Cluster: `<prefix>:h:{<topic, base64url>}:s` (the stream: one entry per event, `t` its
+ * time in ms and `f` the frame without its position) and `…:e` (`<epoch> <last serial>`).
  *
- * - Append: one Lua script XADDs the event with an id it picks (the time in ms, a sequence below
- *   100 within one ms), trims the stream (MAXLEN `maxEvents`, MINID `maxAgeMs` ago), and PUBLISHes
- *   the positioned frame on the topic's data subject. One script: the broker's order is the
- *   stream's order, for every node, the publishing one included (it receives its own copy).
- * - Position: `<epoch>:<ms × 100 + seq>`, a plain integer under 10^15, so positions keep the
- *   `<epoch>:<serial>` form that resume clients already parse and compare (client/src/resume.ts).
+ * - Append: one Lua script XADDs the event as id `<serial>-0` (the next serial of the channel),
+ *   trims the stream (MAXLEN `maxEvents`; MINID past the events older than `maxAgeMs`) and
+ *   PUBLISHes the positioned frame on the topic's data subject. One script: the broker's order is
+ *   the stream's order, for every node, the publishing one included (it receives its own copy).
+ * - Position: `<epoch>:<serial>`, the stream id's first half: the form that resume clients
+ *   already parse and compare (client/src/resume.ts), and serials that follow each other, so a
+ *   position before the oldest kept event is known to have missed some (`too_old`).
  * - Epoch: new whenever the stream is created (the first event, or after the stream was lost: a
  *   Redis restart without persistence, a flush, the keys expiring after ten idle age periods), so
  *   a client holding an older position is told the gap is unknown, never served a silent hole.
- * - Replay: one Lua script trims by age, reads the id of the newest event deleted by trimming
- *   (`max-deleted-entry-id`, Redis 7: a position before it has lost events: `too_old`), the events
- *   after the client's position (at most `maxEvents`), and PUBLISHes the resume's mark.
+ * - Replay: one Lua script trims by age, reads the oldest kept id and the events after the
+ *   client's position (XRANGE, at most `maxEvents`), and PUBLISHes the resume's mark behind them.
  */
 import { createClient, type RedisClientType } from 'redis';
 import { encodeData, encodeMark, Subjects } from '../../cluster/envelope.js';
@@ -36,50 +36,54 @@ export const STORE_ORIGIN = '*';
 const KEEP_PERIODS = 10;
 const CLOSE_TIMEOUT_MS = 2_000;
 
-const APPEND = `
+/** Drops events older than `cutoff` (ms) from the head of stream `key`; each entry is `t <ms> f <frame>`. */
+const TRIM_AGE = `
+local function trim_age(key, cutoff)
+  local head = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+  if not head[1] or tonumber(head[1][2][2]) >= cutoff then return end
+  local batch = redis.call('XRANGE', key, '-', '+', 'COUNT', 128)
+  for i = 1, #batch do
+    if tonumber(batch[i][2][2]) >= cutoff then
+      redis.call('XTRIM', key, 'MINID', batch[i][1])
+      return
+    end
+  end
+  local n = tonumber(string.match(batch[#batch][1], '^(%d+)'))
+  redis.call('XTRIM', key, 'MINID', string.format('%d-0', n + 1))
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+const APPEND = `${TRIM_AGE}
 local meta = redis.call('GET', KEYS[2])
-local epoch, lms, lseq
+local epoch, last
 if meta and redis.call('EXISTS', KEYS[1]) == 1 then
-  epoch, lms, lseq = string.match(meta, '^(%S+) (%d+) (%d+)$')
-  lms = tonumber(lms)
-  lseq = tonumber(lseq)
+  epoch, last = string.match(meta, '^(%S+) (%d+)$')
+  last = tonumber(last)
 else
   redis.call('DEL', KEYS[1])
-  epoch, lms, lseq = ARGV[7], 0, 0
+  epoch, last = ARGV[7], 0
 end
-local ms, seq = now, 0
-if ms < lms then ms = lms end
-if ms == lms then seq = lseq + 1 end
-if seq > 99 then
-  ms = ms + 1
-  seq = 0
-end
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[4], string.format('%d-%d', ms, seq), 'f', ARGV[1])
-redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', now - tonumber(ARGV[5])))
-redis.call('SET', KEYS[2], epoch .. ' ' .. string.format('%d %d', ms, seq), 'PX', ARGV[6])
+local serial = string.format('%d', last + 1)
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[4], serial .. '-0', 't', string.format('%d', now), 'f', ARGV[1])
+trim_age(KEYS[1], now - tonumber(ARGV[5]))
+redis.call('SET', KEYS[2], epoch .. ' ' .. serial, 'PX', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-local pos = epoch .. ':' .. string.format('%d', ms * 100 + seq)
+local pos = epoch .. ':' .. serial
 redis.call(ARGV[8], ARGV[3], ARGV[2] .. string.sub(ARGV[1], 1, -2) .. ',"wm_pos":"' .. pos .. '"}')
 return pos
 `;
 
-const REPLAY = `
+const REPLAY = `${TRIM_AGE}
 local meta = redis.call('GET', KEYS[2])
 local out = {0}
 if meta and redis.call('EXISTS', KEYS[1]) == 1 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', now - tonumber(ARGV[6])))
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  local deleted = '0-0'
-  for i = 1, #info, 2 do
-    if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
-  end
+  trim_age(KEYS[1], now - tonumber(ARGV[6]))
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
   local entries = {}
   if ARGV[1] ~= '' then entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]) end
-  out = {1, meta, deleted, entries}
+  out = {1, meta, first[1] and first[1][1] or '', entries}
 end
 redis.call(ARGV[5], ARGV[3], ARGV[4])
 return out
@@ -89,14 +93,10 @@ type Client = RedisClientType;
 type StreamEntry = [string, string[]];
 type ReplayReply = [0] | [1, string, string, StreamEntry[]];
 
-/** A stream id `<ms>-<seq>` as the serial of a position (seq < 100, see APPEND); null if it is not one. */
-export function serialOfId(id: string): number | null {
-  const m = /^(\d{1,13})-(\d{1,2})$/.exec(id);
-  return m ? Number(m[1]) * 100 + Number(m[2]) : null;
-}
-
-export function idOfSerial(serial: number): string {
-  return `${Math.floor(serial / 100)}-${serial % 100}`;
+/** The serial of a stream id `<serial>-0` (APPEND picks them); null for anything else. */
+function serialOfId(id: string): number | null {
+  const m = /^(\d{1,15})-0$/.exec(id);
+  return m ? Number(m[1]) : null;
 }
 
 export class RedisChannelStore implements ChannelStore {
@@ -112,7 +112,7 @@ export class RedisChannelStore implements ChannelStore {
     this.publishCommand = options.sharded ? 'SPUBLISH' : 'PUBLISH';
   }
 
-  /** Connects (retrying until Redis answers) and checks that it keeps streams the way this needs (Redis 7+). */
+  /** Connects (retrying until Redis answers) and checks that it keeps streams the way this needs (Redis 6.2+). */
   static async connect(options: RedisStoreOptions, logger: Logger): Promise<RedisChannelStore> {
     const log = logger.child({ store: 'redis', redis: redactUrl(options.url) });
     const client: Client = createClient({
@@ -134,12 +134,12 @@ export class RedisChannelStore implements ChannelStore {
       down = false;
     });
     await client.connect();
-    const version = /redis_version:(\d+)/.exec(String(await client.info('server')))?.[1];
-    if (version !== undefined && Number(version) < 7) {
+    const version = /redis_version:(\d+)\.(\d+)/.exec(String(await client.info('server')));
+    if (version && Number(version[1]) * 100 + Number(version[2]) < 602) {
       client.destroy();
       throw new Error(
-        `apps[].history.store broker needs Redis 7 or later (stream trimming by id and max-deleted-entry-id); ` +
-          `${redactUrl(options.url)} runs ${version}. Set history.store to memory, or upgrade Redis.`,
+        `apps[].history.store broker needs Redis 6.2 or later (XTRIM MINID); ${redactUrl(options.url)} runs ` +
+          `${version[1]}.${version[2]}. Set history.store to memory, or upgrade Redis.`,
       );
     }
     return new RedisChannelStore(client, options);
@@ -173,7 +173,7 @@ export class RedisChannelStore implements ChannelStore {
       REPLAY,
       [stream, meta],
       [
-        from === null ? '' : idOfSerial(from.serial),
+        from === null ? '' : `${from.serial}-0`,
         String(config.maxEvents),
         this.subjects.data(topic),
         encodeMark(STORE_ORIGIN, id).toString(),
@@ -191,17 +191,19 @@ export class RedisChannelStore implements ChannelStore {
     });
     // No stream: nothing was ever published (or it was lost); a new subscription starts with none.
     if (reply[0] === 0) return from === null ? answer('ok', '') : answer('gap', '', [], 'reset');
-    const [, metaValue, deleted, entries] = reply;
-    const [epoch = '', lastMs = '0', lastSeq = '0'] = metaValue.split(' ');
-    const last = Number(lastMs) * 100 + Number(lastSeq);
+    const [, metaValue, firstId, entries] = reply;
+    const [epoch = '', lastSerial = '0'] = metaValue.split(' ');
+    const last = Number(lastSerial);
     const head = formatPosition({ epoch, serial: last });
     if (from === null) return answer('ok', head);
     if (from.epoch !== epoch || from.serial > last) return answer('gap', head, [], 'reset');
-    if (from.serial < (serialOfId(deleted) ?? 0)) return answer('gap', head, [], 'too_old');
+    // Serials follow each other: a client that saw the one before the oldest kept misses nothing.
+    const oldest = serialOfId(firstId) ?? last + 1;
+    if (from.serial + 1 < oldest) return answer('gap', head, [], 'too_old');
     const list: string[] = [];
     for (const [entryId, fields] of entries) {
       const serial = serialOfId(entryId);
-      const frame = fields[1];
+      const frame = fields[3];
       if (serial === null || frame === undefined) continue;
       list.push(frames.withPosition(frame, formatPosition({ epoch, serial })));
     }
