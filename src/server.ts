@@ -28,7 +28,7 @@ import { Sequencer } from './history/sequencer.js';
 import { HistoryStreams } from './history/streams.js';
 import { ResumeBudget } from './history/durable/budget.js';
 import { openChannelStore } from './history/durable/open.js';
-import { StoreMarks, StoreStreams } from './history/durable/streams.js';
+import { StoreFeature, StoreStreams } from './history/durable/streams.js';
 import { HttpApi } from './http/router.js';
 import { MetricsAccess } from './http/metrics-access.js';
 import { loadLivewireParts } from './livewire/assemble.js';
@@ -139,7 +139,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       : undefined;
   const inMemory: ChannelStreams = history ?? direct;
   // Apps with their history in the broker: appended and replayed there, no owner node on the way.
-  const streams: ChannelStreams =
+  const inStore =
     store && historyChannels && resumer
       ? new StoreStreams({
           channels: historyChannels,
@@ -147,9 +147,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           resumer,
           budget: new ResumeBudget(),
           next: inMemory,
+          fanout: transport,
           logger: logger.child({ part: 'history' }),
         })
-      : inMemory;
+      : undefined;
+  const streams: ChannelStreams = inStore ?? inMemory;
 
   // ---- presence, its transitions' effects, and its replication to the other nodes ----
   const effects = new TransitionEffects({
@@ -191,6 +193,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(livewire ? { extensions: livewire.extensions } : {}),
   });
   node?.register(coreFeature(core, fragments ? withFragmentRefreshes(core, fragments) : core));
+  const historyReceiver = Boolean(node && history && sequencer && resumer && historyPeers && historyChannels);
   if (node && history && sequencer && resumer && historyPeers && historyChannels)
     node.register(
       new HistoryReceiver({
@@ -203,7 +206,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }),
     );
   // The store's resume answers count once their marks arrive (HistoryReceiver hands those on too).
-  else if (node && store && resumer) node.register(new StoreMarks(resumer));
+  if (node && inStore && resumer) node.register(new StoreFeature(inStore, historyReceiver ? null : resumer));
 
   // ---- the HTTP API, /metrics, the dashboard ----
   const readiness = new Readiness();

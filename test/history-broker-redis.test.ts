@@ -3,7 +3,8 @@
  * nodes over a real redis-server: a publish the store refused is refused to the API (503, with a
  * log line) and delivered nowhere; a resume never creates a stream; a position older than what is
  * kept is a `too_old` gap, one of a lost stream a `reset`; resumes beyond an address's budget get
- * a gap; the keys live under the prefix with the topic as a hash tag, and expire.
+ * a gap; a node whose broker subscription dropped tells its resuming clients; the keys live under
+ * the prefix with the topic as a hash tag, and expire.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -139,6 +140,17 @@ describe('channel history in Redis Streams: edges', () => {
     }
     assert.ok(outcomes.includes('gap'), outcomes.join(' '));
     assert.ok(nodes[0]!.logs.some((l) => l.includes('too many resumes from one address')));
+  });
+
+  test('a node whose broker subscription dropped tells its resuming clients of the gap once it is back', async () => {
+    const channel = 'hist-blip';
+    const resuming = await subscribe(nodes[1]!.port, channel, 'new');
+    opened.push(resuming.raw);
+    await resuming.raw.roundTrip();
+    // Redis drops every subscriber connection (the nodes' publish connections and the store stay).
+    await redis.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    const g = await resuming.raw.next((f) => f.event === 'wiremesh:gap', 'a gap notice after the reconnect', 10_000);
+    assert.match(String(g.data), /unavailable/);
   });
 
   test('a publish the store refused is refused (503) and logged; delivered nowhere; accepted again once Redis is back', async () => {

@@ -13,6 +13,7 @@
  * Channels of apps whose history stays in memory, and channels without history, go `next`.
  */
 import type { Connection } from '../../core/connection.js';
+import type { TopicFanout } from '../../core/delivery.js';
 import type { ChannelStreams, Except } from '../../core/streams.js';
 import { parseTopic } from '../../core/topics.js';
 import { httpError } from '../../errors.js';
@@ -29,6 +30,8 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 export class StoreStreams implements ChannelStreams {
   private refusals = { count: 0, loggedAt: 0 };
+  /** Topics in the store on which clients resumed here (topic → channel): told of a lost connection. */
+  private readonly served = new Map<string, string>();
 
   constructor(
     private readonly deps: {
@@ -37,6 +40,8 @@ export class StoreStreams implements ChannelStreams {
       resumer: Pick<Resumer, 'resume' | 'cancel'>;
       budget: ResumeBudget;
       next: ChannelStreams;
+      /** The transport's own fan-out: gap notices after this node's broker connection came back. */
+      fanout: TopicFanout;
       logger: Logger;
       now?: () => number;
     },
@@ -65,7 +70,30 @@ export class StoreStreams implements ChannelStreams {
       conn.socket.send(frames.historyGap(channel, 'unavailable'));
       return false;
     }
+    this.served.set(topic, channel);
     return this.deps.resumer.resume(conn, channel, topic, request, attach);
+  }
+
+  /**
+   * This node's broker connection came back: events the others published meanwhile did not reach
+   * it (the stream has them, the live subscription missed them). Its resuming clients are told
+   * the gap (`unavailable`) rather than left with a silent hole; plain clients are unaffected.
+   */
+  connectionRestored(): void {
+    const fanout = this.deps.fanout;
+    let told = 0;
+    for (const [topic, channel] of this.served) {
+      if (fanout.topicSize(topic) === 0) {
+        this.served.delete(topic);
+      } else {
+        fanout.publish(topic, frames.historyGap(channel, 'unavailable'));
+        told++;
+      }
+    }
+    if (told > 0)
+      this.deps.logger.info('the broker connection came back: clients of channels in the store are told of the gap', {
+        channels: told,
+      });
   }
 
   cancel(conn: Connection, topic: string): void {
@@ -91,11 +119,21 @@ export class StoreStreams implements ChannelStreams {
   }
 }
 
-/** The marks the store publishes behind its resume answers, handed to the Resumer (registered with the cluster node). */
-export class StoreMarks implements ClusterFeature {
+/**
+ * The store's part in the cluster node: the marks it publishes behind its resume answers, handed
+ * to the Resumer (`resumer` null when history/cluster.ts's receiver already does), and the node's
+ * broker connection coming back.
+ */
+export class StoreFeature implements ClusterFeature {
   readonly name = 'history-store';
-  constructor(private readonly resumer: Pick<Resumer, 'marked'>) {}
+  constructor(
+    private readonly streams: Pick<StoreStreams, 'connectionRestored'>,
+    private readonly resumer: Pick<Resumer, 'marked'> | null,
+  ) {}
   marked(_topic: string, id: string): void {
-    this.resumer.marked(id);
+    this.resumer?.marked(id);
+  }
+  reconnected(): void {
+    this.streams.connectionRestored();
   }
 }
