@@ -139,6 +139,18 @@ export class ChaosClient {
     return this.client.resumed.get(this.channel) ?? 0;
   }
 
+  /** The longest time (ms) between two events received from `t` on (how long delivery stalled). */
+  longestPause(t = 0): number {
+    let longest = 0;
+    let prev: number | null = null;
+    for (const r of this.received) {
+      if (r.at < t) continue;
+      if (prev !== null) longest = Math.max(longest, r.at - prev);
+      prev = r.at;
+    }
+    return Math.round(longest);
+  }
+
   /** The first event received at or after `t` (`performance.now()`), if any. */
   firstAfter(t: number): { n: number; at: number } | undefined {
     return this.received.find((r) => r.at >= t);

@@ -64,7 +64,8 @@ export function chaosSuite(name: string, factory: (n: number) => Promise<Process
           `accepted ${pub.accepted.length}/${pub.sent}; API latency ${JSON.stringify(latencies(pub))} ms; ` +
             `kill -9 to the victim's next event ${firstAfterKill ? Math.round(firstAfterKill.at - killedAt) : '-'} ms, ` +
             `SIGTERM to the next event of its client ${firstAfterStop ? Math.round(firstAfterStop.at - stoppedAt) : '-'} ms; ` +
-            `replayed: victim ${victim!.replayed}, graceful ${graceful!.replayed}`,
+            `replayed: victim ${victim!.replayed}, graceful ${graceful!.replayed}; ` +
+            `longest pause of the live client from the kill on ${live!.longestPause(killedAt)} ms`,
         );
         assert.equal(pub.refused.length, 0, `refused publishes: ${pub.refused.join(',')}`);
         for (const [who, cl] of [
