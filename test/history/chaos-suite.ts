@@ -7,6 +7,8 @@
  * - The client on node 0 stays live throughout: every accepted event once, in order, no gap.
  * - The clients of nodes 2 and 1 reconnect to the surviving nodes and resume there: every
  *   accepted event once, in order, no gap.
+ * - A rolling restart (SIGTERM and start again, node by node): every client, moved to the next
+ *   node each time its own stops, gets every accepted event once, in order, no gap.
  * - A full restart of the cluster: a client away during it resumes afterwards and gets what it
  *   missed.
  */
@@ -83,8 +85,34 @@ export function chaosSuite(name: string, factory: (n: number) => Promise<Process
       }
     });
 
-    test('a full restart of the cluster: a client away during it resumes afterwards with what it missed', async () => {
+    test('a rolling restart of the three nodes under a steady publisher: 0 lost, 0 duplicated, in order', async (t) => {
       for (const i of [1, 2]) await c.restart(i); // back from the first test
+      const channel = `hist-rolling-${Date.now().toString(36)}`;
+      const onNode = [await start(0, channel), await start(1, channel), await start(2, channel)];
+      const pub = new SteadyPublisher(c.ports[0] as number, channel, RATE).start();
+      try {
+        await pub.reach(50);
+        for (const i of [2, 1, 0]) {
+          // The node's clients come back on the next node; the node itself comes back on its ports.
+          onNode[i]!.retarget(c.ports[(i + 1) % 3] as number);
+          await c.stop(i);
+          await c.restart(i);
+          await pub.reach(pub.publishes.length + 50);
+        }
+        await pub.stop();
+        for (const cl of onNode) await cl.settle(pub);
+        t.diagnostic(`accepted ${pub.accepted.length}/${pub.sent} (refused while node 0, the API's, restarted)`);
+        for (const [i, cl] of onNode.entries()) {
+          const a = audit(cl.numbers(), pub);
+          assert.deepEqual(a, CLEAN, `client of node ${i}: ${describeAudit(a)}`);
+          assert.deepEqual(cl.gaps, [], `client of node ${i}: no gap`);
+        }
+      } finally {
+        await pub.stop();
+      }
+    });
+
+    test('a full restart of the cluster: a client away during it resumes afterwards with what it missed', async () => {
       const channel = `hist-restart-${Date.now().toString(36)}`;
       const away = await start(1, channel);
       const pub = new SteadyPublisher(c.ports[0] as number, channel, RATE, 150).start();
