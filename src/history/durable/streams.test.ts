@@ -33,7 +33,7 @@ function setup(append: () => Promise<void>) {
         return append();
       },
     },
-    resumer: { resume: () => true, cancel: () => {} },
+    resumer: { resume: () => true, cancel: () => {}, waiting: () => 0 },
     budget: new ResumeBudget(),
     next,
     fanout: new FakeFanout(),

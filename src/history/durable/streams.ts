@@ -27,17 +27,20 @@ import type { ChannelStore } from './types.js';
 
 /** Log lines about refused appends, at most one per this many ms (an outage refuses every publish). */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
+const SWEEP_FROM = 1_024;
 
 export class StoreStreams implements ChannelStreams {
   private refusals = { count: 0, loggedAt: 0 };
   /** Topics in the store on which clients resumed here (topic → channel): told of a lost connection. */
   private readonly served = new Map<string, string>();
+  /** `served` is swept of topics without subscribers when it reaches this size (then twice what is left). */
+  private sweepAt = SWEEP_FROM;
 
   constructor(
     private readonly deps: {
       channels: HistoryChannels;
       store: Pick<ChannelStore, 'append'>;
-      resumer: Pick<Resumer, 'resume' | 'cancel'>;
+      resumer: Pick<Resumer, 'resume' | 'cancel' | 'waiting'>;
       budget: ResumeBudget;
       next: ChannelStreams;
       /** The transport's own fan-out: gap notices after this node's broker connection came back. */
@@ -71,6 +74,11 @@ export class StoreStreams implements ChannelStreams {
       return false;
     }
     this.served.set(topic, channel);
+    if (this.served.size >= this.sweepAt) {
+      for (const t of this.served.keys())
+        if (this.deps.fanout.topicSize(t) === 0 && this.deps.resumer.waiting(t) === 0) this.served.delete(t);
+      this.sweepAt = Math.max(SWEEP_FROM, 2 * this.served.size);
+    }
     return this.deps.resumer.resume(conn, channel, topic, request, attach);
   }
 
