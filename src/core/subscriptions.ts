@@ -57,7 +57,7 @@ export class Subscriptions {
       /** 0 = no limit. */
       maxChannelsPerConnection: number;
       /** Resumes that replay missed events before attaching the socket (channels that keep a stream). */
-      streams: Pick<ChannelStreams, 'resume' | 'cancel'>;
+      streams: Pick<ChannelStreams, 'resume' | 'cancel' | 'waiting'>;
     },
   ) {}
 
@@ -105,7 +105,7 @@ export class Subscriptions {
     }
     let shared = this.shared.get(topic);
     if (shared === undefined) this.shared.set(topic, (shared = { channel, topic }));
-    if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(shared.topic);
+    if (this.unwatched(topic)) this.deps.link.watch(shared.topic);
     this.deps.presence.join(shared.topic, key, conn.socketId, meta);
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     conn.socket.send(this.succeeded(channel, kind, topic));
@@ -126,10 +126,18 @@ export class Subscriptions {
     for (const sub of conn.takeSubscriptions()) this.leave(conn, sub.topic);
   }
 
+  /**
+   * No local subscriber on `topic`: no attached socket, and none whose resume still waits (its
+   * socket attaches later, and must find the node still watching the topic).
+   */
+  private unwatched(topic: string): boolean {
+    return this.deps.sizes.topicSize(topic) === 0 && this.deps.streams.waiting(topic) === 0;
+  }
+
   private leave(conn: Connection, topic: string): void {
     this.deps.streams.cancel(conn, topic);
     this.deps.presence.leave(topic, conn.socketId);
-    if (this.deps.sizes.topicSize(topic) === 0) {
+    if (this.unwatched(topic)) {
       this.deps.link.unwatch(topic);
       this.shared.delete(topic);
       this.lists.forget(topic);

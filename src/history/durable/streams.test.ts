@@ -23,6 +23,7 @@ function setup(append: () => Promise<void>) {
     publish: (_a, topic) => void passed.push(topic),
     resume: () => false,
     cancel: () => {},
+    waiting: () => 0,
   };
   const { logger, lines } = recordingLogger();
   const streams = new StoreStreams({

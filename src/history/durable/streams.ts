@@ -109,6 +109,11 @@ export class StoreStreams implements ChannelStreams {
     this.deps.next.cancel(conn, topic);
   }
 
+  /** One Resumer serves the store's channels and `next`'s: its count covers both. */
+  waiting(topic: string): number {
+    return this.deps.resumer.waiting(topic);
+  }
+
   private inStore(appId: string, topic: string): boolean {
     return this.deps.channels.handles(appId, topic) && this.deps.channels.configOf(appId)?.store === 'broker';
   }
