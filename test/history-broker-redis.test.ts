@@ -72,22 +72,27 @@ for (const variant of [
 
     const keys = async (): Promise<string[]> => (await redis.keys(`${PREFIX}:h:*`)).sort();
 
-    test('a resume never creates a stream; a new subscription to a channel without one gets no position', async () => {
+    test('a resume never creates a stream; a new subscription before the first event gets the epoch of the stream to come', async () => {
       const fresh = await subscribe(nodes[0]!.port, 'hist-none', 'new');
       const old = await subscribe(nodes[1]!.port, 'hist-none-2', 'AAAA:170000000000000');
       opened.push(fresh.raw, old.raw);
       await old.raw.next((f) => f.event === 'wiremesh:gap', 'a gap for a stream that is not there');
       assert.match(String(old.frames().find((f) => f.event === 'wiremesh:gap')?.data), /reset/);
-      await fresh.raw.roundTrip();
-      assert.deepEqual(
-        fresh.frames().flatMap((f) => (f.event.startsWith('wiremesh:') ? [f.event] : [])),
-        [],
-        'no position for a stream that does not exist yet',
-      );
-      assert.deepEqual(await keys(), []);
+      const position = await fresh.raw.next((f) => f.event === 'wiremesh:position', 'a starting position');
+      const start = (position as { wm_pos?: string }).wm_pos ?? '';
+      assert.match(start, /^[A-Za-z0-9_-]+:0$/, 'before the first event of an epoch taken now');
+      const kept = await keys();
+      assert.equal(kept.length, 1, `only the epoch key, no stream: ${kept.join(' ')}`);
+      assert.match(kept[0]!, /:e$/);
+      assert.ok((await redis.pTTL(kept[0]!)) > 0, 'it expires');
       // The first publish creates it: two keys in one slot, expiring.
       await serverSdk(nodes[0]!.port).trigger('hist-none', 'n', { n: 1 });
-      await fresh.raw.next((f) => f.event === 'n', 'the first event, live');
+      const first = await fresh.raw.next((f) => f.event === 'n', 'the first event, live');
+      assert.equal(
+        (first as { wm_pos?: string }).wm_pos,
+        `${start.split(':')[0]}:1`,
+        'the stream took the epoch given out',
+      );
       const made = await keys();
       assert.equal(made.length, 2);
       assert.match(made[0]!, /^wmtest:h:\{[A-Za-z0-9_-]+\}:e$/);

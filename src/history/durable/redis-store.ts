@@ -19,6 +19,9 @@
  *   a client holding an older position is told the gap is unknown, never served a silent hole.
  * - Replay: one Lua script trims by age, reads the oldest kept id and the events after the
  *   client's position (XRANGE, at most `maxEvents`), and PUBLISHes the resume's mark behind them.
+ *   A new subscription to a channel with no event yet takes the epoch the stream will have (the
+ *   epoch key alone, `<epoch> 0`, expiring; never a stream), so it holds a real position (`E:0`)
+ *   and a client cut before the first event still gets every event when it comes back.
  */
 import { createClient, type RedisClientType } from 'redis';
 import { encodeData, encodeMark, Subjects } from '../../cluster/envelope.js';
@@ -58,9 +61,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 const APPEND = `${TRIM_AGE}
 local meta = redis.call('GET', KEYS[2])
 local epoch, last
-if meta and redis.call('EXISTS', KEYS[1]) == 1 then
+if meta then
   epoch, last = string.match(meta, '^(%S+) (%d+)$')
   last = tonumber(last)
+end
+if meta and (last == 0 or redis.call('EXISTS', KEYS[1]) == 1) then
+  -- the stream's epoch, or one a new subscription took before the first event (last 0)
 else
   redis.call('DEL', KEYS[1])
   epoch, last = ARGV[7], 0
@@ -78,7 +84,13 @@ return pos
 const REPLAY = `${TRIM_AGE}
 local meta = redis.call('GET', KEYS[2])
 local out = {0}
-if meta and redis.call('EXISTS', KEYS[1]) == 1 then
+if not meta and ARGV[1] == '' then
+  -- a new subscription before the first event: it takes the epoch the stream will have (no stream made)
+  redis.call('SET', KEYS[2], ARGV[7] .. ' 0', 'PX', ARGV[8])
+  out = {2, ARGV[7] .. ' 0'}
+elseif meta and string.match(meta, ' 0$') then
+  out = {2, meta}
+elseif meta and redis.call('EXISTS', KEYS[1]) == 1 then
   trim_age(KEYS[1], now - tonumber(ARGV[6]))
   local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
   local entries = {}
@@ -91,7 +103,7 @@ return out
 
 type Client = RedisClientType;
 type StreamEntry = [string, string[]];
-type ReplayReply = [0] | [1, string, string, StreamEntry[]];
+type ReplayReply = [0] | [1, string, string, StreamEntry[]] | [2, string];
 
 /** The serial of a stream id `<serial>-0` (APPEND picks them); null for anything else. */
 function serialOfId(id: string): number | null {
@@ -179,6 +191,8 @@ export class RedisChannelStore implements ChannelStore {
         encodeMark(STORE_ORIGIN, id).toString(),
         this.publishCommand,
         String(config.maxAgeMs),
+        newEpoch(),
+        String(config.maxAgeMs * KEEP_PERIODS),
       ],
     )) as ReplayReply;
     const answer = (status: 'ok' | 'gap', head: string, list: string[] = [], reason?: 'too_old' | 'reset'): Answer => ({
@@ -190,7 +204,13 @@ export class RedisChannelStore implements ChannelStore {
       ...(reason ? { reason } : {}),
     });
     // No stream: nothing was ever published (or it was lost); a new subscription starts with none.
-    if (reply[0] === 0) return from === null ? answer('ok', '') : answer('gap', '', [], 'reset');
+    if (reply[0] === 0) return answer('gap', '', [], 'reset');
+    if (reply[0] === 2) {
+      // No event yet, under an epoch taken for the stream to come: nothing missed from its start.
+      const head = formatPosition({ epoch: reply[1].split(' ')[0] ?? '', serial: 0 });
+      if (from === null || formatPosition(from) === head) return answer('ok', head);
+      return answer('gap', head, [], 'reset');
+    }
     const [, metaValue, firstId, entries] = reply;
     const [epoch = '', lastSerial = '0'] = metaValue.split(' ');
     const last = Number(lastSerial);
