@@ -27,6 +27,9 @@ import { Replication } from './history/replication.js';
 import { Resumer } from './history/resumer.js';
 import { Sequencer } from './history/sequencer.js';
 import { HistoryStreams } from './history/streams.js';
+import { ResumeBudget } from './history/durable/budget.js';
+import { openChannelStore } from './history/durable/open.js';
+import { StoreFeature, StoreStreams } from './history/durable/streams.js';
 import { HttpApi } from './http/router.js';
 import { MetricsAccess } from './http/metrics-access.js';
 import { loadLivewireParts } from './livewire/assemble.js';
@@ -139,12 +142,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const sequencer = historyChannels ? new Sequencer({ channels: historyChannels }) : undefined;
   const historyPeers = historyChannels && node ? new ClusterPeers(node) : null;
   // Waiting resumes see every frame delivered here (they buffer what their socket is not attached to yet).
+  const store = await openChannelStore(config, historyChannels, logger.child({ part: 'history' }));
   const resumer =
     historyChannels && sequencer
       ? new Resumer({
           channels: historyChannels,
           local: sequencer,
           peers: historyPeers,
+          ...(store ? { store } : {}),
           fanout: transport,
           logger: logger.child({ part: 'history' }),
         })
@@ -159,7 +164,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     historyChannels && sequencer && resumer
       ? new HistoryStreams({ channels: historyChannels, sequencer, resumer, direct, peers: historyPeers, replication })
       : undefined;
-  const streams: ChannelStreams = history ?? direct;
+  const inMemory: ChannelStreams = history ?? direct;
+  // Apps with their history in the broker: appended and replayed there, no owner node on the way.
+  const inStore =
+    store && historyChannels && resumer
+      ? new StoreStreams({
+          channels: historyChannels,
+          store,
+          resumer,
+          budget: new ResumeBudget(),
+          next: inMemory,
+          fanout: transport,
+          logger: logger.child({ part: 'history' }),
+        })
+      : undefined;
+  const streams: ChannelStreams = inStore ?? inMemory;
 
   // ---- presence, its transitions' effects, and its replication to the other nodes ----
   const effects = new TransitionEffects({
@@ -202,6 +221,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(livewire ? { extensions: livewire.extensions } : {}),
   });
   node?.register(coreFeature(core, fragments ? withFragmentRefreshes(core, fragments) : core));
+  const historyReceiver = Boolean(
+    node && history && sequencer && resumer && historyPeers && historyChannels && replication,
+  );
   if (node && history && sequencer && resumer && historyPeers && historyChannels && replication)
     node.register(
       new HistoryReceiver({
@@ -214,6 +236,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         logger: logger.child({ part: 'history' }),
       }),
     );
+  // The store's resume answers count once their marks arrive (HistoryReceiver hands those on too).
+  if (node && inStore && resumer) node.register(new StoreFeature(inStore, historyReceiver ? null : resumer));
 
   // ---- the HTTP API, /metrics, the dashboard ----
   const readiness = new Readiness();
@@ -291,11 +315,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     { name: 'core', drain: (graceMs) => core.drain(graceMs / 2, graceMs), stop: () => core.stop() },
     {
       name: 'history',
-      stop: (mode) => {
+      stop: async (mode) => {
         // Before the node leaves: the next nodes get the streams, and what this one is sent from now on.
         if (mode === 'graceful') history?.handOver();
         sequencer?.stop();
         resumer?.stop();
+        await store?.close();
       },
     },
     {

@@ -161,7 +161,7 @@ describe('channel history on mesh: crashes and deploys lose no accepted event', 
     const publishedAtKill = pub.count;
     await pub.upTo(publishedAtKill + 150);
     deployed!.proxy.target = ports[0]!;
-    await c.terminate(1);
+    await c.stop(1);
     await pub.upTo(pub.count + 100);
     await pub.stop();
 
@@ -205,7 +205,7 @@ describe('channel history on mesh: crashes and deploys lose no accepted event', 
       const elsewhere = ports[(i + 1) % 3]!;
       pub.through(serverSdk(elsewhere));
       on[i]!.proxy.target = elsewhere;
-      await c.terminate(i);
+      await c.stop(i);
       await c.restart(i);
       await pub.upTo(pub.count + 100);
       on[i]!.proxy.target = ports[i]!;

@@ -14,8 +14,22 @@ test('apps[].history: defaults, and absent means off', () => {
     maxBytes: 262_144,
     maxChannels: 10_000,
     resumeTimeoutMs: 3_000,
+    store: 'memory',
+    resumesPerSecond: 20,
   });
   assert.equal(validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's' }] }).apps[0]!.history, undefined);
+});
+
+test('apps[].history.store: the broker on the redis driver by default, memory elsewhere; broker needs redis', () => {
+  const redis = { driver: 'redis', redis: { url: 'redis://127.0.0.1:6379' } };
+  assert.equal(validateConfig({ ...app({ channels: ['x'] }), cluster: redis }).apps[0]!.history!.store, 'broker');
+  const kept = validateConfig({ ...app({ channels: ['x'], store: 'memory' }), cluster: redis });
+  assert.equal(kept.apps[0]!.history!.store, 'memory');
+  assert.throws(
+    () => validateConfig(app({ channels: ['x'], store: 'broker' })),
+    /apps\[0\]\.history\.store .*needs cluster\.driver redis/,
+  );
+  assert.throws(() => validateConfig(app({ channels: ['x'], store: 'disk' })), /apps\[0\]\.history\.store/);
 });
 
 test('apps[].history: bad values are refused with the path', () => {

@@ -29,6 +29,8 @@ export function readHistory(raw: unknown, path: string): HistoryConfig {
     maxBytes: s.int('maxBytes', d.maxBytes, 1_024, 448 * 1024),
     maxChannels: s.int('maxChannels', d.maxChannels, 1),
     resumeTimeoutMs: s.int('resumeTimeoutMs', d.resumeTimeoutMs, 100, 60_000),
+    store: s.oneOf('store', ['auto', 'memory', 'broker'] as const, d.store),
+    resumesPerSecond: s.int('resumesPerSecond', d.resumesPerSecond, 1, 10_000),
   };
 }
 

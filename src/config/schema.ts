@@ -88,10 +88,29 @@ export interface HistoryConfig {
   maxChannels: number;
   /** How long a resume waits for the channel's history node before telling the client the gap is unknown. */
   resumeTimeoutMs: number;
+  /**
+   * Where the streams live: `memory`, sequenced and kept by one node per channel (its owner);
+   * `broker`, in the cluster's broker (a Redis Stream per channel on the redis driver), which any
+   * node appends to and replays from. `auto` (the default) is resolved at validation: `broker` on
+   * the redis driver, `memory` otherwise.
+   */
+  store: HistoryStoreKind;
+  /** Resumes one client address may start per second (a burst of ten times that); beyond, a gap. */
+  resumesPerSecond: number;
 }
 
+export type HistoryStoreKind = 'auto' | 'memory' | 'broker';
+
 export function historyDefaults(): Omit<HistoryConfig, 'channels'> {
-  return { maxEvents: 100, maxAgeMs: 120_000, maxBytes: 256 * 1024, maxChannels: 10_000, resumeTimeoutMs: 3_000 };
+  return {
+    maxEvents: 100,
+    maxAgeMs: 120_000,
+    maxBytes: 256 * 1024,
+    maxChannels: 10_000,
+    resumeTimeoutMs: 3_000,
+    store: 'auto',
+    resumesPerSecond: 20,
+  };
 }
 
 /** Shared fragments (docs/fragments.md): HTML the same for every viewer of a channel, rendered once per node. */

@@ -53,6 +53,21 @@ export function validateConfig(raw: unknown): Config {
     apps: readApps(s.get('apps')),
   };
 
+  // Channel history in the broker: a Redis Stream per channel on the redis driver; elsewhere the
+  // streams are sequenced in memory by their owner node.
+  const brokerStore = config.cluster.driver === 'redis';
+  config.apps.forEach((app, i) => {
+    if (!app.history) return;
+    if (app.history.store === 'broker' && !brokerStore) {
+      throw invalid(
+        `apps[${i}].history.store`,
+        `needs cluster.driver redis (the ${config.cluster.driver} driver keeps history in memory: set store to memory or auto)`,
+        'broker',
+      );
+    }
+    if (app.history.store === 'auto') app.history.store = brokerStore ? 'broker' : 'memory';
+  });
+
   // An event of the largest allowed size must fit in one HTTP request and in one socket's buffer.
   config.apps.forEach((app, i) => {
     const path = `apps[${i}].maxEventPayloadBytes`;

@@ -49,6 +49,11 @@ class RecordingStreams implements ChannelStreams {
   cancel(_conn: Connection, topic: string): void {
     this.cancels.push(topic);
   }
+  /** Resumes taken over and neither attached nor cancelled (a test sets it). */
+  pending = 0;
+  waiting(): number {
+    return this.pending;
+  }
 }
 
 class RecordingLink implements ClusterLink {
@@ -190,6 +195,22 @@ test('subscribe with a resume request: the port decides; when it takes over, the
   assert.equal(fanout.topicSize('app-id\u0000news'), 0, 'not attached while the resume waits');
   recording.resumes[0]!.attach();
   assert.equal(fanout.topicSize('app-id\u0000news'), 1);
+});
+
+test('a subscriber whose resume still waits keeps the topic watched when the last attached one leaves', () => {
+  const { recording, link, open } = setup();
+  const a = open();
+  send(a.handler, { event: 'pusher:subscribe', data: { channel: 'news' } });
+  recording.takes = true;
+  const b = open();
+  send(b.handler, { event: 'pusher:subscribe', data: { channel: 'news', wm_resume: 'new' } });
+  recording.pending = 1;
+  send(a.handler, { event: 'pusher:unsubscribe', data: { channel: 'news' } });
+  assert.deepEqual(link.calls, ['watch app-id\u0000news'], 'still watched for the waiting resume');
+  recording.resumes.at(-1)!.attach();
+  recording.pending = 0;
+  send(b.handler, { event: 'pusher:unsubscribe', data: { channel: 'news' } });
+  assert.deepEqual(link.calls, ['watch app-id\u0000news', 'unwatch app-id\u0000news']);
 });
 
 test('subscribe without the port taking over attaches at once; unsubscribe and close cancel waiting resumes and unwatch', () => {

@@ -33,6 +33,11 @@ export interface ChannelStreams {
   resume(conn: Connection, channel: string, topic: string, request: unknown, attach: () => void): boolean;
   /** The connection left `topic` (or closed): a resume still waiting for it is dropped. */
   cancel(conn: Connection, topic: string): void;
+  /**
+   * Subscribers of `topic` whose resume still waits (their sockets are not attached yet): the node
+   * keeps watching the topic for them, as for attached ones.
+   */
+  waiting(topic: string): number;
 }
 
 /** Finds a local connection by socket id (the core's registry). */
@@ -69,4 +74,8 @@ export class DirectStreams implements ChannelStreams {
   }
 
   cancel(): void {}
+
+  waiting(): number {
+    return 0;
+  }
 }

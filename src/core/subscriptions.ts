@@ -62,7 +62,7 @@ export class Subscriptions {
       /** Subscriptions of all connections from one address (IPv6: /64). 0 = no limit. */
       maxSubscriptionsPerIp: number;
       /** Resumes that replay missed events before attaching the socket (channels that keep a stream). */
-      streams: Pick<ChannelStreams, 'resume' | 'cancel'>;
+      streams: Pick<ChannelStreams, 'resume' | 'cancel' | 'waiting'>;
     },
   ) {}
 
@@ -121,7 +121,7 @@ export class Subscriptions {
     }
     let shared = this.shared.get(topic);
     if (shared === undefined) this.shared.set(topic, (shared = { channel, topic }));
-    if (this.deps.sizes.topicSize(topic) === 0) this.deps.link.watch(shared.topic);
+    if (this.unwatched(topic)) this.deps.link.watch(shared.topic);
     this.deps.presence.join(shared.topic, key, conn.socketId, meta);
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     if (perIp > 0) this.perAddress.set(group, (this.perAddress.get(group) ?? 0) + 1);
@@ -143,6 +143,14 @@ export class Subscriptions {
     for (const sub of conn.takeSubscriptions()) this.leave(conn, sub.topic);
   }
 
+  /**
+   * No local subscriber on `topic`: no attached socket, and none whose resume still waits (its
+   * socket attaches later, and must find the node still watching the topic).
+   */
+  private unwatched(topic: string): boolean {
+    return this.deps.sizes.topicSize(topic) === 0 && this.deps.streams.waiting(topic) === 0;
+  }
+
   private leave(conn: Connection, topic: string): void {
     if (this.deps.maxSubscriptionsPerIp > 0) {
       const group = addressGroup(conn.socket.remoteAddress);
@@ -152,7 +160,7 @@ export class Subscriptions {
     }
     this.deps.streams.cancel(conn, topic);
     this.deps.presence.leave(topic, conn.socketId);
-    if (this.deps.sizes.topicSize(topic) === 0) {
+    if (this.unwatched(topic)) {
       this.deps.link.unwatch(topic);
       this.shared.delete(topic);
       this.lists.forget(topic);

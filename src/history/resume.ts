@@ -28,7 +28,11 @@ export interface Pending {
 export function complete(p: Pending, answer: Answer | null, overflow = false): void {
   const socket = p.conn.socket;
   const head = answer ? parsePosition(answer.head) : null;
-  if (!answer || !head) {
+  if (answer?.head === '') {
+    // No stream (a store creates one only with its first event): nothing to replay, all is live.
+    if (answer.status === 'gap') socket.send(frames.historyGap(p.channel, answer.reason ?? 'reset'));
+    for (const f of p.buffer) socket.send(f);
+  } else if (!answer || !head) {
     socket.send(frames.historyGap(p.channel, overflow ? 'overflow' : 'unavailable'));
     for (const f of p.buffer) socket.send(f);
   } else if (answer.status === 'gap') {

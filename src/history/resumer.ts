@@ -23,6 +23,7 @@ import * as frames from '../protocol/frames.js';
 import { addressGroup } from '../limits/address-group.js';
 import type { WsSocket } from '../transport/types.js';
 import type { HistoryChannels } from './channels.js';
+import type { ChannelStore } from './durable/types.js';
 import { formatPosition, parsePosition, type Position } from './position.js';
 import { complete, type Answer, type Pending } from './resume.js';
 import type { HistoryPeers } from './types.js';
@@ -81,6 +82,8 @@ export class Resumer implements DeliveryObserver {
       };
       /** null on a single node: it owns every stream. */
       peers: HistoryPeers | null;
+      /** The broker's streams (apps with `history.store: broker`): their answers come with a mark, as a peer's. */
+      store?: Pick<ChannelStore, 'replay'>;
       /** The transport's own fan-out: gap notices when a history node dies. */
       fanout: TopicFanout;
       logger: Logger;
@@ -111,7 +114,8 @@ export class Resumer implements DeliveryObserver {
       conn.socket.send(frames.historyGap(channel, 'unavailable'));
       return false;
     }
-    this.served.set(topic, channel);
+    // A broker's stream outlives any node: no gap to tell when one goes down.
+    if (this.deps.channels.configOf(conn.app.id)?.store !== 'broker') this.served.set(topic, channel);
     const p: Pending = { conn, channel, topic, from, attach, buffer: [] };
     let set = this.byTopic.get(topic);
     if (!set) this.byTopic.set(topic, (set = new Set()));
@@ -253,9 +257,10 @@ export class Resumer implements DeliveryObserver {
 
   /** Asks the owner (this node itself: answered at once), or joins the same request in flight. */
   private ask(p: Pending): void {
+    const store = this.deps.channels.configOf(p.conn.app.id)?.store === 'broker' ? this.deps.store : undefined;
     const peers = this.deps.peers;
     const owner = peers?.ownerOf(p.topic);
-    if (!peers || owner === undefined || owner === peers.nodeId) {
+    if (!store && (!peers || owner === undefined || owner === peers.nodeId)) {
       this.finish(p, this.deps.local.answer(p.conn.app.id, p.topic, p.from, `${this.idPrefix}.${++this.nextId}`));
       return;
     }
@@ -284,28 +289,47 @@ export class Resumer implements DeliveryObserver {
     this.requestOf.set(p, r);
   }
 
-  /** One attempt of a request. */
+  /**
+   * One attempt of a request: to the broker's store (apps with `history.store: broker`; its answer
+   * comes with a mark, as a peer's), else to the channel's owner.
+   */
   private send(r: Request): void {
-    const peers = this.deps.peers as HistoryPeers;
     r.attempt++;
     r.marked = false;
     r.answer = null;
     if (r.id !== '') this.byId.delete(r.id);
     r.id = `${this.idPrefix}.${++this.nextId}`;
-    const owner = peers.ownerOf(r.topic);
-    if (owner === peers.nodeId) {
-      // Ownership moved to this node since the first attempt: answered here, at once.
-      this.settle(r, this.deps.local.answer(r.appId, r.topic, r.from, r.id));
-      return;
-    }
-    this.byId.set(r.id, r);
-    peers.send(owner, {
-      kind: 'replay_req',
-      id: r.id,
-      topic: r.topic,
-      from: r.from === null ? null : formatPosition(r.from),
-    });
     const config = this.deps.channels.configOf(r.appId) as HistoryConfig;
+    const store = config.store === 'broker' ? this.deps.store : undefined;
+    let owner: string;
+    if (store) {
+      owner = 'the history store';
+      this.byId.set(r.id, r);
+      store.replay(r.appId, r.topic, r.from, r.id).then(
+        (answer) => this.replied(answer),
+        (err: unknown) =>
+          this.deps.logger.warn('the history store did not answer a resume; retrying', {
+            appId: r.appId,
+            clients: r.waiting.size,
+            err,
+          }),
+      );
+    } else {
+      const peers = this.deps.peers as HistoryPeers;
+      owner = peers.ownerOf(r.topic);
+      if (owner === peers.nodeId) {
+        // Ownership moved to this node since the first attempt: answered here, at once.
+        this.settle(r, this.deps.local.answer(r.appId, r.topic, r.from, r.id));
+        return;
+      }
+      this.byId.set(r.id, r);
+      peers.send(owner, {
+        kind: 'replay_req',
+        id: r.id,
+        topic: r.topic,
+        from: r.from === null ? null : formatPosition(r.from),
+      });
+    }
     r.timer = setTimeout(() => {
       r.timer = null;
       if (r.attempt < ATTEMPTS) return this.send(r);

@@ -54,8 +54,9 @@ function node(world: World, nodeId: string) {
     publish: (_app, _topic, frame) => void published.push(frame),
     resume: () => false,
     cancel: () => {},
+    waiting: () => 0,
   };
-  const resumer = { resume: () => false, cancel: () => {} } as unknown as Resumer;
+  const resumer = { resume: () => false, cancel: () => {}, waiting: () => 0 } as unknown as Resumer;
   const streams = new HistoryStreams({ channels, sequencer, resumer, direct, peers, replication });
   /** Hands this node what was sent to it, as HistoryReceiver would (without the acks). */
   const receive = (): void => {

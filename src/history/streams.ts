@@ -41,7 +41,7 @@ export class HistoryStreams implements ChannelStreams {
     private readonly deps: {
       channels: HistoryChannels;
       sequencer: Pick<Sequencer, 'sequence' | 'store'>;
-      resumer: Pick<Resumer, 'resume' | 'cancel'>;
+      resumer: Pick<Resumer, 'resume' | 'cancel' | 'waiting'>;
       /** Where sequenced events, and the events of channels without history, go. */
       direct: ChannelStreams;
       /** null on a single node: it owns every stream. */
@@ -175,5 +175,9 @@ export class HistoryStreams implements ChannelStreams {
 
   cancel(conn: Connection, topic: string): void {
     this.deps.resumer.cancel(conn, topic);
+  }
+
+  waiting(topic: string): number {
+    return this.deps.resumer.waiting(topic);
   }
 }

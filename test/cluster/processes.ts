@@ -15,10 +15,12 @@ const MESH_SECRET = 'cluster-test-secret-of-at-least-32-bytes';
 export type ClusterKind = BrokerKind | 'mesh';
 
 export interface ProcessHarness extends ClusterHarness {
-  /** Starts node i again, on the same ports, after `kill(i)`: a new replica of that node. */
+  /** Starts node i again, on the same ports, after `kill(i)` or `stop(i)`: a new replica of that node. */
   restart(i: number): Promise<void>;
   /** Stops node i as a deploy would (SIGTERM: drained, handed over) and waits until it exited. */
-  terminate(i: number): Promise<void>;
+  stop(i: number): Promise<void>;
+  /** The broker under the nodes (null on the mesh). */
+  readonly broker: Broker | null;
 }
 
 /** `extra`: more settings of the driver's section; `app`: more settings of the test app. */
@@ -68,10 +70,11 @@ export function processCluster(
         nodes[i]!.kill('SIGKILL');
         await nodes[i]!.exited;
       },
-      terminate: async (i) => {
+      stop: async (i) => {
         nodes[i]!.kill('SIGTERM');
         await nodes[i]!.exited;
       },
+      broker,
       restart: async (i) => {
         if (nodes[i]!.child.exitCode === null && nodes[i]!.child.signalCode === null)
           throw new Error(`node ${i} is still running`);
