@@ -55,6 +55,13 @@ spl_autoload_register(static function (string $class): void {
     join(REPO_ROOT, 'test', 'fixtures', 'laravel-broadcasting.php'),
     join(app, 'config', 'broadcasting.php'),
   );
+  // The fixture also carries docs/fragments.md's hand-written render route (the way without the
+  // package) on the path the package registers: an app that installs the package drops it.
+  const routes = join(app, 'routes', 'web.php');
+  const manual = "Route::post('/wiremesh/fragments', FragmentController::class)->withoutMiddleware('web');";
+  const web = readFileSync(routes, 'utf8');
+  if (!web.includes(manual)) throw new Error(`${routes} no longer has the manual fragment route: update this helper`);
+  writeFileSync(routes, web.replace(manual, ''));
   if (options.npm) installServer(app);
 }
 
