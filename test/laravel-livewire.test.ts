@@ -3,8 +3,8 @@
  * and PHP 8.4, in the .ci/laravel root): Laravel's own `web` middleware (EncryptCookies, which gives
  * the session and XSRF-TOKEN cookies new values on every response, StartSession with the file,
  * database and cookie drivers, VerifyCsrfToken, auth), a Livewire-shaped `/livewire/update` behind
- * it, the real Livewire 3 client and the project's client in headless Chromium, one wiremesh node
- * tunnelling the updates, given the app's key (`livewire.laravelKey`) to tell a re-encrypted cookie
+ * it, the real Livewire 3 client and the project's client in headless Chromium, two wiremesh nodes of one cluster (the page on one, Laravel broadcasting to the other),
+ * the page's node tunnelling the updates, given the app's key (`livewire.laravelKey`) to tell a re-encrypted cookie
  * from a changed one: the page syncs its session only when the session really changed.
  */
 import assert from 'node:assert/strict';
@@ -25,6 +25,8 @@ import {
   waitForLivewire,
   type PageRecorder,
 } from './helpers/e2e-browser.js';
+import { MemoryBus } from '../src/cluster/backends/memory.js';
+import { FAST_CLUSTER } from './helpers/cluster.js';
 import { laravelRig, startLaravel, type LaravelApp } from './helpers/laravel.js';
 import { APP, freePort, startTestServer, testApp, type TestServer } from './helpers/server.js';
 
@@ -60,13 +62,16 @@ for (const driver of ['file', 'database', 'cookie'] as const) {
     () => {
       let laravel: LaravelApp;
       let wiremesh: TestServer;
+      /** The node PHP publishes to (its broadcasts reach the page's node through the cluster). */
+      let phpNode: TestServer;
       let browser: Browser;
       const recs: PageRecorder[] = [];
 
       before(async () => {
         // Each needs the other's address; Laravel starts first, as in a deployment: a wiremesh started
         // before its upstream answers sends updates over HTTP until its next health check.
-        const [port, wsPort] = [await freePort(), await freePort()];
+        // Two wiremesh nodes of one cluster: the page's socket on the first, PHP's broadcasts to the second.
+        const [port, wsPort, apiPort] = [await freePort(), await freePort(), await freePort()];
         const origin = `http://127.0.0.1:${port}`;
         // The app's key, given to wiremesh too: it compares the cookies Laravel re-encrypts on every response.
         const appKey = `base64:${randomBytes(32).toString('base64')}`;
@@ -78,14 +83,15 @@ for (const driver of ['file', 'database', 'cookie'] as const) {
             PUSHER_APP_KEY: APP.key,
             PUSHER_APP_SECRET: APP.secret,
             PUSHER_HOST: '127.0.0.1',
-            PUSHER_PORT: String(wsPort),
+            PUSHER_PORT: String(apiPort),
+            WIREMESH_PAGE_PORT: String(wsPort),
             SESSION_DRIVER: driver,
           },
         });
-        wiremesh = await startTestServer({
-          port: wsPort,
-          apps: [testApp({ livewire: { backends: [origin], publicUrl: origin, laravelKey: appKey } })],
-        });
+        const bus = new MemoryBus();
+        const apps = [testApp({ livewire: { backends: [origin], publicUrl: origin, laravelKey: appKey } })];
+        wiremesh = await startTestServer({ port: wsPort, nodeId: 'page', cluster: FAST_CLUSTER, apps }, { bus });
+        phpNode = await startTestServer({ port: apiPort, nodeId: 'php', cluster: FAST_CLUSTER, apps }, { bus });
         browser = await launchChromium();
       });
 
@@ -101,6 +107,7 @@ for (const driver of ['file', 'database', 'cookie'] as const) {
         await closeBrowser(browser);
         await laravel?.close();
         await wiremesh?.close();
+        await phpNode?.close();
       });
 
       /** A page on the app, its socket connected and the transport installed; counts the requests it makes. */
@@ -276,7 +283,7 @@ for (const driver of ['file', 'database', 'cookie'] as const) {
         assert.deepEqual(rec.errors, [], 'no page error');
       });
 
-      test("a broadcast from PHP (Laravel's broadcaster) reaches Echo on a public channel and a private one authorized over the socket", async () => {
+      test("a broadcast from PHP (Laravel's broadcaster) on another node reaches Echo on a public channel and a private one authorized over the socket", async () => {
         const { rec, page } = await openApp();
         let authOverHttp = 0;
         page.on('request', (req) => {
