@@ -1,6 +1,6 @@
 /**
- * The composition root: the only place parts are built (with cluster/assemble.ts and
- * observability.ts, which it calls). One pass, bottom-up: the cluster node before its users, each
+ * The composition root: the only place parts are built (with the assembly functions it alone calls:
+ * cluster/assemble.ts, livewire/assemble.ts, history/durable/open.ts, and observability.ts). One pass, bottom-up: the cluster node before its users, each
  * part given its dependencies in its constructor; the features that hear other nodes register
  * with the node before it joins. Then the I/O, in order: listeners, joining the cluster, the port.
  * Nothing else constructs parts or hands the server object around.
