@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
@@ -21,10 +21,13 @@ import { CLIENT_SCRIPT } from './helpers/e2e-app.js';
 import {
   CHROMIUM_MISSING,
   closeBrowser,
+  eventually,
   gotoLivewire,
   launchChromium,
   openPage,
+  waitForLivewire,
   waitForText,
+  type PageRecorder,
 } from './helpers/e2e-browser.js';
 import { copyLaravelApp, laravelRig, type LaravelCopy } from './helpers/laravel.js';
 import {
@@ -298,6 +301,175 @@ describe('wiremesh/laravel on real Laravel', { skip: rig.skip, timeout: 180_000 
         }
         assert.deepEqual(rec.updateRequests, [], 'no Livewire update over HTTP: all through wiremesh');
         assert.deepEqual(rec.errors, [], 'no page error');
+      } finally {
+        await closeBrowser(browser);
+        app.stop();
+      }
+    },
+  );
+
+  test(
+    "Chromium: a presence list through the package's fragment route, rendered once per node per change",
+    { skip: CHROMIUM_MISSING || (!existsSync(CLIENT_SCRIPT) && `${CLIENT_SCRIPT} is missing: run npm run build`) },
+    async (t) => {
+      const app = await userApp();
+      const { copy } = app;
+      const renders = join(copy.dir, 'storage', 'logs', 'renders.log');
+      let browser: Browser | undefined;
+      try {
+        installBrowserPackages(copy);
+        // The app's own code, as a user writes it: the fragment registered in AppServiceProvider
+        // (each render also noted, with who asked for it, so the test can count them), its view, a
+        // second user, and the layout with @wiremeshScripts and the package's Blade component.
+        // routes/channels.php already authorizes presence-lobby (`lobby`: id and name).
+        const provider = join(copy.dir, 'app', 'Providers', 'AppServiceProvider.php');
+        const anchor = 'ConvertEmptyStringsToNull::skipWhen($isUpdate);';
+        const boot = readFileSync(provider, 'utf8');
+        assert.ok(boot.includes(anchor), `${provider} changed: update this test`);
+        writeFileSync(
+          provider,
+          boot.replace(
+            anchor,
+            `${anchor}
+
+        \\Wiremesh\\Laravel\\Facades\\Wiremesh::fragment('online-users', function (string $channel, \\Illuminate\\Support\\Collection $members) {
+            file_put_contents(storage_path('logs/renders.log'), json_encode([
+                'path' => request()->path(),
+                'node' => request()->header('X-Wiremesh-Node'),
+                'members' => $members->pluck('name')->sort()->values(),
+            ])."\\n", FILE_APPEND | LOCK_EX);
+
+            return view('lobby.online', ['members' => $members->sortBy('name')]);
+        }, channels: ['presence-lobby']);`,
+          ),
+        );
+        mkdirSync(join(copy.dir, 'resources', 'views', 'lobby'), { recursive: true });
+        writeFileSync(
+          join(copy.dir, 'resources', 'views', 'lobby', 'online.blade.php'),
+          `<h2>{{ count($members) }} online</h2>
+<ul>
+@foreach ($members as $member)
+    <li data-user="{{ $member['name'] }}">{{ $member['name'] }}</li>
+@endforeach
+</ul>
+`,
+        );
+        const seeder = join(copy.dir, 'database', 'seeders', 'DatabaseSeeder.php');
+        const ada = "User::query()->create(['name' => 'Ada', 'email' => 'ada@example.com', 'password' => 'secret']);";
+        const seed = readFileSync(seeder, 'utf8');
+        assert.ok(seed.includes(ada), `${seeder} changed: update this test`);
+        writeFileSync(
+          seeder,
+          seed.replace(
+            ada,
+            `${ada}\n        User::query()->create(['name' => 'Grace', 'email' => 'grace@example.com', 'password' => 'secret']);`,
+          ),
+        );
+        const view = join(copy.dir, 'resources', 'views', 'page.blade.php');
+        const page0 = readFileSync(view, 'utf8');
+        const head = page0.slice(page0.indexOf('    <script data-navigate-once>'), page0.indexOf('</head>'));
+        writeFileSync(
+          view,
+          page0
+            .replace(head, '    @wiremeshScripts\n')
+            .replace(
+              '    {!! $counter !!}',
+              '    <x-wiremesh-fragment name="online-users" channel="presence-lobby" id="online" />\n    {!! $counter !!}',
+            ),
+        );
+
+        const t0 = performance.now();
+        await copy.artisan('wiremesh:install');
+        await copy.artisan('migrate', '--force', '--seed');
+        await app.serve();
+        const server = await app.startWiremesh();
+
+        /** What the package's render route rendered (the Blade component's first HTML excluded). */
+        const routeRenders = (): Array<{ node: string; members: string[] }> =>
+          (existsSync(renders) ? readFileSync(renders, 'utf8') : '')
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => JSON.parse(line) as { path: string; node: string; members: string[] })
+            .filter((r) => r.path === 'wiremesh/fragments');
+        /** Waits until no render has happened for a while (the coalescing window is over). */
+        const quiet = async (): Promise<Array<{ node: string; members: string[] }>> => {
+          let last = -1;
+          for (let i = 0; i < 50; i++) {
+            const now = routeRenders();
+            if (now.length === last) return now;
+            last = now.length;
+            await new Promise((r) => setTimeout(r, 500));
+          }
+          throw new Error(`renders never stopped\n${server.out()}`);
+        };
+
+        browser = await launchChromium();
+        const pages = new Map<string, PageRecorder>();
+        const login = async (name: string): Promise<PageRecorder> => {
+          const rec = await openPage(browser!);
+          await rec.page.goto(`http://127.0.0.1:${app.appPort}/login`);
+          await rec.page.fill('#email', `${name.toLowerCase()}@example.com`);
+          await rec.page.fill('#password', 'secret');
+          await Promise.all([rec.page.waitForURL(`http://127.0.0.1:${app.appPort}/`), rec.page.click('#submit')]);
+          await waitForLivewire(rec.page);
+          assert.equal(await rec.page.textContent('#user'), name);
+          pages.set(name, rec);
+          return rec;
+        };
+        const listOn = (rec: PageRecorder): Promise<string[]> =>
+          rec.page.$$eval('#online li', (els) => els.map((e) => e.getAttribute('data-user') ?? ''));
+        const everyPageShows = async (expected: string[]): Promise<void> => {
+          for (const [name, rec] of pages) {
+            await eventually(
+              `${name}'s page lists ${expected.join(',')}\n${server.out()}`,
+              async () => (await listOn(rec)).join(',') === expected.join(','),
+              20_000,
+            );
+          }
+        };
+        /** `change` costs exactly one render by the package's route on the node, for these members. */
+        const oneRender = async (what: string, expected: string[], change: () => Promise<unknown>): Promise<void> => {
+          const before = (await quiet()).length;
+          await change();
+          await everyPageShows(expected);
+          const after = (await quiet()).slice(before);
+          assert.equal(
+            after.length,
+            1,
+            `${what}: one render on the node, not one per viewer: ${JSON.stringify(after)}`,
+          );
+          assert.deepEqual(after[0]!.members, expected, `${what}: the render saw the channel's members`);
+          assert.ok(after[0]!.node, `${what}: the render was asked by the wiremesh node (X-Wiremesh-Node)`);
+        };
+
+        await login('Ada');
+        await everyPageShows(['Ada']);
+        t.diagnostic(
+          `from wiremesh:install to the presence list showing: ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+        );
+        const first = await quiet();
+        t.diagnostic(`renders for the first viewer: ${first.length} (${JSON.stringify(first)})`);
+        assert.ok(first.length >= 1 && first.every((r) => r.members.join(',') === 'Ada'), JSON.stringify(first));
+
+        await oneRender('Grace joins', ['Ada', 'Grace'], () => login('Grace'));
+        // A second tab of Grace's: one more viewer, no change of members, so no render at all.
+        const before = (await quiet()).length;
+        const tab = await pages.get('Grace')!.page.context().newPage();
+        await gotoLivewire(tab, `http://127.0.0.1:${app.appPort}/`);
+        await eventually(
+          'the new tab lists Ada,Grace',
+          async () =>
+            (await tab.$$eval('#online li', (els) => els.map((e) => e.getAttribute('data-user')))).join(',') ===
+            'Ada,Grace',
+        );
+        assert.equal((await quiet()).length, before, 'a new viewer takes the HTML the node has: no render');
+        await oneRender('Grace leaves', ['Ada'], async () => {
+          const grace = pages.get('Grace')!;
+          pages.delete('Grace');
+          await grace.close();
+        });
+        t.diagnostic(`renders by the route: ${JSON.stringify(routeRenders())}`);
+        for (const rec of pages.values()) assert.deepEqual(rec.errors, [], 'no page error');
       } finally {
         await closeBrowser(browser);
         app.stop();
