@@ -57,6 +57,11 @@ const SMOKES: Record<string, Smoke> = {
     run: () => ({ args: ['bench/fragments.mjs', '--viewers=4', '--changes=2'] }),
     result: /^fragments +\| +\d+ \|[\s\S]*^livewire +\| +\d+ \|.*\| 8 \| 0 \| \d+$/m,
   },
+  'history-broker.mjs': {
+    run: () => ({ args: ['bench/history-broker.mjs', '--quick'] }),
+    result:
+      /^round 1 broker \{"fanout":\{"deliveries_per_s":[\d.]+,[\s\S]*^fan-out vs history off \(last round\): memory [\d.]+×, broker [\d.]+×$/m,
+  },
   'history.mjs': {
     run: () => ({ args: ['--expose-gc', 'bench/history.mjs', '--quick'] }),
     result: /^\{"sequence_ns_per_event":\d+,.*"replay_remote":\{"median_ms":/m,
