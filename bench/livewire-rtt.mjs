@@ -13,9 +13,9 @@
  * on 127.0.0.1, and every loop is bounded by N.
  */
 import http from 'node:http';
-import net from 'node:net';
 import { once } from 'node:events';
 import WebSocket from 'ws';
+import { delayProxy } from './delay-proxy.mjs';
 import { TestBackend } from '../dist/test/helpers/livewire-backend.js';
 import { validateConfig } from '../dist/src/config/validate.js';
 import { createLogger } from '../dist/src/log/logger.js';
@@ -42,35 +42,6 @@ const BODY = JSON.stringify({
   ],
 });
 const HEADERS = { 'content-type': 'application/json', 'x-livewire': '' };
-
-/**
- * A TCP proxy to `target` that delays every piece of data by `oneWayMs` in each direction, in
- * order. A new connection's first bytes wait one more round trip: the TCP handshake a real
- * network would cost (the local accept here is instant).
- */
-async function delayProxy(targetPort, oneWayMs) {
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    const handshakeDone = performance.now() + 2 * oneWayMs;
-    const pipe = (from, to, notBefore) => {
-      let last = 0;
-      const later = (fn) => {
-        if (oneWayMs === 0) return fn();
-        const at = Math.max(last, notBefore, performance.now()) + oneWayMs;
-        last = at;
-        setTimeout(fn, Math.ceil(at - performance.now()));
-      };
-      from.on('data', (d) => later(() => to.write(d)));
-      from.on('end', () => later(() => to.end()));
-      from.on('error', () => to.destroy());
-    };
-    pipe(client, upstream, handshakeDone);
-    pipe(upstream, client, 0);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { port: server.address().port, close: () => server.close() };
-}
 
 function stats(samples) {
   const s = [...samples].sort((a, b) => a - b);

@@ -38,13 +38,30 @@ interface Smoke {
   skip?: () => string | null;
 }
 
+/** Why the real-Laravel rig cannot run here (without building it: minutes), or null when it can. */
+function laravelRigMissing(): string | null {
+  if (process.getuid?.() !== 0) return 'runs PHP in a chroot, which needs root';
+  const cache = process.env.WIREMESH_LARAVEL_WORK ?? '/var/tmp/wiremesh-laravel';
+  const fpmRoot = process.env.WIREMESH_LARAVEL_RTT_ROOT ?? '/var/tmp/wiremesh-laravel-rtt';
+  if (!existsSync(join(cache, 'root', '.wiremesh-laravel')) && !existsSync(join(fpmRoot, '.wiremesh-laravel')))
+    return `the real-Laravel rig is not built (run .ci/laravel as root once; see bench/laravel-rtt.mjs for its php-fpm copy)`;
+  return null;
+}
+
 const SMOKES: Record<string, Smoke> = {
   'compare.mjs': { skip: () => 'a module of run.mjs and cluster.mjs, run through them' },
+  'delay-proxy.mjs': { skip: () => 'a module of livewire-rtt.mjs and laravel-rtt.mjs, run through them' },
   'soak-node.mjs': { skip: () => "soak.mjs's node process, run through it" },
   'livewire-rtt.mjs': {
     // 500 requests on one socket: far more than the default frame limit allows a client.
     run: () => ({ args: ['bench/livewire-rtt.mjs', '--n=500', '--delays=0'] }),
     result: /^ +0 ms \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+$/m,
+  },
+  'laravel-rtt.mjs': {
+    skip: laravelRigMissing,
+    run: () => ({ args: ['bench/laravel-rtt.mjs', '--n=5', '--warmup=1', '--delays=0'] }),
+    result:
+      /^ +0 ms \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+$/m,
   },
   'soak.mjs': {
     run: () => ({
