@@ -27,7 +27,7 @@ import { Replication } from './history/replication.js';
 import { Resumer } from './history/resumer.js';
 import { Sequencer } from './history/sequencer.js';
 import { HistoryStreams } from './history/streams.js';
-import { ResumeBudget } from './history/durable/budget.js';
+import { ResumeBudget } from './history/budget.js';
 import { openChannelStore } from './history/durable/open.js';
 import { StoreFeature, StoreStreams } from './history/durable/streams.js';
 import { HttpApi } from './http/router.js';

@@ -21,6 +21,7 @@ import { parseTopic } from '../core/topics.js';
 import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
 import { addressGroup } from '../limits/address-group.js';
+import { ResumeBudget } from './budget.js';
 import type { WsSocket } from '../transport/types.js';
 import type { HistoryChannels } from './channels.js';
 import type { ChannelStore } from './durable/types.js';
@@ -32,14 +33,14 @@ import type { HistoryPeers } from './types.js';
 const MAX_BUFFERED = 1_000;
 const ATTEMPTS = 3;
 /**
- * Resumes one client address may ask for: a bucket of RESUME_BURST, refilled at RESUMES_PER_SECOND
- * (a reconnecting client resumes each of its channels once: up to limits.maxChannelsPerConnection).
- * A client that subscribes and unsubscribes in a loop, on one connection or on new ones, must not
- * make this node (and the owner) build and send the history again and again.
+ * Resumes one client address may ask for: 50 a second, 500 at once (budget.ts: a burst of ten
+ * seconds; a reconnecting client resumes each of its channels once: up to
+ * limits.maxChannelsPerConnection). A client that subscribes and unsubscribes in a loop, on one
+ * connection or on new ones, must not make this node (and the owner) build and send the history
+ * again and again.
  */
-const RESUME_BURST = 500;
 const RESUMES_PER_SECOND = 50;
-/** Addresses whose buckets are kept at most (the fullest are dropped first: they are back to full). */
+/** Addresses whose buckets are kept at most. */
 const MAX_ADDRESSES = 10_000;
 
 /** One request to the owner, shared by every client resuming `topic` from the same position. */
@@ -62,14 +63,13 @@ export class Resumer implements DeliveryObserver {
   private readonly byKey = new Map<string, Request>();
   private readonly byTopic = new Map<string, Set<Pending>>();
   private readonly requestOf = new Map<Pending, Request>();
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly budget: ResumeBudget;
   /** Topics with history on which this node attached resuming clients (topic → channel). */
   private readonly served = new Map<string, string>();
   /** Topics whose clients were told their stream is lost, and saw no event since (told once). */
   private readonly told = new Set<string>();
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
-  private readonly now: () => number;
 
   constructor(
     private readonly deps: {
@@ -90,7 +90,7 @@ export class Resumer implements DeliveryObserver {
       now?: () => number;
     },
   ) {
-    this.now = deps.now ?? Date.now;
+    this.budget = new ResumeBudget(deps.now ?? Date.now, MAX_ADDRESSES);
   }
 
   stop(): void {
@@ -222,37 +222,15 @@ export class Resumer implements DeliveryObserver {
 
   // ------------------------------------------------------------------------------------------
 
-  /** Takes one resume from the bucket of the connection's address; false (logged once a minute) when empty. */
+  /** Takes one resume from the budget of the connection's address (IPv6: its /64); false (logged) when it has none. */
   private take(conn: Connection): boolean {
-    const group = addressGroup(conn.socket.remoteAddress);
-    const now = this.now();
-    let b = this.buckets.get(group);
-    if (!b) {
-      if (this.buckets.size >= MAX_ADDRESSES) this.dropFullBuckets(now);
-      this.buckets.set(group, (b = { tokens: RESUME_BURST, at: now }));
-    }
-    b.tokens = Math.min(RESUME_BURST, b.tokens + ((now - b.at) / 1000) * RESUMES_PER_SECOND);
-    b.at = now;
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return true;
-    }
+    if (this.budget.take(addressGroup(conn.socket.remoteAddress), RESUMES_PER_SECOND)) return true;
     this.deps.logger.warn('too many resumes from one client address: this one is answered with a gap', {
       client: conn.socket.remoteAddress,
       appId: conn.app.id,
       socketId: conn.socketId,
     });
     return false;
-  }
-
-  private dropFullBuckets(now: number): void {
-    for (const [group, b] of this.buckets)
-      if (b.tokens + ((now - b.at) / 1000) * RESUMES_PER_SECOND >= RESUME_BURST) this.buckets.delete(group);
-    // Still full of recent askers: the oldest go (a client dropped here starts from a full bucket).
-    for (const group of this.buckets.keys()) {
-      if (this.buckets.size < MAX_ADDRESSES) break;
-      this.buckets.delete(group);
-    }
   }
 
   /** Asks the owner (this node itself: answered at once), or joins the same request in flight. */

@@ -9,7 +9,7 @@ import { FakeFanout, recordingLogger } from '../../core/fakes.test.helper.js';
 import type { ChannelStreams } from '../../core/streams.js';
 import { PusherError } from '../../errors.js';
 import { HistoryChannels } from '../channels.js';
-import { ResumeBudget } from './budget.js';
+import { ResumeBudget } from '../budget.js';
 import { StoreStreams } from './streams.js';
 
 function setup(append: () => Promise<void>) {

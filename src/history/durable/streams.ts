@@ -8,7 +8,7 @@
  * A resume goes to the Resumer (history/resumer.ts), which asks the store: its answer is read in
  * one step with a mark published behind it, so the resume completes as a peer's does (the reply,
  * then what arrived meanwhile, deduplicated by position). Each client address has a budget of
- * resumes (durable/budget.ts); beyond it the client is told the gap is unknown.
+ * resumes (history/budget.ts); beyond it the client is told the gap is unknown.
  *
  * Channels of apps whose history stays in memory, and channels without history, go `next`.
  */
@@ -22,7 +22,7 @@ import * as frames from '../../protocol/frames.js';
 import type { ClusterFeature } from '../../cluster/types.js';
 import type { HistoryChannels } from '../channels.js';
 import type { Resumer } from '../resumer.js';
-import type { ResumeBudget } from './budget.js';
+import type { ResumeBudget } from '../budget.js';
 import type { ChannelStore } from './types.js';
 
 /** Log lines about refused appends, at most one per this many ms (an outage refuses every publish). */
