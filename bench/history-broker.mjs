@@ -11,7 +11,7 @@
  * 3. Redis memory per channel of 100 events (MEMORY USAGE of the stream and its epoch key, 200
  *    channels, frames of ~200 characters).
  */
-import WebSocket from 'ws';
+import { rawClient } from './raw-client.mjs';
 import { createClient } from 'redis';
 import { startBroker } from '../dist/test/helpers/brokers.js';
 import { startTestServer, testApp } from '../dist/test/helpers/server.js';
@@ -24,31 +24,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const round = (x) => Math.round(x * 100) / 100;
 
-function client(port) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/app-key?protocol=7`);
-  const queue = [];
-  let waiter = null;
-  let count = 0;
-  ws.on('message', (d) => {
-    const m = JSON.parse(d.toString());
-    if (m.event === 'n') count++;
-    if (waiter && waiter.pred(m)) {
-      const w = waiter;
-      waiter = null;
-      w.resolve(m);
-    } else queue.push(m);
-  });
-  const next = (pred) =>
-    new Promise((resolve) => {
-      const i = queue.findIndex(pred);
-      if (i >= 0) return resolve(queue.splice(i, 1)[0]);
-      waiter = { pred, resolve };
-    });
-  return { ws, next, queue, count: () => count };
-}
-
 async function subscribe(port, channel, resume) {
-  const c = client(port);
+  const c = rawClient(port, { counted: 'n' });
   await c.next((m) => m.event === 'pusher:connection_established');
   c.ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel, ...(resume ? { wm_resume: resume } : {}) } }));
   await c.next((m) => m.event === 'pusher_internal:subscription_succeeded');
@@ -111,7 +88,7 @@ async function replayTime(nodes, rounds) {
     for (let i = 0; i < 100; i += 10)
       await sdk.triggerBatch(Array.from({ length: 10 }, (_, j) => ({ channel, name: 'n', data: String(i + j) })));
     await new Promise((r) => setTimeout(r, 50));
-    const b = client(nodes[0].port);
+    const b = rawClient(nodes[0].port, { counted: 'n' });
     await b.next((m) => m.event === 'pusher:connection_established');
     const t0 = performance.now();
     b.ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel, wm_resume: start.wm_pos } }));

@@ -10,7 +10,7 @@
  * The fan-out cost (history on vs off) is measured with the shared harness; see bench/RESULTS.md.
  */
 import { once } from 'node:events';
-import WebSocket from 'ws';
+import { rawClient } from './raw-client.mjs';
 import { HistoryStore } from '../dist/src/history/store.js';
 import { channelEvent, withPosition } from '../dist/src/protocol/frames.js';
 import { formatPosition } from '../dist/src/history/position.js';
@@ -53,27 +53,6 @@ function memoryPerChannel(channels = 1_000, events = 100, payload = 100) {
   };
 }
 
-function client(port) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/app-key?protocol=7`);
-  const queue = [];
-  let waiter = null;
-  ws.on('message', (d) => {
-    const m = JSON.parse(d.toString());
-    if (waiter && waiter.pred(m)) {
-      const w = waiter;
-      waiter = null;
-      w.resolve(m);
-    } else queue.push(m);
-  });
-  const next = (pred) =>
-    new Promise((resolve) => {
-      const i = queue.findIndex(pred);
-      if (i >= 0) return resolve(queue.splice(i, 1)[0]);
-      waiter = { pred, resolve };
-    });
-  return { ws, next, queue };
-}
-
 async function replayTime(subscribePort, publishPort, rounds = 15, wanted = () => true) {
   const sdk = serverSdk(publishPort);
   const times = [];
@@ -82,7 +61,7 @@ async function replayTime(subscribePort, publishPort, rounds = 15, wanted = () =
     let channel;
     do channel = `hist-bench-${++k}-${Date.now().toString(36)}`;
     while (!wanted(channel));
-    const a = client(subscribePort);
+    const a = rawClient(subscribePort);
     await a.next((m) => m.event === 'pusher:connection_established');
     a.ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel, wm_resume: 'new' } }));
     const start = await a.next((m) => m.event === 'wiremesh:position');
@@ -91,7 +70,7 @@ async function replayTime(subscribePort, publishPort, rounds = 15, wanted = () =
       await sdk.triggerBatch(Array.from({ length: 10 }, (_, j) => ({ channel, name: 'n', data: String(i + j) })));
     }
     await new Promise((r) => setTimeout(r, 50));
-    const b = client(subscribePort);
+    const b = rawClient(subscribePort);
     await b.next((m) => m.event === 'pusher:connection_established');
     const t0 = process.hrtime.bigint();
     b.ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel, wm_resume: start.wm_pos } }));

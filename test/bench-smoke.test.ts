@@ -51,6 +51,7 @@ function laravelRigMissing(): string | null {
 const SMOKES: Record<string, Smoke> = {
   'compare.mjs': { skip: () => 'a module of run.mjs and cluster.mjs, run through them' },
   'delay-proxy.mjs': { skip: () => 'a module of livewire-rtt.mjs and laravel-rtt.mjs, run through them' },
+  'raw-client.mjs': { skip: () => 'a module of history.mjs and history-broker.mjs, run through them' },
   'soak-node.mjs': { skip: () => "soak.mjs's node process, run through it" },
   'livewire-rtt.mjs': {
     // 500 requests on one socket: far more than the default frame limit allows a client.
