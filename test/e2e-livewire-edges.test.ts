@@ -6,19 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { CLIENT_SCRIPT, startFixtureApp, type FixtureApp } from './helpers/e2e-app.js';
-import {
-  CHROMIUM_MISSING,
-  closeBrowser,
-  gotoLivewire,
-  launchChromium,
-  openPage,
-  waitForText,
-  type PageRecorder,
-} from './helpers/e2e-browser.js';
+import { before, describe, test } from 'node:test';
+import { CLIENT_SCRIPT } from './helpers/e2e-app.js';
+import { CHROMIUM_MISSING, gotoLivewire, waitForText, type PageRecorder } from './helpers/e2e-browser.js';
+import { livewireSuite } from './helpers/e2e-suite.js';
 import { APP, startTestServer, testApp, type TestServer } from './helpers/server.js';
+import { track } from './helpers/track.js';
 
 type FixtureWindow = Window & {
   pusher: { connection: { state: string } };
@@ -26,39 +19,35 @@ type FixtureWindow = Window & {
 };
 
 describe('Livewire tunnel edges (Chromium)', { skip: CHROMIUM_MISSING, timeout: 240_000 }, () => {
-  let app: FixtureApp;
+  // The fixture app and Chromium; the one wiremesh node is this file's own (a frame limit of 64 KiB).
+  const suite = livewireSuite();
   let srv: TestServer;
-  let browser: Browser;
 
   before(async () => {
     assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
-    app = await startFixtureApp();
-    srv = await startTestServer({
-      limits: { maxFrameBytes: 64 * 1024 },
-      apps: [
-        testApp({
-          livewire: {
-            backends: [app.url],
-            publicUrl: app.url,
-            healthIntervalMs: 500,
-            paths: ['/livewire/update', '/_fixture/auth'],
-          },
-        }),
-      ],
-    });
+    const app = suite.app;
+    srv = track(
+      suite.scope,
+      await startTestServer({
+        limits: { maxFrameBytes: 64 * 1024 },
+        apps: [
+          testApp({
+            livewire: {
+              backends: [app.url],
+              publicUrl: app.url,
+              healthIntervalMs: 500,
+              paths: ['/livewire/update', '/_fixture/auth'],
+            },
+          }),
+        ],
+      }),
+    );
     await app.setState({ wiremesh: { host: '127.0.0.1', port: srv.port, key: APP.key, transport: true } });
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await closeBrowser(browser);
-    await srv?.close();
-    await app?.close();
   });
 
   async function counterPage(): Promise<PageRecorder> {
-    const rec = await openPage(browser);
-    await gotoLivewire(rec.page, `${app.url}/counter`);
+    const rec = await suite.page();
+    await gotoLivewire(rec.page, `${suite.app.url}/counter`);
     await rec.page.waitForFunction(() => (window as unknown as FixtureWindow).pusher.connection.state === 'connected');
     assert.equal(await rec.page.evaluate(() => (window as unknown as FixtureWindow).wiremeshFixture.mode), 'socket');
     return rec;
