@@ -7,16 +7,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { startBroker, type Broker } from './helpers/brokers.js';
 import { configFile, ensureDead, healthy, runCli, type CliProcess } from './helpers/api-process.js';
 import { REPO_ROOT } from './helpers/e2e-app.js';
 import { freePort } from './helpers/server.js';
+import { soketiMissing, startSoketi } from './helpers/soketi.js';
 
 const APP = { id: 'doc-app', key: 'doc-key', secret: 'doc-secret' };
 /** Cookies written by Laravel's own EncryptCookies, with the key that reads them. */
@@ -205,39 +204,16 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
   });
 
   it('tells a real Soketi with the same credentials from wiremesh', async (t) => {
-    const start = soketiStart();
-    if (!existsSync(start)) return t.skip(`Soketi's launcher not found at ${start} (set SOKETI_START)`);
-    const soketiPort = await freePort();
-    const soketi = spawn(
-      start,
-      [
-        String(soketiPort),
-        `SOKETI_DEFAULT_APP_ID=${APP.id}`,
-        `SOKETI_DEFAULT_APP_KEY=${APP.key}`,
-        `SOKETI_DEFAULT_APP_SECRET=${APP.secret}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-    );
-    let output = '';
-    soketi.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    soketi.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    t.after(() => {
-      // The launcher execs node: its process group is Soketi.
-      if (soketi.exitCode === null) process.kill(-soketi.pid!, 'SIGKILL');
-    });
-    const deadline = Date.now() + 90_000; // the launcher installs Soketi on first use
-    for (;;) {
-      if (soketi.exitCode !== null) {
-        return t.skip(`Soketi could not start here (exit ${soketi.exitCode}): ${output.slice(-300)}`);
-      }
-      const up = await fetch(`http://127.0.0.1:${soketiPort}/`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (up) break;
-      assert.ok(Date.now() < deadline, `Soketi did not answer within 90 s:\n${output.slice(-1000)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const missing = soketiMissing();
+    if (missing) return t.skip(missing);
+    const soketi = await startSoketi([
+      `SOKETI_DEFAULT_APP_ID=${APP.id}`,
+      `SOKETI_DEFAULT_APP_KEY=${APP.key}`,
+      `SOKETI_DEFAULT_APP_SECRET=${APP.secret}`,
+    ]);
+    if ('skip' in soketi) return t.skip(soketi.skip);
+    t.after(() => soketi.stop());
+    const soketiPort = soketi.port;
     const { code, lines } = await runDoctor(['--config', config(), '--server', `http://127.0.0.1:${soketiPort}`]);
     assert.equal(code, 1, lines.join('\n'));
     has(
@@ -299,12 +275,6 @@ describe('wiremesh doctor', { timeout: 120_000 }, () => {
 });
 
 /** Soketi's launcher: SOKETI_START, or peers/soketi/start.sh in the shared tree beside the checkout. */
-function soketiStart(): string {
-  if (process.env.SOKETI_START) return process.env.SOKETI_START;
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const shared = ['../shared', '../../shared'].map((p) => resolve(root, p)).find((p) => existsSync(p));
-  return join(shared ?? resolve(root, '../shared'), 'peers', 'soketi', 'start.sh');
-}
 
 /** A stand-in HTTP server on loopback answering every request with `handler`. */
 async function standIn(

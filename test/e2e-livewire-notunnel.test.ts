@@ -4,7 +4,6 @@
  * socket, and Livewire's first update goes over HTTP at once, not after the client's session wait.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
@@ -17,41 +16,13 @@ import {
   openPage,
   waitForText,
 } from './helpers/e2e-browser.js';
-import { APP, freePort, startTestServer, type TestServer } from './helpers/server.js';
-
-const SOKETI = '/work/shared/peers/soketi/start.sh';
-const SOKETI_MISSING = existsSync(SOKETI) ? false : `${SOKETI} is not on this machine`;
+import { APP, startTestServer, type TestServer } from './helpers/server.js';
+import { soketiMissing, startSoketi } from './helpers/soketi.js';
 
 type FixtureWindow = Window & {
   pusher: { connection: { state: string } };
   wiremeshFixture: { mode: string; events: { type: string; reason?: string; detail?: string }[] };
 };
-
-async function startSoketi(): Promise<{ port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(SOKETI, [String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const up = await fetch(`http://127.0.0.1:${port}/`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (up) break;
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`Soketi did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    port,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
-}
 
 describe('Livewire on a server without the tunnel (Chromium)', { skip: CHROMIUM_MISSING, timeout: 240_000 }, () => {
   let app: FixtureApp;
@@ -103,8 +74,9 @@ describe('Livewire on a server without the tunnel (Chromium)', { skip: CHROMIUM_
     await firstUpdate(plain.port, /refused wiremesh:session/, (l) => t.diagnostic(l));
   });
 
-  test('Soketi 1.6: the first update goes over HTTP at once', { skip: SOKETI_MISSING, timeout: 90_000 }, async (t) => {
-    const soketi = await startSoketi();
+  test('Soketi 1.6: the first update goes over HTTP at once', { skip: soketiMissing(), timeout: 90_000 }, async (t) => {
+    const soketi = await startSoketi([], 30_000);
+    if ('skip' in soketi) return t.skip(soketi.skip);
     try {
       await firstUpdate(soketi.port, /no Livewire tunnel/, (l) => t.diagnostic(l));
     } finally {
