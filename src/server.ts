@@ -152,6 +152,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           ...(store ? { store } : {}),
           fanout: transport,
           logger: logger.child({ part: 'history' }),
+          refusals,
         })
       : undefined;
   const delivery = new LocalDelivery({ fanout: transport, metrics, ...(resumer ? { observer: resumer } : {}) });

@@ -15,6 +15,7 @@ import { createServerMetrics } from '../metrics/server-metrics.js';
 import { channelEvent } from '../protocol/frames.js';
 import { HistoryChannels } from './channels.js';
 import { parsePosition, positionOfFrame } from './position.js';
+import { Refusals } from '../limits/refusals.js';
 import { Resumer } from './resumer.js';
 import { Sequencer } from './sequencer.js';
 import type { HistoryPeers } from './types.js';
@@ -62,7 +63,8 @@ function setup(t: TestContext, opts: { remote?: boolean; resumeTimeoutMs?: numbe
   const peers = opts.remote === false ? null : new FakePeers();
   const fanout = new FakeFanout();
   const { logger, lines } = recordingLogger();
-  const resumer = new Resumer({ channels, local: owner, peers, fanout, logger });
+  const refusals = new Refusals({ logger, counter: { inc() {} } });
+  const resumer = new Resumer({ channels, local: owner, peers, fanout, logger, refusals });
   const delivery = new LocalDelivery({ fanout, metrics: createServerMetrics(), observer: resumer });
   t.after(() => {
     owner.stop();

@@ -21,6 +21,7 @@ import { parseTopic } from '../core/topics.js';
 import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
 import { addressGroup } from '../limits/address-group.js';
+import type { Refusals } from '../limits/refusals.js';
 import { ResumeBudget } from './budget.js';
 import type { WsSocket } from '../transport/types.js';
 import type { HistoryChannels } from './channels.js';
@@ -87,6 +88,8 @@ export class Resumer implements DeliveryObserver {
       /** The transport's own fan-out: gap notices when a history node dies. */
       fanout: TopicFanout;
       logger: Logger;
+      /** Resumes refused by the per-address budget: counted and logged once per episode of an address. */
+      refusals: Pick<Refusals, 'refused'>;
       now?: () => number;
     },
   ) {
@@ -222,14 +225,15 @@ export class Resumer implements DeliveryObserver {
 
   // ------------------------------------------------------------------------------------------
 
-  /** Takes one resume from the budget of the connection's address (IPv6: its /64); false (logged) when it has none. */
+  /** Takes one resume from the budget of the connection's address (IPv6: its /64); false (counted, logged per episode) when it has none. */
   private take(conn: Connection): boolean {
     if (this.budget.take(addressGroup(conn.socket.remoteAddress), RESUMES_PER_SECOND)) return true;
-    this.deps.logger.warn('too many resumes from one client address: this one is answered with a gap', {
-      client: conn.socket.remoteAddress,
-      appId: conn.app.id,
-      socketId: conn.socketId,
-    });
+    this.deps.refusals.refused(
+      'resumes_per_ip',
+      conn.socket.remoteAddress,
+      'too many resumes from one client address: this one is answered with a gap',
+      { appId: conn.app.id, socketId: conn.socketId },
+    );
     return false;
   }
 

@@ -14,6 +14,7 @@ export type LimitName =
   | 'sockets_per_ip'
   | 'channels_per_connection'
   | 'subscriptions_per_ip'
+  | 'resumes_per_ip'
   | 'frames_per_second'
   | 'replicated_subscriptions';
 
