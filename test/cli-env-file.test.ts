@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
-import { connected, PusherJS } from './helpers/clients.js';
+import { connected, pusherClient } from './helpers/clients.js';
 import { loadEnvFile } from '../src/cli/env-file.js';
 import { configFile, ensureDead, healthy, runCli, type CliProcess } from './helpers/api-process.js';
 import { freePort } from './helpers/server.js';
@@ -30,14 +30,7 @@ const laravelEnv = (port: number): string =>
   ].join('\n');
 
 async function accepts(port: number, key: string): Promise<boolean> {
-  const client = new PusherJS(key, {
-    wsHost: '127.0.0.1',
-    wsPort: port,
-    forceTLS: false,
-    enabledTransports: ['ws'],
-    disableStats: true,
-    cluster: 'mt1',
-  });
+  const client = pusherClient(port, { key });
   try {
     await connected(client, 3_000);
     return true;

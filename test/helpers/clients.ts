@@ -34,13 +34,15 @@ export function serverSdk(port: number, extra: Record<string, unknown> = {}): Pu
 export function pusherClient(
   port: number,
   opts: {
+    /** The app key it connects with (default the test app's). */
+    key?: string;
     sdk?: Pusher;
     presence?: (socketId: string, channel: string) => { user_id: string; user_info?: unknown };
     user?: { id: string; watchlist?: string[]; [k: string]: unknown };
   } = {},
 ): PusherClient {
   const sdk = opts.sdk ?? serverSdk(port);
-  return new PusherJS(APP.key, {
+  return new PusherJS(opts.key ?? APP.key, {
     wsHost: '127.0.0.1',
     wsPort: port,
     forceTLS: false,
