@@ -5,19 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { CLIENT_SCRIPT, startFixtureApp, type FixtureApp } from './helpers/e2e-app.js';
-import {
-  CHROMIUM_MISSING,
-  closeBrowser,
-  gotoLivewire,
-  launchChromium,
-  openPage,
-  waitForText,
-} from './helpers/e2e-browser.js';
+import { before, describe, test } from 'node:test';
+import { CLIENT_SCRIPT } from './helpers/e2e-app.js';
+import { CHROMIUM_MISSING, gotoLivewire, waitForText } from './helpers/e2e-browser.js';
+import { livewireSuite } from './helpers/e2e-suite.js';
 import { APP, startTestServer, type TestServer } from './helpers/server.js';
 import { soketiMissing, startSoketi } from './helpers/soketi.js';
+import { track } from './helpers/track.js';
 
 type FixtureWindow = Window & {
   pusher: { connection: { state: string } };
@@ -25,28 +19,20 @@ type FixtureWindow = Window & {
 };
 
 describe('Livewire on a server without the tunnel (Chromium)', { skip: CHROMIUM_MISSING, timeout: 240_000 }, () => {
-  let app: FixtureApp;
-  let browser: Browser;
+  // The fixture app and Chromium; the servers are this file's own (none with a tunnel).
+  const suite = livewireSuite();
   let plain: TestServer;
 
   before(async () => {
     assert.ok(existsSync(CLIENT_SCRIPT), `${CLIENT_SCRIPT} is missing: run npm run build`);
-    app = await startFixtureApp();
-    plain = await startTestServer(); // the test app, no `livewire`
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await closeBrowser(browser);
-    await plain?.close();
-    await app?.close();
+    plain = track(suite.scope, await startTestServer()); // the test app, no `livewire`
   });
 
   async function firstUpdate(port: number, refused: RegExp, report: (line: string) => void): Promise<void> {
-    await app.setState({ wiremesh: { host: '127.0.0.1', port, key: APP.key, transport: true } });
-    const rec = await openPage(browser);
+    await suite.app.setState({ wiremesh: { host: '127.0.0.1', port, key: APP.key, transport: true } });
+    const rec = await suite.page();
     try {
-      await gotoLivewire(rec.page, `${app.url}/counter`);
+      await gotoLivewire(rec.page, `${suite.app.url}/counter`);
       await rec.page.waitForFunction(
         () => (window as unknown as FixtureWindow).pusher.connection.state === 'connected',
       );
