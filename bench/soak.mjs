@@ -5,7 +5,8 @@
  * printing the drift per hour at the end (memory growth under steady load is the most common
  * complaint about Laravel Reverb). Build first (`npm run build`).
  *
- *   MINUTES=20 node bench/soak.mjs          # the coordinator's run; default 60
+ *   MINUTES=70 WARMUP_MIN=10 SNAPSHOTS=/tmp/soak node bench/soak.mjs   # the full run
+ *   MINUTES=20 node bench/soak.mjs          # default 60 minutes, 10 of them warm-up
  *   MINUTES=2 SAMPLE_S=15 node bench/soak.mjs
  *   MINUTES=0.1 SAMPLE_S=2 CLIENTS=20 node bench/soak.mjs   # seconds: the bench smoke test's run
  *
@@ -14,8 +15,15 @@
  * API_PER_S events published through the HTTP API (SDK), alternating nodes, to a channel every
  * socket is in; TUNNEL_PER_S Livewire requests through the tunnel to a local backend; webhooks
  * for occupancy and membership to a local sink. All on 127.0.0.1, ports chosen by the OS.
+ *
+ * The figures leave out the first WARMUP_MIN minutes (default 10, or none for runs under 20
+ * minutes): caches, JIT and allocator pools fill there. RSS growth is given as % per hour of the
+ * RSS at the end of the warm-up. WIREMESH_NODE runs the nodes on another Node.js (e.g. 24).
+ * SNAPSHOTS=dir writes a heap snapshot of each node half-way through the warm-up and at the end,
+ * and prints what grew between them (bench/heap-diff.mjs).
  */
 import { fork } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -33,6 +41,8 @@ const CHURN_PER_S = env('CHURN_PER_S', 10);
 const PRESENCE_PER_S = env('PRESENCE_PER_S', 10);
 const API_PER_S = env('API_PER_S', 20);
 const TUNNEL_PER_S = env('TUNNEL_PER_S', 10);
+const WARMUP_MIN = env('WARMUP_MIN', MINUTES >= 20 ? 10 : 0);
+const SNAPSHOTS = process.env.SNAPSHOTS;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const APP = { id: 'soak', key: 'soak-key', secret: randomBytes(32).toString('hex') };
@@ -121,10 +131,11 @@ for (let i = 0; i < 2; i++) {
   };
   const child = fork(join(here, 'soak-node.mjs'), [JSON.stringify(config)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    ...(process.env.WIREMESH_NODE ? { execPath: process.env.WIREMESH_NODE } : {}),
   });
   const pending = [];
   child.on('message', (m) => {
-    if (m.type === 'sample') pending.shift()?.(m);
+    if (m.type === 'sample' || m.type === 'snapshot') pending.shift()?.(m);
   });
   const [ready] = await once(child, 'message');
   if (ready.type !== 'ready') throw new Error(`node ${i} did not start`);
@@ -132,6 +143,7 @@ for (let i = 0; i < 2; i++) {
     child,
     port: ports[i],
     sample: () => new Promise((resolve) => (pending.push(resolve), child.send({ type: 'sample' }))),
+    snapshot: (path) => new Promise((resolve) => (pending.push(resolve), child.send({ type: 'snapshot', path }))),
   });
 }
 
@@ -248,14 +260,34 @@ const samples = [[], []];
 const started = Date.now();
 const mb = (b) => (b / 1048576).toFixed(1);
 console.log(
-  `soak: ${MINUTES} min, sample every ${SAMPLE_S} s; ${CLIENTS} clients, churn ${CHURN_PER_S}/s, presence ${PRESENCE_PER_S}/s, api ${API_PER_S}/s, tunnel ${TUNNEL_PER_S}/s`,
+  `soak: ${MINUTES} min (${WARMUP_MIN} warm-up) on Node ${process.env.WIREMESH_NODE ? 'from WIREMESH_NODE' : process.version}, sample every ${SAMPLE_S} s; ${CLIENTS} clients, churn ${CHURN_PER_S}/s, presence ${PRESENCE_PER_S}/s, api ${API_PER_S}/s, tunnel ${TUNNEL_PER_S}/s`,
 );
 console.log(
   'min   node  rss MB  heap MB  ext MB  fds  lag p99 ms  lag max ms | clients opened closed joins published(failed) received tunnel ok(other) hooks',
 );
 const deadline = started + MINUTES * 60_000;
+const warmedAt = started + WARMUP_MIN * 60_000;
+const snapshots = [[], []];
+const snapshot = async (label) => {
+  if (!SNAPSHOTS) return;
+  mkdirSync(SNAPSHOTS, { recursive: true });
+  for (let i = 0; i < 2; i++) {
+    const { file } = await nodes[i].snapshot(join(SNAPSHOTS, `node${i}-${label}.heapsnapshot`));
+    snapshots[i].push(file);
+  }
+};
+let warmed = WARMUP_MIN === 0;
+// Writing a snapshot grows the process's RSS for good (the serializer's buffers): the first one
+// is taken half-way through the warm-up, so that bump is not counted as drift.
+const snapshotAt = started + (WARMUP_MIN * 60_000) / 2;
+let snapped = false;
+if (warmed) {
+  await snapshot('start');
+  snapped = true;
+}
 while (Date.now() < deadline) {
-  await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, deadline - Date.now())));
+  const next = warmed ? deadline : Math.min(deadline, snapped ? warmedAt : snapshotAt);
+  await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, next - Date.now())));
   const minute = ((Date.now() - started) / 60_000).toFixed(1);
   for (let i = 0; i < 2; i++) {
     const s = await nodes[i].sample();
@@ -269,12 +301,27 @@ while (Date.now() < deadline) {
           : ''),
     );
   }
+  if (!snapped && Date.now() >= snapshotAt) {
+    snapped = true;
+    await snapshot('warm');
+  }
+  if (!warmed && Date.now() >= warmedAt) {
+    warmed = true;
+    for (const l of samples) l.length = 0;
+    for (let i = 0; i < 2; i++) {
+      const s = await nodes[i].sample();
+      s.at = Date.now();
+      samples[i].push(s);
+    }
+    console.log(`  -- warm-up over at ${((Date.now() - started) / 60_000).toFixed(1)} min: figures count from here`);
+  }
 }
+await snapshot('end');
 clearInterval(ticker);
 
-/** Least-squares slope per hour of `key` over the samples after the first (warm-up). */
+/** Least-squares slope per hour of `key` over the samples after the warm-up (after the first one when there is none). */
 function driftPerHour(list, key) {
-  const xs = list.slice(1);
+  const xs = WARMUP_MIN > 0 ? list : list.slice(1);
   if (xs.length < 2) return NaN;
   const t0 = xs[0].at;
   const x = xs.map((s) => (s.at - t0) / 3_600_000);
@@ -290,13 +337,34 @@ function driftPerHour(list, key) {
   return den === 0 ? NaN : num / den;
 }
 
-console.log('\ndrift per hour (least squares over the samples after the first):');
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+console.log(
+  `\ndrift per hour (least squares over the samples ${WARMUP_MIN > 0 ? `after the ${WARMUP_MIN}-minute warm-up` : 'after the first'}):`,
+);
 for (let i = 0; i < 2; i++) {
   const l = samples[i];
+  const base = (WARMUP_MIN > 0 ? l[0] : (l[1] ?? l[0]))?.rss ?? NaN;
+  const rssPerHour = driftPerHour(l, 'rss');
   console.log(
-    `node ${i}: rss ${mb(driftPerHour(l, 'rss'))} MB/h, heap ${mb(driftPerHour(l, 'heapUsed'))} MB/h, external ${mb(driftPerHour(l, 'external'))} MB/h, fds ${driftPerHour(l, 'fds').toFixed(1)}/h; ` +
-      `lag p99 worst ${Math.max(...l.map((s) => s.lagP99Ms)).toFixed(1)} ms, max ${Math.max(...l.map((s) => s.lagMaxMs)).toFixed(1)} ms`,
+    `node ${i}: rss ${mb(rssPerHour)} MB/h (${((100 * rssPerHour) / base).toFixed(2)} %/h of ${mb(base)} MB; anonymous ${mb(driftPerHour(l, 'rssAnon'))}, file ${mb(driftPerHour(l, 'rssFile'))}), heap ${mb(driftPerHour(l, 'heapUsed'))} MB/h (V8 committed ${mb(driftPerHour(l, 'heapTotal'))}), external ${mb(driftPerHour(l, 'external'))} MB/h, fds ${driftPerHour(l, 'fds').toFixed(1)}/h; ` +
+      `lag p99 median ${median(l.map((s) => s.lagP99Ms)).toFixed(1)} ms, worst ${Math.max(...l.map((s) => s.lagP99Ms)).toFixed(1)} ms, max ${Math.max(...l.map((s) => s.lagMaxMs)).toFixed(1)} ms`,
   );
+}
+if (SNAPSHOTS) {
+  const { summarize, diff } = await import('./heap-diff.mjs');
+  for (let i = 0; i < 2; i++) {
+    const [a, b] = snapshots[i];
+    if (!a || !b) continue;
+    const d = diff(summarize(a), summarize(b));
+    console.log(
+      `\nnode ${i} heap between snapshots: ${(d.total / 1024).toFixed(1)} KiB, ${d.count} objects; largest growth:`,
+    );
+    for (const r of d.rows.sort((x, y) => y.size - x.size).slice(0, 12))
+      console.log(`${(r.size / 1024).toFixed(1).padStart(10)} KiB | ${String(r.count).padStart(7)} | ${r.name}`);
+  }
 }
 
 for (const c of clients) c.close();

@@ -53,6 +53,7 @@ const SMOKES: Record<string, Smoke> = {
   'delay-proxy.mjs': { skip: () => 'a module of livewire-rtt.mjs and laravel-rtt.mjs, run through them' },
   'raw-client.mjs': { skip: () => 'a module of history.mjs and history-broker.mjs, run through them' },
   'soak-node.mjs': { skip: () => "soak.mjs's node process, run through it" },
+  'heap-diff.mjs': { skip: () => "soak.mjs's snapshot comparison, run through it (SNAPSHOTS)" },
   'livewire-rtt.mjs': {
     // 500 requests on one socket: far more than the default frame limit allows a client.
     run: () => ({ args: ['bench/livewire-rtt.mjs', '--n=500', '--delays=0'] }),
@@ -67,9 +68,16 @@ const SMOKES: Record<string, Smoke> = {
   'soak.mjs': {
     run: () => ({
       args: ['bench/soak.mjs'],
-      env: { MINUTES: '0.1', SAMPLE_S: '2', CLIENTS: '20', CHURN_PER_S: '2', API_PER_S: '5' },
+      env: {
+        MINUTES: '0.1',
+        SAMPLE_S: '2',
+        CLIENTS: '20',
+        CHURN_PER_S: '2',
+        API_PER_S: '5',
+        SNAPSHOTS: mkdtempSync(join(tmpdir(), 'wiremesh-soak-')),
+      },
     }),
-    result: /^node 1: rss .* MB\/h[\s\S]*^soak: both nodes stopped cleanly$/m,
+    result: /^node 1: rss .* MB\/h[\s\S]*^node 1 heap between snapshots: [\s\S]*^soak: both nodes stopped cleanly$/m,
   },
   'fragments.mjs': {
     run: () => ({ args: ['bench/fragments.mjs', '--viewers=4', '--changes=2'] }),
