@@ -249,9 +249,19 @@ export class EndpointQueue {
 
   /** One HTTP attempt: true on a 2xx answer (body read) within `timeoutMs`. Never throws. */
   private async attempt(batch: Batch, attempt: number): Promise<boolean> {
-    // An own timer, not AbortSignal.any([AbortSignal.timeout(…)]): on Node 20 that composite
-    // signal could be collected before it fired, and a stalled request then hung the queue forever.
-    const signal = AbortSignal.any([AbortSignal.timeout(this.ctx.timeoutMs), this.ctx.closeSignal]);
+    // An own controller, timer and listener, not AbortSignal.any([AbortSignal.timeout(…), close]):
+    // on Node 20 that composite signal could be collected before it fired (a stalled request then
+    // hung the queue forever), and every composite leaves a weak reference on the long-lived close
+    // signal that a soak saw accumulate.
+    const controller = new AbortController();
+    const abort = (): void => controller.abort(this.ctx.closeSignal.reason);
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('webhook timed out', 'TimeoutError')),
+      this.ctx.timeoutMs,
+    );
+    if (this.ctx.closeSignal.aborted) abort();
+    else this.ctx.closeSignal.addEventListener('abort', abort, { once: true });
+    const signal = controller.signal;
     try {
       const res = await this.ctx.fetch(this.url, {
         method: 'POST',
@@ -270,6 +280,9 @@ export class EndpointQueue {
       });
     } catch (err) {
       if (!this.closed) this.logFailure(attempt, { err });
+    } finally {
+      clearTimeout(timer);
+      this.ctx.closeSignal.removeEventListener('abort', abort);
     }
     return false;
   }
