@@ -1,7 +1,8 @@
 /**
  * Real brokers for tests: starts the `redis-server` and `nats-server` binaries (Debian packages
- * `redis-server`, `nats-server`) as child processes on free ports, with nothing persisted, and
- * waits until they accept connections. `kill()` and `restart()` (same port) drive fault tests.
+ * `redis-server`, `nats-server`) as child processes on free ports, and waits until they accept
+ * connections. Redis persists nothing; nats-server runs JetStream (`-js`) with its store in a fresh
+ * directory of its own, which outlives a restart (as a real server's disk does). `kill()` and `restart()` (same port) drive fault tests.
  *
  * Every broker started here is SIGKILLed when the test process exits, so a failed test never
  * leaves one behind.
@@ -54,6 +55,8 @@ export function brokerBinary(kind: BrokerKind): string | null {
 export interface BrokerOptions {
   /** Redis only: run as a one-node Redis Cluster owning all 16384 slots. */
   cluster?: boolean;
+  /** NATS only: JetStream on (the default), its store in the broker's own fresh directory, kept across restarts. */
+  jetstream?: boolean;
 }
 
 const live = new Set<ChildProcess>();
@@ -83,7 +86,7 @@ export async function startBroker(kind: BrokerKind, options: BrokerOptions = {})
           dir,
           ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] : []),
         ]
-      : ['-a', '127.0.0.1', '-p', String(port)];
+      : ['-a', '127.0.0.1', '-p', String(port), ...(options.jetstream === false ? [] : ['-js', '-sd', dir])];
 
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();

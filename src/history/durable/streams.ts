@@ -135,18 +135,19 @@ export class StoreStreams implements ChannelStreams {
 /**
  * The store's part in the cluster node: the marks it publishes behind its resume answers, handed
  * to the Resumer (`resumer` null when history/cluster.ts's receiver already does), and the node's
- * broker connection coming back.
+ * broker connection coming back (`streams` null when the store's live copies do not depend on it:
+ * JetStream's consumer resumes after the last event it delivered).
  */
 export class StoreFeature implements ClusterFeature {
   readonly name = 'history-store';
   constructor(
-    private readonly streams: Pick<StoreStreams, 'connectionRestored'>,
+    private readonly streams: Pick<StoreStreams, 'connectionRestored'> | null,
     private readonly resumer: Pick<Resumer, 'marked'> | null,
   ) {}
   marked(_topic: string, id: string): void {
     this.resumer?.marked(id);
   }
   reconnected(): void {
-    this.streams.connectionRestored();
+    this.streams?.connectionRestored();
   }
 }

@@ -1,0 +1,149 @@
+/**
+ * The live copies of one app's history events on this node (nats-store.ts): one ordered
+ * JetStream consumer on the app's stream, in memory on the server, starting behind the stream's
+ * last event when it opens. Every event of the app reaches every node this way, in the stream's
+ * order, the publishing node included; each is handed on with its position (`wm_pos`) as a data
+ * envelope of the topic, exactly as the redis store's copy comes on the topic's data subject, so
+ * the Carrier drops those of topics without local subscribers and the rest goes to local delivery.
+ *
+ * Marks: a resume answer read up to stream sequence L has its mark handed on once this consumer
+ * delivered every event up to L here, so every event after the answer arrives behind its mark
+ * (history/resume.ts deduplicates what arrived before it by position).
+ *
+ * After a lost connection the ordered consumer is made again after the last event it delivered
+ * (the library does it): nothing published meanwhile is missed, as long as the stream still keeps
+ * it. A stream made again (new epoch) restarts the consumer at its beginning.
+ */
+import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
+import { encodeData, encodeMark } from '../../cluster/envelope.js';
+import type { Logger } from '../../log/logger.js';
+import * as frames from '../../protocol/frames.js';
+import { formatPosition } from '../position.js';
+import type { AppStream } from './nats-stream.js';
+import { STORE_ORIGIN, type StoreInbound } from './types.js';
+
+/** Header of each stored event: the stream's epoch when it was published. */
+export const EPOCH_HEADER = 'wm-e';
+/** Header: the stream sequence of the channel's previous event (0: none kept when it was published). */
+export const PREV_HEADER = 'wm-prev';
+/** Header: the socket id the event is not delivered to (the publisher's own, `socket_id`). */
+export const EXCEPT_HEADER = 'wm-x';
+
+/** Marks waiting on this consumer at most (each is one resume in flight here; they are cheap). */
+const MAX_MARKS = 100_000;
+
+interface WaitingMark {
+  upTo: number;
+  topic: string;
+  id: string;
+}
+
+export class LiveFeed {
+  /** The stream sequence of the last event handed on (of the current epoch's stream). */
+  private delivered = 0;
+  private marks: WaitingMark[] = [];
+  private messages: ConsumerMessages | null = null;
+  private loop: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly deps: {
+      js: JetStreamClient;
+      stream: AppStream;
+      inbound: StoreInbound;
+      logger: Logger;
+      /** Something happened to the consumer that may mean the stream was made again. */
+      trouble(): void;
+      /** The epoch of an event differs from the one this feed runs under. */
+      epochSeen(epoch: string): void;
+      /** An event of `topic` at stream sequence `seq` (keeps the store's last sequence per channel fresh). */
+      seen(topic: string, seq: number): void;
+    },
+    private epoch: string,
+  ) {}
+
+  get position(): number {
+    return this.delivered;
+  }
+
+  /** Starts (or starts again) after stream sequence `after`, under `epoch`. */
+  async start(epoch: string, after: number): Promise<void> {
+    await this.stop();
+    this.closed = false;
+    this.epoch = epoch;
+    this.delivered = after;
+    // Marks of the stream before (another epoch): nothing of it comes any more.
+    for (const mk of this.marks) this.deps.inbound(mk.topic, encodeMark(STORE_ORIGIN, mk.id));
+    this.marks = [];
+    const consumer = await this.deps.js.consumers.get(this.deps.stream.name, { opt_start_seq: after + 1 });
+    const messages = await consumer.consume({ max_messages: 1_000 });
+    this.messages = messages;
+    this.loop = this.run(messages).catch((err: unknown) => {
+      if (!this.closed) this.deps.logger.error('history live feed stopped', { stream: this.deps.stream.name, err });
+    });
+    void this.watch(messages);
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    const messages = this.messages;
+    this.messages = null;
+    if (messages) {
+      messages.stop();
+      await this.loop;
+    }
+  }
+
+  /**
+   * Hands the mark of resume `id` on `topic` on once every event up to `upTo` (of `epoch`'s
+   * stream) was handed on here: at once if that is so already.
+   */
+  mark(topic: string, id: string, epoch: string, upTo: number): void {
+    if (epoch !== this.epoch || upTo <= this.delivered) {
+      this.deps.inbound(topic, encodeMark(STORE_ORIGIN, id));
+      return;
+    }
+    if (this.marks.length >= MAX_MARKS) {
+      // Never reached in practice (a resume waits resumeTimeoutMs at most); bounded all the same.
+      this.deps.logger.warn('too many resume marks waiting on the history live feed: the oldest are dropped');
+      this.marks = this.marks.slice(MAX_MARKS / 2);
+    }
+    this.marks.push({ upTo, topic, id });
+  }
+
+  private async run(messages: ConsumerMessages): Promise<void> {
+    const { stream, inbound } = this.deps;
+    for await (const m of messages) {
+      if (m.seq <= this.delivered) continue; // already handed on (a restart of the same stream)
+      const topic = stream.topicOf(m.subject);
+      this.delivered = m.seq;
+      if (topic !== null) {
+        const epoch = m.headers?.get(EPOCH_HEADER) ?? '';
+        if (epoch !== this.epoch && epoch !== '') this.deps.epochSeen(epoch);
+        this.deps.seen(topic, m.seq);
+        const except = m.headers?.get(EXCEPT_HEADER) || undefined;
+        const frame = frames.withPosition(m.string(), formatPosition({ epoch, serial: m.seq }));
+        inbound(topic, encodeData(STORE_ORIGIN, except, frame));
+      }
+      if (this.marks.length > 0) this.flushMarks();
+    }
+  }
+
+  /** Hands on the marks whose events were all handed on (and those of another epoch: nothing to wait for). */
+  private flushMarks(): void {
+    const waiting: WaitingMark[] = [];
+    for (const mk of this.marks) {
+      if (mk.upTo <= this.delivered) this.deps.inbound(mk.topic, encodeMark(STORE_ORIGIN, mk.id));
+      else waiting.push(mk);
+    }
+    this.marks = waiting;
+  }
+
+  private async watch(messages: ConsumerMessages): Promise<void> {
+    for await (const s of messages.status()) {
+      if (this.closed) return;
+      if (s.type === 'stream_not_found' || s.type === 'consumer_deleted' || s.type === 'ordered_consumer_recreated')
+        this.deps.trouble();
+    }
+  }
+}

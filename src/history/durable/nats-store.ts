@@ -1,0 +1,335 @@
+/**
+ * Channel streams in NATS JetStream (`apps[].history.store: broker` on the nats driver): one
+ * stream per app (nats-stream.ts), one subject per channel, appended to and replayed by any node.
+ * Loaded only when configured (`@nats-io/jetstream` is an optional dependency). Needs JetStream on
+ * the server (`nats-server -js`).
+ *
+ * - Position: `<epoch>:<stream sequence>`. Sequences of one channel are not contiguous (the
+ *   stream holds every channel of the app), so each event carries the sequence of the channel's
+ *   previous event (header `wm-prev`), made exact by publishing with JetStream's expected last
+ *   subject sequence: two nodes appending to one channel at once cannot both claim the same
+ *   predecessor (the loser refreshes it and tries again, a bounded number of times).
+ * - Append: resolves once JetStream acked the event (then it is kept, and delivered); rejects
+ *   otherwise (the HTTP API answers 503). Appends to one channel from this node go one after
+ *   the other (each needs the sequence the previous one got).
+ * - Live: every node receives every event of the app from its own ordered consumer (nats-live.ts),
+ *   not only the channels it has subscribers on; the Carrier drops the others.
+ * - Replay from S: the channel's last event L (direct get), then its events after S one by one
+ *   (direct get next by subject), each one's `wm-prev` checked against the one before: a break
+ *   (events discarded past maxEvents, or expired) is `too_old`. Its mark is handed on once this
+ *   node's consumer delivered up to L. A position of a channel whose events all expired by age is
+ *   answered `too_old`, conservatively (nothing says whether more came and went meanwhile).
+ */
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import {
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StoredMsg,
+} from '@nats-io/jetstream';
+import type { HistoryConfig } from '../../config/schema.js';
+import type { Logger } from '../../log/logger.js';
+import * as frames from '../../protocol/frames.js';
+import { formatPosition, type Position } from '../position.js';
+import type { Answer } from '../resume.js';
+import { EPOCH_HEADER, EXCEPT_HEADER, LiveFeed, PREV_HEADER } from './nats-live.js';
+import { AppStream, epochOf, type StreamPlacement } from './nats-stream.js';
+import type { ChannelStore, StoreInbound } from './types.js';
+
+/** Attempts of one append whose expected predecessor was taken by another node meanwhile. */
+const APPEND_ATTEMPTS = 5;
+const PUBLISH_TIMEOUT_MS = 5_000;
+/** Channels whose last sequence is remembered per app (a miss costs one direct get). */
+const MAX_CACHED_CHANNELS = 50_000;
+/** Room the headers take in a message, under the server's max_payload. */
+const HEADER_ROOM = 256;
+
+export interface NatsStoreOptions {
+  servers: string[];
+  user?: string | undefined;
+  pass?: string | undefined;
+  token?: string | undefined;
+  /** The cluster's prefix (`cluster.nats.prefix`): stream names and subjects live under it. */
+  prefix: string;
+  placement: StreamPlacement;
+  /** The apps that keep their history here, with their settings. */
+  apps: ReadonlyMap<string, HistoryConfig>;
+  inbound: StoreInbound;
+}
+
+interface AppState {
+  stream: AppStream;
+  config: HistoryConfig;
+  epoch: string;
+  feed: LiveFeed;
+  /** The stream sequence of each channel's last event, as last seen (acks and the live feed). */
+  last: Map<string, number>;
+  /** Appends in flight per channel (this node's appends to one channel go in turn). */
+  queue: Map<string, Promise<void>>;
+  checking: Promise<void> | null;
+}
+
+export class NatsChannelStore implements ChannelStore {
+  readonly reconnectLoses = false;
+  private readonly apps = new Map<string, AppState>();
+  private down = false;
+  private closed = false;
+  private statusLoop: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly options: NatsStoreOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Connects (waiting until a server answers), checks that JetStream is on, makes or updates each
+   * app's stream and starts its live feed.
+   */
+  static async connect(options: NatsStoreOptions, logger: Logger): Promise<NatsChannelStore> {
+    const log = logger.child({ store: 'nats', servers: options.servers });
+    const nc = await connect({
+      servers: options.servers,
+      ...(options.user === undefined ? {} : { user: options.user }),
+      ...(options.pass === undefined ? {} : { pass: options.pass }),
+      ...(options.token === undefined ? {} : { token: options.token }),
+      name: 'wiremesh-history',
+      maxReconnectAttempts: -1,
+      waitOnFirstConnect: true,
+    });
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(nc);
+    } catch (err) {
+      await nc.close();
+      throw new Error(
+        `apps[].history.store broker on the nats driver needs JetStream, which ${options.servers.join(', ')} ` +
+          'does not offer: start nats-server with -js (or jetstream {} in its config), or set history.store to memory',
+        { cause: err },
+      );
+    }
+    const store = new NatsChannelStore(nc, jetstream(nc), jsm, options, log);
+    try {
+      for (const [appId, config] of options.apps) await store.open(appId, config);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    store.statusLoop = store.watch().catch((err: unknown) => log.error('nats history store status watcher failed', { err }));
+    return store;
+  }
+
+  append(appId: string, topic: string, frame: string, exceptSocketId?: string): Promise<void> {
+    const app = this.app(appId);
+    if (this.down || this.closed)
+      return Promise.reject(new Error('the nats history store is not connected: the event is refused'));
+    const max = this.nc.info?.max_payload ?? 1024 * 1024;
+    const bytes = Buffer.byteLength(frame);
+    if (bytes + HEADER_ROOM > max)
+      return Promise.reject(
+        new Error(`event of ${bytes} bytes does not fit in a NATS message (the server's max_payload is ${max} bytes)`),
+      );
+    const before = app.queue.get(topic) ?? Promise.resolve();
+    const mine = before.then(
+      () => this.publish(app, topic, frame, exceptSocketId),
+      () => this.publish(app, topic, frame, exceptSocketId),
+    );
+    const tail = mine.catch(() => undefined);
+    app.queue.set(topic, tail);
+    void tail.then(() => {
+      if (app.queue.get(topic) === tail) app.queue.delete(topic);
+    });
+    return mine;
+  }
+
+  async replay(appId: string, topic: string, from: Position | null, id: string): Promise<Answer> {
+    const app = this.app(appId);
+    const subject = app.stream.subject(topic);
+    const answer = (status: 'ok' | 'gap', head: Position, list: string[] = [], reason?: 'too_old' | 'reset'): Answer => {
+      // Every event up to the head reaches this node's consumer before the mark does.
+      app.feed.mark(topic, id, head.epoch, head.serial);
+      return { kind: 'replay', id, status, head: formatPosition(head), frames: list, ...(reason ? { reason } : {}) };
+    };
+    const last = await this.jsm.direct.getMessage(app.stream.name, { last_by_subj: subject });
+    if (last === null) {
+      // No event kept: none yet, or all expired by age (whether more came and went is unknown).
+      const head = { epoch: await this.freshEpoch(app), serial: 0 };
+      if (from === null || (from.epoch === head.epoch && from.serial === 0)) return answer('ok', head);
+      return answer('gap', head, [], from.epoch === head.epoch ? 'too_old' : 'reset');
+    }
+    const head = { epoch: last.header.get(EPOCH_HEADER), serial: last.seq };
+    if (from === null) return answer('ok', head);
+    if (from.epoch !== head.epoch || from.serial > head.serial) return answer('gap', head, [], 'reset');
+    const list: string[] = [];
+    let prev = from.serial;
+    while (prev < head.serial) {
+      if (list.length >= app.config.maxEvents) return answer('gap', head, [], 'too_old');
+      const m: StoredMsg | null = await this.jsm.direct.getMessage(app.stream.name, {
+        next_by_subj: subject,
+        seq: prev + 1,
+      });
+      // Discarded or expired meanwhile, or older than what is kept: the chain from `from` is broken.
+      if (m === null || Number(m.header.get(PREV_HEADER)) !== prev) return answer('gap', head, [], 'too_old');
+      list.push(frames.withPosition(m.string(), formatPosition({ epoch: head.epoch, serial: m.seq })));
+      prev = m.seq;
+    }
+    return answer('ok', head, list);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const app of this.apps.values()) await app.feed.stop();
+    if (!this.nc.isClosed()) await this.nc.close();
+    await this.statusLoop;
+  }
+
+  /** The app's stream name (tests, the benchmark). */
+  streamName(appId: string): string {
+    return this.app(appId).stream.name;
+  }
+
+  private async open(appId: string, config: HistoryConfig): Promise<void> {
+    const stream = new AppStream(this.options.prefix, appId);
+    const { epoch, lastSeq } = await stream.ensure(this.jsm, config, this.options.placement);
+    const app: AppState = {
+      stream,
+      config,
+      epoch,
+      last: new Map(),
+      queue: new Map(),
+      checking: null,
+      feed: new LiveFeed(
+        {
+          js: this.js,
+          stream,
+          inbound: this.options.inbound,
+          logger: this.logger,
+          trouble: () => this.check(app),
+          epochSeen: () => this.check(app),
+          seen: (topic, seq) => this.remember(app, topic, seq),
+        },
+        epoch,
+      ),
+    };
+    this.apps.set(appId, app);
+    await app.feed.start(epoch, lastSeq);
+    this.logger.info('history stream ready', { appId, stream: stream.name, epoch, lastSeq });
+  }
+
+  /** One attempt after another until JetStream takes the event with the channel's true predecessor. */
+  private async publish(app: AppState, topic: string, frame: string, except: string | undefined): Promise<void> {
+    const subject = app.stream.subject(topic);
+    for (let attempt = 1; ; attempt++) {
+      let prev = app.last.get(topic);
+      if (prev === undefined) prev = await this.lastOf(app, subject);
+      const h = headers();
+      h.set(EPOCH_HEADER, app.epoch);
+      h.set(PREV_HEADER, String(prev));
+      if (except !== undefined) h.set(EXCEPT_HEADER, except);
+      try {
+        const ack = await this.js.publish(subject, frame, {
+          headers: h,
+          expect: { lastSubjectSequence: prev },
+          timeout: PUBLISH_TIMEOUT_MS,
+        });
+        this.remember(app, topic, ack.seq);
+        return;
+      } catch (err) {
+        if (attempt >= APPEND_ATTEMPTS || !(err instanceof JetStreamApiError)) throw err;
+        if (err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+          app.last.delete(topic);
+        } else if (err.code === JetStreamApiCodes.StreamNotFound) {
+          await this.reopen(app);
+        } else {
+          throw err;
+        }
+      }
+    }
+  }
+
+  /** The sequence of the channel's last kept event (0: none), learning the stream's epoch on the way. */
+  private async lastOf(app: AppState, subject: string): Promise<number> {
+    const m = await this.jsm.direct.getMessage(app.stream.name, { last_by_subj: subject });
+    if (m === null) {
+      await this.freshEpoch(app);
+      return 0;
+    }
+    const epoch = m.header.get(EPOCH_HEADER);
+    if (epoch !== app.epoch) await this.freshEpoch(app);
+    return m.seq;
+  }
+
+  /** The stream's epoch as the server has it now (a stream made again has a new one). */
+  private async freshEpoch(app: AppState): Promise<string> {
+    const info = await this.jsm.streams.info(app.stream.name);
+    const epoch = epochOf(info);
+    if (epoch !== null && epoch !== app.epoch) await this.newEpoch(app, epoch);
+    return app.epoch;
+  }
+
+  /** The stream was lost (deleted, or the server lost its storage): made again, with a new epoch. */
+  private async reopen(app: AppState): Promise<void> {
+    const { epoch } = await app.stream.ensure(this.jsm, app.config, this.options.placement);
+    if (epoch !== app.epoch) await this.newEpoch(app, epoch);
+  }
+
+  private async newEpoch(app: AppState, epoch: string): Promise<void> {
+    this.logger.warn('the history stream was made again (lost): clients holding older positions are told so', {
+      stream: app.stream.name,
+      before: app.epoch,
+      epoch,
+    });
+    app.epoch = epoch;
+    app.last.clear();
+    await app.feed.start(epoch, 0);
+  }
+
+  /** The live feed saw something that may mean the stream was made again: compare epochs (one at a time). */
+  private check(app: AppState): void {
+    if (app.checking || this.closed) return;
+    app.checking = this.freshEpoch(app)
+      .then(
+        () => undefined,
+        (err: unknown) => this.logger.debug('history stream check failed; the next trouble checks again', { err }),
+      )
+      .finally(() => {
+        app.checking = null;
+      });
+  }
+
+  private remember(app: AppState, topic: string, seq: number): void {
+    const known = app.last.get(topic);
+    if (known !== undefined && known >= seq) return;
+    if (known === undefined && app.last.size >= MAX_CACHED_CHANNELS) {
+      const oldest = app.last.keys().next().value;
+      if (oldest !== undefined) app.last.delete(oldest);
+    }
+    app.last.set(topic, seq);
+  }
+
+  private app(appId: string): AppState {
+    const app = this.apps.get(appId);
+    if (!app) throw new Error(`app ${appId} keeps no history in the nats store`);
+    return app;
+  }
+
+  private async watch(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.closed) return;
+      if (s.type === 'disconnect') {
+        if (!this.down)
+          this.logger.warn('nats history store connection lost; publishes on history channels are refused until it is back');
+        this.down = true;
+      } else if (s.type === 'reconnect') {
+        if (this.down) this.logger.info('nats history store connection restored');
+        this.down = false;
+      }
+    }
+  }
+}
