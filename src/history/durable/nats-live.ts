@@ -32,6 +32,15 @@ export const EXCEPT_HEADER = 'wm-x';
 /** Marks waiting on this consumer at most (each is one resume in flight here; they are cheap). */
 const MAX_MARKS = 100_000;
 
+/** Consumer notifications after which the stream is checked (made again: a new epoch). */
+const TROUBLE = new Set([
+  'stream_not_found',
+  'consumer_not_found',
+  'consumer_deleted',
+  'ordered_consumer_recreated',
+  'heartbeats_missed',
+]);
+
 interface WaitingMark {
   upTo: number;
   topic: string;
@@ -142,8 +151,7 @@ export class LiveFeed {
   private async watch(messages: ConsumerMessages): Promise<void> {
     for await (const s of messages.status()) {
       if (this.closed) return;
-      if (s.type === 'stream_not_found' || s.type === 'consumer_deleted' || s.type === 'ordered_consumer_recreated')
-        this.deps.trouble();
+      if (TROUBLE.has(s.type)) this.deps.trouble();
     }
   }
 }

@@ -44,6 +44,8 @@ const APPEND_ATTEMPTS = 5;
 const PUBLISH_TIMEOUT_MS = 5_000;
 /** Channels whose last sequence is remembered per app (a miss costs one direct get). */
 const MAX_CACHED_CHANNELS = 50_000;
+/** How often a stream that went missing is looked for again. */
+const CHECK_RETRY_MS = 1_000;
 /** Room the headers take in a message, under the server's max_payload. */
 const HEADER_ROOM = 256;
 
@@ -226,13 +228,13 @@ export class NatsChannelStore implements ChannelStore {
   private async publish(app: AppState, topic: string, frame: string, except: string | undefined): Promise<void> {
     const subject = app.stream.subject(topic);
     for (let attempt = 1; ; attempt++) {
-      let prev = app.last.get(topic);
-      if (prev === undefined) prev = await this.lastOf(app, subject);
-      const h = headers();
-      h.set(EPOCH_HEADER, app.epoch);
-      h.set(PREV_HEADER, String(prev));
-      if (except !== undefined) h.set(EXCEPT_HEADER, except);
       try {
+        let prev = app.last.get(topic);
+        if (prev === undefined) prev = await this.lastOf(app, subject);
+        const h = headers();
+        h.set(EPOCH_HEADER, app.epoch);
+        h.set(PREV_HEADER, String(prev));
+        if (except !== undefined) h.set(EXCEPT_HEADER, except);
         const ack = await this.js.publish(subject, frame, {
           headers: h,
           expect: { lastSubjectSequence: prev },
@@ -241,10 +243,10 @@ export class NatsChannelStore implements ChannelStore {
         this.remember(app, topic, ack.seq);
         return;
       } catch (err) {
-        if (attempt >= APPEND_ATTEMPTS || !(err instanceof JetStreamApiError)) throw err;
-        if (err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+        if (attempt >= APPEND_ATTEMPTS) throw err;
+        if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
           app.last.delete(topic);
-        } else if (err.code === JetStreamApiCodes.StreamNotFound) {
+        } else if (streamMissing(err) && !this.down) {
           await this.reopen(app);
         } else {
           throw err;
@@ -293,14 +295,20 @@ export class NatsChannelStore implements ChannelStore {
   /** The live feed saw something that may mean the stream was made again: compare epochs (one at a time). */
   private check(app: AppState): void {
     if (app.checking || this.closed) return;
-    app.checking = this.freshEpoch(app)
-      .then(
-        () => undefined,
-        (err: unknown) => this.logger.debug('history stream check failed; the next trouble checks again', { err }),
-      )
-      .finally(() => {
+    app.checking = this.freshEpoch(app).then(
+      () => {
         app.checking = null;
-      });
+      },
+      (err: unknown) => {
+        // Not there (yet): it is made again by the next append, here or on another node; look again.
+        this.logger.debug('history stream check failed; checking again', { stream: app.stream.name, err });
+        const timer = setTimeout(() => {
+          app.checking = null;
+          this.check(app);
+        }, CHECK_RETRY_MS);
+        timer.unref();
+      },
+    );
   }
 
   private remember(app: AppState, topic: string, seq: number): void {
@@ -332,4 +340,13 @@ export class NatsChannelStore implements ChannelStore {
       }
     }
   }
+}
+
+/**
+ * No stream listens on the subject (deleted, or lost by the server): JetStream answers "no
+ * responders", which the client reports as JetStream not being enabled; or the stream is not found.
+ */
+function streamMissing(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.StreamNotFound;
+  return err instanceof Error && (err.name === 'JetStreamNotEnabled' || err.name === 'NoRespondersError');
 }
