@@ -292,10 +292,18 @@ export class NatsChannelStore implements ChannelStore {
     await app.feed.start(epoch, 0);
   }
 
-  /** The live feed saw something that may mean the stream was made again: compare epochs (one at a time). */
+  /**
+   * The live feed's consumer was lost or made again: compare epochs (a stream made again restarts
+   * the feed at its start), else make the consumer again after the last event delivered. One at a
+   * time; retried every second until it works (the server may be away).
+   */
   private check(app: AppState): void {
     if (app.checking || this.closed) return;
-    app.checking = this.freshEpoch(app).then(
+    const before = app.epoch;
+    app.checking = (async () => {
+      await this.freshEpoch(app);
+      if (app.epoch === before && !this.closed) await app.feed.resume();
+    })().then(
       () => {
         app.checking = null;
       },
