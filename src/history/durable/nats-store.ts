@@ -14,9 +14,10 @@
  *   the other (each needs the sequence the previous one got).
  * - Live: every node receives every event of the app from its own ordered consumer (nats-live.ts),
  *   not only the channels it has subscribers on; the Carrier drops the others.
- * - Replay from S: the channel's last event L (direct get), then its events after S one by one
- *   (direct get next by subject), each one's `wm-prev` checked against the one before: a break
- *   (events discarded past maxEvents, or expired) is `too_old`. Its mark is handed on once this
+ * - Replay from S: the channel's last event L (direct get), then its events after S up to L (a
+ *   short-lived ordered consumer filtered on the channel's subject, starting at S+1), each one's
+ *   `wm-prev` checked against the one before: a break (events discarded past maxEvents, or
+ *   expired) is `too_old`. Its mark is handed on once this
  *   node's consumer delivered up to L. A position of a channel whose events all expired by age is
  *   answered `too_old`, conservatively (nothing says whether more came and went meanwhile).
  */
@@ -28,7 +29,6 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
-  type StoredMsg,
 } from '@nats-io/jetstream';
 import type { HistoryConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
@@ -44,6 +44,10 @@ const APPEND_ATTEMPTS = 5;
 const PUBLISH_TIMEOUT_MS = 5_000;
 /** Channels whose last sequence is remembered per app (a miss costs one direct get). */
 const MAX_CACHED_CHANNELS = 50_000;
+/** A replay read gives up after this long (the resume then tries again, resumeTimeoutMs in all). */
+const REPLAY_TIMEOUT_MS = 2_000;
+/** The server drops a replay's consumer this long after its last use (the client stops it at once). */
+const REPLAY_CONSUMER_IDLE_MS = 5_000;
 /** How often a stream that went missing is looked for again. */
 const CHECK_RETRY_MS = 1_000;
 /** Room the headers take in a message, under the server's max_payload. */
@@ -167,20 +171,49 @@ export class NatsChannelStore implements ChannelStore {
     const head = { epoch: last.header.get(EPOCH_HEADER), serial: last.seq };
     if (from === null) return answer('ok', head);
     if (from.epoch !== head.epoch || from.serial > head.serial) return answer('gap', head, [], 'reset');
-    const list: string[] = [];
-    let prev = from.serial;
-    while (prev < head.serial) {
-      if (list.length >= app.config.maxEvents) return answer('gap', head, [], 'too_old');
-      const m: StoredMsg | null = await this.jsm.direct.getMessage(app.stream.name, {
-        next_by_subj: subject,
-        seq: prev + 1,
-      });
-      // Discarded or expired meanwhile, or older than what is kept: the chain from `from` is broken.
-      if (m === null || Number(m.header.get(PREV_HEADER)) !== prev) return answer('gap', head, [], 'too_old');
-      list.push(frames.withPosition(m.string(), formatPosition({ epoch: head.epoch, serial: m.seq })));
-      prev = m.seq;
+    const list = await this.readAfter(app, subject, from.serial, head.serial);
+    if (list === null) return answer('gap', head, [], 'too_old');
+    return answer(
+      'ok',
+      head,
+      list.map((m) => frames.withPosition(m.data, formatPosition({ epoch: head.epoch, serial: m.seq }))),
+    );
+  }
+
+  /**
+   * The channel's events after `from` up to `to` (stream sequences), read by a short-lived ordered
+   * consumer filtered on its subject, each checked to follow the one before (`wm-prev`); null when
+   * the chain from `from` is broken (older than what is kept), or more than maxEvents would come.
+   */
+  private async readAfter(
+    app: AppState,
+    subject: string,
+    from: number,
+    to: number,
+  ): Promise<{ seq: number; data: string }[] | null> {
+    const max = app.config.maxEvents;
+    const consumer = await this.js.consumers.get(app.stream.name, {
+      filter_subjects: subject,
+      opt_start_seq: from + 1,
+      inactive_threshold: REPLAY_CONSUMER_IDLE_MS,
+    });
+    const messages = await consumer.consume({ max_messages: max + 1, expires: REPLAY_TIMEOUT_MS });
+    const timer = setTimeout(() => messages.stop(new Error('the replay read timed out')), REPLAY_TIMEOUT_MS);
+    const list: { seq: number; data: string }[] = [];
+    let prev = from;
+    try {
+      for await (const m of messages) {
+        // Discarded or expired meanwhile, or older than what is kept: the chain from `from` is broken.
+        if (Number(m.headers?.get(PREV_HEADER)) !== prev || list.length >= max) return null;
+        list.push({ seq: m.seq, data: m.string() });
+        prev = m.seq;
+        if (m.seq >= to) return list;
+      }
+    } finally {
+      clearTimeout(timer);
+      messages.stop();
     }
-    return answer('ok', head, list);
+    throw new Error('the replay read ended before the last event');
   }
 
   async close(): Promise<void> {
