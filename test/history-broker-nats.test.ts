@@ -223,3 +223,51 @@ describe('channel history in NATS JetStream: a server without JetStream', () => 
     );
   });
 });
+
+describe('channel history in NATS JetStream: events that expired by age', () => {
+  let broker: Broker;
+  let node: TestServer;
+  const opened: RawClient[] = [];
+  before(async () => {
+    broker = await startBroker('nats');
+    node = await startTestServer({
+      cluster: { driver: 'nats', nats: { servers: [broker.url], prefix: PREFIX }, heartbeatMs: 100, nodeTimeoutMs: 500 },
+      apps: [testApp({ history: { ...HISTORY, maxAgeMs: 1_000 } })],
+    });
+  });
+  after(async () => {
+    for (const r of opened) r.close();
+    await node.close();
+    await broker.stop();
+  });
+
+  const startOf = async (channel: string): Promise<string> => {
+    const fresh = await subscribe(node.port, channel, 'new');
+    opened.push(fresh.raw);
+    const p = await fresh.raw.next((f) => f.event === 'wiremesh:position', 'a starting position');
+    return String((p as { wm_pos?: string }).wm_pos);
+  };
+
+  test('a position before a channel whose events came and expired is too_old, never a silent hole', async () => {
+    const sdk = serverSdk(node.port);
+    // A client takes the start of an empty channel, then leaves; event 1 comes and expires, then event 2.
+    const start = await startOf('hist-aged');
+    await sdk.trigger('hist-aged', 'n', { n: 1 });
+    await sleep(2_500);
+    await sdk.trigger('hist-aged', 'n', { n: 2 });
+    const back = await subscribe(node.port, 'hist-aged', start);
+    opened.push(back.raw);
+    const g = await back.raw.next((f) => f.event === 'wiremesh:gap' || f.event === 'wiremesh:resumed', 'an answer');
+    assert.equal(g.event, 'wiremesh:gap', `event 1 was missed: ${JSON.stringify(back.frames())}`);
+    assert.match(String(g.data), /too_old/);
+  });
+
+  test('a position taken before the first event, back within maxAgeMs: every event, no gap', async () => {
+    const start = await startOf('hist-young');
+    await serverSdk(node.port).trigger('hist-young', 'n', { n: 1 });
+    const back = await subscribe(node.port, 'hist-young', start);
+    opened.push(back.raw);
+    await back.raw.next((f) => f.event === 'wiremesh:resumed', 'resumed');
+    assert.deepEqual(numbers(back), [1]);
+  });
+});

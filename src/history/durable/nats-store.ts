@@ -17,9 +17,13 @@
  * - Replay from S: the channel's last event L (direct get), then its events after S up to L (a
  *   short-lived ordered consumer filtered on the channel's subject, starting at S+1), each one's
  *   `wm-prev` checked against the one before: a break (events discarded past maxEvents, or
- *   expired) is `too_old`. Its mark is handed on once this
- *   node's consumer delivered up to L. A position of a channel whose events all expired by age is
- *   answered `too_old`, conservatively (nothing says whether more came and went meanwhile).
+ *   expired) is `too_old`. Its mark is handed on once this node's consumer delivered up to L.
+ *   A channel with no event kept after S has the stream's last sequence as its head (so a new
+ *   subscription before a channel's first event holds a real position). When the chain cannot
+ *   tell (S is no event of the channel, or the channel's events before the first kept one
+ *   expired), nothing was missed only if nothing published after S could have expired since:
+ *   the event at S is younger than maxAgeMs; else `too_old`, conservatively (also when the event
+ *   at S is gone).
  */
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import {
@@ -162,28 +166,36 @@ export class NatsChannelStore implements ChannelStore {
       return { kind: 'replay', id, status, head: formatPosition(head), frames: list, ...(reason ? { reason } : {}) };
     };
     const last = await this.jsm.direct.getMessage(app.stream.name, { last_by_subj: subject });
-    if (last === null) {
-      // No event kept: none yet, or all expired by age (whether more came and went is unknown).
-      const head = { epoch: await this.freshEpoch(app), serial: 0 };
-      if (from === null || (from.epoch === head.epoch && from.serial === 0)) return answer('ok', head);
-      return answer('gap', head, [], from.epoch === head.epoch ? 'too_old' : 'reset');
+    // The message is the stream's: an epoch other than the one known here means the stream was made again.
+    if (last !== null && last.header.get(EPOCH_HEADER) !== app.epoch) await this.state(app);
+    const kept = last?.seq ?? null;
+    if (kept !== null && (from === null || (from.epoch === app.epoch && from.serial <= kept))) {
+      const head = { epoch: app.epoch, serial: kept };
+      if (from === null || from.serial === kept) return answer('ok', head);
+      const list = await this.readAfter(app, subject, from.serial, kept);
+      if (list === null) return answer('gap', head, [], 'too_old');
+      return answer(
+        'ok',
+        head,
+        list.map((m) => frames.withPosition(m.data, formatPosition({ epoch: head.epoch, serial: m.seq }))),
+      );
     }
-    const head = { epoch: last.header.get(EPOCH_HEADER), serial: last.seq };
+    // No event of the channel kept after `from` (or none at all): the stream's last sequence is the head.
+    const head = { epoch: app.epoch, serial: (await this.state(app)).lastSeq };
     if (from === null) return answer('ok', head);
     if (from.epoch !== head.epoch || from.serial > head.serial) return answer('gap', head, [], 'reset');
-    const list = await this.readAfter(app, subject, from.serial, head.serial);
-    if (list === null) return answer('gap', head, [], 'too_old');
-    return answer(
-      'ok',
-      head,
-      list.map((m) => frames.withPosition(m.data, formatPosition({ epoch: head.epoch, serial: m.seq }))),
-    );
+    // Events of the channel after `from` may have come and expired: only if none could have, none was missed.
+    if (await this.quiet(app, from.serial, Date.now())) return answer('ok', head);
+    return answer('gap', head, [], 'too_old');
   }
 
   /**
    * The channel's events after `from` up to `to` (stream sequences), read by a short-lived ordered
    * consumer filtered on its subject, each checked to follow the one before (`wm-prev`); null when
-   * the chain from `from` is broken (older than what is kept), or more than maxEvents would come.
+   * something between may be missing (older than what is kept), or more than maxEvents would come.
+   * The first may name a predecessor before `from` (`from` is no event of the channel, or the
+   * channel's events before it expired): then nothing is missing if nothing after `from` could
+   * have expired by the time it was published.
    */
   private async readAfter(
     app: AppState,
@@ -203,8 +215,15 @@ export class NatsChannelStore implements ChannelStore {
     let prev = from;
     try {
       for await (const m of messages) {
-        // Discarded or expired meanwhile, or older than what is kept: the chain from `from` is broken.
-        if (Number(m.headers?.get(PREV_HEADER)) !== prev || list.length >= max) return null;
+        const named = Number(m.headers?.get(PREV_HEADER));
+        if (list.length >= max) return null;
+        if (list.length > 0 || (named === from && from !== 0)) {
+          // It names the event before it (an event of this channel): the chain goes on, or is broken.
+          if (named !== prev) return null;
+        } else if (named > from || !(await this.quiet(app, from, m.time.getTime()))) {
+          // `from` is no event of the channel (0, or another channel's), or the events before this one expired.
+          return null;
+        }
         list.push({ seq: m.seq, data: m.string() });
         prev = m.seq;
         if (m.seq >= to) return list;
@@ -214,6 +233,23 @@ export class NatsChannelStore implements ChannelStore {
       messages.stop();
     }
     throw new Error('the replay read ended before the last event');
+  }
+
+  /**
+   * Whether no event published after stream sequence `seq` could have expired by time `at` (ms):
+   * true when the event at `seq` (any channel's; the stream's creation for 0) is younger than
+   * maxAgeMs at `at`. False when that is unknown (the event is gone).
+   */
+  private async quiet(app: AppState, seq: number, at: number): Promise<boolean> {
+    let since: number;
+    if (seq === 0) {
+      since = (await this.state(app)).created;
+    } else {
+      const m = await this.jsm.direct.getMessage(app.stream.name, { seq });
+      if (m === null) return false;
+      since = m.time.getTime();
+    }
+    return since > at - app.config.maxAgeMs;
   }
 
   async close(): Promise<void> {
@@ -302,10 +338,16 @@ export class NatsChannelStore implements ChannelStore {
 
   /** The stream's epoch as the server has it now (a stream made again has a new one). */
   private async freshEpoch(app: AppState): Promise<string> {
+    await this.state(app);
+    return app.epoch;
+  }
+
+  /** The stream's state as the server has it now, its epoch taken (a stream made again has a new one). */
+  private async state(app: AppState): Promise<{ lastSeq: number; created: number }> {
     const info = await this.jsm.streams.info(app.stream.name);
     const epoch = epochOf(info);
     if (epoch !== null && epoch !== app.epoch) await this.newEpoch(app, epoch);
-    return app.epoch;
+    return { lastSeq: info.state.last_seq, created: Date.parse(info.created) };
   }
 
   /** The stream was lost (deleted, or the server lost its storage): made again, with a new epoch. */
