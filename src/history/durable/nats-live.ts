@@ -31,6 +31,8 @@ export const EXCEPT_HEADER = 'wm-x';
 
 /** A pull request lasts this long (its idle heartbeats come at half of it: a dead one is noticed soon). */
 const PULL_EXPIRES_MS = 5_000;
+/** How often the feed looks whether it stalled (twice the same with events owed: made again). */
+const STALL_MS = 250;
 /** Marks waiting on this consumer at most (each is one resume in flight here; they are cheap). */
 const MAX_MARKS = 100_000;
 
@@ -54,6 +56,11 @@ export class LiveFeed {
   private delivered = 0;
   private marks: WaitingMark[] = [];
   private messages: ConsumerMessages | null = null;
+  /** The highest stream sequence known to exist (acks of appends, resume answers): the feed owes up to it. */
+  private owed = 0;
+  /** `delivered` at the watchdog's last look, and whether it owed more then. */
+  private lastLook = { delivered: 0, behind: false };
+  private watchdog: NodeJS.Timeout | null = null;
   private loop: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -87,6 +94,7 @@ export class LiveFeed {
     }
     this.epoch = epoch;
     this.delivered = after;
+    this.owed = after;
     await this.open();
   }
 
@@ -105,14 +113,26 @@ export class LiveFeed {
     const consumer = await this.deps.js.consumers.get(this.deps.stream.name, { opt_start_seq: this.delivered + 1 });
     const messages = await consumer.consume({ max_messages: 1_000, expires: PULL_EXPIRES_MS });
     this.messages = messages;
+    this.lastLook = { delivered: this.delivered, behind: false };
+    this.watchdog = setInterval(() => this.look(), STALL_MS);
+    this.watchdog.unref();
     this.loop = this.run(messages).catch((err: unknown) => {
       if (!this.closed) this.deps.logger.error('history live feed stopped', { stream: this.deps.stream.name, err });
     });
-    void this.watch(messages);
+    this.watch(messages).catch((err: unknown) => {
+      if (!this.closed) this.deps.logger.warn('history live feed status watcher failed', { err });
+    });
+  }
+
+  /** Stream sequence `seq` exists (an append was acked): the feed is due to deliver it. */
+  owe(seq: number): void {
+    if (seq > this.owed) this.owed = seq;
   }
 
   async stop(): Promise<void> {
     this.closed = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
     const messages = this.messages;
     this.messages = null;
     if (messages) {
@@ -126,6 +146,7 @@ export class LiveFeed {
    * stream) was handed on here: at once if that is so already.
    */
   mark(topic: string, id: string, epoch: string, upTo: number): void {
+    if (epoch === this.epoch) this.owe(upTo);
     if (epoch !== this.epoch || upTo <= this.delivered) {
       this.deps.inbound(topic, encodeMark(STORE_ORIGIN, id));
       return;
@@ -164,6 +185,24 @@ export class LiveFeed {
       else waiting.push(mk);
     }
     this.marks = waiting;
+  }
+
+  /**
+   * Every STALL_MS: a feed that owed events at the last look and delivered none since is stalled
+   * (seen under load: the client's pull stops until it expires); its consumer is made again.
+   */
+  private look(): void {
+    if (this.closed) return;
+    const behind = this.owed > this.delivered;
+    if (behind && this.lastLook.behind && this.lastLook.delivered === this.delivered) {
+      this.deps.logger.info('the history live feed stalled behind the stream; making its consumer again', {
+        stream: this.deps.stream.name,
+        delivered: this.delivered,
+        owed: this.owed,
+      });
+      this.deps.trouble();
+    }
+    this.lastLook = { delivered: this.delivered, behind };
   }
 
   private async watch(messages: ConsumerMessages): Promise<void> {

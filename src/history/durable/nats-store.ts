@@ -260,11 +260,6 @@ export class NatsChannelStore implements ChannelStore {
     await this.statusLoop;
   }
 
-  /** The app's stream name (tests, the benchmark). */
-  streamName(appId: string): string {
-    return this.app(appId).stream.name;
-  }
-
   private async open(appId: string, config: HistoryConfig): Promise<void> {
     const stream = new AppStream(this.options.prefix, appId);
     const { epoch, lastSeq } = await stream.ensure(this.jsm, config, this.options.placement);
@@ -310,6 +305,7 @@ export class NatsChannelStore implements ChannelStore {
           timeout: PUBLISH_TIMEOUT_MS,
         });
         this.remember(app, topic, ack.seq);
+        app.feed.owe(ack.seq);
         return;
       } catch (err) {
         if (attempt >= APPEND_ATTEMPTS) throw err;
