@@ -31,10 +31,7 @@ test('apps[].history.store: the broker on the redis and nats drivers by default,
     /cluster\.nats\.historyStorage/,
   );
   assert.throws(() => validateConfig({ cluster: { nats: { historyReplicas: 7 } } }), /cluster\.nats\.historyReplicas/);
-  assert.equal(
-    validateConfig({ ...app({ channels: ['x'] }), cluster: { driver: 'mesh' } }).apps[0]!.history!.store,
-    'memory',
-  );
+  assert.equal(validateConfig(app({ channels: ['x'] })).apps[0]!.history!.store, 'memory');
   const kept = validateConfig({ ...app({ channels: ['x'], store: 'memory' }), cluster: redis });
   assert.equal(kept.apps[0]!.history!.store, 'memory');
   assert.throws(
