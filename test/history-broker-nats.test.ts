@@ -55,7 +55,12 @@ describe('channel history in NATS JetStream, edges', () => {
 
   before(async () => {
     broker = await startBroker('nats');
-    const cluster = { driver: 'nats', nats: { servers: [broker.url], prefix: PREFIX }, heartbeatMs: 100, nodeTimeoutMs: 500 };
+    const cluster = {
+      driver: 'nats',
+      nats: { servers: [broker.url], prefix: PREFIX },
+      heartbeatMs: 100,
+      nodeTimeoutMs: 500,
+    };
     nodes = [];
     for (let i = 0; i < 2; i++)
       nodes.push(await startTestServer({ nodeId: `n${i}`, cluster, apps: [testApp({ history: HISTORY })] }));
@@ -193,7 +198,17 @@ describe('channel history in NATS JetStream, edges', () => {
     }
     assert.equal(status, 200);
     await sdk.trigger(channel, 'n', { n: 4 });
-    await until(() => numbers(live).includes(4), 'events after the restart, live', 10_000).catch((e: unknown) => { console.log('DBG', JSON.stringify(live.frames()), nodes[1]!.logs.filter((l) => /history|nats|store/.test(l)).slice(-15).join('\n')); throw e; });
+    await until(() => numbers(live).includes(4), 'events after the restart, live', 10_000).catch((e: unknown) => {
+      console.log(
+        'DBG',
+        JSON.stringify(live.frames()),
+        nodes[1]!.logs
+          .filter((l) => /history|nats|store/.test(l))
+          .slice(-15)
+          .join('\n'),
+      );
+      throw e;
+    });
     assert.deepEqual(numbers(live), [1, 3, 4], 'the refused event nowhere, the others once, in order');
     assert.ok(!live.frames().some((f) => f.event === 'wiremesh:gap'), 'no gap: the consumer resumed where it was');
     // The stream is on disk: a resume from before the outage gets what followed.
@@ -231,7 +246,12 @@ describe('channel history in NATS JetStream: events that expired by age', () => 
   before(async () => {
     broker = await startBroker('nats');
     node = await startTestServer({
-      cluster: { driver: 'nats', nats: { servers: [broker.url], prefix: PREFIX }, heartbeatMs: 100, nodeTimeoutMs: 500 },
+      cluster: {
+        driver: 'nats',
+        nats: { servers: [broker.url], prefix: PREFIX },
+        heartbeatMs: 100,
+        nodeTimeoutMs: 500,
+      },
       apps: [testApp({ history: { ...HISTORY, maxAgeMs: 1_000 } })],
     });
   });
@@ -269,5 +289,34 @@ describe('channel history in NATS JetStream: events that expired by age', () => 
     opened.push(back.raw);
     await back.raw.next((f) => f.event === 'wiremesh:resumed', 'resumed');
     assert.deepEqual(numbers(back), [1]);
+  });
+});
+
+describe('channel history in NATS JetStream: an event above the server max_payload', () => {
+  let broker: Broker;
+  let node: TestServer;
+  before(async () => {
+    broker = await startBroker('nats', { maxPayload: 4_096 });
+    node = await startTestServer({
+      cluster: { driver: 'nats', nats: { servers: [broker.url] } },
+      apps: [testApp({ history: HISTORY })],
+    });
+  });
+  after(async () => {
+    await node.close();
+    await broker.stop();
+  });
+
+  test('is refused (413) with the reason; smaller ones are kept', async () => {
+    const sdk = serverSdk(node.port);
+    await assert.rejects(
+      sdk.trigger('hist-big', 'n', { pad: 'x'.repeat(5_000) }),
+      (err: { status?: number; body?: string }) => {
+        assert.equal(err.status, 413);
+        assert.match(String(err.body), /does not fit in a NATS message: the nats-server's max_payload is 4096 bytes/);
+        return true;
+      },
+    );
+    assert.equal((await sdk.trigger('hist-big', 'n', { pad: 'x'.repeat(1_000) })).status, 200);
   });
 });

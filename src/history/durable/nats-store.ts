@@ -35,6 +35,7 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import type { HistoryConfig } from '../../config/schema.js';
+import { httpError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import * as frames from '../../protocol/frames.js';
 import { formatPosition, type Position } from '../position.js';
@@ -130,7 +131,9 @@ export class NatsChannelStore implements ChannelStore {
       await store.close();
       throw err;
     }
-    store.statusLoop = store.watch().catch((err: unknown) => log.error('nats history store status watcher failed', { err }));
+    store.statusLoop = store
+      .watch()
+      .catch((err: unknown) => log.error('nats history store status watcher failed', { err }));
     return store;
   }
 
@@ -142,7 +145,11 @@ export class NatsChannelStore implements ChannelStore {
     const bytes = Buffer.byteLength(frame);
     if (bytes + HEADER_ROOM > max)
       return Promise.reject(
-        new Error(`event of ${bytes} bytes does not fit in a NATS message (the server's max_payload is ${max} bytes)`),
+        httpError(
+          413,
+          `The event (${bytes} bytes as a frame) does not fit in a NATS message: the nats-server's max_payload ` +
+            `is ${max} bytes (history channels keep each event in one JetStream message)`,
+        ),
       );
     const before = app.queue.get(topic) ?? Promise.resolve();
     const mine = before.then(
@@ -160,7 +167,12 @@ export class NatsChannelStore implements ChannelStore {
   async replay(appId: string, topic: string, from: Position | null, id: string): Promise<Answer> {
     const app = this.app(appId);
     const subject = app.stream.subject(topic);
-    const answer = (status: 'ok' | 'gap', head: Position, list: string[] = [], reason?: 'too_old' | 'reset'): Answer => {
+    const answer = (
+      status: 'ok' | 'gap',
+      head: Position,
+      list: string[] = [],
+      reason?: 'too_old' | 'reset',
+    ): Answer => {
       // Every event up to the head reaches this node's consumer before the mark does.
       app.feed.mark(topic, id, head.epoch, head.serial);
       return { kind: 'replay', id, status, head: formatPosition(head), frames: list, ...(reason ? { reason } : {}) };
@@ -411,7 +423,9 @@ export class NatsChannelStore implements ChannelStore {
       if (this.closed) return;
       if (s.type === 'disconnect') {
         if (!this.down)
-          this.logger.warn('nats history store connection lost; publishes on history channels are refused until it is back');
+          this.logger.warn(
+            'nats history store connection lost; publishes on history channels are refused until it is back',
+          );
         this.down = true;
       } else if (s.type === 'reconnect') {
         if (this.down) this.logger.info('nats history store connection restored');

@@ -42,7 +42,8 @@ export class AppStream {
     readonly appId: string,
   ) {
     const safe = (s: string): string => s.replace(/[^A-Za-z0-9_-]/g, '_');
-    const app = safe(appId) === appId ? appId : `${safe(appId)}_${createHash('sha256').update(appId).digest('hex').slice(0, 8)}`;
+    const app =
+      safe(appId) === appId ? appId : `${safe(appId)}_${createHash('sha256').update(appId).digest('hex').slice(0, 8)}`;
     this.name = `${safe(prefix)}_hist_${app}`;
     this.subjectPrefix = `${prefix}.h.${Buffer.from(appId).toString('base64url')}.`;
   }

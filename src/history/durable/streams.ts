@@ -16,7 +16,7 @@ import type { Connection } from '../../core/connection.js';
 import type { TopicFanout } from '../../core/delivery.js';
 import type { ChannelStreams, Except } from '../../core/streams.js';
 import { parseTopic } from '../../core/topics.js';
-import { httpError } from '../../errors.js';
+import { httpError, PusherError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import * as frames from '../../protocol/frames.js';
 import type { ClusterFeature } from '../../cluster/types.js';
@@ -54,6 +54,8 @@ export class StoreStreams implements ChannelStreams {
     if (!this.inStore(appId, topic)) return this.deps.next.publish(appId, topic, frame, except);
     const exceptId = typeof except === 'string' || except === undefined ? except : except.socketId;
     return this.deps.store.append(appId, topic, frame, exceptId).catch((err: unknown) => {
+      // An event the store can never keep (too large for the broker): the caller's error, not to retry.
+      if (err instanceof PusherError && err.status < 500) throw err;
       this.refused(appId, topic, err);
       throw httpError(503, 'The history store did not keep the event (it was not delivered): retry', err);
     });
