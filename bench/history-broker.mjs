@@ -45,8 +45,7 @@ async function cluster(url, store, prefix = `b${store}`) {
   const app = testApp(history ? { history } : {});
   const nodes = [];
   for (let i = 0; i < 2; i++) {
-    const backend =
-      DRIVER === 'redis' ? { redis: { url, prefix } } : { nats: { servers: [url], prefix } };
+    const backend = DRIVER === 'redis' ? { redis: { url, prefix } } : { nats: { servers: [url], prefix } };
     const cl = { driver: DRIVER, ...backend, heartbeatMs: 100, nodeTimeoutMs: 500 };
     nodes.push(await startTestServer({ nodeId: `${store}${i}`, cluster: cl, apps: [app], logLevel: 'warn' }));
   }

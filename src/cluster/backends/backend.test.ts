@@ -101,7 +101,13 @@ const IMPLS: Impl[] = [
     broker: 'nats',
     async setup() {
       const broker = await startBroker('nats');
-      return brokerFixture(broker, clusterConfig({ driver: 'nats', nats: { servers: [broker.url], prefix: 'wm', historyStorage: 'file', historyReplicas: 1 } }));
+      return brokerFixture(
+        broker,
+        clusterConfig({
+          driver: 'nats',
+          nats: { servers: [broker.url], prefix: 'wm', historyStorage: 'file', historyReplicas: 1 },
+        }),
+      );
     },
   },
   {
