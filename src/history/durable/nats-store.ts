@@ -55,6 +55,8 @@ const REPLAY_TIMEOUT_MS = 2_000;
 const REPLAY_CONSUMER_IDLE_MS = 5_000;
 /** How often a stream that went missing is looked for again. */
 const CHECK_RETRY_MS = 1_000;
+/** Appends of one channel waiting on this node at most; beyond, refused (503). */
+const MAX_QUEUED_PER_CHANNEL = 10_000;
 /** Room the headers take in a message, under the server's max_payload. */
 const HEADER_ROOM = 256;
 
@@ -78,8 +80,8 @@ interface AppState {
   feed: LiveFeed;
   /** The stream sequence of each channel's last event, as last seen (acks and the live feed). */
   last: Map<string, number>;
-  /** Appends in flight per channel (this node's appends to one channel go in turn). */
-  queue: Map<string, Promise<void>>;
+  /** Appends in flight per channel (this node's appends to one channel go in turn), and how many. */
+  queue: Map<string, { tail: Promise<void>; waiting: number }>;
   checking: Promise<void> | null;
 }
 
@@ -118,6 +120,7 @@ export class NatsChannelStore implements ChannelStore {
       jsm = await jetstreamManager(nc);
     } catch (err) {
       await nc.close();
+      if (!(err instanceof Error && err.name === 'JetStreamNotEnabled')) throw err;
       throw new Error(
         `apps[].history.store broker on the nats driver needs JetStream, which ${options.servers.join(', ')} ` +
           'does not offer: start nats-server with -js (or jetstream {} in its config), or set history.store to memory',
@@ -151,15 +154,17 @@ export class NatsChannelStore implements ChannelStore {
             `is ${max} bytes (history channels keep each event in one JetStream message)`,
         ),
       );
-    const before = app.queue.get(topic) ?? Promise.resolve();
-    const mine = before.then(
-      () => this.publish(app, topic, frame, exceptSocketId),
-      () => this.publish(app, topic, frame, exceptSocketId),
-    );
-    const tail = mine.catch(() => undefined);
-    app.queue.set(topic, tail);
-    void tail.then(() => {
-      if (app.queue.get(topic) === tail) app.queue.delete(topic);
+    const queued = app.queue.get(topic);
+    if (queued && queued.waiting >= MAX_QUEUED_PER_CHANNEL)
+      return Promise.reject(new Error(`${queued.waiting} events of this channel already wait for JetStream here`));
+    const entry = queued ?? { tail: Promise.resolve(), waiting: 0 };
+    entry.waiting++;
+    const run = (): Promise<void> => this.publish(app, topic, frame, exceptSocketId);
+    const mine = entry.tail.then(run, run);
+    entry.tail = mine.catch(() => undefined);
+    app.queue.set(topic, entry);
+    void entry.tail.then(() => {
+      if (--entry.waiting === 0 && app.queue.get(topic) === entry) app.queue.delete(topic);
     });
     return mine;
   }
