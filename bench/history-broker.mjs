@@ -3,10 +3,11 @@
  * Channel history in the broker (Redis Streams on the redis driver, JetStream on the nats driver)
  * against history in memory and history off, in one run on the same broker (the ratios are what
  * to read on a shared box), on the built code (`npx tsc -p tsconfig.json` first):
- *   node bench/history-broker.mjs [--quick] [--driver redis|nats] [--rounds N]
+ *   node bench/history-broker.mjs [--quick] [--driver redis|nats] [--rounds N] [--channels N]
  * 1. fan-out and API latency: two in-process nodes over the broker, 100 raw WebSocket subscribers
  *    on each, 1,000 events through node 0's HTTP API (4 requests in flight): deliveries/s until
- *    every subscriber has every event, and the API's answer time (p50/p99);
+ *    every subscriber has every event, and the API's answer time (p50/p99); `--channels N` spreads
+ *    the events and the subscribers over N channels (default one);
  * 2. replay of 100 missed events on node 0 for a channel published through node 1;
  * 3. the broker's bytes per channel of 100 events (200 channels, frames of ~200 characters): Redis
  *    MEMORY USAGE of the stream and its epoch key; JetStream, the stream's bytes (stream info) over
@@ -26,6 +27,8 @@ const arg = (name, fallback) => {
 const DRIVER = arg('--driver', 'redis');
 if (DRIVER !== 'redis' && DRIVER !== 'nats') throw new Error(`--driver redis or nats, not ${DRIVER}`);
 const ROUNDS = Number(arg('--rounds', '2'));
+/** Channels the fan-out's events are spread over (the JetStream store serializes one node's appends per channel). */
+const CHANNELS = Number(arg('--channels', '1'));
 const SUBSCRIBERS = QUICK ? 10 : 100;
 const EVENTS = QUICK ? 100 : 1_000;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -55,7 +58,9 @@ async function cluster(url, store, prefix = `b${store}`) {
 
 async function fanout(nodes, channel) {
   const subs = [];
-  for (const n of nodes) for (let i = 0; i < SUBSCRIBERS; i++) subs.push(await subscribe(n.port, channel));
+  // With --channels N, subscriber i is on channel i % N and event n goes to channel n % N.
+  const name = (k) => (CHANNELS === 1 ? channel : `${channel}-${k}`);
+  for (const n of nodes) for (let i = 0; i < SUBSCRIBERS; i++) subs.push(await subscribe(n.port, name(i % CHANNELS)));
   await new Promise((r) => setTimeout(r, 200));
   const sdk = serverSdk(nodes[0].port);
   const latencies = [];
@@ -65,12 +70,12 @@ async function fanout(nodes, channel) {
     while (next < EVENTS) {
       const n = next++;
       const s = performance.now();
-      await sdk.trigger(channel, 'n', { n, pad: 'x'.repeat(100) });
+      await sdk.trigger(name(n % CHANNELS), 'n', { n, pad: 'x'.repeat(100) });
       latencies.push(performance.now() - s);
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
-  const want = subs.length * EVENTS;
+  const want = (subs.length * EVENTS) / CHANNELS;
   while (subs.reduce((a, c) => a + c.count(), 0) < want) {
     if (performance.now() - t0 > 120_000) throw new Error('fan-out did not complete');
     await new Promise((r) => setTimeout(r, 5));
