@@ -142,7 +142,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const sequencer = historyChannels ? new Sequencer({ channels: historyChannels }) : undefined;
   const historyPeers = historyChannels && node ? new ClusterPeers(node) : null;
   // Waiting resumes see every frame delivered here (they buffer what their socket is not attached to yet).
-  const store = await openChannelStore(config, historyChannels, logger.child({ part: 'history' }));
+  const store = await openChannelStore(
+    config,
+    historyChannels,
+    logger.child({ part: 'history' }),
+    node ? (topic, payload) => node.inbound(topic, payload) : undefined,
+  );
   const resumer =
     historyChannels && sequencer
       ? new Resumer({
@@ -238,7 +243,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }),
     );
   // The store's resume answers count once their marks arrive (HistoryReceiver hands those on too).
-  if (node && inStore && resumer) node.register(new StoreFeature(inStore, historyReceiver ? null : resumer));
+  if (node && store && inStore && resumer)
+    node.register(new StoreFeature(store.reconnectLoses ? inStore : null, historyReceiver ? null : resumer));
 
   // ---- the HTTP API, /metrics, the dashboard ----
   const readiness = new Readiness();

@@ -1,6 +1,7 @@
 /**
  * Seeded randomized test of resume against concurrent publishes: three in-process nodes (over the
- * memory bus with history on owner nodes, and over Redis with history in Redis Streams), clients
+ * memory bus with history on owner nodes, over Redis with history in Redis Streams, and over NATS
+ * with history in JetStream), clients
  * whose sockets are cut at random moments and sent back to a random node, while batches of
  * numbered events keep arriving (the race between a replay being fetched and live events). Every
  * client must end with every number once, in order, and no gap event. Replay with FUZZ_SEED=<seed>.
@@ -27,7 +28,7 @@ interface Nodes {
 const warnings = (nodes: TestServer[]): string[] =>
   nodes.flatMap((n) => n.logs.filter((l) => /"level":(40|50)/.test(l)).map((l) => l.slice(0, 400)));
 
-/** Three in-process nodes: over the memory bus (history in memory, owner nodes), or over a real Redis (Redis Streams). */
+/** Three in-process nodes: over the memory bus (history in memory, owner nodes), or over a real Redis (Redis Streams) or NATS (JetStream). */
 const SETUPS: Array<{ name: string; start: () => Promise<Nodes> }> = [
   {
     name: 'memory bus, history on owner nodes',
@@ -41,6 +42,26 @@ const SETUPS: Array<{ name: string; start: () => Promise<Nodes> }> = [
     start: async () => {
       const broker = await startBroker('redis');
       const cluster = { driver: 'redis', redis: { url: broker.url }, heartbeatMs: 100, nodeTimeoutMs: 500 };
+      const nodes: TestServer[] = [];
+      for (let i = 0; i < 3; i++)
+        nodes.push(
+          await startTestServer({ nodeId: `node${i}`, cluster, apps: [testApp(HISTORY_APP)], logLevel: 'warn' }),
+        );
+      return {
+        ports: nodes.map((n) => n.port),
+        warnings: () => warnings(nodes),
+        close: async () => {
+          await Promise.all(nodes.map((n) => n.close()));
+          await broker.stop();
+        },
+      };
+    },
+  },
+  {
+    name: 'nats, history in JetStream',
+    start: async () => {
+      const broker = await startBroker('nats');
+      const cluster = { driver: 'nats', nats: { servers: [broker.url] }, heartbeatMs: 100, nodeTimeoutMs: 500 };
       const nodes: TestServer[] = [];
       for (let i = 0; i < 3; i++)
         nodes.push(

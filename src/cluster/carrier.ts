@@ -97,6 +97,15 @@ export class Carrier {
     this.deps.backend.publish(this.subjects.data(topic), encodeMark(this.deps.nodeId, id));
   }
 
+  /**
+   * A payload of `topic`'s data subject that came by another way than the backend (the nats
+   * history store's JetStream consumer): handled as if it came on the subject, so it is dropped
+   * unless the topic is watched here.
+   */
+  inbound(topic: string, payload: Buffer): void {
+    this.onMessage(this.subjects.data(topic), payload, undefined);
+  }
+
   /** Sends `{ v: 1, type, from, ...fields }` to every node, or to one. */
   send(type: string, fields: ControlFields, to?: string): void {
     const subject = to === undefined ? this.subjects.control : this.subjects.node(to);

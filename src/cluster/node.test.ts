@@ -47,6 +47,7 @@ class FakeCarrier implements CarrierPort {
   mark(topic: string, id: string): void {
     this.marks.push(`${topic} ${id}`);
   }
+  inbound(): void {}
   send(type: string, fields: ControlFields, to?: string): void {
     this.sent.push({ type, fields, to });
   }

@@ -18,7 +18,7 @@ import type { ChannelReceiver, ClusterControl, ClusterFeature, ClusterLink, Stop
 /** What the node needs of the carrier (a fake in unit tests). */
 export type CarrierPort = Pick<
   Carrier,
-  'backendName' | 'connect' | 'close' | 'watch' | 'unwatch' | 'forward' | 'mark' | 'send'
+  'backendName' | 'connect' | 'close' | 'watch' | 'unwatch' | 'forward' | 'mark' | 'send' | 'inbound'
 >;
 
 /** After a graceful goodbye, how long messages already on their way are still handled. */
@@ -178,6 +178,11 @@ export class ClusterNode implements ClusterLink, ClusterControl {
 
   forward(topic: string, frame: string, exceptSocketId?: string): void {
     this.deps.carrier.forward(topic, frame, exceptSocketId);
+  }
+
+  /** A payload of `topic`'s data subject that came by another way (the nats history store's consumer). */
+  inbound(topic: string, payload: Buffer): void {
+    this.deps.carrier.inbound(topic, payload);
   }
 
   ownsTopic(topic: string): boolean {

@@ -35,7 +35,15 @@ export function readCluster(raw: unknown, path = 'cluster'): ClusterConfig {
   if (!hasScheme(url, ['redis:', 'rediss:']))
     throw invalid(redis.at('url'), 'must be a redis:// or rediss:// URL', url);
 
-  const nats = Section.open(s.get('nats'), s.at('nats'), ['servers', 'prefix', 'user', 'pass', 'token']);
+  const nats = Section.open(s.get('nats'), s.at('nats'), [
+    'servers',
+    'prefix',
+    'user',
+    'pass',
+    'token',
+    'historyStorage',
+    'historyReplicas',
+  ]);
   const servers = nats.list('servers', d.nats.servers, (value, at) => {
     if (typeof value !== 'string' || !isNatsServer(value)) {
       throw invalid(at, 'must be a NATS server URL (nats://, tls://, ws://, wss:// or host:port)', value);
@@ -79,6 +87,8 @@ export function readCluster(raw: unknown, path = 'cluster'): ClusterConfig {
       ...(user === undefined ? {} : { user }),
       ...(pass === undefined ? {} : { pass }),
       ...(token === undefined ? {} : { token }),
+      historyStorage: nats.oneOf('historyStorage', ['file', 'memory'] as const, d.nats.historyStorage),
+      historyReplicas: nats.int('historyReplicas', d.nats.historyReplicas, 1, 5),
     },
     mesh,
     heartbeatMs,

@@ -20,14 +20,23 @@ test('apps[].history: defaults, and absent means off', () => {
   assert.equal(validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's' }] }).apps[0]!.history, undefined);
 });
 
-test('apps[].history.store: the broker on the redis driver by default, memory elsewhere; broker needs redis', () => {
+test('apps[].history.store: the broker on the redis and nats drivers by default, memory elsewhere; broker needs one of them', () => {
   const redis = { driver: 'redis', redis: { url: 'redis://127.0.0.1:6379' } };
   assert.equal(validateConfig({ ...app({ channels: ['x'] }), cluster: redis }).apps[0]!.history!.store, 'broker');
+  const nats = validateConfig({ ...app({ channels: ['x'] }), cluster: { driver: 'nats' } });
+  assert.equal(nats.apps[0]!.history!.store, 'broker');
+  assert.deepEqual([nats.cluster.nats.historyStorage, nats.cluster.nats.historyReplicas], ['file', 1]);
+  assert.throws(
+    () => validateConfig({ cluster: { driver: 'nats', nats: { historyStorage: 'disk' } } }),
+    /cluster\.nats\.historyStorage/,
+  );
+  assert.throws(() => validateConfig({ cluster: { nats: { historyReplicas: 7 } } }), /cluster\.nats\.historyReplicas/);
+  assert.equal(validateConfig(app({ channels: ['x'] })).apps[0]!.history!.store, 'memory');
   const kept = validateConfig({ ...app({ channels: ['x'], store: 'memory' }), cluster: redis });
   assert.equal(kept.apps[0]!.history!.store, 'memory');
   assert.throws(
     () => validateConfig(app({ channels: ['x'], store: 'broker' })),
-    /apps\[0\]\.history\.store .*needs cluster\.driver redis/,
+    /apps\[0\]\.history\.store .*needs cluster\.driver redis or nats/,
   );
   assert.throws(() => validateConfig(app({ channels: ['x'], store: 'disk' })), /apps\[0\]\.history\.store/);
 });

@@ -90,9 +90,9 @@ export interface HistoryConfig {
   resumeTimeoutMs: number;
   /**
    * Where the streams live: `memory`, sequenced and kept by one node per channel (its owner);
-   * `broker`, in the cluster's broker (a Redis Stream per channel on the redis driver), which any
-   * node appends to and replays from. `auto` (the default) is resolved at validation: `broker` on
-   * the redis driver, `memory` otherwise.
+   * `broker`, in the cluster's broker (a Redis Stream per channel on the redis driver, a JetStream
+   * stream per app on the nats driver), which any node appends to and replays from. `auto` (the
+   * default) is resolved at validation: `broker` on the redis and nats drivers, `memory` otherwise.
    */
   store: HistoryStoreKind;
   /** Resumes one client address may start per second (a burst of ten times that); beyond, a gap. */
@@ -296,12 +296,27 @@ export type TransportKind = 'auto' | 'ws' | 'uws';
 export interface ClusterConfig {
   driver: 'memory' | 'redis' | 'nats' | 'mesh';
   redis: { url: string; prefix: string; sharded: boolean };
-  nats: { servers: string[]; prefix: string; user?: string; pass?: string; token?: string };
+  nats: NatsConfig;
   mesh: MeshConfig;
   /** How often each node sends its presence delta / heartbeat. */
   heartbeatMs: number;
   /** A node silent for this long is down and its users leave (must be ≥ 2 × heartbeatMs). */
   nodeTimeoutMs: number;
+}
+
+export interface NatsConfig {
+  servers: string[];
+  prefix: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /**
+   * Channel history in JetStream (`apps[].history.store: broker`): where the server keeps each
+   * app's stream (`file`, the default, survives a nats-server restart; `memory` does not).
+   */
+  historyStorage: 'file' | 'memory';
+  /** Copies of each app's history stream in a JetStream cluster (1 on a single nats-server). */
+  historyReplicas: number;
 }
 
 /** No broker: every node connects to every other over TCP (cluster/backends/mesh.ts). */
@@ -467,7 +482,7 @@ export function defaults(): Omit<Config, 'apps'> {
     cluster: {
       driver: 'memory',
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'wiremesh', sharded: false },
-      nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh' },
+      nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wiremesh', historyStorage: 'file', historyReplicas: 1 },
       mesh: { port: 6100, host: '127.0.0.1', peers: [], dnsMaxAddresses: 64 },
       heartbeatMs: 1_000,
       nodeTimeoutMs: 10_000,

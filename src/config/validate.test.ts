@@ -174,7 +174,14 @@ describe('validateConfig: valid configs', () => {
       cluster: {
         driver: 'nats',
         redis: { url: 'rediss://user:pw@redis.internal:6380/2', prefix: 'wm:eu', sharded: true },
-        nats: { servers: ['tls://n1:4222', 'n2:4222'], prefix: 'wm.eu', user: 'u', pass: 'p' },
+        nats: {
+          servers: ['tls://n1:4222', 'n2:4222'],
+          prefix: 'wm.eu',
+          user: 'u',
+          pass: 'p',
+          historyStorage: 'file',
+          historyReplicas: 1,
+        },
         mesh: {
           port: 7100,
           host: '::',

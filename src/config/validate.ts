@@ -53,15 +53,15 @@ export function validateConfig(raw: unknown): Config {
     apps: readApps(s.get('apps')),
   };
 
-  // Channel history in the broker: a Redis Stream per channel on the redis driver; elsewhere the
-  // streams are sequenced in memory by their owner node.
-  const brokerStore = config.cluster.driver === 'redis';
+  // Channel history in the broker: a Redis Stream per channel on the redis driver, a JetStream
+  // stream per app on the nats driver; elsewhere the streams are sequenced in memory by their owner.
+  const brokerStore = config.cluster.driver === 'redis' || config.cluster.driver === 'nats';
   config.apps.forEach((app, i) => {
     if (!app.history) return;
     if (app.history.store === 'broker' && !brokerStore) {
       throw invalid(
         `apps[${i}].history.store`,
-        `needs cluster.driver redis (the ${config.cluster.driver} driver keeps history in memory: set store to memory or auto)`,
+        `needs cluster.driver redis or nats (the ${config.cluster.driver} driver keeps history in memory: set store to memory or auto)`,
         'broker',
       );
     }

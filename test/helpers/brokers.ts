@@ -1,14 +1,15 @@
 /**
  * Real brokers for tests: starts the `redis-server` and `nats-server` binaries (Debian packages
- * `redis-server`, `nats-server`) as child processes on free ports, with nothing persisted, and
- * waits until they accept connections. `kill()` and `restart()` (same port) drive fault tests.
+ * `redis-server`, `nats-server`) as child processes on free ports, and waits until they accept
+ * connections. Redis persists nothing; nats-server runs JetStream (`-js`) with its store in a fresh
+ * directory of its own, which outlives a restart (as a real server's disk does). `kill()` and `restart()` (same port) drive fault tests.
  *
  * Every broker started here is SIGKILLed when the test process exits, so a failed test never
  * leaves one behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, mkdtempSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -54,6 +55,10 @@ export function brokerBinary(kind: BrokerKind): string | null {
 export interface BrokerOptions {
   /** Redis only: run as a one-node Redis Cluster owning all 16384 slots. */
   cluster?: boolean;
+  /** NATS only: JetStream on (the default), its store in the broker's own fresh directory, kept across restarts. */
+  jetstream?: boolean;
+  /** NATS only: the server's max_payload in bytes (default 1 MiB). */
+  maxPayload?: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -83,7 +88,14 @@ export async function startBroker(kind: BrokerKind, options: BrokerOptions = {})
           dir,
           ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] : []),
         ]
-      : ['-a', '127.0.0.1', '-p', String(port)];
+      : [
+          '-a',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          ...(options.jetstream === false ? [] : ['-js', '-sd', dir]),
+          ...(options.maxPayload === undefined ? [] : ['-c', natsConfig(dir, `max_payload: ${options.maxPayload}\n`)]),
+        ];
 
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
@@ -141,6 +153,13 @@ export async function startBroker(kind: BrokerKind, options: BrokerOptions = {})
       await launch();
     },
   };
+}
+
+/** Writes a nats-server config file in `dir`; returns its path. */
+function natsConfig(dir: string, text: string): string {
+  const file = join(dir, 'nats.conf');
+  writeFileSync(file, text);
+  return file;
 }
 
 /** True if a TCP connection to 127.0.0.1:port succeeds. */

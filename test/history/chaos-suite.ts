@@ -1,6 +1,6 @@
 /**
- * Chaos on channel history, one suite for every driver whose history survives a node (redis with
- * the broker store; the mesh once its streams are replicated): three real `wiremesh start`
+ * Chaos on channel history, one suite for every driver whose history survives a node (redis and
+ * nats with the broker store; the mesh once its streams are replicated): three real `wiremesh start`
  * processes, numbered events at a steady rate through node 0's HTTP API, real pusher-js clients
  * with the resume helper on every node, then kill -9 of node 2 and SIGTERM of node 1.
  *

@@ -51,7 +51,7 @@ function clusterConfig(patch: Partial<ClusterConfig>): ClusterConfig {
   return {
     driver: 'memory',
     redis: { url: 'redis://127.0.0.1:6379', prefix: 'wm', sharded: false },
-    nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wm' },
+    nats: { servers: ['nats://127.0.0.1:4222'], prefix: 'wm', historyStorage: 'file', historyReplicas: 1 },
     mesh: { port: 6100, host: '127.0.0.1', peers: [] },
     heartbeatMs: 1000,
     nodeTimeoutMs: 5000,
@@ -101,7 +101,13 @@ const IMPLS: Impl[] = [
     broker: 'nats',
     async setup() {
       const broker = await startBroker('nats');
-      return brokerFixture(broker, clusterConfig({ driver: 'nats', nats: { servers: [broker.url], prefix: 'wm' } }));
+      return brokerFixture(
+        broker,
+        clusterConfig({
+          driver: 'nats',
+          nats: { servers: [broker.url], prefix: 'wm', historyStorage: 'file', historyReplicas: 1 },
+        }),
+      );
     },
   },
   {

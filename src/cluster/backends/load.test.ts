@@ -9,7 +9,7 @@ import { MemoryBackend, MemoryBus } from './memory.js';
 const cluster = (driver: ClusterConfig['driver']): ClusterConfig => ({
   driver,
   redis: { url: 'redis://127.0.0.1:1', prefix: 'wm', sharded: false },
-  nats: { servers: ['nats://127.0.0.1:1'], prefix: 'wm' },
+  nats: { servers: ['nats://127.0.0.1:1'], prefix: 'wm', historyStorage: 'file', historyReplicas: 1 },
   mesh: { port: 1, host: '127.0.0.1', peers: ['127.0.0.1:2'], secret: 's' },
   heartbeatMs: 1000,
   nodeTimeoutMs: 5000,

@@ -31,10 +31,8 @@ import type { Logger } from '../../log/logger.js';
 import * as frames from '../../protocol/frames.js';
 import { formatPosition, newEpoch, type Position } from '../position.js';
 import type { Answer } from '../resume.js';
-import type { ChannelStore } from './types.js';
+import { STORE_ORIGIN, type ChannelStore } from './types.js';
 
-/** Who the live copies come from: not any node, so every node (the publisher too) delivers them. */
-export const STORE_ORIGIN = '*';
 /** Idle streams (and their epochs) expire after this many age periods without an append. */
 const KEEP_PERIODS = 10;
 const CLOSE_TIMEOUT_MS = 2_000;
@@ -112,6 +110,7 @@ function serialOfId(id: string): number | null {
 }
 
 export class RedisChannelStore implements ChannelStore {
+  readonly reconnectLoses = true;
   private readonly subjects: Subjects;
   private readonly sha: Record<'append' | 'replay', string | null> = { append: null, replay: null };
   private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';

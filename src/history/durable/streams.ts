@@ -16,7 +16,7 @@ import type { Connection } from '../../core/connection.js';
 import type { TopicFanout } from '../../core/delivery.js';
 import type { ChannelStreams, Except } from '../../core/streams.js';
 import { parseTopic } from '../../core/topics.js';
-import { httpError } from '../../errors.js';
+import { httpError, PusherError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import * as frames from '../../protocol/frames.js';
 import type { ClusterFeature } from '../../cluster/types.js';
@@ -54,6 +54,8 @@ export class StoreStreams implements ChannelStreams {
     if (!this.inStore(appId, topic)) return this.deps.next.publish(appId, topic, frame, except);
     const exceptId = typeof except === 'string' || except === undefined ? except : except.socketId;
     return this.deps.store.append(appId, topic, frame, exceptId).catch((err: unknown) => {
+      // An event the store can never keep (too large for the broker): the caller's error, not to retry.
+      if (err instanceof PusherError && err.status < 500) throw err;
       this.refused(appId, topic, err);
       throw httpError(503, 'The history store did not keep the event (it was not delivered): retry', err);
     });
@@ -135,18 +137,19 @@ export class StoreStreams implements ChannelStreams {
 /**
  * The store's part in the cluster node: the marks it publishes behind its resume answers, handed
  * to the Resumer (`resumer` null when history/cluster.ts's receiver already does), and the node's
- * broker connection coming back.
+ * broker connection coming back (`streams` null when the store's live copies do not depend on it:
+ * JetStream's consumer resumes after the last event it delivered).
  */
 export class StoreFeature implements ClusterFeature {
   readonly name = 'history-store';
   constructor(
-    private readonly streams: Pick<StoreStreams, 'connectionRestored'>,
+    private readonly streams: Pick<StoreStreams, 'connectionRestored'> | null,
     private readonly resumer: Pick<Resumer, 'marked'> | null,
   ) {}
   marked(_topic: string, id: string): void {
     this.resumer?.marked(id);
   }
   reconnected(): void {
-    this.streams.connectionRestored();
+    this.streams?.connectionRestored();
   }
 }

@@ -8,7 +8,23 @@
 import type { Position } from '../position.js';
 import type { Answer } from '../resume.js';
 
+/** Who the live copies come from: not any node, so every node (the publisher too) delivers them. */
+export const STORE_ORIGIN = '*';
+
+/**
+ * Where a store that carries the live copies by a way of its own (JetStream's consumer on the
+ * nats driver) hands them, and its marks: a payload of `topic`'s data subject, handled as if it
+ * came on that subject (cluster/carrier.ts).
+ */
+export type StoreInbound = (topic: string, payload: Buffer) => void;
+
 export interface ChannelStore {
+  /**
+   * Whether events published while this node's broker connection was down are lost to its live
+   * copies (Redis pub/sub: yes, so resuming clients are told of the gap when it comes back;
+   * JetStream's consumer resumes after the last event it delivered: no).
+   */
+  readonly reconnectLoses: boolean;
   /**
    * Appends a channel event (built by frames.channelEvent) to `topic`'s stream, giving it the next
    * position (`wm_pos`), and publishes it on the topic's data subject in the same atomic step.
