@@ -263,7 +263,7 @@ console.log(
   `soak: ${MINUTES} min (${WARMUP_MIN} warm-up) on Node ${process.env.WIREMESH_NODE ? 'from WIREMESH_NODE' : process.version}, sample every ${SAMPLE_S} s; ${CLIENTS} clients, churn ${CHURN_PER_S}/s, presence ${PRESENCE_PER_S}/s, api ${API_PER_S}/s, tunnel ${TUNNEL_PER_S}/s`,
 );
 console.log(
-  'min   node  rss MB  heap MB  ext MB  fds  lag p99 ms  lag max ms | clients opened closed joins published(failed) received tunnel ok(other) hooks',
+  'min   node  rss MB  anon MB  heap MB  v8 MB  ext MB  fds  lag p99 ms  lag max ms | clients opened closed joins published(failed) received tunnel ok(other) hooks',
 );
 const deadline = started + MINUTES * 60_000;
 const warmedAt = started + WARMUP_MIN * 60_000;
@@ -295,7 +295,7 @@ while (Date.now() < deadline) {
     samples[i].push(s);
     const c = counts;
     console.log(
-      `${minute.padStart(5)} ${String(i).padStart(4)} ${mb(s.rss).padStart(7)} ${mb(s.heapUsed).padStart(8)} ${mb(s.external).padStart(7)} ${String(s.fds).padStart(4)} ${s.lagP99Ms.toFixed(1).padStart(11)} ${s.lagMaxMs.toFixed(1).padStart(11)} |` +
+      `${minute.padStart(5)} ${String(i).padStart(4)} ${mb(s.rss).padStart(7)} ${mb(s.rssAnon).padStart(8)} ${mb(s.heapUsed).padStart(8)} ${mb(s.heapTotal).padStart(6)} ${mb(s.external).padStart(7)} ${String(s.fds).padStart(4)} ${s.lagP99Ms.toFixed(1).padStart(11)} ${s.lagMaxMs.toFixed(1).padStart(11)} |` +
         (i === 0
           ? ` ${clients.length} ${c.opened} ${c.closed} ${c.joins} ${c.published}(${c.publishFailed}) ${c.received} ${c.tunnelOk}(${c.tunnelOther}) ${c.hooks}`
           : ''),
