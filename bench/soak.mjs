@@ -18,7 +18,8 @@
  *
  * The figures leave out the first WARMUP_MIN minutes (default 10, or none for runs under 20
  * minutes): caches, JIT and allocator pools fill there. RSS growth is given as % per hour of the
- * RSS at the end of the warm-up. WIREMESH_NODE runs the nodes on another Node.js (e.g. 24).
+ * RSS at the end of the warm-up. WIREMESH_NODE runs the nodes on another Node.js (e.g. 24). The
+ * nodes get the V8 flags `wiremesh start` gives the ws transport (WIREMESH_REEXEC=off: none).
  * SNAPSHOTS=dir writes a heap snapshot of each node half-way through the warm-up and at the end,
  * and prints what grew between them (bench/heap-diff.mjs).
  */
@@ -32,6 +33,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Pusher from 'pusher';
 import WebSocket from 'ws';
+import { WS_V8_FLAGS } from '../dist/src/cli/ws-flags.js';
 
 const env = (name, fallback) => Number(process.env[name] ?? fallback);
 const MINUTES = env('MINUTES', 60);
@@ -131,6 +133,8 @@ for (let i = 0; i < 2; i++) {
   };
   const child = fork(join(here, 'soak-node.mjs'), [JSON.stringify(config)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // The V8 flags `wiremesh start` runs the ws transport with (src/cli/ws-flags.ts).
+    execArgv: process.env.WIREMESH_REEXEC === 'off' ? [] : [...WS_V8_FLAGS],
     ...(process.env.WIREMESH_NODE ? { execPath: process.env.WIREMESH_NODE } : {}),
   });
   const pending = [];
