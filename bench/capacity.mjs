@@ -1,0 +1,477 @@
+#!/usr/bin/env node
+/**
+ * Idle capacity (a benchmark scenario, not a CI test): N subscribed WebSocket connections on one
+ * host, then one broadcast to all of them. Starts `wiremesh start` with WORKERS worker processes,
+ * opens N connections from CLIENT_PROCS client processes (bench/capacity-client.mjs), each socket
+ * bound to one of SOURCES loopback addresses 127.0.0.2… (ephemeral ports are per source address),
+ * every socket on one big public channel and every OWN_EVERY-th also on its own private channel.
+ * Measures: the time until all are connected and all subscribed; the server processes' RSS (sum
+ * and per connection) and the kernel's socket memory (/proc/net/sockstat, /proc/meminfo Slab,
+ * /proc/slabinfo as root) before and after; then one event through the HTTP API to the big
+ * channel: the time until every socket has it. All the while `/health` and a signed HTTP API
+ * publish are probed every 500 ms (max latency, failures). Prints a table and one JSON line.
+ *
+ *   sh bench/capacity-setup.sh               # as root, once: kernel limits (prints what it changed)
+ *   npm run build && WIREMESH_NODE=$(npx -y node@24 -p process.execPath) node bench/capacity.mjs
+ *   N=100000 WORKERS=6 CLIENT_PROCS=6 SOURCES=8 TRANSPORT=ws node bench/capacity.mjs    # the defaults
+ *   N=200 WORKERS=2 CLIENT_PROCS=2 SOURCES=2 node bench/capacity.mjs                     # seconds
+ *
+ *   WIREMESH_NODE=/path/to/node   the server's Node.js (default: this one)
+ *   TRANSPORT=ws|uws|auto         the server's transport (default ws)
+ *   NATIVE_ROOT=/path/to/rootfs   run the server chrooted in that root filesystem (a Debian 13 root,
+ *                                 for the native transport on a host whose glibc is older than 2.38):
+ *                                 as root, in a private mount namespace, this repository bind-mounted
+ *                                 on its /mnt and WIREMESH_NODE's folder on its /opt (both must be empty)
+ *   CONCURRENCY=100               handshakes in flight per client process
+ *   OWN_EVERY=2                   every OWN_EVERY-th socket also subscribes to private-user-<i> (0: none)
+ *   CONNECT_TIMEOUT_S=600         give up connecting after that long, or after 60 s without progress
+ *   SETTLE_S=10                   pause after the last subscription before the memory is read
+ */
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = dirname(here);
+const env = (name, fallback) => Number(process.env[name] ?? fallback);
+const N = env('N', 100_000);
+const WORKERS = env('WORKERS', 6);
+const CLIENT_PROCS = env('CLIENT_PROCS', 6);
+const SOURCES = env('SOURCES', 8);
+const CONCURRENCY = env('CONCURRENCY', 100);
+const OWN_EVERY = env('OWN_EVERY', 2);
+const CONNECT_TIMEOUT_S = env('CONNECT_TIMEOUT_S', 600);
+const SETTLE_S = env('SETTLE_S', 10);
+const TRANSPORT = process.env.TRANSPORT ?? 'ws';
+const NODE = process.env.WIREMESH_NODE ?? process.execPath;
+const NATIVE_ROOT = process.env.NATIVE_ROOT ?? '';
+const APP = { id: 'capacity', key: 'capacity-key', secret: randomBytes(24).toString('hex') };
+const BIG = 'capacity-all';
+const EVENT = 'capacity-broadcast';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (msg) => process.stderr.write(`[capacity +${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`);
+const T0 = Date.now();
+
+// ---- what the host allows ----
+const sources = Array.from({ length: SOURCES }, (_, i) => `127.0.0.${i + 2}`);
+const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+const perProc = Math.ceil(N / CLIENT_PROCS);
+const nofile = Number(spawnText('sh', ['-c', 'ulimit -n']));
+const problems = [];
+if (Math.ceil(N / SOURCES) > hi - lo + 1 - 1000)
+  problems.push(`${Math.ceil(N / SOURCES)} sockets per source address, ${hi - lo + 1} ephemeral ports: raise SOURCES`);
+if (perProc + 100 > nofile) problems.push(`${perProc} sockets per client process, ulimit -n ${nofile}: raise CLIENT_PROCS`);
+if (Math.ceil(N / WORKERS) * 1.1 > nofile * 0.95)
+  problems.push(`~${Math.ceil(N / WORKERS)} sockets per worker, ${Math.floor(nofile * 0.95)} allowed: raise WORKERS`);
+if (NATIVE_ROOT && process.getuid?.() !== 0) problems.push('NATIVE_ROOT needs root (chroot, mount namespace)');
+if (problems.length > 0) {
+  console.error(`capacity: this host cannot run N=${N}:\n  ${problems.join('\n  ')}`);
+  process.exit(2);
+}
+
+function spawnText(cmd, args) {
+  return spawnSync(cmd, args).stdout.toString().trim();
+}
+
+async function freePort() {
+  const srv = net.createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+// ---- kernel and process memory ----
+function kernelMemory() {
+  const sockstat = readFileSync('/proc/net/sockstat', 'utf8');
+  const tcp = /TCP: inuse (\d+) orphan \d+ tw \d+ alloc (\d+) mem (\d+)/.exec(sockstat);
+  const slab = Number(/^Slab:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? NaN) * 1024;
+  const caches = {};
+  try {
+    for (const line of readFileSync('/proc/slabinfo', 'utf8').split('\n').slice(2)) {
+      const [name, , numObjs, objSize] = line.split(/\s+/);
+      if (/^(TCP|tcp_bind_bucket|tcp_bind2_bucket|sock_inode_cache|eventpoll_epi|eventpoll_pwq|filp|dentry|skbuff_head_cache)$/.test(name))
+        caches[name] = Number(numObjs) * Number(objSize);
+    }
+  } catch {
+    // /proc/slabinfo is root-only; the Slab total from /proc/meminfo stays.
+  }
+  return {
+    tcpInuse: Number(tcp?.[1]),
+    tcpAlloc: Number(tcp?.[2]),
+    tcpMemBytes: Number(tcp?.[3]) * 4096,
+    slabBytes: slab,
+    caches,
+  };
+}
+
+function children(pid) {
+  const out = [];
+  let tasks = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tasks) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/))
+        if (c) out.push(Number(c));
+    } catch {
+      // the task ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** The server's node processes under `pid` (the supervisor first), with their memory in bytes. */
+function serverProcesses(pid) {
+  const all = [];
+  const walk = (p) => {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+      if (/^Name:\s+node/m.test(status)) all.push({ pid: p, rss: kb('VmRSS'), anon: kb('RssAnon') });
+    } catch {
+      return;
+    }
+    for (const c of children(p)) walk(c);
+  };
+  walk(pid);
+  return all;
+}
+
+function memorySum(procs) {
+  return procs.reduce((s, p) => ({ rss: s.rss + p.rss, anon: s.anon + p.anon }), { rss: 0, anon: 0 });
+}
+
+// ---- HTTP: health and a signed publish ----
+function request(port, method, path, body, timeoutMs = 10_000) {
+  return new Promise((resolve) => {
+    const started = process.hrtime.bigint();
+    const done = (status, error) =>
+      resolve({ status, error, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent: false,
+        headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {},
+        timeout: timeoutMs,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => done(res.statusCode, null));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err) => done(0, err.message));
+    req.end(body);
+  });
+}
+
+function publish(port, channel, name, data) {
+  const body = JSON.stringify({ name, channel, data: JSON.stringify(data) });
+  const path = `/apps/${APP.id}/events`;
+  const query = `auth_key=${APP.key}&auth_timestamp=${Math.floor(Date.now() / 1000)}&auth_version=1.0&body_md5=${createHash('md5').update(body).digest('hex')}`;
+  const sig = createHmac('sha256', APP.secret).update(`POST\n${path}\n${query}`).digest('hex');
+  return request(port, 'POST', `${path}?${query}&auth_signature=${sig}`, body);
+}
+
+class Probe {
+  constructor(name, fn) {
+    Object.assign(this, { name, fn, count: 0, failures: 0, maxMs: 0, firstFailure: '', inFlight: 0 });
+    this.times = [];
+  }
+  tick() {
+    this.inFlight++;
+    this.fn().then((r) => {
+      this.inFlight--;
+      this.count++;
+      this.times.push(r.ms);
+      this.maxMs = Math.max(this.maxMs, r.ms);
+      if (r.status < 200 || r.status > 299) {
+        this.failures++;
+        if (!this.firstFailure) this.firstFailure = `${r.status} ${r.error ?? ''}`.trim();
+      }
+    });
+  }
+  summary() {
+    const t = [...this.times].sort((a, b) => a - b);
+    return {
+      count: this.count,
+      failures: this.failures,
+      p50_ms: round(t[Math.floor(t.length / 2)] ?? NaN),
+      p99_ms: round(t[Math.floor(t.length * 0.99)] ?? NaN),
+      max_ms: round(this.maxMs),
+      ...(this.firstFailure ? { first_failure: this.firstFailure } : {}),
+    };
+  }
+}
+const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+// ---- the server ----
+const port = await freePort();
+const meshPort = await freePort();
+const config = {
+  host: '127.0.0.1',
+  port,
+  workers: WORKERS,
+  transport: TRANSPORT,
+  logLevel: 'warn',
+  cluster: { mesh: { port: meshPort } },
+  limits: { maxConnectionsPerIp: 0 },
+  apps: [APP],
+};
+const configDir = mkdtempSync(join(NATIVE_ROOT ? join(NATIVE_ROOT, 'tmp') : tmpdir(), 'wiremesh-capacity-'));
+const configFile = join(configDir, 'config.json');
+writeFileSync(configFile, JSON.stringify(config));
+let server;
+if (NATIVE_ROOT) {
+  for (const d of ['mnt', 'opt'])
+    if (!existsSync(join(NATIVE_ROOT, d)) || readdirSync(join(NATIVE_ROOT, d)).length > 0)
+      throw new Error(`${NATIVE_ROOT}/${d} must be an empty folder (the mount point)`);
+  const script = [
+    'set -e',
+    `mount --bind "$1" "$3/mnt"`,
+    `mount --bind "$(dirname "$2")" "$3/opt"`,
+    `mount -t proc proc "$3/proc"`,
+    `exec chroot "$3" /opt/"$(basename "$2")" /mnt/bin/wiremesh.js start --config "$4"`,
+  ].join('\n');
+  server = spawn(
+    'unshare',
+    ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', root, NODE, NATIVE_ROOT, configFile.slice(NATIVE_ROOT.length)],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+} else {
+  server = spawn(NODE, [join(root, 'bin/wiremesh.js'), 'start', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+}
+let serverLog = '';
+server.stdout.on('data', (d) => (serverLog += d));
+server.stderr.on('data', (d) => (serverLog += d));
+const serverExit = once(server, 'exit');
+let serverGone = false;
+serverExit.then(() => (serverGone = true));
+
+const clients = [];
+async function cleanup() {
+  for (const c of clients) if (c.child.connected) c.child.send({ type: 'stop' });
+  await Promise.race([Promise.all(clients.map((c) => c.exited)), sleep(10_000)]);
+  for (const c of clients) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+  if (!serverGone) {
+    // The supervisor drains its workers on SIGTERM; the process group is killed if it hangs.
+    const sup = serverProcesses(server.pid)[0]?.pid ?? server.pid;
+    process.kill(sup, 'SIGTERM');
+    const stopped = await Promise.race([serverExit.then(() => true), sleep(30_000).then(() => false)]);
+    if (!stopped) {
+      log('server did not stop in 30 s: killing its process group');
+      try {
+        process.kill(-server.pid, 'SIGKILL');
+      } catch {}
+      await serverExit;
+    }
+  }
+  rmSync(configDir, { recursive: true, force: true });
+}
+async function fail(msg) {
+  log(`FAILED: ${msg}`);
+  if (serverLog) log(`server output (tail):\n${serverLog.slice(-3000)}`);
+  await cleanup();
+  process.exit(1);
+}
+process.on('SIGINT', () => fail('interrupted'));
+
+const kernelBefore = kernelMemory();
+for (let i = 0; ; i++) {
+  if (serverGone) await fail('the server exited while starting');
+  const r = await request(port, 'GET', '/ready', null, 2_000);
+  if (r.status === 200 && serverProcesses(server.pid).length >= WORKERS + (WORKERS > 1 ? 1 : 0)) break;
+  if (i > 600) await fail('the server did not become ready in 60 s');
+  await sleep(100);
+}
+// The workers' mesh links form after they listen: wait until a publish is accepted by each.
+await sleep(2_000);
+const idleProcs = serverProcesses(server.pid);
+const idle = memorySum(idleProcs);
+log(
+  `server ready on ${port}: ${TRANSPORT}, ${idleProcs.length} node processes, RSS ${mib(idle.rss)} MiB; ` +
+    `${N} sockets from ${CLIENT_PROCS} client processes over ${SOURCES} source addresses`,
+);
+
+function mib(b) {
+  return (b / 1048576).toFixed(1);
+}
+
+// ---- probes ----
+const probes = [
+  new Probe('health', () => request(port, 'GET', '/health')),
+  new Probe('publish', () => publish(port, 'capacity-probe', 'probe', { at: Date.now() })),
+];
+const probeTimer = setInterval(() => probes.forEach((p) => p.tick()), 500);
+
+// ---- the clients ----
+for (let i = 0; i < CLIENT_PROCS; i++) {
+  const from = i * perProc;
+  const to = Math.min(N, from + perProc);
+  const child = fork(
+    join(here, 'capacity-client.mjs'),
+    [
+      JSON.stringify({
+        port,
+        from,
+        to,
+        sources,
+        concurrency: CONCURRENCY,
+        ownEvery: OWN_EVERY,
+        key: APP.key,
+        secret: APP.secret,
+        bigChannel: BIG,
+        event: EVENT,
+      }),
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  const c = { child, progress: null, replies: [], exited: once(child, 'exit') };
+  child.on('message', (m) => {
+    if (m.type === 'progress') c.progress = m;
+    else if (m.type !== 'ready') c.replies.shift()?.(m);
+  });
+  await once(child, 'message');
+  clients.push(c);
+}
+const ask = (c, type) => new Promise((resolve) => (c.replies.push(resolve), c.child.send({ type })));
+const total = (k) => clients.reduce((s, c) => s + (c.progress?.[k] ?? 0), 0);
+
+const connectStart = Date.now();
+for (const c of clients) c.child.send({ type: 'start' });
+let lastProgress = { at: Date.now(), value: -1 };
+let lastLog = 0;
+while (total('subscribed') < N) {
+  await sleep(250);
+  const value = total('opened') + total('subscribed') + total('errors') + total('closed');
+  if (value !== lastProgress.value) lastProgress = { at: Date.now(), value };
+  if (Date.now() - lastLog > 5_000) {
+    lastLog = Date.now();
+    const procs = serverProcesses(server.pid);
+    log(
+      `opened ${total('opened')}, subscribed ${total('subscribed')}, errors ${total('errors')}, closed ${total('closed')} ` +
+        `(refused ${total('refused')}); server RSS ${mib(memorySum(procs).rss)} MiB; per worker ${procs
+          .slice(1)
+          .map((p) => mib(p.rss))
+          .join(' ')}`,
+    );
+  }
+  if (serverGone) await fail('the server exited while clients connected');
+  if (Date.now() - lastProgress.at > 60_000 || Date.now() - connectStart > CONNECT_TIMEOUT_S * 1000) break;
+}
+const lastOf = (k) => Math.max(...clients.map((c) => c.progress?.[k] || Infinity));
+const connected = { opened: total('opened'), subscribed: total('subscribed'), errors: total('errors'), closed: total('closed') };
+const connectMs = Number.isFinite(lastOf('openedAt')) ? lastOf('openedAt') - connectStart : null;
+const subscribeMs = Number.isFinite(lastOf('subscribedAt')) ? lastOf('subscribedAt') - connectStart : null;
+const firstError = clients.map((c) => c.progress?.error).find((e) => e);
+log(
+  `connect phase: ${JSON.stringify(connected)}; all connected in ${connectMs} ms, all subscribed in ${subscribeMs} ms` +
+    (firstError ? `; first error: ${firstError}` : ''),
+);
+
+await sleep(SETTLE_S * 1000);
+const loadedProcs = serverProcesses(server.pid);
+const loaded = memorySum(loadedProcs);
+const kernelLoaded = kernelMemory();
+
+// ---- one broadcast to everybody ----
+const bcastAt = Date.now();
+const bcast = await publish(port, BIG, EVENT, { at: bcastAt });
+const want = connected.subscribed;
+while (total('received') < want && Date.now() - bcastAt < 120_000) await sleep(50);
+const replies = await Promise.all(clients.map((c) => ask(c, 'received')));
+const times = replies.flatMap((r) => r.times).sort((a, b) => a - b);
+const clientRss = replies.reduce((s, r) => s + r.memory, 0);
+const at = (q) => (times.length ? times[Math.min(times.length - 1, Math.floor(times.length * q))] - bcastAt : null);
+const broadcast = {
+  http_status: bcast.status,
+  http_ms: round(bcast.ms),
+  received: times.length,
+  expected: want,
+  first_ms: at(0),
+  p50_ms: at(0.5),
+  p99_ms: at(0.99),
+  all_ms: times.length === want ? times[times.length - 1] - bcastAt : null,
+};
+await sleep(1_000);
+clearInterval(probeTimer);
+while (probes.some((p) => p.inFlight > 0)) await sleep(50);
+const afterProcs = serverProcesses(server.pid);
+
+const kib = (b) => round(b / 1024, 2);
+const cacheDelta = Object.fromEntries(
+  Object.keys(kernelLoaded.caches).map((k) => [k, kib(kernelLoaded.caches[k] - (kernelBefore.caches[k] ?? 0))]),
+);
+const n = connected.subscribed || 1;
+const summary = {
+  scenario: 'capacity',
+  transport: TRANSPORT,
+  native_root: NATIVE_ROOT ? true : undefined,
+  node: spawnText(NATIVE_ROOT ? process.execPath : NODE, ['-p', 'process.version']),
+  server_node: NODE.includes('node@') || NODE.includes('_npx') ? 'npm node package' : undefined,
+  n: N,
+  workers: WORKERS,
+  client_procs: CLIENT_PROCS,
+  sources: SOURCES,
+  own_channels: OWN_EVERY > 0 ? Math.ceil(N / OWN_EVERY) : 0,
+  connected,
+  connect_all_ms: connectMs,
+  subscribe_all_ms: subscribeMs,
+  connect_per_s: subscribeMs ? Math.round(connected.subscribed / (subscribeMs / 1000)) : null,
+  server: {
+    processes: loadedProcs.length,
+    rss_idle_mib: Number(mib(idle.rss)),
+    rss_loaded_mib: Number(mib(loaded.rss)),
+    rss_after_broadcast_mib: Number(mib(memorySum(afterProcs).rss)),
+    rss_per_worker_mib: loadedProcs.slice(WORKERS > 1 ? 1 : 0).map((p) => Number(mib(p.rss))),
+    rss_kib_per_conn: kib(loaded.rss / n),
+    rss_delta_kib_per_conn: kib((loaded.rss - idle.rss) / n),
+    anon_delta_kib_per_conn: kib((loaded.anon - idle.anon) / n),
+  },
+  kernel: {
+    tcp_inuse: kernelLoaded.tcpInuse,
+    tcp_mem_delta_kib: kib(kernelLoaded.tcpMemBytes - kernelBefore.tcpMemBytes),
+    slab_delta_kib_per_conn: kib((kernelLoaded.slabBytes - kernelBefore.slabBytes) / n),
+    slab_caches_delta_kib: cacheDelta,
+  },
+  client_rss_mib: Number(mib(clientRss)),
+  broadcast,
+  probes: Object.fromEntries(probes.map((p) => [p.name, p.summary()])),
+};
+
+const row = (k, v) => console.log(`${k.padEnd(44)} | ${v}`);
+console.log(`\ncapacity: ${N} sockets, ${TRANSPORT}${NATIVE_ROOT ? ' (chrooted)' : ''}, ${WORKERS} workers, node ${summary.node}`);
+row('connected / subscribed / errors', `${connected.opened} / ${connected.subscribed} / ${connected.errors}`);
+row('all connected, all subscribed (s)', `${connectMs / 1000} / ${subscribeMs / 1000}`);
+row('server RSS idle → loaded (MiB)', `${summary.server.rss_idle_mib} → ${summary.server.rss_loaded_mib}`);
+row('server RSS per connection: total, delta (KiB)', `${summary.server.rss_kib_per_conn} / ${summary.server.rss_delta_kib_per_conn}`);
+row('kernel slab delta per connection (KiB, 2 ends)', summary.kernel.slab_delta_kib_per_conn);
+row('kernel TCP mem delta (KiB)', summary.kernel.tcp_mem_delta_kib);
+row('broadcast: received / expected', `${broadcast.received} / ${broadcast.expected}`);
+row('broadcast: http, first, p50, p99, all (ms)', `${broadcast.http_ms}, ${broadcast.first_ms}, ${broadcast.p50_ms}, ${broadcast.p99_ms}, ${broadcast.all_ms}`);
+for (const p of probes) {
+  const s = p.summary();
+  row(`probe ${p.name}: count, failures, p50, max (ms)`, `${s.count}, ${s.failures}, ${s.p50_ms}, ${s.max_ms}`);
+}
+console.log(JSON.stringify(summary));
+await cleanup();
+const ok = connected.subscribed === N && broadcast.received === N && probes.every((p) => p.failures === 0);
+if (!ok) console.error('capacity: not every socket subscribed and received the broadcast, or a probe failed');
+process.exit(ok ? 0 : 1);
