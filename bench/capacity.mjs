@@ -26,6 +26,8 @@
  *   OWN_EVERY=2                   every OWN_EVERY-th socket also subscribes to private-user-<i> (0: none)
  *   CONNECT_TIMEOUT_S=600         give up connecting after that long, or after 60 s without progress
  *   SETTLE_S=10                   pause after the last subscription before the memory is read
+ *   PROFILE_DIR=/path             CPU profiles of the server's and the clients' processes there
+ *                                 (then: node bench/profile-summary.mjs PROFILE_DIR/*.cpuprofile)
  */
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
@@ -51,6 +53,8 @@ const SETTLE_S = env('SETTLE_S', 10);
 const TRANSPORT = process.env.TRANSPORT ?? 'ws';
 const NODE = process.env.WIREMESH_NODE ?? process.execPath;
 const NATIVE_ROOT = process.env.NATIVE_ROOT ?? '';
+const PROFILE_DIR = process.env.PROFILE_DIR ?? '';
+const profileFlags = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
 const APP = { id: 'capacity', key: 'capacity-key', secret: randomBytes(24).toString('hex') };
 const BIG = 'capacity-all';
 const EVENT = 'capacity-broadcast';
@@ -138,7 +142,9 @@ function serverProcesses(pid) {
     try {
       const status = readFileSync(`/proc/${p}/status`, 'utf8');
       const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-      if (/^Name:\s+node/m.test(status)) all.push({ pid: p, rss: kb('VmRSS'), anon: kb('RssAnon') });
+      // Node 24 names its main thread (the process's comm) MainThread.
+      if (!/^Name:\s+(sh|unshare|chroot)$/m.test(status))
+        all.push({ pid: p, rss: kb('VmRSS'), anon: kb('RssAnon'), cpu: cpuSeconds(p) });
     } catch {
       return;
     }
@@ -146,6 +152,17 @@ function serverProcesses(pid) {
   };
   walk(pid);
   return all;
+}
+
+/** User + system CPU seconds of a process (its own threads; not its exited children). */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
 }
 
 function memorySum(procs) {
@@ -253,7 +270,7 @@ if (NATIVE_ROOT) {
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
 } else {
-  server = spawn(NODE, [join(root, 'bin/wiremesh.js'), 'start', '--config', configFile], {
+  server = spawn(NODE, [...profileFlags, join(root, 'bin/wiremesh.js'), 'start', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -341,7 +358,7 @@ for (let i = 0; i < CLIENT_PROCS; i++) {
         event: EVENT,
       }),
     ],
-    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: profileFlags },
   );
   const c = { child, progress: null, replies: [], exited: once(child, 'exit') };
   child.on('message', (m) => {
@@ -355,6 +372,8 @@ const ask = (c, type) => new Promise((resolve) => (c.replies.push(resolve), c.ch
 const total = (k) => clients.reduce((s, c) => s + (c.progress?.[k] ?? 0), 0);
 
 const connectStart = Date.now();
+const cpuStart = serverProcesses(server.pid);
+const clientCpuStart = clients.map((c) => cpuSeconds(c.child.pid));
 for (const c of clients) c.child.send({ type: 'start' });
 let lastProgress = { at: Date.now(), value: -1 };
 let lastLog = 0;
@@ -386,6 +405,12 @@ log(
     (firstError ? `; first error: ${firstError}` : ''),
 );
 
+const cpuEnd = serverProcesses(server.pid);
+const clientCpuEnd = clients.map((c) => cpuSeconds(c.child.pid));
+const cpuOf = (list, pid) => list.find((p) => p.pid === pid)?.cpu ?? 0;
+const supervisorCpu = WORKERS > 1 ? cpuOf(cpuEnd, server.pid) - cpuOf(cpuStart, server.pid) : 0;
+const serverCpu = cpuEnd.reduce((s, p) => s + p.cpu - cpuOf(cpuStart, p.pid), 0);
+const clientCpu = clientCpuEnd.reduce((s, c, i) => s + c - clientCpuStart[i], 0);
 await sleep(SETTLE_S * 1000);
 const loadedProcs = serverProcesses(server.pid);
 const loaded = memorySum(loadedProcs);
@@ -435,6 +460,12 @@ const summary = {
   connect_all_ms: connectMs,
   subscribe_all_ms: subscribeMs,
   connect_per_s: subscribeMs ? Math.round(connected.subscribed / (subscribeMs / 1000)) : null,
+  connect_cpu: {
+    server_s: round(serverCpu, 2),
+    supervisor_s: round(supervisorCpu, 2),
+    server_us_per_conn: Math.round((serverCpu * 1e6) / (connected.subscribed || 1)),
+    clients_s: round(clientCpu, 2),
+  },
   server: {
     processes: loadedProcs.length,
     rss_idle_mib: Number(mib(idle.rss)),
@@ -460,6 +491,8 @@ const row = (k, v) => console.log(`${k.padEnd(44)} | ${v}`);
 console.log(`\ncapacity: ${N} sockets, ${TRANSPORT}${NATIVE_ROOT ? ' (chrooted)' : ''}, ${WORKERS} workers, node ${summary.node}`);
 row('connected / subscribed / errors', `${connected.opened} / ${connected.subscribed} / ${connected.errors}`);
 row('all connected, all subscribed (s)', `${connectMs / 1000} / ${subscribeMs / 1000}`);
+row('connect phase CPU: server (supervisor), clients (s)', `${summary.connect_cpu.server_s} (${summary.connect_cpu.supervisor_s}), ${summary.connect_cpu.clients_s}`);
+row('server CPU per connection (µs)', summary.connect_cpu.server_us_per_conn);
 row('server RSS idle → loaded (MiB)', `${summary.server.rss_idle_mib} → ${summary.server.rss_loaded_mib}`);
 row('server RSS per connection: total, delta (KiB)', `${summary.server.rss_kib_per_conn} / ${summary.server.rss_delta_kib_per_conn}`);
 row('kernel slab delta per connection (KiB, 2 ends)', summary.kernel.slab_delta_kib_per_conn);
