@@ -64,12 +64,21 @@ const T0 = Date.now();
 
 // ---- what the host allows ----
 const sources = Array.from({ length: SOURCES }, (_, i) => `127.0.0.${i + 2}`);
-const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+const [lo] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
 const perProc = Math.ceil(N / CLIENT_PROCS);
+// Client source ports, chosen by the clients (capacity-client.mjs says why): socket i binds
+// sources[i % SOURCES]:SOURCE_PORT_BASE + ⌊i / SOURCES⌋; then SPARE_PORTS per client process for
+// ports another program holds on an address. All below the ephemeral range, which is left to the
+// host's own outgoing connections (and holds the server's and mesh ports: see freePortRun).
+const SOURCE_PORT_BASE = env('SOURCE_PORT_BASE', 10_000);
+const SPARE_PORTS = 500;
+const sourcePortsEnd = SOURCE_PORT_BASE + Math.ceil(N / SOURCES) + CLIENT_PROCS * SPARE_PORTS;
 const nofile = Number(spawnText('sh', ['-c', 'ulimit -n']));
 const problems = [];
-if (Math.ceil(N / SOURCES) > hi - lo + 1 - 1000)
-  problems.push(`${Math.ceil(N / SOURCES)} sockets per source address, ${hi - lo + 1} ephemeral ports: raise SOURCES`);
+if (sourcePortsEnd > lo - 100 * (WORKERS + 1))
+  problems.push(
+    `${Math.ceil(N / SOURCES)} sockets per source address from port ${SOURCE_PORT_BASE} reach the ephemeral range (${lo}): raise SOURCES`,
+  );
 if (perProc + 100 > nofile) problems.push(`${perProc} sockets per client process, ulimit -n ${nofile}: raise CLIENT_PROCS`);
 if (Math.ceil(N / WORKERS) * 1.1 > nofile * 0.95)
   problems.push(`~${Math.ceil(N / WORKERS)} sockets per worker, ${Math.floor(nofile * 0.95)} allowed: raise WORKERS`);
@@ -83,13 +92,28 @@ function spawnText(cmd, args) {
   return spawnSync(cmd, args).stdout.toString().trim();
 }
 
-async function freePort() {
-  const srv = net.createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
+/**
+ * `n` consecutive free ports below the ephemeral range (the clients' 100,000 source ports are
+ * drawn from that range: a server or mesh port there could be taken by the time it binds).
+ */
+async function freePortRun(n) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = sourcePortsEnd + Math.floor(Math.random() * (lo - sourcePortsEnd - n));
+    const servers = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const srv = net.createServer();
+        await new Promise((resolve, reject) => srv.once('error', reject).listen(base + i, '127.0.0.1', resolve));
+        servers.push(srv);
+      }
+      return base;
+    } catch {
+      // taken: try another run
+    } finally {
+      for (const srv of servers) srv.close();
+    }
+  }
+  throw new Error('no run of free ports found');
 }
 
 // ---- kernel and process memory ----
@@ -237,8 +261,8 @@ class Probe {
 const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 // ---- the server ----
-const port = await freePort();
-const meshPort = await freePort();
+const port = await freePortRun(WORKERS + 1);
+const meshPort = port + 1; // the workers' loopback mesh: meshPort … meshPort + WORKERS - 1
 const config = {
   host: '127.0.0.1',
   port,
@@ -350,6 +374,9 @@ for (let i = 0; i < CLIENT_PROCS; i++) {
         from,
         to,
         sources,
+        portBase: SOURCE_PORT_BASE,
+        spareFrom: sourcePortsEnd - (CLIENT_PROCS - i) * SPARE_PORTS,
+        spareTo: sourcePortsEnd - (CLIENT_PROCS - i - 1) * SPARE_PORTS,
         concurrency: CONCURRENCY,
         ownEvery: OWN_EVERY,
         key: APP.key,
@@ -396,7 +423,13 @@ while (total('subscribed') < N) {
   if (Date.now() - lastProgress.at > 60_000 || Date.now() - connectStart > CONNECT_TIMEOUT_S * 1000) break;
 }
 const lastOf = (k) => Math.max(...clients.map((c) => c.progress?.[k] || Infinity));
-const connected = { opened: total('opened'), subscribed: total('subscribed'), errors: total('errors'), closed: total('closed') };
+const connected = {
+  opened: total('opened'),
+  subscribed: total('subscribed'),
+  errors: total('errors'),
+  closed: total('closed'),
+  source_port_retries: total('retried'),
+};
 const connectMs = Number.isFinite(lastOf('openedAt')) ? lastOf('openedAt') - connectStart : null;
 const subscribeMs = Number.isFinite(lastOf('subscribedAt')) ? lastOf('subscribedAt') - connectStart : null;
 const firstError = clients.map((c) => c.progress?.error).find((e) => e);
