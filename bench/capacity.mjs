@@ -516,9 +516,24 @@ const summary = {
     slab_caches_delta_kib: cacheDelta,
   },
   client_rss_mib: Number(mib(clientRss)),
+  server_warnings: serverWarnings(),
   broadcast,
   probes: Object.fromEntries(probes.map((p) => [p.name, p.summary()])),
 };
+
+/** The server's warn and error lines (JSON logs), counted by message. */
+function serverWarnings() {
+  const out = {};
+  for (const line of serverLog.split('\n')) {
+    try {
+      const { level, msg } = JSON.parse(line);
+      if (level >= 40) out[msg] = (out[msg] ?? 0) + 1;
+    } catch {
+      // not a log line
+    }
+  }
+  return out;
+}
 
 const row = (k, v) => console.log(`${k.padEnd(44)} | ${v}`);
 console.log(`\ncapacity: ${N} sockets, ${TRANSPORT}${NATIVE_ROOT ? ' (chrooted)' : ''}, ${WORKERS} workers, node ${summary.node}`);
@@ -536,6 +551,7 @@ for (const p of probes) {
   const s = p.summary();
   row(`probe ${p.name}: count, failures, p50, max (ms)`, `${s.count}, ${s.failures}, ${s.p50_ms}, ${s.max_ms}`);
 }
+for (const [msg, count] of Object.entries(summary.server_warnings)) row(`server warned ${count}×`, msg.slice(0, 100));
 console.log(JSON.stringify(summary));
 await cleanup();
 const ok = connected.subscribed === N && broadcast.received === N && probes.every((p) => p.failures === 0);
