@@ -450,10 +450,14 @@ const loaded = memorySum(loadedProcs);
 const kernelLoaded = kernelMemory();
 
 // ---- one broadcast to everybody ----
+const bcastCpuStart = serverProcesses(server.pid);
+const bcastClientCpuStart = clients.map((c) => cpuSeconds(c.child.pid));
 const bcastAt = Date.now();
 const bcast = await publish(port, BIG, EVENT, { at: bcastAt });
 const want = connected.subscribed;
 while (total('received') < want && Date.now() - bcastAt < 120_000) await sleep(50);
+const bcastCpuEnd = serverProcesses(server.pid);
+const bcastClientCpuEnd = clients.map((c) => cpuSeconds(c.child.pid));
 const replies = await Promise.all(clients.map((c) => ask(c, 'received')));
 const times = replies.flatMap((r) => r.times).sort((a, b) => a - b);
 const clientRss = replies.reduce((s, r) => s + r.memory, 0);
@@ -467,6 +471,9 @@ const broadcast = {
   p50_ms: at(0.5),
   p99_ms: at(0.99),
   all_ms: times.length === want ? times[times.length - 1] - bcastAt : null,
+  // CPU from the publish until the last client counted it (sampled every 50 ms, 10 ms ticks).
+  server_cpu_ms: Math.round(bcastCpuEnd.reduce((s, p) => s + p.cpu - cpuOf(bcastCpuStart, p.pid), 0) * 1000),
+  clients_cpu_ms: Math.round(bcastClientCpuEnd.reduce((s, c, i) => s + c - bcastClientCpuStart[i], 0) * 1000),
 };
 await sleep(1_000);
 clearInterval(probeTimer);
@@ -482,7 +489,7 @@ const summary = {
   scenario: 'capacity',
   transport: TRANSPORT,
   native_root: NATIVE_ROOT ? true : undefined,
-  node: spawnText(NATIVE_ROOT ? process.execPath : NODE, ['-p', 'process.version']),
+  node: spawnText(NODE, ['-p', 'process.version']),
   server_node: NODE.includes('node@') || NODE.includes('_npx') ? 'npm node package' : undefined,
   n: N,
   workers: WORKERS,
@@ -546,6 +553,7 @@ row('server RSS per connection: total, delta (KiB)', `${summary.server.rss_kib_p
 row('kernel slab delta per connection (KiB, 2 ends)', summary.kernel.slab_delta_kib_per_conn);
 row('kernel TCP mem delta (KiB)', summary.kernel.tcp_mem_delta_kib);
 row('broadcast: received / expected', `${broadcast.received} / ${broadcast.expected}`);
+row('broadcast CPU: server, clients (ms)', `${broadcast.server_cpu_ms}, ${broadcast.clients_cpu_ms}`);
 row('broadcast: http, first, p50, p99, all (ms)', `${broadcast.http_ms}, ${broadcast.first_ms}, ${broadcast.p50_ms}, ${broadcast.p99_ms}, ${broadcast.all_ms}`);
 for (const p of probes) {
   const s = p.summary();
