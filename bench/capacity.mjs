@@ -228,34 +228,44 @@ function publish(port, channel, name, data) {
   return request(port, 'POST', `${path}?${query}&auth_signature=${sig}`, body);
 }
 
+/** What the probes are measured against: `connect` until every socket subscribed, then `loaded`. */
+let phase = 'connect';
+
 class Probe {
   constructor(name, fn) {
-    Object.assign(this, { name, fn, count: 0, failures: 0, maxMs: 0, firstFailure: '', inFlight: 0 });
-    this.times = [];
+    Object.assign(this, { name, fn, inFlight: 0 });
+    this.phases = {};
   }
   tick() {
     this.inFlight++;
+    const p = (this.phases[phase] ??= { times: [], failures: 0, firstFailure: '' });
     this.fn().then((r) => {
       this.inFlight--;
-      this.count++;
-      this.times.push(r.ms);
-      this.maxMs = Math.max(this.maxMs, r.ms);
+      p.times.push(r.ms);
       if (r.status < 200 || r.status > 299) {
-        this.failures++;
-        if (!this.firstFailure) this.firstFailure = `${r.status} ${r.error ?? ''}`.trim();
+        p.failures++;
+        if (!p.firstFailure) p.firstFailure = `${r.status} ${r.error ?? ''}`.trim();
       }
     });
   }
+  get failures() {
+    return Object.values(this.phases).reduce((s, p) => s + p.failures, 0);
+  }
+  /** Per phase: count, failures, p50, p99 and max latency. */
   summary() {
-    const t = [...this.times].sort((a, b) => a - b);
-    return {
-      count: this.count,
-      failures: this.failures,
-      p50_ms: round(t[Math.floor(t.length / 2)] ?? NaN),
-      p99_ms: round(t[Math.floor(t.length * 0.99)] ?? NaN),
-      max_ms: round(this.maxMs),
-      ...(this.firstFailure ? { first_failure: this.firstFailure } : {}),
-    };
+    const out = {};
+    for (const [name, p] of Object.entries(this.phases)) {
+      const t = [...p.times].sort((a, b) => a - b);
+      out[name] = {
+        count: t.length,
+        failures: p.failures,
+        p50_ms: round(t[Math.floor(t.length / 2)] ?? NaN),
+        p99_ms: round(t[Math.floor(t.length * 0.99)] ?? NaN),
+        max_ms: round(t[t.length - 1] ?? NaN),
+        ...(p.firstFailure ? { first_failure: p.firstFailure } : {}),
+      };
+    }
+    return out;
   }
 }
 const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
@@ -444,6 +454,7 @@ const cpuOf = (list, pid) => list.find((p) => p.pid === pid)?.cpu ?? 0;
 const supervisorCpu = WORKERS > 1 ? cpuOf(cpuEnd, server.pid) - cpuOf(cpuStart, server.pid) : 0;
 const serverCpu = cpuEnd.reduce((s, p) => s + p.cpu - cpuOf(cpuStart, p.pid), 0);
 const clientCpu = clientCpuEnd.reduce((s, c, i) => s + c - clientCpuStart[i], 0);
+phase = 'loaded';
 await sleep(SETTLE_S * 1000);
 const loadedProcs = serverProcesses(server.pid);
 const loaded = memorySum(loadedProcs);
@@ -555,10 +566,9 @@ row('kernel TCP mem delta (KiB)', summary.kernel.tcp_mem_delta_kib);
 row('broadcast: received / expected', `${broadcast.received} / ${broadcast.expected}`);
 row('broadcast CPU: server, clients (ms)', `${broadcast.server_cpu_ms}, ${broadcast.clients_cpu_ms}`);
 row('broadcast: http, first, p50, p99, all (ms)', `${broadcast.http_ms}, ${broadcast.first_ms}, ${broadcast.p50_ms}, ${broadcast.p99_ms}, ${broadcast.all_ms}`);
-for (const p of probes) {
-  const s = p.summary();
-  row(`probe ${p.name}: count, failures, p50, max (ms)`, `${s.count}, ${s.failures}, ${s.p50_ms}, ${s.max_ms}`);
-}
+for (const p of probes)
+  for (const [name, x] of Object.entries(p.summary()))
+    row(`probe ${p.name}, ${name}: count, failures, p50, p99, max (ms)`, `${x.count}, ${x.failures}, ${x.p50_ms}, ${x.p99_ms}, ${x.max_ms}`);
 for (const [msg, count] of Object.entries(summary.server_warnings)) row(`server warned ${count}×`, msg.slice(0, 100));
 console.log(JSON.stringify(summary));
 await cleanup();
