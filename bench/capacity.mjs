@@ -79,7 +79,8 @@ if (sourcePortsEnd > lo - 100 * (WORKERS + 1))
   problems.push(
     `${Math.ceil(N / SOURCES)} sockets per source address from port ${SOURCE_PORT_BASE} reach the ephemeral range (${lo}): raise SOURCES`,
   );
-if (perProc + 100 > nofile) problems.push(`${perProc} sockets per client process, ulimit -n ${nofile}: raise CLIENT_PROCS`);
+if (perProc + 100 > nofile)
+  problems.push(`${perProc} sockets per client process, ulimit -n ${nofile}: raise CLIENT_PROCS`);
 if (Math.ceil(N / WORKERS) * 1.1 > nofile * 0.95)
   problems.push(`~${Math.ceil(N / WORKERS)} sockets per worker, ${Math.floor(nofile * 0.95)} allowed: raise WORKERS`);
 if (NATIVE_ROOT && process.getuid?.() !== 0) problems.push('NATIVE_ROOT needs root (chroot, mount namespace)');
@@ -125,7 +126,11 @@ function kernelMemory() {
   try {
     for (const line of readFileSync('/proc/slabinfo', 'utf8').split('\n').slice(2)) {
       const [name, , numObjs, objSize] = line.split(/\s+/);
-      if (/^(TCP|tcp_bind_bucket|tcp_bind2_bucket|sock_inode_cache|eventpoll_epi|eventpoll_pwq|filp|dentry|skbuff_head_cache)$/.test(name))
+      if (
+        /^(TCP|tcp_bind_bucket|tcp_bind2_bucket|sock_inode_cache|eventpoll_epi|eventpoll_pwq|filp|dentry|skbuff_head_cache)$/.test(
+          name,
+        )
+      )
         caches[name] = Number(numObjs) * Number(objSize);
     }
   } catch {
@@ -197,8 +202,7 @@ function memorySum(procs) {
 function request(port, method, path, body, timeoutMs = 10_000) {
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
-    const done = (status, error) =>
-      resolve({ status, error, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+    const done = (status, error) => resolve({ status, error, ms: Number(process.hrtime.bigint() - started) / 1e6 });
     const req = http.request(
       {
         host: '127.0.0.1',
@@ -300,7 +304,20 @@ if (NATIVE_ROOT) {
   ].join('\n');
   server = spawn(
     'unshare',
-    ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', root, NODE, NATIVE_ROOT, configFile.slice(NATIVE_ROOT.length)],
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      root,
+      NODE,
+      NATIVE_ROOT,
+      configFile.slice(NATIVE_ROOT.length),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
 } else {
@@ -554,21 +571,35 @@ function serverWarnings() {
 }
 
 const row = (k, v) => console.log(`${k.padEnd(44)} | ${v}`);
-console.log(`\ncapacity: ${N} sockets, ${TRANSPORT}${NATIVE_ROOT ? ' (chrooted)' : ''}, ${WORKERS} workers, node ${summary.node}`);
+console.log(
+  `\ncapacity: ${N} sockets, ${TRANSPORT}${NATIVE_ROOT ? ' (chrooted)' : ''}, ${WORKERS} workers, node ${summary.node}`,
+);
 row('connected / subscribed / errors', `${connected.opened} / ${connected.subscribed} / ${connected.errors}`);
 row('all connected, all subscribed (s)', `${connectMs / 1000} / ${subscribeMs / 1000}`);
-row('connect phase CPU: server (supervisor), clients (s)', `${summary.connect_cpu.server_s} (${summary.connect_cpu.supervisor_s}), ${summary.connect_cpu.clients_s}`);
+row(
+  'connect phase CPU: server (supervisor), clients (s)',
+  `${summary.connect_cpu.server_s} (${summary.connect_cpu.supervisor_s}), ${summary.connect_cpu.clients_s}`,
+);
 row('server CPU per connection (µs)', summary.connect_cpu.server_us_per_conn);
 row('server RSS idle → loaded (MiB)', `${summary.server.rss_idle_mib} → ${summary.server.rss_loaded_mib}`);
-row('server RSS per connection: total, delta (KiB)', `${summary.server.rss_kib_per_conn} / ${summary.server.rss_delta_kib_per_conn}`);
+row(
+  'server RSS per connection: total, delta (KiB)',
+  `${summary.server.rss_kib_per_conn} / ${summary.server.rss_delta_kib_per_conn}`,
+);
 row('kernel slab delta per connection (KiB, 2 ends)', summary.kernel.slab_delta_kib_per_conn);
 row('kernel TCP mem delta (KiB)', summary.kernel.tcp_mem_delta_kib);
 row('broadcast: received / expected', `${broadcast.received} / ${broadcast.expected}`);
 row('broadcast CPU: server, clients (ms)', `${broadcast.server_cpu_ms}, ${broadcast.clients_cpu_ms}`);
-row('broadcast: http, first, p50, p99, all (ms)', `${broadcast.http_ms}, ${broadcast.first_ms}, ${broadcast.p50_ms}, ${broadcast.p99_ms}, ${broadcast.all_ms}`);
+row(
+  'broadcast: http, first, p50, p99, all (ms)',
+  `${broadcast.http_ms}, ${broadcast.first_ms}, ${broadcast.p50_ms}, ${broadcast.p99_ms}, ${broadcast.all_ms}`,
+);
 for (const p of probes)
   for (const [name, x] of Object.entries(p.summary()))
-    row(`probe ${p.name}, ${name}: count, failures, p50, p99, max (ms)`, `${x.count}, ${x.failures}, ${x.p50_ms}, ${x.p99_ms}, ${x.max_ms}`);
+    row(
+      `probe ${p.name}, ${name}: count, failures, p50, p99, max (ms)`,
+      `${x.count}, ${x.failures}, ${x.p50_ms}, ${x.p99_ms}, ${x.max_ms}`,
+    );
 for (const [msg, count] of Object.entries(summary.server_warnings)) row(`server warned ${count}×`, msg.slice(0, 100));
 console.log(JSON.stringify(summary));
 await cleanup();
