@@ -173,7 +173,7 @@ function serverProcesses(pid) {
       const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
       // Node 24 names its main thread (the process's comm) MainThread.
       if (!/^Name:\s+(sh|unshare|chroot)$/m.test(status))
-        all.push({ pid: p, rss: kb('VmRSS'), anon: kb('RssAnon'), cpu: cpuSeconds(p) });
+        all.push({ pid: p, rss: kb('VmRSS'), anon: kb('RssAnon'), pss: pssOf(p), cpu: cpuSeconds(p) });
     } catch {
       return;
     }
@@ -181,6 +181,18 @@ function serverProcesses(pid) {
   };
   walk(pid);
   return all;
+}
+
+/**
+ * Proportional set size in bytes: the process's private pages plus its share of pages mapped by
+ * several (the node binary's code is in every worker's RSS; summed RSS counts it once per worker).
+ */
+function pssOf(pid) {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
 }
 
 /** User + system CPU seconds of a process (its own threads; not its exited children). */
@@ -195,7 +207,11 @@ function cpuSeconds(pid) {
 }
 
 function memorySum(procs) {
-  return procs.reduce((s, p) => ({ rss: s.rss + p.rss, anon: s.anon + p.anon }), { rss: 0, anon: 0 });
+  return procs.reduce((s, p) => ({ rss: s.rss + p.rss, anon: s.anon + p.anon, pss: s.pss + p.pss }), {
+    rss: 0,
+    anon: 0,
+    pss: 0,
+  });
 }
 
 // ---- HTTP: health and a signed publish ----
@@ -543,6 +559,9 @@ const summary = {
     rss_kib_per_conn: kib(loaded.rss / n),
     rss_delta_kib_per_conn: kib((loaded.rss - idle.rss) / n),
     anon_delta_kib_per_conn: kib((loaded.anon - idle.anon) / n),
+    pss_idle_mib: Number(mib(idle.pss)),
+    pss_loaded_mib: Number(mib(loaded.pss)),
+    pss_kib_per_conn: kib(loaded.pss / n),
   },
   kernel: {
     tcp_inuse: kernelLoaded.tcpInuse,
@@ -582,6 +601,8 @@ row(
 );
 row('server CPU per connection (µs)', summary.connect_cpu.server_us_per_conn);
 row('server RSS idle → loaded (MiB)', `${summary.server.rss_idle_mib} → ${summary.server.rss_loaded_mib}`);
+row('server PSS idle → loaded (MiB)', `${summary.server.pss_idle_mib} → ${summary.server.pss_loaded_mib}`);
+row('server PSS per connection (KiB)', summary.server.pss_kib_per_conn);
 row(
   'server RSS per connection: total, delta (KiB)',
   `${summary.server.rss_kib_per_conn} / ${summary.server.rss_delta_kib_per_conn}`,
