@@ -53,14 +53,6 @@ const SMOKES: Record<string, Smoke> = {
   'delay-proxy.mjs': { skip: () => 'a module of livewire-rtt.mjs and laravel-rtt.mjs, run through them' },
   'raw-client.mjs': { skip: () => 'a module of history.mjs and history-broker.mjs, run through them' },
   'soak-node.mjs': { skip: () => "soak.mjs's node process, run through it" },
-  'capacity-client.mjs': { skip: () => "capacity.mjs's client process, run through it" },
-  'capacity.mjs': {
-    run: () => ({
-      args: ['bench/capacity.mjs'],
-      env: { N: '200', WORKERS: '2', CLIENT_PROCS: '2', SOURCES: '2', SETTLE_S: '1' },
-    }),
-    result: /^broadcast: received \/ expected +\| 200 \/ 200$[\s\S]*^\{"scenario":"capacity",/m,
-  },
   'livewire-rtt.mjs': {
     // 500 requests on one socket: far more than the default frame limit allows a client.
     run: () => ({ args: ['bench/livewire-rtt.mjs', '--n=500', '--delays=0'] }),
@@ -135,6 +127,14 @@ const SMOKES: Record<string, Smoke> = {
       env: { A: 'wiremesh:mesh', ROUNDS: '1', BENCH_PORT: String(await freePort()), PUSHER_BENCH: HARNESS },
     }),
     result: /^runs ok +1\/1 +1\/1/m,
+  },
+  'capacity-client.mjs': { skip: () => "capacity.mjs's client process, run through it" },
+  'capacity.mjs': {
+    run: () => ({
+      args: ['bench/capacity.mjs'],
+      env: { N: '200', WORKERS: '2', CLIENT_PROCS: '2', SOURCES: '2', SETTLE_S: '1' },
+    }),
+    result: /^broadcast: received \/ expected +\| 200 \/ 200$[\s\S]*^\{"scenario":"capacity",/m,
   },
 };
 
