@@ -534,7 +534,6 @@ const summary = {
   transport: TRANSPORT,
   native_root: NATIVE_ROOT ? true : undefined,
   node: spawnText(NODE, ['-p', 'process.version']),
-  server_node: NODE.includes('node@') || NODE.includes('_npx') ? 'npm node package' : undefined,
   n: N,
   workers: WORKERS,
   client_procs: CLIENT_PROCS,
