@@ -113,7 +113,8 @@ const ticker = setInterval(report, 500);
 process.on('message', (m) => {
   if (m.type === 'start') pump();
   else if (m.type === 'received') {
-    process.send({ type: 'received', times: receivedAt, memory: process.memoryUsage().rss });
+    // This broadcast's receipt times; the next one starts a new list.
+    process.send({ type: 'received', times: receivedAt.splice(0), memory: process.memoryUsage().rss });
   } else if (m.type === 'stop') {
     clearInterval(ticker);
     for (const ws of sockets) ws.terminate();
