@@ -136,6 +136,14 @@ const SMOKES: Record<string, Smoke> = {
     }),
     result: /^runs ok +1\/1 +1\/1/m,
   },
+  'capacity-client.mjs': { skip: () => "capacity.mjs's client process, run through it" },
+  'capacity.mjs': {
+    run: () => ({
+      args: ['bench/capacity.mjs'],
+      env: { N: '200', WORKERS: '2', CLIENT_PROCS: '2', SOURCES: '2', SETTLE_S: '1' },
+    }),
+    result: /^broadcast: received \/ expected +\| 200 \/ 200$[\s\S]*^\{"scenario":"capacity",/m,
+  },
 };
 
 const TIMEOUT_MS = 60_000;

@@ -12,6 +12,7 @@ import { after, describe, it } from 'node:test';
 import { connected, pusherClient, serverSdk, until, type PusherClient } from './helpers/clients.js';
 import { freePort, spawnServer, type ServerProcess } from './helpers/server.js';
 import { childPids } from './helpers/api-process.js';
+import { currentLtsNode } from './helpers/node-current.js';
 
 /** `n` consecutive free ports (for the workers' loopback mesh). */
 async function freePortRun(n: number): Promise<number> {
@@ -43,6 +44,32 @@ function acceptedPerPid(pids: number[], port: number): Map<number, number> {
       if (f.length < 10) continue;
       const localPort = parseInt(f[1]!.split(':')[1]!, 16);
       if (localPort === port && f[3] === '01') inodes.add(f[9]!);
+    }
+  }
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    let n = 0;
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) n++;
+      } catch {
+        // fd closed meanwhile
+      }
+    }
+    out.set(pid, n);
+  }
+  return out;
+}
+
+/** Listening TCP sockets on `port`, per process (the pids given). */
+function listeningPerPid(pids: number[], port: number): Map<number, number> {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      if (parseInt(f[1]!.split(':')[1]!, 16) === port && f[3] === '0A') inodes.add(f[9]!);
     }
   }
   const out = new Map<number, number>();
@@ -154,6 +181,51 @@ for (const transport of ['auto', 'ws'] as const) {
     });
   });
 }
+
+// Node 24 (the supported runtime) has node:net's reusePort: each worker binds the port itself and
+// the kernel spreads connections; the supervisor accepts none (no per-connection IPC through it).
+const node24 = currentLtsNode();
+describe(
+  'workers on Node 24, ws transport: SO_REUSEPORT',
+  { skip: typeof node24 === 'string' ? false : node24.skip },
+  () => {
+    let server: ServerProcess | undefined;
+    const clients: PusherClient[] = [];
+    after(() => {
+      for (const c of clients) c.disconnect();
+      server?.kill('SIGKILL');
+    });
+
+    it('each worker has its own listening socket, the supervisor none; connections land on both workers', async () => {
+      const meshPort = await freePortRun(2);
+      server = await spawnServer(
+        { transport: 'ws', workers: 2, shutdownGraceMs: 1_000, cluster: { mesh: { port: meshPort } } },
+        {},
+        undefined,
+        node24 as string,
+      );
+      const srv = server;
+      await until(() => srv.output().includes('wiremesh workers listening'), 'both workers listening', 15_000);
+      const supervisor = srv.child.pid!;
+      const pids = childPids(supervisor);
+      assert.equal(pids.length, 2, `two workers: ${srv.output()}`);
+      const listening = listeningPerPid([supervisor, ...pids], srv.port);
+      assert.deepEqual(
+        [...listening.values()],
+        [0, 1, 1],
+        `listening sockets on the port (supervisor, worker, worker): ${JSON.stringify([...listening])}`,
+      );
+      for (let i = 0; i < CLIENTS; i++) clients.push(pusherClient(srv.port));
+      await Promise.all(clients.map((c) => connected(c)));
+      const spread = acceptedPerPid(pids, srv.port);
+      for (const pid of pids)
+        assert.ok(spread.get(pid)! > 0, `worker ${pid} holds connections: ${JSON.stringify([...spread])}`);
+      srv.kill('SIGTERM');
+      assert.equal(await srv.exited, 0, srv.output());
+      server = undefined;
+    });
+  },
+);
 
 describe('workers: failures', () => {
   it('a worker that cannot listen stops the node with exit 1 and says why', async () => {

@@ -113,8 +113,9 @@ export interface TransportOptions {
   maxBufferedBytes: number;
   /**
    * The port is shared with the node's other worker processes: uWebSockets.js binds with
-   * SO_REUSEPORT (the kernel spreads connections); the `ws` transport's listen goes through
-   * node:cluster, which shares it. Otherwise a port in use is an error.
+   * SO_REUSEPORT (the kernel spreads connections), and so does the `ws` transport where node:net
+   * has `reusePort` (ws-listen.ts); on an older Node its listen goes through node:cluster, which
+   * shares it. Otherwise a port in use is an error.
    */
   sharedPort?: boolean;
 }

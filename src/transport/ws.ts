@@ -15,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import { frameTooLarge } from './frame-limit.js';
 import { declaredTooLong, withDefaultHooks, type HttpHooks } from './http-admission.js';
 import { keepYoungGenerationSmall } from './ws-heap.js';
+import { listenOptions } from './ws-listen.js';
 import {
   NOT_LISTENING,
   SLOW_CLIENT_CLOSE,
@@ -543,12 +544,7 @@ export class WsTransport implements Transport {
   async listen(hooks: TransportHooks): Promise<number> {
     this.hooks = hooks;
     this.http = withDefaultHooks(hooks, this.options);
-    // In a node:cluster worker only a shared port goes through the primary.
-    this.server.listen({
-      port: this.options.port,
-      host: this.options.host,
-      exclusive: this.options.sharedPort !== true,
-    });
+    this.server.listen(listenOptions(this.options.port, this.options.host, this.options.sharedPort === true));
     await once(this.server, 'listening');
     return (this.server.address() as AddressInfo).port;
   }

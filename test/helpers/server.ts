@@ -76,12 +76,13 @@ export async function spawnServer(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv = {},
   root = ROOT,
+  node = process.execPath,
 ): Promise<ServerProcess> {
   const port = (raw.port as number | undefined) ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'wiremesh-test-'));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ host: '127.0.0.1', apps: [testApp()], ...raw, port }));
-  const child = spawn(process.execPath, [join(root, 'bin', 'wiremesh.js'), 'start', '--config', file], {
+  const child = spawn(node, [join(root, 'bin', 'wiremesh.js'), 'start', '--config', file], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
