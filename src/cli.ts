@@ -101,6 +101,15 @@ export async function main(argv: string[]): Promise<number> {
   if (workers > 1 && cluster.isPrimary) {
     if (isDefaultCredentials(config))
       logger.warn(defaultAppWarning(config, file || process.env.WIREMESH_CONFIG || undefined, sources));
+    // The workers bind the port with SO_REUSEPORT (both transports), which would let them join
+    // another server's listening sockets on it without an error: the port is checked first.
+    if (await portInUse(config.host, config.port)) {
+      process.stderr.write(
+        `${portInUseMessage(config.host, config.port, sources, file ?? process.env.WIREMESH_CONFIG)}\n`,
+      );
+      process.exitCode = 1;
+      return 1;
+    }
     process.exitCode = await supervise(workers, logger.child({ part: 'supervisor' }));
     return process.exitCode;
   }

@@ -220,6 +220,23 @@ describe(
       const spread = acceptedPerPid(pids, srv.port);
       for (const pid of pids)
         assert.ok(spread.get(pid)! > 0, `worker ${pid} holds connections: ${JSON.stringify([...spread])}`);
+      // SO_REUSEPORT would let a second server's workers join these sockets without an error: the
+      // supervisor checks the port first and refuses, naming the setting.
+      // (Its start helper sees this server's /health: what counts is that the second one exits.)
+      const second = await spawnServer(
+        { port: srv.port, transport: 'ws', workers: 2, cluster: { mesh: { port: await freePortRun(2) } } },
+        {},
+        undefined,
+        node24 as string,
+      );
+      const code = await Promise.race([
+        second.exited,
+        new Promise((r) => setTimeout(() => r('still running'), 15_000)),
+      ]);
+      second.kill('SIGKILL');
+      assert.equal(code, 1, `the second server exits 1: ${second.output()}`);
+      assert.match(second.output(), new RegExp(`port ${srv.port} on 127\\.0\\.0\\.1 is already in use`));
+      assert.deepEqual([...listeningPerPid([supervisor, ...pids], srv.port).values()], [0, 1, 1]);
       srv.kill('SIGTERM');
       assert.equal(await srv.exited, 0, srv.output());
       server = undefined;
