@@ -4,7 +4,7 @@
  * keep-alive to the same backend, measured in the same run. Runs against dist/ (build first).
  *
  *   node bench/livewire-rtt.mjs [--concurrency=1,100] [--delays=0,40,150] [--rounds=5] [--n=200]
- *                               [--per-page=20] [--transport=ws|uws|auto] [--cold]
+ *                               [--per-page=20] [--transport=ws|uws|auto] [--cold] [--before=<dist>]
  *
  * Four processes, as in production: the backend (the test backend, standing in for Laravel), the
  * wiremesh server (on WIREMESH_NODE when set, e.g. Node 24; WIREMESH_NODE_FLAGS adds flags such as
@@ -18,7 +18,12 @@
  * C = 1 sends N requests; larger C sends `per-page` requests per page. Both modes do the same client
  * work: the Livewire body is parsed as JSON (after the frame, for the tunnel). Prints per mode the
  * median over rounds of each round's p50 and p99, and the tunnel's overhead (the median over rounds
- * of the per-round difference to keep-alive). `--cold` adds HTTP on a new connection per request.
+ * of the per-round difference to keep-alive), and wiremesh's CPU time per tunnelled request (its
+ * process's, over the tunnel's turns, connects and warm-up included). `--cold` adds HTTP on a new
+ * connection per request (its row: "new connection"). `--before=<path to another build's dist/>` runs
+ * that build as a second wiremesh in the same rounds (row "before"), each row against the same
+ * keep-alive samples. `--relay` adds keep-alive through a process that only pipes the bytes (no
+ * parsing): what one more process on the path costs at least on this machine.
  * Every loop is bounded; everything listens on 127.0.0.1.
  */
 import http from 'node:http';
@@ -50,6 +55,8 @@ const BODY = JSON.stringify({
 });
 const HEADERS = { 'content-type': 'application/json', 'x-livewire': '' };
 const START_TIMEOUT_MS = 30_000;
+/** The rows' names: the tunnel of this build, of the `--before` build, and the HTTP references. */
+const ROW = { tunnel: 'this', before: 'before', cold: 'HTTP new connection', relay: 'keep-alive via a TCP relay' };
 
 /** The roles of the child processes: each prints one JSON line when ready, and exits when stdin closes. */
 async function child(role) {
@@ -61,9 +68,10 @@ async function child(role) {
     backend.seen.push = () => 0;
     ready = { port: backend.port };
   } else if (role === 'server') {
-    const { validateConfig } = await import('../dist/src/config/validate.js');
-    const { createLogger } = await import('../dist/src/log/logger.js');
-    const { startServer } = await import('../dist/src/server.js');
+    const dist = arg('dist', new URL('../dist', import.meta.url).pathname);
+    const { validateConfig } = await import(`${dist}/src/config/validate.js`);
+    const { createLogger } = await import(`${dist}/src/log/logger.js`);
+    const { startServer } = await import(`${dist}/src/server.js`);
     const config = validateConfig({
       host: '127.0.0.1',
       port: 0,
@@ -87,6 +95,19 @@ async function child(role) {
     });
     const server = await startServer(config, { logger: createLogger({ level: 'warn' }) });
     ready = { port: server.port, transport: server.transport ?? config.transport, node: process.version };
+  } else if (role === 'relay') {
+    // The least one more process on the path can cost: bytes piped through, nothing parsed.
+    const net = await import('node:net');
+    const relay = net.createServer({ noDelay: true }, (client) => {
+      const upstream = net.connect({ port: Number(arg('target', '0')), host: '127.0.0.1', noDelay: true });
+      client.pipe(upstream).on('error', () => client.destroy());
+      upstream.pipe(client).on('error', () => upstream.destroy());
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    relay.listen(0, '127.0.0.1');
+    await once(relay, 'listening');
+    ready = { port: relay.address().port };
   } else if (role === 'proxy') {
     const { delayProxy } = await import('./delay-proxy.mjs');
     const oneWay = Number(arg('one-way', '0'));
@@ -95,20 +116,37 @@ async function child(role) {
     ready = { ports };
   } else throw new Error(`unknown role ${role}`);
   process.stdout.write(`${JSON.stringify(ready)}\n`);
+  // Each line asks for the process's CPU time so far (microseconds, user + system).
+  createInterface({ input: process.stdin }).on('line', () => {
+    const { user, system } = process.cpuUsage();
+    process.stdout.write(`cpu ${user + system}\n`);
+  });
   process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
 }
 
 /** Starts a child role; resolves with its ready line and a stop function. */
 async function start(role, args, node = process.execPath, flags = []) {
   const proc = spawn(node, [...flags, HERE, `--role=${role}`, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // Its ready line and its answers; anything else it prints (e.g. --trace-gc) goes to stderr.
   const lines = createInterface({ input: proc.stdout });
+  const answers = [];
+  lines.on('line', (l) => {
+    if (l.startsWith('{') || l.startsWith('cpu ')) answers.shift()?.(l);
+    else process.stderr.write(`[${role}] ${l}\n`);
+  });
+  const answer = () => new Promise((resolve) => answers.push(resolve));
   const timer = setTimeout(() => proc.kill('SIGKILL'), START_TIMEOUT_MS);
-  const [line] = await Promise.race([
-    once(lines, 'line'),
+  const line = await Promise.race([
+    answer(),
     once(proc, 'exit').then(([code]) => Promise.reject(new Error(`${role} exited (${code}) before it was ready`))),
   ]);
   clearTimeout(timer);
+  /** The child's CPU time so far, in microseconds. */
+  const cpu = async () => {
+    const answered = answer();
+    proc.stdin.write('cpu\n');
+    return Number((await answered).slice(4));
+  };
   const stop = async () => {
     if (proc.exitCode !== null) return;
     const exited = once(proc, 'exit');
@@ -117,7 +155,7 @@ async function start(role, args, node = process.execPath, flags = []) {
     await exited;
     clearTimeout(kill);
   };
-  return { ...JSON.parse(line), stop };
+  return { ...JSON.parse(line), cpu, stop };
 }
 
 /** One page's tunnel: a warm socket; `one()` sends an update and resolves with its milliseconds. */
@@ -164,7 +202,14 @@ function httpPage(port, keepAlive) {
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 1 }) : false;
   const one = async () => {
     const t = performance.now();
-    const req = http.request({ host: '127.0.0.1', port, path: '/livewire/update', method: 'POST', headers: HEADERS, agent });
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path: '/livewire/update',
+      method: 'POST',
+      headers: HEADERS,
+      agent,
+    });
     req.end(BODY);
     const [res] = await once(req, 'response');
     const chunks = [];
@@ -208,16 +253,17 @@ async function main() {
   const N = Number(arg('n', '200'));
   const PER_PAGE = Number(arg('per-page', '20'));
   const COLD = process.argv.includes('--cold');
+  const RELAY = process.argv.includes('--relay');
+  const BEFORE = arg('before', '');
   const serverNode = process.env.WIREMESH_NODE ?? process.execPath;
   const serverFlags = (process.env.WIREMESH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
   const backend = await start('backend', []);
-  const server = await start(
-    'server',
-    [`--backend=${backend.port}`, `--transport=${arg('transport', 'ws')}`],
-    serverNode,
-    serverFlags,
-  );
+  const serverArgs = [`--backend=${backend.port}`, `--transport=${arg('transport', 'ws')}`];
+  const server = await start('server', serverArgs, serverNode, serverFlags);
+  // Another build of wiremesh (its dist/ folder) measured in the same run, e.g. before a change.
+  const before = BEFORE ? await start('server', [...serverArgs, `--dist=${BEFORE}`], serverNode, serverFlags) : null;
+  const relay = RELAY ? await start('relay', [`--target=${backend.port}`], serverNode) : null;
   console.log(
     `Livewire update round trip (body ${BODY.length} bytes), ms; wiremesh ${server.transport} on Node ${server.node}, ` +
       `pages on Node ${process.version}; ${ROUNDS} rounds, medians over rounds; load ${loadavg()
@@ -225,44 +271,63 @@ async function main() {
         .join(' ')} on ${cpus().length} cores`,
   );
   console.log(
-    'RTT ms | pages | samples/round | tunnel p50 / p99 | keep-alive p50 / p99 | tunnel − keep-alive p50 / p99' +
-      (COLD ? ' | new connection p50 / p99' : ''),
+    'RTT ms | pages | samples/round | row | p50 / p99 | keep-alive p50 / p99 | ' +
+      'row − keep-alive p50 / p99 | wiremesh CPU µs per request',
   );
   try {
     for (const rtt of DELAYS) {
-      const proxy =
-        rtt > 0 ? await start('proxy', [`--targets=${server.port},${backend.port}`, `--one-way=${rtt / 2}`]) : null;
-      const [toServer, toBackend] = proxy ? proxy.ports : [server.port, backend.port];
+      const targets = [server.port, backend.port, before?.port ?? 0, relay?.port ?? 0];
+      const proxy = rtt > 0 ? await start('proxy', [`--targets=${targets.join(',')}`, `--one-way=${rtt / 2}`]) : null;
+      const [toServer, toBackend, toBefore, toRelay] = proxy ? proxy.ports : targets;
       for (const c of CONCURRENCY) {
         const count = c === 1 ? N : PER_PAGE;
         const warmup = c === 1 ? 20 : 3;
-        const rounds = { tunnel: [], keepAlive: [], cold: [] };
+        const tunnelTo = (port) => () => Promise.all(Array.from({ length: c }, (_, i) => tunnelPage(port, `p${i}`)));
         const modes = {
-          tunnel: () => Promise.all(Array.from({ length: c }, (_, i) => tunnelPage(toServer, `p${i}`))),
-          keepAlive: () => Array.from({ length: c }, () => httpPage(toBackend, true)),
-          cold: () => Array.from({ length: c }, () => httpPage(toBackend, false)),
+          tunnel: { pages: tunnelTo(toServer), wiremesh: server },
+          ...(before ? { before: { pages: tunnelTo(toBefore), wiremesh: before } } : {}),
+          keepAlive: { pages: () => Array.from({ length: c }, () => httpPage(toBackend, true)) },
+          ...(COLD ? { cold: { pages: () => Array.from({ length: c }, () => httpPage(toBackend, false)) } } : {}),
+          ...(RELAY ? { relay: { pages: () => Array.from({ length: c }, () => httpPage(toRelay, true)) } } : {}),
         };
+        const names = Object.keys(modes);
+        const rounds = Object.fromEntries(names.map((m) => [m, []]));
+        const cpu = Object.fromEntries(names.map((m) => [m, []]));
         for (let r = 0; r < ROUNDS; r++) {
-          const order = r % 2 === 0 ? ['tunnel', 'keepAlive'] : ['keepAlive', 'tunnel'];
-          if (COLD) order.push('cold');
-          for (const mode of order) rounds[mode].push(quantiles(await run(await modes[mode](), warmup, count)));
+          // Each mode goes first in turn.
+          const order = names.map((_, i) => names[(i + r) % names.length]);
+          for (const mode of order) {
+            const { pages, wiremesh } = modes[mode];
+            const cpuBefore = wiremesh ? await wiremesh.cpu() : 0;
+            rounds[mode].push(quantiles(await run(await pages(), warmup, count)));
+            if (wiremesh) cpu[mode].push(((await wiremesh.cpu()) - cpuBefore) / (c * (warmup + count)));
+          }
         }
-        const f = (qs) =>
-          `${median(qs.map((q) => q.p50)).toFixed(2)} / ${median(qs.map((q) => q.p99)).toFixed(2)}`;
-        const diff = (k) => median(rounds.tunnel.map((q, i) => q[k] - rounds.keepAlive[i][k]));
-        console.log(
-          `${String(rtt).padStart(6)} | ${String(c).padStart(5)} | ${String(c * count).padStart(13)} | ` +
-            `${f(rounds.tunnel)} | ${f(rounds.keepAlive)} | ${diff('p50').toFixed(2)} / ${diff('p99').toFixed(2)}` +
-            (COLD ? ` | ${f(rounds.cold)}` : ''),
-        );
+        const f = (qs) => `${median(qs.map((q) => q.p50)).toFixed(2)} / ${median(qs.map((q) => q.p99)).toFixed(2)}`;
+        const diff = (mode, k) => median(rounds[mode].map((q, i) => q[k] - rounds.keepAlive[i][k]));
+        const cell = `${String(rtt).padStart(6)} | ${String(c).padStart(5)} | ${String(c * count).padStart(13)}`;
+        for (const mode of names) {
+          if (mode === 'keepAlive') continue;
+          const cpuCell = cpu[mode].length ? median(cpu[mode]).toFixed(0) : '-';
+          console.log(
+            `${cell} | ${ROW[mode]} | ` +
+              `${f(rounds[mode])} | ${f(rounds.keepAlive)} | ${diff(mode, 'p50').toFixed(2)} / ${diff(mode, 'p99').toFixed(2)} | ${cpuCell}`,
+          );
+        }
       }
       await proxy?.stop();
     }
   } finally {
     await server.stop();
+    await before?.stop();
+    await relay?.stop();
     await backend.stop();
   }
-  console.log(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 const role = arg('role', '');
