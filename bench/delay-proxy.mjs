@@ -20,7 +20,9 @@ export async function delayProxy(targetPort, oneWayMs) {
       let last = 0;
       const later = (fn) => {
         if (oneWayMs === 0) return fn();
-        const at = Math.max(last, notBefore, performance.now()) + oneWayMs;
+        // Propagation, not serialization: a piece sent right after another arrives right after
+        // it, not one more delay later (and never before it: TCP keeps the order).
+        const at = Math.max(last, Math.max(notBefore, performance.now()) + oneWayMs);
         last = at;
         setTimeout(fn, Math.ceil(at - performance.now()));
       };

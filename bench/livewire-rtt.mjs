@@ -1,30 +1,42 @@
 #!/usr/bin/env node
 /**
  * Round-trip latency of a Livewire-sized update: over the wiremesh socket (tunnel) vs plain HTTP
- * to the same backend, on this machine. Runs against dist/ (build first: `npx tsc -p tsconfig.json`).
+ * keep-alive to the same backend, measured in the same run. Runs against dist/ (build first).
  *
- *   node bench/livewire-rtt.mjs [--n=200] [--delays=0,40,150]
+ *   node bench/livewire-rtt.mjs [--concurrency=1,100] [--delays=0,40,150] [--rounds=5] [--n=200]
+ *                               [--per-page=20] [--transport=ws|uws|auto] [--cold] [--before=<dist>]
  *
- * For each added network round-trip time (a local TCP proxy delays every piece of data by half
- * of it, each way, in front of wiremesh and in front of the backend), it sends N sequential
- * requests over: the tunnel on a warm socket; HTTP on a kept-alive connection; HTTP on a new
- * connection each time (what a browser pays after its idle connection was closed; no TLS here,
- * which would add one more round trip). Prints median and p99 in milliseconds. Everything listens
- * on 127.0.0.1, and every loop is bounded by N.
+ * Four processes, as in production: the backend (the test backend, standing in for Laravel), the
+ * wiremesh server (on WIREMESH_NODE when set, e.g. Node 24; WIREMESH_NODE_FLAGS adds flags such as
+ * `--cpu-prof`), the network (a delay proxy per added RTT, in front of wiremesh and in front of the
+ * backend: bench/delay-proxy.mjs; none at 0 ms) and this process, the pages. wiremesh reaches the
+ * backend directly (the upstream is next to it).
+ *
+ * For each RTT and each concurrency C: `rounds` rounds; in each, the tunnel and keep-alive in turn
+ * (the order alternates from round to round), each with C pages sending requests back to back: a
+ * page is one warm WebSocket (tunnel) or one kept-alive HTTP connection (an agent of one socket).
+ * C = 1 sends N requests; larger C sends `per-page` requests per page. Both modes do the same client
+ * work: the Livewire body is parsed as JSON (after the frame, for the tunnel). Prints per mode the
+ * median over rounds of each round's p50 and p99, and the tunnel's overhead (the median over rounds
+ * of the per-round difference to keep-alive), and wiremesh's CPU time per tunnelled request (its
+ * process's, over the tunnel's turns, connects and warm-up included). `--cold` adds HTTP on a new
+ * connection per request (its row: "new connection"). `--before=<path to another build's dist/>` runs
+ * that build as a second wiremesh in the same rounds (row "before"), each row against the same
+ * keep-alive samples. `--relay` adds keep-alive through a process that only pipes the bytes (no
+ * parsing): what one more process on the path costs at least on this machine.
+ * Every loop is bounded; everything listens on 127.0.0.1.
  */
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { cpus, loadavg } from 'node:os';
 import WebSocket from 'ws';
-import { delayProxy } from './delay-proxy.mjs';
-import { TestBackend } from '../dist/test/helpers/livewire-backend.js';
-import { validateConfig } from '../dist/src/config/validate.js';
-import { createLogger } from '../dist/src/log/logger.js';
-import { startServer } from '../dist/src/server.js';
 
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
-const N = Number(arg('n', '200'));
-const DELAYS = arg('delays', '0,40,150').split(',').map(Number);
-const WARMUP = 20;
+const list = (name, fallback) => arg(name, fallback).split(',').map(Number);
+const HERE = fileURLToPath(import.meta.url);
 const PAGE = 'https://app.example.test';
 // A typical Livewire 3 update: one component, a snapshot and one call.
 const BODY = JSON.stringify({
@@ -42,21 +54,119 @@ const BODY = JSON.stringify({
   ],
 });
 const HEADERS = { 'content-type': 'application/json', 'x-livewire': '' };
+const START_TIMEOUT_MS = 30_000;
+/** The rows' names: the tunnel of this build, of the `--before` build, and the HTTP references. */
+const ROW = { tunnel: 'this', before: 'before', cold: 'HTTP new connection', relay: 'keep-alive via a TCP relay' };
 
-function stats(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-  return { median: at(0.5), p99: at(0.99) };
+/** The roles of the child processes: each prints one JSON line when ready, and exits when stdin closes. */
+async function child(role) {
+  let ready;
+  if (role === 'backend') {
+    const { TestBackend } = await import('../dist/test/helpers/livewire-backend.js');
+    const backend = await TestBackend.start();
+    // The backend records every request it sees (for the tests): here it would only grow.
+    backend.seen.push = () => 0;
+    ready = { port: backend.port };
+  } else if (role === 'server') {
+    const dist = arg('dist', new URL('../dist', import.meta.url).pathname);
+    const { validateConfig } = await import(`${dist}/src/config/validate.js`);
+    const { createLogger } = await import(`${dist}/src/log/logger.js`);
+    const { startServer } = await import(`${dist}/src/server.js`);
+    const config = validateConfig({
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'warn',
+      transport: arg('transport', 'ws'),
+      limits: { maxConnectionsPerIp: 0 },
+      apps: [
+        {
+          id: 'app-id',
+          key: 'app-key',
+          secret: 'app-secret',
+          livewire: {
+            backends: [`http://127.0.0.1:${arg('backend', '0')}`],
+            publicUrl: PAGE,
+            // Each page sends its requests back to back, far above a page's rate (by default 30 a
+            // second, bursts of 60; beyond, each falls back to HTTP): no request budget here.
+            maxRequestsPerSecond: 0,
+          },
+        },
+      ],
+    });
+    const server = await startServer(config, { logger: createLogger({ level: 'warn' }) });
+    ready = { port: server.port, transport: server.transport ?? config.transport, node: process.version };
+  } else if (role === 'relay') {
+    // The least one more process on the path can cost: bytes piped through, nothing parsed.
+    const net = await import('node:net');
+    const relay = net.createServer({ noDelay: true }, (client) => {
+      const upstream = net.connect({ port: Number(arg('target', '0')), host: '127.0.0.1', noDelay: true });
+      client.pipe(upstream).on('error', () => client.destroy());
+      upstream.pipe(client).on('error', () => upstream.destroy());
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    relay.listen(0, '127.0.0.1');
+    await once(relay, 'listening');
+    ready = { port: relay.address().port };
+  } else if (role === 'proxy') {
+    const { delayProxy } = await import('./delay-proxy.mjs');
+    const oneWay = Number(arg('one-way', '0'));
+    const ports = [];
+    for (const target of arg('targets', '').split(',').map(Number)) ports.push((await delayProxy(target, oneWay)).port);
+    ready = { ports };
+  } else throw new Error(`unknown role ${role}`);
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+  // Each line asks for the process's CPU time so far (microseconds, user + system).
+  createInterface({ input: process.stdin }).on('line', () => {
+    const { user, system } = process.cpuUsage();
+    process.stdout.write(`cpu ${user + system}\n`);
+  });
+  process.stdin.on('end', () => process.exit(0));
 }
 
-async function tunnelSamples(port) {
+/** Starts a child role; resolves with its ready line and a stop function. */
+async function start(role, args, node = process.execPath, flags = []) {
+  const proc = spawn(node, [...flags, HERE, `--role=${role}`, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // Its ready line and its answers; anything else it prints (e.g. --trace-gc) goes to stderr.
+  const lines = createInterface({ input: proc.stdout });
+  const answers = [];
+  lines.on('line', (l) => {
+    if (l.startsWith('{') || l.startsWith('cpu ')) answers.shift()?.(l);
+    else process.stderr.write(`[${role}] ${l}\n`);
+  });
+  const answer = () => new Promise((resolve) => answers.push(resolve));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), START_TIMEOUT_MS);
+  const line = await Promise.race([
+    answer(),
+    once(proc, 'exit').then(([code]) => Promise.reject(new Error(`${role} exited (${code}) before it was ready`))),
+  ]);
+  clearTimeout(timer);
+  /** The child's CPU time so far, in microseconds. */
+  const cpu = async () => {
+    const answered = answer();
+    proc.stdin.write('cpu\n');
+    return Number((await answered).slice(4));
+  };
+  const stop = async () => {
+    if (proc.exitCode !== null) return;
+    const exited = once(proc, 'exit');
+    proc.stdin.end();
+    const kill = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(kill);
+  };
+  return { ...JSON.parse(line), cpu, stop };
+}
+
+/** One page's tunnel: a warm socket; `one()` sends an update and resolves with its milliseconds. */
+async function tunnelPage(port, name) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/app/app-key?protocol=7&client=js&version=8.4.0`, {
     headers: { origin: PAGE },
   });
   const waiting = new Map();
   ws.on('message', (raw) => {
     const f = JSON.parse(raw.toString());
-    if (f.event === 'pusher:connection_established') waiting.get('open')?.();
+    if (f.event === 'pusher:connection_established') waiting.get('open')?.(f);
     if (f.event === 'wiremesh:response' || f.event === 'wiremesh:fallback') waiting.get(f.data.id)?.(f);
   });
   // A socket the server closes (a limit, a crash) fails the run instead of leaving it waiting.
@@ -64,8 +174,11 @@ async function tunnelSamples(port) {
     ws.on('close', (code, reason) => reject(new Error(`tunnel socket closed: ${code} ${reason}`))),
   );
   closed.catch(() => {});
+  ws.on('error', () => {});
   await Promise.race([new Promise((resolve) => waiting.set('open', resolve)), closed]);
-  const one = async (id) => {
+  let seq = 0;
+  const one = async () => {
+    const id = `${name}-${seq++}`;
     const answered = Promise.race([new Promise((resolve) => waiting.set(id, resolve)), closed]);
     const t = performance.now();
     ws.send(
@@ -76,18 +189,16 @@ async function tunnelSamples(port) {
     );
     const f = await answered;
     waiting.delete(id);
-    if (f.event !== 'wiremesh:response' || f.data.status !== 200)
+    if (f.event !== 'wiremesh:response' || f.data.status !== 200 || !f.data.done)
       throw new Error(`tunnel: ${JSON.stringify(f).slice(0, 200)}`);
+    JSON.parse(f.data.body); // what Livewire does with the answer
     return performance.now() - t;
   };
-  for (let i = 0; i < WARMUP; i++) await one(`w${i}`);
-  const out = [];
-  for (let i = 0; i < N; i++) out.push(await one(`r${i}`));
-  ws.close();
-  return out;
+  return { one, close: () => ws.terminate() };
 }
 
-async function httpSamples(port, keepAlive) {
+/** One page's HTTP: kept-alive (one socket, reused) or a new connection per request. */
+function httpPage(port, keepAlive) {
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 1 }) : false;
   const one = async () => {
     const t = performance.now();
@@ -101,56 +212,124 @@ async function httpSamples(port, keepAlive) {
     });
     req.end(BODY);
     const [res] = await once(req, 'response');
-    for await (const _ of res);
+    const chunks = [];
+    for await (const c of res) chunks.push(c);
     if (res.statusCode !== 200) throw new Error(`http: ${res.statusCode}`);
+    JSON.parse(Buffer.concat(chunks).toString()); // what Livewire does with the answer
     return performance.now() - t;
   };
-  for (let i = 0; i < WARMUP; i++) await one();
+  return { one, close: () => agent && agent.destroy() };
+}
+
+/** C pages, each `warmup` then `count` requests back to back; the samples of all. */
+async function run(pages, warmup, count) {
   const out = [];
-  for (let i = 0; i < N; i++) out.push(await one());
-  if (agent) agent.destroy();
+  await Promise.all(
+    pages.map(async (p) => {
+      for (let i = 0; i < warmup; i++) await p.one();
+      for (let i = 0; i < count; i++) out.push(await p.one());
+    }),
+  );
+  for (const p of pages) p.close();
   return out;
 }
 
-const backend = await TestBackend.start();
-const config = validateConfig({
-  host: '127.0.0.1',
-  port: 0,
-  logLevel: 'warn',
-  apps: [
-    {
-      id: 'app-id',
-      key: 'app-key',
-      secret: 'app-secret',
-      livewire: {
-        backends: [backend.origin],
-        publicUrl: PAGE,
-        // One socket sends WARMUP + N requests back to back, far above a page's rate (by default
-        // 30 a second, bursts of 60; beyond, each falls back to HTTP): no request budget here.
-        maxRequestsPerSecond: 0,
-      },
-    },
-  ],
-});
-const server = await startServer(config, { logger: createLogger({ level: 'warn' }) });
-
-console.log(`Livewire update round trip, ${N} sequential requests each (body ${BODY.length} bytes), milliseconds`);
-console.log(
-  'added RTT | tunnel (warm socket) median / p99 | HTTP keep-alive median / p99 | HTTP new connection median / p99',
-);
-try {
-  for (const rtt of DELAYS) {
-    const toServer = await delayProxy(server.port, rtt / 2);
-    const toBackend = await delayProxy(backend.port, rtt / 2);
-    const tunnel = stats(await tunnelSamples(toServer.port));
-    const warm = stats(await httpSamples(toBackend.port, true));
-    const cold = stats(await httpSamples(toBackend.port, false));
-    const f = (s) => `${s.median.toFixed(2)} / ${s.p99.toFixed(2)}`;
-    console.log(`${String(rtt).padStart(6)} ms | ${f(tunnel)} | ${f(warm)} | ${f(cold)}`);
-    toServer.close();
-    toBackend.close();
-  }
-} finally {
-  await server.stop('immediate');
-  await backend.close();
+function quantiles(samples) {
+  const s = Float64Array.from(samples).sort();
+  const at = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  return { p50: at(0.5), p99: at(0.99) };
 }
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function main() {
+  const CONCURRENCY = list('concurrency', '1,100');
+  const DELAYS = list('delays', '0,40,150');
+  const ROUNDS = Number(arg('rounds', '5'));
+  const N = Number(arg('n', '200'));
+  const PER_PAGE = Number(arg('per-page', '20'));
+  const COLD = process.argv.includes('--cold');
+  const RELAY = process.argv.includes('--relay');
+  const BEFORE = arg('before', '');
+  const serverNode = process.env.WIREMESH_NODE ?? process.execPath;
+  const serverFlags = (process.env.WIREMESH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
+  const backend = await start('backend', []);
+  const serverArgs = [`--backend=${backend.port}`, `--transport=${arg('transport', 'ws')}`];
+  const server = await start('server', serverArgs, serverNode, serverFlags);
+  // Another build of wiremesh (its dist/ folder) measured in the same run, e.g. before a change.
+  const before = BEFORE ? await start('server', [...serverArgs, `--dist=${BEFORE}`], serverNode, serverFlags) : null;
+  const relay = RELAY ? await start('relay', [`--target=${backend.port}`], serverNode) : null;
+  console.log(
+    `Livewire update round trip (body ${BODY.length} bytes), ms; wiremesh ${server.transport} on Node ${server.node}, ` +
+      `pages on Node ${process.version}; ${ROUNDS} rounds, medians over rounds; load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} on ${cpus().length} cores`,
+  );
+  console.log(
+    'RTT ms | pages | samples/round | row | p50 / p99 | keep-alive p50 / p99 | ' +
+      'row − keep-alive p50 / p99 | wiremesh CPU µs per request',
+  );
+  try {
+    for (const rtt of DELAYS) {
+      const targets = [server.port, backend.port, before?.port ?? 0, relay?.port ?? 0];
+      const proxy = rtt > 0 ? await start('proxy', [`--targets=${targets.join(',')}`, `--one-way=${rtt / 2}`]) : null;
+      const [toServer, toBackend, toBefore, toRelay] = proxy ? proxy.ports : targets;
+      for (const c of CONCURRENCY) {
+        const count = c === 1 ? N : PER_PAGE;
+        const warmup = c === 1 ? 20 : 3;
+        const tunnelTo = (port) => () => Promise.all(Array.from({ length: c }, (_, i) => tunnelPage(port, `p${i}`)));
+        const modes = {
+          tunnel: { pages: tunnelTo(toServer), wiremesh: server },
+          ...(before ? { before: { pages: tunnelTo(toBefore), wiremesh: before } } : {}),
+          keepAlive: { pages: () => Array.from({ length: c }, () => httpPage(toBackend, true)) },
+          ...(COLD ? { cold: { pages: () => Array.from({ length: c }, () => httpPage(toBackend, false)) } } : {}),
+          ...(RELAY ? { relay: { pages: () => Array.from({ length: c }, () => httpPage(toRelay, true)) } } : {}),
+        };
+        const names = Object.keys(modes);
+        const rounds = Object.fromEntries(names.map((m) => [m, []]));
+        const cpu = Object.fromEntries(names.map((m) => [m, []]));
+        for (let r = 0; r < ROUNDS; r++) {
+          // Each mode goes first in turn.
+          const order = names.map((_, i) => names[(i + r) % names.length]);
+          for (const mode of order) {
+            const { pages, wiremesh } = modes[mode];
+            const cpuBefore = wiremesh ? await wiremesh.cpu() : 0;
+            rounds[mode].push(quantiles(await run(await pages(), warmup, count)));
+            if (wiremesh) cpu[mode].push(((await wiremesh.cpu()) - cpuBefore) / (c * (warmup + count)));
+          }
+        }
+        const f = (qs) => `${median(qs.map((q) => q.p50)).toFixed(2)} / ${median(qs.map((q) => q.p99)).toFixed(2)}`;
+        const diff = (mode, k) => median(rounds[mode].map((q, i) => q[k] - rounds.keepAlive[i][k]));
+        const cell = `${String(rtt).padStart(6)} | ${String(c).padStart(5)} | ${String(c * count).padStart(13)}`;
+        for (const mode of names) {
+          if (mode === 'keepAlive') continue;
+          const cpuCell = cpu[mode].length ? median(cpu[mode]).toFixed(0) : '-';
+          console.log(
+            `${cell} | ${ROW[mode]} | ` +
+              `${f(rounds[mode])} | ${f(rounds.keepAlive)} | ${diff(mode, 'p50').toFixed(2)} / ${diff(mode, 'p99').toFixed(2)} | ${cpuCell}`,
+          );
+        }
+      }
+      await proxy?.stop();
+    }
+  } finally {
+    await server.stop();
+    await before?.stop();
+    await relay?.stop();
+    await backend.stop();
+  }
+  console.log(
+    `load after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+}
+
+const role = arg('role', '');
+if (role) await child(role);
+else await main();

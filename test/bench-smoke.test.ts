@@ -55,9 +55,20 @@ const SMOKES: Record<string, Smoke> = {
   'soak-node.mjs': { skip: () => "soak.mjs's node process, run through it" },
   'heap-diff.mjs': { skip: () => "soak.mjs's snapshot comparison, run through it (SNAPSHOTS)" },
   'livewire-rtt.mjs': {
-    // 500 requests on one socket: far more than the default frame limit allows a client.
-    run: () => ({ args: ['bench/livewire-rtt.mjs', '--n=500', '--delays=0'] }),
-    result: /^ +0 ms \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+$/m,
+    // 500 requests on one socket: far more than the default frame limit allows a client; a few
+    // pages at once, through the delay proxy, with the floor row.
+    run: () => ({
+      args: [
+        'bench/livewire-rtt.mjs',
+        '--n=500',
+        '--per-page=5',
+        '--rounds=1',
+        '--delays=0,2',
+        '--concurrency=1,3',
+        '--relay',
+      ],
+    }),
+    result: /^ +2 \| +3 \| +15 \| this \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| -?[\d.]+ \/ -?[\d.]+ \| \d+$/m,
   },
   'laravel-rtt.mjs': {
     skip: laravelRigMissing,

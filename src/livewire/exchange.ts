@@ -12,6 +12,7 @@
  * Only a connect error or a timeout marks an upstream down: never a request undici refused (the
  * client's input), a local failure (EMFILE), or a full queue.
  */
+import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import type { LivewireConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
@@ -20,6 +21,7 @@ import type { BudgetRefusal, ByteBudget } from './budget.js';
 import type { CookieJar } from './cookies.js';
 import { GateRefusal } from '../upstreams/gate.js';
 import { refererFor, responseHeaders, setCookieValues } from './headers.js';
+import { readBody } from './read-body.js';
 import { UpstreamFailure } from './replies.js';
 import { Fallback, type TunnelRequest } from './request.js';
 import { errorCode, isConnectError, isInvalidRequest, isLocalError, isTimeout } from '../upstreams/client.js';
@@ -61,8 +63,8 @@ export interface ExchangeOutput {
   fail(f: UpstreamFailure, url: string, setCookies: readonly string[]): void;
   /** False once the client gave the request up (`wiremesh:abort`): the upstream exchange still ends first. */
   wanted(): boolean;
-  /** Resolves when the socket has room for more frames. */
-  room(): Promise<void>;
+  /** Undefined when the socket has room for more frames now; else resolves when it has. */
+  room(): Promise<void> | undefined;
 }
 
 /** Runs the exchange to its end. Throws Fallback; returns quietly when aborted. */
@@ -150,7 +152,8 @@ async function open(
   // Nothing has run on an upstream yet only before the first answer: later, HTTP would repeat it.
   const refused = (code: 'backend_unavailable' | 'busy' | 'not_allowed', why: string, cause?: unknown): Error =>
     hop === 0 ? new Fallback(code, why) : new UpstreamFailure(502, `The backend failed: ${why}`, why, { cause });
-  const candidates = await parts.upstreams.set.healthy();
+  const set = parts.upstreams.set;
+  const candidates = set.healthyNow() ?? (await set.healthy());
   if (candidates.length === 0) throw refused('backend_unavailable', 'no healthy backend');
   for (const origin of candidates) {
     try {
@@ -276,21 +279,21 @@ async function collect(
 ): Promise<string> {
   const limit = parts.config.maxResponseBytes;
   // Decoded as it arrives: no second copy of the whole body (a Buffer.concat) is ever held.
-  const decoder = new TextDecoder();
+  const decoder = new StringDecoder('utf8');
   let text = '';
   try {
-    for await (const buf of res.body as AsyncIterable<Buffer>) {
+    await readBody(res.body, (buf) => {
       if (held.bytes + buf.length > limit) {
         parts.logger.warn('livewire response too large', { id: x.request.id, path: x.request.pathname, limit });
         throw new UpstreamFailure(502, TOO_LARGE, `response over maxResponseBytes (${limit})`);
       }
       take(parts, x, buf.length);
       held.bytes += buf.length;
-      text += decoder.decode(buf, { stream: true });
+      text += decoder.write(buf);
       // Read no further while the client's socket is backed up (an earlier response of this
       // connection still queued): the upstream waits, and nothing more is held for a slow reader.
-      await x.out.room();
-    }
+      return x.out.room();
+    });
   } catch (err) {
     res.body.destroy();
     if (err instanceof UpstreamFailure || x.signal.aborted) throw err;
@@ -303,7 +306,7 @@ async function collect(
       { cause: err },
     );
   }
-  return text + decoder.decode();
+  return text + decoder.end();
 }
 
 const OVER_BUDGET: Record<BudgetRefusal['scope'], [log: string, reply: string]> = {

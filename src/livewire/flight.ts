@@ -150,8 +150,14 @@ export class Flight implements HeldRequest {
     });
   }
 
+  /** Undefined when the socket's queue is within `roomBytes` (the common case), else waits for it. */
+  private room(): Promise<void> | undefined {
+    if (this.deps.socket.bufferedAmount() <= this.deps.roomBytes || this.controller.signal.aborted) return undefined;
+    return this.waitForRoom();
+  }
+
   /** Waits while the socket's queue is over `roomBytes`; gives up (aborting) after timeoutMs. */
-  private async room(): Promise<void> {
+  private async waitForRoom(): Promise<void> {
     const { socket, roomBytes, config, now } = this.deps;
     const deadline = now() + config.timeoutMs;
     while (socket.bufferedAmount() > roomBytes && !this.controller.signal.aborted) {

@@ -34,6 +34,11 @@ export class Gate {
     return this.waiting.size;
   }
 
+  /** A free slot's release function at once, or null when none is free now (or the signal has fired): then `acquire`. */
+  tryAcquire(signal: AbortSignal): (() => void) | null {
+    return !signal.aborted && this.active < this.slots ? this.take() : null;
+  }
+
   /** Resolves with the slot's release function (call it exactly once); rejects GateRefusal or the signal's reason. */
   acquire(signal: AbortSignal): Promise<() => void> {
     if (signal.aborted) return Promise.reject(signal.reason as Error);

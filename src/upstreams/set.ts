@@ -32,6 +32,10 @@ export class UpstreamSet {
   private dnsOrigins: string[] = [];
   private readonly down = new Set<string>();
   private firstResolve: Promise<void> | null = null;
+  /** The first DNS answer (or its failure) is in: `healthyNow` can answer. */
+  private resolved = false;
+  /** What `healthyNow` returns, until the next change of `down` or of the DNS answer. */
+  private healthyList: readonly string[] | null = null;
   private checking = false;
   private stopped = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -43,7 +47,9 @@ export class UpstreamSet {
 
   start(): void {
     if (this.config.dns) {
-      this.firstResolve = this.refresh();
+      this.firstResolve = this.refresh().then(() => {
+        this.resolved = true;
+      });
       this.every(DNS_INTERVAL_MS, () => this.refresh());
     }
     this.every(this.config.healthIntervalMs, () => this.checkAll());
@@ -66,6 +72,15 @@ export class UpstreamSet {
     return this.all().filter((origin) => !this.down.has(origin));
   }
 
+  /**
+   * The same without waiting: null only before the first DNS answer (then use `healthy`). Kept
+   * between changes, so a request does not build the list again.
+   */
+  healthyNow(): readonly string[] | null {
+    if (this.config.dns && !this.resolved) return null;
+    return (this.healthyList ??= this.all().filter((origin) => !this.down.has(origin)));
+  }
+
   isUp(origin: string): boolean {
     return !this.down.has(origin);
   }
@@ -74,6 +89,7 @@ export class UpstreamSet {
   markDown(origin: string, reason: string): void {
     if (this.down.has(origin) || this.stopped) return;
     this.down.add(origin);
+    this.healthyList = null;
     this.deps.logger.warn('livewire upstream down', { upstream: origin, reason });
   }
 
@@ -97,12 +113,14 @@ export class UpstreamSet {
       for (const gone of this.dnsOrigins) {
         if (!next.includes(gone) && !this.config.backends.includes(gone)) {
           this.down.delete(gone);
+          this.healthyList = null;
           this.deps.forget(gone);
         }
       }
       if (next.join() !== this.dnsOrigins.join())
         this.deps.logger.info('livewire upstreams resolved', { name: dns.name, upstreams: next });
       this.dnsOrigins = next;
+      this.healthyList = null;
     } catch (err) {
       this.deps.logger.warn('livewire upstream DNS lookup failed', { name: dns.name, err });
     }
@@ -117,7 +135,10 @@ export class UpstreamSet {
         this.all().map(async (origin) => {
           const ok = await this.deps.probe(origin).catch(() => false);
           if (this.stopped) return;
-          if (ok && this.down.delete(origin)) this.deps.logger.info('livewire upstream up', { upstream: origin });
+          if (ok && this.down.delete(origin)) {
+            this.healthyList = null;
+            this.deps.logger.info('livewire upstream up', { upstream: origin });
+          }
           if (!ok) this.markDown(origin, 'health check failed');
         }),
       );
