@@ -14,6 +14,8 @@
  *   BENCH_PORT=6201                          side A listens there, side B on the next port
  *   A=wiremesh                               side A is wiremesh (one worker, the same TRANSPORT) instead of Soketi
  *                                            (with WORKERS: what several workers buy on this host)
+ *   A_ROOT=/path/to/another/checkout         side A is wiremesh built there (before/after a change, same run;
+ *                                            implies A=wiremesh; that checkout must be built)
  *
  * Examples:
  *   npm run bench                                    # fanout, 1,000 clients, max rate
@@ -35,16 +37,26 @@ const A_PORT = Number(process.env.BENCH_PORT ?? 6201);
 const B_PORT = A_PORT + 1;
 const profile = process.env.WIREMESH_PROFILE ? `--cpu-prof --cpu-prof-dir=${join(here, 'profiles')} ` : '';
 if (profile) mkdirSync(join(here, 'profiles'), { recursive: true });
-const wiremesh = (port, transport = 'auto', workers = '1', nodeFlags = '') =>
+const wiremesh = (port, transport = 'auto', workers = '1', nodeFlags = '', from = root) =>
   `env WIREMESH_PORT=${port} WIREMESH_HOST=127.0.0.1 WIREMESH_LOG_LEVEL=warn WIREMESH_TRANSPORT=${transport} WIREMESH_WORKERS=${workers} ` +
   `WIREMESH_APP_CLIENT_EVENTS=true WIREMESH_APP_USER_AUTHENTICATION=true WIREMESH_APP_MAX_PRESENCE_MEMBERS=1000000 ` +
   // The load generator opens every socket from one address, up to the fd limit: no connection caps.
   `WIREMESH_MAX_CONNECTIONS=0 WIREMESH_MAX_CONNECTIONS_PER_IP=0 ` +
-  `${process.env.WIREMESH_NODE ?? 'node'} ${nodeFlags ? `${nodeFlags} ` : ''}${profile}${join(root, 'bin/wiremesh.js')} start`;
+  `${process.env.WIREMESH_NODE ?? 'node'} ${nodeFlags ? `${nodeFlags} ` : ''}${profile}${join(from, 'bin/wiremesh.js')} start`;
 
 const workers = process.env.WORKERS ?? '1';
-const [aName, aStart] =
-  process.env.A === 'wiremesh'
+const [aName, aStart] = process.env.A_ROOT
+  ? [
+      'wiremesh-before',
+      wiremesh(
+        A_PORT,
+        process.env.TRANSPORT ?? 'auto',
+        process.env.WORKERS ?? '1',
+        process.env.A_NODE_FLAGS ?? '',
+        process.env.A_ROOT,
+      ),
+    ]
+  : process.env.A === 'wiremesh'
     ? ['wiremesh-1w', wiremesh(A_PORT, process.env.TRANSPORT ?? 'auto', '1', process.env.A_NODE_FLAGS ?? '')]
     : existsSync(soketi)
       ? ['soketi', `${soketi} ${A_PORT}`]
