@@ -81,7 +81,10 @@ export class UpstreamClient {
       release();
     });
     signal.addEventListener('abort', onAbort, { once: true });
-    pool.dispatch({ origin, method: req.method, path: req.path, headers: req.headers, body: req.body ?? null }, res);
+    pool.dispatch(
+      { origin, method: req.method, path: req.path, headers: req.headers, body: req.body ?? null },
+      res,
+    );
     return res.head;
   }
 
