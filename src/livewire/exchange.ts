@@ -13,6 +13,7 @@
  * client's input), a local failure (EMFILE), or a full queue.
  */
 import { StringDecoder } from 'node:string_decoder';
+import type { Dispatcher } from 'undici';
 import type { LivewireConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { TunnelChunk, TunnelResponse } from '../protocol/frames.js';
@@ -20,10 +21,10 @@ import type { BudgetRefusal, ByteBudget } from './budget.js';
 import type { CookieJar } from './cookies.js';
 import { GateRefusal } from '../upstreams/gate.js';
 import { refererFor, responseHeaders, setCookieValues } from './headers.js';
+import { readBody } from './read-body.js';
 import { UpstreamFailure } from './replies.js';
 import { Fallback, type TunnelRequest } from './request.js';
 import { errorCode, isConnectError, isInvalidRequest, isLocalError, isTimeout } from '../upstreams/client.js';
-import type { UpstreamHeaders, UpstreamResponse } from '../upstreams/response.js';
 import type { AppUpstreams } from '../upstreams/upstreams.js';
 
 export const MAX_REDIRECTS = 20;
@@ -103,7 +104,7 @@ export async function runExchange(parts: ExchangeParts, x: Exchange): Promise<vo
         });
         return;
       }
-      await res.dump();
+      await res.body.dump();
       if (hop === MAX_REDIRECTS)
         throw new UpstreamFailure(502, `The backend failed: more than ${MAX_REDIRECTS} redirects`);
       const target = new URL(location, new URL(path, x.page));
@@ -147,7 +148,7 @@ async function open(
   x: Exchange,
   hop: number,
   req: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body?: string },
-): Promise<{ origin: string; res: UpstreamResponse }> {
+): Promise<{ origin: string; res: Dispatcher.ResponseData }> {
   // Nothing has run on an upstream yet only before the first answer: later, HTTP would repeat it.
   const refused = (code: 'backend_unavailable' | 'busy' | 'not_allowed', why: string, cause?: unknown): Error =>
     hop === 0 ? new Fallback(code, why) : new UpstreamFailure(502, `The backend failed: ${why}`, why, { cause });
@@ -156,7 +157,7 @@ async function open(
   if (candidates.length === 0) throw refused('backend_unavailable', 'no healthy backend');
   for (const origin of candidates) {
     try {
-      return { origin, res: await parts.upstreams.client.open(origin, { ...req, signal: x.signal }) };
+      return { origin, res: await parts.upstreams.client.request(origin, { ...req, signal: x.signal }) };
     } catch (err) {
       if (x.signal.aborted) throw err;
       if (err instanceof GateRefusal) throw refused('busy', `the backend is busy: ${err.message}`, err);
@@ -192,7 +193,7 @@ async function open(
 async function deliver(
   parts: ExchangeParts,
   x: Exchange,
-  res: UpstreamResponse,
+  res: Dispatcher.ResponseData,
   meta: Pick<TunnelResponse, 'url' | 'redirected' | 'setCookies'>,
 ): Promise<void> {
   const head = {
@@ -204,7 +205,7 @@ async function deliver(
   const limit = parts.config.maxResponseBytes;
   const encoding = firstHeader(res.headers['content-encoding']);
   if (encoding !== undefined && encoding !== 'identity') {
-    res.destroy();
+    res.body.destroy();
     throw new UpstreamFailure(
       502,
       `The backend failed: the backend answered with content-encoding ${encoding.slice(0, 40)}`,
@@ -227,18 +228,15 @@ async function deliver(
     return;
   }
   if (!x.out.response({ ...head, body: '', done: false })) {
-    res.destroy();
+    res.body.destroy();
     return;
   }
   const decoder = new TextDecoder();
   let size = 0;
-  /** The client is gone: the body was dropped, nothing more is sent. */
-  let stopped = false;
   try {
     // One piece of the body at a time: the next is read only once this one is on the socket and
     // the socket has room, so a client that does not read stops the reading of the upstream.
-    await res.read(async (buf) => {
-      if (stopped) return;
+    for await (const buf of res.body as AsyncIterable<Buffer>) {
       size += buf.length;
       if (size > limit) {
         parts.logger.warn('livewire streamed response too large', {
@@ -253,18 +251,16 @@ async function deliver(
         for (const piece of pieces(decoder.decode(buf, { stream: true }), x.frameChars)) {
           await x.out.room();
           if (!x.out.chunk({ chunk: piece, done: false })) {
-            stopped = true;
-            res.destroy();
+            res.body.destroy();
             return;
           }
         }
       } finally {
         x.budget.give(buf.length);
       }
-    });
+    }
   } catch (err) {
-    if (stopped) return;
-    res.destroy();
+    res.body.destroy();
     if (err instanceof UpstreamFailure || x.signal.aborted) throw err;
     throw new UpstreamFailure(502, 'The backend failed while streaming', 'the stream broke', { cause: err });
   }
@@ -278,7 +274,7 @@ async function deliver(
 async function collect(
   parts: ExchangeParts,
   x: Exchange,
-  res: UpstreamResponse,
+  res: Dispatcher.ResponseData,
   held: { bytes: number },
 ): Promise<string> {
   const limit = parts.config.maxResponseBytes;
@@ -286,7 +282,7 @@ async function collect(
   const decoder = new StringDecoder('utf8');
   let text = '';
   try {
-    await res.read((buf) => {
+    await readBody(res.body, (buf) => {
       if (held.bytes + buf.length > limit) {
         parts.logger.warn('livewire response too large', { id: x.request.id, path: x.request.pathname, limit });
         throw new UpstreamFailure(502, TOO_LARGE, `response over maxResponseBytes (${limit})`);
@@ -299,7 +295,7 @@ async function collect(
       return x.out.room();
     });
   } catch (err) {
-    res.destroy();
+    res.body.destroy();
     if (err instanceof UpstreamFailure || x.signal.aborted) throw err;
     if (isTimeout(err))
       throw new UpstreamFailure(504, 'The backend did not answer in time', 'the response body stalled', { cause: err });
@@ -328,7 +324,7 @@ function take(parts: ExchangeParts, x: Exchange, bytes: number): void {
   throw new UpstreamFailure(502, TOO_LARGE, `${what} are over ${refused.setting} (${refused.cap})`);
 }
 
-function isStream(headers: UpstreamHeaders): boolean {
+function isStream(headers: Dispatcher.ResponseData['headers']): boolean {
   const type = firstHeader(headers['content-type']) ?? '';
   return type.toLowerCase().startsWith('text/event-stream') || headers['x-livewire-stream'] !== undefined;
 }

@@ -6,7 +6,6 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from '../log/logger.js';
 import { Gate } from './gate.js';
-import { UpstreamResponse } from './response.js';
 
 /** Connections kept per upstream origin (each carries one request at a time). */
 export const POOL_CONNECTIONS = 64;
@@ -58,34 +57,6 @@ export class UpstreamClient {
       release();
       throw err;
     }
-  }
-
-  /**
-   * One request through undici's dispatch (the tunnel's path): resolves at the response's head;
-   * its body is read with `read` (pieces as they arrive, reading paused while the reader waits) or
-   * dropped with `dump`/`destroy`. Rejects GateRefusal when it could not be dispatched in time
-   * (nothing was sent), the signal's reason when aborted, else undici's error. The connection slot
-   * is held until the body has ended or the request failed or was aborted.
-   */
-  async open(origin: string, req: UpstreamRequest): Promise<UpstreamResponse> {
-    const { pool, gate } = this.pool(origin);
-    const signal = req.signal;
-    const release = gate.tryAcquire(signal) ?? (await gate.acquire(signal));
-    if (signal.aborted) {
-      release();
-      throw signal.reason as Error;
-    }
-    const onAbort = (): void => res.abort(signal.reason as Error);
-    const res = new UpstreamResponse(() => {
-      signal.removeEventListener('abort', onAbort);
-      release();
-    });
-    signal.addEventListener('abort', onAbort, { once: true });
-    pool.dispatch(
-      { origin, method: req.method, path: req.path, headers: req.headers, body: req.body ?? null },
-      res,
-    );
-    return res.head;
   }
 
   /** Slots in use and requests waiting for one upstream (tests, metrics). */
