@@ -116,10 +116,10 @@ async function child(role) {
     ready = { ports };
   } else throw new Error(`unknown role ${role}`);
   process.stdout.write(`${JSON.stringify(ready)}\n`);
-  // Each line asks for the process's CPU time so far (microseconds, user + system).
+  // Each line asks for the process's CPU time so far (microseconds: user + system, then user).
   createInterface({ input: process.stdin }).on('line', () => {
     const { user, system } = process.cpuUsage();
-    process.stdout.write(`cpu ${user + system}\n`);
+    process.stdout.write(`cpu ${user + system} ${user}\n`);
   });
   process.stdin.on('end', () => process.exit(0));
 }
@@ -141,11 +141,12 @@ async function start(role, args, node = process.execPath, flags = []) {
     once(proc, 'exit').then(([code]) => Promise.reject(new Error(`${role} exited (${code}) before it was ready`))),
   ]);
   clearTimeout(timer);
-  /** The child's CPU time so far, in microseconds. */
+  /** The child's CPU time so far, in microseconds: user + system, and user alone. */
   const cpu = async () => {
     const answered = answer();
     proc.stdin.write('cpu\n');
-    return Number((await answered).slice(4));
+    const [total, user] = (await answered).slice(4).split(' ').map(Number);
+    return { total, user };
   };
   const stop = async () => {
     if (proc.exitCode !== null) return;
@@ -272,7 +273,7 @@ async function main() {
   );
   console.log(
     'RTT ms | pages | samples/round | row | p50 / p99 | keep-alive p50 / p99 | ' +
-      'row − keep-alive p50 / p99 | wiremesh CPU µs per request',
+      'row − keep-alive p50 / p99 | wiremesh CPU µs per request (user alone)',
   );
   try {
     for (const rtt of DELAYS) {
@@ -293,14 +294,20 @@ async function main() {
         const names = Object.keys(modes);
         const rounds = Object.fromEntries(names.map((m) => [m, []]));
         const cpu = Object.fromEntries(names.map((m) => [m, []]));
+        const cpuUser = Object.fromEntries(names.map((m) => [m, []]));
         for (let r = 0; r < ROUNDS; r++) {
           // Each mode goes first in turn.
           const order = names.map((_, i) => names[(i + r) % names.length]);
           for (const mode of order) {
             const { pages, wiremesh } = modes[mode];
-            const cpuBefore = wiremesh ? await wiremesh.cpu() : 0;
+            const cpuBefore = wiremesh ? await wiremesh.cpu() : undefined;
             rounds[mode].push(quantiles(await run(await pages(), warmup, count)));
-            if (wiremesh) cpu[mode].push(((await wiremesh.cpu()) - cpuBefore) / (c * (warmup + count)));
+            if (wiremesh && cpuBefore) {
+              const cpuAfter = await wiremesh.cpu();
+              const requests = c * (warmup + count);
+              cpu[mode].push((cpuAfter.total - cpuBefore.total) / requests);
+              cpuUser[mode].push((cpuAfter.user - cpuBefore.user) / requests);
+            }
           }
         }
         const f = (qs) => `${median(qs.map((q) => q.p50)).toFixed(2)} / ${median(qs.map((q) => q.p99)).toFixed(2)}`;
@@ -308,7 +315,9 @@ async function main() {
         const cell = `${String(rtt).padStart(6)} | ${String(c).padStart(5)} | ${String(c * count).padStart(13)}`;
         for (const mode of names) {
           if (mode === 'keepAlive') continue;
-          const cpuCell = cpu[mode].length ? median(cpu[mode]).toFixed(0) : '-';
+          const cpuCell = cpu[mode].length
+            ? `${median(cpu[mode]).toFixed(0)} (user ${median(cpuUser[mode]).toFixed(0)})`
+            : '-';
           console.log(
             `${cell} | ${ROW[mode]} | ` +
               `${f(rounds[mode])} | ${f(rounds.keepAlive)} | ${diff(mode, 'p50').toFixed(2)} / ${diff(mode, 'p99').toFixed(2)} | ${cpuCell}`,

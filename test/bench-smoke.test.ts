@@ -68,7 +68,8 @@ const SMOKES: Record<string, Smoke> = {
         '--relay',
       ],
     }),
-    result: /^ +2 \| +3 \| +15 \| this \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| -?[\d.]+ \/ -?[\d.]+ \| \d+$/m,
+    result:
+      /^ +2 \| +3 \| +15 \| this \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| -?[\d.]+ \/ -?[\d.]+ \| \d+ \(user \d+\)$/m,
   },
   'laravel-rtt.mjs': {
     skip: laravelRigMissing,
