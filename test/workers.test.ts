@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { connected, pusherClient, serverSdk, until, type PusherClient } from './helpers/clients.js';
-import { freePort, spawnServer, type ServerProcess } from './helpers/server.js';
+import { freePort, spawnServer, testApp, type ServerProcess } from './helpers/server.js';
 import { childPids } from './helpers/api-process.js';
 import { currentLtsNode } from './helpers/node-current.js';
 
@@ -245,7 +245,7 @@ describe(
 );
 
 describe('workers: failures', () => {
-  it('a worker that cannot listen stops the node with exit 1 and says why', async () => {
+  it('a port another process holds stops the node with exit 1 before any worker starts, naming the setting', async () => {
     const port = await freePort();
     const squatter = net.createServer((s) => s.destroy());
     await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
@@ -253,11 +253,29 @@ describe('workers: failures', () => {
     try {
       await assert.rejects(
         spawnServer({ port, workers: 2, cluster: { mesh: { port: meshPort } } }),
-        (err: Error) => /exited early \(1\)/.test(err.message) && /worker failed to start/.test(err.message),
+        (err: Error) =>
+          /exited early \(1\)/.test(err.message) &&
+          new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`).test(err.message) &&
+          !/worker failed to start/.test(err.message),
       );
     } finally {
       squatter.close();
     }
+  });
+
+  it('a worker that cannot listen stops the node with exit 1 and says why', async () => {
+    // An address no interface here has (TEST-NET-1): the port is free, the workers' bind fails.
+    const meshPort = await freePortRun(2);
+    await assert.rejects(
+      spawnServer({
+        host: '192.0.2.1',
+        port: await freePort(),
+        workers: 2,
+        apps: [testApp({ key: 'workers-key', secret: 'f'.repeat(64) })],
+        cluster: { mesh: { port: meshPort } },
+      }),
+      (err: Error) => /exited early \(1\)/.test(err.message) && /worker failed to start/.test(err.message),
+    );
   });
 });
 
