@@ -35,15 +35,18 @@ async function freePortRun(n: number): Promise<number> {
   throw new Error('no run of free ports found');
 }
 
-/** Established TCP connections accepted on `port`, per process. */
-function acceptedPerPid(pids: number[], port: number): Map<number, number> {
+/** TCP states in /proc/net/tcp: an accepted connection, a listening socket. */
+const ESTABLISHED = '01';
+const LISTEN = '0A';
+
+/** TCP sockets on local `port` in `state`, per process (the pids given). */
+function socketsPerPid(pids: number[], port: number, state: string): Map<number, number> {
   const inodes = new Set<string>();
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
-      const localPort = parseInt(f[1]!.split(':')[1]!, 16);
-      if (localPort === port && f[3] === '01') inodes.add(f[9]!);
+      if (parseInt(f[1]!.split(':')[1]!, 16) === port && f[3] === state) inodes.add(f[9]!);
     }
   }
   const out = new Map<number, number>();
@@ -62,31 +65,10 @@ function acceptedPerPid(pids: number[], port: number): Map<number, number> {
   return out;
 }
 
-/** Listening TCP sockets on `port`, per process (the pids given). */
-function listeningPerPid(pids: number[], port: number): Map<number, number> {
-  const inodes = new Set<string>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      if (parseInt(f[1]!.split(':')[1]!, 16) === port && f[3] === '0A') inodes.add(f[9]!);
-    }
-  }
-  const out = new Map<number, number>();
-  for (const pid of pids) {
-    let n = 0;
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m && inodes.has(m[1]!)) n++;
-      } catch {
-        // fd closed meanwhile
-      }
-    }
-    out.set(pid, n);
-  }
-  return out;
-}
+/** Established TCP connections accepted on `port`, per process. */
+const acceptedPerPid = (pids: number[], port: number): Map<number, number> => socketsPerPid(pids, port, ESTABLISHED);
+/** Listening TCP sockets on `port`, per process. */
+const listeningPerPid = (pids: number[], port: number): Map<number, number> => socketsPerPid(pids, port, LISTEN);
 
 /** How many members the client's pusher-js presence channel holds. */
 function members(c: PusherClient, channel: string): number {
