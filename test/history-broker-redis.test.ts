@@ -12,31 +12,11 @@ import { createClient } from 'redis';
 import { startBroker, type Broker } from './helpers/brokers.js';
 import { serverSdk, sleep, until } from './helpers/clients.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
-import { RawClient, appUrl, type Frame } from './helpers/ws-raw.js';
+import type { RawClient } from './helpers/ws-raw.js';
+import { numbers, posOf, subscribe } from './history/broker-client.js';
 
 const PREFIX = 'wmtest';
 const HISTORY = { channels: ['hist-*'], maxEvents: 5, maxAgeMs: 60_000, resumesPerSecond: 1 };
-
-interface Resumed {
-  raw: RawClient;
-  /** Frames on the channel after subscription_succeeded. */
-  frames: () => Frame[];
-}
-
-async function subscribe(port: number, channel: string, resume?: string): Promise<Resumed> {
-  const raw = new RawClient(appUrl(port));
-  await raw.established();
-  raw.send({ event: 'pusher:subscribe', data: { channel, ...(resume === undefined ? {} : { wm_resume: resume }) } });
-  await raw.next((f) => f.event === 'pusher_internal:subscription_succeeded', 'subscribed');
-  const at = raw.frames.findIndex((f) => f.event === 'pusher_internal:subscription_succeeded');
-  return { raw, frames: () => raw.frames.slice(at + 1) };
-}
-
-const posOf = (raw: RawClient, n: number): string => {
-  const text = raw.texts.find((t) => t.includes(`\\"n\\":${n}}`));
-  if (!text) throw new Error(`event ${n} not received`);
-  return (JSON.parse(text) as { wm_pos: string }).wm_pos;
-};
 
 for (const variant of [
   { name: 'a standalone server', cluster: false, sharded: false },
@@ -112,10 +92,7 @@ for (const variant of [
       const gap = await subscribe(nodes[0]!.port, channel, posOf(live.raw, 4));
       opened.push(ok.raw, gap.raw);
       await ok.raw.next((f) => f.event === 'wiremesh:resumed', 'resumed');
-      assert.deepEqual(
-        ok.frames().flatMap((f) => (f.event === 'n' ? [(JSON.parse(f.data as string) as { n: number }).n] : [])),
-        [6, 7, 8, 9, 10],
-      );
+      assert.deepEqual(numbers(ok), [6, 7, 8, 9, 10]);
       const g = await gap.raw.next((f) => f.event === 'wiremesh:gap', 'gap');
       assert.match(String(g.data), /too_old/);
     });
