@@ -28,6 +28,28 @@ interface Nodes {
 const warnings = (nodes: TestServer[]): string[] =>
   nodes.flatMap((n) => n.logs.filter((l) => /"level":(40|50)/.test(l)).map((l) => l.slice(0, 400)));
 
+/** Three in-process nodes over a real broker, history kept in it (Redis Streams, JetStream). */
+async function overBroker(kind: 'redis' | 'nats'): Promise<Nodes> {
+  const broker = await startBroker(kind);
+  const cluster = {
+    driver: kind,
+    ...(kind === 'redis' ? { redis: { url: broker.url } } : { nats: { servers: [broker.url] } }),
+    heartbeatMs: 100,
+    nodeTimeoutMs: 500,
+  };
+  const nodes: TestServer[] = [];
+  for (let i = 0; i < 3; i++)
+    nodes.push(await startTestServer({ nodeId: `node${i}`, cluster, apps: [testApp(HISTORY_APP)], logLevel: 'warn' }));
+  return {
+    ports: nodes.map((n) => n.port),
+    warnings: () => warnings(nodes),
+    close: async () => {
+      await Promise.all(nodes.map((n) => n.close()));
+      await broker.stop();
+    },
+  };
+}
+
 /** Three in-process nodes: over the memory bus (history in memory, owner nodes), or over a real Redis (Redis Streams) or NATS (JetStream). */
 const SETUPS: Array<{ name: string; start: () => Promise<Nodes> }> = [
   {
@@ -37,46 +59,8 @@ const SETUPS: Array<{ name: string; start: () => Promise<Nodes> }> = [
       return { ports: c.nodes.map((n) => n.port), warnings: () => warnings(c.nodes), close: () => c.close() };
     },
   },
-  {
-    name: 'redis, history in Redis Streams',
-    start: async () => {
-      const broker = await startBroker('redis');
-      const cluster = { driver: 'redis', redis: { url: broker.url }, heartbeatMs: 100, nodeTimeoutMs: 500 };
-      const nodes: TestServer[] = [];
-      for (let i = 0; i < 3; i++)
-        nodes.push(
-          await startTestServer({ nodeId: `node${i}`, cluster, apps: [testApp(HISTORY_APP)], logLevel: 'warn' }),
-        );
-      return {
-        ports: nodes.map((n) => n.port),
-        warnings: () => warnings(nodes),
-        close: async () => {
-          await Promise.all(nodes.map((n) => n.close()));
-          await broker.stop();
-        },
-      };
-    },
-  },
-  {
-    name: 'nats, history in JetStream',
-    start: async () => {
-      const broker = await startBroker('nats');
-      const cluster = { driver: 'nats', nats: { servers: [broker.url] }, heartbeatMs: 100, nodeTimeoutMs: 500 };
-      const nodes: TestServer[] = [];
-      for (let i = 0; i < 3; i++)
-        nodes.push(
-          await startTestServer({ nodeId: `node${i}`, cluster, apps: [testApp(HISTORY_APP)], logLevel: 'warn' }),
-        );
-      return {
-        ports: nodes.map((n) => n.port),
-        warnings: () => warnings(nodes),
-        close: async () => {
-          await Promise.all(nodes.map((n) => n.close()));
-          await broker.stop();
-        },
-      };
-    },
-  },
+  { name: 'redis, history in Redis Streams', start: () => overBroker('redis') },
+  { name: 'nats, history in JetStream', start: () => overBroker('nats') },
 ];
 
 for (const setup of SETUPS)
