@@ -97,6 +97,11 @@ export async function main(argv: string[]): Promise<number> {
       reason:
         'background compiler threads keep ~10 MiB of freed memory after connect bursts; a 1 MiB young generation scavenges 4x as often',
     });
+  /** The port is held by another process: say which setting chose it and which change it (exit 1). */
+  const refusePort = (c: Config): number => {
+    process.stderr.write(`${portInUseMessage(c.host, c.port, sources, file ?? process.env.WIREMESH_CONFIG)}\n`);
+    return 1;
+  };
   const workers = config.workers;
   if (workers > 1 && cluster.isPrimary) {
     if (isDefaultCredentials(config))
@@ -104,11 +109,8 @@ export async function main(argv: string[]): Promise<number> {
     // The workers bind the port with SO_REUSEPORT (both transports), which would let them join
     // another server's listening sockets on it without an error: the port is checked first.
     if (await portInUse(config.host, config.port)) {
-      process.stderr.write(
-        `${portInUseMessage(config.host, config.port, sources, file ?? process.env.WIREMESH_CONFIG)}\n`,
-      );
       process.exitCode = 1;
-      return 1;
+      return refusePort(config);
     }
     process.exitCode = await supervise(workers, logger.child({ part: 'supervisor' }));
     return process.exitCode;
@@ -132,12 +134,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(worker ? { sharedPort: true, metricsFrom: (render: () => string) => workerMetrics(index, render) } : {}),
     });
   } catch (err) {
-    if (!worker && (await portInUse(config.host, config.port))) {
-      process.stderr.write(
-        `${portInUseMessage(config.host, config.port, sources, file ?? process.env.WIREMESH_CONFIG)}\n`,
-      );
-      return 1;
-    }
+    if (!worker && (await portInUse(config.host, config.port))) return refusePort(config);
     throw err;
   }
   if (worker) process.send?.({ type: 'wiremesh:ready', port: server.port } satisfies WorkerReady);
