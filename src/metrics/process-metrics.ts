@@ -6,11 +6,13 @@
  *
  * Why not prom-client itself: it keeps a second registry whose text is produced asynchronously,
  * while /metrics (and the workers' merge, which labels every series with its worker) works on
- * this registry's synchronous text. What is measured costs nothing between scrapes: the event
- * loop delay is Node's native histogram and GC durations come from a PerformanceObserver.
+ * this registry's synchronous text. What is measured costs next to nothing between scrapes: the
+ * event loop delay is Node's native histogram, sampled only while the loop is busy (loop-lag.ts),
+ * and GC durations come from a PerformanceObserver.
  */
-import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import { LoopLag } from './loop-lag.js';
 import { Histogram, type MetricsRegistry } from './registry.js';
 
 const GC_KINDS: Record<number, string> = {
@@ -28,9 +30,7 @@ export interface ProcessMetrics {
 
 /** Adds Node's process metrics to `registry` under `prefix`; `stop()` ends the observers. */
 export function addProcessMetrics(registry: MetricsRegistry, prefix = 'wiremesh_'): ProcessMetrics {
-  const RESOLUTION_MS = 10; // prom-client's default precision
-  const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-  loop.enable();
+  const loop = new LoopLag();
   const gc = new Histogram(
     `${prefix}nodejs_gc_duration_seconds`,
     'Garbage collection duration by kind, one of major, minor, incremental or weakcb',
@@ -124,11 +124,10 @@ export function addProcessMetrics(registry: MetricsRegistry, prefix = 'wiremesh_
   });
 
   return {
-    // The histogram's samples include the timer's own period; what is beyond it is the lag.
-    eventLoopLagSeconds: () => (loop.count > 0 ? Math.max(0, loop.mean / 1e9 - RESOLUTION_MS / 1000) : 0),
+    eventLoopLagSeconds: () => loop.lagSeconds(),
     stop: () => {
       observer.disconnect();
-      loop.disable();
+      loop.stop();
     },
   };
 }
