@@ -18,7 +18,7 @@
  * nothing here can make a cookie. A value that does not verify under any key means nothing here
  * (undefined), and the caller then treats any new value as a change.
  */
-import { createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { createDecipheriv, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { laravelKeyBytes } from '../config/livewire.js';
 import type { LivewireConfig } from '../config/schema.js';
 import type { CookieMeaning, CookieReader } from './cookies.js';
@@ -26,6 +26,8 @@ import type { CookieMeaning, CookieReader } from './cookies.js';
 /** Cookies are at most 4096 bytes (cookies.ts ignores larger ones); more is not Laravel's. */
 const MAX_VALUE_CHARS = 8192;
 const PREFIX_CHARS = 41;
+/** Cookie names whose prefixes are kept. */
+const MAX_NAMES = 64;
 const CBC_IV_BYTES = 16;
 const GCM_IV_BYTES = 12;
 const GCM_TAG_BYTES = 16;
@@ -38,12 +40,21 @@ interface Payload {
 }
 
 export class LaravelCookies implements CookieReader {
+  /**
+   * Imported once: handing crypto a Buffer imports the key again on every call, which was most of
+   * the ~75 µs a cookie took (two cookies on every Laravel response).
+   */
+  private readonly keys: readonly KeyObject[];
+  /** `cookiePrefix` of each cookie name seen, per key (a handful of names). */
+  private readonly prefixes = new Map<string, readonly string[]>();
+
   /** The current key first, then the previous ones: each 16 or 32 bytes. */
-  constructor(private readonly keys: readonly Buffer[]) {
+  constructor(keys: readonly Buffer[]) {
     if (keys.length === 0) throw new Error('LaravelCookies needs at least one key');
     for (const key of keys) {
       if (key.length !== 16 && key.length !== 32) throw new Error('a Laravel key is 16 or 32 bytes');
     }
+    this.keys = keys.map((key) => createSecretKey(key));
   }
 
   read(name: string, value: string): CookieMeaning | undefined {
@@ -52,8 +63,18 @@ export class LaravelCookies implements CookieReader {
     // EncryptCookies::$serialize = true (an app's choice) wraps the value in PHP's serialize().
     const text = /^s:\d+:"[\s\S]*";$/.test(plaintext) ? plaintext.slice(plaintext.indexOf('"') + 1, -2) : plaintext;
     const prefix = text.slice(0, PREFIX_CHARS);
-    if (!this.keys.some((key) => prefix === cookiePrefix(name, key))) return undefined;
+    if (!this.prefixesOf(name).includes(prefix)) return undefined;
     return sessionCookie(prefix, text.slice(PREFIX_CHARS), (data) => this.decrypt(data)) ?? { same: text };
+  }
+
+  private prefixesOf(name: string): readonly string[] {
+    let known = this.prefixes.get(name);
+    if (known === undefined) {
+      known = this.keys.map((key) => cookiePrefix(name, key));
+      // Names come from the backend's Set-Cookie headers; a backend inventing names cannot grow this.
+      if (this.prefixes.size < MAX_NAMES) this.prefixes.set(name, known);
+    }
+    return known;
   }
 
   /** The plaintext of an Encrypter payload (a cookie value, URL-encoded or not), or undefined. */
@@ -81,7 +102,7 @@ export function laravelCookies(
 }
 
 /** `hash_hmac('sha1', $name.'v2', $key).'|'`: the start of every cookie plaintext. */
-function cookiePrefix(name: string, key: Buffer): string {
+function cookiePrefix(name: string, key: KeyObject): string {
   return `${createHmac('sha1', key).update(`${name}v2`).digest('hex')}|`;
 }
 
@@ -99,7 +120,7 @@ function parsePayload(value: string): Payload | undefined {
   return { iv, value: cipher, mac, tag };
 }
 
-function decryptCbc(p: Payload, key: Buffer): string | undefined {
+function decryptCbc(p: Payload, key: KeyObject): string | undefined {
   const iv = Buffer.from(p.iv, 'base64');
   if (iv.length !== CBC_IV_BYTES || !/^[0-9a-f]{64}$/.test(p.mac)) return undefined;
   const mac = createHmac('sha256', key)
@@ -107,7 +128,7 @@ function decryptCbc(p: Payload, key: Buffer): string | undefined {
     .digest();
   if (!timingSafeEqual(mac, Buffer.from(p.mac, 'hex'))) return undefined;
   try {
-    const decipher = createDecipheriv(key.length === 16 ? 'aes-128-cbc' : 'aes-256-cbc', key, iv);
+    const decipher = createDecipheriv(key.symmetricKeySize === 16 ? 'aes-128-cbc' : 'aes-256-cbc', key, iv);
     return Buffer.concat([decipher.update(p.value, 'base64'), decipher.final()]).toString('utf8');
   } catch {
     // Verified under this key but not decryptable: not a payload of this key after all.
@@ -115,12 +136,12 @@ function decryptCbc(p: Payload, key: Buffer): string | undefined {
   }
 }
 
-function decryptGcm(p: Payload, key: Buffer): string | undefined {
+function decryptGcm(p: Payload, key: KeyObject): string | undefined {
   const iv = Buffer.from(p.iv, 'base64');
   const tag = Buffer.from(p.tag, 'base64');
   if (iv.length !== GCM_IV_BYTES || tag.length !== GCM_TAG_BYTES) return undefined;
   try {
-    const decipher = createDecipheriv(key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, iv);
+    const decipher = createDecipheriv(key.symmetricKeySize === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, iv);
     decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(p.value, 'base64'), decipher.final()]).toString('utf8');
   } catch {
