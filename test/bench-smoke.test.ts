@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,10 +28,16 @@ function harnessMissing(): string | null {
   return null;
 }
 
+interface SmokeRun {
+  args: string[];
+  env?: Record<string, string>;
+  /** A temporary directory the run writes into (heap snapshots, profiles): removed afterwards. */
+  temp?: string;
+}
+
 interface Smoke {
   /** node flags, script arguments and environment of the tiny run; a function when they need set-up. */
-  run?: () =>
-    Promise<{ args: string[]; env?: Record<string, string> }> | { args: string[]; env?: Record<string, string> };
+  run?: () => Promise<SmokeRun> | SmokeRun;
   /** The line that says the run produced its result. */
   result?: RegExp;
   /** Not run on its own: why (it is run by another script, or cannot run here). */
@@ -78,17 +84,14 @@ const SMOKES: Record<string, Smoke> = {
       /^ +0 ms \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+$/m,
   },
   'soak.mjs': {
-    run: () => ({
-      args: ['bench/soak.mjs'],
-      env: {
-        MINUTES: '0.1',
-        SAMPLE_S: '2',
-        CLIENTS: '20',
-        CHURN_PER_S: '2',
-        API_PER_S: '5',
-        SNAPSHOTS: mkdtempSync(join(tmpdir(), 'wiremesh-soak-')),
-      },
-    }),
+    run: () => {
+      const temp = mkdtempSync(join(tmpdir(), 'wiremesh-soak-'));
+      return {
+        args: ['bench/soak.mjs'],
+        env: { MINUTES: '0.1', SAMPLE_S: '2', CLIENTS: '20', CHURN_PER_S: '2', API_PER_S: '5', SNAPSHOTS: temp },
+        temp,
+      };
+    },
     result: /^node 1: rss .* MB\/h[\s\S]*^node 1 heap between snapshots: [\s\S]*^soak: both nodes stopped cleanly$/m,
   },
   'fragments.mjs': {
@@ -128,7 +131,7 @@ const SMOKES: Record<string, Smoke> = {
       await once(prof, 'exit');
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       assert.ok(file, `no .cpuprofile written in ${dir}`);
-      return { args: ['bench/profile-summary.mjs', join(dir, file), '5'] };
+      return { args: ['bench/profile-summary.mjs', join(dir, file), '5'], temp: dir };
     },
     result: /ms sampled busy[\s\S]*^self time by function$[\s\S]*^self time by file$/m,
   },
@@ -193,7 +196,8 @@ describe('bench scripts, tiny runs', { timeout: 240_000 }, () => {
     it(script, async (t) => {
       const why = smoke.skip?.() ?? null;
       if (why !== null || !smoke.run) return t.skip(why ?? 'no run');
-      const { args, env } = await smoke.run();
+      const { args, env, temp } = await smoke.run();
+      if (temp !== undefined) t.after(() => rmSync(temp, { recursive: true, force: true }));
       const started = Date.now();
       const { code, out } = await runScript(args, env);
       const tail = out.slice(-3000);
