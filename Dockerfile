@@ -16,6 +16,9 @@ COPY deploy/image/setup.sh /usr/local/lib/wiremesh/setup.sh
 RUN sh /usr/local/lib/wiremesh/setup.sh runtime
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 COPY --from=build /opt/wiremesh /opt/wiremesh
+# jemalloc instead of glibc's malloc: RSS returns after bursts of work (bench/RESULTS.md, "Memory
+# over an hour"). Unset it (`-e LD_PRELOAD=`) to run on glibc's malloc.
+ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
 RUN sh /usr/local/lib/wiremesh/setup.sh check
 
 # No WIREMESH_HOST/PORT here: they would shadow REVERB_SERVER_PORT, PORT and Fly's `::` default.

@@ -5,8 +5,10 @@
 #   setup.sh app SRC DEST   build stage (Node 24 + npm): npm ci, build and `npm pack` SRC, then
 #                           install that tarball with production dependencies into DEST
 #                           (/opt/wiremesh), keeping only this platform's native uWebSockets.js binary
-#   setup.sh runtime        final stage (Debian 13 slim): CA certificates, tini, user wiremesh (10001)
-#   setup.sh check          final stage: the native transport loads with the image's Node; fails otherwise
+#   setup.sh runtime        final stage (Debian 13 slim): CA certificates, tini, jemalloc (linked as
+#                           /usr/local/lib/libjemalloc.so.2 on every architecture), user wiremesh (10001)
+#   setup.sh check          final stage: the native transport loads with the image's Node, and jemalloc
+#                           is the allocator when LD_PRELOAD names it; fails otherwise
 set -eu
 
 step=${1:?usage: setup.sh app SRC DEST | runtime | check}
@@ -34,7 +36,10 @@ app)
 runtime)
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends ca-certificates tini
+  # jemalloc: glibc's malloc keeps what a burst of work freed (bench/RESULTS.md, "Memory over an
+  # hour"); the Dockerfile preloads it through LD_PRELOAD, one path for amd64 and arm64.
+  apt-get install -y -q --no-install-recommends ca-certificates tini libjemalloc2
+  ln -sf "$(dpkg -L libjemalloc2 | grep '/libjemalloc\.so\.2$' | head -1)" /usr/local/lib/libjemalloc.so.2
   rm -rf /var/lib/apt/lists/*
   getent group wiremesh >/dev/null || groupadd --system --gid 10001 wiremesh
   getent passwd wiremesh >/dev/null ||
@@ -47,6 +52,15 @@ check)
     const native = await loadNative();
     console.log('native transport:', native.package, 'on Node', process.version);
   "
+  case "${LD_PRELOAD:-}" in
+  *jemalloc*)
+    node -e "
+      const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
+      if (!maps.includes('libjemalloc')) { console.error('LD_PRELOAD names jemalloc but it is not loaded'); process.exit(1); }
+      console.log('allocator: jemalloc');
+    "
+    ;;
+  esac
   ;;
 *)
   echo "setup.sh: unknown step $step" >&2
