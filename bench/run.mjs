@@ -48,13 +48,7 @@ const workers = process.env.WORKERS ?? '1';
 const [aName, aStart] = process.env.A_ROOT
   ? [
       'wiremesh-before',
-      wiremesh(
-        A_PORT,
-        process.env.TRANSPORT ?? 'auto',
-        process.env.WORKERS ?? '1',
-        process.env.A_NODE_FLAGS ?? '',
-        process.env.A_ROOT,
-      ),
+      wiremesh(A_PORT, process.env.TRANSPORT ?? 'auto', workers, process.env.A_NODE_FLAGS ?? '', process.env.A_ROOT),
     ]
   : process.env.A === 'wiremesh'
     ? ['wiremesh-1w', wiremesh(A_PORT, process.env.TRANSPORT ?? 'auto', '1', process.env.A_NODE_FLAGS ?? '')]
