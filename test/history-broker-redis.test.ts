@@ -58,7 +58,10 @@ for (const variant of [
       opened.push(fresh.raw, old.raw);
       await old.raw.next((f) => f.event === 'wiremesh:gap', 'a gap for a stream that is not there');
       assert.match(String(old.frames().find((f) => f.event === 'wiremesh:gap')?.data), /reset/);
-      const position = await fresh.raw.next((f) => f.event === 'wiremesh:position', 'a starting position');
+      const position = await fresh.raw.next(
+        (f) => f.event === 'pusher_internal:subscription_succeeded' && 'wm_pos' in f,
+        'a starting position',
+      );
       const start = (position as { wm_pos?: string }).wm_pos ?? '';
       assert.match(start, /^[A-Za-z0-9_-]+:0$/, 'before the first event of an epoch taken now');
       const kept = await keys();

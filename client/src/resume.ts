@@ -8,8 +8,10 @@
  *
  * It remembers the stream position of the last event on each channel (the `wm_pos` field of the
  * frame, which pusher-js itself ignores), and on every (re)subscription asks the server to resume
- * from it (`wm_resume` in `pusher:subscribe`, which Pusher servers ignore). The server replays what
- * was missed, in order and once, then `wiremesh:resumed`; when it cannot, it sends `wiremesh:gap`
+ * from it (`wm_resume` in `pusher:subscribe`, which Pusher servers ignore; `new` without one: the
+ * server's `subscription_succeeded` then names where the subscription starts, so a client cut off
+ * right after it still resumes). The server replays what was missed, in order and once, then
+ * `wiremesh:resumed`; when it cannot, it sends `wiremesh:gap`
  * `{reason}` (`too_old`, `reset`, `unavailable`, `overflow`): the app should reload the channel's
  * state. A change of stream on a live channel (its history node died) is reported the same way,
  * with reason `reset`, emitted locally.
@@ -89,10 +91,15 @@ export function enableResume(pusher: ResumablePusher, options: ResumeOptions = {
 
   function track(channel: string, event: string, pos: Pos | null): void {
     const known = positions.get(channel);
-    if (event === 'wiremesh:gap' || event === 'wiremesh:resumed' || event === 'wiremesh:position') {
+    if (event === 'wiremesh:gap' || event === 'wiremesh:resumed') {
       // Authoritative: the server's answer to our resume.
       if (pos) positions.set(channel, pos);
       else positions.delete(channel);
+      return;
+    }
+    if (event === 'pusher_internal:subscription_succeeded') {
+      // A new subscription's confirmation names where it starts; a resume's names nothing (keep ours).
+      if (pos) positions.set(channel, pos);
       return;
     }
     if (!pos) return;

@@ -22,7 +22,7 @@ import { LocalDelivery } from './delivery.js';
 import { TransitionEffects } from './effects.js';
 import { FakeFanout, FakeSocket, testConfig } from './fakes.test.helper.js';
 import { LocalRegistry } from './registry.js';
-import { DirectStreams, type ChannelStreams, type Except } from './streams.js';
+import { DirectStreams, type ChannelStreams, type Confirm, type Except } from './streams.js';
 import { Watchlists } from './watchlist.js';
 
 interface Published {
@@ -34,7 +34,7 @@ interface Published {
 
 class RecordingStreams implements ChannelStreams {
   readonly published: Published[] = [];
-  readonly resumes: Array<{ channel: string; request: unknown; attach: () => void }> = [];
+  readonly resumes: Array<{ channel: string; request: unknown; confirm: Confirm }> = [];
   readonly cancels: string[] = [];
   /** Whether `resume` takes the attach over. */
   takes = false;
@@ -42,8 +42,8 @@ class RecordingStreams implements ChannelStreams {
   publish(appId: string, topic: string, frame: string, except?: Except): void {
     this.published.push({ appId, topic, frame, except });
   }
-  resume(_conn: Connection, channel: string, _topic: string, request: unknown, attach: () => void): boolean {
-    this.resumes.push({ channel, request, attach });
+  resume(_conn: Connection, channel: string, _topic: string, request: unknown, confirm: Confirm): boolean {
+    this.resumes.push({ channel, request, confirm });
     return this.takes;
   }
   cancel(_conn: Connection, topic: string): void {
@@ -191,10 +191,16 @@ test('subscribe with a resume request: the port decides; when it takes over, the
   send(a.handler, { event: 'pusher:subscribe', data: { channel: 'news', wm_resume: 'ep:3' } });
   assert.equal(recording.resumes.length, 1);
   assert.equal(recording.resumes[0]?.request, 'ep:3');
-  assert.ok(a.socket.events().includes('pusher_internal:subscription_succeeded'));
+  assert.ok(!a.socket.events().includes('pusher_internal:subscription_succeeded'), 'confirmed by the port');
   assert.equal(fanout.topicSize('app-id\u0000news'), 0, 'not attached while the resume waits');
-  recording.resumes[0]!.attach();
+  const confirm = recording.resumes[0]!.confirm;
+  assert.match(String(confirm.succeeded), /pusher_internal:subscription_succeeded/);
+  confirm.attach();
   assert.equal(fanout.topicSize('app-id\u0000news'), 1);
+  recording.takes = false;
+  send(a.handler, { event: 'pusher:subscribe', data: { channel: 'sport', wm_resume: 'ep:3' } });
+  assert.ok(a.socket.events().includes('pusher_internal:subscription_succeeded'), 'not taken: confirmed at once');
+  assert.equal(fanout.topicSize('app-id\u0000sport'), 1);
 });
 
 test('a subscriber whose resume still waits keeps the topic watched when the last attached one leaves', () => {
@@ -207,7 +213,7 @@ test('a subscriber whose resume still waits keeps the topic watched when the las
   recording.pending = 1;
   send(a.handler, { event: 'pusher:unsubscribe', data: { channel: 'news' } });
   assert.deepEqual(link.calls, ['watch app-id\u0000news'], 'still watched for the waiting resume');
-  recording.resumes.at(-1)!.attach();
+  recording.resumes.at(-1)!.confirm.attach();
   recording.pending = 0;
   send(b.handler, { event: 'pusher:unsubscribe', data: { channel: 'news' } });
   assert.deepEqual(link.calls, ['watch app-id\u0000news', 'unwatch app-id\u0000news']);

@@ -7,7 +7,7 @@
  * app keeps history, else history's, which sends the channels without history here.
  */
 import type { ClusterLink } from '../cluster/types.js';
-import type { WsSocket } from '../transport/types.js';
+import type { TextFrame, WsSocket } from '../transport/types.js';
 import type { Connection } from './connection.js';
 import type { LocalDelivery } from './delivery.js';
 
@@ -16,6 +16,18 @@ import type { LocalDelivery } from './delivery.js';
  * the socket is on this node), or the id of a socket on another node or of none known here.
  */
 export type Except = Pick<Connection, 'socketId' | 'socket'> | string;
+
+/**
+ * A subscription whose confirmation a resume takes over: the client is told it is subscribed
+ * (`succeeded`, which the stream may give its starting position) only together with what it
+ * needs to resume from there, so a client cut off right after `subscription_succeeded` never
+ * lacks a position; the socket is attached to the live events after the replay (`attach`).
+ */
+export interface Confirm {
+  /** The `pusher_internal:subscription_succeeded` frame (presence: with the member list). */
+  readonly succeeded: TextFrame;
+  attach(): void;
+}
 
 export interface ChannelStreams {
   /**
@@ -26,11 +38,12 @@ export interface ChannelStreams {
    */
   publish(appId: string, topic: string, frame: string, except?: Except): void | Promise<void>;
   /**
-   * A subscription on `channel` just succeeded with a resume request (`wm_resume`, the client's,
-   * unchecked). Returns true when the stream takes over attaching the socket to `topic` (`attach`,
-   * after the replay); false when the request does not apply and the caller attaches it now.
+   * A subscription on `channel` was accepted with a resume request (`wm_resume`, the client's,
+   * unchecked). Returns true when the stream takes over confirming it and attaching the socket to
+   * `topic` (`confirm`, once its position is known); false when the request does not apply and
+   * the caller confirms and attaches it now.
    */
-  resume(conn: Connection, channel: string, topic: string, request: unknown, attach: () => void): boolean;
+  resume(conn: Connection, channel: string, topic: string, request: unknown, confirm: Confirm): boolean;
   /** The connection left `topic` (or closed): a resume still waiting for it is dropped. */
   cancel(conn: Connection, topic: string): void;
   /**

@@ -125,9 +125,12 @@ export class Subscriptions {
     this.deps.presence.join(shared.topic, key, conn.socketId, meta);
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     if (perIp > 0) this.perAddress.set(group, (this.perAddress.get(group) ?? 0) + 1);
-    conn.socket.send(this.succeeded(channel, kind, topic));
+    const succeeded = this.succeeded(channel, kind, topic);
     const attach = (): void => conn.socket.subscribe(shared.topic);
-    if (!this.deps.streams.resume(conn, channel, topic, resume, attach)) attach();
+    if (!this.deps.streams.resume(conn, channel, topic, resume, { succeeded, attach })) {
+      conn.socket.send(succeeded);
+      attach();
+    }
     if (isCacheChannel(channel)) this.replayCache(conn, channel, topic);
   }
 

@@ -12,7 +12,7 @@ import { Connection } from '../core/connection.js';
 import { LocalDelivery } from '../core/delivery.js';
 import { FakeFanout, type FakeSocket, recordingLogger, testConfig } from '../core/fakes.test.helper.js';
 import { createServerMetrics } from '../metrics/server-metrics.js';
-import { channelEvent } from '../protocol/frames.js';
+import { channelEvent, subscriptionSucceeded } from '../protocol/frames.js';
 import { HistoryChannels } from './channels.js';
 import { parsePosition, positionOfFrame } from './position.js';
 import { Refusals } from '../limits/refusals.js';
@@ -84,7 +84,10 @@ function setup(t: TestContext, opts: { remote?: boolean; resumeTimeoutMs?: numbe
       closed() {},
     });
     conn.addSubscription({ channel: 'orders', topic: TOPIC });
-    const took = resumer.resume(conn, 'orders', TOPIC, request, () => socket.subscribe(TOPIC));
+    const took = resumer.resume(conn, 'orders', TOPIC, request, {
+      succeeded: subscriptionSucceeded('orders'),
+      attach: () => socket.subscribe(TOPIC),
+    });
     return { socket, conn, took };
   };
   /** The owner's answer to the last request, as the receiver of `hist` messages hands it over. */
@@ -96,10 +99,17 @@ function setup(t: TestContext, opts: { remote?: boolean; resumeTimeoutMs?: numbe
   return { app, owner, peers, fanout, delivery, resumer, live, resume, answerLast, lines };
 }
 
-/** What a socket got: the serial of each event, the name of each wiremesh:* notice. */
+/**
+ * What a socket got: the serial of each event, the name of each wiremesh:* notice, `ok` for the
+ * subscription's confirmation (`ok@N` when it names its starting position).
+ */
 const serials = (s: FakeSocket): Array<number | string> =>
   s.sent.map((f) => {
     const name = (JSON.parse(f) as { event: string }).event;
+    if (name === 'pusher_internal:subscription_succeeded') {
+      const start = positionOfFrame(f);
+      return start ? `ok@${start.serial}` : 'ok';
+    }
     return name.startsWith('wiremesh:') ? name : (positionOfFrame(f)?.serial ?? name);
   });
 
@@ -135,7 +145,7 @@ test('remote owner: the replay, then what arrived while waiting, each event once
   assert.deepEqual(socket.sent, [], 'nothing before the mark');
   assert.equal(fanout.topicSize('app-id\u0000orders'), 0, 'not attached yet');
   resumer.marked(id);
-  assert.deepEqual(serials(socket), [2, 3, 'wiremesh:resumed', 4]);
+  assert.deepEqual(serials(socket), ['ok', 2, 3, 'wiremesh:resumed', 4]);
   assert.equal(fanout.topicSize('app-id\u0000orders'), 1, 'attached once complete');
   live(5);
   assert.deepEqual(serials(socket).slice(-1), [5], 'then live');
@@ -148,7 +158,7 @@ test('the mark may come before the answer: completion needs both', (t) => {
   resumer.marked(peers!.requests()[0]!.id);
   assert.deepEqual(socket.sent, []);
   answerLast();
-  assert.deepEqual(serials(socket), ['wiremesh:resumed']);
+  assert.deepEqual(serials(socket), ['ok', 'wiremesh:resumed']);
 });
 
 test('no answer: asked three times, then the client is told the gap is unknown and gets what was buffered', async (t) => {
@@ -158,13 +168,13 @@ test('no answer: asked three times, then the client is told the gap is unknown a
   live(2);
   await sleep(200);
   assert.equal(peers!.requests().length, 3);
-  assert.deepEqual(serials(socket), ['wiremesh:gap', 2]);
-  assert.match(socket.sent[0]!, /unavailable/);
+  assert.deepEqual(serials(socket), ['ok', 'wiremesh:gap', 2]);
+  assert.match(socket.sent[1]!, /unavailable/);
   assert.equal(fanout.topicSize('app-id\u0000orders'), 1);
   assert.ok(lines.some((l) => l.msg === 'no answer from the history node: the client is told the gap is unknown'));
   // A late answer to an attempt given up changes nothing.
   resumer.replied({ kind: 'replay', id: peers!.requests()[0]!.id, status: 'ok', head: `${from.epoch}:2`, frames: [] });
-  assert.equal(socket.sent.length, 2);
+  assert.equal(socket.sent.length, 3);
 });
 
 test('an answer that says gap: the gap, then only the events after the head', (t) => {
@@ -173,18 +183,21 @@ test('an answer that says gap: the gap, then only the events after the head', (t
   const { socket } = resume('other-epoch:7');
   live(2);
   resumer.marked(answerLast());
-  assert.deepEqual(serials(socket), ['wiremesh:gap']);
-  assert.match(socket.sent[0]!, /reset/);
+  assert.deepEqual(serials(socket), ['ok', 'wiremesh:gap']);
+  assert.match(socket.sent[1]!, /reset/);
 });
 
-test('a new subscription (`new`): its starting position is the newest it has', (t) => {
+test('a new subscription (`new`): confirmed only with its starting position (the head), then the events after it', (t) => {
   const { live, resume, answerLast, resumer } = setup(t);
   live(1);
   const { socket } = resume('new');
-  const second = live(2);
-  resumer.marked(answerLast());
-  assert.deepEqual(serials(socket), [2, 'wiremesh:position']);
-  assert.ok(socket.sent[1]!.includes(`${positionOfFrame(second)!.epoch}:2`));
+  const second = live(2); // before the answer: at or before the head it names
+  const id = answerLast();
+  live(3); // after the answer, before the mark: after the head
+  assert.deepEqual(socket.sent, [], 'not confirmed before its position is known');
+  resumer.marked(id);
+  assert.deepEqual(serials(socket), ['ok@2', 3]);
+  assert.equal(positionOfFrame(socket.sent[0]!)!.epoch, positionOfFrame(second)!.epoch);
 });
 
 test('this node owns the channel (no peers): answered at once, nothing waits', (t) => {
@@ -193,19 +206,23 @@ test('this node owns the channel (no peers): answered at once, nothing waits', (
   live(2);
   const { socket, took } = resume(`${from.epoch}:1`);
   assert.equal(took, true);
-  assert.deepEqual(serials(socket), [2, 'wiremesh:resumed']);
+  assert.deepEqual(serials(socket), ['ok', 2, 'wiremesh:resumed']);
   assert.equal(fanout.topicSize('app-id\u0000orders'), 1);
 });
 
 test('requests that do not apply: no request, a channel without history, a malformed position', (t) => {
-  const { resume, resumer, app } = setup(t);
+  const { resume, resumer, app, fanout } = setup(t);
   assert.equal(resume(undefined).took, false);
   const bad = resume('not a position');
-  assert.equal(bad.took, false);
-  assert.deepEqual(serials(bad.socket), ['wiremesh:gap']);
+  assert.equal(bad.took, true, 'confirmed here, with the gap');
+  assert.deepEqual(serials(bad.socket), ['ok', 'wiremesh:gap']);
+  assert.equal(fanout.topicSize(TOPIC), 1, 'and attached');
   const other = resume('new');
   assert.equal(
-    resumer.resume(other.conn, 'sport', `${app.id}\u0000sport`, 'new', () => {}),
+    resumer.resume(other.conn, 'sport', `${app.id}\u0000sport`, 'new', {
+      succeeded: subscriptionSucceeded('sport'),
+      attach: () => {},
+    }),
     false,
   );
 });
@@ -227,9 +244,9 @@ test('the owner goes down: clients it served resumes to are told, on the channel
   const { socket } = resume(`${from.epoch}:1`);
   resumer.marked(answerLast());
   resumer.nodeDown('somebody-else');
-  assert.deepEqual(serials(socket), ['wiremesh:resumed']);
+  assert.deepEqual(serials(socket), ['ok', 'wiremesh:resumed']);
   resumer.nodeDown(peers!.owner);
-  assert.deepEqual(serials(socket), ['wiremesh:resumed', 'wiremesh:gap']);
+  assert.deepEqual(serials(socket), ['ok', 'wiremesh:resumed', 'wiremesh:gap']);
 });
 
 test('clients resuming from the same position while its request is in flight share it: one request, one answer for all', (t) => {
@@ -243,12 +260,12 @@ test('clients resuming from the same position while its request is in flight sha
   const id = peers!.requests()[0]!.id;
   resumer.replied({ kind: 'replay', id, status: 'ok', head: `${from.epoch}:1`, frames: [] });
   resumer.marked(id);
-  assert.deepEqual(serials(a.socket), ['wiremesh:resumed', 2]);
-  assert.deepEqual(serials(b.socket), ['wiremesh:resumed', 2]);
+  assert.deepEqual(serials(a.socket), ['ok', 'wiremesh:resumed', 2]);
+  assert.deepEqual(serials(b.socket), ['ok', 'wiremesh:resumed', 2]);
   assert.deepEqual(serials(c.socket), [], 'the new subscription waits for its own answer');
   answerLast();
   resumer.marked(peers!.requests()[1]!.id);
-  assert.deepEqual(serials(c.socket), [2, 'wiremesh:position']);
+  assert.deepEqual(serials(c.socket), ['ok@2'], 'its start is the head, which 2 is at');
 });
 
 test('a request whose clients all left is abandoned: no more attempts; the topic is forgotten once nobody is subscribed', async (t) => {

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { HistoryConfig } from '../config/schema.js';
 import type { Connection } from '../core/connection.js';
 import type { DeliveryObserver, TopicFanout } from '../core/delivery.js';
+import type { Confirm } from '../core/streams.js';
 import { parseTopic } from '../core/topics.js';
 import type { Logger } from '../log/logger.js';
 import * as frames from '../protocol/frames.js';
@@ -27,7 +28,7 @@ import type { WsSocket } from '../transport/types.js';
 import type { HistoryChannels } from './channels.js';
 import type { ChannelStore } from './durable/types.js';
 import { formatPosition, parsePosition, type Position } from './position.js';
-import { complete, type Answer, type Pending } from './resume.js';
+import { complete, refuse, type Answer, type Pending } from './resume.js';
 import type { HistoryPeers } from './types.js';
 
 /** Events buffered for one waiting resume before it gives up on replaying (and says so). */
@@ -101,7 +102,7 @@ export class Resumer implements DeliveryObserver {
   }
 
   /** See ChannelStreams.resume (core/streams.ts). */
-  resume(conn: Connection, channel: string, topic: string, request: unknown, attach: () => void): boolean {
+  resume(conn: Connection, channel: string, topic: string, request: unknown, confirm: Confirm): boolean {
     if (request === undefined || !this.deps.channels.handles(conn.app.id, topic)) return false;
     const from = request === 'new' ? null : parsePosition(request);
     if (from === null && request !== 'new') {
@@ -110,16 +111,16 @@ export class Resumer implements DeliveryObserver {
         socketId: conn.socketId,
         channel,
       });
-      conn.socket.send(frames.historyGap(channel, 'reset'));
-      return false;
+      refuse(conn, channel, confirm, 'reset');
+      return true;
     }
     if (!this.take(conn)) {
-      conn.socket.send(frames.historyGap(channel, 'unavailable'));
-      return false;
+      refuse(conn, channel, confirm, 'unavailable');
+      return true;
     }
     // A broker's stream outlives any node: no gap to tell when one goes down.
     if (this.deps.channels.configOf(conn.app.id)?.store !== 'broker') this.served.set(topic, channel);
-    const p: Pending = { conn, channel, topic, from, attach, buffer: [] };
+    const p: Pending = { conn, channel, topic, from, succeeded: confirm.succeeded, attach: confirm.attach, buffer: [] };
     let set = this.byTopic.get(topic);
     if (!set) this.byTopic.set(topic, (set = new Set()));
     set.add(p);

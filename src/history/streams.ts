@@ -15,7 +15,7 @@
  * until the node has left (`detached`): after that a publish here is refused, never lost quietly.
  */
 import type { Connection } from '../core/connection.js';
-import type { ChannelStreams, Except } from '../core/streams.js';
+import type { ChannelStreams, Confirm, Except } from '../core/streams.js';
 import type { HistoryChannels } from './channels.js';
 import type { Replication } from './replication.js';
 import type { Resumer } from './resumer.js';
@@ -169,8 +169,8 @@ export class HistoryStreams implements ChannelStreams {
     return this.deps.direct.publish(appId, topic, positioned, except);
   }
 
-  resume(conn: Connection, channel: string, topic: string, request: unknown, attach: () => void): boolean {
-    return this.deps.resumer.resume(conn, channel, topic, request, attach);
+  resume(conn: Connection, channel: string, topic: string, request: unknown, confirm: Confirm): boolean {
+    return this.deps.resumer.resume(conn, channel, topic, request, confirm);
   }
 
   cancel(conn: Connection, topic: string): void {

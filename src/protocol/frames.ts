@@ -200,11 +200,6 @@ export function historyResumed(channel: string, position: string, replayed: numb
   return `{"event":"wiremesh:resumed","channel":${str(channel)},"data":${str(str({ replayed }))},"wm_pos":${str(position)}}`;
 }
 
-/** A new subscription's starting position (what to resume from if the connection drops before any event). */
-export function historyPosition(channel: string, position: string): string {
-  return `{"event":"wiremesh:position","channel":${str(channel)},"data":"{}","wm_pos":${str(position)}}`;
-}
-
 export type GapReason = 'too_old' | 'reset' | 'unavailable' | 'overflow';
 
 /** The missed events cannot be replayed (the app should reload the channel's state); live events follow. */

@@ -14,7 +14,7 @@
  */
 import type { Connection } from '../../core/connection.js';
 import type { TopicFanout } from '../../core/delivery.js';
-import type { ChannelStreams, Except } from '../../core/streams.js';
+import type { ChannelStreams, Confirm, Except } from '../../core/streams.js';
 import { parseTopic } from '../../core/topics.js';
 import { httpError, PusherError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
@@ -23,6 +23,7 @@ import type { ClusterFeature } from '../../cluster/types.js';
 import type { HistoryChannels } from '../channels.js';
 import type { Resumer } from '../resumer.js';
 import type { ResumeBudget } from '../budget.js';
+import { refuse } from '../resume.js';
 import type { ChannelStore } from './types.js';
 
 /** Log lines about refused appends, at most one per this many ms (an outage refuses every publish). */
@@ -61,9 +62,9 @@ export class StoreStreams implements ChannelStreams {
     });
   }
 
-  resume(conn: Connection, channel: string, topic: string, request: unknown, attach: () => void): boolean {
+  resume(conn: Connection, channel: string, topic: string, request: unknown, confirm: Confirm): boolean {
     if (request === undefined || !this.inStore(conn.app.id, topic))
-      return this.deps.next.resume(conn, channel, topic, request, attach);
+      return this.deps.next.resume(conn, channel, topic, request, confirm);
     const perSecond = this.deps.channels.configOf(conn.app.id)?.resumesPerSecond ?? 1;
     if (!this.deps.budget.take(conn.socket.remoteAddress, perSecond)) {
       this.deps.logger.info('too many resumes from one address: answered with a gap', {
@@ -72,8 +73,8 @@ export class StoreStreams implements ChannelStreams {
         address: conn.socket.remoteAddress,
         channel,
       });
-      conn.socket.send(frames.historyGap(channel, 'unavailable'));
-      return false;
+      refuse(conn, channel, confirm, 'unavailable');
+      return true;
     }
     this.served.set(topic, channel);
     if (this.served.size >= this.sweepAt) {
@@ -81,7 +82,7 @@ export class StoreStreams implements ChannelStreams {
         if (this.deps.fanout.topicSize(t) === 0 && this.deps.resumer.waiting(t) === 0) this.served.delete(t);
       this.sweepAt = Math.max(SWEEP_FROM, 2 * this.served.size);
     }
-    return this.deps.resumer.resume(conn, channel, topic, request, attach);
+    return this.deps.resumer.resume(conn, channel, topic, request, confirm);
   }
 
   /**
