@@ -39,7 +39,8 @@ async function subscribe(port, channel, resume) {
   const c = rawClient(port, { counted: 'n' });
   await c.next((m) => m.event === 'pusher:connection_established');
   c.ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel, ...(resume ? { wm_resume: resume } : {}) } }));
-  await c.next((m) => m.event === 'pusher_internal:subscription_succeeded');
+  // A new subscription's confirmation carries its starting position (wm_pos).
+  c.succeeded = await c.next((m) => m.event === 'pusher_internal:subscription_succeeded');
   return c;
 }
 
@@ -97,7 +98,7 @@ async function replayTime(nodes, rounds) {
     // The stream exists (a first event), then a client takes its position and leaves.
     await sdk.trigger(channel, 'first', {});
     const a = await subscribe(nodes[0].port, channel, 'new');
-    const start = await a.next((m) => m.event === 'wiremesh:position');
+    const start = a.succeeded;
     a.ws.close();
     for (let i = 0; i < 100; i += 10)
       await sdk.triggerBatch(Array.from({ length: 10 }, (_, j) => ({ channel, name: 'n', data: String(i + j) })));

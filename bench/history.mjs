@@ -64,7 +64,8 @@ async function replayTime(subscribePort, publishPort, rounds = 15, wanted = () =
     const a = rawClient(subscribePort);
     await a.next((m) => m.event === 'pusher:connection_established');
     a.ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel, wm_resume: 'new' } }));
-    const start = await a.next((m) => m.event === 'wiremesh:position');
+    // A new subscription's confirmation carries its starting position (wm_pos).
+    const start = await a.next((m) => m.event === 'pusher_internal:subscription_succeeded');
     a.ws.close();
     for (let i = 0; i < 100; i += 10) {
       await sdk.triggerBatch(Array.from({ length: 10 }, (_, j) => ({ channel, name: 'n', data: String(i + j) })));
