@@ -89,6 +89,37 @@ export function historySuite(name: string, factory: HistoryHarnessFactory): void
       );
     });
 
+    test('a socket cut the moment its subscriptions are confirmed resumes from the start they named: nothing sent while it was away is lost', async () => {
+      const names = channels().slice(0, 2);
+      const cl = await StreamClient.start(c.ports[0] as number);
+      clients.push(cl);
+      let cut = false;
+      for (const ch of names) {
+        cl.subscribe(ch);
+        // Cut in the confirmation's own handler: the client has nothing but the confirmation.
+        cl.pusher.channel(ch)!.bind('pusher:subscription_succeeded', () => {
+          if (cut || !names.every((n) => cl.pusher.channel(n)?.subscribed === true)) return;
+          cut = true;
+          cl.drop(c.ports[1]);
+        });
+      }
+      await until(() => cut, 'the cut');
+      await sleep(0);
+      for (const ch of names) assert.ok(cl.resume.position(ch), `a position for ${ch} from its confirmation alone`);
+      const sdk = serverSdk(c.ports[2] as number);
+      for (let n = 1; n <= 20; n++) await Promise.all(names.map((ch) => sdk.trigger(ch, 'n', { n })));
+      await cl.reconnected(15_000);
+      for (let n = 21; n <= 30; n++) await Promise.all(names.map((ch) => sdk.trigger(ch, 'n', { n })));
+      await until(() => names.every((ch) => cl.got.get(ch)!.length >= 30), 'every event', 15_000);
+      await sleep(200);
+      for (const ch of names) {
+        assert.equal(missingOrExtra(cl.got.get(ch)!, 30), null, ch);
+        assert.deepEqual(cl.gaps.get(ch), [], `${ch}: no gap`);
+        // pusher-js waits about a second before it reconnects: what was sent meanwhile is replayed.
+        assert.ok((cl.resumed.get(ch) ?? 0) > 0, `${ch}: what was sent while away was replayed`);
+      }
+    });
+
     test("a node killed under its clients: they resume on another node; where it held the channel's history they are told", async (t) => {
       const names = channels();
       const [a, b, victim] = await clientsOn([0, 1, 2], names);
