@@ -24,7 +24,10 @@ export type Except = Pick<Connection, 'socketId' | 'socket'> | string;
  * lacks a position; the socket is attached to the live events after the replay (`attach`).
  */
 export interface Confirm {
-  /** The `pusher_internal:subscription_succeeded` frame (presence: with the member list). */
+  /**
+   * The `pusher_internal:subscription_succeeded` frame (presence: with the member list, in pieces
+   * that are views of the channel's encoded list: valid in this turn only, copy it to keep it).
+   */
   readonly succeeded: TextFrame;
   attach(): void;
 }

@@ -29,8 +29,8 @@ export interface Pending {
   topic: string;
   /** null: a new subscription, which only needs its starting position. */
   from: Position | null;
-  /** The subscription's confirmation, sent when the resume completes. */
-  succeeded: TextFrame;
+  /** The subscription's confirmation, sent when the resume completes (a copy: see `keep`). */
+  succeeded: string;
   attach: () => void;
   buffer: string[];
 }
@@ -70,13 +70,18 @@ export function complete(p: Pending, answer: Answer | null, overflow = false): v
   p.attach();
 }
 
+/**
+ * A confirmation to send later, as a string of its own: a presence channel's comes in pieces that
+ * are views of the channel's encoded member list, which the next subscription rewrites.
+ */
+export function keep(succeeded: TextFrame): string {
+  if (typeof succeeded === 'string') return succeeded;
+  return Buffer.concat(Buffer.isBuffer(succeeded) ? [succeeded] : succeeded).toString();
+}
+
 /** The confirmation with the subscription's starting position (`wm_pos`). */
-function withStart(succeeded: TextFrame, position: string): string {
-  const text =
-    typeof succeeded === 'string'
-      ? succeeded
-      : Buffer.concat(Buffer.isBuffer(succeeded) ? [succeeded] : succeeded).toString();
-  return frames.withPosition(text, position);
+function withStart(succeeded: string, position: string): string {
+  return frames.withPosition(succeeded, position);
 }
 
 /** False for an event of `head`'s epoch at or before it (already in the replay). */

@@ -20,6 +20,7 @@ import { Resumer } from './resumer.js';
 import { Sequencer } from './sequencer.js';
 import type { HistoryPeers } from './types.js';
 import type { HistoryMessage } from './wire.js';
+import type { TextFrame } from '../transport/types.js';
 
 const TOPIC = 'app-id\u0000orders';
 const event = (n: number): string => channelEvent('e', 'orders', String(n));
@@ -77,7 +78,10 @@ function setup(t: TestContext, opts: { remote?: boolean; resumeTimeoutMs?: numbe
     return f;
   };
   /** A client that subscribed (succeeded) and asks to resume from `request`. */
-  const resume = (request: unknown): { socket: FakeSocket; conn: Connection; took: boolean } => {
+  const resume = (
+    request: unknown,
+    succeeded: TextFrame = subscriptionSucceeded('orders'),
+  ): { socket: FakeSocket; conn: Connection; took: boolean } => {
     const socket = fanout.socket();
     const conn = new Connection(`1.${socket.remoteAddress.length}`, app, socket, 0, {
       message() {},
@@ -85,7 +89,7 @@ function setup(t: TestContext, opts: { remote?: boolean; resumeTimeoutMs?: numbe
     });
     conn.addSubscription({ channel: 'orders', topic: TOPIC });
     const took = resumer.resume(conn, 'orders', TOPIC, request, {
-      succeeded: subscriptionSucceeded('orders'),
+      succeeded,
       attach: () => socket.subscribe(TOPIC),
     });
     return { socket, conn, took };
@@ -198,6 +202,21 @@ test('a new subscription (`new`): confirmed only with its starting position (the
   resumer.marked(id);
   assert.deepEqual(serials(socket), ['ok@2', 3]);
   assert.equal(positionOfFrame(socket.sent[0]!)!.epoch, positionOfFrame(second)!.epoch);
+});
+
+test('a confirmation in pieces (a presence list: views the next subscription rewrites) is kept as it was', (t) => {
+  const { resume, answerLast, resumer } = setup(t);
+  const pieces = [
+    Buffer.from('{"event":"pusher_internal:subscription_succeeded","channel":"orders","data":"'),
+    Buffer.from('{}'),
+    Buffer.from('"}'),
+  ];
+  const { socket } = resume('new', pieces);
+  pieces[1]!.write('[]');
+  resumer.marked(answerLast());
+  const sent = JSON.parse(socket.sent[0]!) as { data: string; wm_pos?: string };
+  assert.equal(sent.data, '{}');
+  assert.ok(sent.wm_pos);
 });
 
 test('this node owns the channel (no peers): answered at once, nothing waits', (t) => {

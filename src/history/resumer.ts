@@ -28,7 +28,7 @@ import type { WsSocket } from '../transport/types.js';
 import type { HistoryChannels } from './channels.js';
 import type { ChannelStore } from './durable/types.js';
 import { formatPosition, parsePosition, type Position } from './position.js';
-import { complete, refuse, type Answer, type Pending } from './resume.js';
+import { complete, keep, refuse, type Answer, type Pending } from './resume.js';
 import type { HistoryPeers } from './types.js';
 
 /** Events buffered for one waiting resume before it gives up on replaying (and says so). */
@@ -120,7 +120,15 @@ export class Resumer implements DeliveryObserver {
     }
     // A broker's stream outlives any node: no gap to tell when one goes down.
     if (this.deps.channels.configOf(conn.app.id)?.store !== 'broker') this.served.set(topic, channel);
-    const p: Pending = { conn, channel, topic, from, succeeded: confirm.succeeded, attach: confirm.attach, buffer: [] };
+    const p: Pending = {
+      conn,
+      channel,
+      topic,
+      from,
+      succeeded: keep(confirm.succeeded),
+      attach: confirm.attach,
+      buffer: [],
+    };
     let set = this.byTopic.get(topic);
     if (!set) this.byTopic.set(topic, (set = new Set()));
     set.add(p);
