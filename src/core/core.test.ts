@@ -203,6 +203,25 @@ test('subscribe with a resume request: the port decides; when it takes over, the
   assert.equal(fanout.topicSize('app-id\u0000sport'), 1);
 });
 
+test("a cache channel's last event follows its confirmation, also when a resume sends that later", () => {
+  const { recording, open } = setup();
+  const a = open();
+  send(a.handler, { event: 'pusher:subscribe', data: { channel: 'cache-prices' } });
+  assert.deepEqual(a.socket.events(), [
+    'pusher:connection_established',
+    'pusher_internal:subscription_succeeded',
+    'pusher:cache_miss',
+  ]);
+  recording.takes = true;
+  const b = open();
+  send(b.handler, { event: 'pusher:subscribe', data: { channel: 'cache-prices', wm_resume: 'new' } });
+  assert.deepEqual(b.socket.events(), ['pusher:connection_established'], 'nothing before the confirmation');
+  const { confirm } = recording.resumes.at(-1)!;
+  b.socket.send(confirm.succeeded);
+  confirm.confirmed();
+  assert.deepEqual(b.socket.events().slice(1), ['pusher_internal:subscription_succeeded', 'pusher:cache_miss']);
+});
+
 test('a subscriber whose resume still waits keeps the topic watched when the last attached one leaves', () => {
   const { recording, link, open } = setup();
   const a = open();

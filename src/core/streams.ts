@@ -29,6 +29,8 @@ export interface Confirm {
    * that are views of the channel's encoded list: valid in this turn only, copy it to keep it).
    */
   readonly succeeded: TextFrame;
+  /** Called right after the confirmation is sent: what follows it (a cache channel's last event). */
+  confirmed(): void;
   attach(): void;
 }
 

@@ -126,12 +126,15 @@ export class Subscriptions {
     conn.addSubscription(kind === 'presence' ? { channel: shared.channel, topic: shared.topic, userId: key } : shared);
     if (perIp > 0) this.perAddress.set(group, (this.perAddress.get(group) ?? 0) + 1);
     const succeeded = this.succeeded(channel, kind, topic);
+    const confirmed = (): void => {
+      if (isCacheChannel(channel)) this.replayCache(conn, channel, topic);
+    };
     const attach = (): void => conn.socket.subscribe(shared.topic);
-    if (!this.deps.streams.resume(conn, channel, topic, resume, { succeeded, attach })) {
+    if (!this.deps.streams.resume(conn, channel, topic, resume, { succeeded, confirmed, attach })) {
       conn.socket.send(succeeded);
+      confirmed();
       attach();
     }
-    if (isCacheChannel(channel)) this.replayCache(conn, channel, topic);
   }
 
   unsubscribe(conn: Connection, channel: string): void {

@@ -31,6 +31,7 @@ export interface Pending {
   from: Position | null;
   /** The subscription's confirmation, sent when the resume completes (a copy: see `keep`). */
   succeeded: string;
+  confirmed: () => void;
   attach: () => void;
   buffer: string[];
 }
@@ -38,6 +39,7 @@ export interface Pending {
 /** A resume refused before it started (a malformed position, over budget): confirmed with a gap at once. */
 export function refuse(conn: Connection, channel: string, confirm: Confirm, reason: 'reset' | 'unavailable'): void {
   conn.socket.send(confirm.succeeded);
+  confirm.confirmed();
   conn.socket.send(frames.historyGap(channel, reason));
   confirm.attach();
 }
@@ -48,6 +50,7 @@ export function complete(p: Pending, answer: Answer | null, overflow = false): v
   const head = answer ? parsePosition(answer.head) : null;
   const startsNew = p.from === null && answer?.status === 'ok' && head !== null;
   socket.send(startsNew ? withStart(p.succeeded, formatPosition(head)) : p.succeeded);
+  p.confirmed();
   if (answer?.head === '') {
     // No stream (a store creates one only with its first event): nothing to replay, all is live.
     if (answer.status === 'gap') socket.send(frames.historyGap(p.channel, answer.reason ?? 'reset'));

@@ -90,6 +90,7 @@ function setup(t: TestContext, opts: { remote?: boolean; resumeTimeoutMs?: numbe
     conn.addSubscription({ channel: 'orders', topic: TOPIC });
     const took = resumer.resume(conn, 'orders', TOPIC, request, {
       succeeded,
+      confirmed: () => {},
       attach: () => socket.subscribe(TOPIC),
     });
     return { socket, conn, took };
@@ -240,6 +241,7 @@ test('requests that do not apply: no request, a channel without history, a malfo
   assert.equal(
     resumer.resume(other.conn, 'sport', `${app.id}\u0000sport`, 'new', {
       succeeded: subscriptionSucceeded('sport'),
+      confirmed: () => {},
       attach: () => {},
     }),
     false,

@@ -126,6 +126,7 @@ export class Resumer implements DeliveryObserver {
       topic,
       from,
       succeeded: keep(confirm.succeeded),
+      confirmed: confirm.confirmed,
       attach: confirm.attach,
       buffer: [],
     };
