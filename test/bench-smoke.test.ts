@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './helpers/server.js';
+import { freePortBase } from './helpers/server.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BENCH = join(ROOT, 'bench');
@@ -139,7 +139,8 @@ const SMOKES: Record<string, Smoke> = {
     skip: harnessMissing,
     run: async () => ({
       args: ['bench/run.mjs', 'connect', '--clients', '10'],
-      env: { A: 'wiremesh', ROUNDS: '1', BENCH_PORT: String(await freePort()), PUSHER_BENCH: HARNESS },
+      // run.mjs: side A on BENCH_PORT, side B on the next.
+      env: { A: 'wiremesh', ROUNDS: '1', BENCH_PORT: String(await freePortBase([1])), PUSHER_BENCH: HARNESS },
     }),
     result: /^runs ok +1\/1 +1\/1/m,
   },
@@ -147,7 +148,13 @@ const SMOKES: Record<string, Smoke> = {
     skip: harnessMissing,
     run: async () => ({
       args: ['bench/cluster.mjs', 'redis', 'connect', '--clients', '10'],
-      env: { A: 'wiremesh:mesh', ROUNDS: '1', BENCH_PORT: String(await freePort()), PUSHER_BENCH: HARNESS },
+      // cluster.mjs: each side's nodes on p, p + 1 and its brokers on p + 37, p + 38; side B at p + 100.
+      env: {
+        A: 'wiremesh:mesh',
+        ROUNDS: '1',
+        BENCH_PORT: String(await freePortBase([1, 37, 38, 100, 101, 137, 138])),
+        PUSHER_BENCH: HARNESS,
+      },
     }),
     result: /^runs ok +1\/1 +1\/1/m,
   },

@@ -57,6 +57,34 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A free port P with P + each of `offsets` free as well, for a script that takes one port and
+ * counts the others from it (the bench's side B, a cluster's nodes and brokers): each is tried by
+ * listening on it, so a port the kernel handed out as the local end of a connection is skipped.
+ */
+export async function freePortBase(offsets: readonly number[]): Promise<number> {
+  const free = async (port: number): Promise<boolean> => {
+    if (port > 65535) return false;
+    const srv = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      srv.close();
+      await once(srv, 'close');
+    }
+    return ok;
+  };
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freePort();
+    let all = true;
+    for (const o of offsets) if (o !== 0 && !(all = await free(port + o))) break;
+    if (all) return port;
+  }
+  throw new Error(`no free port P with P + ${offsets.join(', ')} free on 127.0.0.1`);
+}
+
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export interface ServerProcess {
