@@ -49,7 +49,7 @@ export function complete(p: Pending, answer: Answer | null, overflow = false): v
   const socket = p.conn.socket;
   const head = answer ? parsePosition(answer.head) : null;
   const startsNew = p.from === null && answer?.status === 'ok' && head !== null;
-  socket.send(startsNew ? withStart(p.succeeded, formatPosition(head)) : p.succeeded);
+  socket.send(startsNew ? frames.withPosition(p.succeeded, formatPosition(head)) : p.succeeded);
   p.confirmed();
   if (answer?.head === '') {
     // No stream (a store creates one only with its first event): nothing to replay, all is live.
@@ -80,11 +80,6 @@ export function complete(p: Pending, answer: Answer | null, overflow = false): v
 export function keep(succeeded: TextFrame): string {
   if (typeof succeeded === 'string') return succeeded;
   return Buffer.concat(Buffer.isBuffer(succeeded) ? [succeeded] : succeeded).toString();
-}
-
-/** The confirmation with the subscription's starting position (`wm_pos`). */
-function withStart(succeeded: string, position: string): string {
-  return frames.withPosition(succeeded, position);
 }
 
 /** False for an event of `head`'s epoch at or before it (already in the replay). */
