@@ -16,7 +16,7 @@ import { startBroker, type Broker } from './helpers/brokers.js';
 import { serverSdk, sleep, until } from './helpers/clients.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
 import type { RawClient } from './helpers/ws-raw.js';
-import { numbers, posOf, subscribe } from './history/broker-client.js';
+import { isStart, numbers, posOf, subscribe } from './history/broker-client.js';
 
 const PREFIX = 'wmtest';
 const HISTORY = { channels: ['hist-*'], maxEvents: 5, maxAgeMs: 60_000, resumesPerSecond: 5 };
@@ -83,10 +83,7 @@ describe('channel history in NATS JetStream, edges', () => {
     const resumed = await back.raw.next((f) => f.event === 'wiremesh:resumed', 'resumed');
     assert.deepEqual(numbers(back), [3, 4]);
     assert.equal((resumed as { wm_pos?: string }).wm_pos, posOf(live.raw, 4));
-    const start = await fresh.raw.next(
-      (f) => f.event === 'pusher_internal:subscription_succeeded' && 'wm_pos' in f,
-      'a starting position',
-    );
+    const start = await fresh.raw.next(isStart, 'a starting position');
     assert.equal((start as { wm_pos?: string }).wm_pos, posOf(live.raw, 4));
     await sdk.trigger(a, 'n', { n: 5 });
     await until(() => numbers(back).length === 3 && numbers(fresh).length === 1, 'event 5 live to both');
@@ -244,10 +241,7 @@ describe('channel history in NATS JetStream: events that expired by age', () => 
   const startOf = async (channel: string): Promise<string> => {
     const fresh = await subscribe(node.port, channel, 'new');
     opened.push(fresh.raw);
-    const p = await fresh.raw.next(
-      (f) => f.event === 'pusher_internal:subscription_succeeded' && 'wm_pos' in f,
-      'a starting position',
-    );
+    const p = await fresh.raw.next(isStart, 'a starting position');
     return String((p as { wm_pos?: string }).wm_pos);
   };
 

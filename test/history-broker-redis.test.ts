@@ -13,7 +13,7 @@ import { startBroker, type Broker } from './helpers/brokers.js';
 import { serverSdk, sleep, until } from './helpers/clients.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
 import type { RawClient } from './helpers/ws-raw.js';
-import { numbers, posOf, subscribe } from './history/broker-client.js';
+import { isStart, numbers, posOf, subscribe } from './history/broker-client.js';
 
 const PREFIX = 'wmtest';
 const HISTORY = { channels: ['hist-*'], maxEvents: 5, maxAgeMs: 60_000, resumesPerSecond: 1 };
@@ -58,10 +58,7 @@ for (const variant of [
       opened.push(fresh.raw, old.raw);
       await old.raw.next((f) => f.event === 'wiremesh:gap', 'a gap for a stream that is not there');
       assert.match(String(old.frames().find((f) => f.event === 'wiremesh:gap')?.data), /reset/);
-      const position = await fresh.raw.next(
-        (f) => f.event === 'pusher_internal:subscription_succeeded' && 'wm_pos' in f,
-        'a starting position',
-      );
+      const position = await fresh.raw.next(isStart, 'a starting position');
       const start = (position as { wm_pos?: string }).wm_pos ?? '';
       assert.match(start, /^[A-Za-z0-9_-]+:0$/, 'before the first event of an epoch taken now');
       const kept = await keys();

@@ -5,6 +5,7 @@ import { serverSdk, sleep, until, pusherClient } from './helpers/clients.js';
 import { startTestServer, testApp, type TestServer } from './helpers/server.js';
 import { StreamClient, missingOrExtra } from './history/stream-client.js';
 import { RawClient } from './helpers/ws-raw.js';
+import { isStart } from './history/broker-client.js';
 import { APP } from './helpers/server.js';
 
 describe('channel history, one node', () => {
@@ -76,9 +77,7 @@ describe('channel history, one node', () => {
       raw.send({ event: 'pusher:subscribe', data: { channel, wm_resume: 'new' } });
     }
     await raw.roundTrip();
-    const positions = raw.frames.filter(
-      (f) => f.event === 'pusher_internal:subscription_succeeded' && 'wm_pos' in f,
-    ).length;
+    const positions = raw.frames.filter(isStart).length;
     const gaps = raw.frames.filter((f) => f.event === 'wiremesh:gap').map((f) => JSON.parse(f.data as string).reason);
     // The address's bucket: 500 at once, 50 more a second (a few may refill while the loop runs).
     assert.ok(positions >= 500 && positions < 510, `the first ~500 resumes are answered (${positions})`);
@@ -95,9 +94,7 @@ describe('channel history, one node', () => {
       again.send({ event: 'pusher:subscribe', data: { channel, wm_resume: 'new' } });
     }
     await again.roundTrip();
-    const answered = again.frames.filter(
-      (f) => f.event === 'pusher_internal:subscription_succeeded' && 'wm_pos' in f,
-    ).length;
+    const answered = again.frames.filter(isStart).length;
     assert.ok(answered < 50, `the bucket refills at 50/s, whatever the connection (${answered} of 100 answered)`);
     again.close();
     raw.close();

@@ -1,7 +1,8 @@
 /**
  * A raw Pusher client on a history channel, for the broker stores' edge tests
- * (history-broker-redis, history-broker-nats): subscribed, maybe resuming from a position, with
- * the frames that followed its subscription, the numbers of its `n` events and their positions.
+ * (history-broker-redis, history-broker-nats; `isStart` also history-single): subscribed, maybe
+ * resuming from a position, with the frames that followed its subscription, the numbers of its
+ * `n` events and their positions.
  */
 import { RawClient, appUrl, type Frame } from '../helpers/ws-raw.js';
 
@@ -19,6 +20,9 @@ export async function subscribe(port: number, channel: string, resume?: string):
   const at = raw.frames.findIndex((f) => f.event === 'pusher_internal:subscription_succeeded');
   return { raw, frames: () => raw.frames.slice(at + 1) };
 }
+
+/** A new subscription's confirmation: `subscription_succeeded` naming where it starts (`wm_pos`). */
+export const isStart = (f: Frame): boolean => f.event === 'pusher_internal:subscription_succeeded' && 'wm_pos' in f;
 
 /** The numbers of the `n` events it received after subscribing, in order. */
 export const numbers = (r: Resumed): number[] =>
